@@ -1,0 +1,18 @@
+# Installs the library as a CMake package: find_package(telos) then link telos::telos.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+install(TARGETS telos telos_messages telos_storage telos_actors EXPORT telosTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+foreach(layer messages storage actors)
+  install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${layer}/ DESTINATION include/telos/${layer}
+          FILES_MATCHING PATTERN "*.hpp")
+endforeach()
+install(EXPORT telosTargets NAMESPACE telos:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/telos)
+configure_package_config_file(cmake/telosConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/telosConfig.cmake INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/telos)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/telosConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/telosConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/telosConfigVersion.cmake
+              cmake/FindCAF.cmake cmake/FindTelosNative.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/telos)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything, builds, and runs every test: the normal build, the suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and a consumer built against the installed
+# CMake package. Set TELOS_SKIP_SANITIZE=1 to skip the sanitizer pass locally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=${TELOS_JOBS:-$(nproc)}
+
+echo "== build (RelWithDebInfo, -Werror)"
+scripts/build.sh build
+echo "== tests"
+(cd build && ctest --output-on-failure -j "$jobs")
+
+echo "== installed package + example consumer"
+rm -rf build/_install build/_consumer
+cmake --install build --prefix "$PWD/build/_install" >/dev/null
+cmake -S examples/consumer -B build/_consumer -DCMAKE_PREFIX_PATH="$PWD/build/_install" >/dev/null
+cmake --build build/_consumer -j "$jobs"
+build/_consumer/telos-consumer
+
+if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== build and tests under ASan + UBSan"
+  TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
+    -DTELOS_BUILD_APPS=ON
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j "$jobs" -LE no-sanitize)
+fi
+echo "== all tests passed"

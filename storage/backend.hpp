@@ -1,0 +1,169 @@
+// The one storage interface of Telos, implemented by the memory, RocksDB and LMDB backends with
+// identical observable behaviour (tests/conformance proves it). No backend header leaks here.
+#pragma once
+
+#include "telos/messages/error.hpp"
+#include "telos/messages/write_batch.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace telos::storage {
+
+enum class backend_kind : uint8_t { memory, rocksdb, lmdb };
+
+const char* to_string(backend_kind kind);
+/// Parses "memory", "rocksdb" or "lmdb".
+expected<backend_kind> parse_backend_kind(std::string_view text);
+
+/// Format version written into every store at creation and checked at open.
+inline constexpr uint32_t store_format_version = 1;
+
+struct backend_options {
+  /// Directory of the store (ignored by the memory backend).
+  std::string path;
+  /// Keyspaces, in order: keyspace_id i names keyspaces[i]. Names are non-empty, unique, and
+  /// must not start with "__" (reserved for the backend's own metadata).
+  std::vector<std::string> keyspaces;
+  /// Create the directory and the store when missing.
+  bool create_if_missing = true;
+  /// Refuse every write; the store must exist.
+  bool read_only = false;
+  /// Default for write_options::sync of writes that do not say.
+  bool sync_by_default = false;
+
+  // RocksDB
+  size_t block_cache_mb = 256;
+  int max_open_files = 1024;
+  /// LZ4 for all levels but the bottommost, which gets ZSTD.
+  bool compression = true;
+  /// Bloom filters (10 bits/key) on every keyspace's point reads.
+  bool bloom_filters = true;
+  size_t write_buffer_mb = 64;
+
+  // LMDB
+  /// Initial map size; the map grows by doubling on MDB_MAP_FULL.
+  size_t lmdb_map_mb = 64;
+};
+
+struct write_options {
+  /// fsync (RocksDB: WAL sync; LMDB: durable commit) before returning.
+  bool sync = false;
+};
+
+/// A key range for scans. An absent bound is open.
+struct key_range {
+  std::optional<std::string> begin;
+  bool begin_inclusive = true;
+  std::optional<std::string> end;
+  bool end_inclusive = false;
+
+  static key_range all() { return {}; }
+  /// [begin, end)
+  static key_range half_open(std::string begin, std::string end) {
+    return {std::move(begin), true, std::move(end), false};
+  }
+};
+
+/// Forward iterator over a consistent snapshot, in ascending key order. Dropping it early is
+/// safe; concurrent writes never show through. Not thread-safe itself.
+class iterator {
+public:
+  virtual ~iterator() = default;
+  /// True while positioned on an entry.
+  virtual bool valid() const = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  virtual void next() = 0;
+  /// The error that ended the iteration early, if any.
+  virtual caf::error status() const = 0;
+};
+
+/// Snapshot-isolated read-write transaction. Reads see the snapshot taken at begin plus this
+/// transaction's own writes. commit fails with ec::conflict if a key it wrote was written by
+/// another commit after its snapshot (first committer wins). The destructor rolls back.
+class transaction {
+public:
+  virtual ~transaction() = default;
+  virtual expected<std::optional<std::string>> get(keyspace_id ks, std::string_view key) = 0;
+  virtual expected<void> put(keyspace_id ks, std::string_view key, std::string_view value) = 0;
+  virtual expected<void> del(keyspace_id ks, std::string_view key) = 0;
+  virtual expected<void> commit(write_options opts = {}) = 0;
+  virtual void rollback() = 0;
+};
+
+struct keyspace_stats {
+  std::string name;
+  /// Exact number of keys.
+  uint64_t keys = 0;
+  /// Sum of key and value sizes (logical bytes, before compression).
+  uint64_t bytes = 0;
+};
+
+struct backend_stats {
+  std::vector<keyspace_stats> keyspaces;
+  uint64_t reads = 0;   ///< keys read by get / multi_get / contains
+  uint64_t writes = 0;  ///< puts applied
+  uint64_t deletes = 0; ///< deletes applied
+  /// Bytes the store occupies on disk (0 for memory).
+  uint64_t disk_bytes = 0;
+};
+
+class backend {
+public:
+  virtual ~backend() = default;
+
+  // -- introspection -----------------------------------------------------------------------------
+
+  virtual backend_kind kind() const = 0;
+  /// The keyspace names declared at open, in id order.
+  virtual const std::vector<std::string>& keyspaces() const = 0;
+  /// The id of a declared keyspace, or ec::unknown_keyspace.
+  expected<keyspace_id> keyspace(std::string_view name) const;
+
+  // -- reads (consistent snapshot per call) ------------------------------------------------------
+
+  /// The value, or an empty optional when the key is absent.
+  virtual expected<std::optional<std::string>> get(keyspace_id ks, std::string_view key) const = 0;
+  /// One result per key, in the order given, all from one snapshot.
+  virtual expected<std::vector<std::optional<std::string>>>
+  multi_get(keyspace_id ks, const std::vector<std::string>& keys) const = 0;
+  virtual expected<bool> contains(keyspace_id ks, std::string_view key) const = 0;
+  virtual expected<std::unique_ptr<iterator>> scan(keyspace_id ks,
+                                                   const key_range& range) const = 0;
+  virtual expected<std::unique_ptr<iterator>> scan_prefix(keyspace_id ks,
+                                                          std::string_view prefix) const = 0;
+
+  // -- writes ------------------------------------------------------------------------------------
+
+  /// Applies every operation of the batch atomically, across keyspaces, in order (a later
+  /// operation on the same key wins). An invalid batch (unknown keyspace) changes nothing.
+  virtual expected<void> write(const write_batch& batch, write_options opts) = 0;
+  expected<void> write(const write_batch& batch) { return write(batch, write_options{}); }
+  expected<void> put(keyspace_id ks, std::string_view key, std::string_view value);
+  expected<void> del(keyspace_id ks, std::string_view key);
+  virtual expected<std::unique_ptr<transaction>> begin() = 0;
+
+  // -- maintenance -------------------------------------------------------------------------------
+
+  /// Makes everything written so far durable.
+  virtual expected<void> flush() = 0;
+  /// Reclaims space (full compaction); data is unchanged.
+  virtual expected<void> compact() = 0;
+  /// Writes a consistent copy that opens as a store of the same kind; `dir` must not exist.
+  virtual expected<void> checkpoint(const std::string& dir) = 0;
+  virtual expected<backend_stats> stats() const = 0;
+  /// Releases the store; every later call fails with ec::closed. Idempotent.
+  virtual expected<void> close() = 0;
+};
+
+/// Opens (or creates) a store. Errors: ec::not_found (missing directory, create_if_missing off),
+/// ec::not_a_store, ec::format_mismatch (other format version or backend kind), ec::locked
+/// (open in another process), ec::invalid_argument (bad keyspace list), ec::io_error.
+expected<std::unique_ptr<backend>> make_backend(backend_kind kind, const backend_options& opts);
+
+} // namespace telos::storage

@@ -1,0 +1,91 @@
+// The value envelope rejects every corruption and truncation with an error naming the key.
+#include "telos/messages/envelope.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <vector>
+
+using namespace telos;
+
+namespace {
+
+struct sample {
+  std::string text;
+  std::vector<float> numbers;
+  std::map<std::string, std::string> attributes;
+  uint64_t stamp = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(text, numbers, attributes, stamp);
+  }
+
+  friend bool operator==(const sample& a, const sample& b) {
+    return a.text == b.text && a.numbers == b.numbers && a.attributes == b.attributes &&
+           a.stamp == b.stamp;
+  }
+};
+
+sample make_sample() {
+  return {"héllo wörld", {1.5f, -2.0f, 3.25f}, {{"k", "v"}, {"lang", "de"}}, 1700000000000};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(envelope)
+
+BOOST_AUTO_TEST_CASE(round_trip_gives_back_the_value) {
+  auto encoded = encode_value(make_sample());
+  auto decoded = decode_value<sample>(encoded, "k1");
+  BOOST_REQUIRE(decoded);
+  BOOST_CHECK(*decoded == make_sample());
+}
+
+BOOST_AUTO_TEST_CASE(every_flipped_byte_is_detected_and_names_the_key) {
+  auto encoded = encode_value(make_sample());
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    for (uint8_t mask : {0x01, 0x80, 0xFF}) {
+      auto bad = encoded;
+      bad[i] = static_cast<char>(bad[i] ^ mask);
+      auto decoded = decode_value<sample>(bad, std::string{"rec\x01"});
+      BOOST_REQUIRE_MESSAGE(!decoded, "flip at " << i << " went unnoticed");
+      BOOST_CHECK(code_of(decoded.error()) == ec::corrupt_value);
+      BOOST_CHECK(describe(decoded.error()).find("rec\\x01") != std::string::npos);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_truncation_is_detected) {
+  auto encoded = encode_value(make_sample());
+  for (size_t n = 0; n < encoded.size(); ++n) {
+    auto decoded = decode_value<sample>(std::string_view{encoded}.substr(0, n), "k");
+    BOOST_REQUIRE_MESSAGE(!decoded, "truncation to " << n << " went unnoticed");
+    BOOST_CHECK(code_of(decoded.error()) == ec::corrupt_value);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(foreign_bytes_are_not_a_telos_value) {
+  auto decoded = decode_value<sample>("just some text that is long enough", "k");
+  BOOST_REQUIRE(!decoded);
+  BOOST_CHECK(describe(decoded.error()).find("not a Telos value") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_valid_envelope_around_a_hostile_length_does_not_allocate) {
+  // A payload claiming a string of 2^60 bytes, wrapped in a correct envelope and checksum.
+  std::string payload(8, '\0');
+  payload[7] = 0x10;
+  auto value = encode_envelope(value_format::cereal_binary, 1, payload);
+  auto decoded = decode_value<sample>(value, "k");
+  BOOST_REQUIRE(!decoded);
+  BOOST_CHECK(describe(decoded.error()).find("exceeds value size") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_schema_version_is_reported) {
+  auto encoded = encode_value(make_sample(), 2);
+  auto decoded = decode_value<sample>(encoded, "k", 1);
+  BOOST_REQUIRE(!decoded);
+  BOOST_CHECK(describe(decoded.error()).find("schema 2") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
