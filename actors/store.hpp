@@ -1,0 +1,140 @@
+// The blocking facade over the Telos actors, for ordinary (non-actor) code: every call sends one
+// request to the coordinator and waits for the answer. Actor applications talk to the coordinator
+// directly with the same messages (telos/messages/actor_interfaces.hpp).
+#pragma once
+
+#include "telos/messages/error.hpp"
+#include "telos/messages/memory.hpp"
+#include "telos/messages/profile.hpp"
+#include "telos/messages/search.hpp"
+#include "telos/storage/backend.hpp"
+#include "telos/storage/vector_index.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace telos {
+
+struct store_options {
+  /// Store directory (one subdirectory per shard); ignored by the memory backend.
+  std::string path = "telos-data";
+  storage::backend_kind backend = storage::backend_kind::rocksdb;
+  /// The profile for a new store. When opening an existing store: if set, it must equal the
+  /// stored profile (else ec::format_mismatch); if unset, the stored profile is used.
+  std::optional<telos::profile> profile;
+  /// Number of shards of a new store (persisted; an existing store keeps its own).
+  uint32_t shards = 1;
+  bool create_if_missing = true;
+  /// fsync every acknowledged write (RocksDB WAL sync / LMDB durable commit).
+  bool sync_writes = false;
+  telos::limits limits;
+  storage::backend_options backend_options;
+  storage::index_options index_options;
+  /// Writes in flight beyond this wait (facade) or fail with ec::overloaded (actor clients).
+  size_t max_inflight_writes = 256;
+};
+
+/// A page of list results; pass next_after to continue.
+struct memory_page {
+  std::vector<memory> items;
+  std::optional<uuid> next_after;
+};
+
+struct index_report {
+  std::string embedder;
+  uint32_t shard = 0;
+  storage::index_stats stats;
+};
+
+struct store_stats {
+  uint64_t memories = 0;
+  std::map<std::string, uint64_t> per_namespace;
+  uint64_t disk_bytes = 0;
+  std::vector<index_report> indexes;
+  storage::backend_kind backend = storage::backend_kind::rocksdb;
+  uint32_t shards = 1;
+  /// Last committed changelog sequence per shard.
+  std::vector<uint64_t> sequences;
+};
+
+struct verify_report {
+  bool consistent = true;
+  uint64_t records_checked = 0;
+  /// One line per inconsistency: what, which id/key, which shard.
+  std::vector<std::string> problems;
+  /// Number of problems repaired (verify with repair only).
+  uint64_t repaired = 0;
+};
+
+class store {
+public:
+  /// Opens or creates a store, with an actor system of its own.
+  static expected<std::unique_ptr<store>> open(store_options opts);
+  /// Opens or creates a store inside an existing actor system (which must have been configured
+  /// with telos::register_telos).
+  static expected<std::unique_ptr<store>> open(caf::actor_system& sys, store_options opts);
+  /// Replaces the store at `target.path` with the checkpoint in `checkpoint_dir` and opens it.
+  static expected<std::unique_ptr<store>> restore(const std::string& checkpoint_dir,
+                                                  store_options target);
+
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // -- writes: acknowledged only after the record and every index committed ---------------------
+
+  /// Inserts or replaces. A nil id gets a fresh one; returns the id.
+  expected<uuid> put(memory m);
+  /// All or nothing: one invalid memory rejects the whole batch and changes nothing.
+  expected<std::vector<uuid>> put_batch(std::vector<memory> batch);
+  /// Replaces an existing memory; ec::not_found when absent.
+  expected<void> update(memory m);
+  /// Returns whether the memory existed.
+  expected<bool> remove(const uuid& id);
+
+  // -- reads -------------------------------------------------------------------------------------
+
+  /// Empty optional when absent (not an error).
+  expected<std::optional<memory>> get(const uuid& id);
+  expected<std::vector<std::optional<memory>>> get_batch(const std::vector<uuid>& ids);
+  expected<bool> exists(const uuid& id);
+  /// In id order, after `after` (exclusive) when given; `ns` empty = all namespaces.
+  expected<memory_page> list(const std::string& ns, size_t limit,
+                             std::optional<uuid> after = std::nullopt);
+  /// O(1); `ns` empty = all namespaces.
+  expected<uint64_t> count(const std::string& ns = {});
+  expected<search_result> search(search_request req);
+  expected<search_result> search_fused(fused_search_request req);
+
+  // -- maintenance -------------------------------------------------------------------------------
+
+  expected<void> flush();
+  expected<void> compact();
+  /// A consistent copy of every shard, openable with restore().
+  expected<void> checkpoint(const std::string& dir);
+  expected<store_stats> stats();
+  expected<uint64_t> storage_size();
+  storage::backend_kind backend() const;
+  const telos::profile& profile() const;
+  /// Checks records, embeddings, index rows, changelog and checksums; with repair, rebuilds what
+  /// differs from the records.
+  expected<verify_report> verify(bool repair = false);
+  /// Snapshots the indexes and closes every backend. Idempotent; the destructor calls it.
+  expected<void> close();
+
+  /// The coordinator actor, for actor clients sharing this store.
+  caf::actor coordinator() const;
+
+  struct impl;
+
+private:
+  explicit store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace telos
