@@ -87,6 +87,16 @@ struct limits {
   size_t max_sparse_entries = 1 << 16;
   size_t max_batch = 100000;
 
+  friend bool operator==(const limits& a, const limits& b) {
+    return a.max_content_bytes == b.max_content_bytes &&
+           a.max_namespace_bytes == b.max_namespace_bytes && a.max_attributes == b.max_attributes &&
+           a.max_attribute_key_bytes == b.max_attribute_key_bytes &&
+           a.max_attribute_value_bytes == b.max_attribute_value_bytes &&
+           a.max_tokens == b.max_tokens && a.max_sparse_entries == b.max_sparse_entries &&
+           a.max_batch == b.max_batch;
+  }
+  friend bool operator!=(const limits& a, const limits& b) { return !(a == b); }
+
   template <class Archive>
   void serialize(Archive& ar) {
     ar(max_content_bytes, max_namespace_bytes, max_attributes, max_attribute_key_bytes,
@@ -110,5 +120,9 @@ expected<void> validate(const embedding& e, const embedder& spec, const limits& 
 /// content, namespace and attributes), exactly the profile's embedders (missing and extra named),
 /// each embedding as above. The error starts with the memory's id.
 expected<void> validate(const memory& m, const profile& p, const limits& lim);
+
+/// Checks a batch as one unit: at most lim.max_batch memories, each valid as above, no id twice.
+/// The error starts with the position, e.g. "batch[7]: memory <id>: ...".
+expected<void> validate(const std::vector<memory>& batch, const profile& p, const limits& lim);
 
 } // namespace telos

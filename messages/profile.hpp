@@ -7,6 +7,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,10 @@ enum class metric : uint8_t { cosine = 0, dot = 1, l2 = 2 };
 
 const char* to_string(embedder_kind kind);
 const char* to_string(metric m);
+/// Inverse of to_string ("dense", "sparse", "multi"); nullopt for anything else.
+std::optional<embedder_kind> parse_embedder_kind(std::string_view text);
+/// Inverse of to_string ("cosine", "dot", "l2"); nullopt for anything else.
+std::optional<metric> parse_metric(std::string_view text);
 
 struct embedder {
   std::string name;
@@ -58,15 +63,25 @@ struct profile {
 
   /// The 13-embedder default layout (ARCHITECTURE.md).
   static profile teleo13();
-  /// Parses {"embedders":[{"name":"E1","kind":"dense","dim":1024,"metric":"cosine"},...]}.
-  /// Errors name the offending entry and field.
+  /// Parses {"name":"custom","embedders":[{"name":"E1","kind":"dense","dim":1024,
+  /// "metric":"cosine"},{"name":"E6","kind":"sparse","dim":30522},...]}. "name" is optional
+  /// (default "custom"), "metric" is optional (default cosine) and only allowed for dense
+  /// embedders. The result is validated. Errors name the offending entry and field, e.g.
+  /// "embedders[2].dim: expected a positive integer, got -3".
   static expected<profile> from_json(std::string_view json);
+  /// The form from_json reads, on one line.
   std::string to_json() const;
 
   /// Position of the named embedder, or ec::invalid_argument naming it and the known names.
   expected<size_t> index_of(std::string_view embedder_name) const;
-  /// Checks names (non-empty, unique, [A-Za-z0-9_.-], <= 64 chars), dims (> 0, dense <= 65536),
-  /// at least one and at most 64 embedders.
+  /// The named embedder, or nullptr.
+  const embedder* find(std::string_view embedder_name) const;
+  /// The embedder names for messages: "E1..E13" when they are one prefix numbered
+  /// consecutively, else all names separated by ", ".
+  std::string name_list() const;
+  /// Checks names (non-empty, unique, [A-Za-z0-9_.-], <= 64 chars), kinds and metrics (known
+  /// values), dims (> 0; dense and multi <= 65536), at least one and at most 64 embedders, and
+  /// the profile name (<= 64 bytes of UTF-8). Errors name the entry and field, like from_json.
   expected<void> validate() const;
 
   friend bool operator==(const profile& a, const profile& b) {

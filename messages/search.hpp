@@ -4,20 +4,30 @@
 #include "telos/messages/memory.hpp"
 #include "telos/messages/uuid.hpp"
 
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace telos {
 
-/// attribute key ∈ values (equality when one value).
+/// attribute key ∈ values (equality when one value). With no values nothing matches: the set
+/// of allowed values is empty.
 struct attribute_predicate {
   std::string key;
   std::vector<std::string> values;
+
+  friend bool operator==(const attribute_predicate& a, const attribute_predicate& b) {
+    return a.key == b.key && a.values == b.values;
+  }
+  friend bool operator!=(const attribute_predicate& a, const attribute_predicate& b) {
+    return !(a == b);
+  }
 
   template <class Archive>
   void serialize(Archive& ar) {
@@ -43,11 +53,29 @@ struct filter {
   bool empty() const { return ns.empty() && where.empty() && !created_after && !created_before; }
   /// True when the memory meets every condition.
   bool matches(const memory& m) const;
+
+  friend bool operator==(const filter& a, const filter& b) {
+    return a.ns == b.ns && a.where == b.where && a.created_after == b.created_after &&
+           a.created_before == b.created_before;
+  }
+  friend bool operator!=(const filter& a, const filter& b) { return !(a == b); }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, filter& x) {
-  return f(caf::meta::type_name("filter"), x.ns, x.where, x.created_after, x.created_before);
+  // CAF 0.17 cannot inspect std::optional, so each bound travels as (present, value) and is
+  // rebuilt once loaded.
+  bool has_after = x.created_after.has_value();
+  int64_t after = x.created_after.value_or(0);
+  bool has_before = x.created_before.has_value();
+  int64_t before = x.created_before.value_or(0);
+  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
+    x.created_after = has_after ? std::optional<int64_t>{after} : std::nullopt;
+    x.created_before = has_before ? std::optional<int64_t>{before} : std::nullopt;
+    return caf::none;
+  });
+  return f(caf::meta::type_name("filter"), x.ns, x.where, has_after, after, has_before, before,
+           rebuild);
 }
 
 /// One scored result. Higher score is better (cosine similarity, dot product, negative L2
@@ -57,6 +85,7 @@ struct hit {
   float score = 0;
 
   friend bool operator==(const hit& a, const hit& b) { return a.id == b.id && a.score == b.score; }
+  friend bool operator!=(const hit& a, const hit& b) { return !(a == b); }
 };
 
 template <class Inspector>
@@ -76,6 +105,11 @@ enum class fusion : uint8_t {
   weighted_sum = 1,
 };
 
+/// "rrf" or "weighted_sum".
+const char* to_string(fusion f);
+/// Inverse of to_string; nullopt for anything else.
+std::optional<fusion> parse_fusion(std::string_view text);
+
 struct search_request {
   std::string embedder;
   embedding query;
@@ -83,6 +117,12 @@ struct search_request {
   telos::filter filter;
   /// Also return the records of the hits.
   bool with_records = true;
+
+  friend bool operator==(const search_request& a, const search_request& b) {
+    return a.embedder == b.embedder && a.query == b.query && a.k == b.k && a.filter == b.filter &&
+           a.with_records == b.with_records;
+  }
+  friend bool operator!=(const search_request& a, const search_request& b) { return !(a == b); }
 };
 
 template <class Inspector>
@@ -102,6 +142,15 @@ struct fused_search_request {
   uint32_t k = 10;
   telos::filter filter;
   bool with_records = true;
+
+  friend bool operator==(const fused_search_request& a, const fused_search_request& b) {
+    return a.queries == b.queries && a.weights == b.weights && a.fusion == b.fusion &&
+           a.rrf_k == b.rrf_k && a.k == b.k && a.filter == b.filter &&
+           a.with_records == b.with_records;
+  }
+  friend bool operator!=(const fused_search_request& a, const fused_search_request& b) {
+    return !(a == b);
+  }
 };
 
 template <class Inspector>
@@ -115,6 +164,11 @@ struct search_result {
   std::vector<hit> hits;
   /// Parallel to hits when records were asked for.
   std::vector<memory> records;
+
+  friend bool operator==(const search_result& a, const search_result& b) {
+    return a.hits == b.hits && a.records == b.records;
+  }
+  friend bool operator!=(const search_result& a, const search_result& b) { return !(a == b); }
 };
 
 template <class Inspector>

@@ -1,0 +1,185 @@
+// Profile names, the built-in teleo13 layout, lookup and validation. The JSON form lives with the
+// rest of the JSON codec in json.cpp.
+#include "telos/messages/profile.hpp"
+
+#include "telos/messages/json.hpp"
+#include "telos/messages/utf8.hpp"
+
+#include <cctype>
+#include <map>
+
+namespace telos {
+
+namespace {
+
+constexpr size_t max_embedders = 64;
+constexpr size_t max_embedder_name_bytes = 64;
+constexpr size_t max_profile_name_bytes = 64;
+/// Largest dense dimension and multi token dimension; far above any real model, low enough that
+/// one vector stays a small allocation.
+constexpr uint32_t max_vector_dim = 65536;
+
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+}
+
+/// Splits "E13" into ("E", 13); false when the name does not end in a short decimal number.
+bool split_numbered(const std::string& name, std::string& prefix, uint64_t& number) {
+  size_t digits_at = name.size();
+  while (digits_at > 0 && std::isdigit(static_cast<unsigned char>(name[digits_at - 1])))
+    --digits_at;
+  size_t digits = name.size() - digits_at;
+  if (digits == 0 || digits > 9) return false;
+  prefix = name.substr(0, digits_at);
+  number = std::stoull(name.substr(digits_at));
+  return true;
+}
+
+std::string entry(size_t i) {
+  return "embedders[" + std::to_string(i) + "]";
+}
+
+} // namespace
+
+const char* to_string(embedder_kind kind) {
+  switch (kind) {
+  case embedder_kind::dense:
+    return "dense";
+  case embedder_kind::sparse:
+    return "sparse";
+  case embedder_kind::multi:
+    return "multi";
+  }
+  return "invalid";
+}
+
+const char* to_string(metric m) {
+  switch (m) {
+  case metric::cosine:
+    return "cosine";
+  case metric::dot:
+    return "dot";
+  case metric::l2:
+    return "l2";
+  }
+  return "invalid";
+}
+
+std::optional<embedder_kind> parse_embedder_kind(std::string_view text) {
+  for (auto kind : {embedder_kind::dense, embedder_kind::sparse, embedder_kind::multi})
+    if (text == to_string(kind)) return kind;
+  return std::nullopt;
+}
+
+std::optional<metric> parse_metric(std::string_view text) {
+  for (auto m : {metric::cosine, metric::dot, metric::l2})
+    if (text == to_string(m)) return m;
+  return std::nullopt;
+}
+
+profile profile::teleo13() {
+  auto dense = [](const char* name, uint32_t dim) {
+    return embedder{name, embedder_kind::dense, dim, metric::cosine};
+  };
+  profile p;
+  p.name = "teleo13";
+  p.embedders = {
+      dense("E1", 1024),                                             // semantic
+      dense("E2", 512),                                              // temporal
+      dense("E3", 512),                                              // temporal
+      dense("E4", 512),                                              // temporal
+      dense("E5", 768),                                              // causal
+      embedder{"E6", embedder_kind::sparse, 30522, metric::cosine},  // sparse lexical
+      dense("E7", 1536),                                             // code
+      dense("E8", 1024),                                             // graph
+      dense("E9", 1024),                                             // HDC, projected
+      dense("E10", 768),                                             // multimodal
+      dense("E11", 768),                                             // entity
+      embedder{"E12", embedder_kind::multi, 128, metric::cosine},    // late interaction
+      embedder{"E13", embedder_kind::sparse, 30522, metric::cosine}, // SPLADE
+  };
+  return p;
+}
+
+expected<profile> profile::from_json(std::string_view json) {
+  return profile_from_json(json);
+}
+
+std::string profile::to_json() const {
+  return telos::to_json(*this);
+}
+
+const embedder* profile::find(std::string_view embedder_name) const {
+  for (const auto& e : embedders)
+    if (e.name == embedder_name) return &e;
+  return nullptr;
+}
+
+expected<size_t> profile::index_of(std::string_view embedder_name) const {
+  for (size_t i = 0; i < embedders.size(); ++i)
+    if (embedders[i].name == embedder_name) return i;
+  return make_error(ec::invalid_argument, "unknown embedder " + std::string{embedder_name} +
+                                              " (profile has " + name_list() + ")");
+}
+
+std::string profile::name_list() const {
+  if (embedders.empty()) return "no embedders";
+  std::string first_prefix;
+  uint64_t first_number = 0;
+  bool consecutive =
+      embedders.size() > 2 && split_numbered(embedders.front().name, first_prefix, first_number);
+  for (size_t i = 1; consecutive && i < embedders.size(); ++i) {
+    std::string prefix;
+    uint64_t number = 0;
+    consecutive = split_numbered(embedders[i].name, prefix, number) && prefix == first_prefix &&
+                  number == first_number + i;
+  }
+  if (consecutive) return embedders.front().name + ".." + embedders.back().name;
+  std::string out;
+  for (const auto& e : embedders) {
+    if (!out.empty()) out += ", ";
+    out += e.name;
+  }
+  return out;
+}
+
+expected<void> profile::validate() const {
+  auto bad = [](std::string what) { return make_error(ec::invalid_argument, std::move(what)); };
+  if (name.size() > max_profile_name_bytes)
+    return bad("name: " + std::to_string(name.size()) + " bytes, limit " +
+               std::to_string(max_profile_name_bytes));
+  if (!is_valid_utf8(name)) return bad("name: not valid UTF-8");
+  if (embedders.empty()) return bad("embedders: a profile needs at least one embedder");
+  if (embedders.size() > max_embedders)
+    return bad("embedders: " + std::to_string(embedders.size()) + " embedders, limit " +
+               std::to_string(max_embedders));
+  std::map<std::string_view, size_t> seen;
+  for (size_t i = 0; i < embedders.size(); ++i) {
+    const auto& e = embedders[i];
+    if (e.name.empty()) return bad(entry(i) + ".name: empty");
+    if (e.name.size() > max_embedder_name_bytes)
+      return bad(entry(i) + ".name: " + std::to_string(e.name.size()) + " bytes, limit " +
+                 std::to_string(max_embedder_name_bytes));
+    for (size_t c = 0; c < e.name.size(); ++c)
+      if (!is_name_char(e.name[c]))
+        return bad(entry(i) + ".name: character " + std::to_string(c) +
+                   " is not one of [A-Za-z0-9_.-]");
+    auto [it, fresh] = seen.emplace(e.name, i);
+    if (!fresh)
+      return bad(entry(i) + ".name: " + e.name + " is already the name of " + entry(it->second));
+    if (!parse_embedder_kind(to_string(e.kind)))
+      return bad(entry(i) + ".kind: " + e.name + " has unknown kind " +
+                 std::to_string(static_cast<int>(e.kind)));
+    if (!parse_metric(to_string(e.metric)))
+      return bad(entry(i) + ".metric: " + e.name + " has unknown metric " +
+                 std::to_string(static_cast<int>(e.metric)));
+    if (e.dim == 0) return bad(entry(i) + ".dim: " + e.name + " has dimension 0");
+    if (e.kind != embedder_kind::sparse && e.dim > max_vector_dim)
+      return bad(entry(i) + ".dim: " + e.name + " has dimension " + std::to_string(e.dim) +
+                 ", limit " + std::to_string(max_vector_dim) + " for " + to_string(e.kind) +
+                 " embedders");
+  }
+  return {};
+}
+
+} // namespace telos
