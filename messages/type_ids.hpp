@@ -2,6 +2,9 @@
 // cfg.add_message_types<caf::id_block::telos>().
 #pragma once
 
+#include "telos/messages/memory.hpp"
+#include "telos/messages/profile.hpp"
+#include "telos/messages/search.hpp"
 #include "telos/messages/uuid.hpp"
 #include "telos/messages/write_batch.hpp"
 
@@ -13,5 +16,23 @@ CAF_ADD_TYPE_ID(telos, (telos::uuid))
 CAF_ADD_TYPE_ID(telos, (telos::write_batch))
 CAF_ADD_TYPE_ID(telos, (telos::write_batch::op))
 CAF_ADD_TYPE_ID(telos, (std::vector<telos::uuid>))
+
+// The data model (profile.hpp, memory.hpp, search.hpp).
+CAF_ADD_TYPE_ID(telos, (telos::embedder_kind))
+CAF_ADD_TYPE_ID(telos, (telos::metric))
+CAF_ADD_TYPE_ID(telos, (telos::embedder))
+CAF_ADD_TYPE_ID(telos, (telos::profile))
+CAF_ADD_TYPE_ID(telos, (telos::embedding))
+CAF_ADD_TYPE_ID(telos, (telos::memory))
+CAF_ADD_TYPE_ID(telos, (std::vector<telos::memory>))
+CAF_ADD_TYPE_ID(telos, (telos::limits))
+CAF_ADD_TYPE_ID(telos, (telos::attribute_predicate))
+CAF_ADD_TYPE_ID(telos, (telos::filter))
+CAF_ADD_TYPE_ID(telos, (telos::hit))
+CAF_ADD_TYPE_ID(telos, (std::vector<telos::hit>))
+CAF_ADD_TYPE_ID(telos, (telos::fusion))
+CAF_ADD_TYPE_ID(telos, (telos::search_request))
+CAF_ADD_TYPE_ID(telos, (telos::fused_search_request))
+CAF_ADD_TYPE_ID(telos, (telos::search_result))
 
 CAF_END_TYPE_ID_BLOCK(telos)
