@@ -1,0 +1,239 @@
+// Building one shard commit out of a group of writes.
+#include "telos/actors/write_group.hpp"
+
+#include "telos/storage/backend.hpp"
+
+#include <unordered_map>
+
+namespace telos {
+
+namespace {
+
+using fact_map = std::unordered_map<uuid, std::optional<record_fact>>;
+
+/// The final state of one id in the indexes after the group.
+struct index_slot {
+  uuid id;
+  bool removed = false;
+  /// One per embedder, in profile order (empty when removed).
+  std::vector<embedding> embeddings;
+};
+
+class group_builder {
+public:
+  explicit group_builder(const write_group_context& ctx) : ctx_(ctx) {}
+
+  write_group build(std::vector<shard_write>& requests) {
+    write_group g;
+    g.sequence = ctx_.sequence;
+    g.outcomes.reserve(requests.size());
+    for (auto& request : requests) {
+      request_outcome outcome;
+      if (auto err = check(request, outcome.result); err) {
+        outcome.error = std::move(err);
+        outcome.result = {};
+      } else {
+        write_batch extra;
+        if (auto contributed = contribute(request, extra); !contributed) {
+          outcome.error = std::move(contributed.error());
+          outcome.result = {};
+        } else {
+          apply(request, g.batch);
+          g.batch.append(extra);
+        }
+      }
+      g.outcomes.push_back(std::move(outcome));
+    }
+    if (g.batch.empty()) return g;
+    finish(g);
+    return g;
+  }
+
+private:
+  const storage::shard_layout& layout() const { return *ctx_.layout; }
+
+  std::optional<record_fact> lookup(const uuid& id, const fact_map* local = nullptr) const {
+    if (local) {
+      if (auto it = local->find(id); it != local->end()) return it->second;
+    }
+    if (auto it = overlay_.find(id); it != overlay_.end()) return it->second;
+    return ctx_.catalog->find(id);
+  }
+
+  /// Checks a request and stamps its timestamps; fills the removed flags.
+  caf::error check(shard_write& request, shard_write_result& result) const {
+    fact_map local;
+    for (auto& m : request.puts) {
+      auto before = lookup(m.id, &local);
+      if (request.must_exist && !before)
+        return make_error(ec::not_found, "memory " + m.id.to_string() +
+                                             " is not stored; update needs an existing memory");
+      auto key_size = storage::namespace_key(m.ns, m.id).size();
+      if (key_size > storage::max_key_size)
+        return make_error(ec::invalid_argument,
+                          "memory " + m.id.to_string() + ": namespace row key of " +
+                              std::to_string(key_size) + " bytes exceeds the backend limit of " +
+                              std::to_string(storage::max_key_size));
+      if (m.created_at == 0) m.created_at = before ? before->created_at : ctx_.now_ms;
+      if (m.updated_at == 0) m.updated_at = ctx_.now_ms;
+      local[m.id] = make_fact(m);
+    }
+    result.removed.clear();
+    for (const auto& id : request.removes) {
+      result.removed.push_back(lookup(id, &local).has_value());
+      local[id] = std::nullopt;
+    }
+    return {};
+  }
+
+  /// Rows of the row contributors, simulated in request order.
+  expected<void> contribute(const shard_write& request, write_batch& rows) const {
+    if (!ctx_.contributors || ctx_.contributors->empty()) return {};
+    std::unordered_map<uuid, std::optional<memory>> local;
+    auto previous = [&](const uuid& id) -> const memory* {
+      if (auto it = local.find(id); it != local.end()) return it->second ? &*it->second : nullptr;
+      if (!ctx_.previous) return nullptr;
+      auto it = ctx_.previous->find(id);
+      return it == ctx_.previous->end() ? nullptr : &it->second;
+    };
+    for (const auto& m : request.puts) {
+      const auto* before = previous(m.id);
+      for (const auto& c : *ctx_.contributors)
+        if (auto ok = c->on_put(before, m, layout(), rows); !ok) return ok;
+      local[m.id] = record_fields(m);
+    }
+    for (const auto& id : request.removes) {
+      if (const auto* before = previous(id))
+        for (const auto& c : *ctx_.contributors)
+          if (auto ok = c->on_remove(*before, layout(), rows); !ok) return ok;
+      local[id] = std::nullopt;
+    }
+    return {};
+  }
+
+  index_slot& slot(const uuid& id) {
+    auto [it, added] = slot_of_.emplace(id, slots_.size());
+    if (added) {
+      slots_.push_back(index_slot{id, false, {}});
+      change_order_.push_back(id);
+    }
+    return slots_[it->second];
+  }
+
+  void count(const std::string& ns, int64_t delta) {
+    ns_delta_[ns] += delta;
+    total_delta_ += delta;
+  }
+
+  /// Appends the core rows of a checked request and records its effects.
+  void apply(shard_write& request, write_batch& batch) {
+    const auto& spec = layout().profile().embedders;
+    for (auto& m : request.puts) {
+      auto before = lookup(m.id);
+      auto key = id_key(m.id);
+      batch.put(layout().records(), key, storage::encode_record(m));
+      auto& s = slot(m.id);
+      s.removed = false;
+      s.embeddings.resize(spec.size());
+      for (size_t j = 0; j < spec.size(); ++j) {
+        auto& e = m.embeddings[spec[j].name];
+        batch.put(layout().vectors(j), key, storage::encode_vector(spec[j], e));
+        s.embeddings[j] = std::move(e);
+      }
+      if (before) {
+        if (before->ns != m.ns)
+          batch.del(layout().namespaces(), storage::namespace_key(before->ns, m.id));
+        count(before->ns, -1);
+      }
+      batch.put(layout().namespaces(), storage::namespace_key(m.ns, m.id), {});
+      count(m.ns, 1);
+      overlay_[m.id] = make_fact(m);
+      if (ctx_.previous) (*ctx_.previous)[m.id] = record_fields(m);
+    }
+    for (const auto& id : request.removes) {
+      auto before = lookup(id);
+      if (!before) continue;
+      auto key = id_key(id);
+      batch.del(layout().records(), key);
+      for (size_t j = 0; j < spec.size(); ++j)
+        batch.del(layout().vectors(j), key);
+      batch.del(layout().namespaces(), storage::namespace_key(before->ns, id));
+      count(before->ns, -1);
+      auto& s = slot(id);
+      s.removed = true;
+      s.embeddings.clear();
+      overlay_[id] = std::nullopt;
+      if (ctx_.previous) ctx_.previous->erase(id);
+    }
+  }
+
+  static std::string_view id_key(const uuid& id) { return storage::id_key(id); }
+
+  /// Counters, sequence, changelog entry, index updates and catalog changes.
+  void finish(write_group& g) {
+    const auto& spec = layout().profile().embedders;
+    auto meta = layout().meta();
+    storage::changelog_entry log;
+    g.index_updates.resize(spec.size());
+    for (auto& update : g.index_updates)
+      update.sequence = g.sequence;
+    for (auto& s : slots_) {
+      if (s.removed) {
+        log.removed.push_back(s.id);
+        for (auto& update : g.index_updates)
+          update.removes.push_back(s.id);
+        continue;
+      }
+      log.written.push_back(s.id);
+      for (size_t j = 0; j < spec.size(); ++j) {
+        g.index_updates[j].upsert_ids.push_back(s.id);
+        g.index_updates[j].upserts.push_back(std::move(s.embeddings[j]));
+      }
+    }
+    g.batch.put(layout().changelog(), storage::changelog_key(g.sequence),
+                storage::encode_changelog_entry(log));
+    g.batch.put(meta, storage::meta_keys::sequence, storage::encode_counter(g.sequence));
+    auto total = static_cast<int64_t>(ctx_.catalog->count()) + total_delta_;
+    g.batch.put(meta, storage::meta_keys::count,
+                storage::encode_counter(static_cast<uint64_t>(total)));
+    for (const auto& [ns, delta] : ns_delta_) {
+      if (delta == 0) continue;
+      auto n = static_cast<int64_t>(ctx_.catalog->count(ns)) + delta;
+      auto key = storage::namespace_count_key(ns);
+      if (n <= 0)
+        g.batch.del(meta, key);
+      else
+        g.batch.put(meta, key, storage::encode_counter(static_cast<uint64_t>(n)));
+    }
+    g.changes.reserve(change_order_.size());
+    for (const auto& id : change_order_)
+      g.changes.emplace_back(id, overlay_[id]);
+  }
+
+  const write_group_context& ctx_;
+  fact_map overlay_;
+  std::unordered_map<uuid, size_t> slot_of_;
+  std::vector<index_slot> slots_;
+  std::vector<uuid> change_order_;
+  std::map<std::string, int64_t> ns_delta_;
+  int64_t total_delta_ = 0;
+};
+
+} // namespace
+
+memory record_fields(const memory& m) {
+  memory r;
+  r.id = m.id;
+  r.ns = m.ns;
+  r.content = m.content;
+  r.attributes = m.attributes;
+  r.created_at = m.created_at;
+  r.updated_at = m.updated_at;
+  return r;
+}
+
+write_group build_write_group(const write_group_context& ctx, std::vector<shard_write>& requests) {
+  return group_builder{ctx}.build(requests);
+}
+
+} // namespace telos

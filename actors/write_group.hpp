@@ -1,0 +1,61 @@
+// Turns a group of queued shard writes into one atomic write batch: records, vector rows,
+// namespace rows, row-contributor rows, counters, the sequence and a changelog entry, plus the
+// index updates and catalog changes to apply once the batch committed. Plain C++: the shard actor
+// calls it, tests call it directly.
+#pragma once
+
+#include "telos/actors/record_catalog.hpp"
+#include "telos/messages/actor_interfaces.hpp"
+#include "telos/storage/layout.hpp"
+
+#include <caf/error.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace telos {
+
+/// What one request of a group came to.
+struct request_outcome {
+  /// Set when the request was rejected; none of its rows are in the batch.
+  caf::error error;
+  shard_write_result result;
+};
+
+struct write_group {
+  /// Empty when every request was rejected: then there is nothing to commit.
+  write_batch batch;
+  uint64_t sequence = 0;
+  /// One per embedder, in profile order; an update may be empty.
+  std::vector<index_update> index_updates;
+  /// Final facts of every id the group touched, to apply to the catalog after the commit.
+  std::vector<fact_change> changes;
+  /// Parallel to the requests.
+  std::vector<request_outcome> outcomes;
+};
+
+struct write_group_context {
+  const storage::shard_layout* layout = nullptr;
+  const record_catalog* catalog = nullptr;
+  /// The sequence this group commits as (the last committed one + 1).
+  uint64_t sequence = 0;
+  /// Stamped into created_at / updated_at where a memory leaves them 0.
+  int64_t now_ms = 0;
+  const std::vector<std::shared_ptr<storage::row_contributor>>* contributors = nullptr;
+  /// With contributors: the stored record (fields only) of every id the group touches that
+  /// exists; updated as the group is built.
+  std::map<uuid, memory>* previous = nullptr;
+};
+
+/// The record fields of `m`, without embeddings.
+memory record_fields(const memory& m);
+
+/// Builds the group. Requests are consumed (their embeddings move into the index updates).
+/// Each request either contributes all of its rows or is rejected alone: an update of an absent
+/// id (ec::not_found), a key beyond the backend's limit or a contributor error
+/// (ec::invalid_argument or the contributor's error).
+write_group build_write_group(const write_group_context& ctx, std::vector<shard_write>& requests);
+
+} // namespace telos

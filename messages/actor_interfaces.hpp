@@ -1,0 +1,305 @@
+// The whole message protocol of Telos: every typed actor interface, with the payload types only
+// actors exchange. Reading this file tells you who talks to whom and what each answer means.
+//
+//   client ─▶ coordinator ─▶ shard ─▶ backend (detached: every blocking storage call)
+//                                  └▶ index × embedder
+//
+// A shard and its backend and index actors always live in one process; the coordinator may talk
+// to shards on other nodes, so shard_actor and coordinator_actor carry only serialisable data.
+#pragma once
+
+#include "telos/messages/atoms.hpp"
+#include "telos/messages/memory.hpp"
+#include "telos/messages/search.hpp"
+#include "telos/messages/uuid.hpp"
+#include "telos/messages/write_batch.hpp"
+
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace telos {
+
+// -- payloads -------------------------------------------------------------------------------------
+
+/// One shard's part of a client write: the memories to store (in order) and the ids to remove,
+/// committed as one atomic batch.
+struct shard_write {
+  std::vector<memory> puts;
+  std::vector<uuid> removes;
+  /// Every put must replace a stored memory (update); otherwise ec::not_found, nothing written.
+  bool must_exist = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
+  return f(caf::meta::type_name("shard_write"), x.puts, x.removes, x.must_exist);
+}
+
+/// What a committed shard_write changed.
+struct shard_write_result {
+  /// Parallel to shard_write::removes: whether the id was stored.
+  std::vector<bool> removed;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_write_result& x) {
+  return f(caf::meta::type_name("shard_write_result"), x.removed);
+}
+
+/// One committed sequence's changes to one embedder's index: the final state of every id the
+/// commit touched (an id appears at most once).
+struct index_update {
+  uint64_t sequence = 0;
+  std::vector<uuid> upsert_ids;
+  /// Parallel to upsert_ids.
+  std::vector<embedding> upserts;
+  std::vector<uuid> removes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, index_update& x) {
+  return f(caf::meta::type_name("index_update"), x.sequence, x.upsert_ids, x.upserts, x.removes);
+}
+
+/// A page of vectors of one embedder, in id order (index rebuilds stream these).
+struct vector_chunk {
+  std::vector<uuid> ids;
+  /// Parallel to ids.
+  std::vector<embedding> embeddings;
+  /// True when the keyspace has no vectors after the last id of this chunk.
+  bool last = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vector_chunk& x) {
+  return f(caf::meta::type_name("vector_chunk"), x.ids, x.embeddings, x.last);
+}
+
+/// A page of list results; next_after is nil on the last page.
+struct list_page {
+  std::vector<memory> items;
+  uuid next_after;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_page& x) {
+  return f(caf::meta::type_name("list_page"), x.items, x.next_after);
+}
+
+/// The filter-relevant facts of one stored memory.
+struct record_fact {
+  uuid id;
+  std::string ns;
+  int64_t created_at = 0;
+  /// attribute_hash of every attribute, sorted.
+  std::vector<uint64_t> attribute_hashes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, record_fact& x) {
+  return f(caf::meta::type_name("record_fact"), x.id, x.ns, x.created_at, x.attribute_hashes);
+}
+
+/// The backend's half of a verify: what the rows of one shard say.
+struct storage_check {
+  uint64_t records_checked = 0;
+  /// One line per inconsistency found in the rows.
+  std::vector<std::string> problems;
+  /// Rows changed by the repair (0 without repair).
+  uint64_t repaired = 0;
+  /// Facts of every complete, decodable memory after the repair, in id order.
+  std::vector<record_fact> facts;
+  /// Per-namespace memory counts the facts imply.
+  std::map<std::string, uint64_t> per_namespace;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, storage_check& x) {
+  return f(caf::meta::type_name("storage_check"), x.records_checked, x.problems, x.repaired,
+           x.facts, x.per_namespace);
+}
+
+/// An index's half of a verify.
+struct index_check {
+  /// Vectors the index holds.
+  uint64_t size = 0;
+  /// Ids asked about that the index lacks.
+  std::vector<uuid> missing;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, index_check& x) {
+  return f(caf::meta::type_name("index_check"), x.size, x.missing);
+}
+
+/// Counters of one index actor.
+struct index_info {
+  std::string embedder;
+  uint32_t shard = 0;
+  uint64_t vectors = 0;
+  uint64_t fresh = 0;
+  uint64_t memory_bytes = 0;
+  std::string structure;
+  /// Sequence of the last update the index applied.
+  uint64_t sequence = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, index_info& x) {
+  return f(caf::meta::type_name("index_info"), x.embedder, x.shard, x.vectors, x.fresh,
+           x.memory_bytes, x.structure, x.sequence);
+}
+
+/// Counters of one shard.
+struct shard_info {
+  uint32_t shard = 0;
+  /// Last committed changelog sequence.
+  uint64_t sequence = 0;
+  uint64_t memories = 0;
+  std::map<std::string, uint64_t> per_namespace;
+  uint64_t disk_bytes = 0;
+  std::vector<index_info> indexes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_info& x) {
+  return f(caf::meta::type_name("shard_info"), x.shard, x.sequence, x.memories, x.per_namespace,
+           x.disk_bytes, x.indexes);
+}
+
+/// The outcome of verify over one shard or the whole store.
+struct verify_result {
+  uint64_t records_checked = 0;
+  /// One line per inconsistency: what, which id or key, which shard.
+  std::vector<std::string> problems;
+  /// Problems repaired (verify with repair only).
+  uint64_t repaired = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verify_result& x) {
+  return f(caf::meta::type_name("verify_result"), x.records_checked, x.problems, x.repaired);
+}
+
+// -- actors ---------------------------------------------------------------------------------------
+
+/// Owns one shard's backend and runs every blocking call on it; spawned detached, so disk I/O
+/// never stalls the scheduler. Answers in arrival order.
+using backend_actor = caf::typed_actor<
+    /// Commits a batch atomically (fsync when the store syncs writes).
+    caf::replies_to<atom::write, write_batch>::with<atom::ok>,
+    /// Reads memories from one snapshot, with their embeddings when the flag is set; a memory with
+    /// a nil id stands for an absent one.
+    caf::replies_to<atom::get, std::vector<uuid>, bool>::with<std::vector<memory>>,
+    /// Up to `limit` memories of namespace ns ("" = all) with ids after `after`, in id order.
+    caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<std::vector<memory>>,
+    /// Up to `limit` vectors of the embedder at a profile position, ids after `after`, in id order.
+    caf::replies_to<atom::scan, uint32_t, uuid, uint64_t>::with<vector_chunk>,
+    /// Checks every row; with repair, fixes rows and drops the index snapshot markers.
+    caf::replies_to<atom::verify, bool>::with<storage_check>,
+    /// Makes every committed write durable.
+    caf::replies_to<atom::flush>::with<atom::ok>,
+    /// Full compaction.
+    caf::replies_to<atom::compact>::with<atom::ok>,
+    /// Writes a consistent copy of the backend into a directory that does not exist yet.
+    caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
+    /// Bytes on disk.
+    caf::replies_to<atom::stats>::with<uint64_t>,
+    /// Stops using the backend (its owner closes it) and quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
+/// Holds one embedder's index of one shard. Updates arrive in sequence order; an acknowledged
+/// update is searchable. Fresh vectors move into the ANN graph while the actor is idle.
+using index_actor = caf::typed_actor<
+    /// Applies one committed sequence; replies once its vectors are searchable.
+    caf::replies_to<atom::update, index_update>::with<atom::ok>,
+    /// Top-k among the ids the filter admits (judged on the shard's record facts).
+    caf::replies_to<atom::search, embedding, uint32_t, filter>::with<std::vector<hit>>,
+    /// Exact scores of those of the ids the index holds.
+    caf::replies_to<atom::score, embedding, std::vector<uuid>>::with<std::vector<hit>>,
+    /// Which of the ids the index lacks, and how many vectors it holds.
+    caf::replies_to<atom::check, std::vector<uuid>>::with<index_check>,
+    /// Drops every vector (a rebuild starts).
+    caf::replies_to<atom::clear>::with<atom::ok>,
+    /// Adds a chunk of vectors (a rebuild continues).
+    caf::replies_to<atom::load, vector_chunk>::with<atom::ok>,
+    /// Counters.
+    caf::replies_to<atom::stats>::with<index_info>,
+    /// Moves one budget of fresh vectors into the ANN graph; the actor sends this to itself.
+    caf::reacts_to<atom::maintain>,
+    /// Stops touching the index (its owner snapshots it) and quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
+/// One shard: the single writer of its backend, which commits each group of writes as one batch
+/// and then fans the vectors out to its index actors. What a node publishes to remote
+/// coordinators, hence message-only.
+using shard_actor = caf::typed_actor<
+    /// Commits puts and removes atomically; replies after every index acknowledged.
+    caf::replies_to<atom::write, shard_write>::with<shard_write_result>,
+    /// Memories with embeddings, from one snapshot; nil id = absent.
+    caf::replies_to<atom::get, std::vector<uuid>>::with<std::vector<memory>>,
+    /// Whether each id is stored.
+    caf::replies_to<atom::exists, std::vector<uuid>>::with<std::vector<bool>>,
+    /// Up to `limit` memories of namespace ns ("" = all) with ids after `after`, in id order.
+    caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<std::vector<memory>>,
+    /// Memories in namespace ns ("" = all), from counters.
+    caf::replies_to<atom::count, std::string>::with<uint64_t>,
+    /// Top-k of one embedder's index among memories the filter admits.
+    caf::replies_to<atom::search, std::string, embedding, uint32_t, filter>::with<std::vector<hit>>,
+    /// Exact scores of one embedder for those of the ids the shard holds.
+    caf::replies_to<atom::score, std::string, embedding, std::vector<uuid>>::with<std::vector<hit>>,
+    /// Makes every committed write durable.
+    caf::replies_to<atom::flush>::with<atom::ok>,
+    /// Full compaction of the backend.
+    caf::replies_to<atom::compact>::with<atom::ok>,
+    /// Consistent copy of the shard's backend into <dir>/shard-<id>.
+    caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
+    /// Counters of the shard and its indexes.
+    caf::replies_to<atom::stats>::with<shard_info>,
+    /// Checks rows, counters and indexes with writes held back; with repair, fixes and rebuilds.
+    caf::replies_to<atom::verify, bool>::with<verify_result>,
+    /// Finishes queued writes, stops its backend and index actors, and quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
+/// The entry point of a store: validates, routes by stable_hash(id) % shards, fans out and
+/// merges. Writes beyond the in-flight limit fail with ec::overloaded.
+using coordinator_actor = caf::typed_actor<
+    /// Stores or replaces memories (nil ids get fresh ones), all or nothing per shard; replies with
+    /// the ids once every index of every shard involved acknowledged.
+    caf::replies_to<atom::put, std::vector<memory>>::with<std::vector<uuid>>,
+    /// Replaces a stored memory; ec::not_found when absent.
+    caf::replies_to<atom::update, memory>::with<atom::ok>,
+    /// Removes memories; replies whether each existed.
+    caf::replies_to<atom::remove, std::vector<uuid>>::with<std::vector<bool>>,
+    /// Memories with embeddings; nil id = absent.
+    caf::replies_to<atom::get, std::vector<uuid>>::with<std::vector<memory>>,
+    /// Whether each id is stored.
+    caf::replies_to<atom::exists, std::vector<uuid>>::with<std::vector<bool>>,
+    /// A page of memories of namespace ns ("" = all) with ids after `after`, in id order.
+    caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<list_page>,
+    /// Memories in namespace ns ("" = all), O(shards).
+    caf::replies_to<atom::count, std::string>::with<uint64_t>,
+    /// Top-k of one embedder across shards, filtered, with records.
+    caf::replies_to<atom::search, search_request>::with<search_result>,
+    /// Top-k fused over several embedders (weighted RRF or weighted score sum).
+    caf::replies_to<atom::search, fused_search_request>::with<search_result>,
+    /// Makes every acknowledged write durable.
+    caf::replies_to<atom::flush>::with<atom::ok>,
+    /// Full compaction of every shard.
+    caf::replies_to<atom::compact>::with<atom::ok>,
+    /// A consistent copy of every shard under a new directory, writes held back meanwhile.
+    caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
+    /// Counters of every shard.
+    caf::replies_to<atom::stats>::with<std::vector<shard_info>>,
+    /// Checks (and with the flag repairs) every shard.
+    caf::replies_to<atom::verify, bool>::with<verify_result>,
+    /// Finishes in-flight work, stops every shard and quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
+} // namespace telos

@@ -1,0 +1,29 @@
+// The atoms of the Telos actor protocol (messages/actor_interfaces.hpp says which actor takes
+// which). CAF 0.17 atoms are compile-time constants of at most 10 characters; they need no type
+// IDs.
+#pragma once
+
+#include <caf/type_id.hpp>
+
+CAF_ADD_ATOM(telos, telos::atom, check, "check")
+CAF_ADD_ATOM(telos, telos::atom, checkpoint, "checkpoint")
+CAF_ADD_ATOM(telos, telos::atom, clear, "clear")
+CAF_ADD_ATOM(telos, telos::atom, close, "close")
+CAF_ADD_ATOM(telos, telos::atom, compact, "compact")
+CAF_ADD_ATOM(telos, telos::atom, count, "count")
+CAF_ADD_ATOM(telos, telos::atom, exists, "exists")
+CAF_ADD_ATOM(telos, telos::atom, flush, "flush")
+CAF_ADD_ATOM(telos, telos::atom, get, "get")
+CAF_ADD_ATOM(telos, telos::atom, list, "list")
+CAF_ADD_ATOM(telos, telos::atom, load, "load")
+CAF_ADD_ATOM(telos, telos::atom, maintain, "maintain")
+CAF_ADD_ATOM(telos, telos::atom, ok, "ok")
+CAF_ADD_ATOM(telos, telos::atom, put, "put")
+CAF_ADD_ATOM(telos, telos::atom, remove, "remove")
+CAF_ADD_ATOM(telos, telos::atom, scan, "scan")
+CAF_ADD_ATOM(telos, telos::atom, score, "score")
+CAF_ADD_ATOM(telos, telos::atom, search, "search")
+CAF_ADD_ATOM(telos, telos::atom, stats, "stats")
+CAF_ADD_ATOM(telos, telos::atom, update, "update")
+CAF_ADD_ATOM(telos, telos::atom, verify, "verify")
+CAF_ADD_ATOM(telos, telos::atom, write, "write")
