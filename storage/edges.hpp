@@ -1,0 +1,156 @@
+// Typed, weighted edges between memories, stored as quads (source, type, target, namespace) of
+// interned terms: neighbours in either direction, removal of every edge of a deleted memory in
+// the deleting batch, and bounded breadth-first traversal that returns paths.
+#pragma once
+
+#include "telos/messages/error.hpp"
+#include "telos/messages/uuid.hpp"
+#include "telos/messages/write_batch.hpp"
+#include "telos/storage/interner.hpp"
+#include "telos/storage/quad_store.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace telos::storage {
+
+/// What identifies an edge: the same endpoints and type in two namespaces are two edges.
+struct edge_key {
+  uuid source;
+  std::string type;
+  uuid target;
+  std::string ns = "default";
+
+  friend bool operator==(const edge_key& a, const edge_key& b) {
+    return a.source == b.source && a.type == b.type && a.target == b.target && a.ns == b.ns;
+  }
+  friend bool operator!=(const edge_key& a, const edge_key& b) { return !(a == b); }
+};
+
+struct edge {
+  uuid source;
+  std::string type;
+  uuid target;
+  std::string ns = "default";
+  double weight = 1.0;
+  std::map<std::string, std::string> attributes;
+
+  edge_key key() const { return {source, type, target, ns}; }
+
+  friend bool operator==(const edge& a, const edge& b) {
+    return a.key() == b.key() && a.weight == b.weight && a.attributes == b.attributes;
+  }
+  friend bool operator!=(const edge& a, const edge& b) { return !(a == b); }
+};
+
+/// The value of an edge's quad rows (Cereal in an envelope, schema 1).
+struct edge_properties {
+  double weight = 1.0;
+  std::map<std::string, std::string> attributes;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(weight, attributes);
+  }
+};
+
+enum class edge_direction : uint8_t { out = 0, in = 1, both = 2 };
+
+const char* to_string(edge_direction dir);
+
+/// One edge seen from one of its endpoints.
+struct neighbour {
+  /// The other endpoint.
+  uuid node;
+  std::string type;
+  std::string ns;
+  /// out: the edge leaves the queried node; in: it arrives there.
+  edge_direction direction = edge_direction::out;
+  double weight = 1.0;
+  std::map<std::string, std::string> attributes;
+};
+
+struct neighbour_query {
+  edge_direction direction = edge_direction::out;
+  /// Only these edge types; empty = every type.
+  std::vector<std::string> types;
+  /// Only edges of this namespace; empty = every namespace.
+  std::optional<std::string> ns;
+  size_t limit = std::numeric_limits<size_t>::max();
+};
+
+/// A path from the traversal's start: nodes[0] is the start, hop i goes from nodes[i] to
+/// nodes[i+1] over an edge of types[i], followed in directions[i] (out or in).
+struct path {
+  std::vector<uuid> nodes;
+  std::vector<std::string> types;
+  std::vector<edge_direction> directions;
+
+  size_t depth() const { return types.size(); }
+  friend bool operator==(const path& a, const path& b) {
+    return a.nodes == b.nodes && a.types == b.types && a.directions == b.directions;
+  }
+  friend bool operator!=(const path& a, const path& b) { return !(a == b); }
+};
+
+struct traversal_query {
+  edge_direction direction = edge_direction::out;
+  std::vector<std::string> types;
+  std::optional<std::string> ns;
+  /// Hops from the start (0 returns nothing).
+  size_t max_depth = 2;
+  /// Paths returned at most.
+  size_t limit = 100;
+};
+
+/// The neighbours of a node, for traverse() over any graph (one edge store, or every shard).
+using neighbour_source = std::function<expected<std::vector<neighbour>>(const uuid& node)>;
+
+/// Breadth-first traversal. Returns one path per node reachable from `start` in 1..max_depth
+/// hops (the start itself excluded): the shortest path, and among shortest paths the least one
+/// comparing hop by hop (type, node, direction). Paths come ordered by depth, then by that same
+/// comparison; the first `limit` are returned. Each node's neighbours are loaded whole when the
+/// node is expanded.
+expected<std::vector<path>> traverse(const uuid& start, size_t max_depth, size_t limit,
+                                     const neighbour_source& neighbours);
+
+/// Edges over one backend (one shard): an interner and the quad store of that backend.
+/// Endpoints and namespaces are interned as memory and namespace terms, types as edge-type
+/// terms. A quad whose endpoints are not both memories, or whose predicate is not an edge type,
+/// is not an edge: neighbour queries skip it (remove_all still deletes it).
+class edge_store {
+public:
+  edge_store(const quad_store& quads, interner& terms) : quads_(quads), terms_(terms) {}
+
+  /// Appends the rows of `e` (replacing its weight and attributes if it exists). Errors:
+  /// ec::invalid_argument for a nil endpoint, an empty type or a non-finite weight.
+  expected<void> add(const edge& e, write_batch& batch, interner::staging& staged) const;
+  /// Appends the deletion of the edge's rows; false (nothing appended) when one of its terms
+  /// was never interned, so the edge cannot exist.
+  expected<bool> remove(const edge_key& e, write_batch& batch) const;
+  /// Appends the deletion of every quad that has `memory` as source or target (both
+  /// directions, self-loops once) and returns the edges among them in the order appended.
+  expected<std::vector<edge_key>> remove_all(const uuid& memory, write_batch& batch) const;
+
+  expected<std::optional<edge>> get(const edge_key& e) const;
+  /// The edges at `node`, in storage order: out before in; within a direction by type id, then
+  /// other endpoint id, then namespace id (term ids, so the order is stable but not alphabetic).
+  expected<std::vector<neighbour>> neighbours(const uuid& node, const neighbour_query& q) const;
+  /// traverse() over this store's neighbours.
+  expected<std::vector<path>> traverse(const uuid& start, const traversal_query& q) const;
+
+private:
+  /// Scans `pattern` and appends the edges it finds, resolving terms (at most `limit` in all).
+  expected<void> collect(const quad_pattern& pattern, edge_direction direction, size_t limit,
+                         std::vector<neighbour>& out) const;
+
+  const quad_store& quads_;
+  interner& terms_;
+};
+
+} // namespace telos::storage
