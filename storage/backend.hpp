@@ -23,17 +23,25 @@ expected<backend_kind> parse_backend_kind(std::string_view text);
 /// Format version written into every store at creation and checked at open.
 inline constexpr uint32_t store_format_version = 1;
 
+/// Longest key any backend accepts (LMDB's default limit, applied to all backends alike). Keys
+/// must be 1..max_key_size bytes: an empty or longer key is ec::invalid_argument in every call
+/// that takes a key (reads, writes, batches, transactions). Scan bounds and prefixes are not keys
+/// and may have any length. Values may be empty and up to several MB.
+inline constexpr size_t max_key_size = 511;
+
 struct backend_options {
   /// Directory of the store (ignored by the memory backend).
   std::string path;
-  /// Keyspaces, in order: keyspace_id i names keyspaces[i]. Names are non-empty, unique, and
-  /// must not start with "__" (reserved for the backend's own metadata).
+  /// Keyspaces, in order: keyspace_id i names keyspaces[i]. Names are 1..255 bytes without NUL,
+  /// unique, and must not start with "__" (reserved for the backend's own metadata).
   std::vector<std::string> keyspaces;
   /// Create the directory and the store when missing.
   bool create_if_missing = true;
-  /// Refuse every write; the store must exist.
+  /// Refuse every write (write, put, del, committing a transaction that wrote, compact) with
+  /// ec::read_only; reads, transactions' reads, flush, stats and checkpoint work. The store must
+  /// exist. The memory backend accepts it and stays empty.
   bool read_only = false;
-  /// Default for write_options::sync of writes that do not say.
+  /// Makes every write sync, whatever its write_options say.
   bool sync_by_default = false;
 
   // RocksDB
@@ -69,8 +77,11 @@ struct key_range {
   }
 };
 
-/// Forward iterator over a consistent snapshot, in ascending key order. Dropping it early is
-/// safe; concurrent writes never show through. Not thread-safe itself.
+/// Forward iterator over a consistent snapshot, in ascending unsigned byte order (memcmp). Dropping
+/// it early is safe; concurrent writes never show through. Not thread-safe itself, but it may be
+/// moved to and used on another thread. key() and value() stay valid until the next next() or the
+/// iterator's destruction. After the backend is closed, the next next() ends the iteration with
+/// status() ec::closed.
 class iterator {
 public:
   virtual ~iterator() = default;
@@ -84,8 +95,12 @@ public:
 };
 
 /// Snapshot-isolated read-write transaction. Reads see the snapshot taken at begin plus this
-/// transaction's own writes. commit fails with ec::conflict if a key it wrote was written by
-/// another commit after its snapshot (first committer wins). The destructor rolls back.
+/// transaction's own writes. commit fails with ec::conflict, naming the keyspace and key, if a key
+/// it wrote (put or del) was written by another commit or plain write after its snapshot (first
+/// committer wins). put/del only buffer; commit applies them as one atomic batch. After commit (or
+/// a failed commit) or rollback, get/put/del/commit fail with ec::invalid_argument; rollback is
+/// then a no-op. A commit without writes succeeds, also on a read-only store. After the backend
+/// is closed every call fails with ec::closed. The destructor rolls back. Not thread-safe itself.
 class transaction {
 public:
   virtual ~transaction() = default;
@@ -105,14 +120,18 @@ struct keyspace_stats {
 };
 
 struct backend_stats {
+  /// One entry per declared keyspace, in id order (the internal "__meta" keyspace is not listed).
   std::vector<keyspace_stats> keyspaces;
-  uint64_t reads = 0;   ///< keys read by get / multi_get / contains
-  uint64_t writes = 0;  ///< puts applied
-  uint64_t deletes = 0; ///< deletes applied
+  uint64_t reads = 0;   ///< keys read by get / multi_get / contains / transaction get
+  uint64_t writes = 0;  ///< puts applied (by write and by transaction commits)
+  uint64_t deletes = 0; ///< deletes applied (whether or not the key existed)
   /// Bytes the store occupies on disk (0 for memory).
   uint64_t disk_bytes = 0;
 };
 
+/// A store. Thread-safe: every member may be called concurrently from any thread. Errors are
+/// checked in this order: ec::closed, ec::read_only (writes), ec::unknown_keyspace /
+/// ec::invalid_argument (first offending key or batch operation, in order).
 class backend {
 public:
   virtual ~backend() = default;
@@ -141,7 +160,8 @@ public:
   // -- writes ------------------------------------------------------------------------------------
 
   /// Applies every operation of the batch atomically, across keyspaces, in order (a later
-  /// operation on the same key wins). An invalid batch (unknown keyspace) changes nothing.
+  /// operation on the same key wins). An invalid batch (unknown keyspace, bad key) changes
+  /// nothing. An empty batch is a successful no-op.
   virtual expected<void> write(const write_batch& batch, write_options opts) = 0;
   expected<void> write(const write_batch& batch) { return write(batch, write_options{}); }
   expected<void> put(keyspace_id ks, std::string_view key, std::string_view value);
@@ -154,10 +174,13 @@ public:
   virtual expected<void> flush() = 0;
   /// Reclaims space (full compaction); data is unchanged.
   virtual expected<void> compact() = 0;
-  /// Writes a consistent copy that opens as a store of the same kind; `dir` must not exist.
+  /// Writes a consistent copy that opens as a store of the same kind; `dir` must not exist
+  /// (ec::already_exists). The memory backend has no persistence: ec::invalid_argument.
   virtual expected<void> checkpoint(const std::string& dir) = 0;
   virtual expected<backend_stats> stats() const = 0;
-  /// Releases the store; every later call fails with ec::closed. Idempotent.
+  /// Releases the store; every later call fails with ec::closed. Idempotent. Waits for calls in
+  /// flight. Files and the directory lock are released once the last iterator and transaction
+  /// still open on the store is gone (immediately when there are none).
   virtual expected<void> close() = 0;
 };
 

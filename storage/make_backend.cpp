@@ -1,0 +1,20 @@
+// The one factory: checks what every backend shares, then opens the requested kind.
+#include "telos/storage/backend_checks.hpp"
+#include "telos/storage/backend_impls.hpp"
+
+namespace telos::storage {
+
+expected<std::unique_ptr<backend>> make_backend(backend_kind kind, const backend_options& opts) {
+  if (auto err = detail::check_keyspace_names(opts.keyspaces)) return err;
+  switch (kind) {
+  case backend_kind::memory:
+    return detail::make_memory_backend(opts);
+  case backend_kind::rocksdb:
+  case backend_kind::lmdb:
+    break;
+  }
+  return make_error(ec::invalid_argument,
+                    std::string{"backend "} + to_string(kind) + " is not built in yet");
+}
+
+} // namespace telos::storage
