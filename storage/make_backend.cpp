@@ -10,6 +10,7 @@ expected<std::unique_ptr<backend>> make_backend(backend_kind kind, const backend
   case backend_kind::memory:
     return detail::make_memory_backend(opts);
   case backend_kind::rocksdb:
+    return detail::make_rocksdb_backend(opts);
   case backend_kind::lmdb:
     break;
   }

@@ -1,0 +1,573 @@
+// The RocksDB backend: one column family per keyspace plus "__meta", one shared LRU block cache,
+// bloom filters, LZ4 with ZSTD at the bottommost level. Transactions read from a RocksDB snapshot
+// and commit through the shared conflict tracker under the writer lock, so the conflict rules and
+// messages are those of every other backend.
+#include "telos/messages/envelope.hpp"
+#include "telos/storage/backend_checks.hpp"
+#include "telos/storage/backend_impls.hpp"
+#include "telos/storage/call_gate.hpp"
+#include "telos/storage/conflict_tracker.hpp"
+#include "telos/storage/snapshot_transaction.hpp"
+#include "telos/storage/store_dir.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace telos::storage::detail {
+
+namespace {
+
+constexpr const char* meta_cf_name = "__meta";
+constexpr const char* format_version_key = "format_version";
+
+/// The one mapping from RocksDB statuses to Telos errors; `what` names the operation, keyspace
+/// and key.
+caf::error status_error(const rocksdb::Status& s, const std::string& what) {
+  ec code = ec::io_error;
+  if (s.IsCorruption())
+    code = ec::corrupt_value;
+  else if (s.IsBusy() || s.IsTryAgain())
+    code = ec::conflict;
+  else if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+    code = ec::locked; // RocksDB's own LOCK file held by a process that ignores our marker
+  else if (s.IsInvalidArgument() || s.IsNotSupported())
+    code = ec::invalid_argument;
+  else if (s.IsNotFound() || s.IsPathNotFound())
+    code = ec::not_found;
+  else if (s.IsShutdownInProgress() || s.IsColumnFamilyDropped())
+    code = ec::closed;
+  return make_error(code, what + ": " + s.ToString());
+}
+
+rocksdb::Slice slice(std::string_view s) {
+  return {s.data(), s.size()};
+}
+
+/// The open database; shared by the backend, its iterators and transactions, so the DB is closed
+/// only when the last of them is gone.
+struct rocks_db {
+  explicit rocks_db(store_dir opened) : dir(std::move(opened)) {}
+  rocks_db(const rocks_db&) = delete;
+  rocks_db& operator=(const rocks_db&) = delete;
+
+  ~rocks_db() {
+    if (!db) return;
+    for (auto* handle : handles)
+      db->DestroyColumnFamilyHandle(handle);
+    db->Close();
+    db.reset();
+  }
+
+  /// Declared first, so the directory lock is released after the DB is closed.
+  store_dir dir;
+  std::unique_ptr<rocksdb::DB> db;
+  /// Every handle opened (declared keyspaces, __meta, and column families the store has but the
+  /// caller did not declare: RocksDB insists on opening all).
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  /// Handles of the declared keyspaces, by keyspace id.
+  std::vector<rocksdb::ColumnFamilyHandle*> keyspaces;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
+};
+
+struct rocks_state {
+  rocks_state(const backend_options& opts, std::shared_ptr<rocks_db> opened)
+      : names(opts.keyspaces), options(opts), path(opened->dir.path()), db(std::move(opened)),
+        raw(db->db.get()), cfs(db->keyspaces) {
+    sync_write.sync = true;
+  }
+
+  const std::vector<std::string> names;
+  const backend_options options;
+  const std::string path;
+  call_gate gate;
+  op_counters counters;
+  conflict_tracker tracker;
+  /// Serializes commits (so each gets one sequence the tracker can compare) and close().
+  std::mutex writer_mutex;
+  /// Reset by close(); iterators and transactions hold their own references.
+  std::shared_ptr<rocks_db> db;
+  /// Fast-path copies of db's pointers: valid while a gate pass or the writer lock is held.
+  rocksdb::DB* raw;
+  const std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  const rocksdb::ReadOptions read_opts;
+  const rocksdb::WriteOptions plain_write;
+  rocksdb::WriteOptions sync_write;
+
+  transaction_context txn_context() {
+    return {&names, backend_kind::rocksdb, &path, &gate, &counters, options.read_only};
+  }
+
+  std::string where(keyspace_id ks, std::string_view key) const {
+    return "key '" + printable_key(key) + "' in keyspace '" + names[ks] + "' of store " + path;
+  }
+
+  /// Applies a checked batch; conflict-checks it first when it comes from a transaction.
+  expected<void> commit_batch(const write_batch& batch, write_options opts,
+                              std::optional<uint64_t> snapshot_seq) {
+    rocksdb::WriteBatch native;
+    for (const auto& op : batch.ops()) {
+      auto status = op.kind == write_batch::op_kind::put
+                        ? native.Put(cfs[op.ks], slice(op.key), slice(op.value))
+                        : native.Delete(cfs[op.ks], slice(op.key));
+      if (!status.ok()) return status_error(status, "cannot stage " + where(op.ks, op.key));
+    }
+    std::lock_guard<std::mutex> writer{writer_mutex};
+    if (gate.closed()) return closed_error(backend_kind::rocksdb, path);
+    if (snapshot_seq)
+      if (auto found = tracker.find(*snapshot_seq, batch)) return conflict_error(names, *found);
+    bool sync = opts.sync || options.sync_by_default;
+    auto status = raw->Write(sync ? sync_write : plain_write, &native);
+    if (!status.ok())
+      return status_error(status, "write of " + std::to_string(batch.size()) +
+                                      " operations to store " + path + " failed");
+    if (tracker.any_open()) tracker.record(raw->GetLatestSequenceNumber(), batch);
+    counters.add_batch(batch);
+    return {};
+  }
+};
+
+class rocks_iterator final : public iterator {
+public:
+  rocks_iterator(std::shared_ptr<rocks_state> state, keyspace_id ks, const key_range& range)
+      : state_(std::move(state)), db_(state_->db) {
+    rocksdb::ReadOptions ro;
+    if (range.end) {
+      // An inclusive end E is the exclusive bound E + "\0", its immediate successor.
+      upper_ = *range.end;
+      if (range.end_inclusive) upper_.push_back('\0');
+      upper_slice_ = slice(upper_);
+      ro.iterate_upper_bound = &upper_slice_;
+    }
+    // The iterator pins its own implicit snapshot (the sequence at creation): concurrent writes
+    // never show through, as with an explicit snapshot but without its bookkeeping.
+    it_.reset(db_->db->NewIterator(ro, db_->keyspaces[ks]));
+    if (range.begin) {
+      it_->Seek(slice(*range.begin));
+      if (!range.begin_inclusive && it_->Valid() && it_->key() == slice(*range.begin)) it_->Next();
+    } else {
+      it_->SeekToFirst();
+    }
+    settle();
+  }
+
+  ~rocks_iterator() override { release(); }
+
+  bool valid() const override { return it_ != nullptr; }
+  std::string_view key() const override {
+    auto k = it_->key();
+    return {k.data(), k.size()};
+  }
+  std::string_view value() const override {
+    auto v = it_->value();
+    return {v.data(), v.size()};
+  }
+
+  void next() override {
+    if (!it_) return;
+    if (state_->gate.closed()) {
+      status_ = closed_error(backend_kind::rocksdb, state_->path);
+      release();
+      return;
+    }
+    it_->Next();
+    settle();
+  }
+
+  caf::error status() const override { return status_; }
+
+private:
+  /// Releases everything once the iteration ended, so the DB can close without waiting for the
+  /// iterator object to be dropped.
+  void settle() {
+    if (it_->Valid()) return;
+    if (!it_->status().ok())
+      status_ = status_error(it_->status(), "scan of store " + state_->path + " failed");
+    release();
+  }
+
+  void release() {
+    it_.reset();
+    db_.reset();
+    state_.reset();
+  }
+
+  std::shared_ptr<rocks_state> state_;
+  std::shared_ptr<rocks_db> db_;
+  std::string upper_;
+  rocksdb::Slice upper_slice_;
+  /// Declared last: destroyed before the DB reference it depends on.
+  std::unique_ptr<rocksdb::Iterator> it_;
+  caf::error status_;
+};
+
+class rocks_transaction final : public snapshot_transaction {
+public:
+  explicit rocks_transaction(std::shared_ptr<rocks_state> state)
+      : snapshot_transaction(state->txn_context()), state_(std::move(state)), db_(state_->db) {}
+
+  ~rocks_transaction() override { finish(); }
+
+  /// Takes the snapshot; runs under the conflict tracker's lock.
+  uint64_t take_snapshot() {
+    snapshot_ = db_->db->GetSnapshot();
+    read_opts_.snapshot = snapshot_;
+    // A read-only DB may hand out no snapshot; nothing changes under it anyway.
+    seq_ = snapshot_ ? snapshot_->GetSequenceNumber() : db_->db->GetLatestSequenceNumber();
+    return seq_;
+  }
+
+protected:
+  expected<std::optional<std::string>> read_snapshot(keyspace_id ks,
+                                                     std::string_view key) override {
+    std::string value;
+    auto status = db_->db->Get(read_opts_, db_->keyspaces[ks], slice(key), &value);
+    if (status.ok()) return std::optional<std::string>{std::move(value)};
+    if (status.IsNotFound()) return std::optional<std::string>{};
+    return status_error(status, "transaction read of " + state_->where(ks, key) + " failed");
+  }
+
+  expected<void> apply_commit(const write_batch& batch, write_options opts) override {
+    return state_->commit_batch(batch, opts, seq_);
+  }
+
+  void release() noexcept override {
+    if (snapshot_) db_->db->ReleaseSnapshot(snapshot_);
+    snapshot_ = nullptr;
+    state_->tracker.close(seq_);
+    db_.reset();
+  }
+
+private:
+  std::shared_ptr<rocks_state> state_;
+  std::shared_ptr<rocks_db> db_;
+  const rocksdb::Snapshot* snapshot_ = nullptr;
+  rocksdb::ReadOptions read_opts_;
+  uint64_t seq_ = 0;
+};
+
+class rocksdb_backend final : public backend {
+public:
+  explicit rocksdb_backend(std::shared_ptr<rocks_state> state) : st_(std::move(state)) {}
+
+  ~rocksdb_backend() override { close(); }
+
+  backend_kind kind() const override { return backend_kind::rocksdb; }
+  const std::vector<std::string>& keyspaces() const override { return st_->names; }
+
+  expected<std::optional<std::string>> get(keyspace_id ks, std::string_view key) const override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    if (auto err = check_key(st_->names, ks, key)) return err;
+    std::string value;
+    auto status = st_->raw->Get(st_->read_opts, st_->cfs[ks], slice(key), &value);
+    if (status.ok()) {
+      st_->counters.add_reads(1);
+      return std::optional<std::string>{std::move(value)};
+    }
+    if (status.IsNotFound()) {
+      st_->counters.add_reads(1);
+      return std::optional<std::string>{};
+    }
+    return status_error(status, "get of " + st_->where(ks, key) + " failed");
+  }
+
+  expected<std::vector<std::optional<std::string>>>
+  multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    for (const auto& key : keys)
+      if (auto err = check_key(st_->names, ks, key)) return err;
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const auto& key : keys)
+      slices.emplace_back(key);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    // The batched MultiGet reads every key at one sequence: one snapshot for the whole call.
+    st_->raw->MultiGet(st_->read_opts, st_->cfs[ks], keys.size(), slices.data(), values.data(),
+                       statuses.data());
+    std::vector<std::optional<std::string>> out;
+    out.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].ok())
+        out.emplace_back(std::in_place, values[i].data(), values[i].size());
+      else if (statuses[i].IsNotFound())
+        out.emplace_back();
+      else
+        return status_error(statuses[i], "multi_get of " + st_->where(ks, keys[i]) + " failed");
+    }
+    st_->counters.add_reads(keys.size());
+    return out;
+  }
+
+  expected<bool> contains(keyspace_id ks, std::string_view key) const override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    if (auto err = check_key(st_->names, ks, key)) return err;
+    rocksdb::PinnableSlice value;
+    auto status = st_->raw->Get(st_->read_opts, st_->cfs[ks], slice(key), &value);
+    if (status.ok() || status.IsNotFound()) {
+      st_->counters.add_reads(1);
+      return status.ok();
+    }
+    return status_error(status, "contains of " + st_->where(ks, key) + " failed");
+  }
+
+  expected<std::unique_ptr<iterator>> scan(keyspace_id ks, const key_range& range) const override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    if (auto err = check_keyspace(st_->names, ks)) return err;
+    auto it = std::make_unique<rocks_iterator>(st_, ks, range);
+    if (auto err = it->status()) return err;
+    return std::unique_ptr<iterator>{std::move(it)};
+  }
+
+  expected<std::unique_ptr<iterator>> scan_prefix(keyspace_id ks,
+                                                  std::string_view prefix) const override {
+    return scan(ks, prefix_range(prefix));
+  }
+
+  expected<void> write(const write_batch& batch, write_options opts) override {
+    if (st_->gate.closed()) return closed();
+    if (st_->options.read_only) return read_only("write");
+    if (auto err = check_batch(st_->names, batch)) return err;
+    if (batch.empty()) return {};
+    return st_->commit_batch(batch, opts, std::nullopt);
+  }
+
+  expected<std::unique_ptr<transaction>> begin() override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    auto txn = std::make_unique<rocks_transaction>(st_);
+    st_->tracker.open([&] { return std::optional<uint64_t>{txn->take_snapshot()}; });
+    return std::unique_ptr<transaction>{std::move(txn)};
+  }
+
+  expected<void> flush() override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    if (st_->options.read_only) return {}; // nothing was written
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    auto status = st_->raw->Flush(fo, st_->db->handles);
+    if (!status.ok()) return status_error(status, "flush of store " + st_->path + " failed");
+    return {};
+  }
+
+  expected<void> compact() override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    if (st_->options.read_only) return read_only("compact");
+    rocksdb::CompactRangeOptions co;
+    // Rewrite the bottommost level too, so deleted keys' space comes back.
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    for (auto* handle : st_->db->handles) {
+      auto status = st_->raw->CompactRange(co, handle, nullptr, nullptr);
+      if (!status.ok())
+        return status_error(status, "compaction of column family '" + handle->GetName() +
+                                        "' of store " + st_->path + " failed");
+    }
+    return {};
+  }
+
+  expected<void> checkpoint(const std::string& dir) override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    namespace fs = std::filesystem;
+    std::error_code err;
+    if (fs::exists(dir, err))
+      return make_error(ec::already_exists, "checkpoint directory " + dir + " already exists");
+    fs::create_directories(dir, err);
+    if (err)
+      return make_error(ec::io_error,
+                        "cannot create checkpoint directory " + dir + ": " + err.message());
+    auto result = write_checkpoint(dir);
+    if (!result) fs::remove_all(dir, err);
+    return result;
+  }
+
+  expected<backend_stats> stats() const override {
+    gate_pass pass{st_->gate};
+    if (!pass) return closed();
+    backend_stats out;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false; // a full scan must not evict the hot set
+    for (size_t i = 0; i < st_->names.size(); ++i) {
+      keyspace_stats ks{st_->names[i], 0, 0};
+      std::unique_ptr<rocksdb::Iterator> it{st_->raw->NewIterator(ro, st_->cfs[i])};
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        ++ks.keys;
+        ks.bytes += it->key().size() + it->value().size();
+      }
+      if (!it->status().ok())
+        return status_error(it->status(), "stats scan of keyspace '" + st_->names[i] +
+                                              "' of store " + st_->path + " failed");
+      out.keyspaces.push_back(std::move(ks));
+    }
+    st_->counters.fill(out);
+    out.disk_bytes = directory_bytes(st_->path);
+    return out;
+  }
+
+  expected<void> close() override {
+    if (!st_->gate.close()) return {};
+    // Wait for a commit in flight; then drop our reference: the DB closes now, or when the last
+    // iterator or transaction still open on it is gone.
+    std::lock_guard<std::mutex> writer{st_->writer_mutex};
+    st_->db.reset();
+    return {};
+  }
+
+private:
+  caf::error closed() const { return closed_error(backend_kind::rocksdb, st_->path); }
+  caf::error read_only(const char* what) const {
+    return read_only_error(backend_kind::rocksdb, st_->path, what);
+  }
+
+  expected<void> write_checkpoint(const std::string& dir) {
+    rocksdb::Checkpoint* raw_checkpoint = nullptr;
+    auto status = rocksdb::Checkpoint::Create(st_->raw, &raw_checkpoint);
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint{raw_checkpoint};
+    if (status.ok()) status = checkpoint->CreateCheckpoint(dir + "/data");
+    if (!status.ok())
+      return status_error(status, "checkpoint of store " + st_->path + " into " + dir + " failed");
+    return store_dir::write_marker(dir, backend_kind::rocksdb);
+  }
+
+  std::shared_ptr<rocks_state> st_;
+};
+
+/// Options of every column family: one block cache and table factory shared by all.
+rocksdb::ColumnFamilyOptions column_family_options(const backend_options& opts,
+                                                   std::shared_ptr<rocksdb::TableFactory> tables) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.table_factory = std::move(tables);
+  cf.write_buffer_size = opts.write_buffer_mb << 20;
+  if (opts.compression) {
+    cf.compression = rocksdb::kLZ4Compression;
+    cf.bottommost_compression = rocksdb::kZSTD;
+  } else {
+    cf.compression = rocksdb::kNoCompression;
+    cf.bottommost_compression = rocksdb::kNoCompression;
+  }
+  return cf;
+}
+
+caf::error check_compression_support(const backend_options& opts) {
+  if (!opts.compression) return {};
+  auto supported = rocksdb::GetSupportedCompressions();
+  auto has = [&](rocksdb::CompressionType t) {
+    return std::find(supported.begin(), supported.end(), t) != supported.end();
+  };
+  if (!has(rocksdb::kLZ4Compression) || !has(rocksdb::kZSTD))
+    return make_error(ec::invalid_argument,
+                      "compression is on but this RocksDB build lacks LZ4 or ZSTD; open with "
+                      "compression off");
+  return {};
+}
+
+expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, store_dir dir) {
+  if (auto err = check_compression_support(opts)) return err;
+  auto data = dir.data_path();
+  bool creating = dir.creating();
+  const std::string path = dir.path();
+  if (!creating && !std::filesystem::exists(data + "/CURRENT"))
+    return make_error(ec::not_a_store,
+                      "store " + path + " has a TELOS marker but no RocksDB files in " + data);
+
+  rocksdb::BlockBasedTableOptions table_opts;
+  table_opts.block_cache = rocksdb::NewLRUCache(opts.block_cache_mb << 20);
+  if (opts.bloom_filters) table_opts.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  std::shared_ptr<rocksdb::TableFactory> tables{rocksdb::NewBlockBasedTableFactory(table_opts)};
+  auto cf_opts = column_family_options(opts, tables);
+
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = creating;
+  db_opts.create_missing_column_families = !opts.read_only;
+  db_opts.max_open_files = opts.max_open_files;
+
+  // RocksDB opens only if every existing column family is named: existing ones, then ours.
+  std::vector<std::string> cf_names;
+  if (!creating) {
+    auto status = rocksdb::DB::ListColumnFamilies(db_opts, data, &cf_names);
+    if (!status.ok())
+      return status_error(status, "cannot list the column families of store " + path);
+  }
+  auto add_name = [&](const std::string& name) {
+    if (std::find(cf_names.begin(), cf_names.end(), name) == cf_names.end())
+      cf_names.push_back(name);
+  };
+  if (opts.read_only) {
+    for (const auto& name : opts.keyspaces)
+      if (std::find(cf_names.begin(), cf_names.end(), name) == cf_names.end())
+        return make_error(ec::not_found, "keyspace '" + name + "' does not exist in store " + path +
+                                             ", which is open read-only");
+  }
+  add_name(rocksdb::kDefaultColumnFamilyName);
+  add_name(meta_cf_name);
+  for (const auto& name : opts.keyspaces)
+    add_name(name);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : cf_names)
+    descriptors.emplace_back(name, cf_opts);
+
+  auto result = std::make_shared<rocks_db>(std::move(dir));
+  rocksdb::DB* raw = nullptr;
+  auto status =
+      opts.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_opts, data, descriptors, &result->handles, &raw)
+          : rocksdb::DB::Open(db_opts, data, descriptors, &result->handles, &raw);
+  if (!status.ok()) return status_error(status, "cannot open RocksDB store " + path);
+  result->db.reset(raw);
+  auto handle_of = [&](const std::string& name) {
+    auto it = std::find(cf_names.begin(), cf_names.end(), name);
+    return result->handles[static_cast<size_t>(it - cf_names.begin())];
+  };
+  result->meta = handle_of(meta_cf_name);
+  for (const auto& name : opts.keyspaces)
+    result->keyspaces.push_back(handle_of(name));
+
+  auto expected_version = std::to_string(store_format_version);
+  if (creating) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    status = raw->Put(wo, result->meta, format_version_key, expected_version);
+    if (!status.ok())
+      return status_error(status, "cannot write the format version of new store " + path);
+    if (auto sealed = result->dir.seal(); !sealed) return sealed.error();
+  } else {
+    std::string version;
+    status = raw->Get(rocksdb::ReadOptions{}, result->meta, format_version_key, &version);
+    if (status.IsNotFound())
+      return make_error(ec::format_mismatch, "store " + path + " records no format version in " +
+                                                 meta_cf_name + "; expected " + expected_version);
+    if (!status.ok()) return status_error(status, "cannot read the format version of " + path);
+    if (version != expected_version)
+      return make_error(ec::format_mismatch, "store " + path + " records format " +
+                                                 printable_key(version) + " in " + meta_cf_name +
+                                                 "; expected " + expected_version);
+  }
+  return result;
+}
+
+} // namespace
+
+expected<std::unique_ptr<backend>> make_rocksdb_backend(const backend_options& opts) {
+  auto dir =
+      store_dir::open(opts.path, backend_kind::rocksdb, opts.create_if_missing, opts.read_only);
+  if (!dir) return dir.error();
+  auto db = open_rocks_db(opts, std::move(*dir));
+  if (!db) return db.error();
+  auto state = std::make_shared<rocks_state>(opts, std::move(*db));
+  return std::unique_ptr<backend>{std::make_unique<rocksdb_backend>(std::move(state))};
+}
+
+} // namespace telos::storage::detail
