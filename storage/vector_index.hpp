@@ -1,7 +1,14 @@
 // In-memory per-embedder vector indexes (plain C++, no actors): exact flat search with a
 // vectorised kernel and HNSW for dense embedders, an inverted index for sparse ones, exact MaxSim
 // for multi-vector ones. One index holds one embedder's vectors of one shard; its owner (the
-// index actor) serialises all calls.
+// index actor) serialises modifications. const calls may run concurrently with each other, not
+// with a modification.
+//
+// Scores, higher is better: cosine similarity; dot product; l2 = the NEGATED Euclidean distance
+// (-sqrt(sum of squared differences), not squared); sparse = dot product over common terms;
+// multi = MaxSim, the mean over query tokens of the best cosine similarity to any stored token.
+// Every score an index reports is computed exactly by the kernels of vector_kernels.cpp, also
+// for hits an HNSW graph found, so search(), score() and exact_score() agree up to rounding.
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -22,7 +29,8 @@ namespace telos::storage {
 using id_predicate = std::function<bool(const uuid&)>;
 
 struct index_options {
-  /// Dense embedders switch from exact flat search to HNSW once they hold this many vectors.
+  /// Dense embedders switch from exact flat search to HNSW once they hold this many vectors
+  /// (the graph is built by maintain(); it stays when the index shrinks again).
   size_t hnsw_threshold = 20000;
   size_t hnsw_m = 16;
   size_t hnsw_ef_construction = 200;
@@ -35,11 +43,17 @@ struct index_options {
 /// Counters a caller can report.
 struct index_stats {
   size_t vectors = 0;
-  /// Vectors searchable exactly but not yet in the ANN graph.
+  /// Vectors searchable exactly but not yet in the ANN graph (0 for exact structures and for a
+  /// dense index below hnsw_threshold).
   size_t fresh = 0;
+  /// Estimated heap bytes: vectors, id maps, postings, and the HNSW graph (hnswlib's per-element
+  /// block times its capacity, upper-layer link lists, locks, label map).
   size_t memory_bytes = 0;
   /// "flat", "hnsw", "sparse", "maxsim".
   std::string structure;
+  /// Why the last maintain() stopped early (hnswlib failed, e.g. out of memory); empty when it
+  /// did not. The vectors it could not move stay searchable exactly.
+  std::string last_error;
 };
 
 class vector_index {
@@ -49,22 +63,32 @@ public:
   virtual const embedder& spec() const = 0;
 
   /// Adds the embedding of `id`, replacing any previous one. The embedding was validated
-  /// against spec(). Searchable as soon as this returns.
+  /// against spec() (telos::validate); a dense vector of the wrong size is cut or zero-padded
+  /// rather than read out of bounds. Searchable as soon as this returns.
   virtual void upsert(const uuid& id, const embedding& e) = 0;
   /// Removes `id`; returns whether it was there. A removed id never shows up in results again.
   virtual bool remove(const uuid& id) = 0;
   virtual bool contains(const uuid& id) const = 0;
 
   /// Top-k by the embedder's metric, sorted by telos::better, only ids `allow` accepts (when
-  /// given). Exact unless the index uses HNSW, whose recall depends on index_options.
+  /// given). Exact unless the index uses HNSW, whose recall depends on index_options; a filtered
+  /// HNSW search over-fetches and falls back to an exact scan when few ids pass. A sparse index
+  /// returns only vectors sharing at least one term with the query. A query of the wrong shape
+  /// (dense: size != dim; multi: not whole tokens) finds nothing.
   virtual std::vector<hit> search(const embedding& query, size_t k,
                                   const id_predicate* allow = nullptr) const = 0;
   /// Exact score of a stored id against the query, or nullopt when absent.
   virtual std::optional<float> score(const embedding& query, const uuid& id) const = 0;
 
-  /// Moves up to `budget` fresh vectors into the ANN graph; returns how many it moved. Called
-  /// off the acknowledgement path, when the owner is idle.
+  /// Moves up to `budget` fresh vectors into the ANN graph (or re-inserts live vectors into a
+  /// replacement graph once more than 30% of the current one is deleted); returns how many
+  /// vectors it inserted, 0 when nothing is left to do. Also reclaims the space of removed
+  /// vectors where that is due. Called off the acknowledgement path, when the owner is idle.
   virtual size_t maintain(size_t budget) = 0;
+
+  /// Sets the query-time breadth of HNSW search (index_options::hnsw_ef_search); exact
+  /// structures ignore it.
+  virtual void set_ef_search(size_t ef) = 0;
 
   virtual index_stats stats() const = 0;
   size_t size() const { return stats().vectors; }
@@ -72,8 +96,9 @@ public:
   /// Writes the whole index state to `path` (a file; the index may add sibling files with
   /// `path` as prefix). Atomic: a crash leaves the previous snapshot or the new one.
   virtual expected<void> save(const std::string& path) const = 0;
-  /// Replaces the state with a snapshot written by save(); a missing, truncated or corrupt
-  /// snapshot is an error and leaves the index empty.
+  /// Replaces the state with a snapshot written by save(); a missing (ec::not_found), truncated
+  /// or corrupt (ec::corrupt_value), or foreign (ec::format_mismatch: another embedder or
+  /// structure) snapshot is an error and leaves the index empty.
   virtual expected<void> load(const std::string& path) = 0;
 };
 

@@ -1,0 +1,733 @@
+// Dense vectors: exact flat search below index_options::hnsw_threshold, HNSW
+// (hnswlib) above it. New vectors land in a contiguous "fresh" buffer that is
+// searched exactly and merged with the graph's results, so an upsert never pays
+// for a graph insertion; maintain() moves them into the graph when the owner is
+// idle. Each vector is stored once: in the fresh buffer or in hnswlib's element
+// block (which we read for exact scores and scans).
+#include "telos/storage/index_kinds.hpp"
+#include "telos/storage/index_snapshot.hpp"
+#include "telos/storage/vector_kernels.hpp"
+
+#include <algorithm>
+#include <assert.h>
+#include <atomic>
+#include <cassert>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <list>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <x86intrin.h>
+#endif
+
+// hnswlib 0.6.2 defines functions and variables (cpuid, AVXCapable,
+// InnerProductSIMD16Ext, ...) in its headers without `inline`. Enclosed in an
+// unnamed namespace they get internal linkage, so telos_storage exports none of
+// them and an application may include hnswlib itself (as telos-bench does). The
+// headers hnswlib includes come first, above, so that the enclosed include adds
+// nothing but hnswlib's own code.
+namespace {
+#include <hnswlib/hnswlib.h>
+} // namespace
+
+namespace telos::storage {
+
+namespace {
+
+using graph_type = hnswlib::HierarchicalNSW<float>;
+
+constexpr uint32_t no_label = std::numeric_limits<uint32_t>::max();
+
+/// A graph is rebuilt once more than this share of its elements is deleted.
+constexpr size_t rebuild_deleted_percent = 30;
+
+/// Rough cost model of a filtered HNSW search: asking the graph for F results
+/// computes about this many distances per result, while an exact scan evaluates
+/// the predicate on every vector (about a tenth of a distance) and computes a
+/// distance for each vector that passes.
+constexpr double hnsw_distances_per_result = 25;
+constexpr double predicate_cost_in_distances = 0.1;
+
+/// What a snapshot records besides the raw sections.
+struct dense_snapshot_meta {
+  embedder spec;
+  uint64_t fresh_count = 0;
+  /// Elements of the graph, deleted ones included; 0 without a graph.
+  uint64_t graph_count = 0;
+  bool has_graph = false;
+  /// File name (in the snapshot's directory) of hnswlib's saveIndex output,
+  /// with its size and XXH3, checked before hnswlib reads it (hnswlib trusts
+  /// its input).
+  std::string graph_file;
+  uint64_t graph_bytes = 0;
+  uint64_t graph_xxh3 = 0;
+  /// hnswlib's level generator (text form), which saveIndex leaves out: a loaded graph then
+  /// grows exactly as the saved one would have.
+  std::string level_generator;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(spec, fresh_count, graph_count, has_graph, graph_file, graph_bytes, graph_xxh3,
+       level_generator);
+  }
+};
+
+/// An hnswlib graph and the id behind each label. Labels are handed out in
+/// insertion order and never reused, so a label equals hnswlib's internal id; a
+/// nil id marks a deleted element.
+struct graph_state {
+  std::unique_ptr<graph_type> graph;
+  std::vector<uuid> ids;
+  size_t deleted = 0;
+  /// Bytes of the upper-layer link lists hnswlib allocates per element with a
+  /// level > 0.
+  size_t link_bytes = 0;
+
+  size_t size() const { return ids.size(); }
+  size_t live() const { return ids.size() - deleted; }
+  const float* vector(size_t label) const {
+    return reinterpret_cast<const float*>(graph->getDataByInternalId(static_cast<unsigned>(label)));
+  }
+  /// Distance in floats between consecutive elements' vectors in hnswlib's
+  /// element block.
+  size_t stride() const { return graph->size_data_per_element_ / sizeof(float); }
+
+  /// Bytes of hnswlib's structures: the element block (links, vector, label)
+  /// for every element it has room for, per-element link pointers, levels,
+  /// locks and visited marks, upper-layer link lists, the update locks and the
+  /// label map; plus our label→id array.
+  size_t memory_bytes() const {
+    const auto& g = *graph;
+    size_t per_element = g.size_data_per_element_ + sizeof(char*) + sizeof(int) +
+                         sizeof(std::mutex) + sizeof(hnswlib::vl_type);
+    return g.max_elements_ * per_element + link_bytes +
+           graph_type::max_update_element_locks * sizeof(std::mutex) +
+           hash_map_bytes(g.label_lookup_) + ids.capacity() * sizeof(uuid);
+  }
+
+  /// Size of hnswlib's saveIndex output: fixed header, element block, and per
+  /// element a u32 length and its upper-layer link lists.
+  uint64_t saved_bytes() const {
+    const auto& g = *graph;
+    constexpr uint64_t header =
+        10 * sizeof(size_t) + sizeof(int) + sizeof(unsigned) + sizeof(double);
+    return header + g.cur_element_count * (g.size_data_per_element_ + sizeof(unsigned)) +
+           link_bytes;
+  }
+};
+
+std::string what_of(const std::exception& e) {
+  return std::string{"hnswlib: "} + e.what();
+}
+
+class dense_index final : public vector_index {
+public:
+  dense_index(const embedder& spec, const index_options& opts)
+      : spec_(spec), opts_(opts), dim_(spec.dim) {
+    if (spec_.metric == metric::l2)
+      space_ = std::make_unique<hnswlib::L2Space>(dim_);
+    else
+      space_ = std::make_unique<hnswlib::InnerProductSpace>(dim_);
+  }
+
+  const embedder& spec() const override { return spec_; }
+
+  void upsert(const uuid& id, const embedding& e) override {
+    auto it = where_.find(id);
+    if (it != where_.end() && !it->second.in_graph) {
+      // Already fresh: overwrite in place, nothing moves.
+      store_row(fresh_vectors_.data() + it->second.position * dim_, e);
+      return;
+    }
+    if (it != where_.end()) {
+      delete_from_graph(it->second.position);
+      where_.erase(it);
+    }
+    size_t position = fresh_ids_.size();
+    fresh_ids_.push_back(id);
+    fresh_vectors_.resize(fresh_vectors_.size() + dim_);
+    store_row(fresh_vectors_.data() + position * dim_, e);
+    where_[id] = location{static_cast<uint32_t>(position), false};
+  }
+
+  bool remove(const uuid& id) override {
+    auto it = where_.find(id);
+    if (it == where_.end()) return false;
+    auto loc = it->second;
+    where_.erase(it);
+    if (loc.in_graph)
+      delete_from_graph(loc.position);
+    else
+      delete_fresh(loc.position);
+    return true;
+  }
+
+  bool contains(const uuid& id) const override { return where_.count(id) != 0; }
+
+  std::vector<hit> search(const embedding& query, size_t k,
+                          const id_predicate* allow) const override {
+    if (k == 0 || where_.empty() || query.values.size() != dim_) return {};
+    std::vector<float> normalized;
+    const float* q = prepare(query, normalized);
+    kernels::top_k best{k};
+    if (fresh_live() > 0)
+      scan(q, fresh_vectors_.data() + fresh_head_ * dim_, fresh_live(), dim_,
+           fresh_ids_.data() + fresh_head_, allow, best);
+    if (graph_ && graph_->live() > 0) {
+      if (allow == nullptr)
+        search_graph(q, k, best);
+      else
+        search_graph_filtered(q, k, *allow, best);
+    }
+    return best.take();
+  }
+
+  std::optional<float> score(const embedding& query, const uuid& id) const override {
+    if (query.values.size() != dim_) return std::nullopt;
+    auto it = where_.find(id);
+    if (it == where_.end()) return std::nullopt;
+    std::vector<float> normalized;
+    const float* q = prepare(query, normalized);
+    const auto& loc = it->second;
+    return score_of(q, loc.in_graph ? graph_->vector(loc.position)
+                                    : fresh_vectors_.data() + loc.position * dim_);
+  }
+
+  size_t maintain(size_t budget) override {
+    size_t done = 0;
+    last_error_.clear();
+    if (!graph_) {
+      if (!wants_graph()) {
+        compact_fresh();
+        return 0;
+      }
+      auto created = new_graph(fresh_live());
+      if (!created) return 0;
+      graph_ = std::make_unique<graph_state>(std::move(*created));
+    }
+    if (!rebuild_ && graph_->deleted * 100 > graph_->size() * rebuild_deleted_percent)
+      start_rebuild();
+    if (rebuild_) done += advance_rebuild(budget);
+    while (!rebuild_ && done < budget && fresh_live() > 0) {
+      const uuid id = fresh_ids_[fresh_head_];
+      auto label = insert(*graph_, fresh_vectors_.data() + fresh_head_ * dim_, id, fresh_live());
+      if (label == no_label) break;
+      where_[id] = location{label, true};
+      ++fresh_head_;
+      ++done;
+    }
+    compact_fresh();
+    return done;
+  }
+
+  void set_ef_search(size_t ef) override {
+    opts_.hnsw_ef_search = ef;
+    if (graph_) graph_->graph->ef_ = ef;
+    if (rebuild_) rebuild_->next.graph->ef_ = ef;
+  }
+
+  index_stats stats() const override {
+    index_stats s;
+    s.vectors = where_.size();
+    s.fresh = wants_graph() ? fresh_live() : 0;
+    s.memory_bytes = fresh_vectors_.capacity() * sizeof(float) +
+                     fresh_ids_.capacity() * sizeof(uuid) + hash_map_bytes(where_);
+    if (graph_) s.memory_bytes += graph_->memory_bytes();
+    if (rebuild_)
+      s.memory_bytes +=
+          rebuild_->next.memory_bytes() + rebuild_->moved_to.capacity() * sizeof(uint32_t);
+    s.structure = graph_ ? "hnsw" : "flat";
+    s.last_error = last_error_;
+    return s;
+  }
+
+  expected<void> save(const std::string& path) const override {
+    dense_snapshot_meta meta;
+    meta.spec = spec_;
+    meta.fresh_count = fresh_live();
+    std::string graph_path;
+    if (graph_) {
+      // A new file name per snapshot: the previous snapshot keeps its graph
+      // file until the new snapshot has replaced it.
+      meta.has_graph = true;
+      meta.graph_count = graph_->size();
+      meta.graph_file =
+          std::filesystem::path(path).filename().string() + ".hnsw." + uuid::random().to_string();
+      graph_path = (std::filesystem::path(path).parent_path() / meta.graph_file).string();
+      auto written = save_graph(graph_path);
+      if (!written) {
+        std::remove(graph_path.c_str());
+        return written.error();
+      }
+      meta.graph_bytes = written->size;
+      meta.graph_xxh3 = written->xxh3;
+      std::ostringstream generator;
+      generator << graph_->graph->level_generator_;
+      meta.level_generator = generator.str();
+    }
+    snapshot_writer out{path, snapshot_structure::dense, encode_value(meta)};
+    if (fresh_live() > 0) {
+      out.write_array(fresh_ids_.data() + fresh_head_, fresh_live());
+      out.write_array(fresh_vectors_.data() + fresh_head_ * dim_, fresh_live() * dim_);
+    }
+    if (graph_) out.write_array(graph_->ids.data(), graph_->size());
+    auto committed = out.commit();
+    if (!committed) {
+      if (!graph_path.empty()) std::remove(graph_path.c_str());
+      return committed;
+    }
+    remove_other_graph_files(path, meta.graph_file);
+    return {};
+  }
+
+  expected<void> load(const std::string& path) override {
+    reset();
+    auto loaded = read_snapshot(path);
+    if (!loaded) reset();
+    return loaded;
+  }
+
+private:
+  /// Where an id's vector is: a fresh row, or a graph label.
+  struct location {
+    uint32_t position;
+    bool in_graph;
+  };
+
+  /// A replacement graph being filled by maintain() from the live elements of
+  /// the current one, which keeps answering searches meanwhile.
+  struct rebuild_state {
+    graph_state next;
+    /// Current label → label in `next`, or no_label while not yet copied.
+    std::vector<uint32_t> moved_to;
+    /// Next label of the current graph to copy.
+    size_t cursor = 0;
+  };
+
+  size_t fresh_live() const { return fresh_ids_.size() - fresh_head_; }
+
+  bool wants_graph() const {
+    return graph_ != nullptr || where_.size() >= std::max<size_t>(opts_.hnsw_threshold, 1);
+  }
+
+  /// Copies an embedding into a row (cut or zero-padded to dim), normalised for
+  /// cosine.
+  void store_row(float* row, const embedding& e) const {
+    size_t n = std::min(e.values.size(), dim_);
+    std::copy(e.values.begin(), e.values.begin() + static_cast<ptrdiff_t>(n), row);
+    std::fill(row + n, row + dim_, 0.0f);
+    if (spec_.metric == metric::cosine) kernels::normalize(row, dim_);
+  }
+
+  /// The query as the stored rows are: normalised for cosine.
+  const float* prepare(const embedding& query, std::vector<float>& normalized) const {
+    if (spec_.metric != metric::cosine) return query.values.data();
+    normalized = query.values;
+    kernels::normalize(normalized.data(), dim_);
+    return normalized.data();
+  }
+
+  float score_of(const float* q, const float* row) const {
+    if (spec_.metric == metric::l2) return -std::sqrt(kernels::squared_l2(q, row, dim_));
+    return kernels::dot(q, row, dim_);
+  }
+
+  /// Exact scores of `count` rows (`stride` floats apart) into `best`; nil ids
+  /// (deleted graph elements) are skipped, and `allow` is asked only about rows
+  /// that could enter.
+  void scan(const float* q, const float* rows, size_t count, size_t stride, const uuid* ids,
+            const id_predicate* allow, kernels::top_k& best) const {
+    constexpr size_t block = 256;
+    float scores[block];
+    for (size_t start = 0; start < count; start += block) {
+      size_t n = std::min(block, count - start);
+      const float* first = rows + start * stride;
+      if (spec_.metric == metric::l2) {
+        kernels::squared_l2_rows(q, first, n, dim_, stride, scores);
+        for (size_t i = 0; i < n; ++i)
+          scores[i] = -std::sqrt(scores[i]);
+      } else {
+        kernels::dot_rows(q, first, n, dim_, stride, scores);
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (!best.admits(scores[i])) continue;
+        const uuid& id = ids[start + i];
+        if (id.is_nil() || (allow != nullptr && !(*allow)(id))) continue;
+        best.push(id, scores[i]);
+      }
+    }
+  }
+
+  void scan_graph(const float* q, const id_predicate* allow, kernels::top_k& best) const {
+    if (graph_->size() == 0) return;
+    scan(q, graph_->vector(0), graph_->size(), graph_->stride(), graph_->ids.data(), allow, best);
+  }
+
+  /// Labels hnswlib returns for the query, nearest first is not needed (scores
+  /// are recomputed). Empty when hnswlib threw, which only a corrupted graph
+  /// makes it do.
+  std::vector<uint32_t> graph_candidates(const float* q, size_t count, bool& failed) const {
+    std::vector<uint32_t> labels;
+    try {
+      auto found = graph_->graph->searchKnn(q, count);
+      labels.reserve(found.size());
+      for (; !found.empty(); found.pop())
+        labels.push_back(static_cast<uint32_t>(found.top().second));
+    } catch (const std::exception&) {
+      failed = true;
+      labels.clear();
+    }
+    return labels;
+  }
+
+  void search_graph(const float* q, size_t k, kernels::top_k& best) const {
+    bool failed = false;
+    auto labels = graph_candidates(q, k, failed);
+    if (failed) return scan_graph(q, nullptr, best);
+    for (auto label : labels) {
+      const uuid& id = graph_->ids[label];
+      if (!id.is_nil()) best.push(id, score_of(q, graph_->vector(label)));
+    }
+  }
+
+  /// Over-fetches from the graph until k allowed hits are found, or scans
+  /// exactly when the observed pass rate says that is cheaper.
+  void search_graph_filtered(const float* q, size_t k, const id_predicate& allow,
+                             kernels::top_k& best) const {
+    size_t live = graph_->live();
+    // Asking for ef results costs the same as asking for k (hnswlib searches
+    // with max(ef, k)).
+    size_t fetch = std::min(live, std::max(2 * k, opts_.hnsw_ef_search));
+    std::vector<hit> passed;
+    while (true) {
+      bool failed = false;
+      auto labels = graph_candidates(q, fetch, failed);
+      if (failed || labels.empty()) return scan_graph(q, &allow, best);
+      passed.clear();
+      for (auto label : labels) {
+        const uuid& id = graph_->ids[label];
+        if (!id.is_nil() && allow(id))
+          passed.push_back(hit{id, score_of(q, graph_->vector(label))});
+      }
+      if (passed.size() >= k || fetch >= live) break;
+      double pass_rate = std::max<double>(static_cast<double>(passed.size()), 0.5) /
+                         static_cast<double>(labels.size());
+      auto needed = static_cast<size_t>(std::ceil(1.5 * static_cast<double>(k) / pass_rate));
+      double hnsw_cost = hnsw_distances_per_result * static_cast<double>(needed);
+      double exact_cost = static_cast<double>(live) * (predicate_cost_in_distances + pass_rate);
+      if (hnsw_cost >= exact_cost) return scan_graph(q, &allow, best);
+      fetch = std::min(live, std::max(needed, 2 * fetch));
+    }
+    for (const auto& h : passed)
+      best.push(h.id, h.score);
+  }
+
+  void delete_fresh(size_t position) {
+    size_t last = fresh_ids_.size() - 1;
+    if (position != last) {
+      std::copy_n(fresh_vectors_.data() + last * dim_, dim_,
+                  fresh_vectors_.data() + position * dim_);
+      fresh_ids_[position] = fresh_ids_[last];
+      where_[fresh_ids_[position]].position = static_cast<uint32_t>(position);
+    }
+    fresh_ids_.pop_back();
+    fresh_vectors_.resize(fresh_vectors_.size() - dim_);
+    compact_fresh();
+  }
+
+  void delete_from_graph(uint32_t label) {
+    mark_deleted(*graph_, label);
+    if (rebuild_ && rebuild_->moved_to[label] != no_label)
+      mark_deleted(rebuild_->next, rebuild_->moved_to[label]);
+  }
+
+  static void mark_deleted(graph_state& g, uint32_t label) {
+    g.ids[label] = uuid{};
+    ++g.deleted;
+    try {
+      g.graph->markDelete(label);
+    } catch (const std::exception&) {
+      // Only an unknown or already deleted label makes hnswlib throw here; the
+      // nil id keeps the element out of our results either way.
+    }
+  }
+
+  /// Drops the rows maintain() already moved into the graph and returns spare
+  /// capacity.
+  void compact_fresh() {
+    if (fresh_head_ > 0 && fresh_head_ * 2 >= fresh_ids_.size()) {
+      size_t live = fresh_live();
+      std::copy(fresh_vectors_.begin() + static_cast<ptrdiff_t>(fresh_head_ * dim_),
+                fresh_vectors_.end(), fresh_vectors_.begin());
+      std::copy(fresh_ids_.begin() + static_cast<ptrdiff_t>(fresh_head_), fresh_ids_.end(),
+                fresh_ids_.begin());
+      fresh_vectors_.resize(live * dim_);
+      fresh_ids_.resize(live);
+      fresh_head_ = 0;
+      for (size_t i = 0; i < live; ++i)
+        where_[fresh_ids_[i]].position = static_cast<uint32_t>(i);
+    }
+    // A bulk load leaves a large buffer behind once maintain() drained it.
+    if (fresh_ids_.capacity() > 2 * fresh_ids_.size() + 1024) {
+      fresh_ids_.shrink_to_fit();
+      fresh_vectors_.shrink_to_fit();
+    }
+  }
+
+  std::optional<graph_state> new_graph(size_t capacity) {
+    try {
+      graph_state g;
+      g.graph = std::make_unique<graph_type>(space_.get(), std::max<size_t>(capacity, 16),
+                                             opts_.hnsw_m, opts_.hnsw_ef_construction, opts_.seed);
+      g.graph->ef_ = opts_.hnsw_ef_search;
+      return g;
+    } catch (const std::exception& e) {
+      last_error_ = what_of(e);
+      return std::nullopt;
+    }
+  }
+
+  /// Adds a vector under the next label, growing the graph by at least
+  /// `pending` elements (or a quarter) when it is full; no_label (and
+  /// last_error_) when hnswlib failed.
+  uint32_t insert(graph_state& g, const float* vector, const uuid& id, size_t pending) {
+    auto& h = *g.graph;
+    auto label = static_cast<uint32_t>(g.size());
+    try {
+      if (h.cur_element_count >= h.max_elements_)
+        h.resizeIndex(h.max_elements_ + std::max({pending, h.max_elements_ / 4, size_t{16}}));
+      g.ids.reserve(h.max_elements_);
+      h.addPoint(vector, label);
+      g.ids.push_back(id);
+      g.link_bytes += static_cast<size_t>(h.element_levels_[label]) * h.size_links_per_element_;
+      return label;
+    } catch (const std::exception& e) {
+      last_error_ = what_of(e);
+      // When hnswlib counted the element before it failed, keep labels aligned
+      // with its internal ids: a deleted placeholder with no upper-layer links.
+      if (h.cur_element_count > g.size()) {
+        if (h.linkLists_[label] == nullptr) h.element_levels_[label] = 0;
+        g.ids.push_back(uuid{});
+        ++g.deleted;
+        try {
+          h.markDeletedInternal(label);
+        } catch (const std::exception&) {
+          // The placeholder's nil id keeps it out of results.
+        }
+      }
+      return no_label;
+    }
+  }
+
+  void start_rebuild() {
+    auto next = new_graph(graph_->live() + fresh_live());
+    if (!next) return;
+    rebuild_ = std::make_unique<rebuild_state>();
+    rebuild_->next = std::move(*next);
+    rebuild_->moved_to.assign(graph_->size(), no_label);
+  }
+
+  size_t advance_rebuild(size_t budget) {
+    auto& rb = *rebuild_;
+    const auto& current = *graph_;
+    size_t done = 0;
+    while (rb.cursor < current.size() && done < budget) {
+      const uuid id = current.ids[rb.cursor];
+      if (!id.is_nil()) {
+        auto label = insert(rb.next, current.vector(rb.cursor), id, current.live());
+        if (label == no_label) return done;
+        rb.moved_to[rb.cursor] = label;
+        ++done;
+      }
+      ++rb.cursor;
+    }
+    if (rb.cursor == current.size()) {
+      for (size_t label = 0; label < current.size(); ++label)
+        if (!current.ids[label].is_nil()) where_[current.ids[label]].position = rb.moved_to[label];
+      graph_ = std::make_unique<graph_state>(std::move(rb.next));
+      rebuild_.reset();
+    }
+    return done;
+  }
+
+  expected<file_digest> save_graph(const std::string& graph_path) const {
+    try {
+      graph_->graph->saveIndex(graph_path);
+    } catch (const std::exception& e) {
+      return make_error(ec::io_error,
+                        "cannot write HNSW graph '" + graph_path + "': " + what_of(e));
+    }
+    auto synced = sync_file(graph_path);
+    if (!synced) return synced.error();
+    auto digest = digest_file(graph_path);
+    if (!digest) return digest.error();
+    // hnswlib writes through an ofstream whose failures it never checks.
+    if (digest->size != graph_->saved_bytes())
+      return make_error(ec::io_error, "HNSW graph '" + graph_path + "' has " +
+                                          std::to_string(digest->size) + " bytes, expected " +
+                                          std::to_string(graph_->saved_bytes()) + " (disk full?)");
+    return digest;
+  }
+
+  static void remove_other_graph_files(const std::string& path, const std::string& keep) {
+    namespace fs = std::filesystem;
+    auto prefix = fs::path(path).filename().string() + ".hnsw.";
+    auto dir = fs::path(path).parent_path();
+    std::error_code ec;
+    for (fs::directory_iterator it{dir.empty() ? fs::path{"."} : dir, ec}, end; !ec && it != end;
+         it.increment(ec)) {
+      auto name = it->path().filename().string();
+      if (name.compare(0, prefix.size(), prefix) == 0 && name != keep) {
+        std::error_code ignored;
+        fs::remove(it->path(), ignored);
+      }
+    }
+  }
+
+  void reset() {
+    fresh_vectors_.clear();
+    fresh_vectors_.shrink_to_fit();
+    fresh_ids_.clear();
+    fresh_ids_.shrink_to_fit();
+    fresh_head_ = 0;
+    rebuild_.reset();
+    graph_.reset();
+    where_.clear();
+    last_error_.clear();
+  }
+
+  expected<void> read_snapshot(const std::string& path) {
+    snapshot_reader in;
+    auto meta_bytes = in.open(path, snapshot_structure::dense);
+    if (!meta_bytes) return meta_bytes.error();
+    auto meta = decode_value<dense_snapshot_meta>(*meta_bytes, "meta");
+    if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
+    if (meta->spec != spec_)
+      return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
+                                                 describe(meta->spec) + ", this index is " +
+                                                 describe(spec_));
+    if (meta->fresh_count > in.remaining() / (sizeof(uuid) + dim_ * sizeof(float)) ||
+        !in.read_array(fresh_ids_, meta->fresh_count) ||
+        !in.read_array(fresh_vectors_, meta->fresh_count * dim_))
+      return in.corrupt("is truncated in its " + std::to_string(meta->fresh_count) +
+                        " fresh vectors");
+    std::vector<uuid> graph_ids;
+    if (!in.read_array(graph_ids, meta->graph_count))
+      return in.corrupt("is truncated in its " + std::to_string(meta->graph_count) + " graph ids");
+    if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
+    for (size_t i = 0; i < fresh_ids_.size(); ++i)
+      if (fresh_ids_[i].is_nil() ||
+          !where_.emplace(fresh_ids_[i], location{static_cast<uint32_t>(i), false}).second)
+        return in.corrupt("lists fresh id " + fresh_ids_[i].to_string() + " twice or as nil");
+    if (!meta->has_graph) return {};
+    auto graph = read_graph(in, *meta, std::move(graph_ids));
+    if (!graph) return graph.error();
+    for (size_t label = 0; label < graph->size(); ++label) {
+      const uuid& id = graph->ids[label];
+      if (!id.is_nil() && !where_.emplace(id, location{static_cast<uint32_t>(label), true}).second)
+        return in.corrupt("lists id " + id.to_string() + " twice");
+    }
+    graph_ = std::make_unique<graph_state>(std::move(*graph));
+    return {};
+  }
+
+  expected<graph_state> read_graph(const snapshot_reader& in, const dense_snapshot_meta& meta,
+                                   std::vector<uuid> ids) {
+    namespace fs = std::filesystem;
+    const auto& name = meta.graph_file;
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+      return in.corrupt("names an invalid graph file '" + name + "'");
+    auto graph_path = (fs::path(in.path()).parent_path() / name).string();
+    auto digest = digest_file(graph_path);
+    if (!digest)
+      return in.corrupt("needs graph file '" + graph_path +
+                        "': " + telos::describe(digest.error()));
+    if (digest->size != meta.graph_bytes || digest->xxh3 != meta.graph_xxh3)
+      return in.corrupt("has graph file '" + graph_path + "' of " + std::to_string(digest->size) +
+                        " bytes whose checksum or size differs from the recorded " +
+                        std::to_string(meta.graph_bytes) + " bytes");
+    graph_state g;
+    g.ids = std::move(ids);
+    // The empty constructor leaves members unset that loadIndex does not assign
+    // before it can throw; give them values the destructor can cope with.
+    g.graph = std::make_unique<graph_type>(space_.get());
+    auto& h = *g.graph;
+    h.data_level0_memory_ = nullptr;
+    h.linkLists_ = nullptr;
+    h.visited_list_pool_ = nullptr;
+    h.cur_element_count = 0;
+    h.num_deleted_ = 0;
+    h.metric_distance_computations = 0;
+    h.metric_hops = 0;
+    try {
+      h.loadIndex(graph_path, space_.get(), std::max<size_t>(g.ids.size() + fresh_ids_.size(), 16));
+    } catch (const std::exception& e) {
+      if (h.linkLists_ == nullptr || h.element_levels_.size() < h.cur_element_count)
+        h.cur_element_count = 0;
+      return in.corrupt("has a graph file hnswlib cannot read: " + what_of(e));
+    }
+    if (h.cur_element_count != g.ids.size() ||
+        h.size_data_per_element_ != h.size_links_level0_ + dim_ * sizeof(float) + sizeof(size_t) ||
+        h.offsetData_ != h.size_links_level0_ || h.offsetLevel0_ != 0 ||
+        h.label_offset_ != h.offsetData_ + dim_ * sizeof(float))
+      return in.corrupt("has a graph file of " + std::to_string(h.cur_element_count) +
+                        " elements whose layout does not match " + std::to_string(g.ids.size()) +
+                        " ids of dimension " + std::to_string(dim_));
+    for (size_t label = 0; label < g.ids.size(); ++label) {
+      auto internal = static_cast<unsigned>(label);
+      if (h.getExternalLabel(internal) != label ||
+          h.isMarkedDeleted(internal) != g.ids[label].is_nil())
+        return in.corrupt("has graph element " + std::to_string(label) +
+                          " whose label or deletion mark disagrees with the snapshot");
+      g.deleted += g.ids[label].is_nil() ? 1 : 0;
+      g.link_bytes += static_cast<size_t>(h.element_levels_[label]) * h.size_links_per_element_;
+    }
+    // loadIndex counts deletions on top of an unset counter and does not seed
+    // the level generator; both matter for later insertions.
+    h.num_deleted_ = g.deleted;
+    h.ef_ = opts_.hnsw_ef_search;
+    h.level_generator_.seed(static_cast<unsigned>(opts_.seed + g.ids.size()));
+    h.update_probability_generator_.seed(static_cast<unsigned>(opts_.seed + g.ids.size() + 1));
+    return g;
+  }
+
+  embedder spec_;
+  index_options opts_;
+  size_t dim_;
+  std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
+  /// Rows not (yet) in the graph, dim floats each, normalised for cosine. Rows
+  /// before fresh_head_ were moved into the graph and are dropped by
+  /// compact_fresh().
+  std::vector<float> fresh_vectors_;
+  std::vector<uuid> fresh_ids_;
+  size_t fresh_head_ = 0;
+  std::unique_ptr<graph_state> graph_;
+  std::unique_ptr<rebuild_state> rebuild_;
+  std::unordered_map<uuid, location> where_;
+  std::string last_error_;
+};
+
+} // namespace
+
+std::unique_ptr<vector_index> make_dense_index(const embedder& spec, const index_options& opts) {
+  return std::make_unique<dense_index>(spec, opts);
+}
+
+} // namespace telos::storage

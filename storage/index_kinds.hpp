@@ -1,0 +1,33 @@
+// The concrete vector indexes behind make_vector_index, and what they share (internal to
+// storage/).
+#pragma once
+
+#include "telos/storage/vector_index.hpp"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace telos::storage {
+
+/// Dense vectors: exact flat search, then HNSW (hnswlib) with an exact fresh buffer.
+std::unique_ptr<vector_index> make_dense_index(const embedder& spec, const index_options& opts);
+
+/// Sparse vectors: an inverted index with exact dot-product top-k.
+std::unique_ptr<vector_index> make_sparse_index(const embedder& spec, const index_options& opts);
+
+/// Multi-vector (token) embeddings: exact MaxSim over every stored memory.
+std::unique_ptr<vector_index> make_maxsim_index(const embedder& spec, const index_options& opts);
+
+/// "E1 (dense, dim 1024, cosine)", for error messages.
+std::string describe(const embedder& spec);
+
+/// Heap bytes of a node-based hash map: one node (value, next pointer, cached hash) per entry
+/// plus the bucket array.
+template <class K, class V, class H, class E, class A>
+size_t hash_map_bytes(const std::unordered_map<K, V, H, E, A>& map) {
+  using value_type = typename std::unordered_map<K, V, H, E, A>::value_type;
+  return map.size() * (sizeof(value_type) + 2 * sizeof(void*)) + map.bucket_count() * sizeof(void*);
+}
+
+} // namespace telos::storage

@@ -1,0 +1,207 @@
+// Checksummed, atomically replaced snapshot files of the vector indexes.
+#include "telos/storage/index_snapshot.hpp"
+
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace telos::storage {
+
+namespace {
+
+constexpr char magic[8] = {'T', 'E', 'L', 'O', 'S', 'I', 'D', 'X'};
+constexpr size_t header_size =
+    sizeof(magic) + sizeof(uint32_t) + sizeof(uint8_t) + sizeof(uint32_t);
+constexpr size_t trailer_size = sizeof(uint64_t);
+/// A meta envelope is a few hundred bytes; anything near this is not ours.
+constexpr uint32_t max_meta_bytes = 1 << 20;
+
+std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> new_hash() {
+  std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> state{
+      XXH3_createState(), [](XXH3_state_s* s) { XXH3_freeState(s); }};
+  if (state) XXH3_64bits_reset(state.get());
+  return state;
+}
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+expected<void> fsync_path(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0)
+    return make_error(ec::io_error, "cannot open '" + path + "' to fsync: " + errno_text());
+  int rc = ::fsync(fd);
+  auto saved = errno;
+  ::close(fd);
+  if (rc != 0)
+    return make_error(ec::io_error, "fsync of '" + path + "' failed: " + std::strerror(saved));
+  return {};
+}
+
+std::string parent_directory(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string{"."} : parent.string();
+}
+
+} // namespace
+
+expected<file_digest> digest_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    auto code = errno == ENOENT ? ec::not_found : ec::io_error;
+    return make_error(code, "cannot open '" + path + "': " + errno_text());
+  }
+  auto hash = new_hash();
+  if (!hash) {
+    std::fclose(f);
+    return make_error(ec::io_error, "cannot allocate an XXH3 state to hash '" + path + "'");
+  }
+  std::vector<char> buffer(1 << 20);
+  file_digest result;
+  size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), f)) > 0) {
+    XXH3_64bits_update(hash.get(), buffer.data(), n);
+    result.size += n;
+  }
+  bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return make_error(ec::io_error, "cannot read '" + path + "'");
+  result.xxh3 = XXH3_64bits_digest(hash.get());
+  return result;
+}
+
+expected<void> sync_file(const std::string& path) {
+  return fsync_path(path, O_RDONLY);
+}
+
+snapshot_writer::snapshot_writer(std::string path, snapshot_structure structure,
+                                 const std::string& meta)
+    : path_(std::move(path)), tmp_path_(path_ + ".tmp"), hash_(new_hash()) {
+  if (!hash_) {
+    error_ = "cannot allocate an XXH3 state";
+    return;
+  }
+  file_ = std::fopen(tmp_path_.c_str(), "wb");
+  if (file_ == nullptr) {
+    error_ = "cannot create '" + tmp_path_ + "': " + errno_text();
+    return;
+  }
+  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  uint32_t version = index_snapshot_version;
+  auto tag = static_cast<uint8_t>(structure);
+  auto meta_length = static_cast<uint32_t>(meta.size());
+  write(magic, sizeof(magic));
+  write(&version, sizeof(version));
+  write(&tag, sizeof(tag));
+  write(&meta_length, sizeof(meta_length));
+  write(meta.data(), meta.size());
+}
+
+snapshot_writer::~snapshot_writer() {
+  if (file_ != nullptr) std::fclose(file_);
+  if (!committed_) std::remove(tmp_path_.c_str());
+}
+
+void snapshot_writer::write(const void* data, size_t size) {
+  if (file_ == nullptr || !error_.empty() || size == 0) return;
+  XXH3_64bits_update(hash_.get(), data, size);
+  if (std::fwrite(data, 1, size, file_) != size)
+    error_ = "cannot write '" + tmp_path_ + "': " + errno_text();
+}
+
+expected<void> snapshot_writer::commit() {
+  if (error_.empty()) {
+    uint64_t digest = XXH3_64bits_digest(hash_.get());
+    if (std::fwrite(&digest, 1, sizeof(digest), file_) != sizeof(digest) || std::fflush(file_) != 0)
+      error_ = "cannot write '" + tmp_path_ + "': " + errno_text();
+    else if (::fsync(::fileno(file_)) != 0)
+      error_ = "fsync of '" + tmp_path_ + "' failed: " + errno_text();
+  }
+  if (file_ != nullptr && std::fclose(file_) != 0 && error_.empty())
+    error_ = "cannot close '" + tmp_path_ + "': " + errno_text();
+  file_ = nullptr;
+  if (!error_.empty()) return make_error(ec::io_error, "index snapshot: " + error_);
+  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
+    return make_error(ec::io_error,
+                      "cannot rename '" + tmp_path_ + "' to '" + path_ + "': " + errno_text());
+  committed_ = true;
+  return fsync_path(parent_directory(path_), O_RDONLY | O_DIRECTORY);
+}
+
+snapshot_reader::snapshot_reader() : hash_(new_hash()) {}
+
+snapshot_reader::~snapshot_reader() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+expected<std::string> snapshot_reader::open(const std::string& path, snapshot_structure structure) {
+  path_ = path;
+  if (!hash_)
+    return make_error(ec::io_error, "cannot allocate an XXH3 state to read '" + path + "'");
+  file_ = std::fopen(path.c_str(), "rb");
+  if (file_ == nullptr) {
+    auto code = errno == ENOENT ? ec::not_found : ec::io_error;
+    return make_error(code, "cannot open index snapshot '" + path + "': " + errno_text());
+  }
+  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  std::error_code size_error;
+  auto file_size = std::filesystem::file_size(path, size_error);
+  if (size_error)
+    return make_error(ec::io_error,
+                      "cannot stat index snapshot '" + path + "': " + size_error.message());
+  if (file_size < header_size + trailer_size)
+    return corrupt("has " + std::to_string(file_size) + " bytes, less than an empty snapshot");
+  payload_end_ = file_size - trailer_size;
+  char found_magic[sizeof(magic)];
+  uint32_t version = 0;
+  uint8_t tag = 0;
+  uint32_t meta_length = 0;
+  read(found_magic, sizeof(found_magic));
+  read(&version, sizeof(version));
+  read(&tag, sizeof(tag));
+  read(&meta_length, sizeof(meta_length));
+  if (std::memcmp(found_magic, magic, sizeof(magic)) != 0)
+    return corrupt("does not start with the index snapshot magic 'TELOSIDX'");
+  if (version != index_snapshot_version)
+    return make_error(ec::format_mismatch, "index snapshot '" + path + "' has version " +
+                                               std::to_string(version) + ", expected " +
+                                               std::to_string(index_snapshot_version));
+  if (tag != static_cast<uint8_t>(structure))
+    return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds structure " +
+                                               std::to_string(tag) + ", expected " +
+                                               std::to_string(static_cast<int>(structure)));
+  if (meta_length > max_meta_bytes || meta_length > remaining())
+    return corrupt("has a meta length of " + std::to_string(meta_length) + " bytes, " +
+                   std::to_string(remaining()) + " bytes left");
+  std::string meta(meta_length, '\0');
+  if (!read(meta.data(), meta.size())) return corrupt("is truncated inside its meta data");
+  return meta;
+}
+
+bool snapshot_reader::read(void* data, size_t size) {
+  if (size > remaining()) return false;
+  if (size == 0) return true;
+  if (std::fread(data, 1, size, file_) != size) return false;
+  XXH3_64bits_update(hash_.get(), data, size);
+  position_ += size;
+  return true;
+}
+
+bool snapshot_reader::verify() {
+  if (position_ != payload_end_) return false;
+  uint64_t stored = 0;
+  if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) return false;
+  return stored == XXH3_64bits_digest(hash_.get());
+}
+
+caf::error snapshot_reader::corrupt(const std::string& what) const {
+  return make_error(ec::corrupt_value, "index snapshot '" + path_ + "' " + what);
+}
+
+} // namespace telos::storage

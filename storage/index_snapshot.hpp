@@ -1,0 +1,113 @@
+// Snapshot files of the vector indexes. Layout (integers little-endian, as the host writes them):
+//   "TELOSIDX"  u32 snapshot_version  u8 structure  u32 meta_length  meta (a Cereal envelope)
+//   raw sections (ids, counts, floats; each index defines its own)
+//   u64 XXH3-64 of every byte before it
+// Written to "<path>.tmp", fsynced, renamed over <path>, directory fsynced: a crash leaves the
+// old snapshot or the new one. Reading hashes as it goes and bounds every count by the bytes
+// left, so a truncated or corrupt file is an error, never a crash or a huge allocation.
+#pragma once
+
+#include "telos/messages/envelope.hpp"
+#include "telos/messages/error.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+struct XXH3_state_s;
+
+namespace telos::storage {
+
+inline constexpr uint32_t index_snapshot_version = 1;
+
+/// Which index wrote a snapshot (a byte of the header).
+enum class snapshot_structure : uint8_t { dense = 1, sparse = 2, maxsim = 3 };
+
+/// XXH3-64 and size of a whole file (used for the HNSW graph file beside a snapshot).
+struct file_digest {
+  uint64_t size = 0;
+  uint64_t xxh3 = 0;
+};
+
+/// Reads the whole file; ec::not_found when missing, ec::io_error when unreadable.
+expected<file_digest> digest_file(const std::string& path);
+
+/// fsyncs a file that someone else wrote (hnswlib writes through an ofstream).
+expected<void> sync_file(const std::string& path);
+
+class snapshot_writer {
+public:
+  /// Starts "<path>.tmp" with the header; errors are reported by commit().
+  snapshot_writer(std::string path, snapshot_structure structure, const std::string& meta);
+  /// Removes the temporary file unless commit() succeeded.
+  ~snapshot_writer();
+  snapshot_writer(const snapshot_writer&) = delete;
+  snapshot_writer& operator=(const snapshot_writer&) = delete;
+
+  void write(const void* data, size_t size);
+
+  template <class T>
+  void write_array(const T* data, size_t count) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    write(data, count * sizeof(T));
+  }
+
+  /// Appends the checksum, fsyncs, renames over the destination and fsyncs the directory.
+  expected<void> commit();
+
+private:
+  std::string path_;
+  std::string tmp_path_;
+  std::FILE* file_ = nullptr;
+  std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash_;
+  std::string error_;
+  bool committed_ = false;
+};
+
+class snapshot_reader {
+public:
+  snapshot_reader();
+  ~snapshot_reader();
+  snapshot_reader(const snapshot_reader&) = delete;
+  snapshot_reader& operator=(const snapshot_reader&) = delete;
+
+  /// Opens `path` and checks the header; returns the meta envelope's bytes. ec::not_found when
+  /// missing, ec::format_mismatch when another structure or version wrote it, ec::corrupt_value
+  /// when the header is damaged.
+  expected<std::string> open(const std::string& path, snapshot_structure structure);
+
+  /// Reads `size` bytes; false when fewer remain before the trailer.
+  bool read(void* data, size_t size);
+
+  /// Reads `count` elements; false (and no allocation) when the file cannot hold them.
+  template <class T>
+  bool read_array(std::vector<T>& out, uint64_t count) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    if (count > remaining() / sizeof(T)) return false;
+    out.resize(static_cast<size_t>(count));
+    return read(out.data(), out.size() * sizeof(T));
+  }
+
+  /// Bytes left before the trailer.
+  uint64_t remaining() const { return payload_end_ - position_; }
+
+  /// True when everything before the trailer was read and the checksum matches.
+  bool verify();
+
+  /// ec::corrupt_value naming the file and `what`.
+  caf::error corrupt(const std::string& what) const;
+
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash_;
+  uint64_t position_ = 0;
+  uint64_t payload_end_ = 0;
+};
+
+} // namespace telos::storage

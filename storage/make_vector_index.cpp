@@ -1,0 +1,24 @@
+// The one factory of vector indexes: the embedder's kind picks the structure.
+#include "telos/storage/index_kinds.hpp"
+
+namespace telos::storage {
+
+std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const index_options& opts) {
+  switch (spec.kind) {
+  case embedder_kind::dense:
+    return make_dense_index(spec, opts);
+  case embedder_kind::sparse:
+    return make_sparse_index(spec, opts);
+  case embedder_kind::multi:
+    return make_maxsim_index(spec, opts);
+  }
+  return nullptr;
+}
+
+std::string describe(const embedder& spec) {
+  std::string out = spec.name + " (" + to_string(spec.kind) + ", dim " + std::to_string(spec.dim);
+  if (spec.kind == embedder_kind::dense) out += std::string{", "} + to_string(spec.metric);
+  return out + ")";
+}
+
+} // namespace telos::storage

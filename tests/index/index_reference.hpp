@@ -1,0 +1,262 @@
+// What the vector index tests compare against: scores computed here, independently of the
+// library (double precision, written from the definitions), brute-force top-k, deterministic
+// data, and checks that a result is an exact top-k.
+#pragma once
+
+#include "telos/messages/search.hpp"
+#include "telos/storage/vector_index.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace index_test {
+
+using telos::embedding;
+using telos::hit;
+using telos::uuid;
+
+/// A deterministic, non-nil id; ids compare like their numbers.
+inline uuid id_of(uint64_t n) {
+  uuid id;
+  id.bytes[0] = 0x42;
+  for (int i = 0; i < 8; ++i)
+    id.bytes[15 - i] = static_cast<uint8_t>(n >> (8 * i));
+  return id;
+}
+
+inline telos::embedder dense_spec(uint32_t dim, telos::metric m) {
+  telos::embedder e;
+  e.name = "dense";
+  e.kind = telos::embedder_kind::dense;
+  e.dim = dim;
+  e.metric = m;
+  return e;
+}
+
+inline telos::embedder sparse_spec(uint32_t vocabulary) {
+  telos::embedder e;
+  e.name = "sparse";
+  e.kind = telos::embedder_kind::sparse;
+  e.dim = vocabulary;
+  e.metric = telos::metric::dot;
+  return e;
+}
+
+inline telos::embedder multi_spec(uint32_t dim) {
+  telos::embedder e;
+  e.name = "multi";
+  e.kind = telos::embedder_kind::multi;
+  e.dim = dim;
+  e.metric = telos::metric::cosine;
+  return e;
+}
+
+// --- Reference scores, straight from the definitions ---------------------------------------
+
+inline double reference_dense(telos::metric m, const std::vector<float>& q,
+                              const std::vector<float>& v) {
+  double dot = 0, qq = 0, vv = 0, squared_distance = 0;
+  for (size_t i = 0; i < q.size(); ++i) {
+    dot += double{q[i]} * v[i];
+    qq += double{q[i]} * q[i];
+    vv += double{v[i]} * v[i];
+    double d = double{q[i]} - v[i];
+    squared_distance += d * d;
+  }
+  switch (m) {
+  case telos::metric::cosine:
+    return qq == 0 || vv == 0 ? 0 : dot / std::sqrt(qq * vv);
+  case telos::metric::dot:
+    return dot;
+  case telos::metric::l2:
+    return -std::sqrt(squared_distance);
+  }
+  return 0;
+}
+
+inline double reference_sparse(const embedding& q, const embedding& v) {
+  std::map<uint32_t, double> weights;
+  for (size_t i = 0; i < v.indices.size(); ++i)
+    weights[v.indices[i]] = v.values[i];
+  double sum = 0;
+  for (size_t i = 0; i < q.indices.size(); ++i) {
+    auto it = weights.find(q.indices[i]);
+    if (it != weights.end()) sum += q.values[i] * it->second;
+  }
+  return sum;
+}
+
+/// True when the two share a term (only then is a sparse vector a candidate).
+inline bool shares_term(const embedding& q, const embedding& v) {
+  std::set<uint32_t> terms(v.indices.begin(), v.indices.end());
+  return std::any_of(q.indices.begin(), q.indices.end(),
+                     [&](uint32_t t) { return terms.count(t) != 0; });
+}
+
+inline double reference_maxsim(const embedding& q, const embedding& v, size_t dim) {
+  size_t nq = q.values.size() / dim, nv = v.values.size() / dim;
+  double total = 0;
+  for (size_t i = 0; i < nq; ++i) {
+    std::vector<float> qi(q.values.begin() + i * dim, q.values.begin() + (i + 1) * dim);
+    double best = -1e300;
+    for (size_t j = 0; j < nv; ++j) {
+      std::vector<float> vj(v.values.begin() + j * dim, v.values.begin() + (j + 1) * dim);
+      best = std::max(best, reference_dense(telos::metric::cosine, qi, vj));
+    }
+    total += best;
+  }
+  return total / static_cast<double>(nq);
+}
+
+// --- Brute force ---------------------------------------------------------------------------
+
+struct scored {
+  uuid id;
+  double score;
+};
+
+/// Everything scored, best first (score descending, ties by id ascending).
+inline std::vector<scored> rank(std::vector<scored> all) {
+  std::sort(all.begin(), all.end(), [](const scored& a, const scored& b) {
+    return a.score != b.score ? a.score > b.score : a.id < b.id;
+  });
+  return all;
+}
+
+/// Scores every stored embedding with `reference`, keeping those `keep` accepts.
+inline std::vector<scored>
+brute_force(const std::map<uuid, embedding>& stored,
+            const std::function<double(const embedding&)>& reference,
+            const std::function<bool(const uuid&, const embedding&)>& keep = nullptr) {
+  std::vector<scored> all;
+  for (const auto& [id, e] : stored)
+    if (!keep || keep(id, e)) all.push_back(scored{id, reference(e)});
+  return rank(std::move(all));
+}
+
+inline double tolerance(double score) {
+  return 2e-4 * std::max(1.0, std::abs(score));
+}
+
+/// `got` is an exact top-k of `ranked`: the right length, sorted by telos::better, no
+/// duplicates, every hit a candidate scored correctly, and position by position the score of
+/// the exact top-k (so ids may differ only among equal scores, up to rounding).
+inline void check_exact_top_k(const std::vector<hit>& got, const std::vector<scored>& ranked,
+                              size_t k) {
+  BOOST_REQUIRE_EQUAL(got.size(), std::min(k, ranked.size()));
+  BOOST_CHECK(std::is_sorted(got.begin(), got.end(), telos::better));
+  std::map<uuid, double> truth;
+  for (const auto& s : ranked)
+    truth[s.id] = s.score;
+  std::set<uuid> seen;
+  for (size_t i = 0; i < got.size(); ++i) {
+    BOOST_CHECK(seen.insert(got[i].id).second);
+    auto it = truth.find(got[i].id);
+    BOOST_REQUIRE_MESSAGE(it != truth.end(), "hit " << i << " is not a candidate");
+    BOOST_CHECK_SMALL(got[i].score - it->second, tolerance(it->second));
+    BOOST_CHECK_SMALL(got[i].score - ranked[i].score, tolerance(ranked[i].score));
+  }
+}
+
+/// Share of the exact top-k ids that `got` contains.
+inline double recall(const std::vector<hit>& got, const std::vector<scored>& ranked, size_t k) {
+  size_t n = std::min(k, ranked.size());
+  if (n == 0) return 1;
+  std::set<uuid> truth;
+  for (size_t i = 0; i < n; ++i)
+    truth.insert(ranked[i].id);
+  size_t found = 0;
+  for (const auto& h : got)
+    found += truth.count(h.id);
+  return static_cast<double>(found) / static_cast<double>(n);
+}
+
+// --- Data ----------------------------------------------------------------------------------
+
+inline std::vector<float> gaussian(std::mt19937& rng, size_t dim, float sigma = 1.0f) {
+  std::normal_distribution<float> normal{0.0f, sigma};
+  std::vector<float> v(dim);
+  for (auto& x : v)
+    x = normal(rng);
+  return v;
+}
+
+/// Points around `clusters` Gaussian centres (spread 0.35 per coordinate around unit-variance
+/// centres), as embeddings.
+class clustered_data {
+public:
+  clustered_data(size_t dim, size_t clusters, uint32_t seed) : dim_(dim), rng_(seed) {
+    for (size_t c = 0; c < clusters; ++c)
+      centres_.push_back(gaussian(rng_, dim));
+  }
+
+  std::vector<float> next() {
+    std::uniform_int_distribution<size_t> pick{0, centres_.size() - 1};
+    const auto& centre = centres_[pick(rng_)];
+    auto v = gaussian(rng_, dim_, 0.35f);
+    for (size_t i = 0; i < dim_; ++i)
+      v[i] += centre[i];
+    return v;
+  }
+
+private:
+  size_t dim_;
+  std::mt19937 rng_;
+  std::vector<std::vector<float>> centres_;
+};
+
+inline embedding random_sparse(std::mt19937& rng, uint32_t vocabulary, size_t terms) {
+  std::uniform_int_distribution<uint32_t> term{0, vocabulary - 1};
+  std::uniform_real_distribution<float> weight{0.05f, 2.0f};
+  std::set<uint32_t> chosen;
+  while (chosen.size() < terms)
+    chosen.insert(term(rng));
+  embedding e;
+  for (auto t : chosen) {
+    e.indices.push_back(t);
+    e.values.push_back(weight(rng));
+  }
+  return e;
+}
+
+inline embedding random_multi(std::mt19937& rng, size_t dim, size_t tokens) {
+  embedding e;
+  for (size_t t = 0; t < tokens; ++t) {
+    auto v = gaussian(rng, dim);
+    e.values.insert(e.values.end(), v.begin(), v.end());
+  }
+  return e;
+}
+
+/// A fresh directory under the system temp dir, removed with everything in it at the end.
+class temp_dir {
+public:
+  temp_dir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("telos-index-test-" + uuid::random().to_string())) {
+    std::filesystem::create_directories(path_);
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+private:
+  std::filesystem::path path_;
+};
+
+} // namespace index_test

@@ -1,0 +1,202 @@
+// Sparse (inverted index, dot product) and multi-vector (MaxSim) indexes against brute force.
+#include "index_reference.hpp"
+
+#include "telos/storage/vector_index.hpp"
+
+using namespace index_test;
+using telos::storage::id_predicate;
+using telos::storage::index_options;
+using telos::storage::make_vector_index;
+
+namespace {
+
+constexpr uint32_t vocabulary = 2000;
+
+struct sparse_fixture {
+  explicit sparse_fixture(size_t n, uint32_t seed = 20) : rng(seed) {
+    index = make_vector_index(sparse_spec(vocabulary), index_options{});
+    for (size_t i = 0; i < n; ++i)
+      put(id_of(i), random_sparse(rng, vocabulary, 5 + i % 40));
+  }
+
+  void put(const uuid& id, embedding e) {
+    index->upsert(id, e);
+    stored[id] = std::move(e);
+  }
+
+  void erase(const uuid& id) {
+    BOOST_CHECK(index->remove(id));
+    stored.erase(id);
+  }
+
+  /// Candidates are the stored vectors sharing a term with the query.
+  std::vector<scored> truth(const embedding& q,
+                            const std::function<bool(const uuid&)>& allow = nullptr) const {
+    return brute_force(
+        stored, [&](const embedding& e) { return reference_sparse(q, e); },
+        [&](const uuid& id, const embedding& e) {
+          return shares_term(q, e) && (!allow || allow(id));
+        });
+  }
+
+  std::mt19937 rng;
+  std::unique_ptr<telos::storage::vector_index> index;
+  std::map<uuid, embedding> stored;
+};
+
+struct maxsim_fixture {
+  maxsim_fixture(size_t n, uint32_t dim, uint32_t seed = 30) : dim(dim), rng(seed) {
+    index = make_vector_index(multi_spec(dim), index_options{});
+    for (size_t i = 0; i < n; ++i)
+      put(id_of(i), random_multi(rng, dim, 1 + i % 12));
+  }
+
+  void put(const uuid& id, embedding e) {
+    index->upsert(id, e);
+    stored[id] = std::move(e);
+  }
+
+  void erase(const uuid& id) {
+    BOOST_CHECK(index->remove(id));
+    stored.erase(id);
+  }
+
+  std::vector<scored> truth(const embedding& q,
+                            const std::function<bool(const uuid&)>& allow = nullptr) const {
+    return brute_force(
+        stored, [&](const embedding& e) { return reference_maxsim(q, e, dim); },
+        [&](const uuid& id, const embedding&) { return !allow || allow(id); });
+  }
+
+  uint32_t dim;
+  std::mt19937 rng;
+  std::unique_ptr<telos::storage::vector_index> index;
+  std::map<uuid, embedding> stored;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(sparse_index)
+
+BOOST_AUTO_TEST_CASE(sparse_search_is_the_exact_dot_product_top_k) {
+  sparse_fixture f{1500};
+  BOOST_CHECK_EQUAL(f.index->stats().structure, "sparse");
+  BOOST_CHECK_EQUAL(f.index->stats().vectors, 1500u);
+  BOOST_CHECK_GT(f.index->stats().memory_bytes, 0u);
+  for (int query = 0; query < 30; ++query) {
+    auto q = random_sparse(f.rng, vocabulary, 3 + query);
+    for (size_t k : {1, 10, 100})
+      check_exact_top_k(f.index->search(q, k), f.truth(q), k);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sparse_ties_are_ordered_by_id_and_unrelated_vectors_are_not_hits) {
+  sparse_fixture f{0};
+  auto doc = embedding::sparse({3, 17, 99}, {0.5f, 1.0f, 2.0f});
+  for (uint64_t n : {8, 2, 6, 4})
+    f.put(id_of(n), doc);
+  f.put(id_of(1), embedding::sparse({5, 6}, {1.0f, 1.0f}));
+  auto got = f.index->search(embedding::sparse({17, 99}, {1.0f, 1.0f}), 10);
+  BOOST_REQUIRE_EQUAL(got.size(), 4u);
+  uint64_t order[] = {2, 4, 6, 8};
+  for (size_t i = 0; i < 4; ++i) {
+    BOOST_CHECK(got[i].id == id_of(order[i]));
+    BOOST_CHECK_EQUAL(got[i].score, 3.0f);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sparse_upsert_replaces_and_remove_removes) {
+  sparse_fixture f{800};
+  for (uint64_t n = 0; n < 800; n += 3)
+    f.put(id_of(n), random_sparse(f.rng, vocabulary, 12));
+  for (uint64_t n = 1; n < 800; n += 4)
+    f.erase(id_of(n));
+  BOOST_CHECK(!f.index->remove(id_of(1)));
+  BOOST_CHECK_EQUAL(f.index->size(), f.stored.size());
+  for (int round = 0; round < 2; ++round) {
+    for (int query = 0; query < 20; ++query) {
+      auto q = random_sparse(f.rng, vocabulary, 30);
+      check_exact_top_k(f.index->search(q, 50), f.truth(q), 50);
+    }
+    // Compaction renumbers the slots; results must not change.
+    BOOST_CHECK_EQUAL(f.index->maintain(100), 0u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sparse_filtered_search_equals_filtering_then_searching) {
+  sparse_fixture f{1000};
+  id_predicate allow = [](const uuid& id) { return id.bytes[15] % 3 == 0; };
+  for (int query = 0; query < 20; ++query) {
+    auto q = random_sparse(f.rng, vocabulary, 40);
+    check_exact_top_k(f.index->search(q, 10, &allow), f.truth(q, allow), 10);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sparse_score_is_exact) {
+  sparse_fixture f{200};
+  auto q = random_sparse(f.rng, vocabulary, 300);
+  for (const auto& [id, e] : f.stored) {
+    auto s = f.index->score(q, id);
+    BOOST_REQUIRE(s);
+    double expected = reference_sparse(q, e);
+    BOOST_CHECK_SMALL(*s - expected, tolerance(expected));
+    BOOST_CHECK_SMALL(telos::storage::exact_score(sparse_spec(vocabulary), q, e) - expected,
+                      tolerance(expected));
+  }
+  BOOST_CHECK(!f.index->score(q, id_of(5000)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(maxsim_index)
+
+BOOST_AUTO_TEST_CASE(maxsim_search_is_exact) {
+  maxsim_fixture f{400, 20};
+  BOOST_CHECK_EQUAL(f.index->stats().structure, "maxsim");
+  BOOST_CHECK_GE(f.index->stats().memory_bytes, 400u * 20 * sizeof(float));
+  for (int query = 0; query < 15; ++query) {
+    auto q = random_multi(f.rng, 20, 1 + query % 6);
+    for (size_t k : {1, 10, 60})
+      check_exact_top_k(f.index->search(q, k), f.truth(q), k);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(maxsim_is_the_mean_of_the_best_cosine_per_query_token) {
+  maxsim_fixture f{0, 2};
+  // Stored tokens (1,0) and (0,1); query tokens (1,0) → 1 and (1,1) → cos 45° = 0.7071.
+  f.put(id_of(1), embedding{{1, 0, 0, 3}, {}});
+  auto got = f.index->search(embedding{{2, 0, 1, 1}, {}}, 1);
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_CHECK_CLOSE(got[0].score, (1.0f + std::sqrt(0.5f)) / 2, 1e-3);
+  BOOST_CHECK(f.index->search(embedding{{1, 0, 1}, {}}, 1).empty());
+}
+
+BOOST_AUTO_TEST_CASE(maxsim_upsert_replaces_remove_removes_and_filters_apply) {
+  maxsim_fixture f{300, 16};
+  for (uint64_t n = 0; n < 300; n += 4)
+    f.put(id_of(n), random_multi(f.rng, 16, 3));
+  for (uint64_t n = 1; n < 300; n += 3)
+    f.erase(id_of(n));
+  BOOST_CHECK_EQUAL(f.index->size(), f.stored.size());
+  id_predicate allow = [](const uuid& id) { return id.bytes[15] % 2 == 0; };
+  for (int round = 0; round < 2; ++round) {
+    for (int query = 0; query < 10; ++query) {
+      auto q = random_multi(f.rng, 16, 4);
+      check_exact_top_k(f.index->search(q, 300), f.truth(q), 300);
+      check_exact_top_k(f.index->search(q, 10, &allow), f.truth(q, allow), 10);
+    }
+    // Compaction moves token rows; results must not change.
+    BOOST_CHECK_EQUAL(f.index->maintain(100), 0u);
+  }
+  auto q = random_multi(f.rng, 16, 2);
+  for (const auto& [id, e] : f.stored) {
+    auto s = f.index->score(q, id);
+    BOOST_REQUIRE(s);
+    double expected = reference_maxsim(q, e, 16);
+    BOOST_CHECK_SMALL(*s - expected, tolerance(expected));
+    BOOST_CHECK_SMALL(telos::storage::exact_score(multi_spec(16), q, e) - expected,
+                      tolerance(expected));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
