@@ -5,5 +5,10 @@ cd "$(dirname "$0")/.."
 dir=$1
 shift
 jobs=${TELOS_JOBS:-$(nproc)}
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=${TELOS_BUILD_TYPE:-RelWithDebInfo} -DTELOS_WERROR=ON "$@" >/dev/null
+launcher=()
+# ccache (optional) lets several build trees of the same sources share compiled objects.
+if command -v ccache >/dev/null 2>&1 && [ "${CI:-}" != true ]; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B "$dir" "${launcher[@]}" -DCMAKE_BUILD_TYPE=${TELOS_BUILD_TYPE:-RelWithDebInfo} -DTELOS_WERROR=ON "$@" >/dev/null
 cmake --build "$dir" -j "$jobs"
