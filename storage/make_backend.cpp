@@ -12,10 +12,10 @@ expected<std::unique_ptr<backend>> make_backend(backend_kind kind, const backend
   case backend_kind::rocksdb:
     return detail::make_rocksdb_backend(opts);
   case backend_kind::lmdb:
-    break;
+    return detail::make_lmdb_backend(opts);
   }
   return make_error(ec::invalid_argument,
-                    std::string{"backend "} + to_string(kind) + " is not built in yet");
+                    "unknown backend kind " + std::to_string(static_cast<int>(kind)));
 }
 
 } // namespace telos::storage

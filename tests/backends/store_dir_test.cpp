@@ -15,7 +15,7 @@ using telos::test::temp_dir;
 
 namespace {
 
-const std::vector<backend_kind> persistent_kinds = {backend_kind::rocksdb};
+const std::vector<backend_kind> persistent_kinds = {backend_kind::rocksdb, backend_kind::lmdb};
 
 backend_options options_for(const std::string& path) {
   backend_options opts;
