@@ -143,8 +143,11 @@ uint32_t uint32_of(const json_value& v, const std::string& path, const char* exp
 float float_of(const json_value& v, const std::string& path) {
   if (!v.is_number()) fail(path, "expected a number, got " + got(v));
   auto d = v.get<double>();
-  if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max()))
-    fail(path, got(v) + " is outside the float range");
+  // Doubles from FLT_MAX up to halfway to the next power of two still round to FLT_MAX (the
+  // shortest text of FLT_MAX, 3.4028235e+38, reads as such a double); from there on they would
+  // overflow.
+  constexpr double overflow_threshold = 0x1.ffffffp+127;
+  if (std::fabs(d) >= overflow_threshold) fail(path, got(v) + " is outside the float range");
   return static_cast<float>(d);
 }
 
