@@ -1,0 +1,5 @@
+# telos-bench kv measures the raw RocksDB and LMDB APIs next to Telos, so it links them directly.
+target_link_libraries(${app} PRIVATE RocksDB::rocksdb LMDB::lmdb)
+# telos-bench index reads Fashion-MNIST's gzip-compressed IDX files.
+find_package(ZLIB REQUIRED)
+target_link_libraries(${app} PRIVATE ZLIB::ZLIB)
