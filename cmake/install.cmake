@@ -1,6 +1,12 @@
-# Installs the library as a CMake package: find_package(telos) then link telos::telos.
+# Installs the library as a relocatable CMake package: find_package(telos) then link telos::telos.
+# examples/consumer/check.sh proves it works from a copy of the prefix, away from this tree.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
+
+# Our public headers are C++17; say so in the usage requirements so a consumer that sets no
+# standard (or an older default) still compiles them.
+target_compile_features(telos_messages PUBLIC cxx_std_17)
+
 install(TARGETS telos telos_messages telos_storage telos_actors EXPORT telosTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 foreach(layer messages storage actors)

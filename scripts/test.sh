@@ -13,11 +13,9 @@ echo "== tests"
 (cd build && ctest --output-on-failure -j "$jobs")
 
 echo "== installed package + example consumer"
-rm -rf build/_install build/_consumer
+rm -rf build/_install
 cmake --install build --prefix "$PWD/build/_install" >/dev/null
-cmake -S examples/consumer -B build/_consumer -DCMAKE_PREFIX_PATH="$PWD/build/_install" >/dev/null
-cmake --build build/_consumer -j "$jobs"
-build/_consumer/telos-consumer
+examples/consumer/check.sh build/_install
 
 if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build and tests under ASan + UBSan"
