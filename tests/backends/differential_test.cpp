@@ -1,0 +1,254 @@
+// The same seeded sequence of operations against memory, RocksDB and LMDB: every read, scan,
+// transaction outcome and stat must agree. A quick cross-check of the three implementations;
+// tests/conformance holds the exhaustive per-behaviour suite.
+#include "telos/storage/backend.hpp"
+
+#include "backend_test_helpers.hpp"
+
+#include <random>
+#include <sstream>
+
+using namespace telos;
+using namespace telos::storage;
+using telos::test::code;
+using telos::test::temp_dir;
+
+namespace {
+
+struct store_set {
+  temp_dir rocks_dir;
+  temp_dir lmdb_dir;
+  std::vector<std::unique_ptr<backend>> stores;
+
+  explicit store_set(size_t lmdb_map_mb = 4) {
+    for (auto kind : {backend_kind::memory, backend_kind::rocksdb, backend_kind::lmdb}) {
+      backend_options opts;
+      opts.keyspaces = {"alpha", "beta", "gamma"};
+      opts.path = kind == backend_kind::rocksdb ? rocks_dir.path() : lmdb_dir.path();
+      opts.block_cache_mb = 8;
+      opts.write_buffer_mb = 1; // small memtables: the run crosses flushes to SST files
+      opts.lmdb_map_mb = lmdb_map_mb;
+      auto db = make_backend(kind, opts);
+      BOOST_REQUIRE_MESSAGE(db, to_string(kind) << ": " << (db ? "" : describe(db.error())));
+      stores.push_back(std::move(*db));
+    }
+  }
+};
+
+/// Keys from a small alphabet including 0x00 and 0xFF, so prefixes and bounds collide often.
+std::string random_key(std::mt19937& rng) {
+  static const char alphabet[] = {'\x00', 'a', 'b', '\x7f', '\x80', '\xff'};
+  std::uniform_int_distribution<int> len{1, 4};
+  std::uniform_int_distribution<int> pick{0, 5};
+  std::string key;
+  for (int i = len(rng); i > 0; --i)
+    key.push_back(alphabet[pick(rng)]);
+  return key;
+}
+
+/// Everything a scan shows, as one comparable string (status included).
+std::string drain(expected<std::unique_ptr<iterator>> it) {
+  if (!it) return "error " + code(it);
+  std::ostringstream out;
+  for (; (*it)->valid(); (*it)->next())
+    out << (*it)->key().size() << ':' << (*it)->key() << '=' << (*it)->value().size() << ';';
+  out << "status " << code((*it)->status());
+  return out.str();
+}
+
+std::string show(const expected<std::optional<std::string>>& result) {
+  if (!result) return "error " + code(result);
+  return *result ? "value " + **result : "absent";
+}
+
+key_range random_range(std::mt19937& rng) {
+  key_range range;
+  std::bernoulli_distribution coin;
+  if (coin(rng)) range.begin = random_key(rng);
+  if (coin(rng)) range.end = random_key(rng);
+  range.begin_inclusive = coin(rng);
+  range.end_inclusive = coin(rng);
+  if (std::bernoulli_distribution{0.1}(rng)) range.begin = "";
+  return range;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(differential_suite)
+
+BOOST_AUTO_TEST_CASE(backends_agree_on_a_random_operation_sequence) {
+  store_set set;
+  auto& stores = set.stores;
+  std::mt19937 rng{20261122};
+  std::uniform_int_distribution<int> action{0, 99};
+  std::uniform_int_distribution<keyspace_id> keyspace{0, 3}; // 3 is undeclared
+  for (int step = 0; step < 3000; ++step) {
+    int a = action(rng);
+    std::vector<std::string> seen;
+    if (a < 40) {
+      write_batch batch;
+      std::uniform_int_distribution<int> ops{0, 6};
+      for (int n = ops(rng); n > 0; --n) {
+        auto ks =
+            std::min<keyspace_id>(keyspace(rng), std::bernoulli_distribution{0.02}(rng) ? 3 : 2);
+        auto key = random_key(rng);
+        if (std::bernoulli_distribution{0.01}(rng)) key.clear();
+        if (std::bernoulli_distribution{0.7}(rng))
+          batch.put(ks, key, std::string(rng() % 300, static_cast<char>('A' + step % 26)));
+        else
+          batch.del(ks, key);
+      }
+      for (auto& db : stores)
+        seen.push_back(code(db->write(batch)));
+    } else if (a < 60) {
+      auto ks = keyspace(rng);
+      auto key = random_key(rng);
+      for (auto& db : stores)
+        seen.push_back(show(db->get(ks, key)));
+    } else if (a < 65) {
+      std::vector<std::string> keys;
+      for (int n = 0; n < 5; ++n)
+        keys.push_back(random_key(rng));
+      auto ks = std::min<keyspace_id>(keyspace(rng), 2);
+      for (auto& db : stores) {
+        auto values = db->multi_get(ks, keys);
+        std::string text = values ? "" : "error " + code(values);
+        if (values)
+          for (auto& v : *values)
+            text += v ? *v + "|" : "-|";
+        seen.push_back(text);
+      }
+    } else if (a < 80) {
+      auto ks = std::min<keyspace_id>(keyspace(rng), 2);
+      auto range = random_range(rng);
+      for (auto& db : stores)
+        seen.push_back(drain(db->scan(ks, range)));
+    } else if (a < 90) {
+      auto ks = std::min<keyspace_id>(keyspace(rng), 2);
+      auto prefix = random_key(rng).substr(0, rng() % 3);
+      for (auto& db : stores)
+        seen.push_back(drain(db->scan_prefix(ks, prefix)));
+    } else {
+      // Two interleaved transactions over a handful of keys; outcomes must agree.
+      auto k1 = random_key(rng).substr(0, 1);
+      auto k2 = random_key(rng).substr(0, 1);
+      for (auto& db : stores) {
+        auto t1 = db->begin();
+        auto t2 = db->begin();
+        BOOST_REQUIRE(t1 && t2);
+        std::string text = show((*t1)->get(0, k1));
+        BOOST_REQUIRE((*t1)->put(0, k1, "t1"));
+        BOOST_REQUIRE((*t2)->del(0, k2));
+        text += show((*t1)->get(0, k1)) + show((*t2)->get(0, k2));
+        if (step % 3 == 0) text += code(db->put(0, k2, "plain"));
+        text += code((*t2)->commit()) + code((*t1)->commit());
+        seen.push_back(text);
+      }
+    }
+    for (size_t i = 1; i < seen.size(); ++i)
+      BOOST_REQUIRE_MESSAGE(seen[i] == seen[0],
+                            "step " << step << ": " << to_string(stores[i]->kind()) << " saw '"
+                                    << seen[i] << "', memory saw '" << seen[0] << "'");
+  }
+  std::vector<std::string> stats;
+  for (auto& db : stores) {
+    auto s = db->stats();
+    BOOST_REQUIRE(s);
+    std::ostringstream out;
+    for (auto& ks : s->keyspaces)
+      out << ks.name << ' ' << ks.keys << ' ' << ks.bytes << ';';
+    out << s->reads << ' ' << s->writes << ' ' << s->deletes;
+    stats.push_back(out.str());
+  }
+  BOOST_TEST_MESSAGE("final stats: " << stats[0]);
+  BOOST_CHECK_EQUAL(stats[1], stats[0]);
+  BOOST_CHECK_EQUAL(stats[2], stats[0]);
+}
+
+BOOST_AUTO_TEST_CASE(first_committer_wins_and_the_loser_names_keyspace_and_key) {
+  store_set set;
+  for (auto& db : set.stores) {
+    BOOST_TEST_CONTEXT(to_string(db->kind())) {
+      BOOST_REQUIRE(db->put(1, "counter", "0"));
+      auto t1 = db->begin();
+      auto t2 = db->begin();
+      BOOST_REQUIRE(t1 && t2);
+      BOOST_REQUIRE((*t1)->put(1, "counter", "1"));
+      BOOST_REQUIRE((*t2)->put(1, "counter", "2"));
+      BOOST_REQUIRE((*t1)->commit());
+      auto lost = (*t2)->commit();
+      BOOST_REQUIRE_EQUAL(code(lost), "conflict");
+      auto text = describe(lost.error());
+      BOOST_CHECK_NE(text.find("keyspace 'beta'"), std::string::npos);
+      BOOST_CHECK_NE(text.find("key 'counter'"), std::string::npos);
+      BOOST_CHECK_EQUAL(db->get(1, "counter")->value_or("-"), "1");
+      BOOST_CHECK_EQUAL(code((*t2)->commit()), "invalid_argument");
+      // A plain write after the snapshot conflicts too; reads alone never do.
+      auto t3 = db->begin();
+      BOOST_REQUIRE(t3);
+      BOOST_CHECK_EQUAL((*t3)->get(1, "counter")->value_or("-"), "1");
+      BOOST_REQUIRE(db->del(1, "counter"));
+      BOOST_CHECK(!db->get(1, "counter")->has_value());
+      BOOST_CHECK_EQUAL((*t3)->get(1, "counter")->value_or("-"), "1");
+      BOOST_REQUIRE((*t3)->put(1, "counter", "3"));
+      BOOST_CHECK_EQUAL(code((*t3)->commit()), "conflict");
+      auto reader = db->begin();
+      BOOST_REQUIRE(reader);
+      BOOST_REQUIRE(db->put(1, "counter", "4"));
+      BOOST_CHECK_EQUAL(code((*reader)->commit()), "none");
+      // Disjoint keys both commit.
+      auto t4 = db->begin();
+      auto t5 = db->begin();
+      BOOST_REQUIRE((*t4)->put(0, "x", "4"));
+      BOOST_REQUIRE((*t5)->put(0, "y", "5"));
+      BOOST_CHECK_EQUAL(code((*t4)->commit()), "none");
+      BOOST_CHECK_EQUAL(code((*t5)->commit()), "none");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(keys_are_limited_identically_on_every_backend) {
+  store_set set;
+  std::string longest(max_key_size, 'k');
+  for (auto& db : set.stores) {
+    BOOST_TEST_CONTEXT(to_string(db->kind())) {
+      BOOST_CHECK_EQUAL(code(db->put(0, longest, "v")), "none");
+      BOOST_CHECK_EQUAL(code(db->put(0, longest + "k", "v")), "invalid_argument");
+      BOOST_CHECK_EQUAL(code(db->put(0, "", "v")), "invalid_argument");
+      BOOST_CHECK_EQUAL(code(db->get(0, "")), "invalid_argument");
+      BOOST_CHECK_EQUAL(code(db->put(7, "k", "v")), "unknown_keyspace");
+      write_batch batch;
+      batch.put(0, "fine", "1");
+      batch.put(9, "bad", "2");
+      auto res = db->write(batch);
+      BOOST_CHECK_EQUAL(code(res), "unknown_keyspace");
+      BOOST_CHECK_NE(describe(res.error()).find("operation #1"), std::string::npos);
+      BOOST_CHECK(!db->get(0, "fine")->has_value());
+      // Bounds are not keys: a bound longer than any key still scans correctly.
+      key_range range;
+      range.begin = longest + "x";
+      BOOST_CHECK_EQUAL(drain(db->scan(0, range)), "status none");
+      range.begin = std::string(max_key_size, 'j') + "zzz";
+      BOOST_CHECK_EQUAL(drain(db->scan(0, range)), "511:" + longest + "=1;status none");
+      BOOST_CHECK_EQUAL(code(db->put(0, "big", std::string(3 << 20, 'v'))), "none");
+      BOOST_CHECK_EQUAL(db->get(0, "big")->value_or("").size(), 3u << 20);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_keyspace_lists_are_refused_by_every_kind) {
+  temp_dir dir;
+  for (auto kind : {backend_kind::memory, backend_kind::rocksdb, backend_kind::lmdb}) {
+    for (std::vector<std::string> names :
+         {std::vector<std::string>{"a", "a"}, std::vector<std::string>{""},
+          std::vector<std::string>{"__meta"}, std::vector<std::string>{std::string{"a\0b", 3}}}) {
+      backend_options opts;
+      opts.path = dir.path();
+      opts.keyspaces = names;
+      BOOST_CHECK_EQUAL(code(make_backend(kind, opts)), "invalid_argument");
+    }
+  }
+  BOOST_CHECK(!std::filesystem::exists(dir.path()));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
