@@ -139,9 +139,8 @@ secondary_index::ids_with_attribute(std::string_view attribute,
     auto rows = db_->scan_prefix(ks_.attributes, prefix);
     if (!rows) return std::move(rows.error());
     for (auto& it = *rows; it->valid(); it->next()) {
-      key_reader key{it->key(), "idx_attr"};
-      key.u64();
-      key.u64();
+      // The scan prefix fixed the two terms; what follows is the id and nothing else.
+      key_reader key{it->key().substr(prefix.size()), "idx_attr"};
       auto id = key.id();
       if (!id) return std::move(id.error());
       if (auto done = key.expect_done(); !done) return std::move(done.error());
