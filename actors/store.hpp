@@ -8,11 +8,13 @@
 #include "telos/messages/profile.hpp"
 #include "telos/messages/search.hpp"
 #include "telos/storage/backend.hpp"
+#include "telos/storage/layout.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <caf/fwd.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +39,11 @@ struct store_options {
   storage::index_options index_options;
   /// Writes in flight beyond this wait (facade) or fail with ec::overloaded (actor clients).
   size_t max_inflight_writes = 256;
+  /// Each embedder of a fused search contributes its top max(k, fused_depth) candidates.
+  uint32_t fused_depth = 100;
+  /// Secondary structures (attribute/time indexes, graph) whose rows commit in the same batch
+  /// as each memory; their keyspaces are declared after the engine's own.
+  std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;
 };
 
 /// A page of list results; pass next_after to continue.
@@ -124,6 +131,9 @@ public:
   /// Checks records, embeddings, index rows, changelog and checksums; with repair, rebuilds what
   /// differs from the records.
   expected<verify_report> verify(bool repair = false);
+  /// How each shard's indexes came back at open (snapshot + replay, rebuild or new) and the rows
+  /// skipped because they did not decode.
+  std::vector<std::string> recovery_report() const;
   /// Snapshots the indexes and closes every backend. Idempotent; the destructor calls it.
   expected<void> close();
 

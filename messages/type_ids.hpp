@@ -2,6 +2,7 @@
 // cfg.add_message_types<caf::id_block::telos>().
 #pragma once
 
+#include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/memory.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/search.hpp"
@@ -34,5 +35,20 @@ CAF_ADD_TYPE_ID(telos, (telos::fusion))
 CAF_ADD_TYPE_ID(telos, (telos::search_request))
 CAF_ADD_TYPE_ID(telos, (telos::fused_search_request))
 CAF_ADD_TYPE_ID(telos, (telos::search_result))
+
+// The engine's actor payloads (actor_interfaces.hpp).
+CAF_ADD_TYPE_ID(telos, (telos::shard_write))
+CAF_ADD_TYPE_ID(telos, (telos::shard_write_result))
+CAF_ADD_TYPE_ID(telos, (telos::index_update))
+CAF_ADD_TYPE_ID(telos, (telos::vector_chunk))
+CAF_ADD_TYPE_ID(telos, (telos::list_page))
+CAF_ADD_TYPE_ID(telos, (telos::record_fact))
+CAF_ADD_TYPE_ID(telos, (telos::storage_check))
+CAF_ADD_TYPE_ID(telos, (telos::index_check))
+CAF_ADD_TYPE_ID(telos, (telos::index_info))
+CAF_ADD_TYPE_ID(telos, (telos::shard_info))
+CAF_ADD_TYPE_ID(telos, (std::vector<telos::shard_info>))
+CAF_ADD_TYPE_ID(telos, (telos::verify_result))
+CAF_ADD_TYPE_ID(telos, (std::vector<bool>))
 
 CAF_END_TYPE_ID_BLOCK(telos)

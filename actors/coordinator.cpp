@@ -1,0 +1,665 @@
+// The coordinator: validation, routing, scatter-gather of writes, reads and searches.
+#include "telos/actors/coordinator.hpp"
+
+#include "telos/actors/fan_out.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace telos {
+
+namespace {
+
+using self_ptr = coordinator_actor::stateful_pointer<coordinator_state>;
+
+// -- write admission ------------------------------------------------------------------------------
+
+/// Runs the waiters whose condition holds: checkpoints wait for no dispatched write, close for
+/// no write at all.
+void check_waiters(self_ptr self) {
+  auto& st = self->state;
+  if (st.dispatched == 0 && !st.on_quiet.empty()) {
+    auto waiting = std::move(st.on_quiet);
+    st.on_quiet.clear();
+    for (auto& f : waiting)
+      f();
+  }
+  if (st.inflight == 0 && !st.on_idle.empty()) {
+    auto waiting = std::move(st.on_idle);
+    st.on_idle.clear();
+    for (auto& f : waiting)
+      f();
+  }
+}
+
+caf::error admit_write(self_ptr self) {
+  auto& st = self->state;
+  if (st.closing) return make_error(ec::closed, "the store is closing");
+  if (st.inflight >= st.config.max_inflight_writes)
+    return make_error(ec::overloaded, std::to_string(st.inflight) +
+                                          " writes in flight, the limit (max_inflight_writes)");
+  ++st.inflight;
+  return {};
+}
+
+/// One client write split by shard: only shards with work appear.
+struct write_plan {
+  std::vector<size_t> shards;
+  std::vector<shard_write> parts;
+  /// Per part: the client positions of its puts or removes.
+  std::vector<std::vector<size_t>> positions;
+
+  shard_write& part(size_t shard) {
+    for (size_t i = 0; i < shards.size(); ++i)
+      if (shards[i] == shard) return parts[i];
+    shards.push_back(shard);
+    parts.emplace_back();
+    positions.emplace_back();
+    return parts.back();
+  }
+  std::vector<size_t>& positions_of(size_t shard) {
+    for (size_t i = 0; i < shards.size(); ++i)
+      if (shards[i] == shard) return positions[i];
+    part(shard);
+    return positions.back();
+  }
+};
+
+using write_done = std::function<void(caf::expected<std::vector<shard_write_result>>)>;
+
+/// Sends every part of a plan (now, or once a checkpoint let go) and answers through `done`.
+void dispatch(self_ptr self, std::shared_ptr<write_plan> plan, write_done done) {
+  auto job = [self, plan, done] {
+    ++self->state.dispatched;
+    gather<shard_write_result>(
+        plan->shards.size(),
+        [self, plan](size_t i) {
+          return self->request(self->state.config.shards[plan->shards[i]], caf::infinite,
+                               atom::write_v, std::move(plan->parts[i]));
+        },
+        [self, done](caf::expected<std::vector<shard_write_result>> results) {
+          auto& st = self->state;
+          --st.dispatched;
+          --st.inflight;
+          done(std::move(results));
+          check_waiters(self);
+        });
+  };
+  if (self->state.paused)
+    self->state.held.push_back(std::move(job));
+  else
+    job();
+}
+
+// -- searches -------------------------------------------------------------------------------------
+
+std::vector<hit> merge_top(std::vector<std::vector<hit>>& lists, size_t k) {
+  std::vector<hit> all;
+  for (auto& l : lists)
+    all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end(), better);
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+
+/// Groups ids by shard: per shard the ids and their positions in `ids`.
+struct by_shard {
+  std::vector<size_t> shards;
+  std::vector<std::vector<uuid>> ids;
+  std::vector<std::vector<size_t>> positions;
+};
+
+by_shard group_by_shard(const coordinator_state& st, const std::vector<uuid>& ids) {
+  by_shard g;
+  std::vector<size_t> slot(st.config.shards.size(), SIZE_MAX);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto s = st.shard_of(ids[i]);
+    if (slot[s] == SIZE_MAX) {
+      slot[s] = g.shards.size();
+      g.shards.push_back(s);
+      g.ids.emplace_back();
+      g.positions.emplace_back();
+    }
+    g.ids[slot[s]].push_back(ids[i]);
+    g.positions[slot[s]].push_back(i);
+  }
+  return g;
+}
+
+/// Memories by id across shards, in the order asked; nil id = absent.
+void fetch(self_ptr self, const std::vector<uuid>& ids,
+           std::function<void(caf::expected<std::vector<memory>>)> done) {
+  auto groups = std::make_shared<by_shard>(group_by_shard(self->state, ids));
+  auto n = ids.size();
+  gather<std::vector<memory>>(
+      groups->shards.size(),
+      [self, groups](size_t i) {
+        return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
+                             atom::get_v, groups->ids[i]);
+      },
+      [groups, n, done](caf::expected<std::vector<std::vector<memory>>> parts) {
+        if (!parts) {
+          done(parts.error());
+          return;
+        }
+        std::vector<memory> result(n);
+        for (size_t i = 0; i < parts->size(); ++i)
+          for (size_t k = 0; k < (*parts)[i].size(); ++k)
+            result[groups->positions[i][k]] = std::move((*parts)[i][k]);
+        done(std::move(result));
+      });
+}
+
+/// Fetches the records of the hits when asked (or when attribute predicates must be confirmed on
+/// the records) and drops hits whose memory vanished or does not match.
+void finish_search(self_ptr self, std::vector<hit> hits, const filter& f, bool with_records,
+                   caf::typed_response_promise<search_result> rp) {
+  bool confirm = !f.where.empty();
+  if (!with_records && !confirm) {
+    rp.deliver(search_result{std::move(hits), {}});
+    return;
+  }
+  std::vector<uuid> ids;
+  ids.reserve(hits.size());
+  for (const auto& h : hits)
+    ids.push_back(h.id);
+  fetch(self, ids,
+        [hits = std::move(hits), f, with_records,
+         rp](caf::expected<std::vector<memory>> records) mutable {
+          if (!records) {
+            rp.deliver(records.error());
+            return;
+          }
+          search_result result;
+          for (size_t i = 0; i < hits.size(); ++i) {
+            auto& m = (*records)[i];
+            if (m.id.is_nil()) continue;
+            if (!f.empty() && !f.matches(m)) continue;
+            result.hits.push_back(hits[i]);
+            if (with_records) result.records.push_back(std::move(m));
+          }
+          rp.deliver(std::move(result));
+        });
+}
+
+expected<void> check_query(const coordinator_config& c, const std::string& embedder,
+                           const embedding& query) {
+  auto j = c.profile.index_of(embedder);
+  if (!j) return std::move(j.error());
+  if (auto ok = validate(query, c.profile.embedders[*j], c.limits); !ok)
+    return make_error(ec::invalid_argument,
+                      "query for embedder '" + embedder + "': " + describe(ok.error()));
+  return {};
+}
+
+struct fused_run {
+  fused_search_request req;
+  std::vector<std::string> embedders;
+  std::vector<float> weights;
+  std::vector<std::vector<hit>> lists;
+  std::vector<std::vector<hit>> exact;
+};
+
+void fuse_and_finish(self_ptr self, std::shared_ptr<fused_run> run,
+                     caf::typed_response_promise<search_result> rp) {
+  auto hits = fuse(run->lists, run->weights, run->req.fusion, run->req.rrf_k, run->req.k,
+                   run->req.fusion == fusion::weighted_sum ? &run->exact : nullptr);
+  finish_search(self, std::move(hits), run->req.filter, run->req.with_records, rp);
+}
+
+/// Weighted sum: the exact score of every candidate some embedder's list lacks.
+void rescore(self_ptr self, std::shared_ptr<fused_run> run,
+             caf::typed_response_promise<search_result> rp) {
+  std::vector<uuid> candidates;
+  {
+    std::unordered_set<uuid> seen;
+    for (const auto& l : run->lists)
+      for (const auto& h : l)
+        if (seen.insert(h.id).second) candidates.push_back(h.id);
+  }
+  struct request_slot {
+    size_t embedder;
+    size_t shard;
+    std::vector<uuid> ids;
+  };
+  auto slots = std::make_shared<std::vector<request_slot>>();
+  for (size_t e = 0; e < run->lists.size(); ++e) {
+    std::unordered_set<uuid> listed;
+    for (const auto& h : run->lists[e])
+      listed.insert(h.id);
+    std::vector<uuid> missing;
+    for (const auto& id : candidates)
+      if (!listed.count(id)) missing.push_back(id);
+    auto groups = group_by_shard(self->state, missing);
+    for (size_t i = 0; i < groups.shards.size(); ++i)
+      slots->push_back(request_slot{e, groups.shards[i], std::move(groups.ids[i])});
+  }
+  run->exact.assign(run->lists.size(), {});
+  gather<std::vector<hit>>(
+      slots->size(),
+      [self, run, slots](size_t i) {
+        auto& slot = (*slots)[i];
+        return self->request(self->state.config.shards[slot.shard], caf::infinite, atom::score_v,
+                             run->embedders[slot.embedder],
+                             run->req.queries[run->embedders[slot.embedder]], std::move(slot.ids));
+      },
+      [self, run, slots, rp](caf::expected<std::vector<std::vector<hit>>> scores) mutable {
+        if (!scores) {
+          rp.deliver(scores.error());
+          return;
+        }
+        for (size_t i = 0; i < scores->size(); ++i) {
+          auto& target = run->exact[(*slots)[i].embedder];
+          target.insert(target.end(), (*scores)[i].begin(), (*scores)[i].end());
+        }
+        fuse_and_finish(self, run, rp);
+      });
+}
+
+} // namespace
+
+size_t coordinator_state::shard_of(const uuid& id) const {
+  return static_cast<size_t>(stable_hash(id) % config.shards.size());
+}
+
+std::vector<hit> fuse(const std::vector<std::vector<hit>>& lists, const std::vector<float>& weights,
+                      fusion method, uint32_t rrf_k, size_t k,
+                      const std::vector<std::vector<hit>>* exact) {
+  std::unordered_map<uuid, float> total;
+  for (size_t e = 0; e < lists.size(); ++e) {
+    auto w = weights[e];
+    const auto& list = lists[e];
+    for (size_t r = 0; r < list.size(); ++r) {
+      auto contribution = method == fusion::rrf
+                              ? w / (static_cast<float>(rrf_k) + static_cast<float>(r + 1))
+                              : w * list[r].score;
+      total[list[r].id] += contribution;
+    }
+    if (method == fusion::weighted_sum && exact && e < exact->size())
+      for (const auto& h : (*exact)[e])
+        total[h.id] += w * h.score;
+  }
+  std::vector<hit> hits;
+  hits.reserve(total.size());
+  for (const auto& [id, score] : total)
+    hits.push_back(hit{id, score});
+  std::sort(hits.begin(), hits.end(), better);
+  if (hits.size() > k) hits.resize(k);
+  return hits;
+}
+
+coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator_config config) {
+  self->state.config = std::move(config);
+  return {
+      [=](atom::put, std::vector<memory>& batch) -> caf::result<std::vector<uuid>> {
+        auto& st = self->state;
+        for (auto& m : batch)
+          if (m.id.is_nil()) m.id = uuid::random();
+        if (auto ok = validate(batch, st.config.profile, st.config.limits); !ok)
+          return std::move(ok.error());
+        if (auto err = admit_write(self)) return err;
+        auto ids = std::vector<uuid>{};
+        ids.reserve(batch.size());
+        auto plan = std::make_shared<write_plan>();
+        for (auto& m : batch) {
+          ids.push_back(m.id);
+          plan->part(st.shard_of(m.id)).puts.push_back(std::move(m));
+        }
+        auto rp = self->make_response_promise<std::vector<uuid>>();
+        dispatch(self, plan,
+                 [rp, ids = std::move(ids)](
+                     caf::expected<std::vector<shard_write_result>> results) mutable {
+                   if (results)
+                     rp.deliver(std::move(ids));
+                   else
+                     rp.deliver(results.error());
+                 });
+        return rp;
+      },
+      [=](atom::update, memory& m) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (m.id.is_nil())
+          return make_error(ec::invalid_argument, "update needs the id of a stored memory");
+        if (auto ok = validate(m, st.config.profile, st.config.limits); !ok)
+          return std::move(ok.error());
+        if (auto err = admit_write(self)) return err;
+        auto plan = std::make_shared<write_plan>();
+        auto& part = plan->part(st.shard_of(m.id));
+        part.must_exist = true;
+        part.puts.push_back(std::move(m));
+        auto rp = self->make_response_promise<atom::ok>();
+        dispatch(self, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
+          if (results)
+            rp.deliver(atom::ok_v);
+          else
+            rp.deliver(results.error());
+        });
+        return rp;
+      },
+      [=](atom::remove, std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
+        auto& st = self->state;
+        if (auto err = admit_write(self)) return err;
+        auto plan = std::make_shared<write_plan>();
+        for (size_t i = 0; i < ids.size(); ++i) {
+          auto s = st.shard_of(ids[i]);
+          plan->part(s).removes.push_back(ids[i]);
+          plan->positions_of(s).push_back(i);
+        }
+        auto rp = self->make_response_promise<std::vector<bool>>();
+        auto n = ids.size();
+        dispatch(self, plan,
+                 [rp, plan, n](caf::expected<std::vector<shard_write_result>> results) mutable {
+                   if (!results) {
+                     rp.deliver(results.error());
+                     return;
+                   }
+                   std::vector<bool> removed(n, false);
+                   for (size_t i = 0; i < results->size(); ++i)
+                     for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
+                       removed[plan->positions[i][k]] = (*results)[i].removed[k];
+                   rp.deliver(std::move(removed));
+                 });
+        return rp;
+      },
+      [=](atom::get, const std::vector<uuid>& ids) -> caf::result<std::vector<memory>> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        auto rp = self->make_response_promise<std::vector<memory>>();
+        fetch(self, ids, [rp](caf::expected<std::vector<memory>> result) mutable {
+          if (result)
+            rp.deliver(std::move(*result));
+          else
+            rp.deliver(result.error());
+        });
+        return rp;
+      },
+      [=](atom::exists, const std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        auto groups = std::make_shared<by_shard>(group_by_shard(self->state, ids));
+        auto rp = self->make_response_promise<std::vector<bool>>();
+        auto n = ids.size();
+        gather<std::vector<bool>>(
+            groups->shards.size(),
+            [self, groups](size_t i) {
+              return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
+                                   atom::exists_v, groups->ids[i]);
+            },
+            [groups, n, rp](caf::expected<std::vector<std::vector<bool>>> parts) mutable {
+              if (!parts) {
+                rp.deliver(parts.error());
+                return;
+              }
+              std::vector<bool> result(n, false);
+              for (size_t i = 0; i < parts->size(); ++i)
+                for (size_t k = 0; k < (*parts)[i].size(); ++k)
+                  result[groups->positions[i][k]] = (*parts)[i][k];
+              rp.deliver(std::move(result));
+            });
+        return rp;
+      },
+      [=](atom::list, const std::string& ns, uuid after, uint64_t limit) -> caf::result<list_page> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        if (limit == 0) return list_page{};
+        auto rp = self->make_response_promise<list_page>();
+        // One more than asked tells whether another page follows.
+        auto ask = limit == std::numeric_limits<uint64_t>::max() ? limit : limit + 1;
+        gather<std::vector<memory>>(
+            self->state.config.shards.size(),
+            [self, ns, after, ask](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::list_v, ns,
+                                   after, ask);
+            },
+            [rp, limit](caf::expected<std::vector<std::vector<memory>>> parts) mutable {
+              if (!parts) {
+                rp.deliver(parts.error());
+                return;
+              }
+              list_page page;
+              for (auto& part : *parts)
+                for (auto& m : part)
+                  page.items.push_back(std::move(m));
+              std::sort(page.items.begin(), page.items.end(),
+                        [](const memory& a, const memory& b) { return a.id < b.id; });
+              if (page.items.size() > limit) {
+                page.items.resize(limit);
+                page.next_after = page.items.back().id;
+              }
+              rp.deliver(std::move(page));
+            });
+        return rp;
+      },
+      [=](atom::count, const std::string& ns) -> caf::result<uint64_t> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        auto rp = self->make_response_promise<uint64_t>();
+        gather<uint64_t>(
+            self->state.config.shards.size(),
+            [self, ns](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::count_v, ns);
+            },
+            [rp](caf::expected<std::vector<uint64_t>> counts) mutable {
+              if (!counts) {
+                rp.deliver(counts.error());
+                return;
+              }
+              uint64_t total = 0;
+              for (auto n : *counts)
+                total += n;
+              rp.deliver(total);
+            });
+        return rp;
+      },
+      [=](atom::search, search_request& req) -> caf::result<search_result> {
+        auto& st = self->state;
+        if (st.closing) return make_error(ec::closed, "the store is closing");
+        if (auto ok = check_query(st.config, req.embedder, req.query); !ok)
+          return std::move(ok.error());
+        if (req.k == 0) return search_result{};
+        auto rp = self->make_response_promise<search_result>();
+        auto shared = std::make_shared<search_request>(std::move(req));
+        gather<std::vector<hit>>(
+            st.config.shards.size(),
+            [self, shared](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::search_v,
+                                   shared->embedder, shared->query, shared->k, shared->filter);
+            },
+            [self, shared, rp](caf::expected<std::vector<std::vector<hit>>> lists) mutable {
+              if (!lists) {
+                rp.deliver(lists.error());
+                return;
+              }
+              auto hits = merge_top(*lists, shared->k);
+              finish_search(self, std::move(hits), shared->filter, shared->with_records, rp);
+            });
+        return rp;
+      },
+      [=](atom::search, fused_search_request& req) -> caf::result<search_result> {
+        auto& st = self->state;
+        if (st.closing) return make_error(ec::closed, "the store is closing");
+        if (req.queries.empty())
+          return make_error(ec::invalid_argument, "a fused search needs at least one query");
+        for (const auto& [name, query] : req.queries)
+          if (auto ok = check_query(st.config, name, query); !ok) return std::move(ok.error());
+        for (const auto& [name, weight] : req.weights) {
+          if (!req.queries.count(name))
+            return make_error(ec::invalid_argument,
+                              "weight given for embedder '" + name + "', which has no query");
+          if (!std::isfinite(weight))
+            return make_error(ec::invalid_argument,
+                              "weight of embedder '" + name + "' is not a finite number");
+        }
+        if (req.k == 0) return search_result{};
+        auto run = std::make_shared<fused_run>();
+        run->req = std::move(req);
+        for (const auto& kv : run->req.queries) {
+          run->embedders.push_back(kv.first);
+          auto w = run->req.weights.find(kv.first);
+          run->weights.push_back(w == run->req.weights.end() ? 1.0f : w->second);
+        }
+        auto depth = std::max(run->req.k, st.config.fused_depth);
+        auto shards = st.config.shards.size();
+        auto rp = self->make_response_promise<search_result>();
+        gather<std::vector<hit>>(
+            run->embedders.size() * shards,
+            [self, run, depth, shards](size_t i) {
+              const auto& name = run->embedders[i / shards];
+              return self->request(self->state.config.shards[i % shards], caf::infinite,
+                                   atom::search_v, name, run->req.queries[name], depth,
+                                   run->req.filter);
+            },
+            [self, run, depth, shards,
+             rp](caf::expected<std::vector<std::vector<hit>>> lists) mutable {
+              if (!lists) {
+                rp.deliver(lists.error());
+                return;
+              }
+              for (size_t e = 0; e < run->embedders.size(); ++e) {
+                std::vector<std::vector<hit>> per_shard(
+                    std::make_move_iterator(lists->begin() + e * shards),
+                    std::make_move_iterator(lists->begin() + (e + 1) * shards));
+                run->lists.push_back(merge_top(per_shard, depth));
+              }
+              if (run->req.fusion == fusion::weighted_sum)
+                rescore(self, run, rp);
+              else
+                fuse_and_finish(self, run, rp);
+            });
+        return rp;
+      },
+      [=](atom::flush) -> caf::result<atom::ok> {
+        auto rp = self->make_response_promise<atom::ok>();
+        gather<atom::ok>(
+            self->state.config.shards.size(),
+            [self](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::flush_v);
+            },
+            [rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+              if (acks)
+                rp.deliver(atom::ok_v);
+              else
+                rp.deliver(acks.error());
+            });
+        return rp;
+      },
+      [=](atom::compact) -> caf::result<atom::ok> {
+        auto rp = self->make_response_promise<atom::ok>();
+        gather<atom::ok>(
+            self->state.config.shards.size(),
+            [self](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::compact_v);
+            },
+            [rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+              if (acks)
+                rp.deliver(atom::ok_v);
+              else
+                rp.deliver(acks.error());
+            });
+        return rp;
+      },
+      [=](atom::checkpoint, const std::string& dir) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (st.closing) return make_error(ec::closed, "the store is closing");
+        if (st.paused) return make_error(ec::overloaded, "another checkpoint is in progress");
+        // Writes already sent finish first and new ones wait, so every shard's copy shows the
+        // same set of acknowledged writes.
+        st.paused = true;
+        auto rp = self->make_response_promise<atom::ok>();
+        st.on_quiet.push_back([self, dir, rp]() mutable {
+          gather<atom::ok>(
+              self->state.config.shards.size(),
+              [self, dir](size_t i) {
+                return self->request(self->state.config.shards[i], caf::infinite,
+                                     atom::checkpoint_v, dir);
+              },
+              [self, rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+                auto& st = self->state;
+                st.paused = false;
+                auto held = std::move(st.held);
+                st.held.clear();
+                for (auto& job : held)
+                  job();
+                if (acks)
+                  rp.deliver(atom::ok_v);
+                else
+                  rp.deliver(acks.error());
+              });
+        });
+        check_waiters(self);
+        return rp;
+      },
+      [=](atom::stats) -> caf::result<std::vector<shard_info>> {
+        auto rp = self->make_response_promise<std::vector<shard_info>>();
+        gather<shard_info>(
+            self->state.config.shards.size(),
+            [self](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::stats_v);
+            },
+            [rp](caf::expected<std::vector<shard_info>> infos) mutable {
+              if (infos)
+                rp.deliver(std::move(*infos));
+              else
+                rp.deliver(infos.error());
+            });
+        return rp;
+      },
+      [=](atom::verify, bool repair) -> caf::result<verify_result> {
+        auto rp = self->make_response_promise<verify_result>();
+        gather<verify_result>(
+            self->state.config.shards.size(),
+            [self, repair](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::verify_v,
+                                   repair);
+            },
+            [rp](caf::expected<std::vector<verify_result>> parts) mutable {
+              if (!parts) {
+                rp.deliver(parts.error());
+                return;
+              }
+              verify_result total;
+              for (auto& p : *parts) {
+                total.records_checked += p.records_checked;
+                total.repaired += p.repaired;
+                for (auto& line : p.problems)
+                  total.problems.push_back(std::move(line));
+              }
+              rp.deliver(std::move(total));
+            });
+        return rp;
+      },
+      [=](atom::close) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (st.closing) return make_error(ec::closed, "the store is already closing");
+        st.closing = true;
+        auto rp = self->make_response_promise<atom::ok>();
+        auto close_shards = [self, rp]() mutable {
+          gather<atom::ok>(
+              self->state.config.shards.size(),
+              [self](size_t i) {
+                return self->request(self->state.config.shards[i], caf::infinite, atom::close_v);
+              },
+              [self, rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+                if (acks)
+                  rp.deliver(atom::ok_v);
+                else
+                  rp.deliver(acks.error());
+                self->quit();
+              });
+        };
+        // Every accepted write is answered before the shards close.
+        st.on_idle.push_back(std::move(close_shards));
+        check_waiters(self);
+        return rp;
+      },
+  };
+}
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config config) {
+  return sys.spawn(coordinator_behavior, std::move(config));
+}
+
+} // namespace telos

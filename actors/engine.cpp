@@ -1,0 +1,50 @@
+// Spawning the actor topology of a store.
+#include "telos/actors/engine.hpp"
+
+#include "telos/actors/backend_actor.hpp"
+#include "telos/actors/coordinator.hpp"
+#include "telos/actors/index_actor.hpp"
+#include "telos/actors/shard_actor.hpp"
+
+#include <caf/actor_system.hpp>
+
+namespace telos {
+
+engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shard>& shards,
+                           const telos::profile& p, const engine_options& opts) {
+  engine_actors result;
+  for (const auto& s : shards) {
+    backend_actor_config bc;
+    bc.shard = s.id;
+    bc.backend = s.backend;
+    bc.layout = s.layout;
+    bc.sync_writes = opts.sync_writes;
+    shard_actor_config sc;
+    sc.id = s.id;
+    sc.layout = s.layout;
+    sc.catalog = s.catalog;
+    sc.sequence = s.sequence;
+    sc.backend = spawn_backend(sys, std::move(bc), opts.detached_backends);
+    for (const auto& handle : s.indexes) {
+      index_actor_config ic;
+      ic.shard = s.id;
+      ic.handle = handle;
+      ic.catalog = s.catalog;
+      ic.maintain_budget = opts.maintain_budget;
+      sc.indexes.push_back(spawn_index(sys, std::move(ic)));
+    }
+    sc.contributors = opts.row_contributors;
+    sc.clock = opts.clock;
+    result.shards.push_back(spawn_shard(sys, std::move(sc)));
+  }
+  coordinator_config cc;
+  cc.profile = p;
+  cc.limits = opts.limits;
+  cc.shards = result.shards;
+  cc.max_inflight_writes = opts.max_inflight_writes;
+  cc.fused_depth = opts.fused_depth;
+  result.coordinator = spawn_coordinator(sys, std::move(cc));
+  return result;
+}
+
+} // namespace telos

@@ -1,0 +1,45 @@
+// Wiring: spawns the actors of a store over shards opened with open_shard (one backend actor,
+// one index actor per embedder and one shard actor per shard, one coordinator), so the facade,
+// the node server and the actor tests all start the same topology.
+#pragma once
+
+#include "telos/actors/shard_storage.hpp"
+#include "telos/messages/actor_interfaces.hpp"
+#include "telos/messages/memory.hpp"
+#include "telos/storage/layout.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace telos {
+
+struct engine_options {
+  telos::limits limits;
+  size_t max_inflight_writes = 256;
+  uint32_t fused_depth = 100;
+  bool sync_writes = false;
+  std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;
+  /// Backend actors on threads of their own; deterministic tests turn it off.
+  bool detached_backends = true;
+  /// Vectors per index maintenance step.
+  size_t maintain_budget = 64;
+  /// Milliseconds since the epoch for unset timestamps; empty = the system clock.
+  std::function<int64_t()> clock;
+};
+
+/// The actors of a running store.
+struct engine_actors {
+  coordinator_actor coordinator;
+  std::vector<shard_actor> shards;
+};
+
+/// Spawns every actor over `shards` (which stay owned by the caller and must outlive the
+/// actors: close the coordinator before close_shard).
+engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shard>& shards,
+                           const telos::profile& p, const engine_options& opts);
+
+} // namespace telos

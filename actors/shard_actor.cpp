@@ -1,0 +1,454 @@
+// The shard actor: group commit, index fan-out, reads, verify and close.
+#include "telos/actors/shard_actor.hpp"
+
+#include "telos/actors/fan_out.hpp"
+#include "telos/actors/shard_storage.hpp"
+#include "telos/actors/write_group.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+
+namespace telos {
+
+namespace {
+
+using self_ptr = shard_actor::stateful_pointer<shard_state>;
+
+void pump(self_ptr self);
+
+size_t estimated_bytes(const shard_write& w) {
+  size_t n = 64 * w.removes.size();
+  for (const auto& m : w.puts) {
+    n += 256 + m.content.size();
+    for (const auto& [name, e] : m.embeddings)
+      n += 4 * (e.values.size() + e.indices.size());
+  }
+  return n;
+}
+
+/// Answers every write of a group that was not rejected on its own.
+void deliver(std::vector<queued_write>& group, const write_group& g, const caf::error& err) {
+  for (size_t i = 0; i < group.size(); ++i) {
+    const auto& outcome = g.outcomes[i];
+    if (outcome.error) continue;
+    if (err)
+      group[i].promise.deliver(err);
+    else
+      group[i].promise.deliver(outcome.result);
+  }
+}
+
+/// After the commit: every index applies its update; the writes are answered once all acked.
+void fan_out(self_ptr self, std::shared_ptr<std::vector<queued_write>> group,
+             std::shared_ptr<write_group> g) {
+  auto& st = self->state;
+  ++st.unacked_groups;
+  std::vector<size_t> targets;
+  for (size_t j = 0; j < g->index_updates.size(); ++j) {
+    const auto& u = g->index_updates[j];
+    if (!u.upsert_ids.empty() || !u.removes.empty()) targets.push_back(j);
+  }
+  auto updates = std::make_shared<std::vector<index_update>>(std::move(g->index_updates));
+  gather<atom::ok>(
+      targets.size(),
+      [self, updates, targets](size_t i) {
+        auto j = targets[i];
+        return self->request(self->state.config.indexes[j], caf::infinite, atom::update_v,
+                             std::move((*updates)[j]));
+      },
+      [self, group, g](caf::expected<std::vector<atom::ok>> acks) {
+        // The batch is committed either way; an index that failed is rebuilt at the next open.
+        deliver(*group, *g, acks ? caf::error{} : acks.error());
+        --self->state.unacked_groups;
+        pump(self);
+      });
+}
+
+void build_and_commit(self_ptr self, std::shared_ptr<std::vector<queued_write>> group,
+                      std::shared_ptr<std::map<uuid, memory>> previous) {
+  auto& st = self->state;
+  std::vector<shard_write> requests;
+  requests.reserve(group->size());
+  for (auto& q : *group)
+    requests.push_back(std::move(q.request));
+  write_group_context ctx;
+  ctx.layout = &st.config.layout;
+  ctx.catalog = st.config.catalog.get();
+  ctx.sequence = st.config.sequence + 1;
+  ctx.now_ms = st.config.clock();
+  ctx.contributors = &st.config.contributors;
+  ctx.previous = previous.get();
+  auto g = std::make_shared<write_group>(build_write_group(ctx, requests));
+  for (size_t i = 0; i < group->size(); ++i)
+    if (g->outcomes[i].error) (*group)[i].promise.deliver(g->outcomes[i].error);
+  if (g->batch.empty()) {
+    deliver(*group, *g, {});
+    st.committing = false;
+    pump(self);
+    return;
+  }
+  auto batch = std::move(g->batch);
+  self->request(st.config.backend, caf::infinite, atom::write_v, std::move(batch))
+      .then(
+          [self, group, g](atom::ok) {
+            auto& st = self->state;
+            st.config.sequence = g->sequence;
+            st.config.catalog->apply(g->changes);
+            st.committing = false;
+            fan_out(self, group, g);
+            pump(self);
+          },
+          [self, group, g](caf::error& err) {
+            deliver(*group, *g, err);
+            self->state.committing = false;
+            pump(self);
+          });
+}
+
+void start_group(self_ptr self) {
+  auto& st = self->state;
+  auto group = std::make_shared<std::vector<queued_write>>();
+  size_t bytes = 0;
+  while (!st.queue.empty() && group->size() < st.config.max_group_writes &&
+         (group->empty() || bytes < st.config.max_group_bytes)) {
+    bytes += estimated_bytes(st.queue.front().request);
+    group->push_back(std::move(st.queue.front()));
+    st.queue.pop_front();
+  }
+  st.committing = true;
+  if (st.config.contributors.empty()) {
+    build_and_commit(self, group, nullptr);
+    return;
+  }
+  // Contributors see the record a write replaces, so read those first.
+  std::vector<uuid> stored;
+  for (const auto& q : *group) {
+    for (const auto& m : q.request.puts)
+      if (st.config.catalog->contains(m.id)) stored.push_back(m.id);
+    for (const auto& id : q.request.removes)
+      if (st.config.catalog->contains(id)) stored.push_back(id);
+  }
+  self->request(st.config.backend, caf::infinite, atom::get_v, std::move(stored), false)
+      .then(
+          [self, group](std::vector<memory>& records) {
+            auto previous = std::make_shared<std::map<uuid, memory>>();
+            for (auto& m : records)
+              if (!m.id.is_nil()) {
+                auto id = m.id;
+                previous->emplace(id, std::move(m));
+              }
+            build_and_commit(self, group, previous);
+          },
+          [self, group](caf::error& err) {
+            for (auto& q : *group)
+              q.promise.deliver(err);
+            self->state.committing = false;
+            pump(self);
+          });
+}
+
+/// Starts whatever can run now: an exclusive job once the writer is idle, else the next group.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.committing || st.exclusive_running) return;
+  if (!st.exclusive.empty() && !(st.exclusive.front().after_queue && !st.queue.empty())) {
+    if (st.unacked_groups > 0) return;
+    auto job = std::move(st.exclusive.front());
+    st.exclusive.pop_front();
+    st.exclusive_running = true;
+    job.run([self] {
+      self->state.exclusive_running = false;
+      pump(self);
+    });
+    return;
+  }
+  if (!st.queue.empty()) start_group(self);
+}
+
+// -- verify ---------------------------------------------------------------------------------------
+
+struct verify_run {
+  bool repair = false;
+  storage_check storage;
+  std::vector<index_check> indexes;
+  verify_result result;
+  std::vector<size_t> rebuild;
+};
+
+/// Streams an embedder's vector keyspace into its (cleared) index, chunk by chunk.
+void reload_index(self_ptr self, size_t j, uuid after, std::function<void(caf::error)> done) {
+  auto& c = self->state.config;
+  self->request(c.backend, caf::infinite, atom::scan_v, static_cast<uint32_t>(j), after,
+                c.rebuild_chunk)
+      .then(
+          [self, j, done](vector_chunk& chunk) {
+            auto last = chunk.last;
+            auto next = chunk.ids.empty() ? uuid{} : chunk.ids.back();
+            self->request(self->state.config.indexes[j], caf::infinite, atom::load_v,
+                          std::move(chunk))
+                .then(
+                    [self, j, done, last, next](atom::ok) {
+                      if (last)
+                        done({});
+                      else
+                        reload_index(self, j, next, done);
+                    },
+                    [done](caf::error& err) { done(std::move(err)); });
+          },
+          [done](caf::error& err) { done(std::move(err)); });
+}
+
+void rebuild_indexes(self_ptr self, std::shared_ptr<verify_run> run, size_t next,
+                     std::function<void(caf::error)> done) {
+  if (next == run->rebuild.size()) {
+    done({});
+    return;
+  }
+  auto j = run->rebuild[next];
+  self->request(self->state.config.indexes[j], caf::infinite, atom::clear_v)
+      .then(
+          [self, run, next, j, done](atom::ok) {
+            reload_index(self, j, uuid{}, [self, run, next, done](caf::error err) {
+              if (err)
+                done(std::move(err));
+              else
+                rebuild_indexes(self, run, next + 1, done);
+            });
+          },
+          [done](caf::error& err) { done(std::move(err)); });
+}
+
+/// Compares the catalog, counters and indexes with what the rows say.
+void judge(self_ptr self, verify_run& run) {
+  auto& c = self->state.config;
+  auto shard = "shard " + std::to_string(c.id) + ": ";
+  auto& problems = run.result.problems;
+  auto repaired = [&](bool fixable) -> std::string {
+    if (!run.repair || !fixable) return {};
+    // Rebuilding the index or the catalog fixes it.
+    ++run.result.repaired;
+    return " (repaired)";
+  };
+  std::vector<uuid> ids;
+  ids.reserve(run.storage.facts.size());
+  for (const auto& f : run.storage.facts)
+    ids.push_back(f.id);
+  auto drifted = c.catalog->ids() != ids || c.catalog->per_namespace() != run.storage.per_namespace;
+  // Drift without any row problem means the rows changed behind the engine's back; with row
+  // problems the difference is their consequence and already reported.
+  if (drifted && run.storage.problems.empty())
+    problems.push_back(shard + "record facts in memory disagree with the records" + repaired(true));
+  if (run.repair && (drifted || run.storage.repaired > 0)) {
+    uint64_t total = 0;
+    for (const auto& kv : run.storage.per_namespace)
+      total += kv.second;
+    c.catalog->reset(run.storage.facts, total, run.storage.per_namespace);
+  }
+  for (size_t j = 0; j < run.indexes.size(); ++j) {
+    const auto& name = c.layout.profile().embedders[j].name;
+    const auto& check = run.indexes[j];
+    bool broken = false;
+    for (const auto& id : check.missing) {
+      problems.push_back(shard + "index " + name + " lacks memory " + id.to_string() +
+                         repaired(true));
+      broken = true;
+    }
+    auto held = ids.size() - check.missing.size();
+    if (check.size > held) {
+      problems.push_back(shard + "index " + name + " holds " + std::to_string(check.size - held) +
+                         " entries without a memory" + repaired(true));
+      broken = true;
+    }
+    if (broken || (run.repair && run.storage.repaired > 0)) run.rebuild.push_back(j);
+  }
+}
+
+void run_verify(self_ptr self, bool repair, caf::typed_response_promise<verify_result> rp,
+                std::function<void()> done) {
+  auto run = std::make_shared<verify_run>();
+  run->repair = repair;
+  auto finish = [rp, done](caf::expected<verify_result> x) mutable {
+    if (x)
+      rp.deliver(std::move(*x));
+    else
+      rp.deliver(x.error());
+    done();
+  };
+  self->request(self->state.config.backend, caf::infinite, atom::verify_v, repair)
+      .then(
+          [self, run, finish](storage_check& sc) {
+            run->storage = std::move(sc);
+            run->result.records_checked = run->storage.records_checked;
+            run->result.problems = run->storage.problems;
+            run->result.repaired = run->storage.repaired;
+            auto ids = std::make_shared<std::vector<uuid>>();
+            for (const auto& f : run->storage.facts)
+              ids->push_back(f.id);
+            auto& indexes = self->state.config.indexes;
+            gather<index_check>(
+                indexes.size(),
+                [self, ids](size_t j) {
+                  return self->request(self->state.config.indexes[j], caf::infinite, atom::check_v,
+                                       *ids);
+                },
+                [self, run, finish](caf::expected<std::vector<index_check>> checks) mutable {
+                  if (!checks) {
+                    finish(checks.error());
+                    return;
+                  }
+                  run->indexes = std::move(*checks);
+                  judge(self, *run);
+                  if (!run->repair || run->rebuild.empty()) {
+                    finish(std::move(run->result));
+                    return;
+                  }
+                  rebuild_indexes(self, run, 0, [run, finish](caf::error err) mutable {
+                    if (err)
+                      finish(std::move(err));
+                    else
+                      finish(std::move(run->result));
+                  });
+                });
+          },
+          [finish](caf::error& err) mutable { finish(std::move(err)); });
+}
+
+// -- close ----------------------------------------------------------------------------------------
+
+void run_close(self_ptr self, caf::typed_response_promise<atom::ok> rp) {
+  auto& c = self->state.config;
+  gather<atom::ok>(
+      c.indexes.size() + 1,
+      [self](size_t i) {
+        auto& c = self->state.config;
+        if (i < c.indexes.size()) return self->request(c.indexes[i], caf::infinite, atom::close_v);
+        return self->request(c.backend, caf::infinite, atom::close_v);
+      },
+      [self, rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+        if (acks)
+          rp.deliver(atom::ok_v);
+        else
+          rp.deliver(acks.error());
+        self->quit();
+      });
+}
+
+} // namespace
+
+shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config config) {
+  if (!config.clock)
+    config.clock = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  self->state.config = std::move(config);
+  return {
+      [=](atom::write, shard_write& w) -> caf::result<shard_write_result> {
+        auto& st = self->state;
+        if (st.closing)
+          return make_error(ec::closed, "shard " + std::to_string(st.config.id) + " is closing");
+        auto rp = self->make_response_promise<shard_write_result>();
+        st.queue.push_back(queued_write{std::move(w), rp});
+        pump(self);
+        return rp;
+      },
+      [=](atom::get, std::vector<uuid>& ids) {
+        return self->delegate(self->state.config.backend, atom::get_v, std::move(ids), true);
+      },
+      [=](atom::exists, const std::vector<uuid>& ids) {
+        std::vector<bool> result;
+        result.reserve(ids.size());
+        for (const auto& id : ids)
+          result.push_back(self->state.config.catalog->contains(id));
+        return result;
+      },
+      [=](atom::list, std::string& ns, uuid after, uint64_t limit) {
+        return self->delegate(self->state.config.backend, atom::list_v, std::move(ns), after,
+                              limit);
+      },
+      [=](atom::count, const std::string& ns) -> uint64_t {
+        return self->state.config.catalog->count(ns);
+      },
+      [=](atom::search, const std::string& embedder, embedding& query, uint32_t k,
+          filter& f) -> caf::result<std::vector<hit>> {
+        auto& c = self->state.config;
+        auto j = c.layout.profile().index_of(embedder);
+        if (!j) return std::move(j.error());
+        return self->delegate(c.indexes[*j], atom::search_v, std::move(query), k, std::move(f));
+      },
+      [=](atom::score, const std::string& embedder, embedding& query,
+          std::vector<uuid>& ids) -> caf::result<std::vector<hit>> {
+        auto& c = self->state.config;
+        auto j = c.layout.profile().index_of(embedder);
+        if (!j) return std::move(j.error());
+        return self->delegate(c.indexes[*j], atom::score_v, std::move(query), std::move(ids));
+      },
+      [=](atom::flush) { return self->delegate(self->state.config.backend, atom::flush_v); },
+      [=](atom::compact) { return self->delegate(self->state.config.backend, atom::compact_v); },
+      [=](atom::checkpoint, const std::string& dir) {
+        return self->delegate(self->state.config.backend, atom::checkpoint_v,
+                              backend_directory(dir, self->state.config.id));
+      },
+      [=](atom::stats) -> caf::result<shard_info> {
+        auto rp = self->make_response_promise<shard_info>();
+        auto& c = self->state.config;
+        auto info = std::make_shared<shard_info>();
+        info->shard = c.id;
+        info->sequence = c.sequence;
+        info->memories = c.catalog->count();
+        info->per_namespace = c.catalog->per_namespace();
+        self->request(c.backend, caf::infinite, atom::stats_v)
+            .then(
+                [self, rp, info](uint64_t disk_bytes) mutable {
+                  info->disk_bytes = disk_bytes;
+                  gather<index_info>(
+                      self->state.config.indexes.size(),
+                      [self](size_t j) {
+                        return self->request(self->state.config.indexes[j], caf::infinite,
+                                             atom::stats_v);
+                      },
+                      [rp, info](caf::expected<std::vector<index_info>> indexes) mutable {
+                        if (!indexes) {
+                          rp.deliver(indexes.error());
+                          return;
+                        }
+                        info->indexes = std::move(*indexes);
+                        rp.deliver(std::move(*info));
+                      });
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [=](atom::verify, bool repair) -> caf::result<verify_result> {
+        auto rp = self->make_response_promise<verify_result>();
+        self->state.exclusive.push_back(
+            exclusive_job{false, [self, repair, rp](std::function<void()> done) {
+                            run_verify(self, repair, rp, std::move(done));
+                          }});
+        pump(self);
+        return rp;
+      },
+      [=](atom::close) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (st.closing)
+          return make_error(ec::closed,
+                            "shard " + std::to_string(st.config.id) + " is already closing");
+        st.closing = true;
+        auto rp = self->make_response_promise<atom::ok>();
+        st.exclusive.push_back(
+            exclusive_job{true, [self, rp](std::function<void()>) { run_close(self, rp); }});
+        pump(self);
+        return rp;
+      },
+  };
+}
+
+shard_actor spawn_shard(caf::actor_system& sys, shard_actor_config config) {
+  return sys.spawn(shard_behavior, std::move(config));
+}
+
+} // namespace telos

@@ -1,0 +1,151 @@
+// A shard's storage outside the actors: the directory layout of a store, its manifest, opening a
+// shard with recovery (index snapshot + changelog replay, or a rebuild from the vector keyspace),
+// closing it with fresh snapshots, and the blocking reads the backend actor runs. Plain C++ on
+// the caller's thread: the facade opens and closes shards, the backend actor reads.
+#pragma once
+
+#include "telos/actors/record_catalog.hpp"
+#include "telos/messages/actor_interfaces.hpp"
+#include "telos/messages/profile.hpp"
+#include "telos/storage/backend.hpp"
+#include "telos/storage/layout.hpp"
+#include "telos/storage/vector_index.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace telos {
+
+// -- directories ----------------------------------------------------------------------------------
+
+/// <root>/shard-<id>
+std::string shard_directory(const std::string& root, uint32_t shard);
+/// <root>/shard-<id>/db: the backend's directory.
+std::string backend_directory(const std::string& root, uint32_t shard);
+/// <root>/shard-<id>/indexes: index snapshots.
+std::string snapshot_directory(const std::string& root, uint32_t shard);
+/// <root>/MANIFEST
+std::string manifest_path(const std::string& root);
+
+/// What a store is, written at creation next to its shards: read before any shard opens,
+/// because the keyspaces to declare depend on the profile.
+struct store_manifest {
+  uint32_t format = storage::layout_version;
+  storage::backend_kind backend = storage::backend_kind::rocksdb;
+  telos::profile profile;
+  uint32_t shards = 1;
+  /// Keyspaces of row contributors the store was written with.
+  std::vector<std::string> extra_keyspaces;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(format, backend, profile, shards, extra_keyspaces);
+  }
+};
+
+/// The manifest at `root`, or nullopt when there is none. A manifest that does not decode is
+/// ec::corrupt_value.
+expected<std::optional<store_manifest>> read_manifest(const std::string& root);
+/// Writes the manifest atomically (temporary file, then rename).
+expected<void> write_manifest(const std::string& root, const store_manifest& m);
+
+/// "profile 'x' (E1 dense 8 cosine, ...)": how errors name a profile.
+std::string describe_profile(const telos::profile& p);
+
+// -- open / close ---------------------------------------------------------------------------------
+
+/// One embedder's index and the last sequence it applied; shared by the index actor (which
+/// applies updates) and the shard's owner (which snapshots it once the actor stopped).
+struct index_handle {
+  std::unique_ptr<storage::vector_index> index;
+  /// What the index was made with (a rebuild makes a new one alike).
+  storage::index_options options;
+  std::atomic<uint64_t> applied{0};
+};
+
+struct shard_open_options {
+  /// Store directory; empty for the memory backend.
+  std::string root;
+  uint32_t shard = 0;
+  uint32_t shard_count = 1;
+  storage::backend_kind backend = storage::backend_kind::memory;
+  /// Path and keyspaces are filled in from root and the layout.
+  storage::backend_options backend_options;
+  telos::profile profile;
+  /// Keyspaces of row contributors, after the core ones.
+  std::vector<std::string> extra_keyspaces;
+  storage::index_options index_options;
+};
+
+/// How one index came back at open.
+struct index_recovery {
+  std::string embedder;
+  /// "new", "snapshot" (loaded, then `replayed` changelog ids re-read) or "rebuilt" (scanned the
+  /// vector keyspace; `reason` says why the snapshot was not used).
+  std::string method;
+  uint64_t replayed = 0;
+  uint64_t vectors = 0;
+  std::string reason;
+};
+
+struct opened_shard {
+  uint32_t id = 0;
+  uint32_t count = 1;
+  /// Empty for the memory backend (no snapshots).
+  std::string root;
+  std::shared_ptr<storage::backend> backend;
+  storage::shard_layout layout;
+  /// One per embedder, in profile order.
+  std::vector<std::shared_ptr<index_handle>> indexes;
+  std::shared_ptr<record_catalog> catalog;
+  /// Last committed sequence.
+  uint64_t sequence = 0;
+  /// The snapshot markers found at open, per embedder (their files are replaced at close).
+  std::vector<std::optional<storage::snapshot_marker>> markers;
+  std::vector<index_recovery> recovery;
+  /// Rows skipped while loading because they do not decode (verify reports and repairs them).
+  std::vector<std::string> problems;
+};
+
+/// Opens (or creates) one shard: checks format, profile and shard identity (ec::format_mismatch
+/// naming both sides), loads counters and record facts, and brings every index back.
+expected<opened_shard> open_shard(const shard_open_options& opts);
+
+/// Snapshots every index at the sequence it applied (persistent backends), records the markers,
+/// drops changelog entries every snapshot covers, and closes the backend. Call only once no
+/// actor uses the shard any more. Idempotent.
+expected<void> close_shard(opened_shard& shard);
+
+// -- reads (run by the backend actor) -------------------------------------------------------------
+
+/// Memories by id from the backend; a memory with a nil id stands for an absent one. Without
+/// embeddings only the records are read.
+expected<std::vector<memory>> read_memories(const storage::backend& db,
+                                            const storage::shard_layout& layout,
+                                            const std::vector<uuid>& ids, bool with_embeddings);
+
+/// Up to `limit` memories of namespace ns ("" = all) with ids after `after` (nil = from the
+/// start), in id order.
+expected<std::vector<memory>> list_memories(const storage::backend& db,
+                                            const storage::shard_layout& layout,
+                                            const std::string& ns, const uuid& after,
+                                            uint64_t limit);
+
+/// Up to `limit` vectors of the embedder at `embedder_index` with ids after `after`; rows that
+/// do not decode are skipped (verify reports them).
+expected<vector_chunk> scan_vectors(const storage::backend& db, const storage::shard_layout& layout,
+                                    size_t embedder_index, const uuid& after, uint64_t limit);
+
+/// Checks every row of a shard: records decode, every record has every vector and its namespace
+/// row, every vector and namespace row has a record, counters match, changelog entries decode.
+/// With repair: removes rows without a record, memories that are incomplete or do not decode,
+/// adds missing namespace rows, rewrites counters and drops index snapshot markers (so the next
+/// open rebuilds the indexes from the repaired rows).
+expected<storage_check> check_storage(storage::backend& db, const storage::shard_layout& layout,
+                                      uint32_t shard, bool repair);
+
+} // namespace telos

@@ -1,0 +1,438 @@
+// The blocking facade: opens the shards (recovery runs here, on the caller's thread), spawns the
+// actors, and turns each call into one request to the coordinator.
+#include "telos/actors/store.hpp"
+
+#include "telos/actors/config.hpp"
+#include "telos/actors/engine.hpp"
+#include "telos/actors/shard_storage.hpp"
+#include "telos/messages/actor_interfaces.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <set>
+
+namespace fs = std::filesystem;
+
+namespace telos {
+
+struct store::impl {
+  // Declared first, destroyed last: the actor system waits for every actor when it goes.
+  std::unique_ptr<caf::actor_system_config> own_config;
+  std::unique_ptr<caf::actor_system> own_system;
+  caf::actor_system* sys = nullptr;
+
+  store_options opts;
+  telos::profile profile;
+  store_manifest manifest;
+  std::vector<opened_shard> shards;
+  engine_actors actors;
+
+  std::mutex close_mutex;
+  std::atomic<bool> closed{false};
+
+  // The facade's own bound on writes in flight: callers beyond it wait here instead of seeing
+  // ec::overloaded from the coordinator.
+  std::mutex writes_mutex;
+  std::condition_variable writes_cv;
+  size_t writes = 0;
+
+  ~impl() { actors = {}; }
+
+  caf::error closed_error() const { return make_error(ec::closed, "the store is closed"); }
+
+  template <class T, class... Ts>
+  expected<T> ask(Ts&&... xs) {
+    if (closed) return closed_error();
+    caf::scoped_actor self{*sys};
+    expected<T> result{make_error(ec::internal, "the coordinator did not answer")};
+    self->request(actors.coordinator, caf::infinite, std::forward<Ts>(xs)...)
+        .receive([&](T& x) { result = std::move(x); },
+                 [&](caf::error& err) {
+                   // A request racing with close meets a coordinator that is gone.
+                   result =
+                       closed && code_of(err) == ec::internal ? closed_error() : std::move(err);
+                 });
+    return result;
+  }
+
+  template <class T, class... Ts>
+  expected<T> ask_write(Ts&&... xs) {
+    {
+      std::unique_lock guard{writes_mutex};
+      writes_cv.wait(guard, [&] { return writes < opts.max_inflight_writes; });
+      ++writes;
+    }
+    auto result = ask<T>(std::forward<Ts>(xs)...);
+    {
+      std::lock_guard guard{writes_mutex};
+      --writes;
+    }
+    writes_cv.notify_one();
+    return result;
+  }
+};
+
+namespace {
+
+std::vector<std::string> contributor_keyspaces(const store_options& opts) {
+  std::vector<std::string> names;
+  for (const auto& c : opts.row_contributors)
+    for (auto& name : c->keyspaces())
+      names.push_back(std::move(name));
+  return names;
+}
+
+bool directory_has_entries(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) && !fs::is_empty(path, ec);
+}
+
+/// Decides profile, shard count and keyspaces from the manifest (existing store) or the options
+/// (new store).
+expected<store_manifest> plan_store(const store_options& opts, bool& exists) {
+  bool persistent = opts.backend != storage::backend_kind::memory;
+  exists = false;
+  if (persistent) {
+    auto found = read_manifest(opts.path);
+    if (!found) return std::move(found.error());
+    if (*found) {
+      exists = true;
+      auto m = std::move(**found);
+      if (m.format != storage::layout_version)
+        return make_error(ec::format_mismatch,
+                          "store at '" + opts.path + "' has format " + std::to_string(m.format) +
+                              ", this build reads " + std::to_string(storage::layout_version));
+      if (m.backend != opts.backend)
+        return make_error(ec::format_mismatch,
+                          "store at '" + opts.path + "' was created with backend " +
+                              to_string(m.backend) + ", opened with " + to_string(opts.backend));
+      if (opts.profile && *opts.profile != m.profile)
+        return make_error(ec::format_mismatch, "store at '" + opts.path + "' was created with " +
+                                                   describe_profile(m.profile) + ", opened with " +
+                                                   describe_profile(*opts.profile));
+      for (auto& name : contributor_keyspaces(opts))
+        if (std::find(m.extra_keyspaces.begin(), m.extra_keyspaces.end(), name) ==
+            m.extra_keyspaces.end())
+          m.extra_keyspaces.push_back(std::move(name));
+      return m;
+    }
+    if (!opts.create_if_missing)
+      return make_error(ec::not_found,
+                        "no Telos store at '" + opts.path + "' (create_if_missing is off)");
+    std::error_code ec;
+    // A directory with shards but no manifest is a store whose creation was cut short.
+    if (directory_has_entries(opts.path) && !fs::exists(shard_directory(opts.path, 0), ec))
+      return make_error(ec::not_a_store,
+                        "directory '" + opts.path + "' is not empty and holds no Telos store");
+  }
+  store_manifest m;
+  m.backend = opts.backend;
+  m.profile = opts.profile ? *opts.profile : telos::profile::teleo13();
+  m.shards = opts.shards;
+  m.extra_keyspaces = contributor_keyspaces(opts);
+  return m;
+}
+
+} // namespace
+
+store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+store::~store() {
+  if (impl_) close();
+}
+
+expected<std::unique_ptr<store>> store::open(store_options opts) {
+  auto cfg = std::make_unique<caf::actor_system_config>();
+  register_telos(*cfg);
+  auto sys = std::make_unique<caf::actor_system>(*cfg);
+  auto result = open(*sys, std::move(opts));
+  if (!result) return result;
+  (*result)->impl_->own_config = std::move(cfg);
+  (*result)->impl_->own_system = std::move(sys);
+  return result;
+}
+
+expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_options opts) {
+  if (opts.shards == 0) return make_error(ec::invalid_argument, "a store needs at least 1 shard");
+  if (opts.max_inflight_writes == 0)
+    return make_error(ec::invalid_argument, "max_inflight_writes must be at least 1");
+  bool exists = false;
+  auto manifest = plan_store(opts, exists);
+  if (!manifest) return std::move(manifest.error());
+  if (auto ok = manifest->profile.validate(); !ok) return std::move(ok.error());
+  bool persistent = opts.backend != storage::backend_kind::memory;
+  if (persistent && !exists) {
+    std::error_code ec;
+    fs::create_directories(opts.path, ec);
+    if (ec) return make_error(ec::io_error, "cannot create '" + opts.path + "': " + ec.message());
+  }
+  auto p = std::make_unique<impl>();
+  p->sys = &sys;
+  p->profile = manifest->profile;
+  p->manifest = *manifest;
+  for (uint32_t i = 0; i < manifest->shards; ++i) {
+    shard_open_options so;
+    so.root = opts.path;
+    so.shard = i;
+    so.shard_count = manifest->shards;
+    so.backend = opts.backend;
+    so.backend_options = opts.backend_options;
+    so.backend_options.create_if_missing = !exists;
+    so.backend_options.sync_by_default = opts.sync_writes || opts.backend_options.sync_by_default;
+    so.profile = manifest->profile;
+    so.extra_keyspaces = manifest->extra_keyspaces;
+    so.index_options = opts.index_options;
+    auto shard = open_shard(so);
+    if (!shard) {
+      for (auto& s : p->shards)
+        close_shard(s);
+      return std::move(shard.error());
+    }
+    p->shards.push_back(std::move(*shard));
+  }
+  if (persistent && !exists) {
+    if (auto ok = write_manifest(opts.path, *manifest); !ok) {
+      for (auto& s : p->shards)
+        close_shard(s);
+      return std::move(ok.error());
+    }
+  }
+  engine_options eo;
+  eo.limits = opts.limits;
+  eo.max_inflight_writes = opts.max_inflight_writes;
+  eo.fused_depth = opts.fused_depth;
+  eo.sync_writes = opts.sync_writes;
+  eo.row_contributors = opts.row_contributors;
+  p->actors = spawn_engine(sys, p->shards, p->profile, eo);
+  p->opts = std::move(opts);
+  return std::unique_ptr<store>{new store(std::move(p))};
+}
+
+expected<std::unique_ptr<store>> store::restore(const std::string& checkpoint_dir,
+                                                store_options target) {
+  auto manifest = read_manifest(checkpoint_dir);
+  if (!manifest) return std::move(manifest.error());
+  if (!*manifest)
+    return make_error(ec::not_a_store,
+                      "'" + checkpoint_dir + "' holds no Telos checkpoint (no MANIFEST)");
+  std::error_code ec;
+  auto source = fs::weakly_canonical(checkpoint_dir, ec);
+  auto dest = fs::weakly_canonical(target.path, ec);
+  auto rel = source.lexically_relative(dest);
+  if (source == dest || (!rel.empty() && *rel.begin() != ".."))
+    return make_error(ec::invalid_argument, "checkpoint '" + checkpoint_dir +
+                                                "' lies inside the store to replace at '" +
+                                                target.path + "'");
+  if (directory_has_entries(target.path) && !fs::exists(manifest_path(target.path), ec))
+    return make_error(ec::not_a_store, "refusing to replace '" + target.path +
+                                           "': it is not empty and holds no Telos store");
+  fs::remove_all(target.path, ec);
+  if (ec) return make_error(ec::io_error, "cannot remove '" + target.path + "': " + ec.message());
+  fs::copy(checkpoint_dir, target.path, fs::copy_options::recursive, ec);
+  if (ec)
+    return make_error(ec::io_error, "cannot copy '" + checkpoint_dir + "' to '" + target.path +
+                                        "': " + ec.message());
+  target.backend = (*manifest)->backend;
+  target.create_if_missing = false;
+  return open(std::move(target));
+}
+
+// -- writes ---------------------------------------------------------------------------------------
+
+expected<uuid> store::put(memory m) {
+  std::vector<memory> batch;
+  batch.push_back(std::move(m));
+  auto ids = impl_->ask_write<std::vector<uuid>>(atom::put_v, std::move(batch));
+  if (!ids) return std::move(ids.error());
+  if (ids->size() != 1)
+    return make_error(ec::internal, "put answered " + std::to_string(ids->size()) + " ids");
+  return ids->front();
+}
+
+expected<std::vector<uuid>> store::put_batch(std::vector<memory> batch) {
+  return impl_->ask_write<std::vector<uuid>>(atom::put_v, std::move(batch));
+}
+
+expected<void> store::update(memory m) {
+  auto ok = impl_->ask_write<atom::ok>(atom::update_v, std::move(m));
+  if (!ok) return std::move(ok.error());
+  return {};
+}
+
+expected<bool> store::remove(const uuid& id) {
+  auto removed = impl_->ask_write<std::vector<bool>>(atom::remove_v, std::vector<uuid>{id});
+  if (!removed) return std::move(removed.error());
+  if (removed->size() != 1)
+    return make_error(ec::internal,
+                      "remove answered " + std::to_string(removed->size()) + " flags");
+  return removed->front();
+}
+
+// -- reads ----------------------------------------------------------------------------------------
+
+expected<std::optional<memory>> store::get(const uuid& id) {
+  auto found = get_batch({id});
+  if (!found) return std::move(found.error());
+  return std::move(found->front());
+}
+
+expected<std::vector<std::optional<memory>>> store::get_batch(const std::vector<uuid>& ids) {
+  auto found = impl_->ask<std::vector<memory>>(atom::get_v, ids);
+  if (!found) return std::move(found.error());
+  std::vector<std::optional<memory>> result;
+  result.reserve(found->size());
+  for (auto& m : *found)
+    if (m.id.is_nil())
+      result.emplace_back();
+    else
+      result.emplace_back(std::move(m));
+  return result;
+}
+
+expected<bool> store::exists(const uuid& id) {
+  auto found = impl_->ask<std::vector<bool>>(atom::exists_v, std::vector<uuid>{id});
+  if (!found) return std::move(found.error());
+  return !found->empty() && found->front();
+}
+
+expected<memory_page> store::list(const std::string& ns, size_t limit, std::optional<uuid> after) {
+  auto page =
+      impl_->ask<list_page>(atom::list_v, ns, after.value_or(uuid{}), static_cast<uint64_t>(limit));
+  if (!page) return std::move(page.error());
+  memory_page result;
+  result.items = std::move(page->items);
+  if (!page->next_after.is_nil()) result.next_after = page->next_after;
+  return result;
+}
+
+expected<uint64_t> store::count(const std::string& ns) {
+  return impl_->ask<uint64_t>(atom::count_v, ns);
+}
+
+expected<search_result> store::search(search_request req) {
+  return impl_->ask<search_result>(atom::search_v, std::move(req));
+}
+
+expected<search_result> store::search_fused(fused_search_request req) {
+  return impl_->ask<search_result>(atom::search_v, std::move(req));
+}
+
+// -- maintenance ----------------------------------------------------------------------------------
+
+expected<void> store::flush() {
+  auto ok = impl_->ask<atom::ok>(atom::flush_v);
+  if (!ok) return std::move(ok.error());
+  return {};
+}
+
+expected<void> store::compact() {
+  auto ok = impl_->ask<atom::ok>(atom::compact_v);
+  if (!ok) return std::move(ok.error());
+  return {};
+}
+
+expected<void> store::checkpoint(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec))
+    return make_error(ec::already_exists, "checkpoint directory '" + dir + "' exists already");
+  auto ok = impl_->ask<atom::ok>(atom::checkpoint_v, dir);
+  if (!ok) return std::move(ok.error());
+  // The manifest goes last: a directory without one is no checkpoint to restore from.
+  return write_manifest(dir, impl_->manifest);
+}
+
+expected<store_stats> store::stats() {
+  auto infos = impl_->ask<std::vector<shard_info>>(atom::stats_v);
+  if (!infos) return std::move(infos.error());
+  store_stats result;
+  result.backend = impl_->opts.backend;
+  result.shards = static_cast<uint32_t>(infos->size());
+  for (auto& info : *infos) {
+    result.memories += info.memories;
+    for (const auto& [ns, n] : info.per_namespace)
+      result.per_namespace[ns] += n;
+    result.disk_bytes += info.disk_bytes;
+    result.sequences.push_back(info.sequence);
+    for (auto& i : info.indexes) {
+      index_report report;
+      report.embedder = i.embedder;
+      report.shard = i.shard;
+      report.stats.vectors = i.vectors;
+      report.stats.fresh = i.fresh;
+      report.stats.memory_bytes = i.memory_bytes;
+      report.stats.structure = i.structure;
+      result.indexes.push_back(std::move(report));
+    }
+  }
+  return result;
+}
+
+expected<uint64_t> store::storage_size() {
+  auto s = stats();
+  if (!s) return std::move(s.error());
+  return s->disk_bytes;
+}
+
+storage::backend_kind store::backend() const {
+  return impl_->opts.backend;
+}
+
+const telos::profile& store::profile() const {
+  return impl_->profile;
+}
+
+expected<verify_report> store::verify(bool repair) {
+  auto r = impl_->ask<verify_result>(atom::verify_v, repair);
+  if (!r) return std::move(r.error());
+  verify_report report;
+  report.consistent = r->problems.empty();
+  report.records_checked = r->records_checked;
+  report.problems = std::move(r->problems);
+  report.repaired = r->repaired;
+  return report;
+}
+
+std::vector<std::string> store::recovery_report() const {
+  std::vector<std::string> lines;
+  for (const auto& s : impl_->shards) {
+    for (const auto& r : s.recovery) {
+      auto line = "shard " + std::to_string(s.id) + " index " + r.embedder + ": " + r.method +
+                  ", " + std::to_string(r.vectors) + " vectors";
+      if (r.method == "snapshot") line += ", " + std::to_string(r.replayed) + " ids replayed";
+      if (!r.reason.empty()) line += " (snapshot not used: " + r.reason + ")";
+      lines.push_back(std::move(line));
+    }
+    for (const auto& problem : s.problems)
+      lines.push_back("skipped at open: " + problem);
+  }
+  return lines;
+}
+
+expected<void> store::close() {
+  auto& p = *impl_;
+  std::lock_guard guard{p.close_mutex};
+  if (p.closed) return {};
+  auto ok = p.ask<atom::ok>(atom::close_v);
+  p.closed = true;
+  p.actors = {};
+  if (!ok) return std::move(ok.error());
+  // Every actor stopped: the indexes and backends are ours alone now.
+  caf::error first;
+  for (auto& s : p.shards)
+    if (auto closed = close_shard(s); !closed && !first) first = std::move(closed.error());
+  if (first) return first;
+  return {};
+}
+
+caf::actor store::coordinator() const {
+  return caf::actor_cast<caf::actor>(impl_->actors.coordinator);
+}
+
+} // namespace telos

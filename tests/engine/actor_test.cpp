@@ -1,0 +1,239 @@
+// The actors under CAF's test coordinator: every message runs on the test's thread inside
+// sched.run(), so ordering questions (group commit, push-back, acknowledgement after commit) have
+// one deterministic answer.
+#include "engine_fixtures.hpp"
+
+#include "telos/storage/key_codec.hpp"
+
+using namespace telos;
+using namespace telos::test;
+
+namespace {
+
+/// A row contributor like the attribute index of issue 5: one row per (key, value, id).
+class attribute_rows : public storage::row_contributor {
+public:
+  std::vector<std::string> keyspaces() const override { return {"attr"}; }
+
+  static std::string key(const std::string& k, const std::string& v, const uuid& id) {
+    return storage::key_builder{}.string(k).string(v).id(id).take();
+  }
+
+  expected<void> on_put(const memory* before, const memory& now,
+                        const storage::shard_layout& layout, write_batch& rows) override {
+    auto ks = layout.keyspace("attr");
+    if (!ks) return std::move(ks.error());
+    if (now.attributes.count("reject")) return make_error(ec::invalid_argument, "rejected");
+    if (before)
+      for (const auto& [k, v] : before->attributes)
+        rows.del(*ks, key(k, v, before->id));
+    for (const auto& [k, v] : now.attributes)
+      rows.put(*ks, key(k, v, now.id), {});
+    return {};
+  }
+
+  expected<void> on_remove(const memory& before, const storage::shard_layout& layout,
+                           write_batch& rows) override {
+    auto ks = layout.keyspace("attr");
+    if (!ks) return std::move(ks.error());
+    for (const auto& [k, v] : before.attributes)
+      rows.del(*ks, key(k, v, before.id));
+    return {};
+  }
+};
+
+std::vector<memory> make_batch(memory_maker& maker, size_t n) {
+  std::vector<memory> batch;
+  for (size_t i = 0; i < n; ++i)
+    batch.push_back(maker.make());
+  return batch;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(engine_actors)
+
+BOOST_FIXTURE_TEST_CASE(acknowledged_put_is_searchable_and_readable, actor_fixture) {
+  start(2);
+  memory_maker maker{prof};
+  auto m = maker.make();
+  auto ids = require(call<std::vector<uuid>>(atom::put_v, std::vector<memory>{m}), "put");
+  BOOST_REQUIRE_EQUAL(ids.size(), 1u);
+  for (const auto& spec : prof.embedders) {
+    search_request req;
+    req.embedder = spec.name;
+    req.query = m.embeddings[spec.name];
+    req.k = 1;
+    auto result = require(call<search_result>(atom::search_v, req), "search");
+    BOOST_REQUIRE_EQUAL(result.hits.size(), 1u);
+    BOOST_CHECK(result.hits[0].id == m.id);
+    BOOST_REQUIRE_EQUAL(result.records.size(), 1u);
+    BOOST_CHECK(result.records[0] == m);
+  }
+  auto got =
+      require(call<std::vector<memory>>(atom::get_v, std::vector<uuid>{m.id, uuid{}}), "get");
+  BOOST_REQUIRE_EQUAL(got.size(), 2u);
+  BOOST_CHECK(got[0] == m);
+  BOOST_CHECK(got[1].id.is_nil());
+}
+
+BOOST_FIXTURE_TEST_CASE(writes_queued_during_a_commit_share_the_next_one, actor_fixture) {
+  start(1);
+  memory_maker maker{prof};
+  caf::scoped_actor self{sys};
+  std::vector<memory> all;
+  for (int i = 0; i < 4; ++i) {
+    all.push_back(maker.make());
+    self->send(actors.coordinator, atom::put_v, std::vector<memory>{all.back()});
+  }
+  sched.run();
+  size_t acked = 0;
+  for (int i = 0; i < 4; ++i)
+    self->receive([&](std::vector<uuid>& ids) { acked += ids.size(); },
+                  [&](caf::error& err) { BOOST_FAIL(describe(err)); });
+  BOOST_CHECK_EQUAL(acked, 4u);
+  // The first write commits alone; the three that arrived meanwhile commit as one group.
+  auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
+  BOOST_REQUIRE_EQUAL(infos.size(), 1u);
+  BOOST_CHECK_EQUAL(infos[0].sequence, 2u);
+  BOOST_CHECK_EQUAL(infos[0].memories, 4u);
+  for (const auto& index : infos[0].indexes) {
+    BOOST_CHECK_EQUAL(index.vectors, 4u);
+    BOOST_CHECK_EQUAL(index.sequence, 2u);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(writes_beyond_the_limit_are_pushed_back, actor_fixture) {
+  engine_options opts;
+  opts.max_inflight_writes = 2;
+  start(1, opts);
+  memory_maker maker{prof};
+  caf::scoped_actor self{sys};
+  for (int i = 0; i < 3; ++i)
+    self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
+  sched.run();
+  size_t acked = 0;
+  std::vector<ec> errors;
+  for (int i = 0; i < 3; ++i)
+    self->receive([&](std::vector<uuid>& ids) { acked += ids.size(); },
+                  [&](caf::error& err) { errors.push_back(code_of(err)); });
+  BOOST_CHECK_EQUAL(acked, 2u);
+  BOOST_REQUIRE_EQUAL(errors.size(), 1u);
+  BOOST_CHECK(errors[0] == ec::overloaded);
+  // Once answered, the slots are free again.
+  require(call<std::vector<uuid>>(atom::put_v, std::vector<memory>{maker.make()}), "put");
+}
+
+BOOST_FIXTURE_TEST_CASE(failed_commit_reaches_the_client_and_no_index, actor_fixture) {
+  start(2, {}, true); // every backend write fails
+  memory_maker maker{prof};
+  auto batch = make_batch(maker, 6);
+  auto result = call<std::vector<uuid>>(atom::put_v, batch);
+  BOOST_REQUIRE(!result);
+  BOOST_CHECK(code_of(result.error()) == ec::io_error);
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 0u);
+  auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
+  for (const auto& info : infos) {
+    BOOST_CHECK_EQUAL(info.sequence, 0u);
+    for (const auto& index : info.indexes)
+      BOOST_CHECK_EQUAL(index.vectors, 0u);
+  }
+  auto exists =
+      require(call<std::vector<bool>>(atom::exists_v, std::vector<uuid>{batch[0].id}), "exists");
+  BOOST_CHECK(!exists[0]);
+}
+
+BOOST_FIXTURE_TEST_CASE(verify_finds_and_repairs_an_index_entry_lost_behind_the_engine,
+                        actor_fixture) {
+  start(1);
+  memory_maker maker{prof};
+  auto batch = make_batch(maker, 10);
+  require(call<std::vector<uuid>>(atom::put_v, batch), "put");
+  auto clean = require(call<verify_result>(atom::verify_v, false), "verify");
+  BOOST_CHECK(clean.problems.empty());
+  BOOST_CHECK_EQUAL(clean.records_checked, 10u);
+  // Drop one entry from the "dot" index directly, as a bug would.
+  BOOST_REQUIRE(shards[0].indexes[1]->index->remove(batch[3].id));
+  auto found = require(call<verify_result>(atom::verify_v, false), "verify");
+  BOOST_REQUIRE_EQUAL(found.problems.size(), 1u);
+  BOOST_CHECK_NE(found.problems[0].find("index dot lacks memory " + batch[3].id.to_string()),
+                 std::string::npos);
+  auto repaired = require(call<verify_result>(atom::verify_v, true), "repair");
+  BOOST_CHECK_EQUAL(repaired.repaired, 1u);
+  BOOST_CHECK(shards[0].indexes[1]->index->contains(batch[3].id));
+  BOOST_CHECK(require(call<verify_result>(atom::verify_v, false), "verify").problems.empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(verify_finds_a_corrupt_record_and_repair_removes_it, actor_fixture) {
+  start(1);
+  memory_maker maker{prof};
+  auto batch = make_batch(maker, 5);
+  require(call<std::vector<uuid>>(atom::put_v, batch), "put");
+  const auto& layout = shards[0].layout;
+  require(shards[0].backend->put(layout.records(), batch[2].id.view(), "garbage"), "corrupt");
+  auto found = require(call<verify_result>(atom::verify_v, false), "verify");
+  BOOST_REQUIRE(!found.problems.empty());
+  BOOST_CHECK_NE(found.problems[0].find(batch[2].id.to_string()), std::string::npos);
+  auto get = call<std::vector<memory>>(atom::get_v, std::vector<uuid>{batch[2].id});
+  BOOST_REQUIRE(!get);
+  BOOST_CHECK(code_of(get.error()) == ec::corrupt_value);
+  require(call<verify_result>(atom::verify_v, true), "repair");
+  BOOST_CHECK(require(call<verify_result>(atom::verify_v, false), "verify").problems.empty());
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 4u);
+  auto gone = require(call<std::vector<memory>>(atom::get_v, std::vector<uuid>{batch[2].id}),
+                      "get after repair");
+  BOOST_CHECK(gone[0].id.is_nil());
+  for (const auto& h : shards[0].indexes)
+    BOOST_CHECK(!h->index->contains(batch[2].id));
+}
+
+BOOST_FIXTURE_TEST_CASE(row_contributor_rows_commit_with_the_memory, actor_fixture) {
+  engine_options opts;
+  opts.row_contributors.push_back(std::make_shared<attribute_rows>());
+  start(1, opts);
+  memory_maker maker{prof};
+  auto m = maker.make();
+  m.attributes = {{"color", "red"}};
+  require(call<std::vector<uuid>>(atom::put_v, std::vector<memory>{m}), "put");
+  auto& db = *shards[0].backend;
+  auto attr = *shards[0].layout.keyspace("attr");
+  auto has = [&](const std::string& k, const std::string& v) {
+    return require(db.contains(attr, attribute_rows::key(k, v, m.id)), "contains");
+  };
+  BOOST_CHECK(has("color", "red"));
+  auto changed = m;
+  changed.attributes = {{"color", "blue"}};
+  require(call<atom::ok>(atom::update_v, changed), "update");
+  BOOST_CHECK(!has("color", "red"));
+  BOOST_CHECK(has("color", "blue"));
+  // A contributor error rejects that write alone, with nothing of it stored.
+  auto rejected = maker.make();
+  rejected.attributes["reject"] = "yes";
+  auto result = call<std::vector<uuid>>(atom::put_v, std::vector<memory>{rejected});
+  BOOST_REQUIRE(!result);
+  BOOST_CHECK(code_of(result.error()) == ec::invalid_argument);
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 1u);
+  require(call<std::vector<bool>>(atom::remove_v, std::vector<uuid>{m.id}), "remove");
+  BOOST_CHECK(!has("color", "blue"));
+}
+
+BOOST_FIXTURE_TEST_CASE(checkpoint_holds_writes_until_every_shard_copied, actor_fixture) {
+  start(2);
+  memory_maker maker{prof};
+  caf::scoped_actor self{sys};
+  // The memory backend cannot checkpoint, so the copy fails; the write sent after it must still
+  // wait for it and then succeed.
+  temp_dir dir{"actor-checkpoint"};
+  self->send(actors.coordinator, atom::checkpoint_v, dir.sub("copy"));
+  self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
+  sched.run();
+  bool checkpoint_answered_first = false;
+  self->receive(
+      [&](atom::ok) { BOOST_FAIL("a memory backend cannot checkpoint"); },
+      [&](caf::error& err) { checkpoint_answered_first = code_of(err) == ec::invalid_argument; });
+  BOOST_CHECK(checkpoint_answered_first);
+  self->receive([&](std::vector<uuid>& ids) { BOOST_CHECK_EQUAL(ids.size(), 1u); },
+                [&](caf::error& err) { BOOST_FAIL(describe(err)); });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
