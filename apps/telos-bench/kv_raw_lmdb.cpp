@@ -5,6 +5,7 @@
 #include <lmdb.h>
 
 #include <filesystem>
+#include <vector>
 
 namespace telos::bench {
 
@@ -26,14 +27,24 @@ public:
     MDB_env* env = nullptr;
     check(mdb_env_create(&env), "env create");
     env_.reset(env);
+    // Our backend's settings: one named database per keyspace plus "__meta", 1024 readers,
+    // MDB_NOTLS (read transactions belong to calls, not threads), MDB_NOSYNC (no flush per
+    // commit; writes here are not synced).
     check(mdb_env_set_maxdbs(env_.get(), static_cast<MDB_dbi>(opts.keyspaces.size() + 1)),
           "set maxdbs");
+    check(mdb_env_set_maxreaders(env_.get(), 1024), "set maxreaders");
     check(mdb_env_set_mapsize(env_.get(), map_size_), "set mapsize");
-    check(mdb_env_open(env_.get(), opts.path.c_str(), MDB_NOSYNC, 0644), "open " + opts.path);
+    check(mdb_env_open(env_.get(), opts.path.c_str(), MDB_NOTLS | MDB_NOSYNC, 0644),
+          "open " + opts.path);
+    MDB_stat stat;
+    check(mdb_env_stat(env_.get(), &stat), "stat");
+    page_size_ = stat.ms_psize;
     MDB_txn* txn = nullptr;
     check(mdb_txn_begin(env_.get(), nullptr, 0, &txn), "begin");
+    std::vector<std::string> databases = opts.keyspaces;
+    databases.push_back("__meta");
     bool found = false;
-    for (const auto& name : opts.keyspaces) {
+    for (const auto& name : databases) {
       MDB_dbi dbi = 0;
       int rc = mdb_dbi_open(txn, name.c_str(), MDB_CREATE, &dbi);
       if (rc != MDB_SUCCESS) mdb_txn_abort(txn);
@@ -47,12 +58,16 @@ public:
     if (!found) throw kv_failure("raw lmdb: keyspace '" + keyspace + "' not declared");
   }
 
-  void fill(const kv_dataset& data, const kv_progress& progress) override {
+  void fill(const kv_dataset& data, size_t first, size_t last) override {
     const size_t batch_size = data.config().batch_size;
-    for (size_t begin = 0; begin < data.size(); begin += batch_size) {
-      size_t end = std::min(begin + batch_size, data.size());
-      // One write transaction per batch; a full map is doubled and the batch retried, as our
-      // backend does.
+    for (size_t begin = first; begin < last; begin += batch_size) {
+      size_t end = std::min(begin + batch_size, last);
+      // One write transaction per batch. The map grows as our backend grows it: doubled ahead
+      // of a batch that may not fit, and doubled again (batch retried) on MDB_MAP_FULL.
+      size_t batch_bytes = 0;
+      for (size_t i = begin; i < end; ++i)
+        batch_bytes += data.key(i).size() + data.value(i).size();
+      grow_to(estimate_need(batch_bytes, end - begin));
       for (;;) {
         MDB_txn* txn = nullptr;
         check(mdb_txn_begin(env_.get(), nullptr, 0, &txn), "begin write");
@@ -68,20 +83,18 @@ public:
           mdb_txn_abort(txn);
         }
         if (rc == MDB_MAP_FULL) {
-          map_size_ *= 2;
-          check(mdb_env_set_mapsize(env_.get(), map_size_), "grow map");
+          grow_to(map_size_ * 2);
           continue;
         }
         check(rc, "write batch");
         break;
       }
-      progress(end);
     }
   }
 
-  kv_tally point_reads(const kv_dataset& data) override {
-    kv_tally tally;
-    for (uint32_t index : data.read_order()) {
+  void point_reads(const kv_dataset& data, size_t begin, size_t end, kv_tally& tally) override {
+    for (size_t i = begin; i < end; ++i) {
+      uint32_t index = data.read_order()[i];
       MDB_txn* txn = begin_read();
       MDB_val key = val(data.key(index));
       MDB_val value;
@@ -89,18 +102,17 @@ public:
       if (rc == MDB_SUCCESS) {
         ++tally.items;
         tally.bytes += value.mv_size;
-        tally.digest += kv_prefix_word(static_cast<const char*>(value.mv_data), value.mv_size);
+        tally.digest += kv_consume(static_cast<const char*>(value.mv_data), value.mv_size);
       }
       end_read();
       if (rc != MDB_NOTFOUND) check(rc, "get");
     }
-    return tally;
   }
 
-  kv_tally range_scans(const kv_dataset& data) override {
-    kv_tally tally;
+  void range_scans(const kv_dataset& data, size_t begin, size_t end, kv_tally& tally) override {
     const size_t length = data.config().scan_length;
-    for (uint32_t start : data.scan_starts()) {
+    for (size_t i = begin; i < end; ++i) {
+      uint32_t start = data.scan_starts()[i];
       MDB_txn* txn = begin_read();
       MDB_cursor* cursor = nullptr;
       check(mdb_cursor_open(txn, dbi_, &cursor), "cursor open");
@@ -110,18 +122,33 @@ public:
       for (size_t n = 0; n < length && rc == MDB_SUCCESS; ++n) {
         ++tally.items;
         tally.bytes += key.mv_size + value.mv_size;
-        tally.digest += kv_prefix_word(static_cast<const char*>(key.mv_data), key.mv_size) +
-                        kv_prefix_word(static_cast<const char*>(value.mv_data), value.mv_size);
+        tally.digest += kv_consume(static_cast<const char*>(key.mv_data), key.mv_size) +
+                        kv_consume(static_cast<const char*>(value.mv_data), value.mv_size);
         if (n + 1 < length) rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
       }
       mdb_cursor_close(cursor);
       end_read();
       if (rc != MDB_NOTFOUND) check(rc, "scan");
     }
-    return tally;
   }
 
 private:
+  /// Pages in use plus twice the batch plus slack: our backend's estimate of what a batch needs.
+  size_t estimate_need(size_t batch_bytes, size_t batch_ops) const {
+    MDB_envinfo info;
+    mdb_env_info(env_.get(), &info);
+    size_t used = (info.me_last_pgno + 1) * page_size_;
+    return used + 2 * (batch_bytes + 64 * batch_ops) + 64 * page_size_;
+  }
+
+  /// Doubles the map until it holds `min_size` bytes.
+  void grow_to(size_t min_size) {
+    if (map_size_ >= min_size) return;
+    while (map_size_ < min_size)
+      map_size_ *= 2;
+    check(mdb_env_set_mapsize(env_.get(), map_size_), "grow map");
+  }
+
   /// A read-only transaction for one operation. LMDB's documented fast path for many short reads
   /// on one thread: reset the transaction after use and renew it next time.
   MDB_txn* begin_read() {
@@ -141,6 +168,7 @@ private:
   std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> read_txn_{nullptr, &mdb_txn_abort};
   MDB_dbi dbi_ = 0;
   size_t map_size_;
+  size_t page_size_ = 4096;
 };
 
 } // namespace

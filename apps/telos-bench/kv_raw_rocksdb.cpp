@@ -36,10 +36,14 @@ public:
       cf_options.bottommost_compression = rocksdb::kZSTD;
     } else {
       cf_options.compression = rocksdb::kNoCompression;
+      cf_options.bottommost_compression = rocksdb::kNoCompression;
     }
 
+    // The same column families as our backend: default, its "__meta", then one per keyspace,
+    // all sharing one table factory and so one block cache.
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     families.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+    families.emplace_back("__meta", cf_options);
     size_t target = 0;
     for (const auto& name : opts.keyspaces) {
       if (name == keyspace) target = families.size();
@@ -58,38 +62,36 @@ public:
     db_->Close();
   }
 
-  void fill(const kv_dataset& data, const kv_progress& progress) override {
+  void fill(const kv_dataset& data, size_t first, size_t last) override {
     const size_t batch_size = data.config().batch_size;
     rocksdb::WriteBatch batch;
-    for (size_t begin = 0; begin < data.size(); begin += batch_size) {
-      size_t end = std::min(begin + batch_size, data.size());
+    for (size_t begin = first; begin < last; begin += batch_size) {
+      size_t end = std::min(begin + batch_size, last);
       batch.Clear();
       for (size_t i = begin; i < end; ++i)
         check(batch.Put(cf_, slice(data.key(i)), slice(data.value(i))), "batch put");
       check(db_->Write(write_options_, &batch), "write batch");
-      progress(end);
     }
   }
 
-  kv_tally point_reads(const kv_dataset& data) override {
-    kv_tally tally;
+  void point_reads(const kv_dataset& data, size_t begin, size_t end, kv_tally& tally) override {
     rocksdb::PinnableSlice value;
-    for (uint32_t index : data.read_order()) {
+    for (size_t i = begin; i < end; ++i) {
+      uint32_t index = data.read_order()[i];
       value.Reset();
       auto status = db_->Get(read_options_, cf_, slice(data.key(index)), &value);
       if (status.IsNotFound()) continue;
       check(status, "get");
       ++tally.items;
       tally.bytes += value.size();
-      tally.digest += kv_prefix_word(value.data(), value.size());
+      tally.digest += kv_consume(value.data(), value.size());
     }
-    return tally;
   }
 
-  kv_tally range_scans(const kv_dataset& data) override {
-    kv_tally tally;
+  void range_scans(const kv_dataset& data, size_t begin, size_t end, kv_tally& tally) override {
     const size_t length = data.config().scan_length;
-    for (uint32_t start : data.scan_starts()) {
+    for (size_t i = begin; i < end; ++i) {
+      uint32_t start = data.scan_starts()[i];
       std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(read_options_, cf_)};
       it->Seek(slice(data.key(start)));
       for (size_t n = 0; n < length && it->Valid(); ++n, it->Next()) {
@@ -97,12 +99,10 @@ public:
         auto value = it->value();
         ++tally.items;
         tally.bytes += key.size() + value.size();
-        tally.digest +=
-            kv_prefix_word(key.data(), key.size()) + kv_prefix_word(value.data(), value.size());
+        tally.digest += kv_consume(key.data(), key.size()) + kv_consume(value.data(), value.size());
       }
       check(it->status(), "scan");
     }
-    return tally;
   }
 
 private:

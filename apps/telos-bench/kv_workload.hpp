@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -58,7 +57,7 @@ private:
 struct kv_tally {
   uint64_t items = 0;  ///< entries found (point reads) or visited (scans)
   uint64_t bytes = 0;  ///< key and value bytes seen
-  uint64_t digest = 0; ///< sum of the first 8 bytes of every value (and key, for scans)
+  uint64_t digest = 0; ///< kv_consume() of every value (and key, for scans)
 
   bool operator==(const kv_tally& other) const {
     return items == other.items && bytes == other.bytes && digest == other.digest;
@@ -66,11 +65,20 @@ struct kv_tally {
   bool operator!=(const kv_tally& other) const { return !(*this == other); }
 };
 
-/// The first 8 bytes of `bytes` (fewer when shorter) as a number: touches the data cheaply.
-inline uint64_t kv_prefix_word(const char* bytes, size_t size) {
-  uint64_t word = 0;
-  std::memcpy(&word, bytes, size < sizeof(word) ? size : sizeof(word));
-  return word;
+/// Reads every byte of `bytes` and folds them into a number (the sum of its 8-byte words), as a
+/// caller that uses what it read would. Both sides consume every key and value they are handed
+/// this way, so neither is credited for bytes it never touched.
+inline uint64_t kv_consume(const char* bytes, size_t size) {
+  uint64_t sum = 0;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    sum += word;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, bytes + i, size - i);
+  return sum + tail;
 }
 
 /// Failure of a store under test; the harness reports it and exits non-zero.
@@ -78,19 +86,18 @@ struct kv_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Called with the number of keys written so far.
-using kv_progress = std::function<void(size_t done)>;
-
-/// One store under test, open on a fresh directory. Each phase throws kv_failure on any error.
+/// One store under test, open on a fresh directory. The harness calls each phase many times on
+/// consecutive slices, alternating with the other store, so both see the same machine load.
+/// Every call throws kv_failure on any error.
 class kv_store_under_test {
 public:
   virtual ~kv_store_under_test() = default;
-  /// Writes every key of `data` in key-index order, batch_size keys per atomic batch.
-  virtual void fill(const kv_dataset& data, const kv_progress& progress) = 0;
-  /// Looks up every key of data.read_order() one at a time.
-  virtual kv_tally point_reads(const kv_dataset& data) = 0;
-  /// From each of data.scan_starts(), visits up to scan_length entries in key order.
-  virtual kv_tally range_scans(const kv_dataset& data) = 0;
+  /// Writes keys [begin, end) of `data` in index order, batch_size keys per atomic batch.
+  virtual void fill(const kv_dataset& data, size_t begin, size_t end) = 0;
+  /// Looks up the keys data.read_order()[begin, end) one at a time.
+  virtual void point_reads(const kv_dataset& data, size_t begin, size_t end, kv_tally& tally) = 0;
+  /// From each of data.scan_starts()[begin, end), visits up to scan_length entries in key order.
+  virtual void range_scans(const kv_dataset& data, size_t begin, size_t end, kv_tally& tally) = 0;
 };
 
 } // namespace telos::bench
