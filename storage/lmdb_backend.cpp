@@ -534,6 +534,7 @@ public:
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
     gate_pass pass{st_->gate};
     if (!pass) return closed();
+    if (auto err = check_keyspace(st_->names, ks)) return err;
     for (const auto& key : keys)
       if (auto err = check_key(st_->names, ks, key)) return err;
     short_read read{*st_->env};

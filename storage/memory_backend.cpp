@@ -213,6 +213,7 @@ public:
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
     gate_pass pass{state_->gate};
     if (!pass) return closed();
+    if (auto err = check_keyspace(state_->names, ks)) return err;
     for (const auto& key : keys)
       if (auto err = check_key(state_->names, ks, key)) return err;
     std::vector<std::optional<std::string>> out;

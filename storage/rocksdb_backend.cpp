@@ -112,6 +112,9 @@ struct rocks_state {
   /// Applies a checked batch; conflict-checks it first when it comes from a transaction.
   expected<void> commit_batch(const write_batch& batch, write_options opts,
                               std::optional<uint64_t> snapshot_seq) {
+    // Under the writer lock: close() takes it before the column family handles go away.
+    std::lock_guard<std::mutex> writer{writer_mutex};
+    if (gate.closed()) return closed_error(backend_kind::rocksdb, path);
     rocksdb::WriteBatch native;
     for (const auto& op : batch.ops()) {
       auto status = op.kind == write_batch::op_kind::put
@@ -119,8 +122,6 @@ struct rocks_state {
                         : native.Delete(cfs[op.ks], slice(op.key));
       if (!status.ok()) return status_error(status, "cannot stage " + where(op.ks, op.key));
     }
-    std::lock_guard<std::mutex> writer{writer_mutex};
-    if (gate.closed()) return closed_error(backend_kind::rocksdb, path);
     if (snapshot_seq)
       if (auto found = tracker.find(*snapshot_seq, batch)) return conflict_error(names, *found);
     bool sync = opts.sync || options.sync_by_default;
@@ -283,8 +284,10 @@ public:
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
     gate_pass pass{st_->gate};
     if (!pass) return closed();
+    if (auto err = check_keyspace(st_->names, ks)) return err;
     for (const auto& key : keys)
       if (auto err = check_key(st_->names, ks, key)) return err;
+    if (keys.empty()) return std::vector<std::optional<std::string>>{};
     std::vector<rocksdb::Slice> slices;
     slices.reserve(keys.size());
     for (const auto& key : keys)
