@@ -61,6 +61,13 @@ std::string got(const json_value& v) {
   }
 }
 
+/// The context text of an error without its code, for nesting it under a field path.
+std::string reason(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.match_elements<std::string>()) return ctx.get_as<std::string>(0);
+  return describe(err);
+}
+
 caf::error to_error(const field_error& e) {
   return make_error(ec::invalid_argument, e.path.empty() ? e.what : e.path + ": " + e.what);
 }
@@ -243,7 +250,7 @@ memory decode_memory(const json_value& doc, const profile& p) {
   memory m;
   if (auto v = find_field(doc, "id"); v && !v->is_null()) {
     auto id = uuid::parse(string_of(*v, "id"));
-    if (!id) fail("id", describe(id.error()));
+    if (!id) fail("id", reason(id.error()));
     m.id = *id;
   }
   if (auto v = find_field(doc, "namespace")) m.ns = string_of(*v, "namespace");
