@@ -1,0 +1,67 @@
+// telos-stress: the modes of the harness and the options they share. See docs/STRESS.md.
+#pragma once
+
+#include "checks.hpp"
+#include "metrics.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace telos::stress {
+
+struct config {
+  /// Store directory; empty = a fresh temporary directory, removed at the end unless --keep.
+  std::string data_dir;
+  bool keep = false;
+  std::string backend = "rocksdb";
+  std::string profile = "teleo13";
+  /// Size of the id space: writers put, replace and delete among this many ids.
+  uint64_t memories = 5000;
+  /// Seconds of concurrent load (normal mode).
+  double duration = 40;
+  uint32_t writers = 2;
+  uint32_t readers = 2;
+  uint64_t seed = 1;
+  bool sync = false;
+  uint32_t shards = 1;
+  uint32_t max_batch = 8;
+  /// Queries per embedder compared with brute force after the run.
+  uint32_t check_queries = 8;
+  std::string report;
+  std::string plot;
+  bool quiet = false;
+
+  /// Crash cycles (0 = normal mode).
+  uint32_t crash = 0;
+  /// A child is killed this long after it reported ready: uniform in [min, max] milliseconds.
+  uint32_t kill_min_ms = 100;
+  uint32_t kill_max_ms = 1200;
+
+  // Hidden: the child process of --crash.
+  bool child = false;
+  uint32_t cycle = 0;
+  std::string ack_log;
+  std::string state_file;
+};
+
+/// Normal mode: concurrent load, close, reopen, full check, summary.
+int run_load(const config& cfg);
+/// --crash N: N cycles of child, SIGKILL, reopen, check.
+int run_crash(const config& cfg);
+/// The child of one crash cycle: writes until killed, logging every acknowledged write.
+int run_crash_child(const config& cfg);
+
+/// The store options a config asks for, for the store in `dir`. `create`: a new store with
+/// profile `p`; else an existing one, whose stored profile must be `p`.
+store_options store_options_of(const config& cfg, const std::string& dir, const profile& p,
+                               bool create);
+
+/// Creates a fresh temporary directory for a store; returns its path.
+std::string make_temp_dir(const std::string& prefix);
+/// True when `path` does not exist or is an empty directory.
+bool empty_or_missing(const std::string& path);
+/// Removes a directory tree.
+void remove_tree(const std::string& path);
+
+} // namespace telos::stress

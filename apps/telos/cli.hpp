@@ -1,0 +1,91 @@
+// Shared pieces of the `telos` CLI: global options, the command registry (each command group
+// registers itself from its own file, so main.cpp never changes when commands are added), exit
+// codes and the one way a command reports failure.
+#pragma once
+
+#include "telos/actors/store.hpp"
+#include "telos/messages/error.hpp"
+#include "telos/messages/json_value.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace telos::cli {
+
+/// Process exit codes, documented in docs/CLI.md.
+enum exit_code : int {
+  exit_ok = 0,
+  /// The addressed memory (or checkpoint) does not exist.
+  exit_not_found = 1,
+  /// The input (arguments, JSON, a memory) is malformed or violates the profile.
+  exit_bad_input = 2,
+  /// The store is missing, locked, corrupt or failed; also an inconsistent `verify`.
+  exit_store_error = 3,
+};
+
+/// Options that come before the command name and apply to every command.
+struct global_options {
+  std::string data_dir = "telos-data";
+  /// As given on the command line; empty when not given (then detected from the store).
+  std::string backend;
+};
+
+struct command {
+  std::string name;
+  std::string description;
+  /// Adds the command's options to `sub` and returns what to run once parsing succeeded. The
+  /// global options are filled by then.
+  std::function<std::function<int()>(CLI::App& sub, const global_options& globals)> setup;
+};
+
+inline std::vector<command>& commands() {
+  static std::vector<command> all;
+  return all;
+}
+
+struct registrar {
+  explicit registrar(command c) { commands().push_back(std::move(c)); }
+};
+
+/// Prints `message` on stderr, {"error": message} on stdout, and returns `code`.
+int fail(int code, const std::string& message);
+
+/// fail() with the exit code that belongs to the error's code: not_found 1, invalid_argument 2,
+/// everything else 3. `context` (e.g. "get 1234-…") is prefixed to the message when non-empty.
+int fail(const caf::error& err, const std::string& context = {});
+
+/// The exit code for an error of the engine.
+int exit_code_of(const caf::error& err);
+
+/// Prints one JSON value as one line on stdout.
+void print(const json_value& value);
+
+/// The backend named on the command line, or the one recorded in the store directory, or the
+/// default (rocksdb) for a directory that holds no store.
+expected<storage::backend_kind> backend_of(const global_options& globals);
+
+/// Opens the store of an earlier `telos init`; never creates one. A missing store, another
+/// process holding it, or a damaged store all give ec errors whose text says what to do.
+expected<std::unique_ptr<store>> open_existing(const global_options& globals);
+
+/// Opens the store (as open_existing), runs `body` on it, closes it, and returns body's exit
+/// code; a store that cannot be opened or closed is reported with exit code 3.
+int with_store(const global_options& globals, const std::function<int(store&)>& body);
+
+/// Sets what a memory from JSON may leave open: a nil id becomes a fresh random id, a zero
+/// created_at or updated_at becomes now. Given
+/// values are kept, so an exported memory imports unchanged.
+void complete(memory& m);
+
+/// The whole content of a file, or of standard input for "-".
+expected<std::string> read_input(const std::string& path);
+
+/// True when standard error is a terminal (progress output is for people, not for logs).
+bool stderr_is_terminal();
+
+} // namespace telos::cli

@@ -1,0 +1,154 @@
+// Failure reporting, store opening and small I/O helpers shared by every telos command.
+#include "cli.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <system_error>
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace telos::cli {
+
+int fail(int code, const std::string& message) {
+  std::cerr << "telos: " << message << '\n';
+  print(json_value{{"error", message}});
+  return code;
+}
+
+int exit_code_of(const caf::error& err) {
+  switch (code_of(err)) {
+  case ec::not_found:
+    return exit_not_found;
+  case ec::invalid_argument:
+    return exit_bad_input;
+  default:
+    return exit_store_error;
+  }
+}
+
+int fail(const caf::error& err, const std::string& context) {
+  auto text = describe(err);
+  return fail(exit_code_of(err), context.empty() ? text : context + ": " + text);
+}
+
+void print(const json_value& value) {
+  std::cout << dump(value) << '\n';
+}
+
+namespace {
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+} // namespace
+
+namespace {
+
+/// The backend named by a store marker file ("backend=<kind>" line), if `path` is one.
+std::optional<std::string> marker_backend(const std::string& path) {
+  std::ifstream in{path};
+  std::string line;
+  bool is_marker = false;
+  while (std::getline(in, line)) {
+    if (line == "telos-store") is_marker = true;
+    if (is_marker && line.rfind("backend=", 0) == 0) return line.substr(8);
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+expected<storage::backend_kind> backend_of(const global_options& globals) {
+  if (!globals.backend.empty()) return storage::parse_backend_kind(globals.backend);
+  // Every persistent store directory (each shard's, for a sharded store) carries a TELOS marker
+  // naming its backend, so an existing store opens without repeating --backend.
+  if (auto kind = marker_backend(globals.data_dir + "/TELOS"))
+    return storage::parse_backend_kind(*kind);
+  if (auto* dir = ::opendir(globals.data_dir.c_str())) {
+    std::optional<std::string> found;
+    while (auto* entry = ::readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      found = marker_backend(globals.data_dir + "/" + name + "/TELOS");
+      if (found) break;
+    }
+    ::closedir(dir);
+    if (found) return storage::parse_backend_kind(*found);
+  }
+  return storage::backend_kind::rocksdb;
+}
+
+expected<std::unique_ptr<store>> open_existing(const global_options& globals) {
+  auto kind = backend_of(globals);
+  if (!kind) return kind.error();
+  auto no_store = [&] {
+    return make_error(ec::not_a_store, "no Telos store at '" + globals.data_dir +
+                                           "' (create one with `telos init`, or pass --data-dir)");
+  };
+  // Checked here too, so that a command other than init can never create a store, whatever the
+  // backend does with a missing directory.
+  if (*kind != storage::backend_kind::memory && !exists(globals.data_dir)) return no_store();
+  store_options opts;
+  opts.path = globals.data_dir;
+  opts.backend = *kind;
+  opts.create_if_missing = false;
+  auto opened = store::open(std::move(opts));
+  if (opened) return opened;
+  switch (code_of(opened.error())) {
+  case ec::not_found:
+    return no_store();
+  case ec::locked:
+    return make_error(ec::locked, "the store at '" + globals.data_dir +
+                                      "' is locked by another process (" +
+                                      describe(opened.error()) + ")");
+  default:
+    return make_error(code_of(opened.error()), "cannot open the store at '" + globals.data_dir +
+                                                   "': " + describe(opened.error()));
+  }
+}
+
+int with_store(const global_options& globals, const std::function<int(store&)>& body) {
+  auto opened = open_existing(globals);
+  // Whatever went wrong while opening, the command could not reach its store: a store error.
+  if (!opened) return fail(exit_store_error, describe(opened.error()));
+  auto result = body(**opened);
+  if (auto closed = (*opened)->close(); !closed)
+    return fail(exit_store_error, "closing the store: " + describe(closed.error()));
+  return result;
+}
+
+expected<std::string> read_input(const std::string& path) {
+  std::ostringstream out;
+  if (path == "-") {
+    out << std::cin.rdbuf();
+    return out.str();
+  }
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(ec::invalid_argument,
+                      "cannot read '" + path + "': " + std::generic_category().message(errno));
+  out << in.rdbuf();
+  return out.str();
+}
+
+void complete(memory& m) {
+  if (m.id.is_nil()) m.id = uuid::random();
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  if (m.created_at == 0) m.created_at = now;
+  if (m.updated_at == 0) m.updated_at = now;
+}
+
+bool stderr_is_terminal() {
+  return ::isatty(STDERR_FILENO) == 1;
+}
+
+} // namespace telos::cli

@@ -1,0 +1,51 @@
+// telos: the command-line client of a Telos store. JSON in, JSON out; see docs/CLI.md.
+#include "cli.hpp"
+
+#include <iostream>
+#include <memory>
+
+int main(int argc, char** argv) {
+  using namespace telos::cli;
+  CLI::App app{"telos: store, fetch and search memories with many embeddings (JSON in and out)"};
+  app.require_subcommand(1);
+  global_options globals;
+  app.add_option("--data-dir", globals.data_dir, "Store directory")->capture_default_str();
+  app.add_option("--backend", globals.backend,
+                 "rocksdb | lmdb | memory (default: the store's own, rocksdb for a new store)")
+      ->check(CLI::IsMember({"rocksdb", "lmdb", "memory"}));
+  std::function<int()> run;
+  for (auto& cmd : commands()) {
+    auto* sub = app.add_subcommand(cmd.name, cmd.description);
+    auto action = std::make_shared<std::function<int()>>(cmd.setup(*sub, globals));
+    sub->callback([action, &run] { run = *action; });
+  }
+  // CLI11 would only say "a subcommand is required"; name the word it did not know instead.
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--data-dir" || word == "--backend") {
+      ++i;
+      continue;
+    }
+    if (word.empty() || word[0] == '-') continue;
+    bool known = false;
+    std::string names;
+    for (auto& cmd : commands()) {
+      known = known || cmd.name == word;
+      names += (names.empty() ? "" : ", ") + cmd.name;
+    }
+    if (!known)
+      return fail(exit_bad_input, "unknown command '" + word + "' (commands: " + names + ")");
+    break;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors are bad input like any other: same exit code, same JSON shape.
+    return fail(exit_bad_input, e.what());
+  }
+  return run ? run() : fail(exit_bad_input, "no command given (see telos --help)");
+}

@@ -1,0 +1,591 @@
+// End-to-end tests of the telos CLI: every command runs the real binary on a real store, outputs
+// are parsed as JSON, search answers are compared with a brute-force reference computed here,
+// and every error path is checked for its message and exit code.
+#include "process.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using nlohmann::json;
+using namespace telos::test;
+
+namespace {
+
+constexpr int exit_not_found = 1;
+constexpr int exit_bad_input = 2;
+constexpr int exit_store_error = 3;
+
+/// Four embedders, one of each kind and two dense metrics, small enough to read in a failure.
+const char* test_profile = R"({"name":"cli-test","embedders":[
+  {"name":"E1","kind":"dense","dim":8,"metric":"cosine"},
+  {"name":"E2","kind":"dense","dim":4,"metric":"l2"},
+  {"name":"E3","kind":"sparse","dim":100},
+  {"name":"E4","kind":"multi","dim":4}]})";
+
+/// A deterministic generator of test data (no std distributions: those differ between
+/// standard libraries).
+struct lcg {
+  uint64_t state;
+  uint64_t next() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  }
+  float uniform() { return static_cast<float>(next() % 2000001) / 1000000.0f - 1.0f; }
+};
+
+std::vector<float> dense(lcg& r, size_t dim) {
+  std::vector<float> v(dim);
+  for (auto& x : v)
+    x = r.uniform();
+  return v;
+}
+
+json sparse(lcg& r) {
+  std::set<uint32_t> terms;
+  while (terms.size() < 5)
+    terms.insert(static_cast<uint32_t>(r.next() % 100));
+  std::vector<uint32_t> indices(terms.begin(), terms.end());
+  std::vector<float> values;
+  for (size_t i = 0; i < indices.size(); ++i)
+    values.push_back(0.1f + std::fabs(r.uniform()));
+  return {{"indices", indices}, {"values", values}};
+}
+
+json multi(lcg& r) {
+  json tokens = json::array();
+  auto count = 1 + r.next() % 3;
+  for (uint64_t t = 0; t < count; ++t)
+    tokens.push_back(dense(r, 4));
+  return tokens;
+}
+
+json make_memory(uint64_t i, const std::string& id = {}) {
+  lcg r{i * 7919 + 17};
+  json m = {{"namespace", "ns" + std::to_string(i % 3)},
+            {"content", "memory number " + std::to_string(i)},
+            {"attributes", {{"i", std::to_string(i)}}},
+            {"created_at", 1700000000000 + static_cast<int64_t>(i)},
+            {"embeddings",
+             {{"E1", dense(r, 8)}, {"E2", dense(r, 4)}, {"E3", sparse(r)}, {"E4", multi(r)}}}};
+  if (!id.empty()) m["id"] = id;
+  return m;
+}
+
+std::string id_of(uint64_t i) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "00000000-0000-4000-8000-%012llu",
+                static_cast<unsigned long long>(i));
+  return buf;
+}
+
+// -- brute-force reference scores (double precision, written independently of the engine) -----
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  return dot(a, b) / (std::sqrt(dot(a, a)) * std::sqrt(dot(b, b)));
+}
+
+double reference_score(const std::string& embedder, const json& query, const json& stored) {
+  if (embedder == "E1")
+    return cosine(query.get<std::vector<float>>(), stored.get<std::vector<float>>());
+  if (embedder == "E2") {
+    auto a = query.get<std::vector<float>>();
+    auto b = stored.get<std::vector<float>>();
+    double s = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      s += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    return -std::sqrt(s);
+  }
+  if (embedder == "E3") {
+    std::map<uint32_t, double> weights;
+    for (size_t i = 0; i < stored["indices"].size(); ++i)
+      weights[stored["indices"][i].get<uint32_t>()] = stored["values"][i].get<float>();
+    double s = 0;
+    for (size_t i = 0; i < query["indices"].size(); ++i) {
+      auto w = weights.find(query["indices"][i].get<uint32_t>());
+      if (w != weights.end()) s += query["values"][i].get<float>() * w->second;
+    }
+    return s;
+  }
+  // E4, MaxSim: mean over query tokens of the best cosine similarity to a stored token.
+  double total = 0;
+  for (auto& q : query) {
+    double best = -2;
+    for (auto& t : stored)
+      best = std::max(best, cosine(q.get<std::vector<float>>(), t.get<std::vector<float>>()));
+    total += best;
+  }
+  return total / static_cast<double>(query.size());
+}
+
+/// True when a sparse query and a stored sparse embedding share a term (only those are hits).
+bool shares_term(const json& query, const json& stored) {
+  std::set<uint32_t> terms;
+  for (auto& t : stored["indices"])
+    terms.insert(t.get<uint32_t>());
+  for (auto& t : query["indices"])
+    if (terms.count(t.get<uint32_t>()) != 0) return true;
+  return false;
+}
+
+bool close(double a, double b) {
+  return std::fabs(a - b) <= 1e-4 + 1e-4 * std::fabs(b);
+}
+
+/// A store in a temporary directory, created with the test profile, and a way to run telos on it.
+struct store_fixture {
+  temp_dir dir;
+  std::string data = dir / "store";
+
+  store_fixture() {
+    write_file(dir / "profile.json", test_profile);
+    auto r = telos({"init", "--profile", dir / "profile.json"});
+    BOOST_REQUIRE_MESSAGE(r.code == 0, "init failed: " + r.err);
+  }
+
+  run_result telos(std::vector<std::string> args, const std::string& input = {}) const {
+    args.insert(args.begin(), {"--data-dir", data});
+    return run(telos_binary(), args, input);
+  }
+
+  json telos_json(std::vector<std::string> args, const std::string& input = {}) const {
+    auto r = telos(std::move(args), input);
+    BOOST_REQUIRE_MESSAGE(r.code == 0, "telos failed (" + std::to_string(r.code) + "): " + r.err);
+    return json::parse(r.out);
+  }
+
+  /// Imports memories 0..n-1 with fixed ids; returns them by id.
+  std::map<std::string, json> import(uint64_t n) const {
+    std::string lines;
+    std::map<std::string, json> result;
+    for (uint64_t i = 0; i < n; ++i) {
+      auto m = make_memory(i, id_of(i));
+      lines += m.dump() + "\n";
+      result[id_of(i)] = m;
+    }
+    write_file(dir / "import.jsonl", lines);
+    auto out = telos_json({"import", dir / "import.jsonl", "--batch", "16"});
+    BOOST_REQUIRE_EQUAL(out["imported"].get<uint64_t>(), n);
+    BOOST_REQUIRE_EQUAL(out["failed"].get<uint64_t>(), 0u);
+    return result;
+  }
+};
+
+/// Checks one error path: the exit code, a JSON {"error": ...} on stdout, and `needle` in the
+/// message on stderr.
+void expect_error(const run_result& r, int code, const std::string& needle) {
+  BOOST_TEST_CONTEXT("stdout: " << r.out << " stderr: " << r.err) {
+    BOOST_CHECK_EQUAL(r.code, code);
+    auto doc = json::parse(r.out, nullptr, false);
+    BOOST_CHECK(!doc.is_discarded() && doc.contains("error"));
+    BOOST_CHECK_MESSAGE(r.err.find(needle) != std::string::npos,
+                        "stderr should mention '" + needle + "'");
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+BOOST_AUTO_TEST_CASE(init_creates_a_store_once_and_refuses_to_overwrite_it) {
+  store_fixture f;
+  auto stats = f.telos_json({"stats"});
+  BOOST_CHECK_EQUAL(stats["memories"].get<uint64_t>(), 0u);
+  BOOST_CHECK_EQUAL(stats["profile"].get<std::string>(), "cli-test");
+  BOOST_CHECK_EQUAL(stats["backend"].get<std::string>(), "rocksdb");
+  auto again = f.telos({"init"});
+  expect_error(again, exit_store_error, "already exists");
+}
+
+BOOST_AUTO_TEST_CASE(commands_on_a_missing_store_fail_and_create_nothing) {
+  temp_dir dir;
+  auto missing = dir / "nothing-here";
+  for (auto& args : std::vector<std::vector<std::string>>{
+           {"count"}, {"get", id_of(1)}, {"list"}, {"stats"}, {"verify"}}) {
+    auto cmd = args;
+    cmd.insert(cmd.begin(), {"--data-dir", missing});
+    expect_error(run(telos_binary(), cmd), exit_store_error, "no Telos store");
+    BOOST_CHECK(!exists(missing));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(default_data_dir_and_backend_work_without_flags) {
+  temp_dir dir;
+  // ./telos-data is the default store and rocksdb the default backend.
+  auto cwd = ::open(".", O_RDONLY);
+  BOOST_REQUIRE(::chdir(dir.path().c_str()) == 0);
+  write_file(dir / "small.json", test_profile);
+  auto init = run(telos_binary(), {"init", "--profile", "small.json"});
+  auto put = run(telos_binary(), {"put"}, make_memory(1).dump());
+  auto count = run(telos_binary(), {"count"});
+  BOOST_REQUIRE(::fchdir(cwd) == 0);
+  ::close(cwd);
+  BOOST_CHECK_EQUAL(init.code, 0);
+  BOOST_CHECK(exists(dir / "telos-data"));
+  BOOST_CHECK_EQUAL(put.code, 0);
+  BOOST_CHECK_EQUAL(json::parse(count.out)["count"].get<int>(), 1);
+}
+
+BOOST_AUTO_TEST_CASE(put_then_get_returns_the_memory_exactly) {
+  store_fixture f;
+  auto input = make_memory(42);
+  auto put = f.telos_json({"put"}, input.dump());
+  auto id = put["id"].get<std::string>();
+  BOOST_CHECK_EQUAL(id.size(), 36u);
+  auto got = f.telos_json({"get", id});
+  BOOST_CHECK_EQUAL(got["id"].get<std::string>(), id);
+  BOOST_CHECK_EQUAL(got["namespace"], input["namespace"]);
+  BOOST_CHECK_EQUAL(got["content"], input["content"]);
+  BOOST_CHECK_EQUAL(got["attributes"], input["attributes"]);
+  BOOST_CHECK_EQUAL(got["created_at"], input["created_at"]);
+  // Floats compare as floats: the JSON text of a float may be shorter than the double's.
+  for (auto& name : {"E1", "E2"})
+    BOOST_CHECK(got["embeddings"][name].get<std::vector<float>>() ==
+                input["embeddings"][name].get<std::vector<float>>());
+  BOOST_CHECK(got["embeddings"]["E4"].get<std::vector<std::vector<float>>>() ==
+              input["embeddings"]["E4"].get<std::vector<std::vector<float>>>());
+  BOOST_CHECK_EQUAL(got["embeddings"]["E3"]["indices"], input["embeddings"]["E3"]["indices"]);
+  BOOST_CHECK(got["embeddings"]["E3"]["values"].get<std::vector<float>>() ==
+              input["embeddings"]["E3"]["values"].get<std::vector<float>>());
+
+  // A put with the same id replaces; a put from a file works like one from stdin.
+  auto replacement = make_memory(43, id);
+  write_file(f.dir / "m.json", replacement.dump());
+  BOOST_CHECK_EQUAL(f.telos_json({"put", f.dir / "m.json"})["id"].get<std::string>(), id);
+  BOOST_CHECK_EQUAL(f.telos_json({"get", id})["content"], replacement["content"]);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 1);
+}
+
+BOOST_AUTO_TEST_CASE(put_rejects_bad_memories_with_exit_2) {
+  store_fixture f;
+  expect_error(f.telos({"put"}, "{not json"), exit_bad_input, "JSON");
+  auto wrong_dim = make_memory(1);
+  wrong_dim["embeddings"]["E1"] = {1.0, 2.0};
+  expect_error(f.telos({"put"}, wrong_dim.dump()), exit_bad_input, "E1");
+  auto missing = make_memory(1);
+  missing["embeddings"].erase("E4");
+  expect_error(f.telos({"put"}, missing.dump()), exit_bad_input, "E4");
+  auto unknown = make_memory(1);
+  unknown["embeddings"]["E9"] = {1.0};
+  expect_error(f.telos({"put"}, unknown.dump()), exit_bad_input, "E9");
+  expect_error(f.telos({"put", f.dir / "no-such-file.json"}), exit_bad_input, "no-such-file");
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 0);
+}
+
+BOOST_AUTO_TEST_CASE(get_and_delete_of_unknown_or_malformed_ids) {
+  store_fixture f;
+  expect_error(f.telos({"get", id_of(7)}), exit_not_found, id_of(7));
+  expect_error(f.telos({"delete", id_of(7)}), exit_not_found, id_of(7));
+  expect_error(f.telos({"get", "not-an-id"}), exit_bad_input, "not-an-id");
+  expect_error(f.telos({"delete", "1234"}), exit_bad_input, "1234");
+}
+
+BOOST_AUTO_TEST_CASE(import_stores_every_good_line_and_reports_each_bad_one) {
+  store_fixture f;
+  std::string lines;
+  std::set<std::string> good;
+  for (uint64_t i = 0; i < 40; ++i) {
+    if (i == 6) lines += "{\"content\": broken\n"; // line 7: not JSON
+    if (i == 20) {                                 // line 22: wrong dimension
+      auto bad = make_memory(999, id_of(999));
+      bad["embeddings"]["E2"] = {1.0};
+      lines += bad.dump() + "\n";
+    }
+    if (i == 30) { // line 33: NaN is not JSON, a string is not a number
+      auto bad = make_memory(998, id_of(998));
+      bad["embeddings"]["E1"][0] = "x";
+      lines += bad.dump() + "\n";
+    }
+    lines += make_memory(i, id_of(i)).dump() + "\n";
+    good.insert(id_of(i));
+  }
+  lines += "\n"; // blank lines are skipped, not errors
+  write_file(f.dir / "in.jsonl", lines);
+  auto r = f.telos({"import", f.dir / "in.jsonl", "--batch", "8"});
+  BOOST_TEST_INFO("stderr: " << r.err);
+  BOOST_CHECK_EQUAL(r.code, exit_bad_input);
+  auto out = json::parse(r.out);
+  BOOST_CHECK_EQUAL(out["imported"].get<int>(), 40);
+  BOOST_CHECK_EQUAL(out["failed"].get<int>(), 3);
+  for (auto* line : {"in.jsonl:7:", "in.jsonl:22:", "in.jsonl:33:"})
+    BOOST_CHECK_MESSAGE(r.err.find(line) != std::string::npos, "stderr names " << line);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 40);
+  for (auto& id : {id_of(0), id_of(6), id_of(20), id_of(39)})
+    BOOST_CHECK_EQUAL(f.telos({"get", id}).code, 0);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(999)}).code, exit_not_found);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(998)}).code, exit_not_found);
+}
+
+BOOST_AUTO_TEST_CASE(import_of_a_missing_file_is_bad_input) {
+  store_fixture f;
+  expect_error(f.telos({"import", f.dir / "missing.jsonl"}), exit_bad_input, "missing.jsonl");
+}
+
+BOOST_AUTO_TEST_CASE(count_and_list_by_namespace_page_in_id_order) {
+  store_fixture f;
+  auto all = f.import(30);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 30);
+  BOOST_CHECK_EQUAL(f.telos_json({"count", "--namespace", "ns1"})["count"].get<int>(), 10);
+  std::vector<std::string> listed;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    std::vector<std::string> args = {"list", "--limit", "7"};
+    if (!after.empty()) args.insert(args.end(), {"--after", after});
+    auto out = f.telos_json(args);
+    for (auto& m : out["memories"]) {
+      listed.push_back(m["id"].get<std::string>());
+      BOOST_CHECK(!m.contains("embeddings"));
+    }
+    if (out["next_after"].is_null()) break;
+    after = out["next_after"].get<std::string>();
+  }
+  std::vector<std::string> expected;
+  for (auto& [id, m] : all)
+    expected.push_back(id);
+  BOOST_CHECK(listed == expected);
+  auto ns = f.telos_json({"list", "--namespace", "ns2", "--limit", "100"});
+  BOOST_CHECK_EQUAL(ns["memories"].size(), 10u);
+  for (auto& m : ns["memories"])
+    BOOST_CHECK_EQUAL(m["namespace"].get<std::string>(), "ns2");
+}
+
+BOOST_AUTO_TEST_CASE(search_matches_a_brute_force_reference_for_every_kind) {
+  store_fixture f;
+  auto all = f.import(150);
+  lcg r{4242};
+  for (std::string name : {"E1", "E2", "E3", "E4"}) {
+    for (int q = 0; q < 4; ++q) {
+      json query = name == "E1"   ? json(dense(r, 8))
+                   : name == "E2" ? json(dense(r, 4))
+                   : name == "E3" ? sparse(r)
+                                  : multi(r);
+      std::string ns = q % 2 == 1 ? "ns1" : "";
+      std::vector<std::pair<double, std::string>> ref;
+      for (auto& [id, m] : all) {
+        if (!ns.empty() && m["namespace"] != ns) continue;
+        auto& stored = m["embeddings"][name];
+        if (name == "E3" && !shares_term(query, stored)) continue;
+        ref.emplace_back(reference_score(name, query, stored), id);
+      }
+      std::sort(ref.begin(), ref.end(), [](auto& a, auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      });
+      std::vector<std::string> args = {"search",     "--embedder", name, "--vector",
+                                       query.dump(), "--k",        "10"};
+      if (!ns.empty()) args.insert(args.end(), {"--namespace", ns});
+      auto out = f.telos_json(args);
+      auto& results = out["results"];
+      BOOST_TEST_CONTEXT(name << " query " << q) {
+        BOOST_REQUIRE_EQUAL(results.size(), std::min<size_t>(10, ref.size()));
+        for (size_t i = 0; i < results.size(); ++i) {
+          // Same ids in the same order, unless two reference scores are too close to order.
+          auto score = results[i]["score"].get<double>();
+          BOOST_CHECK_MESSAGE(close(score, ref[i].first), "rank " << i << ": score " << score
+                                                                  << ", reference "
+                                                                  << ref[i].first);
+          if (i + 1 < ref.size() && !close(ref[i].first, ref[i + 1].first) &&
+              (i == 0 || !close(ref[i - 1].first, ref[i].first)))
+            BOOST_CHECK_EQUAL(results[i]["id"].get<std::string>(), ref[i].second);
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(search_from_query_files_and_jsonl_batches_agree_with_single_searches) {
+  store_fixture f;
+  f.import(60);
+  std::string batch;
+  std::vector<json> singles;
+  for (uint64_t i = 0; i < 5; ++i) {
+    auto query = make_memory(1000 + i);
+    write_file(f.dir / "q.json", query.dump());
+    singles.push_back(f.telos_json({"search", "--embedder", "E1", "--query", f.dir / "q.json"}));
+    batch += query.dump() + "\n";
+  }
+  batch += "{oops\n";
+  write_file(f.dir / "queries.jsonl", batch);
+  auto r = f.telos({"search", "--embedder", "E1", "--queries", f.dir / "queries.jsonl"});
+  BOOST_CHECK_EQUAL(r.code, exit_bad_input);
+  BOOST_CHECK(r.err.find("queries.jsonl:6:") != std::string::npos);
+  std::vector<json> lines;
+  size_t start = 0;
+  while (start < r.out.size()) {
+    auto end = r.out.find('\n', start);
+    lines.push_back(json::parse(r.out.substr(start, end - start)));
+    start = end + 1;
+  }
+  BOOST_REQUIRE_EQUAL(lines.size(), 6u);
+  for (size_t i = 0; i < 5; ++i)
+    BOOST_CHECK_EQUAL(lines[i].dump(), singles[i].dump());
+  BOOST_CHECK(lines[5].contains("error"));
+  BOOST_CHECK_EQUAL(lines[5]["line"].get<int>(), 6);
+}
+
+BOOST_AUTO_TEST_CASE(fused_search_of_one_embedder_ranks_like_the_single_search) {
+  store_fixture f;
+  f.import(80);
+  auto query = make_memory(5000);
+  query["embeddings"] = {{"E1", query["embeddings"]["E1"]}};
+  write_file(f.dir / "q.json", query.dump());
+  auto single = f.telos_json({"search", "--embedder", "E1", "--query", f.dir / "q.json"});
+  auto fused = f.telos_json({"search", "--fuse", "--weights", "E1=2", "--query", f.dir / "q.json"});
+  BOOST_REQUIRE_EQUAL(fused["results"].size(), single["results"].size());
+  for (size_t i = 0; i < fused["results"].size(); ++i) {
+    BOOST_CHECK_EQUAL(fused["results"][i]["id"], single["results"][i]["id"]);
+    // Weighted reciprocal rank fusion: weight / (60 + rank), ranks from 1.
+    BOOST_CHECK(close(fused["results"][i]["score"].get<double>(), 2.0 / (60.0 + i + 1)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fused_search_over_all_embedders_returns_k_sorted_stored_ids) {
+  store_fixture f;
+  auto all = f.import(80);
+  write_file(f.dir / "q.json", make_memory(7000).dump());
+  auto fused = f.telos_json(
+      {"search", "--fuse", "--weights", "E1=1,E3=0.5", "--query", f.dir / "q.json", "--k", "15"});
+  auto& results = fused["results"];
+  BOOST_CHECK_EQUAL(results.size(), 15u);
+  for (size_t i = 0; i < results.size(); ++i) {
+    BOOST_CHECK(all.count(results[i]["id"].get<std::string>()) == 1);
+    if (i > 0)
+      BOOST_CHECK(results[i - 1]["score"].get<double>() >= results[i]["score"].get<double>());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(search_usage_errors_are_bad_input) {
+  store_fixture f;
+  f.import(5);
+  expect_error(f.telos({"search", "--vector", "[1,2]"}), exit_bad_input, "--embedder");
+  expect_error(f.telos({"search", "--embedder", "E9", "--vector", "[1]"}), exit_bad_input, "E9");
+  expect_error(f.telos({"search", "--embedder", "E1", "--vector", "[1,2"}), exit_bad_input,
+               "--vector");
+  expect_error(f.telos({"search", "--embedder", "E1", "--vector", "[1,2,3]"}), exit_bad_input,
+               "E1");
+  write_file(f.dir / "q.json", make_memory(1).dump());
+  expect_error(f.telos({"search", "--fuse", "--weights", "E1=x", "--query", f.dir / "q.json"}),
+               exit_bad_input, "E1");
+  expect_error(f.telos({"search", "--fuse", "--weights", "E7=1", "--query", f.dir / "q.json"}),
+               exit_bad_input, "E7");
+  expect_error(f.telos({"search", "--embedder", "E1", "--vector", "[1,1,1,1,1,1,1,1]", "--k", "0"}),
+               exit_bad_input, "k");
+}
+
+BOOST_AUTO_TEST_CASE(delete_removes_a_memory_from_get_count_and_search) {
+  store_fixture f;
+  auto all = f.import(20);
+  auto victim = id_of(3);
+  auto& stored = all[victim];
+  BOOST_CHECK_EQUAL(f.telos_json({"delete", victim})["deleted"].get<std::string>(), victim);
+  BOOST_CHECK_EQUAL(f.telos({"get", victim}).code, exit_not_found);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 19);
+  // Its own embedding as the query would rank it first if it were still indexed.
+  auto out = f.telos_json(
+      {"search", "--embedder", "E1", "--vector", stored["embeddings"]["E1"].dump(), "--k", "20"});
+  BOOST_CHECK_EQUAL(out["results"].size(), 19u);
+  for (auto& h : out["results"])
+    BOOST_CHECK_NE(h["id"].get<std::string>(), victim);
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_then_restore_brings_back_the_checkpointed_state) {
+  store_fixture f;
+  f.import(25);
+  auto cp = f.dir / "cp";
+  BOOST_CHECK_EQUAL(f.telos_json({"checkpoint", cp})["checkpoint"].get<std::string>(), cp);
+  expect_error(f.telos({"checkpoint", cp}), exit_store_error, "already exists");
+  for (uint64_t i = 0; i < 5; ++i)
+    f.telos_json({"delete", id_of(i)});
+  f.telos_json({"put"}, make_memory(500, id_of(500)).dump());
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 21);
+  auto restored = f.telos_json({"restore", cp});
+  BOOST_CHECK_EQUAL(restored["memories"].get<int>(), 25);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 25);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(0)}).code, 0);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(500)}).code, exit_not_found);
+  BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+  expect_error(f.telos({"restore", f.dir / "no-checkpoint"}), exit_not_found, "no-checkpoint");
+}
+
+BOOST_AUTO_TEST_CASE(verify_reports_a_consistent_store_with_exit_0) {
+  store_fixture f;
+  f.import(30);
+  auto r = f.telos({"verify"});
+  BOOST_CHECK_EQUAL(r.code, 0);
+  auto report = json::parse(r.out);
+  BOOST_CHECK(report["consistent"].get<bool>());
+  BOOST_CHECK_EQUAL(report["records_checked"].get<int>(), 30);
+  BOOST_CHECK(report["problems"].empty());
+  auto repaired = f.telos_json({"verify", "--repair"});
+  BOOST_CHECK(repaired["consistent"].get<bool>());
+  BOOST_CHECK_EQUAL(repaired["repaired"].get<int>(), 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_held_by_another_process_is_reported_locked) {
+  store_fixture f;
+  auto fifo = f.dir / "feed";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // import opens the store, then the fifo; opening our end returns once it holds the store.
+  auto holder = start(telos_binary(), {"--data-dir", f.data, "import", fifo}, f.dir / "h.out",
+                      f.dir / "h.err");
+  int feed = ::open(fifo.c_str(), O_WRONLY);
+  BOOST_REQUIRE(feed >= 0);
+  auto locked = f.telos({"count"});
+  expect_error(locked, exit_store_error, "locked by another process");
+  auto line = make_memory(1, id_of(1)).dump() + "\n";
+  BOOST_REQUIRE(::write(feed, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  ::close(feed);
+  BOOST_CHECK_EQUAL(wait_for(holder), 0);
+  BOOST_CHECK_EQUAL(json::parse(read_file(f.dir / "h.out"))["imported"].get<int>(), 1);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 1);
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_a_json_error) {
+  store_fixture f;
+  expect_error(f.telos({"frobnicate"}), exit_bad_input, "frobnicate");
+  expect_error(f.telos({"get"}), exit_bad_input, "ID");
+  expect_error(f.telos({"--backend", "oracle", "count"}), exit_bad_input, "oracle");
+  expect_error(run(telos_binary(), {}), exit_bad_input, "subcommand");
+  write_file(f.dir / "bad-profile.json",
+             R"({"embedders":[{"name":"E1","kind":"dense","dim":-3}]})");
+  expect_error(run(telos_binary(), {"--data-dir", f.dir / "other", "init", "--profile",
+                                    f.dir / "bad-profile.json"}),
+               exit_bad_input, "dim");
+  BOOST_CHECK(!exists(f.dir / "other"));
+}
+
+BOOST_AUTO_TEST_CASE(lmdb_stores_work_the_same) {
+  temp_dir dir;
+  write_file(dir / "profile.json", test_profile);
+  auto data = dir / "lmdb-store";
+  auto init = run(telos_binary(), {"--data-dir", data, "--backend", "lmdb", "init", "--profile",
+                                   dir / "profile.json"});
+  BOOST_REQUIRE_MESSAGE(init.code == 0, init.err);
+  auto put = run(telos_binary(), {"--data-dir", data, "--backend", "lmdb", "put"},
+                 make_memory(9, id_of(9)).dump());
+  BOOST_CHECK_EQUAL(put.code, 0);
+  auto got = run(telos_binary(), {"--data-dir", data, "--backend", "lmdb", "get", id_of(9)});
+  BOOST_CHECK_EQUAL(got.code, 0);
+  BOOST_CHECK_EQUAL(json::parse(got.out)["content"].get<std::string>(), "memory number 9");
+  auto stats = run(telos_binary(), {"--data-dir", data, "--backend", "lmdb", "stats"});
+  BOOST_CHECK_EQUAL(json::parse(stats.out)["backend"].get<std::string>(), "lmdb");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
