@@ -20,7 +20,7 @@ examples/consumer/check.sh build/_install
 if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build and tests under ASan + UBSan"
   TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
-    -DTELOS_BUILD_APPS=ON
+    -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs" -LE no-sanitize)
 fi
