@@ -106,11 +106,10 @@ expected<std::unique_ptr<store>> open_existing(const global_options& globals) {
     return no_store();
   case ec::locked:
     return make_error(ec::locked, "the store at '" + globals.data_dir +
-                                      "' is locked by another process (" +
-                                      describe(opened.error()) + ")");
+                                      "' is locked by another process; try again when it is done");
   default:
-    return make_error(code_of(opened.error()), "cannot open the store at '" + globals.data_dir +
-                                                   "': " + describe(opened.error()));
+    // The engine's errors name the store and what is wrong with it already.
+    return opened.error();
   }
 }
 

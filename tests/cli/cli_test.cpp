@@ -571,7 +571,7 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_a_json_error) {
   BOOST_CHECK(!exists(f.dir / "other"));
 }
 
-BOOST_AUTO_TEST_CASE(lmdb_stores_work_the_same) {
+BOOST_AUTO_TEST_CASE(lmdb_stores_work_the_same_and_need_no_backend_flag_once_created) {
   temp_dir dir;
   write_file(dir / "profile.json", test_profile);
   auto data = dir / "lmdb-store";
@@ -584,8 +584,24 @@ BOOST_AUTO_TEST_CASE(lmdb_stores_work_the_same) {
   auto got = run(telos_binary(), {"--data-dir", data, "--backend", "lmdb", "get", id_of(9)});
   BOOST_CHECK_EQUAL(got.code, 0);
   BOOST_CHECK_EQUAL(json::parse(got.out)["content"].get<std::string>(), "memory number 9");
-  auto stats = run(telos_binary(), {"--data-dir", data, "--backend", "lmdb", "stats"});
+  // The store's marker names its backend, so later commands need no --backend.
+  auto stats = run(telos_binary(), {"--data-dir", data, "stats"});
+  BOOST_CHECK_EQUAL(stats.code, 0);
   BOOST_CHECK_EQUAL(json::parse(stats.out)["backend"].get<std::string>(), "lmdb");
+  auto detected = run(telos_binary(), {"--data-dir", data, "get", id_of(9)});
+  BOOST_CHECK_EQUAL(detected.code, 0);
+  expect_error(run(telos_binary(), {"--data-dir", data, "--backend", "rocksdb", "count"}),
+               exit_store_error, "lmdb");
+  // A checkpoint of an LMDB store restores as one, into a new directory.
+  auto cp = dir / "cp";
+  BOOST_CHECK_EQUAL(run(telos_binary(), {"--data-dir", data, "checkpoint", cp}).code, 0);
+  auto copy = dir / "copy";
+  BOOST_CHECK_EQUAL(run(telos_binary(), {"--data-dir", copy, "restore", cp}).code, 0);
+  auto copied = run(telos_binary(), {"--data-dir", copy, "get", id_of(9)});
+  BOOST_CHECK_EQUAL(copied.code, 0);
+  BOOST_CHECK_EQUAL(json::parse(run(telos_binary(), {"--data-dir", copy, "stats"}).out)["backend"]
+                        .get<std::string>(),
+                    "lmdb");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
