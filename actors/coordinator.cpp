@@ -74,23 +74,65 @@ struct write_plan {
 
 using write_done = std::function<void(caf::expected<std::vector<shard_write_result>>)>;
 
+/// The first error of a multi-shard write, naming the shards whose part committed anyway:
+/// each shard commits its part atomically, the parts together are not (see docs/ENGINE.md).
+caf::error partial_write_error(const write_plan& plan, const std::vector<caf::error>& errors) {
+  caf::error first;
+  std::string committed;
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (errors[i]) {
+      if (!first) first = errors[i];
+    } else {
+      committed += (committed.empty() ? "" : ", ") + std::to_string(plan.shards[i]);
+    }
+  }
+  if (committed.empty()) return first;
+  return make_error(code_of(first), describe(first) + "; the parts on shard(s) " + committed +
+                                        " committed (a batch is atomic per shard)");
+}
+
 /// Sends every part of a plan (now, or once a checkpoint let go) and answers through `done`.
 void dispatch(self_ptr self, std::shared_ptr<write_plan> plan, write_done done) {
   auto job = [self, plan, done] {
     ++self->state.dispatched;
-    gather<shard_write_result>(
-        plan->shards.size(),
-        [self, plan](size_t i) {
-          return self->request(self->state.config.shards[plan->shards[i]], caf::infinite,
-                               atom::write_v, std::move(plan->parts[i]));
-        },
-        [self, done](caf::expected<std::vector<shard_write_result>> results) {
-          auto& st = self->state;
-          --st.dispatched;
-          --st.inflight;
-          done(std::move(results));
-          check_waiters(self);
-        });
+    struct outcomes {
+      std::vector<shard_write_result> results;
+      std::vector<caf::error> errors;
+      size_t pending = 0;
+    };
+    auto n = plan->shards.size();
+    auto out = std::make_shared<outcomes>();
+    out->results.resize(n);
+    out->errors.resize(n);
+    out->pending = n;
+    auto finish = [self, plan, out, done] {
+      auto& st = self->state;
+      --st.dispatched;
+      --st.inflight;
+      bool failed = std::any_of(out->errors.begin(), out->errors.end(),
+                                [](const caf::error& e) { return static_cast<bool>(e); });
+      if (failed)
+        done(partial_write_error(*plan, out->errors));
+      else
+        done(std::move(out->results));
+      check_waiters(self);
+    };
+    if (n == 0) {
+      finish();
+      return;
+    }
+    for (size_t i = 0; i < n; ++i)
+      self->request(self->state.config.shards[plan->shards[i]], caf::infinite, atom::write_v,
+                    std::move(plan->parts[i]))
+          .then(
+              [out, i, finish](shard_write_result& r) {
+                out->results[i] = std::move(r);
+                if (--out->pending == 0) finish();
+              },
+              [out, i, finish](caf::error& err) {
+                out->errors[i] = std::move(err);
+                if (--out->pending == 0) finish();
+              });
   };
   if (self->state.paused)
     self->state.held.push_back(std::move(job));

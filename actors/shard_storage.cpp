@@ -305,16 +305,12 @@ expected<void> write_file_durably(const std::string& path, const std::string& by
 
 // -- directories ----------------------------------------------------------------------------------
 
-std::string shard_directory(const std::string& root, uint32_t shard) {
+std::string backend_directory(const std::string& root, uint32_t shard) {
   return root + "/shard-" + std::to_string(shard);
 }
 
-std::string backend_directory(const std::string& root, uint32_t shard) {
-  return shard_directory(root, shard) + "/db";
-}
-
 std::string snapshot_directory(const std::string& root, uint32_t shard) {
-  return shard_directory(root, shard) + "/indexes";
+  return root + "/indexes/shard-" + std::to_string(shard);
 }
 
 std::string manifest_path(const std::string& root) {
@@ -388,10 +384,8 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
     bopts.path = backend_directory(s.root, s.id);
     if (bopts.create_if_missing) {
       std::error_code ec;
-      fs::create_directories(shard_directory(s.root, s.id), ec);
-      if (ec)
-        return make_error(ec::io_error,
-                          "cannot create '" + shard_directory(s.root, s.id) + "': " + ec.message());
+      fs::create_directories(s.root, ec);
+      if (ec) return make_error(ec::io_error, "cannot create '" + s.root + "': " + ec.message());
     }
   }
   auto db = storage::make_backend(opts.backend, bopts);

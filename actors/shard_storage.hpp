@@ -22,11 +22,10 @@ namespace telos {
 
 // -- directories ----------------------------------------------------------------------------------
 
-/// <root>/shard-<id>
-std::string shard_directory(const std::string& root, uint32_t shard);
-/// <root>/shard-<id>/db: the backend's directory.
+/// <root>/shard-<id>: the shard's backend directory (the backend puts its own TELOS marker
+/// there, which tools use to tell the backend of a store).
 std::string backend_directory(const std::string& root, uint32_t shard);
-/// <root>/shard-<id>/indexes: index snapshots.
+/// <root>/indexes/shard-<id>: the shard's index snapshots.
 std::string snapshot_directory(const std::string& root, uint32_t shard);
 /// <root>/MANIFEST
 std::string manifest_path(const std::string& root);

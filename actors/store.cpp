@@ -128,7 +128,7 @@ expected<store_manifest> plan_store(const store_options& opts, bool& exists) {
                         "no Telos store at '" + opts.path + "' (create_if_missing is off)");
     std::error_code ec;
     // A directory with shards but no manifest is a store whose creation was cut short.
-    if (directory_has_entries(opts.path) && !fs::exists(shard_directory(opts.path, 0), ec))
+    if (directory_has_entries(opts.path) && !fs::exists(backend_directory(opts.path, 0), ec))
       return make_error(ec::not_a_store,
                         "directory '" + opts.path + "' is not empty and holds no Telos store");
   }
@@ -141,6 +141,17 @@ expected<store_manifest> plan_store(const store_options& opts, bool& exists) {
 }
 
 } // namespace
+
+expected<std::optional<store_description>> store::inspect(const std::string& path) {
+  auto manifest = read_manifest(path);
+  if (!manifest) return std::move(manifest.error());
+  if (!*manifest) return std::optional<store_description>{};
+  store_description d;
+  d.backend = (*manifest)->backend;
+  d.profile = (*manifest)->profile;
+  d.shards = (*manifest)->shards;
+  return std::optional<store_description>{std::move(d)};
+}
 
 store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 

@@ -78,8 +78,17 @@ struct verify_report {
   uint64_t repaired = 0;
 };
 
+/// What a store directory holds, read from its manifest without opening the store.
+struct store_description {
+  storage::backend_kind backend = storage::backend_kind::rocksdb;
+  telos::profile profile;
+  uint32_t shards = 1;
+};
+
 class store {
 public:
+  /// The description of the store at `path`; an empty optional when `path` holds no Telos store.
+  static expected<std::optional<store_description>> inspect(const std::string& path);
   /// Opens or creates a store, with an actor system of its own.
   static expected<std::unique_ptr<store>> open(store_options opts);
   /// Opens or creates a store inside an existing actor system (which must have been configured

@@ -125,7 +125,7 @@ BOOST_FIXTURE_TEST_CASE(writes_beyond_the_limit_are_pushed_back, actor_fixture) 
 }
 
 BOOST_FIXTURE_TEST_CASE(failed_commit_reaches_the_client_and_no_index, actor_fixture) {
-  start(2, {}, true); // every backend write fails
+  start(2, {}, {0, 1}); // every backend write fails
   memory_maker maker{prof};
   auto batch = make_batch(maker, 6);
   auto result = call<std::vector<uuid>>(atom::put_v, batch);
@@ -141,6 +141,22 @@ BOOST_FIXTURE_TEST_CASE(failed_commit_reaches_the_client_and_no_index, actor_fix
   auto exists =
       require(call<std::vector<bool>>(atom::exists_v, std::vector<uuid>{batch[0].id}), "exists");
   BOOST_CHECK(!exists[0]);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_failed_shard_names_the_shards_whose_part_committed, actor_fixture) {
+  start(2, {}, {1});
+  memory_maker maker{prof};
+  auto batch = make_batch(maker, 12);
+  size_t on_shard_0 = 0;
+  for (const auto& m : batch)
+    on_shard_0 += stable_hash(m.id) % 2 == 0;
+  BOOST_REQUIRE(on_shard_0 > 0 && on_shard_0 < batch.size());
+  auto result = call<std::vector<uuid>>(atom::put_v, batch);
+  BOOST_REQUIRE(!result);
+  BOOST_CHECK(code_of(result.error()) == ec::io_error);
+  BOOST_CHECK_NE(describe(result.error()).find("shard(s) 0 committed"), std::string::npos);
+  // Cross-shard batches are atomic per shard only (docs/ENGINE.md): shard 0's part is stored.
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), on_shard_0);
 }
 
 BOOST_FIXTURE_TEST_CASE(verify_finds_and_repairs_an_index_entry_lost_behind_the_engine,

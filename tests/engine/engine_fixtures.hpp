@@ -305,8 +305,9 @@ struct actor_fixture {
   std::vector<opened_shard> shards;
   engine_actors actors;
 
-  /// Opens `n` memory shards and spawns the engine over them.
-  void start(uint32_t n, engine_options opts = {}, bool fail_writes = false) {
+  /// Opens `n` memory shards and spawns the engine over them; the shards listed in
+  /// `failing_shards` fail every write.
+  void start(uint32_t n, engine_options opts = {}, std::vector<uint32_t> failing_shards = {}) {
     for (uint32_t i = 0; i < n; ++i) {
       shard_open_options so;
       so.shard = i;
@@ -318,7 +319,8 @@ struct actor_fixture {
           so.extra_keyspaces.push_back(ks);
       auto s = open_shard(so);
       BOOST_REQUIRE_MESSAGE(s, "open_shard: " << (s ? std::string{} : describe(s.error())));
-      if (fail_writes) s->backend = std::make_shared<failing_writes>(s->backend);
+      if (std::count(failing_shards.begin(), failing_shards.end(), i))
+        s->backend = std::make_shared<failing_writes>(s->backend);
       shards.push_back(std::move(*s));
     }
     opts.detached_backends = false;

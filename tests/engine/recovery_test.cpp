@@ -180,7 +180,13 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_changelog_replay_after_a_crash) {
 BOOST_AUTO_TEST_CASE(opening_with_another_profile_names_both) {
   temp_dir dir{"profile"};
   auto opts = disk_options(dir.path(), storage::backend_kind::lmdb);
+  BOOST_CHECK(!require(store::inspect(dir.path()), "inspect before"));
   { open_store(opts); }
+  auto described = require(store::inspect(dir.path()), "inspect");
+  BOOST_REQUIRE(described);
+  BOOST_CHECK(described->backend == storage::backend_kind::lmdb);
+  BOOST_CHECK(described->profile == mixed_profile());
+  BOOST_CHECK_EQUAL(described->shards, 2u);
   auto other = opts;
   other.profile->embedders[0].dim = 9;
   auto result = store::open(other);
