@@ -380,13 +380,17 @@ private:
 
 class lmdb_iterator final : public iterator {
 public:
+  /// Keeps only the end bound of `range`; start() takes the begin bound.
   lmdb_iterator(std::shared_ptr<lmdb_state> state, const key_range& range)
-      : state_(std::move(state)), range_(range) {}
+      : state_(std::move(state)), gate_(&state_->gate), bounded_(range.end.has_value()) {
+    end_.end = range.end;
+    end_.end_inclusive = range.end_inclusive;
+  }
 
   ~lmdb_iterator() override { release(); }
 
   /// Positions on the first entry; needs a gate pass held by the caller.
-  caf::error start(keyspace_id ks) {
+  caf::error start(keyspace_id ks, const key_range& range) {
     if (int rc = read_.open(*state_); rc != 0)
       return lmdb_error(rc, "cannot start a scan of store " + state_->path);
     if (int rc = mdb_cursor_open(read_.txn(), state_->dbis[ks], &cursor_); rc != 0) {
@@ -395,17 +399,17 @@ public:
       return lmdb_error(rc, "cannot open a cursor on store " + state_->path);
     }
     int rc;
-    if (range_.begin && !range_.begin->empty()) {
+    if (range.begin && !range.begin->empty()) {
       // LMDB cannot seek to a bound longer than a key may be; seek to its longest prefix that
       // can, then skip what lies before the bound (at most that prefix itself).
-      auto bound = std::string_view{*range_.begin}.substr(0, max_key_size);
+      auto bound = std::string_view{*range.begin}.substr(0, max_key_size);
       key_ = val(bound);
       rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_SET_RANGE);
-      while (rc == 0 && before_begin(range_, view(key_)))
+      while (rc == 0 && before_begin(range, view(key_)))
         rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_NEXT);
     } else {
       rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_FIRST);
-      while (rc == 0 && before_begin(range_, view(key_)))
+      while (rc == 0 && before_begin(range, view(key_)))
         rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_NEXT);
     }
     settle(rc);
@@ -417,24 +421,36 @@ public:
   std::string_view value() const override { return view(value_); }
 
   void next() override {
-    if (!cursor_) return;
-    if (state_->gate.closed()) {
-      status_ = closed_error(backend_kind::lmdb, state_->path);
-      release();
+    // The hot path of every step: one flag load, the cursor step, two tests; everything else is
+    // out of line so this stays a near-leaf function.
+    if (__builtin_expect(cursor_ != nullptr && !gate_->closed(), 1)) {
+      int rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_NEXT);
+      if (__builtin_expect(rc == 0 && !bounded_, 1)) return;
+      settle(rc);
       return;
     }
-    settle(mdb_cursor_get(cursor_, &key_, &value_, MDB_NEXT));
+    if (cursor_) end_closed();
   }
 
   caf::error status() const override { return status_; }
 
 private:
+  /// Stays on the entry the cursor reached unless it lies past the end bound or there is none.
+  [[gnu::noinline]] void settle(int rc) {
+    if (rc == 0 && !past_end(end_, view(key_))) return;
+    finish(rc);
+  }
+
   /// Ends the iteration at the end bound, the last key or an error; releasing the read
   /// transaction at once lets the map grow even before the iterator object is dropped.
-  void settle(int rc) {
-    if (rc == 0 && !past_end(range_, view(key_))) return;
+  [[gnu::noinline]] void finish(int rc) {
     if (rc != 0 && rc != MDB_NOTFOUND)
       status_ = lmdb_error(rc, "scan of store " + state_->path + " failed");
+    release();
+  }
+
+  [[gnu::noinline]] void end_closed() {
+    status_ = closed_error(backend_kind::lmdb, state_->path);
     release();
   }
 
@@ -446,7 +462,12 @@ private:
   }
 
   std::shared_ptr<lmdb_state> state_;
-  key_range range_;
+  /// The store's gate (inside *state_, which outlives every use).
+  const call_gate* gate_;
+  /// The end bound of the scan (its begin is unused).
+  key_range end_;
+  /// Whether there is an end bound to compare against.
+  bool bounded_;
   long_read read_;
   MDB_cursor* cursor_ = nullptr;
   MDB_val key_{0, nullptr};
@@ -577,7 +598,7 @@ public:
     if (!pass) return closed();
     if (auto err = check_keyspace(st_->names, ks)) return err;
     auto it = std::make_unique<lmdb_iterator>(st_, range);
-    if (auto err = it->start(ks)) return err;
+    if (auto err = it->start(ks, range)) return err;
     return std::unique_ptr<iterator>{std::move(it)};
   }
 

@@ -174,8 +174,7 @@ public:
   void next() override {
     if (!it_) return;
     if (state_->gate.closed()) {
-      status_ = closed_error(backend_kind::rocksdb, state_->path);
-      release();
+      end_closed();
       return;
     }
     it_->Next();
@@ -185,12 +184,22 @@ public:
   caf::error status() const override { return status_; }
 
 private:
+  /// The hot path of every step: kept inline, the rest out of line.
+  void settle() {
+    if (__builtin_expect(it_->Valid(), 1)) return;
+    finish();
+  }
+
   /// Releases everything once the iteration ended, so the DB can close without waiting for the
   /// iterator object to be dropped.
-  void settle() {
-    if (it_->Valid()) return;
+  [[gnu::noinline]] void finish() {
     if (!it_->status().ok())
       status_ = status_error(it_->status(), "scan of store " + state_->path + " failed");
+    release();
+  }
+
+  [[gnu::noinline]] void end_closed() {
+    status_ = closed_error(backend_kind::rocksdb, state_->path);
     release();
   }
 
