@@ -163,21 +163,30 @@ expected<void> edge_store::collect(const quad_pattern& pattern, edge_direction d
   std::vector<std::pair<quad, std::string>> rows;
   // Resolves one batch of rows into neighbours.
   auto flush = [&]() -> expected<void> {
+    // Types and namespaces repeat on almost every row: resolve each distinct id once.
     std::vector<term_id> ids;
     ids.reserve(rows.size() * 3);
-    for (auto& [q, value] : rows) {
-      ids.push_back(direction == edge_direction::out ? q.o : q.s);
-      ids.push_back(q.p);
-      ids.push_back(q.c);
-    }
-    auto texts = terms_.lookup(ids);
-    if (!texts) return std::move(texts.error());
+    for (auto& [q, value] : rows)
+      ids.insert(ids.end(), {direction == edge_direction::out ? q.o : q.s, q.p, q.c});
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    auto unique_texts = terms_.lookup(ids);
+    if (!unique_texts) return std::move(unique_texts.error());
+    auto text_of = [&](term_id id) -> const std::optional<std::string>& {
+      return (*unique_texts)[std::lower_bound(ids.begin(), ids.end(), id) - ids.begin()];
+    };
+    out.reserve(out.size() + rows.size());
     for (size_t i = 0; i < rows.size() && out.size() < limit; ++i) {
-      if (auto missing = missing_term(*texts, 3 * i, 3, rows[i].first); !missing)
-        return std::move(missing.error());
-      auto node = (*texts)[3 * i] ? memory_of_term(*(*texts)[3 * i]) : std::nullopt;
-      auto type = name_of((*texts)[3 * i + 1], term_kind::edge_type);
-      auto ns = name_of((*texts)[3 * i + 2], term_kind::ns);
+      const auto& q = rows[i].first;
+      const auto& node_text = text_of(direction == edge_direction::out ? q.o : q.s);
+      const auto& type_text = text_of(q.p);
+      const auto& ns_text = text_of(q.c);
+      if (!node_text || !type_text || !ns_text)
+        return make_error(ec::corrupt_value, "quad " + describe_quad(q) +
+                                                 " references a term id missing from intern_rev");
+      auto node = memory_of_term(*node_text);
+      auto type = name_of(type_text, term_kind::edge_type);
+      auto ns = name_of(ns_text, term_kind::ns);
       if (!node || !type || !ns) continue;
       auto props = decode_value<edge_properties>(
           rows[i].second, quad_key(quad_order::spoc, rows[i].first), edge_schema);

@@ -64,30 +64,39 @@ expected<interner_keyspaces> interner_keyspaces::resolve(const backend& db) {
   return interner_keyspaces{*forward, *reverse};
 }
 
-// -- lru_map -------------------------------------------------------------------------------------
+// -- clock_map -----------------------------------------------------------------------------------
 
 template <class Key, class Value>
-const Value* interner::lru_map<Key, Value>::get(const Key& key) {
+const Value* interner::clock_map<Key, Value>::get(const Key& key) {
   auto i = index_.find(key);
   if (i == index_.end()) return nullptr;
-  order_.splice(order_.begin(), order_, i->second);
-  return &i->second->second;
+  auto& s = slots_[i->second];
+  s.referenced = true;
+  return &s.value;
 }
 
 template <class Key, class Value>
-void interner::lru_map<Key, Value>::put(const Key& key, const Value& value) {
+void interner::clock_map<Key, Value>::put(const Key& key, const Value& value) {
   if (capacity_ == 0) return;
   if (auto i = index_.find(key); i != index_.end()) {
-    order_.splice(order_.begin(), order_, i->second);
-    i->second->second = value;
+    slots_[i->second].value = value;
+    slots_[i->second].referenced = true;
     return;
   }
-  if (index_.size() >= capacity_) {
-    index_.erase(order_.back().first);
-    order_.pop_back();
+  if (slots_.size() < capacity_) {
+    index_.emplace(key, slots_.size());
+    slots_.push_back(slot{key, value, false});
+    return;
   }
-  order_.emplace_front(key, value);
-  index_.emplace(key, order_.begin());
+  // Second chance: clear the flags of recently hit entries until an unflagged one comes up.
+  while (slots_[hand_].referenced) {
+    slots_[hand_].referenced = false;
+    hand_ = (hand_ + 1) % slots_.size();
+  }
+  index_.erase(slots_[hand_].key);
+  slots_[hand_] = slot{key, value, false};
+  index_.emplace(key, hand_);
+  hand_ = (hand_ + 1) % slots_.size();
 }
 
 // -- staging -------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,7 +60,8 @@ struct interner_keyspaces {
 };
 
 struct interner_options {
-  /// Committed entries kept in memory per direction (least recently used are dropped first).
+  /// Committed entries kept in memory per direction (CLOCK eviction, roughly least recently
+  /// used first).
   size_t cache_entries = 1 << 18;
 };
 
@@ -144,19 +144,27 @@ public:
   static std::string forward_prefix(std::string_view text);
 
 private:
-  /// A least-recently-used map; callers hold the interner's mutex.
+  /// A bounded map with CLOCK (second-chance) eviction: a hit only sets a flag, so lookups under
+  /// the interner's mutex (which callers hold) touch no list nodes; eviction skips entries hit
+  /// since the hand last passed them.
   template <class Key, class Value>
-  class lru_map {
+  class clock_map {
   public:
-    explicit lru_map(size_t capacity) : capacity_(capacity) {}
+    explicit clock_map(size_t capacity) : capacity_(capacity) {}
     const Value* get(const Key& key);
     void put(const Key& key, const Value& value);
     size_t size() const { return index_.size(); }
 
   private:
+    struct slot {
+      Key key;
+      Value value;
+      bool referenced = false;
+    };
     size_t capacity_;
-    std::list<std::pair<Key, Value>> order_; // most recently used first
-    std::unordered_map<Key, typename std::list<std::pair<Key, Value>>::iterator> index_;
+    std::vector<slot> slots_;
+    std::unordered_map<Key, size_t> index_;
+    size_t hand_ = 0;
   };
 
   struct pending_entry {
@@ -180,8 +188,8 @@ private:
   mutable std::mutex mutex_;
   term_id next_id_;
   std::unordered_map<std::string, pending_entry> pending_;
-  mutable lru_map<std::string, term_id> ids_by_text_;
-  mutable lru_map<term_id, std::string> texts_by_id_;
+  mutable clock_map<std::string, term_id> ids_by_text_;
+  mutable clock_map<term_id, std::string> texts_by_id_;
   mutable std::atomic<uint64_t> disk_reads_{0};
 };
 
