@@ -746,6 +746,21 @@ expected<std::shared_ptr<lmdb_env>> open_lmdb_env(const backend_options& opts, s
   unsigned flags = MDB_NOTLS | MDB_NOSYNC | (opts.read_only ? MDB_RDONLY : 0);
   if (int rc = mdb_env_open(env, data.c_str(), flags, 0644); rc != 0)
     return lmdb_error(rc, "cannot open LMDB store " + path);
+  if (!creating) {
+    // A data file shorter than the pages its meta page claims would fault (SIGBUS) on the first
+    // access through the map: refuse it as corrupt instead.
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(env, &info) == 0 && mdb_env_stat(env, &stat) == 0) {
+      auto needed = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+      auto actual = fs::file_size(data + "/data.mdb", fs_err);
+      if (!fs_err && actual < needed)
+        return make_error(ec::corrupt_value, "store " + path + ": data.mdb holds " +
+                                                 std::to_string(actual) +
+                                                 " bytes but its meta page uses " +
+                                                 std::to_string(needed) + ": truncated");
+    }
+  }
   if (mdb_env_get_maxkeysize(env) < static_cast<int>(max_key_size))
     return make_error(ec::internal, "this LMDB build allows keys of " +
                                         std::to_string(mdb_env_get_maxkeysize(env)) +
