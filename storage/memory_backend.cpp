@@ -54,8 +54,12 @@ struct memory_state {
     if (slot.use_count() != 1) {
       slot = std::make_shared<table>(*slot);
     } else {
-      // The last other owner released its reference with release semantics; see its reads.
-      std::atomic_thread_fence(std::memory_order_acquire);
+      // use_count() is a relaxed load. The last other owner dropped its reference with a release
+      // decrement; dropping a probe reference is an acquire-release decrement of the same count,
+      // so its reads of the table happen before our writes (a fence would do, but sanitizers do
+      // not model fences).
+      std::shared_ptr<table> probe = slot;
+      probe.reset();
     }
     return *slot;
   }

@@ -51,14 +51,16 @@ BOOST_DATA_TEST_CASE(snapshots_never_show_half_a_batch, all_kinds, kind) {
   first.put(0, "a", "0");
   first.put(0, "b", "0");
   BOOST_REQUIRE(db->write(first));
+  // Boost.Test is not thread-safe: worker threads only record, the main thread asserts.
   std::atomic<bool> done{false};
+  std::string writer_failure;
   std::thread writer{[&] {
-    for (int round = 1; round <= 300; ++round) {
+    for (int round = 1; round <= 300 && writer_failure.empty(); ++round) {
       write_batch batch;
       batch.put(0, "a", std::to_string(round));
       batch.put(0, "pad" + std::to_string(round), std::string(2000, 'p'));
       batch.put(0, "b", std::to_string(round));
-      BOOST_REQUIRE(db->write(batch));
+      if (auto res = db->write(batch); !res) writer_failure = describe(res.error());
     }
     done = true;
   }};
@@ -79,6 +81,7 @@ BOOST_DATA_TEST_CASE(snapshots_never_show_half_a_batch, all_kinds, kind) {
     ++checks;
   }
   writer.join();
+  BOOST_REQUIRE_EQUAL(writer_failure, "");
   BOOST_CHECK_EQUAL(db->get(0, "a")->value_or("-"), "300");
 }
 
@@ -87,24 +90,38 @@ BOOST_DATA_TEST_CASE(increments_in_transactions_lose_no_update, all_kinds, kind)
   auto db = open_store(kind, dir.path());
   BOOST_REQUIRE(db->put(0, "counter", "0"));
   std::atomic<int> committed{0};
-  auto worker = [&] {
-    for (int i = 0; i < 200; ++i) {
+  // Boost.Test is not thread-safe: workers record unexpected outcomes, the main thread asserts.
+  auto worker = [&](std::string& failure) {
+    for (int i = 0; i < 200 && failure.empty(); ++i) {
       auto txn = db->begin();
-      BOOST_REQUIRE(txn);
+      if (!txn) {
+        failure = "begin: " + describe(txn.error());
+        break;
+      }
       auto value = (*txn)->get(0, "counter");
-      BOOST_REQUIRE(value && *value);
-      BOOST_REQUIRE((*txn)->put(0, "counter", std::to_string(std::stoi(**value) + 1)));
+      if (!value || !*value) {
+        failure = "get of the counter failed or found nothing";
+        break;
+      }
+      if (!(*txn)->put(0, "counter", std::to_string(std::stoi(**value) + 1))) {
+        failure = "put failed";
+        break;
+      }
       auto res = (*txn)->commit();
       if (res)
         ++committed;
-      else
-        BOOST_REQUIRE_EQUAL(code(res), "conflict");
+      else if (code(res) != "conflict")
+        failure = "commit: " + describe(res.error());
     }
   };
-  std::thread t1{worker};
-  std::thread t2{worker};
+  std::string failure1;
+  std::string failure2;
+  std::thread t1{worker, std::ref(failure1)};
+  std::thread t2{worker, std::ref(failure2)};
   t1.join();
   t2.join();
+  BOOST_REQUIRE_EQUAL(failure1, "");
+  BOOST_REQUIRE_EQUAL(failure2, "");
   BOOST_CHECK_EQUAL(db->get(0, "counter")->value_or("-"), std::to_string(committed.load()));
   BOOST_CHECK_GE(committed.load(), 200);
 }
