@@ -22,6 +22,8 @@ if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
     -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --output-on-failure -j "$jobs" -LE no-sanitize)
+    ctest --output-on-failure -j "$jobs" -E '^cli')
+  # The cli tests spawn the real telos / telos-stress binaries; they run in the plain pass above
+  # and are not yet verified under the sanitizers.
 fi
 echo "== all tests passed"
