@@ -1,9 +1,8 @@
-// Dense vectors: exact flat search below index_options::hnsw_threshold, HNSW
-// (hnswlib) above it. New vectors land in a contiguous "fresh" buffer that is
-// searched exactly and merged with the graph's results, so an upsert never pays
-// for a graph insertion; maintain() moves them into the graph when the owner is
-// idle. Each vector is stored once: in the fresh buffer or in hnswlib's element
-// block (which we read for exact scores and scans).
+// Dense vectors: exact flat search below index_options::hnsw_threshold, HNSW (hnswlib) above it.
+// New vectors land in a contiguous "fresh" buffer that is searched exactly and merged with the
+// graph's results, so an upsert never pays for a graph insertion; maintain() moves them into the
+// graph when the owner is idle. Each vector is stored once: in the fresh buffer or in hnswlib's
+// element block (which we read for exact scores and scans).
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_kernels.hpp"
@@ -37,12 +36,17 @@
 #include <x86intrin.h>
 #endif
 
-// hnswlib 0.6.2 defines functions and variables (cpuid, AVXCapable,
-// InnerProductSIMD16Ext, ...) in its headers without `inline`. Enclosed in an
-// unnamed namespace they get internal linkage, so telos_storage exports none of
-// them and an application may include hnswlib itself (as telos-bench does). The
-// headers hnswlib includes come first, above, so that the enclosed include adds
-// nothing but hnswlib's own code.
+#if defined(__SANITIZE_ADDRESS__)
+// hnswlib 0.6.2's SSE code prefetches through the link one past the end of a full upper-layer link
+// list: a real 4-byte load beyond a malloc'd block (harmless for a prefetch, but AddressSanitizer
+// rightly reports it). Sanitizer builds use hnswlib's portable code instead.
+#define NO_MANUAL_VECTORIZATION
+#endif
+// hnswlib 0.6.2 defines functions and variables (cpuid, AVXCapable, InnerProductSIMD16Ext, ...) in
+// its headers without `inline`. Enclosed in an unnamed namespace they get internal linkage, so
+// telos_storage exports none of them and an application may include hnswlib itself (as telos-bench
+// does). The headers hnswlib includes come first, above, so that the enclosed include adds nothing
+// but hnswlib's own code.
 namespace {
 #include <hnswlib/hnswlib.h>
 } // namespace
@@ -58,10 +62,9 @@ constexpr uint32_t no_label = std::numeric_limits<uint32_t>::max();
 /// A graph is rebuilt once more than this share of its elements is deleted.
 constexpr size_t rebuild_deleted_percent = 30;
 
-/// Rough cost model of a filtered HNSW search: asking the graph for F results
-/// computes about this many distances per result, while an exact scan evaluates
-/// the predicate on every vector (about a tenth of a distance) and computes a
-/// distance for each vector that passes.
+/// Rough cost model of a filtered HNSW search: asking the graph for F results computes about this
+/// many distances per result, while an exact scan evaluates the predicate on every vector (about a
+/// tenth of a distance) and computes a distance for each vector that passes.
 constexpr double hnsw_distances_per_result = 25;
 constexpr double predicate_cost_in_distances = 0.1;
 
@@ -72,14 +75,13 @@ struct dense_snapshot_meta {
   /// Elements of the graph, deleted ones included; 0 without a graph.
   uint64_t graph_count = 0;
   bool has_graph = false;
-  /// File name (in the snapshot's directory) of hnswlib's saveIndex output,
-  /// with its size and XXH3, checked before hnswlib reads it (hnswlib trusts
-  /// its input).
+  /// File name (in the snapshot's directory) of hnswlib's saveIndex output, with its size and XXH3,
+  /// checked before hnswlib reads it (hnswlib trusts its input).
   std::string graph_file;
   uint64_t graph_bytes = 0;
   uint64_t graph_xxh3 = 0;
-  /// hnswlib's level generator (text form), which saveIndex leaves out: a loaded graph then
-  /// grows exactly as the saved one would have.
+  /// hnswlib's level generator (text form), which saveIndex leaves out: a loaded graph then grows
+  /// exactly as the saved one would have.
   std::string level_generator;
 
   template <class Archive>
@@ -89,15 +91,13 @@ struct dense_snapshot_meta {
   }
 };
 
-/// An hnswlib graph and the id behind each label. Labels are handed out in
-/// insertion order and never reused, so a label equals hnswlib's internal id; a
-/// nil id marks a deleted element.
+/// An hnswlib graph and the id behind each label. Labels are handed out in insertion order and
+/// never reused, so a label equals hnswlib's internal id; a nil id marks a deleted element.
 struct graph_state {
   std::unique_ptr<graph_type> graph;
   std::vector<uuid> ids;
   size_t deleted = 0;
-  /// Bytes of the upper-layer link lists hnswlib allocates per element with a
-  /// level > 0.
+  /// Bytes of the upper-layer link lists hnswlib allocates per element with a level > 0.
   size_t link_bytes = 0;
 
   size_t size() const { return ids.size(); }
@@ -105,14 +105,12 @@ struct graph_state {
   const float* vector(size_t label) const {
     return reinterpret_cast<const float*>(graph->getDataByInternalId(static_cast<unsigned>(label)));
   }
-  /// Distance in floats between consecutive elements' vectors in hnswlib's
-  /// element block.
+  /// Distance in floats between consecutive elements' vectors in hnswlib's element block.
   size_t stride() const { return graph->size_data_per_element_ / sizeof(float); }
 
-  /// Bytes of hnswlib's structures: the element block (links, vector, label)
-  /// for every element it has room for, per-element link pointers, levels,
-  /// locks and visited marks, upper-layer link lists, the update locks and the
-  /// label map; plus our label→id array.
+  /// Bytes of hnswlib's structures: the element block (links, vector, label) for every element it
+  /// has room for, per-element link pointers, levels, locks and visited marks, upper-layer link
+  /// lists, the update locks and the label map; plus our label→id array.
   size_t memory_bytes() const {
     const auto& g = *graph;
     size_t per_element = g.size_data_per_element_ + sizeof(char*) + sizeof(int) +
@@ -122,8 +120,8 @@ struct graph_state {
            hash_map_bytes(g.label_lookup_) + ids.capacity() * sizeof(uuid);
   }
 
-  /// Size of hnswlib's saveIndex output: fixed header, element block, and per
-  /// element a u32 length and its upper-layer link lists.
+  /// Size of hnswlib's saveIndex output: fixed header, element block, and per element a u32 length
+  /// and its upper-layer link lists.
   uint64_t saved_bytes() const {
     const auto& g = *graph;
     constexpr uint64_t header =
@@ -264,8 +262,8 @@ public:
     meta.fresh_count = fresh_live();
     std::string graph_path;
     if (graph_) {
-      // A new file name per snapshot: the previous snapshot keeps its graph
-      // file until the new snapshot has replaced it.
+      // A new file name per snapshot: the previous snapshot keeps its graph file until the new
+      // snapshot has replaced it.
       meta.has_graph = true;
       meta.graph_count = graph_->size();
       meta.graph_file =
@@ -311,8 +309,8 @@ private:
     bool in_graph;
   };
 
-  /// A replacement graph being filled by maintain() from the live elements of
-  /// the current one, which keeps answering searches meanwhile.
+  /// A replacement graph being filled by maintain() from the live elements of the current one,
+  /// which keeps answering searches meanwhile.
   struct rebuild_state {
     graph_state next;
     /// Current label → label in `next`, or no_label while not yet copied.
@@ -327,8 +325,7 @@ private:
     return graph_ != nullptr || where_.size() >= std::max<size_t>(opts_.hnsw_threshold, 1);
   }
 
-  /// Copies an embedding into a row (cut or zero-padded to dim), normalised for
-  /// cosine.
+  /// Copies an embedding into a row (cut or zero-padded to dim), normalised for cosine.
   void store_row(float* row, const embedding& e) const {
     size_t n = std::min(e.values.size(), dim_);
     std::copy(e.values.begin(), e.values.begin() + static_cast<ptrdiff_t>(n), row);
@@ -349,9 +346,8 @@ private:
     return kernels::dot(q, row, dim_);
   }
 
-  /// Exact scores of `count` rows (`stride` floats apart) into `best`; nil ids
-  /// (deleted graph elements) are skipped, and `allow` is asked only about rows
-  /// that could enter.
+  /// Exact scores of `count` rows (`stride` floats apart) into `best`; nil ids (deleted graph
+  /// elements) are skipped, and `allow` is asked only about rows that could enter.
   void scan(const float* q, const float* rows, size_t count, size_t stride, const uuid* ids,
             const id_predicate* allow, kernels::top_k& best) const {
     constexpr size_t block = 256;
@@ -380,9 +376,8 @@ private:
     scan(q, graph_->vector(0), graph_->size(), graph_->stride(), graph_->ids.data(), allow, best);
   }
 
-  /// Labels hnswlib returns for the query, nearest first is not needed (scores
-  /// are recomputed). Empty when hnswlib threw, which only a corrupted graph
-  /// makes it do.
+  /// Labels hnswlib returns for the query, nearest first is not needed (scores are recomputed).
+  /// Empty when hnswlib threw, which only a corrupted graph makes it do.
   std::vector<uint32_t> graph_candidates(const float* q, size_t count, bool& failed) const {
     std::vector<uint32_t> labels;
     try {
@@ -407,13 +402,12 @@ private:
     }
   }
 
-  /// Over-fetches from the graph until k allowed hits are found, or scans
-  /// exactly when the observed pass rate says that is cheaper.
+  /// Over-fetches from the graph until k allowed hits are found, or scans exactly when the observed
+  /// pass rate says that is cheaper.
   void search_graph_filtered(const float* q, size_t k, const id_predicate& allow,
                              kernels::top_k& best) const {
     size_t live = graph_->live();
-    // Asking for ef results costs the same as asking for k (hnswlib searches
-    // with max(ef, k)).
+    // Asking for ef results costs the same as asking for k (hnswlib searches with max(ef, k)).
     size_t fetch = std::min(live, std::max(2 * k, opts_.hnsw_ef_search));
     std::vector<hit> passed;
     while (true) {
@@ -464,13 +458,12 @@ private:
     try {
       g.graph->markDelete(label);
     } catch (const std::exception&) {
-      // Only an unknown or already deleted label makes hnswlib throw here; the
-      // nil id keeps the element out of our results either way.
+      // Only an unknown or already deleted label makes hnswlib throw here; the nil id keeps the
+      // element out of our results either way.
     }
   }
 
-  /// Drops the rows maintain() already moved into the graph and returns spare
-  /// capacity.
+  /// Drops the rows maintain() already moved into the graph and returns spare capacity.
   void compact_fresh() {
     if (fresh_head_ > 0 && fresh_head_ * 2 >= fresh_ids_.size()) {
       size_t live = fresh_live();
@@ -504,9 +497,8 @@ private:
     }
   }
 
-  /// Adds a vector under the next label, growing the graph by at least
-  /// `pending` elements (or a quarter) when it is full; no_label (and
-  /// last_error_) when hnswlib failed.
+  /// Adds a vector under the next label, growing the graph by at least `pending` elements (or a
+  /// quarter) when it is full; no_label (and last_error_) when hnswlib failed.
   uint32_t insert(graph_state& g, const float* vector, const uuid& id, size_t pending) {
     auto& h = *g.graph;
     auto label = static_cast<uint32_t>(g.size());
@@ -520,8 +512,8 @@ private:
       return label;
     } catch (const std::exception& e) {
       last_error_ = what_of(e);
-      // When hnswlib counted the element before it failed, keep labels aligned
-      // with its internal ids: a deleted placeholder with no upper-layer links.
+      // When hnswlib counted the element before it failed, keep labels aligned with its internal
+      // ids: a deleted placeholder with no upper-layer links.
       if (h.cur_element_count > g.size()) {
         if (h.linkLists_[label] == nullptr) h.element_levels_[label] = 0;
         g.ids.push_back(uuid{});
@@ -665,8 +657,8 @@ private:
                         std::to_string(meta.graph_bytes) + " bytes");
     graph_state g;
     g.ids = std::move(ids);
-    // The empty constructor leaves members unset that loadIndex does not assign
-    // before it can throw; give them values the destructor can cope with.
+    // The empty constructor leaves members unset that loadIndex does not assign before it can
+    // throw; give them values the destructor can cope with.
     g.graph = std::make_unique<graph_type>(space_.get());
     auto& h = *g.graph;
     h.data_level0_memory_ = nullptr;
@@ -699,8 +691,8 @@ private:
       g.deleted += g.ids[label].is_nil() ? 1 : 0;
       g.link_bytes += static_cast<size_t>(h.element_levels_[label]) * h.size_links_per_element_;
     }
-    // loadIndex counts deletions on top of an unset counter and does not seed
-    // the level generator; both matter for later insertions.
+    // loadIndex counts deletions on top of an unset counter and does not seed the level generator;
+    // both matter for later insertions.
     h.num_deleted_ = g.deleted;
     h.ef_ = opts_.hnsw_ef_search;
     h.level_generator_.seed(static_cast<unsigned>(opts_.seed + g.ids.size()));
@@ -712,9 +704,8 @@ private:
   index_options opts_;
   size_t dim_;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
-  /// Rows not (yet) in the graph, dim floats each, normalised for cosine. Rows
-  /// before fresh_head_ were moved into the graph and are dropped by
-  /// compact_fresh().
+  /// Rows not (yet) in the graph, dim floats each, normalised for cosine. Rows before fresh_head_
+  /// were moved into the graph and are dropped by compact_fresh().
   std::vector<float> fresh_vectors_;
   std::vector<uuid> fresh_ids_;
   size_t fresh_head_ = 0;

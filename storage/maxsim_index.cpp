@@ -1,7 +1,7 @@
-// Multi-vector (late interaction) embeddings: exact MaxSim over every stored
-// memory. Token rows are normalised at insert and kept in one contiguous array,
-// so a search streams through memory once. Removal leaves the rows of the
-// removed memory behind until a compaction copies the live ones together.
+// Multi-vector (late interaction) embeddings: exact MaxSim over every stored memory. Token rows are
+// normalised at insert and kept in one contiguous array, so a search streams through memory once.
+// Removal leaves the rows of the removed memory behind until a compaction copies the live ones
+// together.
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_kernels.hpp"
@@ -15,9 +15,8 @@ namespace {
 
 /// maintain() compacts once more than this share of token rows is dead.
 constexpr size_t compact_dead_percent = 30;
-/// Writes compact without waiting for maintain() once dead rows outnumber live
-/// ones (and are this many), so an owner that never calls maintain() still
-/// wastes at most half.
+/// Writes compact without waiting for maintain() once dead rows outnumber live ones (and are this
+/// many), so an owner that never calls maintain() still wastes at most half.
 constexpr size_t write_path_compact_minimum_rows = 4096;
 
 struct maxsim_snapshot_meta {
@@ -144,8 +143,7 @@ private:
   size_t rows() const { return dim_ == 0 ? 0 : tokens_.size() / dim_; }
   const float* row(size_t r) const { return tokens_.data() + r * dim_; }
 
-  /// The query's tokens, each normalised; false when it is not a whole number
-  /// of tokens.
+  /// The query's tokens, each normalised; false when it is not a whole number of tokens.
   bool prepare(const embedding& query, std::vector<float>& out) const {
     if (dim_ == 0 || query.values.empty() || query.values.size() % dim_ != 0) return false;
     out = query.values;

@@ -1,8 +1,7 @@
-// Sparse vectors: an inverted index (term → postings of slot and weight) with
-// exact dot-product top-k. Scores accumulate per slot in term order, the order
-// exact_score sums in, so both give the same bits. Removal marks a slot dead;
-// its postings are skipped until a compaction renumbers the live slots and
-// rebuilds the postings.
+// Sparse vectors: an inverted index (term → postings of slot and weight) with exact dot-product
+// top-k. Scores accumulate per slot in term order, the order exact_score sums in, so both give the
+// same bits. Removal marks a slot dead; its postings are skipped until a compaction renumbers the
+// live slots and rebuilds the postings.
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_kernels.hpp"
@@ -16,9 +15,8 @@ namespace {
 
 /// maintain() compacts once more than this share of slots is dead.
 constexpr size_t compact_dead_percent = 30;
-/// Writes compact without waiting for maintain() once dead slots outnumber live
-/// ones (and are this many), so an owner that never calls maintain() still
-/// wastes at most half.
+/// Writes compact without waiting for maintain() once dead slots outnumber live ones (and are this
+/// many), so an owner that never calls maintain() still wastes at most half.
 constexpr size_t write_path_compact_minimum = 1024;
 
 struct sparse_snapshot_meta {
@@ -177,8 +175,7 @@ private:
     ++dead_;
   }
 
-  /// Renumbers the live slots densely and rebuilds the postings without the
-  /// dead ones.
+  /// Renumbers the live slots densely and rebuilds the postings without the dead ones.
   void compact_if(bool due) {
     if (!due) return;
     std::vector<uuid> ids;
@@ -258,11 +255,9 @@ private:
   std::unordered_map<uint32_t, std::vector<posting>> postings_;
   /// By slot; nil for dead slots.
   std::vector<uuid> slot_ids_;
-  /// By slot; 0 for dead slots (read per posting, so a byte rather than a
-  /// 16-byte id).
+  /// By slot; 0 for dead slots (read per posting, so a byte rather than a 16-byte id).
   std::vector<uint8_t> alive_;
-  /// By slot: the document's terms and weights, for score(), compaction and
-  /// snapshots.
+  /// By slot: the document's terms and weights, for score(), compaction and snapshots.
   std::vector<embedding> documents_;
   std::unordered_map<uuid, uint32_t> slot_of_;
   size_t dead_ = 0;

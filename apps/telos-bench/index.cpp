@@ -1,0 +1,420 @@
+// telos-bench index: Telos's dense vector index (vectors through upsert(), the HNSW graph built by
+// maintain()) against hnswlib used directly, in one process, on the same vectors with the same
+// parameters, one thread each: build rate, recall@10 and queries/s per ef, bytes per vector.
+// Data: Fashion-MNIST (Debian package dataset-fashion-mnist), 784-d, L2.
+#include "bench_command.hpp"
+
+#include "telos/storage/vector_index.hpp"
+#include "telos/storage/vector_kernels.hpp"
+
+#include <hnswlib/hnswlib.h>
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <time.h>
+
+namespace telos::bench {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+/// Our queries/s should reach this share of hnswlib's at recall@10 >= recall_target.
+constexpr double qps_ratio_target = 0.8;
+constexpr double recall_target = 0.95;
+
+struct index_bench_options {
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  size_t n = 60000;
+  size_t queries = 1000;
+  std::vector<size_t> ef = {10, 20, 40, 80, 160};
+  size_t threads = 1;
+  size_t m = 16;
+  size_t ef_construction = 200;
+  size_t k = 10;
+  size_t seed = 100;
+  size_t repeat = 3;
+  size_t maintain_budget = 1000;
+  std::string json_path;
+};
+
+struct bench_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Wall-clock and this thread's CPU time. Rates are computed from CPU time: the machine this
+/// runs on may be shared, and a single-threaded run's CPU time does not count the time other
+/// processes held the core (cache sharing still shows). The ratio CPU/wall is reported as the
+/// share of a core the run got.
+class stopwatch {
+public:
+  stopwatch() : wall_(steady::now()), cpu_(thread_cpu_seconds()) {}
+  double wall_seconds() const {
+    return std::chrono::duration<double>(steady::now() - wall_).count();
+  }
+  double cpu_seconds() const { return thread_cpu_seconds() - cpu_; }
+
+private:
+  static double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  steady::time_point wall_;
+  double cpu_;
+};
+
+uint32_t big_endian_u32(const unsigned char* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
+}
+
+/// Row-major float vectors.
+struct vectors {
+  size_t count = 0;
+  size_t dim = 0;
+  std::vector<float> values;
+  const float* row(size_t i) const { return values.data() + i * dim; }
+};
+
+/// Reads up to `limit` images of a gzip-compressed IDX file (magic 0x803, u8 pixels) as floats.
+vectors read_idx_images(const std::string& path, size_t limit) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (file == nullptr) throw bench_failure("cannot open " + path);
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> closer{file, gzclose};
+  unsigned char header[16];
+  if (gzread(file, header, sizeof(header)) != static_cast<int>(sizeof(header)) ||
+      big_endian_u32(header) != 0x803)
+    throw bench_failure(path + " is not an IDX file of u8 images (magic 0x00000803)");
+  vectors out;
+  out.count = std::min<size_t>(big_endian_u32(header + 4), limit);
+  out.dim = size_t{big_endian_u32(header + 8)} * big_endian_u32(header + 12);
+  std::vector<unsigned char> pixels(out.count * out.dim);
+  size_t done = 0;
+  while (done < pixels.size()) {
+    auto chunk = static_cast<unsigned>(std::min<size_t>(pixels.size() - done, 1 << 24));
+    int got = gzread(file, pixels.data() + done, chunk);
+    if (got <= 0) throw bench_failure(path + " ends after " + std::to_string(done) + " pixels");
+    done += static_cast<size_t>(got);
+  }
+  out.values.assign(pixels.begin(), pixels.end());
+  return out;
+}
+
+/// Exact k nearest neighbours (L2) of every query, by brute force with the library's kernel:
+/// blocks of base vectors stay in cache while every query passes over them.
+std::vector<std::vector<uint32_t>> exact_neighbours(const vectors& base, const vectors& queries,
+                                                    size_t k) {
+  constexpr size_t block = 256;
+  std::vector<std::vector<std::pair<float, uint32_t>>> heaps(queries.count);
+  std::vector<float> distances(block);
+  for (size_t first = 0; first < base.count; first += block) {
+    size_t rows = std::min(block, base.count - first);
+    for (size_t q = 0; q < queries.count; ++q) {
+      storage::kernels::squared_l2_rows(queries.row(q), base.row(first), rows, base.dim, base.dim,
+                                        distances.data());
+      auto& heap = heaps[q];
+      for (size_t r = 0; r < rows; ++r) {
+        std::pair<float, uint32_t> candidate{distances[r], static_cast<uint32_t>(first + r)};
+        if (heap.size() < k) {
+          heap.push_back(candidate);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (candidate < heap.front()) {
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = candidate;
+          std::push_heap(heap.begin(), heap.end());
+        }
+      }
+    }
+  }
+  std::vector<std::vector<uint32_t>> result(queries.count);
+  for (size_t q = 0; q < queries.count; ++q) {
+    std::sort_heap(heaps[q].begin(), heaps[q].end());
+    for (const auto& [distance, label] : heaps[q])
+      result[q].push_back(label);
+  }
+  return result;
+}
+
+uuid id_of(size_t label) {
+  uuid id;
+  id.bytes[0] = 0x42;
+  for (int i = 0; i < 8; ++i)
+    id.bytes[15 - i] = static_cast<uint8_t>(static_cast<uint64_t>(label) >> (8 * i));
+  return id;
+}
+
+size_t label_of(const uuid& id) {
+  size_t label = 0;
+  for (int i = 8; i < 16; ++i)
+    label = label << 8 | id.bytes[i];
+  return label;
+}
+
+double mean_recall(const std::vector<std::vector<uint32_t>>& found,
+                   const std::vector<std::vector<uint32_t>>& truth) {
+  double sum = 0;
+  for (size_t q = 0; q < truth.size(); ++q) {
+    size_t hits = 0;
+    for (auto label : found[q])
+      hits += std::count(truth[q].begin(), truth[q].end(), label);
+    sum += static_cast<double>(hits) / static_cast<double>(truth[q].size());
+  }
+  return sum / static_cast<double>(truth.size());
+}
+
+/// The same estimate Telos's index makes of an hnswlib graph (element blocks for its capacity,
+/// per-element bookkeeping, upper-layer link lists, update locks, label map), so bytes per
+/// vector compare like for like.
+size_t hnswlib_memory_bytes(const hnswlib::HierarchicalNSW<float>& g) {
+  size_t links = 0;
+  for (size_t i = 0; i < g.cur_element_count; ++i)
+    links += static_cast<size_t>(g.element_levels_[i]) * g.size_links_per_element_;
+  size_t per_element = g.size_data_per_element_ + sizeof(char*) + sizeof(int) + sizeof(std::mutex) +
+                       sizeof(hnswlib::vl_type);
+  return g.max_elements_ * per_element + links +
+         hnswlib::HierarchicalNSW<float>::max_update_element_locks * sizeof(std::mutex) +
+         g.label_lookup_.size() *
+             (sizeof(std::pair<const hnswlib::labeltype, hnswlib::tableint>) + 2 * sizeof(void*)) +
+         g.label_lookup_.bucket_count() * sizeof(void*);
+}
+
+struct ef_result {
+  size_t ef;
+  double hnswlib_recall, ours_recall;
+  double hnswlib_qps, ours_qps;
+  /// Queries whose top-k labels (in order) were the same on both sides.
+  size_t identical;
+};
+
+int run_index_bench(const index_bench_options& o) {
+  std::cout << std::fixed;
+  auto base = read_idx_images(o.data_dir + "/train-images-idx3-ubyte.gz", o.n);
+  auto queries = read_idx_images(o.data_dir + "/t10k-images-idx3-ubyte.gz", o.queries);
+  if (base.count == 0 || queries.count == 0) throw bench_failure("no vectors to work with");
+  std::cout << "telos-bench index: Fashion-MNIST, " << base.count << " base vectors, "
+            << queries.count << " queries, dim " << base.dim << ", L2, M " << o.m
+            << ", efConstruction " << o.ef_construction << ", seed " << o.seed << ", k " << o.k
+            << ", 1 thread\n";
+
+  stopwatch truth_time;
+  auto truth = exact_neighbours(base, queries, o.k);
+  std::cout << "ground truth (exact, library kernel): " << std::setprecision(1)
+            << truth_time.cpu_seconds() << " s CPU\n";
+  // CPU and wall time of everything measured below, for the share of a core the run got.
+  double measured_cpu = 0, measured_wall = 0;
+  auto account = [&](const stopwatch& w) {
+    measured_cpu += w.cpu_seconds();
+    measured_wall += w.wall_seconds();
+    return w.cpu_seconds();
+  };
+
+  // hnswlib, directly.
+  hnswlib::L2Space space(base.dim);
+  hnswlib::HierarchicalNSW<float> raw(&space, base.count, o.m, o.ef_construction, o.seed);
+  stopwatch raw_time;
+  for (size_t i = 0; i < base.count; ++i)
+    raw.addPoint(base.row(i), i);
+  double raw_build = account(raw_time);
+
+  // Ours: every vector through upsert() (exactly searchable at once), then maintain() until
+  // the graph holds them all, in insertion order, like hnswlib above.
+  storage::index_options opts;
+  opts.hnsw_threshold = 1;
+  opts.hnsw_m = o.m;
+  opts.hnsw_ef_construction = o.ef_construction;
+  opts.seed = o.seed;
+  embedder spec{"fashion-mnist", embedder_kind::dense, static_cast<uint32_t>(base.dim), metric::l2};
+  auto index = storage::make_vector_index(spec, opts);
+  stopwatch upsert_time;
+  for (size_t i = 0; i < base.count; ++i)
+    index->upsert(id_of(i),
+                  embedding::dense(std::vector<float>(base.row(i), base.row(i) + base.dim)));
+  double ours_upsert = account(upsert_time);
+  stopwatch maintain_time;
+  while (index->maintain(o.maintain_budget) > 0) {
+  }
+  double ours_maintain = account(maintain_time);
+  auto stats = index->stats();
+  if (stats.fresh != 0 || stats.structure != "hnsw" || !stats.last_error.empty())
+    throw bench_failure("maintain() left " + std::to_string(stats.fresh) + " fresh vectors (" +
+                        stats.structure + "): " + stats.last_error);
+  double ours_build = ours_upsert + ours_maintain;
+  double n = static_cast<double>(base.count);
+  std::cout << std::setprecision(0) << "build  hnswlib " << n / raw_build << " inserts/s | ours "
+            << n / ours_build << " inserts/s (upsert " << n / ours_upsert << "/s, then maintain "
+            << n / ours_maintain << "/s) | ratio ours/hnswlib " << std::setprecision(3)
+            << raw_build / ours_build << "\n";
+  double ours_bytes = static_cast<double>(stats.memory_bytes) / n;
+  double raw_bytes = static_cast<double>(hnswlib_memory_bytes(raw)) / n;
+  std::cout << std::setprecision(0) << "memory ours " << ours_bytes << " bytes/vector | hnswlib "
+            << raw_bytes << " bytes/vector | raw vector " << base.dim * sizeof(float) << " bytes\n";
+
+  std::vector<embedding> query_embeddings;
+  for (size_t q = 0; q < queries.count; ++q)
+    query_embeddings.push_back(
+        embedding::dense(std::vector<float>(queries.row(q), queries.row(q) + queries.dim)));
+
+  std::vector<ef_result> results;
+  std::cout << "    ef | recall hnswlib | recall ours |   qps hnswlib |      qps ours | ratio | "
+               "identical\n";
+  for (size_t ef : o.ef) {
+    raw.setEf(ef);
+    index->set_ef_search(ef);
+    std::vector<std::vector<uint32_t>> raw_found(queries.count), ours_found(queries.count);
+    double raw_best = 1e300, ours_best = 1e300;
+    // Alternate the two sides so that load from elsewhere hits both alike; keep the best pass.
+    for (size_t round = 0; round < o.repeat; ++round) {
+      stopwatch raw_pass;
+      for (size_t q = 0; q < queries.count; ++q) {
+        auto found = raw.searchKnn(queries.row(q), o.k);
+        auto& labels = raw_found[q];
+        labels.resize(found.size());
+        for (size_t i = found.size(); i-- > 0; found.pop())
+          labels[i] = static_cast<uint32_t>(found.top().second);
+      }
+      raw_best = std::min(raw_best, account(raw_pass));
+      stopwatch ours_pass;
+      for (size_t q = 0; q < queries.count; ++q) {
+        auto hits = index->search(query_embeddings[q], o.k);
+        auto& labels = ours_found[q];
+        labels.resize(hits.size());
+        for (size_t i = 0; i < hits.size(); ++i)
+          labels[i] = static_cast<uint32_t>(label_of(hits[i].id));
+      }
+      ours_best = std::min(ours_best, account(ours_pass));
+    }
+    ef_result r{ef,
+                mean_recall(raw_found, truth),
+                mean_recall(ours_found, truth),
+                static_cast<double>(queries.count) / raw_best,
+                static_cast<double>(queries.count) / ours_best,
+                0};
+    for (size_t q = 0; q < queries.count; ++q)
+      r.identical += raw_found[q] == ours_found[q];
+    results.push_back(r);
+    std::cout << std::setw(6) << ef << " | " << std::setprecision(4) << std::setw(14)
+              << r.hnswlib_recall << " | " << std::setw(11) << r.ours_recall << " | "
+              << std::setprecision(0) << std::setw(13) << r.hnswlib_qps << " | " << std::setw(13)
+              << r.ours_qps << " | " << std::setprecision(3) << r.ours_qps / r.hnswlib_qps << " | "
+              << r.identical << "/" << queries.count << "\n";
+  }
+
+  // Matching recall: the smallest ef at which each side reaches the recall target.
+  auto first_reaching = [&](auto recall_of) -> const ef_result* {
+    for (const auto& r : results)
+      if (recall_of(r) >= recall_target) return &r;
+    return nullptr;
+  };
+  const auto* raw_at = first_reaching([](const ef_result& r) { return r.hnswlib_recall; });
+  const auto* ours_at = first_reaching([](const ef_result& r) { return r.ours_recall; });
+  json report{{"n", base.count},
+              {"queries", queries.count},
+              {"dim", base.dim},
+              {"m", o.m},
+              {"ef_construction", o.ef_construction},
+              {"build_inserts_per_s", {{"hnswlib", n / raw_build}, {"ours", n / ours_build}}},
+              {"ours_upsert_per_s", n / ours_upsert},
+              {"build_ratio", raw_build / ours_build},
+              {"bytes_per_vector", {{"hnswlib", raw_bytes}, {"ours", ours_bytes}}},
+              {"ef", json::array()}};
+  for (const auto& r : results)
+    report["ef"].push_back({{"ef", r.ef},
+                            {"recall_hnswlib", r.hnswlib_recall},
+                            {"recall_ours", r.ours_recall},
+                            {"qps_hnswlib", r.hnswlib_qps},
+                            {"qps_ours", r.ours_qps},
+                            {"identical", r.identical}});
+  int status = 0;
+  if (raw_at == nullptr || ours_at == nullptr) {
+    std::cout << "no ef in the list reaches recall@" << o.k << " >= " << recall_target
+              << " on both sides; add a larger --ef\n";
+    status = 1;
+  } else {
+    double ratio = ours_at->ours_qps / raw_at->hnswlib_qps;
+    report["matching_recall"] = {
+        {"hnswlib_ef", raw_at->ef}, {"ours_ef", ours_at->ef}, {"qps_ratio", ratio}};
+    std::cout << std::setprecision(3) << "at recall@" << o.k << " >= " << recall_target
+              << ": hnswlib ef " << raw_at->ef << " (" << std::setprecision(0)
+              << raw_at->hnswlib_qps << " qps), ours ef " << ours_at->ef << " ("
+              << ours_at->ours_qps << " qps): ratio " << std::setprecision(3) << ratio
+              << (ratio >= qps_ratio_target ? " (meets" : " (MISSES") << " the target "
+              << qps_ratio_target << ")\n";
+    if (ratio < qps_ratio_target) status = 1;
+  }
+  double core_share = measured_wall > 0 ? measured_cpu / measured_wall : 0;
+  report["core_share"] = core_share;
+  std::cout << std::setprecision(2)
+            << "rates are per CPU second of the benchmark thread, which got " << core_share
+            << " of a core while measuring (CPU time / wall time)\n";
+  if (!o.json_path.empty()) {
+    std::ofstream out{o.json_path};
+    out << report.dump(2) << "\n";
+    if (!out) throw bench_failure("cannot write " + o.json_path);
+  }
+  return status;
+}
+
+const registrar index_registration{command{
+    "index",
+    "Telos dense vector index (upsert + maintain, HNSW) vs hnswlib used directly on "
+    "Fashion-MNIST (same process, same parameters, one thread): build rate, recall@10 and "
+    "queries/s per ef, bytes per vector",
+    [](CLI::App& sub) {
+      auto options = std::make_shared<index_bench_options>();
+      sub.add_option("--data", options->data_dir,
+                     "Directory with train-images-idx3-ubyte.gz and t10k-images-idx3-ubyte.gz")
+          ->capture_default_str();
+      sub.add_option("--n", options->n, "Base vectors (the first n training images)")
+          ->capture_default_str()
+          ->check(CLI::Range(size_t{1}, size_t{60000}));
+      sub.add_option("--queries", options->queries, "Queries (the first of the test images)")
+          ->capture_default_str()
+          ->check(CLI::Range(size_t{1}, size_t{10000}));
+      sub.add_option("--ef", options->ef, "ef values to measure at query time")
+          ->capture_default_str()
+          ->delimiter(',');
+      sub.add_option("--threads", options->threads,
+                     "Threads; only 1: one index actor drives an index, and hnswlib gets the "
+                     "same single thread")
+          ->capture_default_str()
+          ->check(CLI::Range(size_t{1}, size_t{1}));
+      sub.add_option("--m", options->m, "HNSW M")->capture_default_str();
+      sub.add_option("--ef-construction", options->ef_construction, "HNSW efConstruction")
+          ->capture_default_str();
+      sub.add_option("--k", options->k, "Neighbours per query")->capture_default_str();
+      sub.add_option("--seed", options->seed, "HNSW level seed (both sides)")
+          ->capture_default_str();
+      sub.add_option("--repeat", options->repeat, "Passes over the queries per ef (best counts)")
+          ->capture_default_str()
+          ->check(CLI::Range(size_t{1}, size_t{100}));
+      sub.add_option("--maintain-budget", options->maintain_budget,
+                     "Vectors per maintain() call while draining")
+          ->capture_default_str()
+          ->check(CLI::Range(size_t{1}, size_t{1} << 30));
+      sub.add_option("--json", options->json_path, "Also write the results as JSON here");
+      return [options] {
+        try {
+          return run_index_bench(*options);
+        } catch (const std::exception& e) {
+          std::cerr << "telos-bench index: " << e.what() << "\n";
+          return 2;
+        }
+      };
+    }}};
+
+} // namespace
+
+} // namespace telos::bench
