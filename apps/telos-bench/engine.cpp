@@ -1,0 +1,640 @@
+// telos-bench engine: the engine end to end, each number next to a baseline measured in the same
+// run. Ingest of teleo13 memories through the coordinator (every write acknowledged after every
+// index) against the very same encoded write batches written straight to RocksDB; single-embedder
+// search through the coordinator against hnswlib used directly (same vectors, same M /
+// ef_construction / ef); fused 13-embedder latency; resident bytes per memory; restart time with
+// index snapshots against a rebuild. Data: clustered synthetic vectors (seeded).
+#include "bench_command.hpp"
+
+#include "telos/actors/record_catalog.hpp"
+#include "telos/actors/shard_storage.hpp"
+#include "telos/actors/store.hpp"
+#include "telos/actors/write_group.hpp"
+#include "telos/storage/layout.hpp"
+
+// hnswlib's headers define a few non-inline functions and globals (CPU feature probes, SIMD
+// dispatch pointers), and telos-bench's index.cpp includes them too: here they get names of their
+// own, so the two translation units link without duplicate definitions.
+#define cpuid telos_engine_bench_cpuid
+#define xgetbv telos_engine_bench_xgetbv
+#define AVXCapable telos_engine_bench_AVXCapable
+#define AVX512Capable telos_engine_bench_AVX512Capable
+#define L2SqrSIMD16Ext telos_engine_bench_L2SqrSIMD16Ext
+#define L2SqrSIMD4Ext telos_engine_bench_L2SqrSIMD4Ext
+#define InnerProductSIMD16Ext telos_engine_bench_InnerProductSIMD16Ext
+#define InnerProductSIMD4Ext telos_engine_bench_InnerProductSIMD4Ext
+#define InnerProductDistanceSIMD16Ext telos_engine_bench_InnerProductDistanceSIMD16Ext
+#define InnerProductDistanceSIMD4Ext telos_engine_bench_InnerProductDistanceSIMD4Ext
+#include <hnswlib/hnswlib.h>
+#undef cpuid
+#undef xgetbv
+#undef AVXCapable
+#undef AVX512Capable
+#undef L2SqrSIMD16Ext
+#undef L2SqrSIMD4Ext
+#undef InnerProductSIMD16Ext
+#undef InnerProductSIMD4Ext
+#undef InnerProductDistanceSIMD16Ext
+#undef InnerProductDistanceSIMD4Ext
+#include <nlohmann/json.hpp>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <unistd.h>
+
+namespace telos::bench {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr double ingest_ratio_target = 0.7;
+constexpr double search_ratio_target = 0.8;
+constexpr double recall_target = 0.95;
+
+struct engine_bench_options {
+  std::string dir = "/tmp/telos-bench-engine";
+  /// teleo13 memories ingested (and searched fused, and restarted).
+  size_t n = 4000;
+  size_t batch = 32;
+  size_t clients = 2;
+  uint32_t shards = 1;
+  size_t clusters = 64;
+  /// Memories of the single-embedder (E1, 1024-d cosine) search comparison.
+  size_t search_n = 20000;
+  size_t queries = 300;
+  size_t fused_queries = 200;
+  size_t ef = 64;
+  size_t m = 16;
+  size_t ef_construction = 200;
+  uint32_t seed = 42;
+  std::string json_path;
+};
+
+struct bench_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <class T>
+T check(expected<T> x, const std::string& what) {
+  if (!x) throw bench_failure(what + ": " + describe(x.error()));
+  return std::move(*x);
+}
+
+void check(expected<void> x, const std::string& what) {
+  if (!x) throw bench_failure(what + ": " + describe(x.error()));
+}
+
+double seconds_since(steady::time_point start) {
+  return std::chrono::duration<double>(steady::now() - start).count();
+}
+
+uint64_t resident_bytes() {
+  std::ifstream statm{"/proc/self/statm"};
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+double percentile(std::vector<double> xs, double p) {
+  if (xs.empty()) return 0;
+  std::sort(xs.begin(), xs.end());
+  auto i = static_cast<size_t>(std::ceil(p * static_cast<double>(xs.size()))) - 1;
+  return xs[std::min(i, xs.size() - 1)];
+}
+
+/// Clustered synthetic embeddings: every memory belongs to a cluster, and each of its embeddings
+/// lies near that cluster's centre for the embedder (dense and multi tokens: centre + noise;
+/// sparse: terms drawn from the cluster's term pool).
+class synthetic {
+public:
+  synthetic(profile p, size_t clusters, uint32_t seed) : profile_(std::move(p)), gen_(seed) {
+    std::normal_distribution<float> normal{0.0f, 1.0f};
+    std::uniform_int_distribution<uint32_t> term;
+    for (const auto& spec : profile_.embedders) {
+      std::vector<std::vector<float>> centres(clusters);
+      std::vector<std::vector<uint32_t>> pools(clusters);
+      for (size_t c = 0; c < clusters; ++c) {
+        if (spec.kind == embedder_kind::sparse) {
+          std::uniform_int_distribution<uint32_t> any{0, spec.dim - 1};
+          for (int t = 0; t < 256; ++t)
+            pools[c].push_back(any(gen_));
+        } else {
+          centres[c].resize(spec.dim);
+          for (auto& x : centres[c])
+            x = normal(gen_);
+        }
+      }
+      centres_.push_back(std::move(centres));
+      pools_.push_back(std::move(pools));
+    }
+  }
+
+  embedding make(size_t embedder, size_t cluster) {
+    const auto& spec = profile_.embedders[embedder];
+    std::normal_distribution<float> noise{0.0f, 0.6f};
+    embedding e;
+    switch (spec.kind) {
+    case embedder_kind::dense:
+      e.values = centres_[embedder][cluster];
+      for (auto& x : e.values)
+        x += noise(gen_);
+      break;
+    case embedder_kind::multi: {
+      auto tokens = std::uniform_int_distribution<int>{4, 8}(gen_);
+      for (int t = 0; t < tokens; ++t)
+        for (auto x : centres_[embedder][cluster])
+          e.values.push_back(x + noise(gen_));
+      break;
+    }
+    case embedder_kind::sparse: {
+      std::vector<uint32_t> terms;
+      std::uniform_int_distribution<size_t> pick{0, pools_[embedder][cluster].size() - 1};
+      for (int t = 0; t < 48; ++t)
+        terms.push_back(pools_[embedder][cluster][pick(gen_)]);
+      std::sort(terms.begin(), terms.end());
+      terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
+      std::uniform_real_distribution<float> weight{0.1f, 1.0f};
+      e.indices = terms;
+      for (size_t i = 0; i < terms.size(); ++i)
+        e.values.push_back(weight(gen_));
+      break;
+    }
+    }
+    return e;
+  }
+
+  memory make_memory(size_t i) {
+    memory m;
+    m.id = uuid::random();
+    m.ns = "bench";
+    m.content = "synthetic memory " + std::to_string(i);
+    m.attributes["cluster"] = std::to_string(i % centres_[0].size());
+    m.created_at = 1'700'000'000'000 + static_cast<int64_t>(i);
+    m.updated_at = m.created_at;
+    for (size_t e = 0; e < profile_.embedders.size(); ++e)
+      m.embeddings[profile_.embedders[e].name] = make(e, i % centres_[0].size());
+    return m;
+  }
+
+  const profile& prof() const { return profile_; }
+
+private:
+  profile profile_;
+  std::mt19937 gen_;
+  std::vector<std::vector<std::vector<float>>> centres_;
+  std::vector<std::vector<std::vector<uint32_t>>> pools_;
+};
+
+store_options store_at(const std::string& path, const profile& p, const engine_bench_options& o) {
+  store_options opts;
+  opts.path = path;
+  opts.backend = storage::backend_kind::rocksdb;
+  opts.profile = p;
+  opts.shards = o.shards;
+  opts.index_options.hnsw_m = o.m;
+  opts.index_options.hnsw_ef_construction = o.ef_construction;
+  opts.index_options.hnsw_ef_search = o.ef;
+  return opts;
+}
+
+/// RocksDB opened the way storage/rocksdb_backend.cpp opens it (same column families, cache,
+/// bloom filters, compression, write buffers), written with plain WriteBatches.
+class raw_rocksdb {
+public:
+  raw_rocksdb(const std::string& path, const std::vector<std::string>& keyspaces,
+              const storage::backend_options& o) {
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(o.block_cache_mb << 20);
+    if (o.bloom_filters) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    rocksdb::ColumnFamilyOptions cf;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    cf.write_buffer_size = o.write_buffer_mb << 20;
+    cf.compression = o.compression ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
+    cf.bottommost_compression = o.compression ? rocksdb::kZSTD : rocksdb::kNoCompression;
+    rocksdb::DBOptions db;
+    db.create_if_missing = true;
+    db.create_missing_column_families = true;
+    db.max_open_files = o.max_open_files;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf);
+    for (const auto& name : keyspaces)
+      descriptors.emplace_back(name, cf);
+    rocksdb::DB* raw = nullptr;
+    auto status = rocksdb::DB::Open(db, path, descriptors, &handles_, &raw);
+    if (!status.ok()) throw bench_failure("raw RocksDB open: " + status.ToString());
+    db_.reset(raw);
+  }
+
+  ~raw_rocksdb() {
+    for (auto* h : handles_)
+      db_->DestroyColumnFamilyHandle(h);
+  }
+
+  rocksdb::WriteBatch convert(const write_batch& batch) const {
+    rocksdb::WriteBatch native;
+    for (const auto& op : batch.ops()) {
+      auto* cf = handles_[op.ks + 1];
+      if (op.kind == write_batch::op_kind::put)
+        native.Put(cf, op.key, op.value);
+      else
+        native.Delete(cf, op.key);
+    }
+    return native;
+  }
+
+  void write(rocksdb::WriteBatch& native) {
+    auto status = db_->Write(rocksdb::WriteOptions{}, &native);
+    if (!status.ok()) throw bench_failure("raw RocksDB write: " + status.ToString());
+  }
+
+  void flush() { db_->FlushWAL(true); }
+
+private:
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+struct ingest_result {
+  double telos_per_s = 0;
+  double raw_per_s = 0;
+  double resident_per_memory = 0;
+  double index_bytes_per_memory = 0;
+  double disk_bytes_per_memory = 0;
+};
+
+ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& data,
+                     const std::string& path, std::unique_ptr<store>& db) {
+  ingest_result r;
+  auto before = resident_bytes();
+  db = check(store::open(store_at(path, profile::teleo13(), o)), "open");
+  // Clients take batches from a shared counter, so writes overlap as they would from a server.
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::string failure;
+  std::mutex failure_mutex;
+  auto start = steady::now();
+  std::vector<std::thread> clients;
+  for (size_t c = 0; c < o.clients; ++c)
+    clients.emplace_back([&] {
+      for (;;) {
+        auto first = next.fetch_add(o.batch);
+        if (first >= data.size() || failed) return;
+        auto last = std::min(data.size(), first + o.batch);
+        std::vector<memory> batch{data.begin() + static_cast<ptrdiff_t>(first),
+                                  data.begin() + static_cast<ptrdiff_t>(last)};
+        if (auto ok = db->put_batch(std::move(batch)); !ok) {
+          std::lock_guard guard{failure_mutex};
+          failure = describe(ok.error());
+          failed = true;
+        }
+      }
+    });
+  for (auto& t : clients)
+    t.join();
+  r.telos_per_s = static_cast<double>(data.size()) / seconds_since(start);
+  if (failed) throw bench_failure("put_batch: " + failure);
+  check(db->flush(), "flush");
+  r.resident_per_memory =
+      static_cast<double>(resident_bytes() - before) / static_cast<double>(data.size());
+  auto s = check(db->stats(), "stats");
+  uint64_t index_bytes = 0;
+  for (const auto& i : s.indexes)
+    index_bytes += i.stats.memory_bytes;
+  r.index_bytes_per_memory = static_cast<double>(index_bytes) / static_cast<double>(data.size());
+  r.disk_bytes_per_memory = static_cast<double>(s.disk_bytes) / static_cast<double>(data.size());
+
+  // The baseline: the same rows, grouped into the same batches, built by the engine's own batch
+  // builder (not timed), then written straight to RocksDB (timed).
+  auto layout = check(storage::shard_layout::make(profile::teleo13()), "layout");
+  record_catalog catalog;
+  std::vector<rocksdb::WriteBatch> natives;
+  storage::backend_options bo;
+  raw_rocksdb raw{path + "-raw", layout.keyspaces(), bo};
+  uint64_t sequence = 0;
+  std::vector<std::shared_ptr<storage::row_contributor>> none;
+  for (size_t first = 0; first < data.size(); first += o.batch) {
+    auto last = std::min(data.size(), first + o.batch);
+    std::vector<shard_write> writes(1);
+    writes[0].puts.assign(data.begin() + static_cast<ptrdiff_t>(first),
+                          data.begin() + static_cast<ptrdiff_t>(last));
+    write_group_context ctx;
+    ctx.layout = &layout;
+    ctx.catalog = &catalog;
+    ctx.sequence = ++sequence;
+    ctx.now_ms = 1;
+    ctx.contributors = &none;
+    auto g = build_write_group(ctx, writes);
+    catalog.apply(g.changes);
+    natives.push_back(raw.convert(g.batch));
+  }
+  start = steady::now();
+  for (auto& native : natives)
+    raw.write(native);
+  r.raw_per_s = static_cast<double>(data.size()) / seconds_since(start);
+  return r;
+}
+
+struct latency_result {
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double qps = 0;
+};
+
+latency_result fused_latency(const engine_bench_options& o, store& db, synthetic& gen) {
+  std::vector<double> ms;
+  auto start = steady::now();
+  for (size_t q = 0; q < o.fused_queries; ++q) {
+    fused_search_request req;
+    for (size_t e = 0; e < gen.prof().embedders.size(); ++e)
+      req.queries[gen.prof().embedders[e].name] = gen.make(e, q % o.clusters);
+    req.k = 10;
+    req.with_records = false;
+    auto t = steady::now();
+    auto result = check(db.search_fused(std::move(req)), "fused search");
+    ms.push_back(seconds_since(t) * 1000);
+    if (result.hits.empty()) throw bench_failure("fused search found nothing");
+  }
+  return {percentile(ms, 0.5), percentile(ms, 0.99),
+          static_cast<double>(o.fused_queries) / seconds_since(start)};
+}
+
+struct restart_result {
+  double close_s = 0;
+  double snapshot_open_s = 0;
+  double rebuild_open_s = 0;
+  bool same_answers = false;
+};
+
+restart_result restart(const engine_bench_options& o, std::unique_ptr<store>& db,
+                       const std::string& path, synthetic& gen) {
+  restart_result r;
+  std::vector<search_request> probes;
+  for (size_t e = 0; e < gen.prof().embedders.size(); ++e) {
+    search_request req;
+    req.embedder = gen.prof().embedders[e].name;
+    req.query = gen.make(e, e % o.clusters);
+    req.with_records = false;
+    probes.push_back(req);
+  }
+  auto answers = [&](store& s) {
+    std::vector<std::vector<hit>> all;
+    for (const auto& req : probes)
+      all.push_back(check(s.search(req), "probe").hits);
+    return all;
+  };
+  auto before = answers(*db);
+  auto start = steady::now();
+  check(db->close(), "close");
+  db.reset();
+  r.close_s = seconds_since(start);
+  start = steady::now();
+  db = check(store::open(store_at(path, profile::teleo13(), o)), "reopen");
+  r.snapshot_open_s = seconds_since(start);
+  auto after_snapshot = answers(*db);
+  check(db->close(), "close");
+  db.reset();
+  for (uint32_t s = 0; s < o.shards; ++s)
+    fs::remove_all(snapshot_directory(path, s));
+  start = steady::now();
+  db = check(store::open(store_at(path, profile::teleo13(), o)), "reopen without snapshots");
+  r.rebuild_open_s = seconds_since(start);
+  r.same_answers = after_snapshot == before && answers(*db) == before;
+  return r;
+}
+
+struct search_result_row {
+  double telos_qps = 0;
+  double hnswlib_qps = 0;
+  double telos_recall = 0;
+  double hnswlib_recall = 0;
+};
+
+search_result_row single_embedder_search(const engine_bench_options& o, const std::string& path) {
+  profile p;
+  p.name = "custom";
+  p.embedders = {{"E1", embedder_kind::dense, 1024, metric::cosine}};
+  synthetic gen{p, o.clusters, o.seed + 1};
+  std::vector<memory> data;
+  data.reserve(o.search_n);
+  for (size_t i = 0; i < o.search_n; ++i)
+    data.push_back(gen.make_memory(i));
+  std::vector<embedding> queries;
+  for (size_t q = 0; q < o.queries; ++q)
+    queries.push_back(gen.make(0, (q * 7) % o.clusters));
+  auto dim = p.embedders[0].dim;
+  auto unit = [dim](const std::vector<float>& v) {
+    std::vector<float> out = v;
+    double s = 0;
+    for (auto x : out)
+      s += static_cast<double>(x) * x;
+    auto inv = static_cast<float>(1.0 / std::sqrt(s));
+    for (auto& x : out)
+      x *= inv;
+    return out;
+  };
+  // Exact top-10 by cosine, the truth both are measured against.
+  std::vector<std::vector<float>> normalized;
+  for (const auto& m : data)
+    normalized.push_back(unit(m.embeddings.at("E1").values));
+  std::vector<std::vector<uuid>> truth;
+  for (const auto& q : queries) {
+    auto qn = unit(q.values);
+    std::vector<std::pair<float, size_t>> scored;
+    for (size_t i = 0; i < normalized.size(); ++i) {
+      float s = 0;
+      for (uint32_t d = 0; d < dim; ++d)
+        s += qn[d] * normalized[i][d];
+      scored.emplace_back(s, i);
+    }
+    std::partial_sort(scored.begin(), scored.begin() + 10, scored.end(),
+                      [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<uuid> top;
+    for (int i = 0; i < 10; ++i)
+      top.push_back(data[scored[static_cast<size_t>(i)].second].id);
+    truth.push_back(top);
+  }
+  auto recall_of = [&](size_t q, const std::vector<uuid>& found) {
+    size_t n = 0;
+    for (const auto& id : found)
+      n += std::count(truth[q].begin(), truth[q].end(), id);
+    return static_cast<double>(n) / 10.0;
+  };
+  search_result_row r;
+
+  // hnswlib directly: inner product over normalised vectors is cosine.
+  {
+    hnswlib::InnerProductSpace space{dim};
+    hnswlib::HierarchicalNSW<float> graph{&space, data.size(), o.m, o.ef_construction, 100};
+    for (size_t i = 0; i < normalized.size(); ++i)
+      graph.addPoint(normalized[i].data(), i);
+    graph.setEf(o.ef);
+    double recall = 0;
+    auto start = steady::now();
+    for (size_t q = 0; q < queries.size(); ++q) {
+      auto qn = unit(queries[q].values);
+      auto found = graph.searchKnn(qn.data(), 10);
+      std::vector<uuid> ids;
+      while (!found.empty()) {
+        ids.push_back(data[found.top().second].id);
+        found.pop();
+      }
+      recall += recall_of(q, ids);
+    }
+    r.hnswlib_qps = static_cast<double>(queries.size()) / seconds_since(start);
+    r.hnswlib_recall = recall / static_cast<double>(queries.size());
+  }
+
+  // Telos through the coordinator, one client thread, no records.
+  auto opts = store_at(path, p, o);
+  opts.shards = 1;
+  opts.index_options.hnsw_threshold = 1000;
+  auto db = check(store::open(opts), "open search store");
+  for (size_t first = 0; first < data.size(); first += 256) {
+    auto last = std::min(data.size(), first + 256);
+    check(db->put_batch({data.begin() + static_cast<ptrdiff_t>(first),
+                         data.begin() + static_cast<ptrdiff_t>(last)}),
+          "put_batch");
+  }
+  // The graph is built in the background; measure once it holds every vector.
+  for (;;) {
+    auto s = check(db->stats(), "stats");
+    uint64_t fresh = 0;
+    for (const auto& i : s.indexes)
+      fresh += i.stats.fresh;
+    if (fresh == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  double recall = 0;
+  auto start = steady::now();
+  for (size_t q = 0; q < queries.size(); ++q) {
+    search_request req;
+    req.embedder = "E1";
+    req.query = queries[q];
+    req.k = 10;
+    req.with_records = false;
+    auto result = check(db->search(std::move(req)), "search");
+    std::vector<uuid> ids;
+    for (const auto& h : result.hits)
+      ids.push_back(h.id);
+    recall += recall_of(q, ids);
+  }
+  r.telos_qps = static_cast<double>(queries.size()) / seconds_since(start);
+  r.telos_recall = recall / static_cast<double>(queries.size());
+  check(db->close(), "close");
+  return r;
+}
+
+int run_engine_bench(const engine_bench_options& o) {
+  fs::remove_all(o.dir);
+  fs::create_directories(o.dir);
+  std::cout << std::fixed << std::setprecision(2);
+  std::cout << "telos-bench engine: n=" << o.n << " teleo13 memories, batch " << o.batch << ", "
+            << o.clients << " client threads, " << o.shards << " shard(s), RocksDB in " << o.dir
+            << "\n";
+  synthetic gen{profile::teleo13(), o.clusters, o.seed};
+  std::vector<memory> data;
+  data.reserve(o.n);
+  for (size_t i = 0; i < o.n; ++i)
+    data.push_back(gen.make_memory(i));
+
+  std::unique_ptr<store> db;
+  auto path = o.dir + "/teleo13";
+  auto in = ingest(o, data, path, db);
+  data.clear();
+  data.shrink_to_fit();
+  auto ingest_ratio = in.telos_per_s / in.raw_per_s;
+  std::cout << "ingest: telos " << in.telos_per_s << " memories/s, raw RocksDB " << in.raw_per_s
+            << " memories/s, ratio " << ingest_ratio << " (target >= " << ingest_ratio_target
+            << ")\n";
+  std::cout << "memory: resident +" << in.resident_per_memory / 1024 << " KiB/memory, indexes "
+            << in.index_bytes_per_memory / 1024 << " KiB/memory, disk "
+            << in.disk_bytes_per_memory / 1024 << " KiB/memory\n";
+  auto fused = fused_latency(o, *db, gen);
+  std::cout << "fused 13-embedder RRF (k=10, no records): p50 " << fused.p50_ms << " ms, p99 "
+            << fused.p99_ms << " ms, " << fused.qps << " queries/s\n";
+  auto re = restart(o, db, path, gen);
+  std::cout << "restart: close (snapshots) " << re.close_s << " s, open from snapshots "
+            << re.snapshot_open_s << " s, open with rebuild " << re.rebuild_open_s
+            << " s, answers identical: " << (re.same_answers ? "yes" : "NO") << "\n";
+  check(db->close(), "close");
+  db.reset();
+  auto se = single_embedder_search(o, o.dir + "/search");
+  auto search_ratio = se.telos_qps / se.hnswlib_qps;
+  std::cout << "search E1 1024-d cosine, n=" << o.search_n << ", ef " << o.ef << ", k=10: telos "
+            << se.telos_qps << " q/s (recall " << se.telos_recall << "), hnswlib " << se.hnswlib_qps
+            << " q/s (recall " << se.hnswlib_recall << "), ratio " << search_ratio
+            << " (target >= " << search_ratio_target << " at recall >= " << recall_target << ")\n";
+  if (!o.json_path.empty()) {
+    json out;
+    out["n"] = o.n;
+    out["batch"] = o.batch;
+    out["clients"] = o.clients;
+    out["shards"] = o.shards;
+    out["ingest"] = {{"telos_per_s", in.telos_per_s},
+                     {"raw_rocksdb_per_s", in.raw_per_s},
+                     {"ratio", ingest_ratio}};
+    out["bytes_per_memory"] = {{"resident", in.resident_per_memory},
+                               {"indexes", in.index_bytes_per_memory},
+                               {"disk", in.disk_bytes_per_memory}};
+    out["fused"] = {{"p50_ms", fused.p50_ms}, {"p99_ms", fused.p99_ms}, {"qps", fused.qps}};
+    out["restart"] = {{"close_s", re.close_s},
+                      {"snapshot_open_s", re.snapshot_open_s},
+                      {"rebuild_open_s", re.rebuild_open_s},
+                      {"same_answers", re.same_answers}};
+    out["search"] = {{"n", o.search_n},
+                     {"ef", o.ef},
+                     {"telos_qps", se.telos_qps},
+                     {"telos_recall", se.telos_recall},
+                     {"hnswlib_qps", se.hnswlib_qps},
+                     {"hnswlib_recall", se.hnswlib_recall},
+                     {"ratio", search_ratio}};
+    std::ofstream{o.json_path} << out.dump(2) << '\n';
+  }
+  fs::remove_all(o.dir);
+  return re.same_answers ? 0 : 1;
+}
+
+registrar engine_command{command{
+    "engine", "engine end to end: ingest vs raw RocksDB, search vs hnswlib, fused latency, restart",
+    [](CLI::App& sub) -> std::function<int()> {
+      auto o = std::make_shared<engine_bench_options>();
+      sub.add_option("--dir", o->dir, "scratch directory (removed)");
+      sub.add_option("--n", o->n, "teleo13 memories to ingest");
+      sub.add_option("--batch", o->batch, "memories per put_batch");
+      sub.add_option("--clients", o->clients, "client threads during ingest");
+      sub.add_option("--shards", o->shards, "shards of the teleo13 store");
+      sub.add_option("--search-n", o->search_n, "memories of the single-embedder search store");
+      sub.add_option("--queries", o->queries, "single-embedder queries");
+      sub.add_option("--fused-queries", o->fused_queries, "fused queries");
+      sub.add_option("--ef", o->ef, "HNSW ef at query time (both sides)");
+      sub.add_option("--seed", o->seed, "data seed");
+      sub.add_option("--json", o->json_path, "also write the results as JSON here");
+      return [o] {
+        try {
+          return run_engine_bench(*o);
+        } catch (const std::exception& e) {
+          std::cerr << "telos-bench engine: " << e.what() << '\n';
+          return 2;
+        }
+      };
+    }}};
+
+} // namespace
+
+} // namespace telos::bench
