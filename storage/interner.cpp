@@ -228,9 +228,11 @@ expected<term_id> interner::intern(std::string_view text_view, write_batch& batc
   std::string text{text_view};
   // The batch holds the rows already; only the staging's owner touches it, no lock needed.
   if (auto i = staged.entries_.find(text); i != staged.entries_.end()) return i->second;
+  uint64_t settlements_before_read = 0;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     if (auto id = known_locked(text, batch, staged)) return *id;
+    settlements_before_read = settlements_;
   }
   // Most strings not cached are on disk: read without holding the lock.
   auto on_disk = read_forward(text);
@@ -241,13 +243,18 @@ expected<term_id> interner::intern(std::string_view text_view, write_batch& batc
     return **on_disk;
   }
   if (auto id = known_locked(text, batch, staged)) return *id;
-  // Read again under the lock: a batch that committed and was confirmed since the first read
-  // may have had its entry evicted from the cache already.
-  on_disk = read_forward(text);
-  if (!on_disk) return std::move(on_disk.error());
-  if (*on_disk) {
-    cache_locked(text, **on_disk);
-    return **on_disk;
+  // Rows reach the disk only through a staging, whose strings stay pending until it is settled.
+  // So if no staging was settled since the read, anything committed after it is still pending
+  // (seen just above) and the read's "absent" stands. Otherwise an entry may have been confirmed
+  // and evicted from the cache, or abandoned after an ambiguous write that did apply: read again,
+  // under the lock this time.
+  if (settlements_ != settlements_before_read) {
+    on_disk = read_forward(text);
+    if (!on_disk) return std::move(on_disk.error());
+    if (*on_disk) {
+      cache_locked(text, **on_disk);
+      return **on_disk;
+    }
   }
   auto id = next_id_++;
   append_rows(text, id, batch);
@@ -331,6 +338,7 @@ interner::lookup(const std::vector<term_id>& ids) const {
 void interner::settle(staging& staged, bool committed) {
   if (staged.owner_ == nullptr) return;
   std::lock_guard<std::mutex> guard{mutex_};
+  if (!staged.entries_.empty()) ++settlements_;
   for (auto& [text, id] : staged.entries_) {
     auto i = pending_.find(text);
     bool ours = i != pending_.end() && i->second.id == id;

@@ -191,6 +191,9 @@ private:
   mutable clock_map<std::string, term_id> ids_by_text_;
   mutable clock_map<term_id, std::string> texts_by_id_;
   mutable std::atomic<uint64_t> disk_reads_{0};
+  /// Stagings settled (confirmed or abandoned) so far; tells intern whether a backend read made
+  /// before taking the lock may be stale.
+  uint64_t settlements_ = 0;
 };
 
 } // namespace telos::storage

@@ -58,11 +58,16 @@ BOOST_AUTO_TEST_CASE(new_strings_are_rows_of_the_callers_batch_until_it_commits)
       BOOST_CHECK_EQUAL(s.keys_in("intern_rev"), 3u); // two ids and the high-water row
       BOOST_CHECK_EQUAL(*must_lookup(s, a), "alpha");
       BOOST_CHECK_EQUAL(*must_find(s, "beta"), b);
-      // Known strings add no rows.
+      // Known strings add no rows and, cached, need no backend read.
       write_batch again;
       interner::staging staged_again;
+      auto reads = s.terms->stats().disk_reads;
       BOOST_CHECK_EQUAL(must_intern(s, "beta", again, staged_again), b);
       BOOST_CHECK(again.empty());
+      BOOST_CHECK_EQUAL(s.terms->stats().disk_reads, reads);
+      // A new string costs one read when no other batch settled meanwhile.
+      must_intern(s, "delta", again, staged_again);
+      BOOST_CHECK_EQUAL(s.terms->stats().disk_reads, reads + 1);
       BOOST_CHECK(!must_find(s, "gamma"));
     }
   }
