@@ -52,6 +52,16 @@ struct registrar {
   explicit registrar(command c) { commands().push_back(std::move(c)); }
 };
 
+/// The options that narrow which memories a command sees. search takes them all; list and
+/// count take the namespace (the graph work adds attribute and time filters here, in one place).
+struct filter_options {
+  std::string ns;
+  /// Adds --namespace (and any further filter options) to a command.
+  void add_to(CLI::App& sub);
+  /// The filter the options describe; ec::invalid_argument naming the option when malformed.
+  expected<telos::filter> build() const;
+};
+
 /// Prints `message` on stderr, {"error": message} on stdout, and returns `code`.
 int fail(int code, const std::string& message);
 

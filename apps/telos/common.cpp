@@ -14,6 +14,16 @@
 
 namespace telos::cli {
 
+void filter_options::add_to(CLI::App& sub) {
+  sub.add_option("--namespace", ns, "Only memories of this namespace");
+}
+
+expected<telos::filter> filter_options::build() const {
+  telos::filter f;
+  f.ns = ns;
+  return f;
+}
+
 int fail(int code, const std::string& message) {
   std::cerr << "telos: " << message << '\n';
   print(json_value{{"error", message}});

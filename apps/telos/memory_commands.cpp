@@ -11,27 +11,28 @@
 namespace telos::cli {
 namespace {
 
-registrar put_command{{"put", "Insert or replace one memory given as JSON; prints its id",
-                       [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-                         auto source = std::make_shared<std::string>("-");
-                         sub.add_option("FILE", *source,
-                                        "Memory JSON file, or - for standard input")
-                             ->capture_default_str();
-                         return [&globals, source] {
-                           // Read before opening, so the store is not held while a person types.
-                           auto text = read_input(*source);
-                           if (!text) return fail(text.error());
-                           return with_store(globals, [&](store& db) {
-                             auto m = memory_from_json(*text, db.profile());
-                             if (!m) return fail(m.error(), "put");
-                             complete(*m);
-                             auto id = db.put(std::move(*m));
-                             if (!id) return fail(id.error(), "put");
-                             print({{"id", id->to_string()}});
-                             return int{exit_ok};
-                           });
-                         };
-                       }}};
+std::function<int()> put_setup(CLI::App& sub, const global_options& globals) {
+  auto source = std::make_shared<std::string>("-");
+  sub.add_option("FILE", *source, "Memory JSON file, or - for standard input")
+      ->capture_default_str();
+  return [&globals, source] {
+    // Read before opening, so the store is not held while a person types.
+    auto text = read_input(*source);
+    if (!text) return fail(text.error());
+    return with_store(globals, [&](store& db) {
+      auto m = memory_from_json(*text, db.profile());
+      if (!m) return fail(m.error(), "put");
+      complete(*m);
+      auto id = db.put(std::move(*m));
+      if (!id) return fail(id.error(), "put");
+      print({{"id", id->to_string()}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar put_command{
+    {"put", "Insert or replace one memory given as JSON; prints its id", put_setup}};
 
 /// The progress line of an import, drawn on stderr only when it is a terminal.
 class progress_bar {
@@ -147,106 +148,107 @@ private:
   uint64_t failed_ = 0;
 };
 
+std::function<int()> import_setup(CLI::App& sub, const global_options& globals) {
+  auto source = std::make_shared<std::string>();
+  auto batch = std::make_shared<size_t>(256);
+  sub.add_option("FILE", *source, "JSONL file, or - for standard input")->required();
+  sub.add_option("--batch", *batch, "Memories per atomic batch")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  return [&globals, source, batch] {
+    struct stat st {};
+    if (*source != "-" && ::stat(source->c_str(), &st) != 0)
+      return fail(exit_bad_input, "cannot read '" + *source + "': no such file");
+    // The store is opened before the input, so a long stream from a pipe imports as it comes.
+    return with_store(globals, [&](store& db) {
+      std::ifstream file;
+      if (*source != "-") {
+        file.open(*source, std::ios::binary);
+        if (!file) return fail(exit_bad_input, "cannot read '" + *source + "'");
+      }
+      std::istream& in = *source == "-" ? std::cin : file;
+      bool regular = *source != "-" && S_ISREG(st.st_mode);
+      progress_bar bar{stderr_is_terminal() && regular,
+                       static_cast<uint64_t>(regular ? st.st_size : 0)};
+      importer run{db, *source};
+      std::string text;
+      uint64_t line = 0;
+      uint64_t bytes = 0;
+      while (std::getline(in, text)) {
+        ++line;
+        bytes += text.size() + 1;
+        if (auto err = run.add(line, text, *batch))
+          return fail(err, "import stopped at " + *source + ":" + std::to_string(line) + " after " +
+                               std::to_string(run.imported()) + " memories");
+        bar.update(bytes, run.imported(), run.failed());
+      }
+      if (auto err = run.flush())
+        return fail(err, "import stopped at the end of " + *source + " after " +
+                             std::to_string(run.imported()) + " memories");
+      bar.finish(bytes, run.imported(), run.failed());
+      print({{"imported", run.imported()}, {"failed", run.failed()}});
+      return run.failed() == 0 ? int{exit_ok} : int{exit_bad_input};
+    });
+  };
+}
+
 registrar import_command{
-    {"import", "Insert or replace many memories from JSONL (one memory per line)",
-     [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-       auto source = std::make_shared<std::string>();
-       auto batch = std::make_shared<size_t>(256);
-       sub.add_option("FILE", *source, "JSONL file, or - for standard input")->required();
-       sub.add_option("--batch", *batch, "Memories per atomic batch")
-           ->capture_default_str()
-           ->check(CLI::Range(size_t{1}, size_t{100000}));
-       return [&globals, source, batch] {
-         struct stat st {};
-         if (*source != "-" && ::stat(source->c_str(), &st) != 0)
-           return fail(exit_bad_input, "cannot read '" + *source + "': no such file");
-         // The store is opened before the input, so a long stream from a pipe imports as it comes.
-         return with_store(globals, [&](store& db) {
-           std::ifstream file;
-           if (*source != "-") {
-             file.open(*source, std::ios::binary);
-             if (!file) return fail(exit_bad_input, "cannot read '" + *source + "'");
-           }
-           std::istream& in = *source == "-" ? std::cin : file;
-           bool regular = *source != "-" && S_ISREG(st.st_mode);
-           progress_bar bar{stderr_is_terminal() && regular,
-                            static_cast<uint64_t>(regular ? st.st_size : 0)};
-           importer run{db, *source};
-           std::string text;
-           uint64_t line = 0;
-           uint64_t bytes = 0;
-           while (std::getline(in, text)) {
-             ++line;
-             bytes += text.size() + 1;
-             if (auto err = run.add(line, text, *batch))
-               return fail(err, "import stopped at " + *source + ":" + std::to_string(line) +
-                                    " after " + std::to_string(run.imported()) + " memories");
-             bar.update(bytes, run.imported(), run.failed());
-           }
-           if (auto err = run.flush())
-             return fail(err, "import stopped at the end of " + *source + " after " +
-                                  std::to_string(run.imported()) + " memories");
-           bar.finish(bytes, run.imported(), run.failed());
-           print({{"imported", run.imported()}, {"failed", run.failed()}});
-           return run.failed() == 0 ? int{exit_ok} : int{exit_bad_input};
-         });
-       };
-     }}};
+    {"import", "Insert or replace many memories from JSONL (one memory per line)", import_setup}};
 
-registrar get_command{{"get", "Print one memory as JSON",
-                       [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-                         auto id_text = std::make_shared<std::string>();
-                         sub.add_option("ID", *id_text, "Memory id")->required();
-                         return [&globals, id_text] {
-                           auto id = uuid::parse(*id_text);
-                           if (!id) return fail(id.error());
-                           return with_store(globals, [&](store& db) {
-                             auto m = db.get(*id);
-                             if (!m) return fail(m.error(), "get " + *id_text);
-                             if (!*m)
-                               return fail(exit_not_found, "no memory with id " + id->to_string());
-                             print(to_json_value(**m, db.profile()));
-                             return int{exit_ok};
-                           });
-                         };
-                       }}};
+std::function<int()> get_setup(CLI::App& sub, const global_options& globals) {
+  auto id_text = std::make_shared<std::string>();
+  sub.add_option("ID", *id_text, "Memory id")->required();
+  return [&globals, id_text] {
+    auto id = uuid::parse(*id_text);
+    if (!id) return fail(id.error());
+    return with_store(globals, [&](store& db) {
+      auto m = db.get(*id);
+      if (!m) return fail(m.error(), "get " + *id_text);
+      if (!*m) return fail(exit_not_found, "no memory with id " + id->to_string());
+      print(to_json_value(**m, db.profile()));
+      return int{exit_ok};
+    });
+  };
+}
 
-registrar list_command{
-    {"list", "List memories in id order, a page at a time",
-     [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-       struct options {
-         std::string ns;
-         size_t limit = 100;
-         std::string after;
-         bool embeddings = false;
-       };
-       auto o = std::make_shared<options>();
-       sub.add_option("--namespace", o->ns, "Only this namespace");
-       sub.add_option("--limit", o->limit, "Memories per page")
-           ->capture_default_str()
-           ->check(CLI::Range(size_t{1}, size_t{100000}));
-       sub.add_option("--after", o->after, "Continue after this id (next_after of the last page)");
-       sub.add_flag("--embeddings", o->embeddings, "Include the embeddings");
-       return [&globals, o] {
-         std::optional<uuid> after;
-         if (!o->after.empty()) {
-           auto parsed = uuid::parse(o->after);
-           if (!parsed) return fail(parsed.error());
-           after = *parsed;
-         }
-         return with_store(globals, [&](store& db) {
-           auto page = db.list(o->ns, o->limit, after);
-           if (!page) return fail(page.error(), "list");
-           json_value items = json_value::array();
-           for (auto& m : page->items)
-             items.push_back(to_json_value(m, db.profile(), o->embeddings));
-           json_value next = nullptr;
-           if (page->next_after) next = page->next_after->to_string();
-           print({{"memories", std::move(items)}, {"next_after", std::move(next)}});
-           return int{exit_ok};
-         });
-       };
-     }}};
+registrar get_command{{"get", "Print one memory as JSON", get_setup}};
+
+std::function<int()> list_setup(CLI::App& sub, const global_options& globals) {
+  struct options {
+    filter_options filter;
+    size_t limit = 100;
+    std::string after;
+    bool embeddings = false;
+  };
+  auto o = std::make_shared<options>();
+  o->filter.add_to(sub);
+  sub.add_option("--limit", o->limit, "Memories per page")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  sub.add_option("--after", o->after, "Continue after this id (next_after of the last page)");
+  sub.add_flag("--embeddings", o->embeddings, "Include the embeddings");
+  return [&globals, o] {
+    std::optional<uuid> after;
+    if (!o->after.empty()) {
+      auto parsed = uuid::parse(o->after);
+      if (!parsed) return fail(parsed.error());
+      after = *parsed;
+    }
+    return with_store(globals, [&](store& db) {
+      auto page = db.list(o->filter.ns, o->limit, after);
+      if (!page) return fail(page.error(), "list");
+      json_value items = json_value::array();
+      for (auto& m : page->items)
+        items.push_back(to_json_value(m, db.profile(), o->embeddings));
+      json_value next = nullptr;
+      if (page->next_after) next = page->next_after->to_string();
+      print({{"memories", std::move(items)}, {"next_after", std::move(next)}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar list_command{{"list", "List memories in id order, a page at a time", list_setup}};
 
 } // namespace
 } // namespace telos::cli

@@ -40,152 +40,154 @@ expected<telos::profile> load_profile(const std::string& arg) {
   return parsed;
 }
 
-registrar init_command{
-    {"init", "Create a store (default profile teleo13)",
-     [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-       auto profile_arg = std::make_shared<std::string>("teleo13");
-       auto shards = std::make_shared<uint32_t>(1);
-       sub.add_option("--profile", *profile_arg, "teleo13, or a profile JSON file")
-           ->capture_default_str();
-       sub.add_option("--shards", *shards, "Number of shards (fixed for the store's life)")
-           ->capture_default_str()
-           ->check(CLI::Range(1, 256));
-       return [&globals, profile_arg, shards] {
-         auto kind = backend_of(globals);
-         if (!kind) return fail(kind.error());
-         auto profile = load_profile(*profile_arg);
-         if (!profile) return fail(profile.error());
-         if (*kind != storage::backend_kind::memory && occupied(globals.data_dir))
-           return fail(exit_store_error,
-                       "'" + globals.data_dir +
-                           "' already exists and is not empty; init never overwrites a store");
-         store_options opts;
-         opts.path = globals.data_dir;
-         opts.backend = *kind;
-         opts.profile = *profile;
-         opts.shards = *shards;
-         opts.create_if_missing = true;
-         auto opened = store::open(std::move(opts));
-         if (!opened)
-           return fail(exit_store_error, "creating a store at '" + globals.data_dir +
-                                             "': " + describe(opened.error()));
-         if (auto closed = (*opened)->close(); !closed)
-           return fail(exit_store_error, "closing the new store: " + describe(closed.error()));
-         print({{"created", globals.data_dir},
-                {"backend", storage::to_string(*kind)},
-                {"profile", profile->name},
-                {"embedders", profile->embedders.size()},
-                {"shards", *shards}});
-         return int{exit_ok};
-       };
-     }}};
+std::function<int()> init_setup(CLI::App& sub, const global_options& globals) {
+  auto profile_arg = std::make_shared<std::string>("teleo13");
+  auto shards = std::make_shared<uint32_t>(1);
+  sub.add_option("--profile", *profile_arg, "teleo13, or a profile JSON file")
+      ->capture_default_str();
+  sub.add_option("--shards", *shards, "Number of shards (fixed for the store's life)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  return [&globals, profile_arg, shards] {
+    auto kind = backend_of(globals);
+    if (!kind) return fail(kind.error());
+    auto profile = load_profile(*profile_arg);
+    if (!profile) return fail(profile.error());
+    if (*kind != storage::backend_kind::memory && occupied(globals.data_dir))
+      return fail(exit_store_error,
+                  "'" + globals.data_dir +
+                      "' already exists and is not empty; init never overwrites a store");
+    store_options opts;
+    opts.path = globals.data_dir;
+    opts.backend = *kind;
+    opts.profile = *profile;
+    opts.shards = *shards;
+    opts.create_if_missing = true;
+    auto opened = store::open(std::move(opts));
+    if (!opened)
+      return fail(exit_store_error,
+                  "creating a store at '" + globals.data_dir + "': " + describe(opened.error()));
+    if (auto closed = (*opened)->close(); !closed)
+      return fail(exit_store_error, "closing the new store: " + describe(closed.error()));
+    print({{"created", globals.data_dir},
+           {"backend", storage::to_string(*kind)},
+           {"profile", profile->name},
+           {"embedders", profile->embedders.size()},
+           {"shards", *shards}});
+    return int{exit_ok};
+  };
+}
 
-registrar delete_command{{"delete", "Delete one memory by id",
-                          [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-                            auto id_text = std::make_shared<std::string>();
-                            sub.add_option("ID", *id_text, "Memory id")->required();
-                            return [&globals, id_text] {
-                              auto id = uuid::parse(*id_text);
-                              if (!id) return fail(id.error());
-                              return with_store(globals, [&](store& db) {
-                                auto removed = db.remove(*id);
-                                if (!removed) return fail(removed.error(), "delete " + *id_text);
-                                if (!*removed)
-                                  return fail(exit_not_found,
-                                              "no memory with id " + id->to_string());
-                                print({{"deleted", id->to_string()}});
-                                return int{exit_ok};
-                              });
-                            };
-                          }}};
+registrar init_command{{"init", "Create a store (default profile teleo13)", init_setup}};
 
-registrar count_command{{"count", "Count memories, in all namespaces or one",
-                         [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-                           auto ns = std::make_shared<std::string>();
-                           sub.add_option("--namespace", *ns, "Count only this namespace");
-                           return [&globals, ns] {
-                             return with_store(globals, [&](store& db) {
-                               auto n = db.count(*ns);
-                               if (!n) return fail(n.error(), "count");
-                               print({{"count", *n}});
-                               return int{exit_ok};
-                             });
-                           };
-                         }}};
+std::function<int()> delete_setup(CLI::App& sub, const global_options& globals) {
+  auto id_text = std::make_shared<std::string>();
+  sub.add_option("ID", *id_text, "Memory id")->required();
+  return [&globals, id_text] {
+    auto id = uuid::parse(*id_text);
+    if (!id) return fail(id.error());
+    return with_store(globals, [&](store& db) {
+      auto removed = db.remove(*id);
+      if (!removed) return fail(removed.error(), "delete " + *id_text);
+      if (!*removed) return fail(exit_not_found, "no memory with id " + id->to_string());
+      print({{"deleted", id->to_string()}});
+      return int{exit_ok};
+    });
+  };
+}
 
-registrar stats_command{{"stats", "Counts, bytes on disk and per-index sizes, as JSON",
-                         [](CLI::App&, const global_options& globals) -> std::function<int()> {
-                           return [&globals] {
-                             return with_store(globals, [&](store& db) {
-                               auto st = db.stats();
-                               if (!st) return fail(st.error(), "stats");
-                               json_value indexes = json_value::array();
-                               for (auto& ix : st->indexes)
-                                 indexes.push_back({{"embedder", ix.embedder},
-                                                    {"shard", ix.shard},
-                                                    {"structure", ix.stats.structure},
-                                                    {"vectors", ix.stats.vectors},
-                                                    {"fresh", ix.stats.fresh},
-                                                    {"memory_bytes", ix.stats.memory_bytes}});
-                               print({{"backend", storage::to_string(st->backend)},
-                                      {"profile", db.profile().name},
-                                      {"shards", st->shards},
-                                      {"memories", st->memories},
-                                      {"namespaces", st->per_namespace},
-                                      {"disk_bytes", st->disk_bytes},
-                                      {"sequences", st->sequences},
-                                      {"indexes", indexes}});
-                               return int{exit_ok};
-                             });
-                           };
-                         }}};
+registrar delete_command{{"delete", "Delete one memory by id", delete_setup}};
 
-registrar checkpoint_command{
-    {"checkpoint", "Write a consistent copy of the store to DIR (which must not exist)",
-     [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-       auto dir = std::make_shared<std::string>();
-       sub.add_option("DIR", *dir, "Checkpoint directory")->required();
-       return [&globals, dir] {
-         if (occupied(*dir))
-           return fail(exit_store_error, "checkpoint directory '" + *dir + "' already exists");
-         return with_store(globals, [&](store& db) {
-           if (auto done = db.checkpoint(*dir); !done)
-             return fail(exit_store_error,
-                         "checkpoint to '" + *dir + "': " + describe(done.error()));
-           print({{"checkpoint", *dir}});
-           return int{exit_ok};
-         });
-       };
-     }}};
+std::function<int()> count_setup(CLI::App& sub, const global_options& globals) {
+  auto filter = std::make_shared<filter_options>();
+  filter->add_to(sub);
+  return [&globals, filter] {
+    return with_store(globals, [&](store& db) {
+      auto n = db.count(filter->ns);
+      if (!n) return fail(n.error(), "count");
+      print({{"count", *n}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar count_command{{"count", "Count memories, in all namespaces or one", count_setup}};
+
+std::function<int()> stats_setup(CLI::App&, const global_options& globals) {
+  return [&globals] {
+    return with_store(globals, [&](store& db) {
+      auto st = db.stats();
+      if (!st) return fail(st.error(), "stats");
+      json_value indexes = json_value::array();
+      for (auto& ix : st->indexes)
+        indexes.push_back({{"embedder", ix.embedder},
+                           {"shard", ix.shard},
+                           {"structure", ix.stats.structure},
+                           {"vectors", ix.stats.vectors},
+                           {"fresh", ix.stats.fresh},
+                           {"memory_bytes", ix.stats.memory_bytes}});
+      print({{"backend", storage::to_string(st->backend)},
+             {"profile", db.profile().name},
+             {"shards", st->shards},
+             {"memories", st->memories},
+             {"namespaces", st->per_namespace},
+             {"disk_bytes", st->disk_bytes},
+             {"sequences", st->sequences},
+             {"indexes", indexes}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar stats_command{
+    {"stats", "Counts, bytes on disk and per-index sizes, as JSON", stats_setup}};
+
+std::function<int()> checkpoint_setup(CLI::App& sub, const global_options& globals) {
+  auto dir = std::make_shared<std::string>();
+  sub.add_option("DIR", *dir, "Checkpoint directory")->required();
+  return [&globals, dir] {
+    if (occupied(*dir))
+      return fail(exit_store_error, "checkpoint directory '" + *dir + "' already exists");
+    return with_store(globals, [&](store& db) {
+      if (auto done = db.checkpoint(*dir); !done)
+        return fail(exit_store_error, "checkpoint to '" + *dir + "': " + describe(done.error()));
+      print({{"checkpoint", *dir}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar checkpoint_command{{"checkpoint",
+                              "Write a consistent copy of the store to DIR (which must not exist)",
+                              checkpoint_setup}};
+
+std::function<int()> restore_setup(CLI::App& sub, const global_options& globals) {
+  auto dir = std::make_shared<std::string>();
+  sub.add_option("DIR", *dir, "Checkpoint directory (written by `telos checkpoint`)")->required();
+  return [&globals, dir] {
+    if (!occupied(*dir)) return fail(exit_not_found, "no checkpoint at '" + *dir + "'");
+    global_options of_checkpoint = globals;
+    of_checkpoint.data_dir = *dir;
+    auto kind = backend_of(of_checkpoint);
+    if (!kind) return fail(kind.error());
+    store_options target;
+    target.path = globals.data_dir;
+    target.backend = *kind;
+    target.create_if_missing = true;
+    auto restored = store::restore(*dir, std::move(target));
+    if (!restored)
+      return fail(exit_store_error, "restore from '" + *dir + "': " + describe(restored.error()));
+    auto n = (*restored)->count();
+    if (!n) return fail(n.error(), "count after restore");
+    if (auto closed = (*restored)->close(); !closed)
+      return fail(exit_store_error, "closing the store: " + describe(closed.error()));
+    print({{"restored", *dir}, {"memories", *n}});
+    return int{exit_ok};
+  };
+}
 
 registrar restore_command{
-    {"restore", "Replace the store with the checkpoint in DIR",
-     [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-       auto dir = std::make_shared<std::string>();
-       sub.add_option("DIR", *dir, "Checkpoint directory (written by `telos checkpoint`)")
-           ->required();
-       return [&globals, dir] {
-         if (!occupied(*dir)) return fail(exit_not_found, "no checkpoint at '" + *dir + "'");
-         global_options of_checkpoint = globals;
-         of_checkpoint.data_dir = *dir;
-         auto kind = backend_of(of_checkpoint);
-         if (!kind) return fail(kind.error());
-         store_options target;
-         target.path = globals.data_dir;
-         target.backend = *kind;
-         target.create_if_missing = true;
-         auto restored = store::restore(*dir, std::move(target));
-         if (!restored)
-           return fail(exit_store_error,
-                       "restore from '" + *dir + "': " + describe(restored.error()));
-         auto n = (*restored)->count();
-         if (!n) return fail(n.error(), "count after restore");
-         if (auto closed = (*restored)->close(); !closed)
-           return fail(exit_store_error, "closing the store: " + describe(closed.error()));
-         print({{"restored", *dir}, {"memories", *n}});
-         return int{exit_ok};
-       };
-     }}};
+    {"restore", "Replace the store with the checkpoint in DIR", restore_setup}};
 
 json_value to_json(const verify_report& report) {
   return {{"consistent", report.consistent},
@@ -194,32 +196,34 @@ json_value to_json(const verify_report& report) {
           {"repaired", report.repaired}};
 }
 
+std::function<int()> verify_setup(CLI::App& sub, const global_options& globals) {
+  auto repair = std::make_shared<bool>(false);
+  sub.add_flag("--repair", *repair, "Rebuild whatever differs from the records");
+  return [&globals, repair] {
+    return with_store(globals, [&](store& db) {
+      auto report = db.verify(*repair);
+      if (!report) return fail(report.error(), "verify");
+      auto out = to_json(*report);
+      bool consistent = report->consistent;
+      if (*repair && !report->consistent) {
+        // A repair is only believed once a fresh check finds nothing left.
+        auto after = db.verify(false);
+        if (!after) return fail(after.error(), "verify after repair");
+        out["after_repair"] = to_json(*after);
+        consistent = after->consistent;
+      }
+      print(out);
+      if (!consistent)
+        std::cerr << "telos: verify: the store is inconsistent (" << report->problems.size()
+                  << " problem(s), listed on stdout)\n";
+      return consistent ? int{exit_ok} : int{exit_store_error};
+    });
+  };
+}
+
 registrar verify_command{
     {"verify", "Check records, embeddings, indexes and checksums; exit 0 only if consistent",
-     [](CLI::App& sub, const global_options& globals) -> std::function<int()> {
-       auto repair = std::make_shared<bool>(false);
-       sub.add_flag("--repair", *repair, "Rebuild whatever differs from the records");
-       return [&globals, repair] {
-         return with_store(globals, [&](store& db) {
-           auto report = db.verify(*repair);
-           if (!report) return fail(report.error(), "verify");
-           auto out = to_json(*report);
-           bool consistent = report->consistent;
-           if (*repair && !report->consistent) {
-             // A repair is only believed once a fresh check finds nothing left.
-             auto after = db.verify(false);
-             if (!after) return fail(after.error(), "verify after repair");
-             out["after_repair"] = to_json(*after);
-             consistent = after->consistent;
-           }
-           print(out);
-           if (!consistent)
-             std::cerr << "telos: verify: the store is inconsistent (" << report->problems.size()
-                       << " problem(s), listed on stdout)\n";
-           return consistent ? int{exit_ok} : int{exit_store_error};
-         });
-       };
-     }}};
+     verify_setup}};
 
 } // namespace
 } // namespace telos::cli
