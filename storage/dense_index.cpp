@@ -7,49 +7,16 @@
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
+#include "telos/storage/index_hnswlib.hpp"
+
 #include <algorithm>
-#include <assert.h>
-#include <atomic>
-#include <cassert>
 #include <cmath>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <limits>
-#include <list>
-#include <mutex>
-#include <queue>
-#include <random>
 #include <sstream>
-#include <stdexcept>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#include <immintrin.h>
-#include <x86intrin.h>
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-// hnswlib 0.6.2's SSE code prefetches through the link one past the end of a full upper-layer link
-// list: a real 4-byte load beyond a malloc'd block (harmless for a prefetch, but AddressSanitizer
-// rightly reports it). Sanitizer builds use hnswlib's portable code instead.
-#define NO_MANUAL_VECTORIZATION
-#endif
-// hnswlib 0.6.2 defines functions and variables (cpuid, AVXCapable, InnerProductSIMD16Ext, ...) in
-// its headers without `inline`. Enclosed in an unnamed namespace they get internal linkage, so
-// telos_storage exports none of them and an application may include hnswlib itself (as telos-bench
-// does). The headers hnswlib includes come first, above, so that the enclosed include adds nothing
-// but hnswlib's own code.
-namespace {
-#include <hnswlib/hnswlib.h>
-} // namespace
 
 namespace telos::storage {
 

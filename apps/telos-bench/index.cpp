@@ -4,10 +4,10 @@
 // Data: Fashion-MNIST (Debian package dataset-fashion-mnist), 784-d, L2.
 #include "bench_command.hpp"
 
+#include "telos/storage/index_hnswlib.hpp"
 #include "telos/storage/vector_index.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
-#include <hnswlib/hnswlib.h>
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
