@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh build -DTELOS_BUILD_TESTS=OFF
+scripts/build.sh build -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_TESTS=OFF
 exec build/bin/telos-stress "$@"

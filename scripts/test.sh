@@ -8,7 +8,7 @@ scripts/setup.sh
 jobs=${TELOS_JOBS:-$(nproc)}
 
 echo "== build (RelWithDebInfo, -Werror)"
-scripts/build.sh build
+scripts/build.sh build -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=ON -DTELOS_BUILD_TESTS=ON
 echo "== tests"
 (cd build && ctest --output-on-failure -j "$jobs")
 
@@ -19,7 +19,7 @@ examples/consumer/check.sh build/_install
 
 if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build and tests under ASan + UBSan"
-  TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
+  TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined -DTELOS_BUILD_TESTS=ON \
     -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs" -E '^cli')

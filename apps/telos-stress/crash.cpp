@@ -275,7 +275,11 @@ int run_crash(const config& cfg) {
                 << describe(created.error()) << '\n';
       return 3;
     }
-    (*created)->close();
+    if (auto closed = (*created)->close(); !closed) {
+      std::cerr << "telos-stress: closing the new store failed: " << describe(closed.error())
+                << '\n';
+      return 3;
+    }
   }
   if (!cfg.quiet)
     std::cerr << "telos-stress: crash test, " << cfg.crash << " cycles, " << cfg.backend

@@ -1,6 +1,9 @@
-// An outside program using the installed Telos package: opens an in-memory store, writes one
-// atomic batch across two keyspaces, reads it back, scans a prefix, and shows that a transaction
-// which lost a race is refused instead of silently overwriting. Exits non-zero on any surprise.
+// An outside program using the installed Telos package. Part one uses the storage layer alone: an
+// in-memory backend, one atomic batch across two keyspaces, a prefix scan, and a transaction that
+// lost a race and is refused instead of silently overwriting. Part two uses the whole engine
+// through the blocking store facade (actors, CAF): memories with an embedding, then a nearest-
+// neighbour search. Exits non-zero on any surprise.
+#include <telos/actors/store.hpp>
 #include <telos/storage/backend.hpp>
 
 #include <iostream>
@@ -15,7 +18,7 @@ int failed(const std::string& what) {
 
 } // namespace
 
-int main() {
+int key_value_demo() {
   using namespace telos;
   storage::backend_options opts;
   opts.keyspaces = {"users", "emails"};
@@ -62,6 +65,48 @@ int main() {
 
   auto renamed = db.get(*users, "user/1");
   if (!renamed || !*renamed || **renamed != "Ada Lovelace") return failed("first commit lost");
+  return 0;
+}
+
+int memory_store_demo() {
+  using namespace telos;
+  store_options opts;
+  opts.backend = storage::backend_kind::memory;
+  opts.profile = profile{"custom", {embedder{"topic", embedder_kind::dense, 3, metric::cosine}}};
+  auto opened = store::open(opts);
+  if (!opened) return failed("store open: " + describe(opened.error()));
+  store& memories = **opened;
+
+  const std::pair<const char*, std::vector<float>> notes[] = {
+      {"Lists of numbers are vectors", {1.0f, 0.1f, 0.0f}},
+      {"Bake bread at 230 degrees", {0.0f, 1.0f, 0.2f}},
+      {"Cosine similarity compares directions", {0.9f, 0.0f, 0.3f}},
+  };
+  for (const auto& [content, topic] : notes) {
+    memory m;
+    m.content = content;
+    m.embeddings["topic"] = embedding::dense(topic);
+    if (auto id = memories.put(std::move(m)); !id) return failed("put: " + describe(id.error()));
+  }
+
+  search_request query;
+  query.embedder = "topic";
+  query.query = embedding::dense({1.0f, 0.0f, 0.1f});
+  query.k = 2;
+  auto found = memories.search(query);
+  if (!found) return failed("search: " + describe(found.error()));
+  if (found->hits.size() != 2 || found->records.size() != 2)
+    return failed("search returned " + std::to_string(found->hits.size()) + " hits, not 2");
+  for (size_t i = 0; i < found->hits.size(); ++i)
+    std::cout << "  " << found->hits[i].score << "  " << found->records[i].content << '\n';
+  if (found->records[1].content == notes[1].first) return failed("the bread note ranked second");
+  if (auto closed = memories.close(); !closed) return failed("close: " + describe(closed.error()));
+  return 0;
+}
+
+int main() {
+  if (int rc = key_value_demo()) return rc;
+  if (int rc = memory_store_demo()) return rc;
   std::cout << "telos-consumer: ok\n";
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -22,8 +23,12 @@ const std::string& argument(int index) {
   static std::vector<std::string> args = [] {
     std::vector<std::string> result;
     auto& suite = boost::unit_test::framework::master_test_suite();
-    for (int i = 1; i < suite.argc; ++i)
-      result.emplace_back(suite.argv[i]);
+    // Absolute paths, so a test may change its working directory.
+    for (int i = 1; i < suite.argc; ++i) {
+      char resolved[PATH_MAX];
+      result.emplace_back(::realpath(suite.argv[i], resolved) != nullptr ? resolved
+                                                                         : suite.argv[i]);
+    }
     return result;
   }();
   if (static_cast<size_t>(index) >= args.size())

@@ -377,4 +377,32 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(stats_stay_exact_beside_concurrent_batches, Backen
   BOOST_TEST(stats.keyspaces[beta_ks].bytes == 0u);
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(iterator_and_transaction_may_move_to_another_thread, Backend,
+                              all_backends) {
+  fresh_store<Backend> s;
+  fill(*s.db, alpha_ks, "k", 100);
+  auto it = require_value(s.db->scan(alpha_ks, key_range::all()), "scan");
+  auto txn = require_value(s.db->begin(), "begin");
+  require_ok(txn->put(alpha_ks, "moved", "committed elsewhere"), "transaction put");
+  BOOST_REQUIRE(it->valid());
+  it->next();
+  entries seen;
+  thread_failures failures;
+  // Both were created here and are finished, and destroyed, on another thread.
+  std::thread other{[&] {
+    for (; it->valid(); it->next())
+      seen.emplace_back(std::string{it->key()}, std::string{it->value()});
+    if (auto status = it->status()) failures.record("iteration failed: " + telos::describe(status));
+    it.reset();
+    if (auto committed = txn->commit(); !committed)
+      failures.record("commit failed: " + error_text(committed));
+    txn.reset();
+  }};
+  other.join();
+  BOOST_TEST(failures.count() == 0, failures.first());
+  BOOST_REQUIRE(seen.size() == 99u);
+  BOOST_TEST(seen.front().first == numbered_key("k", 1));
+  BOOST_TEST(get(*s.db, alpha_ks, "moved") == std::optional<std::string>{"committed elsewhere"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
