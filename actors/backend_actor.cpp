@@ -25,7 +25,131 @@ caf::result<atom::ok> lift(expected<void>&& x) {
   return atom::ok_v;
 }
 
+caf::error no_graph(uint32_t shard) {
+  return make_error(ec::invalid_argument, "shard " + std::to_string(shard) + " has no graph");
+}
+
+storage::edge_direction to_storage(edge_dir d) {
+  return static_cast<storage::edge_direction>(static_cast<uint8_t>(d));
+}
+
+/// The graph rows' verdict, added to the storage check: edges whose endpoint lives on this
+/// shard must name a stored memory (endpoints on other shards are checked there).
+expected<void> check_graph(const backend_actor_config& c, storage_check& check, bool repair) {
+  auto& db = *c.backend;
+  auto records = c.layout.records();
+  auto exists = [&](const uuid& id) -> expected<bool> {
+    if (c.shard_count > 1 && stable_hash(id) % c.shard_count != c.shard) return true;
+    return db.contains(records, storage::id_key(id));
+  };
+  auto prefix = "shard " + std::to_string(c.shard) + " graph: ";
+  // Every stored memory has its index rows.
+  std::vector<memory> lacking;
+  constexpr size_t chunk = 1024;
+  for (size_t first = 0; first < check.facts.size(); first += chunk) {
+    std::vector<uuid> ids;
+    for (size_t i = first; i < std::min(check.facts.size(), first + chunk); ++i)
+      ids.push_back(check.facts[i].id);
+    auto read = read_memories(db, c.layout, ids, false);
+    if (!read) return std::move(read.error());
+    for (auto& m : *read) {
+      if (m.id.is_nil()) continue;
+      auto missing = c.graph->index().missing_rows(m);
+      if (!missing) return std::move(missing.error());
+      for (const auto& row : *missing)
+        check.problems.push_back(prefix + "memory " + m.id.to_string() + " lacks " + row +
+                                 (repair ? " (repaired)" : ""));
+      if (!missing->empty()) lacking.push_back(std::move(m));
+    }
+  }
+  auto report = c.graph->verify(exists);
+  if (!report) return std::move(report.error());
+  for (auto& problem : report->problems)
+    check.problems.push_back(prefix + problem + (repair ? " (repaired)" : ""));
+  if (report->problem_count > report->problems.size())
+    check.problems.push_back(prefix +
+                             std::to_string(report->problem_count - report->problems.size()) +
+                             " more problems not listed");
+  if (!repair || (report->ok() && lacking.empty())) return {};
+  write_batch rows;
+  storage::interner::staging staged;
+  auto changed = c.graph->repair(exists, lacking, rows, staged);
+  if (!changed) return std::move(changed.error());
+  if (!rows.empty()) {
+    if (auto ok = db.write(rows, storage::write_options{true}); !ok) {
+      c.graph->terms().abandon(staged);
+      return ok;
+    }
+  }
+  c.graph->terms().confirm(staged);
+  check.repaired += *changed;
+  return {};
+}
+
 } // namespace
+
+expected<std::vector<edge_data>> read_neighbours(const storage::shard_graph& g,
+                                                 const neighbour_request& q) {
+  storage::neighbour_query nq;
+  nq.direction = to_storage(q.direction);
+  nq.types = q.types;
+  if (!q.ns.empty()) nq.ns = q.ns;
+  nq.limit = q.limit > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(q.limit);
+  auto found = g.neighbours(q.node, nq);
+  if (!found) return std::move(found.error());
+  std::vector<edge_data> result;
+  result.reserve(found->size());
+  for (auto& n : *found) {
+    bool out = n.direction == storage::edge_direction::out;
+    result.push_back(edge_data{out ? q.node : n.node, std::move(n.type), out ? n.node : q.node,
+                               std::move(n.ns), n.weight, std::move(n.attributes)});
+  }
+  return result;
+}
+
+expected<std::vector<graph_path>> read_traversal(const storage::shard_graph& g,
+                                                 const traverse_request& q) {
+  if (auto ok = check_traverse(q); !ok) return std::move(ok.error());
+  storage::traversal_query tq;
+  tq.direction = to_storage(q.direction);
+  tq.types = q.types;
+  if (!q.ns.empty()) tq.ns = q.ns;
+  tq.max_depth = q.depth;
+  tq.limit = q.limit > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(q.limit);
+  auto paths = g.traverse(q.start, tq);
+  if (!paths) return std::move(paths.error());
+  std::vector<graph_path> result;
+  result.reserve(paths->size());
+  for (auto& p : *paths) {
+    graph_path gp;
+    gp.nodes = std::move(p.nodes);
+    gp.types = std::move(p.types);
+    for (auto d : p.directions)
+      gp.directions.push_back(static_cast<edge_dir>(static_cast<uint8_t>(d)));
+    result.push_back(std::move(gp));
+  }
+  return result;
+}
+
+expected<quad_match_page> read_quads(const storage::shard_graph& g, const quad_match_request& q) {
+  if (q.limit < 1 || q.limit > 100000)
+    return make_error(ec::invalid_argument,
+                      "quad match limit " + std::to_string(q.limit) + " is outside 1..100000");
+  storage::text_pattern pattern;
+  if (q.has_s) pattern.s = q.terms.s;
+  if (q.has_p) pattern.p = q.terms.p;
+  if (q.has_o) pattern.o = q.terms.o;
+  if (q.has_c) pattern.c = q.terms.c;
+  auto page = g.match(pattern, q.after, static_cast<size_t>(q.limit));
+  if (!page) return std::move(page.error());
+  quad_match_page result;
+  result.quads.reserve(page->quads.size());
+  for (auto& t : page->quads)
+    result.quads.push_back(
+        quad_text{std::move(t.s), std::move(t.p), std::move(t.o), std::move(t.c)});
+  result.next = std::move(page->next);
+  return result;
+}
 
 backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<backend_state> self,
                                               backend_actor_config config) {
@@ -56,7 +180,25 @@ backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<ba
       },
       [=](atom::verify, bool repair) -> caf::result<storage_check> {
         const auto& c = self->state.config;
-        return lift(check_storage(*c.backend, c.layout, c.shard, repair));
+        auto check = check_storage(*c.backend, c.layout, c.shard, repair);
+        if (check && c.graph)
+          if (auto ok = check_graph(c, *check, repair); !ok) return std::move(ok.error());
+        return lift(std::move(check));
+      },
+      [=](atom::edges, const neighbour_request& q) -> caf::result<std::vector<edge_data>> {
+        const auto& c = self->state.config;
+        if (!c.graph) return no_graph(c.shard);
+        return lift(read_neighbours(*c.graph, q));
+      },
+      [=](atom::traverse, const traverse_request& q) -> caf::result<std::vector<graph_path>> {
+        const auto& c = self->state.config;
+        if (!c.graph) return no_graph(c.shard);
+        return lift(read_traversal(*c.graph, q));
+      },
+      [=](atom::quads, const quad_match_request& q) -> caf::result<quad_match_page> {
+        const auto& c = self->state.config;
+        if (!c.graph) return no_graph(c.shard);
+        return lift(read_quads(*c.graph, q));
       },
       [=](atom::flush) -> caf::result<atom::ok> {
         return lift(self->state.config.backend->flush());

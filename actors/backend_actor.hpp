@@ -5,6 +5,7 @@
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/storage/backend.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/shard_graph.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -19,7 +20,18 @@ struct backend_actor_config {
   storage::shard_layout layout;
   /// fsync every committed write.
   bool sync_writes = false;
+  /// The shard's graph (read here, written by the shard actor); null without one.
+  std::shared_ptr<storage::shard_graph> graph;
+  /// Shards of the store (verify checks edge endpoints that live on this one).
+  uint32_t shard_count = 1;
 };
+
+/// Graph reads of one shard, as the backend actor runs them (tests call them directly).
+expected<std::vector<edge_data>> read_neighbours(const storage::shard_graph& g,
+                                                 const neighbour_request& q);
+expected<std::vector<graph_path>> read_traversal(const storage::shard_graph& g,
+                                                 const traverse_request& q);
+expected<quad_match_page> read_quads(const storage::shard_graph& g, const quad_match_request& q);
 
 struct backend_state {
   static inline const char* name = "backend";

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -305,6 +306,120 @@ void rescore(self_ptr self, std::shared_ptr<fused_run> run,
       });
 }
 
+// -- graph ----------------------------------------------------------------------------------------
+
+/// A write that was admitted but is abandoned before dispatch.
+void drop_write(self_ptr self) {
+  --self->state.inflight;
+  check_waiters(self);
+}
+
+expected<void> check_edge(edge_data& e) {
+  auto name = "edge " + e.source.to_string() + " -[" + e.type + "]-> " + e.target.to_string();
+  if (e.source.is_nil() || e.target.is_nil())
+    return make_error(ec::invalid_argument, name + " has a nil endpoint");
+  if (e.type.empty()) return make_error(ec::invalid_argument, name + " has an empty type");
+  if (e.ns.empty()) return make_error(ec::invalid_argument, name + " has an empty namespace");
+  if (!std::isfinite(e.weight))
+    return make_error(ec::invalid_argument, name + " has a non-finite weight");
+  return {};
+}
+
+/// The shards an edge is stored on: its source's and, when different, its target's.
+std::vector<size_t> edge_shards(const coordinator_state& st, const edge_data& e) {
+  auto a = st.shard_of(e.source);
+  auto b = st.shard_of(e.target);
+  if (a == b) return {a};
+  return {a, b};
+}
+
+/// The state of a breadth-first traversal that asks each hop's node's shard.
+struct traversal_run {
+  traverse_request q;
+  std::unordered_set<uuid> visited;
+  std::vector<graph_path> frontier;
+  std::vector<graph_path> result;
+  uint32_t depth = 0;
+  caf::typed_response_promise<std::vector<graph_path>> rp;
+};
+
+/// One level: the neighbours of every frontier node at once, then the same expansion as
+/// storage::traverse (hops in (type, node, direction) order; first reach wins).
+void traverse_level(self_ptr self, std::shared_ptr<traversal_run> run) {
+  if (run->depth >= run->q.depth || run->frontier.empty()) {
+    run->rp.deliver(std::move(run->result));
+    return;
+  }
+  ++run->depth;
+  gather<std::vector<edge_data>>(
+      run->frontier.size(),
+      [self, run](size_t i) {
+        auto node = run->frontier[i].nodes.back();
+        neighbour_request nr{node, run->q.direction, run->q.types, run->q.ns, UINT64_MAX};
+        return self->request(self->state.config.shards[self->state.shard_of(node)], caf::infinite,
+                             atom::edges_v, std::move(nr));
+      },
+      [self, run](caf::expected<std::vector<std::vector<edge_data>>> lists) {
+        if (!lists) {
+          run->rp.deliver(lists.error());
+          return;
+        }
+        struct hop {
+          std::string type;
+          uuid node;
+          edge_dir direction;
+        };
+        std::vector<graph_path> next;
+        for (size_t i = 0; i < run->frontier.size(); ++i) {
+          const auto& from = run->frontier[i];
+          auto here = from.nodes.back();
+          std::vector<hop> hops;
+          for (auto& e : (*lists)[i]) {
+            bool out = e.source == here;
+            hops.push_back(hop{std::move(e.type), out ? e.target : e.source,
+                               out ? edge_dir::out : edge_dir::in});
+          }
+          std::sort(hops.begin(), hops.end(), [](const hop& a, const hop& b) {
+            return std::tie(a.type, a.node, a.direction) < std::tie(b.type, b.node, b.direction);
+          });
+          for (auto& h : hops) {
+            if (!run->visited.insert(h.node).second) continue;
+            graph_path p = from;
+            p.nodes.push_back(h.node);
+            p.types.push_back(h.type);
+            p.directions.push_back(h.direction);
+            run->result.push_back(p);
+            if (run->result.size() >= run->q.limit) {
+              run->rp.deliver(std::move(run->result));
+              return;
+            }
+            next.push_back(std::move(p));
+          }
+        }
+        run->frontier = std::move(next);
+        traverse_level(self, run);
+      });
+}
+
+/// After memories were removed: deletes the copies of their edges kept on the other endpoint's
+/// shard (each shard removed the edges it holds in the memory's own batch), then calls done.
+void drop_edge_copies(self_ptr self, const std::vector<size_t>& reporting_shards,
+                      std::vector<shard_write_result>& results, std::function<void()> done) {
+  auto& st = self->state;
+  auto plan = std::make_shared<write_plan>();
+  for (size_t i = 0; i < results.size(); ++i)
+    for (auto& e : results[i].dropped_edges)
+      for (auto s : edge_shards(st, e))
+        if (s != reporting_shards[i]) plan->part(s).graph.edge_removes.push_back(e);
+  if (plan->shards.empty()) {
+    done();
+    return;
+  }
+  ++st.inflight;
+  // A failure leaves copies behind; verify reports them as dangling edges.
+  dispatch(self, plan, [done](caf::expected<std::vector<shard_write_result>>) { done(); });
+}
+
 } // namespace
 
 size_t coordinator_state::shard_of(const uuid& id) const {
@@ -396,18 +511,21 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
         }
         auto rp = self->make_response_promise<std::vector<bool>>();
         auto n = ids.size();
-        dispatch(self, plan,
-                 [rp, plan, n](caf::expected<std::vector<shard_write_result>> results) mutable {
-                   if (!results) {
-                     rp.deliver(results.error());
-                     return;
-                   }
-                   std::vector<bool> removed(n, false);
-                   for (size_t i = 0; i < results->size(); ++i)
-                     for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
-                       removed[plan->positions[i][k]] = (*results)[i].removed[k];
-                   rp.deliver(std::move(removed));
-                 });
+        dispatch(
+            self, plan,
+            [self, rp, plan, n](caf::expected<std::vector<shard_write_result>> results) mutable {
+              if (!results) {
+                rp.deliver(results.error());
+                return;
+              }
+              std::vector<bool> removed(n, false);
+              for (size_t i = 0; i < results->size(); ++i)
+                for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
+                  removed[plan->positions[i][k]] = (*results)[i].removed[k];
+              drop_edge_copies(
+                  self, plan->shards, *results,
+                  [rp, removed = std::move(removed)]() mutable { rp.deliver(std::move(removed)); });
+            });
         return rp;
       },
       [=](atom::get, const std::vector<uuid>& ids) -> caf::result<std::vector<memory>> {
@@ -495,6 +613,188 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
               rp.deliver(total);
             });
         return rp;
+      },
+      [=](atom::list, filter& f, uuid after, uint64_t limit) -> caf::result<list_page> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        if (limit == 0) return list_page{};
+        auto rp = self->make_response_promise<list_page>();
+        auto ask = limit == std::numeric_limits<uint64_t>::max() ? limit : limit + 1;
+        gather<std::vector<memory>>(
+            self->state.config.shards.size(),
+            [self, f, after, ask](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::list_v, f,
+                                   after, ask);
+            },
+            [rp, limit](caf::expected<std::vector<std::vector<memory>>> parts) mutable {
+              if (!parts) {
+                rp.deliver(parts.error());
+                return;
+              }
+              list_page page;
+              for (auto& part : *parts)
+                for (auto& m : part)
+                  page.items.push_back(std::move(m));
+              std::sort(page.items.begin(), page.items.end(),
+                        [](const memory& a, const memory& b) { return a.id < b.id; });
+              if (page.items.size() > limit) {
+                page.items.resize(limit);
+                page.next_after = page.items.back().id;
+              }
+              rp.deliver(std::move(page));
+            });
+        return rp;
+      },
+      [=](atom::count, filter& f) -> caf::result<uint64_t> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        auto rp = self->make_response_promise<uint64_t>();
+        gather<uint64_t>(
+            self->state.config.shards.size(),
+            [self, f](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::count_v, f);
+            },
+            [rp](caf::expected<std::vector<uint64_t>> counts) mutable {
+              if (!counts) {
+                rp.deliver(counts.error());
+                return;
+              }
+              uint64_t total = 0;
+              for (auto n : *counts)
+                total += n;
+              rp.deliver(total);
+            });
+        return rp;
+      },
+      [=](atom::edges, atom::put, std::vector<edge_data>& edges) -> caf::result<atom::ok> {
+        for (auto& e : edges)
+          if (auto ok = check_edge(e); !ok) return std::move(ok.error());
+        if (auto err = admit_write(self)) return err;
+        auto& st = self->state;
+        // Every endpoint must exist; each shard checks its own again inside its batch.
+        std::vector<uuid> endpoints;
+        for (const auto& e : edges)
+          endpoints.insert(endpoints.end(), {e.source, e.target});
+        auto plan = std::make_shared<write_plan>();
+        for (auto& e : edges)
+          for (auto s : edge_shards(st, e))
+            plan->part(s).graph.edge_puts.push_back(e);
+        auto groups = std::make_shared<by_shard>(group_by_shard(st, endpoints));
+        auto rp = self->make_response_promise<atom::ok>();
+        gather<std::vector<bool>>(
+            groups->shards.size(),
+            [self, groups](size_t i) {
+              return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
+                                   atom::exists_v, groups->ids[i]);
+            },
+            [self, groups, plan, rp](caf::expected<std::vector<std::vector<bool>>> found) mutable {
+              if (!found) {
+                drop_write(self);
+                rp.deliver(found.error());
+                return;
+              }
+              for (size_t i = 0; i < found->size(); ++i)
+                for (size_t k = 0; k < (*found)[i].size(); ++k)
+                  if (!(*found)[i][k]) {
+                    drop_write(self);
+                    rp.deliver(make_error(ec::not_found, "edge endpoint memory " +
+                                                             groups->ids[i][k].to_string() +
+                                                             " is not stored"));
+                    return;
+                  }
+              dispatch(self, plan,
+                       [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
+                         if (results)
+                           rp.deliver(atom::ok_v);
+                         else
+                           rp.deliver(results.error());
+                       });
+            });
+        return rp;
+      },
+      [=](atom::edges, atom::remove,
+          std::vector<edge_data>& edges) -> caf::result<std::vector<bool>> {
+        for (auto& e : edges)
+          if (auto ok = check_edge(e); !ok) return std::move(ok.error());
+        if (auto err = admit_write(self)) return err;
+        auto& st = self->state;
+        auto plan = std::make_shared<write_plan>();
+        // Where each edge's answer comes from: its source's shard, position in that part.
+        auto answers = std::make_shared<std::vector<std::pair<size_t, size_t>>>();
+        for (auto& e : edges) {
+          auto shards = edge_shards(st, e);
+          for (auto s : shards) {
+            auto& part = plan->part(s);
+            if (s == shards.front()) answers->emplace_back(s, part.graph.edge_removes.size());
+            part.graph.edge_removes.push_back(e);
+          }
+        }
+        auto rp = self->make_response_promise<std::vector<bool>>();
+        dispatch(
+            self, plan,
+            [rp, plan, answers](caf::expected<std::vector<shard_write_result>> results) mutable {
+              if (!results) {
+                rp.deliver(results.error());
+                return;
+              }
+              std::vector<bool> existed;
+              for (auto [shard, k] : *answers)
+                for (size_t i = 0; i < plan->shards.size(); ++i)
+                  if (plan->shards[i] == shard)
+                    existed.push_back((*results)[i].graph.edges_removed.at(k));
+              rp.deliver(std::move(existed));
+            });
+        return rp;
+      },
+      [=](atom::edges, neighbour_request& q) -> caf::result<std::vector<edge_data>> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        if (q.node.is_nil()) return make_error(ec::invalid_argument, "neighbours need a node id");
+        auto& st = self->state;
+        return self->delegate(st.config.shards[st.shard_of(q.node)], atom::edges_v, std::move(q));
+      },
+      [=](atom::traverse, traverse_request& q) -> caf::result<std::vector<graph_path>> {
+        auto& st = self->state;
+        if (st.closing) return make_error(ec::closed, "the store is closing");
+        if (auto ok = check_traverse(q); !ok) return std::move(ok.error());
+        if (st.config.shards.size() == 1)
+          return self->delegate(st.config.shards.front(), atom::traverse_v, std::move(q));
+        auto run = std::make_shared<traversal_run>();
+        run->rp = self->make_response_promise<std::vector<graph_path>>();
+        run->visited.insert(q.start);
+        run->frontier.push_back(graph_path{{q.start}, {}, {}});
+        run->q = std::move(q);
+        traverse_level(self, run);
+        return run->rp;
+      },
+      [=](atom::quads, atom::put, std::vector<quad_text>& quads) -> caf::result<atom::ok> {
+        if (auto err = admit_write(self)) return err;
+        auto plan = std::make_shared<write_plan>();
+        plan->part(0).graph.quad_puts = std::move(quads);
+        auto rp = self->make_response_promise<atom::ok>();
+        dispatch(self, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
+          if (results)
+            rp.deliver(atom::ok_v);
+          else
+            rp.deliver(results.error());
+        });
+        return rp;
+      },
+      [=](atom::quads, atom::remove,
+          std::vector<quad_text>& quads) -> caf::result<std::vector<bool>> {
+        if (auto err = admit_write(self)) return err;
+        auto plan = std::make_shared<write_plan>();
+        plan->part(0).graph.quad_removes = std::move(quads);
+        auto rp = self->make_response_promise<std::vector<bool>>();
+        dispatch(self, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
+          if (results)
+            rp.deliver(std::move(results->front().graph.quads_removed));
+          else
+            rp.deliver(results.error());
+        });
+        return rp;
+      },
+      [=](atom::quads, quad_match_request& q) -> caf::result<quad_match_page> {
+        if (self->state.closing) return make_error(ec::closed, "the store is closing");
+        // Quads of free text live on shard 0, so a pattern's pages keep one storage order.
+        return self->delegate(self->state.config.shards.front(), atom::quads_v, std::move(q));
       },
       [=](atom::search, search_request& req) -> caf::result<search_result> {
         auto& st = self->state;

@@ -19,6 +19,8 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
     bc.backend = s.backend;
     bc.layout = s.layout;
     bc.sync_writes = opts.sync_writes;
+    bc.graph = s.graph;
+    bc.shard_count = s.count;
     shard_actor_config sc;
     sc.id = s.id;
     sc.layout = s.layout;
@@ -34,6 +36,8 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       sc.indexes.push_back(spawn_index(sys, std::move(ic)));
     }
     sc.contributors = opts.row_contributors;
+    sc.graph = s.graph;
+    sc.shard_count = s.count;
     sc.clock = opts.clock;
     result.shards.push_back(spawn_shard(sys, std::move(sc)));
   }

@@ -70,6 +70,29 @@ bool record_catalog::admission::operator()(const uuid& id) const {
   return true;
 }
 
+std::vector<uuid> record_catalog::admitted_ids(const filter& f, const uuid& after,
+                                               size_t limit) const {
+  std::vector<uuid> ids;
+  if (limit == 0) return ids;
+  auto admitted = admit(f);
+  for (const auto& kv : entries_)
+    if ((after.is_nil() || after < kv.first) && admitted(kv.first)) ids.push_back(kv.first);
+  if (ids.size() > limit) {
+    std::nth_element(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(limit), ids.end());
+    ids.resize(limit);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+uint64_t record_catalog::count_admitted(const filter& f) const {
+  auto admitted = admit(f);
+  uint64_t n = 0;
+  for (const auto& kv : entries_)
+    n += admitted(kv.first) ? 1 : 0;
+  return n;
+}
+
 // -- catalog --------------------------------------------------------------------------------------
 
 uint32_t record_catalog::intern(const std::string& ns) {

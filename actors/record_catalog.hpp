@@ -56,6 +56,12 @@ public:
   /// Starts a filtered search (see admission).
   admission admit(const filter& f) const { return admission{*this, f}; }
 
+  /// The `limit` least ids after `after` (nil = from the start) that the filter admits, sorted.
+  /// Attributes are judged by hash: callers confirm a `where` on the records.
+  std::vector<uuid> admitted_ids(const filter& f, const uuid& after, size_t limit) const;
+  /// How many memories the filter admits (exact when it has no `where`).
+  uint64_t count_admitted(const filter& f) const;
+
   // -- the shard's side ---------------------------------------------------------------------------
 
   /// Replaces everything: the facts and the counters read from the shard's metadata.

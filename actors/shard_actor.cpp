@@ -81,10 +81,16 @@ void build_and_commit(self_ptr self, std::shared_ptr<std::vector<queued_write>> 
   ctx.now_ms = st.config.clock();
   ctx.contributors = &st.config.contributors;
   ctx.previous = previous.get();
+  ctx.graph = st.config.graph.get();
+  if (st.config.shard_count > 1)
+    ctx.owns = [id = st.config.id, n = st.config.shard_count](const uuid& x) {
+      return stable_hash(x) % n == id;
+    };
   auto g = std::make_shared<write_group>(build_write_group(ctx, requests));
   for (size_t i = 0; i < group->size(); ++i)
     if (g->outcomes[i].error) (*group)[i].promise.deliver(g->outcomes[i].error);
   if (g->batch.empty()) {
+    if (st.config.graph) st.config.graph->settle(false);
     deliver(*group, *g, {});
     st.committing = false;
     pump(self);
@@ -95,6 +101,7 @@ void build_and_commit(self_ptr self, std::shared_ptr<std::vector<queued_write>> 
       .then(
           [self, group, g](atom::ok) {
             auto& st = self->state;
+            if (st.config.graph) st.config.graph->settle(true);
             st.config.sequence = g->sequence;
             st.config.catalog->apply(g->changes);
             st.committing = false;
@@ -102,6 +109,7 @@ void build_and_commit(self_ptr self, std::shared_ptr<std::vector<queued_write>> 
             pump(self);
           },
           [self, group, g](caf::error& err) {
+            if (self->state.config.graph) self->state.config.graph->settle(false);
             deliver(*group, *g, err);
             self->state.committing = false;
             pump(self);
@@ -119,7 +127,7 @@ void start_group(self_ptr self) {
     st.queue.pop_front();
   }
   st.committing = true;
-  if (st.config.contributors.empty()) {
+  if (st.config.contributors.empty() && !st.config.graph) {
     build_and_commit(self, group, nullptr);
     return;
   }
@@ -166,6 +174,57 @@ void pump(self_ptr self) {
     return;
   }
   if (!st.queue.empty()) start_group(self);
+}
+
+// -- filtered list and count
+// -----------------------------------------------------------------------
+
+struct filtered_list {
+  filter f;
+  uuid after;
+  uint64_t limit = 0;
+  bool count_only = false;
+  std::vector<memory> found;
+  uint64_t counted = 0;
+};
+
+/// Candidates from the catalog in id order, confirmed on the records, until `limit` matched.
+void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
+                   caf::typed_response_promise<std::vector<memory>> rp,
+                   caf::typed_response_promise<uint64_t> count_rp = {}) {
+  constexpr size_t chunk = 512;
+  auto ids = self->state.config.catalog->admitted_ids(run->f, run->after, chunk);
+  if (ids.empty()) {
+    if (run->count_only)
+      count_rp.deliver(run->counted);
+    else
+      rp.deliver(std::move(run->found));
+    return;
+  }
+  run->after = ids.back();
+  self->request(self->state.config.backend, caf::infinite, atom::get_v, std::move(ids), false)
+      .then(
+          [self, run, rp, count_rp](std::vector<memory>& records) mutable {
+            for (auto& m : records) {
+              if (m.id.is_nil() || !run->f.matches(m)) continue;
+              if (run->count_only) {
+                ++run->counted;
+                continue;
+              }
+              run->found.push_back(std::move(m));
+              if (run->found.size() >= run->limit) {
+                rp.deliver(std::move(run->found));
+                return;
+              }
+            }
+            list_filtered(self, run, rp, count_rp);
+          },
+          [rp, count_rp, run](caf::error& err) mutable {
+            if (run->count_only)
+              count_rp.deliver(err);
+            else
+              rp.deliver(err);
+          });
 }
 
 // -- verify ---------------------------------------------------------------------------------------
@@ -372,6 +431,38 @@ shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config conf
       },
       [=](atom::count, const std::string& ns) -> uint64_t {
         return self->state.config.catalog->count(ns);
+      },
+      [=](atom::list, filter& f, uuid after, uint64_t limit) -> caf::result<std::vector<memory>> {
+        if (limit == 0) return std::vector<memory>{};
+        auto rp = self->make_response_promise<std::vector<memory>>();
+        auto run = std::make_shared<filtered_list>();
+        run->f = std::move(f);
+        run->after = after;
+        run->limit = limit;
+        list_filtered(self, run, rp);
+        return rp;
+      },
+      [=](atom::count, filter& f) -> caf::result<uint64_t> {
+        auto& c = *self->state.config.catalog;
+        // Namespace and created_at are exact in the catalog; attributes are hashes there, so a
+        // `where` is confirmed on the records.
+        if (f.where.empty()) return c.count_admitted(f);
+        auto rp = self->make_response_promise<uint64_t>();
+        auto run = std::make_shared<filtered_list>();
+        run->f = std::move(f);
+        run->limit = UINT64_MAX;
+        run->count_only = true;
+        list_filtered(self, run, caf::typed_response_promise<std::vector<memory>>{}, rp);
+        return rp;
+      },
+      [=](atom::edges, neighbour_request& q) {
+        return self->delegate(self->state.config.backend, atom::edges_v, std::move(q));
+      },
+      [=](atom::traverse, traverse_request& q) {
+        return self->delegate(self->state.config.backend, atom::traverse_v, std::move(q));
+      },
+      [=](atom::quads, quad_match_request& q) {
+        return self->delegate(self->state.config.backend, atom::quads_v, std::move(q));
       },
       [=](atom::search, const std::string& embedder, embedding& query, uint32_t k,
           filter& f) -> caf::result<std::vector<hit>> {

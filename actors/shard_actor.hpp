@@ -9,6 +9,7 @@
 #include "telos/actors/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/shard_graph.hpp"
 
 #include <caf/fwd.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -31,6 +32,10 @@ struct shard_actor_config {
   /// One per embedder, in profile order.
   std::vector<index_actor> indexes;
   std::vector<std::shared_ptr<storage::row_contributor>> contributors;
+  /// The shard's graph (index rows, edges, quads); null for a shard without one.
+  std::shared_ptr<storage::shard_graph> graph;
+  /// Shards of the store: an id lives here when stable_hash(id) % shard_count == id.
+  uint32_t shard_count = 1;
   /// Limits of one commit group.
   size_t max_group_writes = 512;
   size_t max_group_bytes = size_t{64} << 20;

@@ -113,6 +113,59 @@ expected<void> init_or_check_meta(opened_shard& s, const shard_open_options& opt
   return {};
 }
 
+constexpr std::string_view graph_bucket_key = "graph/time_bucket_ms";
+constexpr std::string_view graph_indexed_prefix = "graph/indexed/";
+
+std::string describe_graph(const storage::graph_options& g) {
+  std::string names;
+  for (const auto& a : g.indexed_attributes)
+    names += (names.empty() ? "" : ", ") + a;
+  return "indexed attributes {" + names + "}, time buckets of " + std::to_string(g.time_bucket_ms) +
+         " ms";
+}
+
+/// The graph options a shard was created with (written now for a shard that has none yet);
+/// ec::format_mismatch when the caller asks for others.
+expected<storage::graph_options> graph_options_of(opened_shard& s, const shard_open_options& opts) {
+  auto& db = *s.backend;
+  auto bucket = get_meta(db, s.layout, graph_bucket_key);
+  if (!bucket) return std::move(bucket.error());
+  if (!*bucket) {
+    auto chosen = opts.graph_options.value_or(storage::graph_options{});
+    if (chosen.time_bucket_ms <= 0)
+      return make_error(ec::invalid_argument, "time bucket of " +
+                                                  std::to_string(chosen.time_bucket_ms) +
+                                                  " ms: it must be positive");
+    // Index rows of memories stored before would be missing: only an empty shard may choose.
+    if (s.catalog->count() > 0 && opts.graph_options &&
+        *opts.graph_options != storage::graph_options{})
+      return make_error(ec::format_mismatch, shard_name(s.id) +
+                                                 " holds memories but no graph options; indexed "
+                                                 "attributes can only be chosen for a new store");
+    write_batch batch;
+    batch.put(s.layout.meta(), graph_bucket_key,
+              storage::encode_counter(static_cast<uint64_t>(chosen.time_bucket_ms)));
+    for (const auto& a : chosen.indexed_attributes)
+      batch.put(s.layout.meta(), std::string{graph_indexed_prefix} + a, {});
+    if (auto ok = db.write(batch, storage::write_options{true}); !ok) return std::move(ok.error());
+    return chosen;
+  }
+  storage::graph_options stored;
+  auto ms = storage::decode_counter(**bucket, graph_bucket_key);
+  if (!ms) return std::move(ms.error());
+  stored.time_bucket_ms = static_cast<int64_t>(*ms);
+  auto it = db.scan_prefix(s.layout.meta(), graph_indexed_prefix);
+  if (!it) return std::move(it.error());
+  for (auto& i = *it; i->valid(); i->next())
+    stored.indexed_attributes.emplace(i->key().substr(graph_indexed_prefix.size()));
+  if (auto err = (*it)->status()) return err;
+  if (opts.graph_options && *opts.graph_options != stored)
+    return make_error(ec::format_mismatch, shard_name(s.id) + " was created with " +
+                                               describe_graph(stored) + ", opened with " +
+                                               describe_graph(*opts.graph_options));
+  return stored;
+}
+
 expected<std::map<std::string, uint64_t>> load_namespace_counts(const storage::backend& db,
                                                                 const storage::shard_layout& l) {
   std::map<std::string, uint64_t> result;
@@ -375,7 +428,11 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
   s.id = opts.shard;
   s.count = opts.shard_count;
   if (opts.backend != storage::backend_kind::memory) s.root = opts.root;
-  auto layout = storage::shard_layout::make(opts.profile, opts.extra_keyspaces);
+  auto extra = opts.extra_keyspaces;
+  if (opts.graph)
+    for (const auto& name : storage::graph_keyspace_names())
+      if (std::find(extra.begin(), extra.end(), name) == extra.end()) extra.push_back(name);
+  auto layout = storage::shard_layout::make(opts.profile, extra);
   if (!layout) return std::move(layout.error());
   s.layout = std::move(*layout);
   auto bopts = opts.backend_options;
@@ -401,6 +458,13 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
   s.sequence = *sequence;
   if (auto ok = load_catalog(s); !ok) return fail(std::move(ok.error()));
   if (auto ok = load_indexes(s, opts); !ok) return fail(std::move(ok.error()));
+  if (opts.graph) {
+    auto graph_opts = graph_options_of(s, opts);
+    if (!graph_opts) return fail(std::move(graph_opts.error()));
+    auto graph = storage::shard_graph::open(*s.backend, std::move(*graph_opts));
+    if (!graph) return fail(std::move(graph.error()));
+    s.graph = std::move(*graph);
+  }
   return s;
 }
 

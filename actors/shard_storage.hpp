@@ -9,6 +9,7 @@
 #include "telos/messages/profile.hpp"
 #include "telos/storage/backend.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/shard_graph.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <atomic>
@@ -78,6 +79,12 @@ struct shard_open_options {
   /// Keyspaces of row contributors, after the core ones.
   std::vector<std::string> extra_keyspaces;
   storage::index_options index_options;
+  /// Open the shard's graph (interner, quads, edges, attribute and time indexes); its keyspaces
+  /// are declared after the extra ones.
+  bool graph = false;
+  /// What the graph indexes. A new shard stores it; an existing one must have been created with
+  /// the same (else ec::format_mismatch); unset = what the shard has (defaults for a new one).
+  std::optional<storage::graph_options> graph_options;
 };
 
 /// How one index came back at open.
@@ -101,6 +108,8 @@ struct opened_shard {
   /// One per embedder, in profile order.
   std::vector<std::shared_ptr<index_handle>> indexes;
   std::shared_ptr<record_catalog> catalog;
+  /// The shard's graph, when opened with one.
+  std::shared_ptr<storage::shard_graph> graph;
   /// Last committed sequence.
   uint64_t sequence = 0;
   /// The snapshot markers found at open, per embedder (their files are replaced at close).

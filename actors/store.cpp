@@ -200,6 +200,8 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
     so.profile = manifest->profile;
     so.extra_keyspaces = manifest->extra_keyspaces;
     so.index_options = opts.index_options;
+    so.graph = true;
+    so.graph_options = opts.graph;
     auto shard = open_shard(so);
     if (!shard) {
       for (auto& s : p->shards)
@@ -333,6 +335,65 @@ expected<search_result> store::search(search_request req) {
 
 expected<search_result> store::search_fused(fused_search_request req) {
   return impl_->ask<search_result>(atom::search_v, std::move(req));
+}
+
+expected<memory_page> store::list_matching(const filter& f, size_t limit,
+                                           std::optional<uuid> after) {
+  auto page =
+      impl_->ask<list_page>(atom::list_v, f, after.value_or(uuid{}), static_cast<uint64_t>(limit));
+  if (!page) return std::move(page.error());
+  memory_page result;
+  result.items = std::move(page->items);
+  if (!page->next_after.is_nil()) result.next_after = page->next_after;
+  return result;
+}
+
+expected<uint64_t> store::count_matching(const filter& f) {
+  return impl_->ask<uint64_t>(atom::count_v, f);
+}
+
+// -- graph ----------------------------------------------------------------------------------------
+
+expected<void> store::edge_add(std::vector<edge_data> edges) {
+  auto ok = impl_->ask_write<atom::ok>(atom::edges_v, atom::put_v, std::move(edges));
+  if (!ok) return std::move(ok.error());
+  return {};
+}
+
+expected<void> store::edge_add(edge_data e) {
+  return edge_add(std::vector<edge_data>{std::move(e)});
+}
+
+expected<bool> store::edge_remove(const edge_data& e) {
+  auto existed =
+      impl_->ask_write<std::vector<bool>>(atom::edges_v, atom::remove_v, std::vector<edge_data>{e});
+  if (!existed) return std::move(existed.error());
+  if (existed->size() != 1)
+    return make_error(ec::internal,
+                      "edge remove answered " + std::to_string(existed->size()) + " flags");
+  return existed->front();
+}
+
+expected<std::vector<edge_data>> store::neighbours(neighbour_request q) {
+  return impl_->ask<std::vector<edge_data>>(atom::edges_v, std::move(q));
+}
+
+expected<std::vector<graph_path>> store::traverse(traverse_request q) {
+  return impl_->ask<std::vector<graph_path>>(atom::traverse_v, std::move(q));
+}
+
+expected<void> store::quad_add(std::vector<quad_text> quads) {
+  auto ok = impl_->ask_write<atom::ok>(atom::quads_v, atom::put_v, std::move(quads));
+  if (!ok) return std::move(ok.error());
+  return {};
+}
+
+expected<std::vector<bool>> store::quad_remove(std::vector<quad_text> quads) {
+  return impl_->ask_write<std::vector<bool>>(atom::quads_v, atom::remove_v, std::move(quads));
+}
+
+expected<quad_match_page> store::quad_match(quad_match_request q) {
+  return impl_->ask<quad_match_page>(atom::quads_v, std::move(q));
 }
 
 // -- maintenance ----------------------------------------------------------------------------------

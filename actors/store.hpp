@@ -4,11 +4,13 @@
 #pragma once
 
 #include "telos/messages/error.hpp"
+#include "telos/messages/graph.hpp"
 #include "telos/messages/memory.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/search.hpp"
 #include "telos/storage/backend.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/shard_graph.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <caf/fwd.hpp>
@@ -44,6 +46,11 @@ struct store_options {
   /// Secondary structures (attribute/time indexes, graph) whose rows commit in the same batch
   /// as each memory; their keyspaces are declared after the engine's own.
   std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;
+  /// What the graph of a new store indexes (attributes with attribute/value rows, time bucket
+  /// width). An existing store keeps what it was created with; if set, it must match
+  /// (ec::format_mismatch). Every store has a graph: edges, quads and these index rows commit in
+  /// the same batch as the memories.
+  std::optional<storage::graph_options> graph;
 };
 
 /// A page of list results; pass next_after to continue.
@@ -126,6 +133,31 @@ public:
   expected<uint64_t> count(const std::string& ns = {});
   expected<search_result> search(search_request req);
   expected<search_result> search_fused(fused_search_request req);
+  /// The memories the filter admits (namespace, attribute predicates, created_at range), in id
+  /// order, after `after` (exclusive) when given.
+  expected<memory_page> list_matching(const filter& f, size_t limit,
+                                      std::optional<uuid> after = std::nullopt);
+  /// How many memories the filter admits.
+  expected<uint64_t> count_matching(const filter& f);
+
+  // -- graph -------------------------------------------------------------------------------------
+
+  /// Adds or replaces edges (by source, type, target, namespace); both endpoints must be stored
+  /// (ec::not_found), weights finite, types and namespaces non-empty (ec::invalid_argument).
+  expected<void> edge_add(std::vector<edge_data> edges);
+  expected<void> edge_add(edge_data e);
+  /// Whether the edge (key fields) existed.
+  expected<bool> edge_remove(const edge_data& e);
+  /// The edges at a node (out before in; within each by type, then endpoint; stable).
+  expected<std::vector<edge_data>> neighbours(neighbour_request q);
+  /// Breadth-first paths from a start: one shortest path per node reached within the depth,
+  /// ordered by depth, then hop by hop (type, node, direction); at most `limit`.
+  expected<std::vector<graph_path>> traverse(traverse_request q);
+  expected<void> quad_add(std::vector<quad_text> quads);
+  /// Whether each quad existed.
+  expected<std::vector<bool>> quad_remove(std::vector<quad_text> quads);
+  /// One page of the quads matching a pattern; pass the page's `next` as `after` to continue.
+  expected<quad_match_page> quad_match(quad_match_request q);
 
   // -- maintenance -------------------------------------------------------------------------------
 

@@ -34,7 +34,10 @@ public:
         outcome.result = {};
       } else {
         write_batch extra;
-        if (auto contributed = contribute(request, extra); !contributed) {
+        if (ctx_.graph) ctx_.graph->begin_request();
+        auto contributed = contribute(request, extra, outcome.result);
+        if (ctx_.graph) ctx_.graph->end_request(static_cast<bool>(contributed));
+        if (!contributed) {
           outcome.error = std::move(contributed.error());
           outcome.result = {};
         } else {
@@ -83,12 +86,23 @@ private:
       result.removed.push_back(lookup(id, &local).has_value());
       local[id] = std::nullopt;
     }
+    if (!request.graph.empty() && !ctx_.graph)
+      return make_error(ec::invalid_argument, "this shard has no graph");
+    for (const auto& e : request.graph.edge_puts)
+      for (const auto* id : {&e.source, &e.target})
+        if (!id->is_nil() && (!ctx_.owns || ctx_.owns(*id)) && !lookup(*id, &local))
+          return make_error(ec::not_found, "edge " + e.source.to_string() + " -[" + e.type +
+                                               "]-> " + e.target.to_string() + ": memory " +
+                                               id->to_string() + " is not stored");
     return {};
   }
 
   /// Rows of the row contributors, simulated in request order.
-  expected<void> contribute(const shard_write& request, write_batch& rows) const {
-    if (!ctx_.contributors || ctx_.contributors->empty()) return {};
+  expected<void> contribute(const shard_write& request, write_batch& rows,
+                            shard_write_result& result) const {
+    bool generic = ctx_.contributors && !ctx_.contributors->empty();
+    auto* graph = ctx_.graph;
+    if (!generic && !graph) return {};
     std::unordered_map<uuid, std::optional<memory>> local;
     auto previous = [&](const uuid& id) -> const memory* {
       if (auto it = local.find(id); it != local.end()) return it->second ? &*it->second : nullptr;
@@ -98,15 +112,45 @@ private:
     };
     for (const auto& m : request.puts) {
       const auto* before = previous(m.id);
-      for (const auto& c : *ctx_.contributors)
-        if (auto ok = c->on_put(before, m, layout(), rows); !ok) return ok;
+      if (generic)
+        for (const auto& c : *ctx_.contributors)
+          if (auto ok = c->on_put(before, m, layout(), rows); !ok) return ok;
+      if (graph)
+        if (auto ok = graph->on_put(before, m, rows); !ok) return ok;
       local[m.id] = record_fields(m);
     }
+    std::vector<storage::edge_key> dropped;
     for (const auto& id : request.removes) {
-      if (const auto* before = previous(id))
-        for (const auto& c : *ctx_.contributors)
-          if (auto ok = c->on_remove(*before, layout(), rows); !ok) return ok;
+      if (const auto* before = previous(id)) {
+        if (generic)
+          for (const auto& c : *ctx_.contributors)
+            if (auto ok = c->on_remove(*before, layout(), rows); !ok) return ok;
+        if (graph)
+          if (auto ok = graph->on_remove(*before, rows, dropped); !ok) return ok;
+      }
       local[id] = std::nullopt;
+    }
+    if (!graph) return {};
+    for (auto& k : dropped)
+      result.dropped_edges.push_back(
+          edge_data{k.source, std::move(k.type), k.target, std::move(k.ns), 1.0, {}});
+    const auto& gw = request.graph;
+    for (const auto& e : gw.edge_puts)
+      if (auto ok = graph->add_edge(
+              storage::edge{e.source, e.type, e.target, e.ns, e.weight, e.attributes}, rows);
+          !ok)
+        return ok;
+    for (const auto& e : gw.edge_removes) {
+      auto existed = graph->remove_edge(storage::edge_key{e.source, e.type, e.target, e.ns}, rows);
+      if (!existed) return std::move(existed.error());
+      result.graph.edges_removed.push_back(*existed);
+    }
+    for (const auto& q : gw.quad_puts)
+      if (auto ok = graph->add_quad(storage::text_quad{q.s, q.p, q.o, q.c}, rows); !ok) return ok;
+    for (const auto& q : gw.quad_removes) {
+      auto existed = graph->remove_quad(storage::text_quad{q.s, q.p, q.o, q.c}, rows);
+      if (!existed) return std::move(existed.error());
+      result.graph.quads_removed.push_back(*existed);
     }
     return {};
   }

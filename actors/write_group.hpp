@@ -7,10 +7,12 @@
 #include "telos/actors/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/shard_graph.hpp"
 
 #include <caf/error.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -47,6 +49,12 @@ struct write_group_context {
   /// With contributors: the stored record (fields only) of every id the group touches that
   /// exists; updated as the group is built.
   std::map<uuid, memory>* previous = nullptr;
+  /// The shard's graph (index rows, edges, quads), or null for a shard without one. The caller
+  /// settles it (shard_graph::settle) once the group's batch was written.
+  storage::shard_graph* graph = nullptr;
+  /// Whether a memory id lives on this shard (edge endpoints elsewhere are checked by the
+  /// coordinator); empty = every id.
+  std::function<bool(const uuid&)> owns;
 };
 
 /// The record fields of `m`, without embeddings.

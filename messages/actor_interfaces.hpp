@@ -9,6 +9,7 @@
 #pragma once
 
 #include "telos/messages/atoms.hpp"
+#include "telos/messages/graph.hpp"
 #include "telos/messages/memory.hpp"
 #include "telos/messages/search.hpp"
 #include "telos/messages/uuid.hpp"
@@ -34,22 +35,29 @@ struct shard_write {
   std::vector<uuid> removes;
   /// Every put must replace a stored memory (update); otherwise ec::not_found, nothing written.
   bool must_exist = false;
+  /// Edges and quads, applied after the puts and removes, in the same batch. Every endpoint of
+  /// an added edge that lives on this shard must be stored; ec::not_found otherwise.
+  graph_write graph;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
-  return f(caf::meta::type_name("shard_write"), x.puts, x.removes, x.must_exist);
+  return f(caf::meta::type_name("shard_write"), x.puts, x.removes, x.must_exist, x.graph);
 }
 
 /// What a committed shard_write changed.
 struct shard_write_result {
   /// Parallel to shard_write::removes: whether the id was stored.
   std::vector<bool> removed;
+  graph_write_result graph;
+  /// Edges deleted because one of their endpoints was removed (both directions), so the
+  /// coordinator can delete the copies on the other endpoints' shards.
+  std::vector<edge_data> dropped_edges;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write_result& x) {
-  return f(caf::meta::type_name("shard_write_result"), x.removed);
+  return f(caf::meta::type_name("shard_write_result"), x.removed, x.graph, x.dropped_edges);
 }
 
 /// One committed sequence's changes to one embedder's index: the final state of every id the
@@ -211,6 +219,12 @@ using backend_actor = caf::typed_actor<
     caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
     /// Bytes on disk.
     caf::replies_to<atom::stats>::with<uint64_t>,
+    /// The edges at a node, from the shard's graph (out before in; by type, then endpoint).
+    caf::replies_to<atom::edges, neighbour_request>::with<std::vector<edge_data>>,
+    /// Breadth-first traversal over this shard's edges only.
+    caf::replies_to<atom::traverse, traverse_request>::with<std::vector<graph_path>>,
+    /// One page of the quads matching a pattern.
+    caf::replies_to<atom::quads, quad_match_request>::with<quad_match_page>,
     /// Stops using the backend (its owner closes it) and quits.
     caf::replies_to<atom::close>::with<atom::ok>>;
 
@@ -250,6 +264,16 @@ using shard_actor = caf::typed_actor<
     caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<std::vector<memory>>,
     /// Memories in namespace ns ("" = all), from counters.
     caf::replies_to<atom::count, std::string>::with<uint64_t>,
+    /// Up to `limit` memories the filter admits with ids after `after`, in id order.
+    caf::replies_to<atom::list, filter, uuid, uint64_t>::with<std::vector<memory>>,
+    /// Memories the filter admits.
+    caf::replies_to<atom::count, filter>::with<uint64_t>,
+    /// The edges at a node stored on this shard (every edge of a memory of this shard).
+    caf::replies_to<atom::edges, neighbour_request>::with<std::vector<edge_data>>,
+    /// Breadth-first traversal over this shard's edges (the whole graph when it is the only one).
+    caf::replies_to<atom::traverse, traverse_request>::with<std::vector<graph_path>>,
+    /// One page of this shard's quads matching a pattern.
+    caf::replies_to<atom::quads, quad_match_request>::with<quad_match_page>,
     /// Top-k of one embedder's index among memories the filter admits.
     caf::replies_to<atom::search, std::string, embedding, uint32_t, filter>::with<std::vector<hit>>,
     /// Exact scores of one embedder for those of the ids the shard holds.
@@ -285,6 +309,25 @@ using coordinator_actor = caf::typed_actor<
     caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<list_page>,
     /// Memories in namespace ns ("" = all), O(shards).
     caf::replies_to<atom::count, std::string>::with<uint64_t>,
+    /// A page of the memories the filter admits (namespace, where, created_at range), id order.
+    caf::replies_to<atom::list, filter, uuid, uint64_t>::with<list_page>,
+    /// Memories the filter admits.
+    caf::replies_to<atom::count, filter>::with<uint64_t>,
+    /// Adds or replaces edges; each is stored on the shards of both endpoints, which must exist
+    /// (ec::not_found); all or nothing per shard.
+    caf::replies_to<atom::edges, atom::put, std::vector<edge_data>>::with<atom::ok>,
+    /// Removes edges (key fields only); replies whether each existed.
+    caf::replies_to<atom::edges, atom::remove, std::vector<edge_data>>::with<std::vector<bool>>,
+    /// The edges at a node: out, in or both, filtered by type and namespace.
+    caf::replies_to<atom::edges, neighbour_request>::with<std::vector<edge_data>>,
+    /// Breadth-first traversal to a depth, one shortest path per reached node, at most `limit`.
+    caf::replies_to<atom::traverse, traverse_request>::with<std::vector<graph_path>>,
+    /// Adds quads of free-text terms (kept on shard 0); all or nothing.
+    caf::replies_to<atom::quads, atom::put, std::vector<quad_text>>::with<atom::ok>,
+    /// Removes quads; replies whether each existed.
+    caf::replies_to<atom::quads, atom::remove, std::vector<quad_text>>::with<std::vector<bool>>,
+    /// One page of the quads matching a pattern, in a stable order.
+    caf::replies_to<atom::quads, quad_match_request>::with<quad_match_page>,
     /// Top-k of one embedder across shards, filtered, with records.
     caf::replies_to<atom::search, search_request>::with<search_result>,
     /// Top-k fused over several embedders (weighted RRF or weighted score sum).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/messages/graph.hpp"
 #include "telos/messages/memory.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/search.hpp"
@@ -50,5 +51,19 @@ CAF_ADD_TYPE_ID(telos, (telos::shard_info))
 CAF_ADD_TYPE_ID(telos, (std::vector<telos::shard_info>))
 CAF_ADD_TYPE_ID(telos, (telos::verify_result))
 CAF_ADD_TYPE_ID(telos, (std::vector<bool>))
+
+// Graph (issue 5).
+CAF_ADD_TYPE_ID(telos, (telos::edge_data))
+CAF_ADD_TYPE_ID(telos, (std::vector<telos::edge_data>))
+CAF_ADD_TYPE_ID(telos, (telos::edge_dir))
+CAF_ADD_TYPE_ID(telos, (telos::neighbour_request))
+CAF_ADD_TYPE_ID(telos, (telos::traverse_request))
+CAF_ADD_TYPE_ID(telos, (telos::graph_path))
+CAF_ADD_TYPE_ID(telos, (std::vector<telos::graph_path>))
+CAF_ADD_TYPE_ID(telos, (telos::quad_text))
+CAF_ADD_TYPE_ID(telos, (telos::quad_match_request))
+CAF_ADD_TYPE_ID(telos, (telos::quad_match_page))
+CAF_ADD_TYPE_ID(telos, (telos::graph_write))
+CAF_ADD_TYPE_ID(telos, (telos::graph_write_result))
 
 CAF_END_TYPE_ID_BLOCK(telos)

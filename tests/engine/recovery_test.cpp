@@ -139,6 +139,7 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_changelog_replay_after_a_crash) {
     so.backend = storage::backend_kind::rocksdb;
     so.backend_options = opts.backend_options;
     so.profile = manifest->profile;
+    so.graph = true; // as store::open does
     auto shard = require(open_shard(so), "open_shard");
     caf::actor_system_config cfg;
     register_telos(cfg);
