@@ -52,14 +52,22 @@ struct registrar {
   explicit registrar(command c) { commands().push_back(std::move(c)); }
 };
 
-/// The options that narrow which memories a command sees. search takes them all; list and
-/// count take the namespace (the graph work adds attribute and time filters here, in one place).
+/// The options that narrow which memories a command sees, the same on search, list and count:
+/// --namespace, --where KEY=VALUE[,VALUE…] (repeatable; all must hold, a value list is set
+/// membership), --created-after T and --created-before T (ms since the epoch, [after, before)).
+/// Where --after is free (search, count) it is an alias of --created-after, and --before of
+/// --created-before; list keeps --after for its page continuation.
 struct filter_options {
   std::string ns;
-  /// Adds --namespace (and any further filter options) to a command.
-  void add_to(CLI::App& sub);
+  std::vector<std::string> where;
+  std::optional<int64_t> created_after;
+  std::optional<int64_t> created_before;
+  /// Adds the filter options to a command; `short_time_names` adds --after/--before too.
+  void add_to(CLI::App& sub, bool short_time_names = true);
   /// The filter the options describe; ec::invalid_argument naming the option when malformed.
   expected<telos::filter> build() const;
+  /// Whether anything beyond the namespace is asked for.
+  bool beyond_namespace() const { return !where.empty() || created_after || created_before; }
 };
 
 /// Prints `message` on stderr, {"error": message} on stdout, and returns `code`.

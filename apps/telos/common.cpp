@@ -14,13 +14,43 @@
 
 namespace telos::cli {
 
-void filter_options::add_to(CLI::App& sub) {
+void filter_options::add_to(CLI::App& sub, bool short_time_names) {
   sub.add_option("--namespace", ns, "Only memories of this namespace");
+  sub.add_option("--where", where,
+                 "KEY=VALUE: only memories whose attribute KEY is VALUE; KEY=V1,V2 for any of "
+                 "several values; repeat for several attributes (all must hold)");
+  sub.add_option(short_time_names ? "--after,--created-after" : "--created-after", created_after,
+                 "Only memories created at or after T (ms since the epoch)");
+  sub.add_option(short_time_names ? "--before,--created-before" : "--created-before",
+                 created_before, "Only memories created before T (ms since the epoch)");
 }
 
 expected<telos::filter> filter_options::build() const {
   telos::filter f;
   f.ns = ns;
+  for (const auto& w : where) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return make_error(ec::invalid_argument,
+                        "--where '" + w + "': expected KEY=VALUE or KEY=VALUE1,VALUE2");
+    attribute_predicate p;
+    p.key = w.substr(0, eq);
+    auto values = w.substr(eq + 1);
+    size_t start = 0;
+    while (true) {
+      auto comma = values.find(',', start);
+      p.values.push_back(values.substr(start, comma == std::string::npos ? comma : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    f.where.push_back(std::move(p));
+  }
+  f.created_after = created_after;
+  f.created_before = created_before;
+  if (created_after && created_before && *created_before <= *created_after)
+    return make_error(ec::invalid_argument, "--created-before " + std::to_string(*created_before) +
+                                                " is not after --created-after " +
+                                                std::to_string(*created_after));
   return f;
 }
 

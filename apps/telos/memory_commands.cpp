@@ -221,7 +221,7 @@ std::function<int()> list_setup(CLI::App& sub, const global_options& globals) {
     bool embeddings = false;
   };
   auto o = std::make_shared<options>();
-  o->filter.add_to(sub);
+  o->filter.add_to(sub, false);
   sub.add_option("--limit", o->limit, "Memories per page")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100000}));
@@ -234,8 +234,11 @@ std::function<int()> list_setup(CLI::App& sub, const global_options& globals) {
       if (!parsed) return fail(parsed.error());
       after = *parsed;
     }
+    auto f = o->filter.build();
+    if (!f) return fail(f.error());
     return with_store(globals, [&](store& db) {
-      auto page = db.list(o->filter.ns, o->limit, after);
+      auto page = o->filter.beyond_namespace() ? db.list_matching(*f, o->limit, after)
+                                               : db.list(o->filter.ns, o->limit, after);
       if (!page) return fail(page.error(), "list");
       json_value items = json_value::array();
       for (auto& m : page->items)

@@ -48,7 +48,15 @@ std::function<int()> init_setup(CLI::App& sub, const global_options& globals) {
   sub.add_option("--shards", *shards, "Number of shards (fixed for the store's life)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  return [&globals, profile_arg, shards] {
+  auto graph = std::make_shared<storage::graph_options>();
+  auto indexed = std::make_shared<std::vector<std::string>>();
+  sub.add_option("--index-attribute", *indexed,
+                 "Attribute to index by value (repeatable; fixed for the store's life)");
+  sub.add_option("--time-bucket", graph->time_bucket_ms,
+                 "Width of a created_at index bucket in ms (fixed for the store's life)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  return [&globals, profile_arg, shards, graph, indexed] {
     auto kind = backend_of(globals);
     if (!kind) return fail(kind.error());
     auto profile = load_profile(*profile_arg);
@@ -63,6 +71,8 @@ std::function<int()> init_setup(CLI::App& sub, const global_options& globals) {
     opts.profile = *profile;
     opts.shards = *shards;
     opts.create_if_missing = true;
+    graph->indexed_attributes.insert(indexed->begin(), indexed->end());
+    opts.graph = *graph;
     auto opened = store::open(std::move(opts));
     if (!opened)
       return fail(exit_store_error,
@@ -102,8 +112,10 @@ std::function<int()> count_setup(CLI::App& sub, const global_options& globals) {
   auto filter = std::make_shared<filter_options>();
   filter->add_to(sub);
   return [&globals, filter] {
+    auto f = filter->build();
+    if (!f) return fail(f.error());
     return with_store(globals, [&](store& db) {
-      auto n = db.count(filter->ns);
+      auto n = filter->beyond_namespace() ? db.count_matching(*f) : db.count(filter->ns);
       if (!n) return fail(n.error(), "count");
       print({{"count", *n}});
       return int{exit_ok};

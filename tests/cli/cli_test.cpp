@@ -604,4 +604,113 @@ BOOST_AUTO_TEST_CASE(lmdb_stores_work_the_same_and_need_no_backend_flag_once_cre
                     "lmdb");
 }
 
+BOOST_AUTO_TEST_CASE(edge_add_list_remove_and_their_errors) {
+  store_fixture f;
+  f.import(4);
+  auto a = id_of(0), b = id_of(1), c = id_of(2);
+  auto added = f.telos_json({"edge", "add", a, "cites", b, "--weight", "0.5"});
+  BOOST_CHECK_EQUAL(added["source"].get<std::string>(), a);
+  f.telos_json({"edge", "add", c, "cites", a});
+  f.telos_json({"edge", "add", a, "links", c});
+  auto out = f.telos_json({"edge", "list", a});
+  BOOST_REQUIRE_EQUAL(out["edges"].size(), 2u);
+  for (auto& e : out["edges"])
+    BOOST_CHECK_EQUAL(e["source"].get<std::string>(), a);
+  auto cites = f.telos_json({"edge", "list", a, "--out", "--type", "cites"});
+  BOOST_REQUIRE_EQUAL(cites["edges"].size(), 1u);
+  BOOST_CHECK_EQUAL(cites["edges"][0]["target"].get<std::string>(), b);
+  BOOST_CHECK_EQUAL(cites["edges"][0]["weight"].get<double>(), 0.5);
+  auto in = f.telos_json({"edge", "list", a, "--in"});
+  BOOST_REQUIRE_EQUAL(in["edges"].size(), 1u);
+  BOOST_CHECK_EQUAL(in["edges"][0]["source"].get<std::string>(), c);
+  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", a, "--both"})["edges"].size(), 3u);
+  f.telos_json({"edge", "remove", a, "links", c});
+  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", a})["edges"].size(), 1u);
+  // Deleting a memory takes its edges along, both directions.
+  f.telos_json({"delete", a});
+  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", c, "--both"})["edges"].size(), 0u);
+  expect_error(f.telos({"edge", "add", b, "cites", a}), exit_not_found, a);
+  expect_error(f.telos({"edge", "list", a}), exit_not_found, a);
+  expect_error(f.telos({"edge", "remove", b, "cites", c}), exit_not_found, "no edge");
+  expect_error(f.telos({"edge", "add", "nope", "cites", b}), exit_bad_input, "SRC");
+  expect_error(f.telos({"edge", "add", b, "cites", c, "--weight", "nan"}), exit_bad_input,
+               "weight");
+  expect_error(f.telos({"edge", "list", b, "--in", "--both"}), exit_bad_input, "excludes");
+  BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+}
+
+BOOST_AUTO_TEST_CASE(traverse_prints_paths_and_checks_its_input) {
+  store_fixture f;
+  f.import(5);
+  for (int i = 0; i < 4; ++i)
+    f.telos_json({"edge", "add", id_of(i), i % 2 ? "b" : "a", id_of(i + 1)});
+  auto all = f.telos_json({"traverse", id_of(0), "--depth", "3"});
+  BOOST_REQUIRE_EQUAL(all["paths"].size(), 3u);
+  auto expected = json::array({id_of(0), "a", id_of(1), "b", id_of(2), "a", id_of(3)});
+  BOOST_CHECK_EQUAL(all["paths"][2], expected);
+  BOOST_CHECK_EQUAL(
+      f.telos_json({"traverse", id_of(0), "--depth", "3", "--type", "a"})["paths"].size(), 1u);
+  BOOST_CHECK_EQUAL(
+      f.telos_json({"traverse", id_of(0), "--depth", "4", "--limit", "2"})["paths"].size(), 2u);
+  BOOST_CHECK_EQUAL(f.telos_json({"traverse", id_of(4), "--depth", "2", "--in"})["paths"].size(),
+                    2u);
+  expect_error(f.telos({"traverse", id_of(0), "--depth", "0"}), exit_bad_input, "depth");
+  expect_error(f.telos({"traverse", id_of(9), "--depth", "2"}), exit_not_found, id_of(9));
+  expect_error(f.telos({"traverse", "x", "--depth", "2"}), exit_bad_input, "ID");
+}
+
+BOOST_AUTO_TEST_CASE(quad_add_match_remove) {
+  store_fixture f;
+  f.telos_json({"quad", "add", "alice", "knows", "bob", "g1"});
+  f.telos_json({"quad", "add", "alice", "knows", "carol", "g1"});
+  f.telos_json({"quad", "add", "bob", "knows", "carol", "g2"});
+  auto all = f.telos_json({"quad", "match"});
+  BOOST_CHECK_EQUAL(all["quads"].size(), 3u);
+  auto alice = f.telos_json({"quad", "match", "--s", "alice"});
+  BOOST_REQUIRE_EQUAL(alice["quads"].size(), 2u);
+  for (auto& q : alice["quads"])
+    BOOST_CHECK_EQUAL(q["s"].get<std::string>(), "alice");
+  auto carol_g2 = f.telos_json({"quad", "match", "--o", "carol", "--c", "g2"});
+  BOOST_REQUIRE_EQUAL(carol_g2["quads"].size(), 1u);
+  BOOST_CHECK_EQUAL(carol_g2["quads"][0],
+                    json({{"s", "bob"}, {"p", "knows"}, {"o", "carol"}, {"c", "g2"}}));
+  BOOST_CHECK_EQUAL(f.telos_json({"quad", "match", "--s", "nobody"})["quads"].size(), 0u);
+  BOOST_CHECK_EQUAL(f.telos_json({"quad", "match", "--limit", "1"})["quads"].size(), 1u);
+  f.telos_json({"quad", "remove", "alice", "knows", "bob", "g1"});
+  BOOST_CHECK_EQUAL(f.telos_json({"quad", "match", "--s", "alice"})["quads"].size(), 1u);
+  expect_error(f.telos({"quad", "remove", "alice", "knows", "bob", "g1"}), exit_not_found,
+               "no such quad");
+  expect_error(f.telos({"quad", "add", "a", "b", "c"}), exit_bad_input, "C");
+}
+
+BOOST_AUTO_TEST_CASE(where_and_time_filters_on_search_list_and_count) {
+  store_fixture f;
+  auto all = f.import(30);
+  auto t0 = 1700000000000;
+  auto count = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "count");
+    return f.telos_json(args)["count"].get<uint64_t>();
+  };
+  BOOST_CHECK_EQUAL(count({"--where", "i=3"}), 1u);
+  BOOST_CHECK_EQUAL(count({"--where", "i=3,4,5,99"}), 3u);
+  BOOST_CHECK_EQUAL(count({"--after", std::to_string(t0 + 10)}), 20u);
+  BOOST_CHECK_EQUAL(
+      count({"--after", std::to_string(t0 + 10), "--before", std::to_string(t0 + 20)}), 10u);
+  BOOST_CHECK_EQUAL(count({"--namespace", "ns1", "--created-before", std::to_string(t0 + 9)}), 3u);
+  auto listed =
+      f.telos_json({"list", "--where", "i=1,2,7", "--created-after", std::to_string(t0 + 2)});
+  BOOST_REQUIRE_EQUAL(listed["memories"].size(), 2u);
+  BOOST_CHECK_EQUAL(listed["memories"][0]["id"].get<std::string>(), id_of(2));
+  BOOST_CHECK_EQUAL(listed["memories"][1]["id"].get<std::string>(), id_of(7));
+  auto query = all[id_of(5)]["embeddings"]["E1"].dump();
+  auto hits = f.telos_json({"search", "--embedder", "E1", "--vector", query, "--k", "5", "--where",
+                            "i=5,6", "--before", std::to_string(t0 + 6)});
+  BOOST_REQUIRE_EQUAL(hits["results"].size(), 1u);
+  BOOST_CHECK_EQUAL(hits["results"][0]["id"].get<std::string>(), id_of(5));
+  expect_error(f.telos({"count", "--where", "novalue"}), exit_bad_input, "KEY=VALUE");
+  expect_error(f.telos({"count", "--after", "soon"}), exit_bad_input, "after");
+  expect_error(f.telos({"list", "--created-after", "5", "--created-before", "5"}), exit_bad_input,
+               "not after");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
