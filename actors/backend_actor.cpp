@@ -65,11 +65,13 @@ expected<void> check_graph(const backend_actor_config& c, storage_check& check, 
   auto report = c.graph->verify(exists);
   if (!report) return std::move(report.error());
   for (auto& problem : report->problems)
-    check.problems.push_back(prefix + problem + (repair ? " (repaired)" : ""));
+    check.problems.push_back(prefix + problem);
   if (report->problem_count > report->problems.size())
     check.problems.push_back(prefix +
                              std::to_string(report->problem_count - report->problems.size()) +
                              " more problems not listed");
+  // The lines above are what was found; the repair below fixes dangling rows and missing index
+  // rows (verify --repair checks again afterwards), not disagreeing quad orders.
   if (!repair || (report->ok() && lacking.empty())) return {};
   write_batch rows;
   storage::interner::staging staged;
