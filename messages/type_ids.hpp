@@ -51,4 +51,8 @@ CAF_ADD_TYPE_ID(telos, (std::vector<telos::shard_info>))
 CAF_ADD_TYPE_ID(telos, (telos::verify_result))
 CAF_ADD_TYPE_ID(telos, (std::vector<bool>))
 
+// The cluster handshake (actor_interfaces.hpp, node_actor).
+CAF_ADD_TYPE_ID(telos, (telos::shard_identity))
+CAF_ADD_TYPE_ID(telos, (telos::cluster_identity))
+
 CAF_END_TYPE_ID_BLOCK(telos)
