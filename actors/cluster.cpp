@@ -27,6 +27,10 @@ namespace fs = std::filesystem;
 
 namespace telos {
 
+namespace detail {
+void keep_openssl_error_queue_guard(); // openssl_error_queue.cpp
+} // namespace detail
+
 namespace {
 
 /// The text of any error: Telos errors through describe(), CAF's own through the system.
@@ -131,6 +135,7 @@ expected<endpoint> parse_endpoint(const std::string& text) {
 void configure_network(caf::actor_system_config& cfg, const tls_options& tls) {
   cfg.load<caf::io::middleman>();
   if (tls.enabled()) {
+    detail::keep_openssl_error_queue_guard();
     cfg.load<caf::openssl::manager>();
     cfg.openssl_certificate = tls.certificate;
     cfg.openssl_key = tls.key;

@@ -33,6 +33,7 @@ struct options {
   uint32_t shard_count = 0;
   std::string profile;
   bool sync = false;
+  bool insecure = false;
   bool coordinator = false;
   std::string shards;
   double wait_shards = 30;
@@ -361,6 +362,9 @@ int main(int argc, char** argv) {
   app.add_option("--wait-shards", o.wait_shards,
                  "Coordinator: seconds to wait for every shard at start")
       ->capture_default_str();
+  app.add_flag("--insecure", o.insecure,
+               "Allow plain TCP on an address other than loopback (anyone who reaches the port "
+               "is served)");
   app.add_option("--tls-cert", o.tls.certificate, "PEM certificate of this node (TLS)");
   app.add_option("--tls-key", o.tls.key, "PEM key of the certificate");
   app.add_option("--tls-ca", o.tls.cafile,
@@ -373,6 +377,13 @@ int main(int argc, char** argv) {
   auto where = parse_endpoint(o.listen);
   if (!where) return fail("--listen: " + describe(where.error()));
   if (auto ok = o.tls.check(); !ok) return fail(ok.error());
+  // Without TLS every peer that reaches the port is served (and CAF 0.17 believes the length
+  // field of a message before reading it), so plain TCP stays on loopback unless insisted on.
+  bool loopback = where->host == "127.0.0.1" || where->host == "localhost" || where->host == "::1";
+  if (!loopback && !o.tls.enabled() && !o.insecure)
+    return fail("--listen " + where->to_string() +
+                " without TLS would serve anyone who reaches the port: give --tls-cert, "
+                "--tls-key and --tls-ca (docs/CLUSTER.md), or --insecure");
   if (o.coordinator) {
     if (!o.shard_ids.empty()) return fail("--coordinator hosts no shards: drop --shard-id");
     return run_coordinator(o, *where);
