@@ -4,6 +4,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
@@ -19,6 +21,9 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+
+#include <csignal>
+#include <cstdlib>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -79,6 +84,15 @@ expected<void> replace_file(const std::string& path, const std::string& text) {
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) return make_error(ec::io_error, "cannot rename '" + tmp + "': " + ec.message());
+  return {};
+}
+
+expected<void> sync_directory(const std::string& dir) {
+  auto fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_error(ec::io_error, "cannot open '" + dir + "': " + std::strerror(errno));
+  bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return make_error(ec::io_error, "cannot sync '" + dir + "'");
   return {};
 }
 
@@ -229,10 +243,38 @@ struct shard_node_state {
 
 using attach_reply = caf::result<caf::actor, shard_identity>;
 
-node_actor::behavior_type shard_node(node_actor::stateful_pointer<shard_node_state> self,
-                                     std::string data_dir, std::string backend,
-                                     telos::profile profile, uint32_t shard_count,
-                                     std::vector<shard_host> shards) {
+/// A shard host's node actor: the attach handshake plus the participant side of two-phase
+/// commit. Published as a node_actor; coordinators cast it to participant_actor.
+using shard_node_actor = node_actor::extend_with<participant_actor>;
+using shard_node_ptr = shard_node_actor::stateful_pointer<shard_node_state>;
+
+/// Where a prepared part of transaction tx waits for its outcome.
+std::string prepared_dir(const std::string& data_dir, uint32_t shard) {
+  return data_dir + "/prepared/shard-" + std::to_string(shard);
+}
+
+/// Test hook: TELOS_TEST_CRASH=after-prepare|before-commit makes a shard host die like kill -9
+/// at that point of two-phase commit (tests/cluster prove recovery with it).
+void crash_point(const char* point) {
+  auto* wanted = std::getenv("TELOS_TEST_CRASH");
+  if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+const shard_host* hosted(const shard_node_state& st, uint32_t shard) {
+  for (const auto& h : st.shards)
+    if (h.storage->id == shard) return &h;
+  return nullptr;
+}
+
+caf::error not_hosted(const shard_node_state& st, uint32_t shard) {
+  return make_error(ec::not_found, "the node with data dir '" + st.data_dir + "' hosts shard(s) " +
+                                       shard_list(st.shards) + ", not shard " +
+                                       std::to_string(shard));
+}
+
+shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data_dir,
+                                           std::string backend, telos::profile profile,
+                                           uint32_t shard_count, std::vector<shard_host> shards) {
   auto& st = self->state;
   st.data_dir = std::move(data_dir);
   st.backend = std::move(backend);
@@ -285,6 +327,68 @@ node_actor::behavior_type shard_node(node_actor::stateful_pointer<shard_node_sta
                           "this telosd hosts shard(s) " + shard_list(self->state.shards) +
                               "; clients connect to the coordinator node (telosd --coordinator)");
       },
+      [self](atom::prepare_tx, uint32_t shard, const uuid& tx,
+             const shard_write& part) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        std::vector<char> bytes;
+        caf::binary_serializer sink{self->system(), bytes};
+        if (auto err = sink(const_cast<shard_write&>(part)))
+          return make_error(ec::internal,
+                            "cannot encode the prepared part: " + self->system().render(err));
+        auto dir = prepared_dir(st.data_dir, shard);
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) return make_error(ec::io_error, "cannot create '" + dir + "': " + ec.message());
+        if (auto ok = replace_file(dir + "/" + tx.to_string(), {bytes.begin(), bytes.end()}); !ok)
+          return std::move(ok.error());
+        if (auto ok = sync_directory(dir); !ok) return std::move(ok.error());
+        crash_point("after-prepare");
+        return atom::ok_v;
+      },
+      [self](atom::commit_tx, uint32_t shard, const uuid& tx) -> caf::result<shard_write_result> {
+        crash_point("before-commit");
+        auto& st = self->state;
+        auto* host = hosted(st, shard);
+        if (host == nullptr) return not_hosted(st, shard);
+        auto path = prepared_dir(st.data_dir, shard) + "/" + tx.to_string();
+        std::error_code ec;
+        // Applied and dropped already (a repeated commit after a lost answer).
+        if (!fs::exists(path, ec)) return shard_write_result{};
+        auto bytes = read_small_file(path);
+        if (!bytes) return std::move(bytes.error());
+        shard_write part;
+        caf::binary_deserializer source{self->system(), bytes->data(), bytes->size()};
+        if (auto err = source(part))
+          return make_error(ec::corrupt_value, "prepared part '" + path + "' does not decode: " +
+                                                   self->system().render(err));
+        auto rp = self->make_response_promise<shard_write_result>();
+        self->request(host->actor, caf::infinite, atom::write_v, std::move(part))
+            .then(
+                [rp, path](shard_write_result& r) mutable {
+                  std::error_code ec;
+                  fs::remove(path, ec);
+                  rp.deliver(std::move(r));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](atom::abort_tx, uint32_t shard, const uuid& tx) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        std::error_code ec;
+        fs::remove(prepared_dir(st.data_dir, shard) + "/" + tx.to_string(), ec);
+        return atom::ok_v;
+      },
+      [self](atom::prepared_tx, uint32_t shard) -> caf::result<std::vector<uuid>> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        std::vector<uuid> result;
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(prepared_dir(st.data_dir, shard), ec))
+          if (auto id = uuid::parse(entry.path().filename().string())) result.push_back(*id);
+        return result;
+      },
   };
 }
 
@@ -315,8 +419,8 @@ coordinator_node(node_actor::stateful_pointer<coordinator_node_state> self,
 node_actor spawn_shard_node(caf::actor_system& sys, std::string data_dir, std::string backend,
                             telos::profile profile, uint32_t shard_count,
                             std::vector<shard_host> shards) {
-  return sys.spawn(shard_node, std::move(data_dir), std::move(backend), std::move(profile),
-                   shard_count, std::move(shards));
+  return caf::actor_cast<node_actor>(sys.spawn(shard_node, std::move(data_dir), std::move(backend),
+                                               std::move(profile), shard_count, std::move(shards)));
 }
 
 node_actor spawn_coordinator_node(caf::actor_system& sys, coordinator_actor coordinator,
@@ -380,19 +484,18 @@ expected<void> write_cluster_map(const std::string& data_dir, const cluster_map&
   return replace_file(map_path(data_dir), text);
 }
 
-expected<std::pair<shard_actor, shard_identity>>
-attach_shard(caf::actor_system& sys, const cluster_map& map, uint32_t shard, bool tls) {
+expected<attached_shard> attach_shard(caf::actor_system& sys, const cluster_map& map,
+                                      uint32_t shard, bool tls) {
   const auto& entry = map.shards.at(shard);
   auto node = connect_node(sys, entry.where, tls);
   if (!node) return std::move(node.error());
   caf::scoped_actor self{sys};
-  expected<std::pair<shard_actor, shard_identity>> result{
-      make_error(ec::internal, "the node did not answer")};
+  expected<attached_shard> result{make_error(ec::internal, "the node did not answer")};
   self->request(*node, std::chrono::seconds(30), atom::attach_v, shard, map.cluster,
                 static_cast<uint32_t>(map.shards.size()), entry.bound)
       .receive(
           [&](caf::actor& a, shard_identity& id) {
-            result = std::pair{caf::actor_cast<shard_actor>(a), std::move(id)};
+            result = attached_shard{*node, caf::actor_cast<shard_actor>(a), std::move(id)};
           },
           [&](caf::error& err) {
             result = is_telos(err)
@@ -402,7 +505,7 @@ attach_shard(caf::actor_system& sys, const cluster_map& map, uint32_t shard, boo
                                                            sys.render(err));
           });
   if (!result) return result;
-  const auto& id = result->second;
+  const auto& id = result->identity;
   if (!map.profile.embedders.empty() && id.profile != map.profile)
     return make_error(ec::format_mismatch, "shard " + std::to_string(shard) + " at " +
                                                entry.where.to_string() + " has " +
@@ -419,13 +522,16 @@ attach_shard(caf::actor_system& sys, const cluster_map& map, uint32_t shard, boo
 
 namespace {
 
-using remote_shard_actor = shard_actor::extend<caf::reacts_to<atom::reconnect>>;
+using remote_shard_actor =
+    shard_actor::extend<caf::reacts_to<atom::reconnect>>::extend_with<transaction_shard_actor>;
 
 struct remote_shard_state {
   static inline const char* name = "remote_shard";
   remote_shard_config config;
   /// Null while the node is unreachable.
   shard_actor remote;
+  /// The node's participant side (two-phase commit); null with `remote`.
+  participant_actor participant;
   /// Why `remote` is null.
   std::string reason;
   bool connecting = false;
@@ -452,18 +558,42 @@ void retry_later(remote_ptr self, std::string why) {
   self->delayed_send(self, st.backoff, atom::reconnect_v);
 }
 
-void attached(remote_ptr self, shard_actor remote) {
+/// Settles what the participant still holds prepared: commit what the decision log says was
+/// decided, abort the rest (no decision logged = aborted).
+void resolve_prepared(remote_ptr self) {
+  auto& st = self->state;
+  if (!st.participant || !st.config.decisions) return;
+  self->request(st.participant, std::chrono::seconds(30), atom::prepared_tx_v, st.config.shard)
+      .then(
+          [self](std::vector<uuid>& txs) {
+            auto& st = self->state;
+            for (auto& tx : txs) {
+              if (st.config.decisions->committed(tx))
+                self->request(st.participant, caf::infinite, atom::commit_tx_v, st.config.shard, tx)
+                    .then([](shard_write_result&) {}, [](caf::error&) {});
+              else
+                self->request(st.participant, caf::infinite, atom::abort_tx_v, st.config.shard, tx)
+                    .then([](atom::ok) {}, [](caf::error&) {});
+            }
+          },
+          [](caf::error&) {});
+}
+
+void attached(remote_ptr self, shard_actor remote, node_actor node) {
   auto& st = self->state;
   st.connecting = false;
   st.remote = std::move(remote);
+  st.participant = caf::actor_cast<participant_actor>(node);
   st.reason.clear();
   st.backoff = std::chrono::milliseconds{0};
   self->monitor(st.remote);
+  resolve_prepared(self);
 }
 
 void lost(remote_ptr self, const std::string& why) {
   auto& st = self->state;
   st.remote = nullptr;
+  st.participant = nullptr;
   st.reason = why + " (reconnecting)";
   auto pending = std::move(st.pending);
   st.pending.clear();
@@ -492,7 +622,7 @@ void connect(remote_ptr self) {
             self->request(node, std::chrono::seconds(10), atom::attach_v, st.config.shard,
                           st.config.cluster, st.config.shard_count, true)
                 .then(
-                    [self](caf::actor& a, shard_identity& id) {
+                    [self, node](caf::actor& a, shard_identity& id) {
                       auto& st = self->state;
                       if (id.profile != st.config.profile) {
                         retry_later(self, "the node has " + describe_profile(id.profile) +
@@ -500,7 +630,7 @@ void connect(remote_ptr self) {
                                               describe_profile(st.config.profile));
                         return;
                       }
-                      attached(self, caf::actor_cast<shard_actor>(a));
+                      attached(self, caf::actor_cast<shard_actor>(a), node);
                     },
                     [self](caf::error& err) { retry_later(self, text_of(self->system(), err)); });
           },
@@ -511,17 +641,17 @@ void connect(remote_ptr self) {
 
 /// Forwards one request to the remote shard and relays the answer, or fails it with
 /// ec::unavailable when the node is (or goes) down first.
-template <class R, class... Ts>
-caf::typed_response_promise<R> forward(remote_ptr self, Ts&&... xs) {
+template <class R, class Dest, class... Ts>
+caf::typed_response_promise<R> forward_to(remote_ptr self, const Dest& dest, Ts&&... xs) {
   auto rp = self->template make_response_promise<R>();
   auto& st = self->state;
-  if (!st.remote) {
+  if (!st.remote || !dest) {
     rp.deliver(st.unavailable());
     return rp;
   }
   auto id = st.next_request++;
   st.pending.emplace(id, [rp](const caf::error& err) mutable { rp.deliver(err); });
-  self->request(st.remote, caf::infinite, std::forward<Ts>(xs)...)
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
       .then(
           [self, id, rp](R& r) mutable {
             if (self->state.pending.erase(id) > 0) rp.deliver(std::move(r));
@@ -539,6 +669,12 @@ caf::typed_response_promise<R> forward(remote_ptr self, Ts&&... xs) {
   return rp;
 }
 
+template <class R, class... Ts>
+caf::typed_response_promise<R> forward(remote_ptr self, Ts&&... xs) {
+  auto remote = self->state.remote;
+  return forward_to<R>(self, remote, std::forward<Ts>(xs)...);
+}
+
 remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_config config) {
   auto& st = self->state;
   st.config = std::move(config);
@@ -548,7 +684,7 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
       lost(self, "its node went down (" + self->system().render(dm.reason) + ")");
   });
   if (st.config.initial) {
-    attached(self, std::move(st.config.initial));
+    attached(self, std::move(st.config.initial), std::move(st.config.initial_node));
   } else {
     st.reason = st.config.initial_error.empty() ? "not connected yet" : st.config.initial_error;
     connect(self);
@@ -592,6 +728,21 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
         return atom::ok_v;
       },
       [self](atom::reconnect) { connect(self); },
+      [self](atom::prepare_tx, uuid& tx, shard_write& part) {
+        auto participant = self->state.participant;
+        return forward_to<atom::ok>(self, participant, atom::prepare_tx_v, self->state.config.shard,
+                                    tx, std::move(part));
+      },
+      [self](atom::commit_tx, uuid& tx) {
+        auto participant = self->state.participant;
+        return forward_to<shard_write_result>(self, participant, atom::commit_tx_v,
+                                              self->state.config.shard, tx);
+      },
+      [self](atom::abort_tx, uuid& tx) {
+        auto participant = self->state.participant;
+        return forward_to<atom::ok>(self, participant, atom::abort_tx_v, self->state.config.shard,
+                                    tx);
+      },
   };
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "telos/actors/shard_storage.hpp"
+#include "telos/actors/transactions.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/error.hpp"
 #include "telos/messages/uuid.hpp"
@@ -97,9 +98,15 @@ struct cluster_map {
 expected<std::optional<cluster_map>> read_cluster_map(const std::string& data_dir);
 expected<void> write_cluster_map(const std::string& data_dir, const cluster_map& m);
 
+struct attached_shard {
+  node_actor node;
+  shard_actor shard;
+  shard_identity identity;
+};
+
 /// Attaches to shard `shard` at `where` (blocking), checking its identity against the map.
-expected<std::pair<shard_actor, shard_identity>>
-attach_shard(caf::actor_system& sys, const cluster_map& map, uint32_t shard, bool tls);
+expected<attached_shard> attach_shard(caf::actor_system& sys, const cluster_map& map,
+                                      uint32_t shard, bool tls);
 
 struct remote_shard_config {
   uint32_t shard = 0;
@@ -110,6 +117,9 @@ struct remote_shard_config {
   telos::profile profile;
   /// Already attached (may be null: the remote shard connects on its own).
   shard_actor initial;
+  node_actor initial_node;
+  /// Resolves the transactions a participant still holds prepared, whenever it attaches.
+  std::shared_ptr<decision_log> decisions;
   /// Why `initial` is null, for the first errors.
   std::string initial_error;
   /// Reconnect delays double from min to max.
@@ -120,7 +130,8 @@ struct remote_shard_config {
 /// A shard on another node, as the coordinator sees it: forwards every request, fails the ones in
 /// flight with ec::unavailable naming the shard as soon as the node goes down, answers new ones
 /// with that error at once while it is gone, and reconnects with backoff. `close` does not close
-/// the remote shard (its node owns it).
+/// the remote shard (its node owns it). The actor also takes the transaction_shard_actor
+/// messages (two-phase commit), forwarded to the node's participant.
 shard_actor spawn_remote_shard(caf::actor_system& sys, remote_shard_config config);
 
 } // namespace telos

@@ -261,7 +261,9 @@ int run_coordinator(const options& o, const endpoint& where) {
   caf::actor_system sys{cfg};
   // Attach to every shard once (bounded retries while a node is still starting): a node with the
   // wrong shard, count, data dir or profile is refused here, before any client is served.
-  std::vector<shard_actor> attached(map.shards.size());
+  auto decisions = decision_log::open(o.data_dir);
+  if (!decisions) return fail(decisions.error());
+  std::vector<attached_shard> attached(map.shards.size());
   std::vector<std::string> why(map.shards.size());
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(o.wait_shards * 1000));
@@ -269,7 +271,7 @@ int run_coordinator(const options& o, const endpoint& where) {
   for (;;) {
     bool missing = false;
     for (uint32_t i = 0; i < map.shards.size(); ++i) {
-      if (attached[i]) continue;
+      if (attached[i].shard) continue;
       auto r = attach_shard(sys, map, i, o.tls.enabled());
       if (!r) {
         if (code_of(r.error()) != ec::unavailable)
@@ -279,10 +281,10 @@ int run_coordinator(const options& o, const endpoint& where) {
         missing = true;
         continue;
       }
-      attached[i] = r->first;
+      attached[i] = std::move(*r);
       map.shards[i].bound = true;
-      if (map.profile.embedders.empty()) map.profile = r->second.profile;
-      if (map.backend.empty()) map.backend = r->second.backend;
+      if (map.profile.embedders.empty()) map.profile = attached[i].identity.profile;
+      if (map.backend.empty()) map.backend = attached[i].identity.backend;
     }
     if (!missing || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(delay);
@@ -290,7 +292,7 @@ int run_coordinator(const options& o, const endpoint& where) {
   }
   if (auto ok = write_cluster_map(o.data_dir, map); !ok) return fail(ok.error());
   for (uint32_t i = 0; i < map.shards.size(); ++i)
-    if (!attached[i]) {
+    if (!attached[i].shard) {
       if (map.profile.embedders.empty())
         return fail("shard " + std::to_string(i) + ": " + why[i] +
                     " (a new cluster needs every shard once, to learn the profile)");
@@ -307,11 +309,20 @@ int run_coordinator(const options& o, const endpoint& where) {
     rc.where = map.shards[i].where;
     rc.tls = o.tls.enabled();
     rc.profile = map.profile;
-    rc.initial = attached[i];
+    rc.initial = attached[i].shard;
+    rc.initial_node = attached[i].node;
+    rc.decisions = *decisions;
     rc.initial_error = why[i];
     cc.shards.push_back(spawn_remote_shard(sys, std::move(rc)));
   }
-  auto coordinator = spawn_coordinator(sys, cc);
+  std::vector<transaction_shard_actor> participants;
+  for (auto& shard : cc.shards)
+    participants.push_back(caf::actor_cast<transaction_shard_actor>(shard));
+  auto engine_coordinator = spawn_coordinator(sys, cc);
+  // Clients reach the coordinator through the transaction front: batches spanning shards commit
+  // with two-phase commit, everything else goes to the coordinator as it is.
+  auto coordinator = spawn_transaction_front(sys, engine_coordinator, std::move(participants),
+                                             map.profile, cc.limits, *decisions);
   cluster_identity identity;
   identity.cluster = map.cluster;
   identity.shards = static_cast<uint32_t>(map.shards.size());

@@ -117,11 +117,16 @@ struct cluster_fixture {
   }
 
   /// Starts telosd with `args`; waits (bounded) for its "listening" line; the node's index.
-  size_t start_node(std::vector<std::string> args) {
+  size_t start_node(std::vector<std::string> args, const std::string& crash_at = {}) {
     node n;
     auto name = "node" + std::to_string(started++);
     n.out = dir / (name + ".out");
-    n.pid = start(telosd_binary(), args, n.out, dir / (name + ".err"));
+    if (crash_at.empty()) {
+      n.pid = start(telosd_binary(), args, n.out, dir / (name + ".err"));
+    } else {
+      args.insert(args.begin(), {"TELOS_TEST_CRASH=" + crash_at, telosd_binary()});
+      n.pid = start("/usr/bin/env", args, n.out, dir / (name + ".err"));
+    }
     bool up = eventually([&] {
       auto text = read_file(n.out);
       if (text.find('\n') == std::string::npos) return false;
@@ -376,6 +381,56 @@ BOOST_AUTO_TEST_CASE(without_a_certificate_of_the_cluster_a_client_gets_nothing)
   }
   auto after = f.telos(coordinator, {"count"}, {}, client_tls);
   BOOST_CHECK_EQUAL(parse_line(after)["count"], 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_cross_shard_batch_commits_on_every_shard_or_on_none) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0}, 2, "a");
+  // Shard 1's node dies (like kill -9) right after it staged its part of a transaction.
+  auto b = f.start_node({"--data-dir", f.dir / "b", "--shard-count", "2", "--shard-id", "1",
+                         "--profile", f.dir / "profile.json"},
+                        "after-prepare");
+  auto b_address = f.nodes[b].address;
+  auto c = f.start_coordinator({f.nodes[a].address, b_address});
+  auto coordinator = f.nodes[c].address;
+  auto file = f.write_import(30);
+  auto failed = f.telos(coordinator, {"import", file, "--batch", "100"});
+  BOOST_CHECK_EQUAL(failed.code, 3);
+  BOOST_CHECK_MESSAGE(failed.err.find("nothing of the batch was committed") != std::string::npos,
+                      failed.err);
+  BOOST_CHECK(exists(f.dir / "b/prepared/shard-1"));
+  // Back without the crash point: the coordinator reconnects and, finding no commit decision,
+  // has the participant drop its staged part; shard 0 aborted at once. Nothing is visible.
+  f.nodes[b].pid = -1;
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
+  BOOST_REQUIRE(eventually([&] {
+    auto n = f.telos(coordinator, {"count"});
+    return n.code == 0 && read_file(f.dir / "b/NODE").size() > 0 &&
+           f.telos(coordinator, {"list"}).out.find("memory number") == std::string::npos &&
+           run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty();
+  }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 0);
+  BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "a/prepared/shard-0"}).out.empty());
+  // Now shard 1's node dies after the decision, before applying its part: the batch is
+  // committed; the restarted node applies its staged part when the coordinator reaches it.
+  ::kill(f.nodes.back().pid, SIGTERM);
+  wait_for(f.nodes.back().pid);
+  f.nodes.back().pid = -1;
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address},
+               "before-commit");
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  auto decided = f.telos(coordinator, {"import", file, "--batch", "100"});
+  BOOST_CHECK_EQUAL(decided.code, 3);
+  BOOST_CHECK_MESSAGE(decided.err.find("the batch is committed") != std::string::npos, decided.err);
+  f.nodes.back().pid = -1;
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
+  BOOST_REQUIRE(eventually([&] {
+    auto n = f.telos(coordinator, {"count"});
+    return n.code == 0 && parse_line(n)["count"] == 30;
+  }));
+  for (uint64_t i = 0; i < 30; ++i)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
+  BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
