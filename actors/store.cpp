@@ -2,6 +2,7 @@
 // actors, and turns each call into one request to the coordinator.
 #include "telos/actors/store.hpp"
 
+#include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
 #include "telos/actors/shard_storage.hpp"
@@ -34,6 +35,11 @@ struct store::impl {
   std::vector<opened_shard> shards;
   engine_actors actors;
 
+  /// Connected to a coordinator node (store::connect): no shards here, close leaves it running.
+  bool remote = false;
+  std::string remote_address;
+  caf::duration request_timeout{caf::infinite};
+
   std::mutex close_mutex;
   std::atomic<bool> closed{false};
 
@@ -52,9 +58,14 @@ struct store::impl {
     if (closed) return closed_error();
     caf::scoped_actor self{*sys};
     expected<T> result{make_error(ec::internal, "the coordinator did not answer")};
-    self->request(actors.coordinator, caf::infinite, std::forward<Ts>(xs)...)
+    self->request(actors.coordinator, request_timeout, std::forward<Ts>(xs)...)
         .receive([&](T& x) { result = std::move(x); },
                  [&](caf::error& err) {
+                   if (remote && err.category() != caf::atom("telos")) {
+                     result = make_error(ec::unavailable, "the coordinator at " + remote_address +
+                                                              ": " + sys->render(err));
+                     return;
+                   }
                    // A request racing with close meets a coordinator that is gone.
                    result =
                        closed && code_of(err) == ec::internal ? closed_error() : std::move(err);
@@ -225,6 +236,48 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   eo.row_contributors = opts.row_contributors;
   p->actors = spawn_engine(sys, p->shards, p->profile, eo);
   p->opts = std::move(opts);
+  return std::unique_ptr<store>{new store(std::move(p))};
+}
+
+expected<std::unique_ptr<store>> store::connect(const std::string& host, uint16_t port,
+                                                const tls_options& tls,
+                                                std::chrono::milliseconds timeout) {
+  if (auto ok = tls.check(); !ok) return std::move(ok.error());
+  auto cfg = std::make_unique<caf::actor_system_config>();
+  register_telos(*cfg);
+  configure_network(*cfg, tls);
+  auto sys = std::make_unique<caf::actor_system>(*cfg);
+  endpoint where{host, port};
+  auto node = connect_node(*sys, where, tls.enabled());
+  if (!node) return std::move(node.error());
+  auto p = std::make_unique<impl>();
+  p->sys = sys.get();
+  p->remote = true;
+  p->remote_address = where.to_string();
+  p->request_timeout = caf::duration{timeout};
+  caf::error failed;
+  {
+    caf::scoped_actor self{*sys};
+    self->request(*node, timeout, atom::attach_v)
+        .receive(
+            [&](caf::actor& coordinator, cluster_identity& id) {
+              p->actors.coordinator = caf::actor_cast<coordinator_actor>(coordinator);
+              p->profile = std::move(id.profile);
+              p->manifest.profile = p->profile;
+              p->manifest.shards = id.shards;
+              auto kind = storage::parse_backend_kind(id.backend);
+              if (kind) p->opts.backend = *kind;
+            },
+            [&](caf::error& err) {
+              failed = err.category() == caf::atom("telos")
+                           ? std::move(err)
+                           : make_error(ec::unavailable, "the node at " + where.to_string() + ": " +
+                                                             sys->render(err));
+            });
+  }
+  if (failed) return failed;
+  p->own_config = std::move(cfg);
+  p->own_system = std::move(sys);
   return std::unique_ptr<store>{new store(std::move(p))};
 }
 
@@ -414,6 +467,11 @@ expected<void> store::checkpoint(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec))
     return make_error(ec::already_exists, "checkpoint directory '" + dir + "' exists already");
+  if (impl_->remote)
+    return make_error(ec::invalid_argument,
+                      "checkpoint over a connection to " + impl_->remote_address +
+                          ": every shard node would write its part on its own machine; run "
+                          "`telos checkpoint` on a node that holds the whole store instead");
   auto ok = impl_->ask<atom::ok>(atom::checkpoint_v, dir);
   if (!ok) return std::move(ok.error());
   // The manifest goes last: a directory without one is no checkpoint to restore from.
@@ -491,6 +549,12 @@ expected<void> store::close() {
   auto& p = *impl_;
   std::lock_guard guard{p.close_mutex};
   if (p.closed) return {};
+  if (p.remote) {
+    // The coordinator belongs to its node: let go of it, close nothing.
+    p.closed = true;
+    p.actors = {};
+    return {};
+  }
   auto ok = p.ask<atom::ok>(atom::close_v);
   p.closed = true;
   p.actors = {};

@@ -3,6 +3,7 @@
 // directly with the same messages (telos/messages/actor_interfaces.hpp).
 #pragma once
 
+#include "telos/actors/cluster.hpp"
 #include "telos/messages/error.hpp"
 #include "telos/messages/graph.hpp"
 #include "telos/messages/memory.hpp"
@@ -15,6 +16,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -101,6 +103,13 @@ public:
   /// Opens or creates a store inside an existing actor system (which must have been configured
   /// with telos::register_telos).
   static expected<std::unique_ptr<store>> open(caf::actor_system& sys, store_options opts);
+  /// Connects to the coordinator a `telosd --coordinator` node publishes at host:port (TLS when
+  /// `tls` names certificates), with an actor system of its own. Every call then goes over the
+  /// network; close() lets go of the coordinator and leaves the cluster running. Requests that
+  /// get no answer within `timeout` fail with ec::unavailable.
+  static expected<std::unique_ptr<store>>
+  connect(const std::string& host, uint16_t port, const tls_options& tls = {},
+          std::chrono::milliseconds timeout = std::chrono::seconds(60));
   /// Replaces the store at `target.path` with the checkpoint in `checkpoint_dir` and opens it.
   static expected<std::unique_ptr<store>> restore(const std::string& checkpoint_dir,
                                                   store_options target);

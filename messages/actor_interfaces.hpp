@@ -11,6 +11,7 @@
 #include "telos/messages/atoms.hpp"
 #include "telos/messages/graph.hpp"
 #include "telos/messages/memory.hpp"
+#include "telos/messages/profile.hpp"
 #include "telos/messages/search.hpp"
 #include "telos/messages/uuid.hpp"
 #include "telos/messages/write_batch.hpp"
@@ -195,6 +196,37 @@ typename Inspector::result_type inspect(Inspector& f, verify_result& x) {
   return f(caf::meta::type_name("verify_result"), x.records_checked, x.problems, x.repaired);
 }
 
+/// What a telosd node says about one shard it hosts, when a coordinator attaches to it.
+struct shard_identity {
+  uint32_t shard = 0;
+  /// Shards of the store the shard belongs to (its routing modulus).
+  uint32_t shard_count = 0;
+  /// The backend's name (rocksdb, lmdb, memory).
+  std::string backend;
+  telos::profile profile;
+  /// Where the node keeps the shard (for error messages).
+  std::string data_dir;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_identity& x) {
+  return f(caf::meta::type_name("shard_identity"), x.shard, x.shard_count, x.backend, x.profile,
+           x.data_dir);
+}
+
+/// What a coordinator node tells a client that attaches to it.
+struct cluster_identity {
+  uuid cluster;
+  uint32_t shards = 0;
+  std::string backend;
+  telos::profile profile;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_identity& x) {
+  return f(caf::meta::type_name("cluster_identity"), x.cluster, x.shards, x.backend, x.profile);
+}
+
 // -- actors ---------------------------------------------------------------------------------------
 
 /// Owns one shard's backend and runs every blocking call on it; spawned detached, so disk I/O
@@ -344,5 +376,16 @@ using coordinator_actor = caf::typed_actor<
     caf::replies_to<atom::verify, bool>::with<verify_result>,
     /// Finishes in-flight work, stops every shard and quits.
     caf::replies_to<atom::close>::with<atom::ok>>;
+
+/// What a telosd process publishes on its port (actors/cluster.hpp): it hands out the shard
+/// actors or the coordinator it hosts, after checking who asks for what.
+using node_actor = caf::typed_actor<
+    /// A coordinator attaches to shard `shard` of cluster `cluster` with `count` shards; the
+    /// node checks it hosts that shard with that count and binds its data directory to the
+    /// cluster (or checks the binding), then answers with the shard actor. With the flag set the
+    /// coordinator has attached this shard before, so an unbound data directory is refused.
+    caf::replies_to<atom::attach, uint32_t, uuid, uint32_t, bool>::with<caf::actor, shard_identity>,
+    /// A client attaches to the coordinator a coordinator node runs.
+    caf::replies_to<atom::attach>::with<caf::actor, cluster_identity>>;
 
 } // namespace telos

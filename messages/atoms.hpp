@@ -5,6 +5,7 @@
 
 #include <caf/type_id.hpp>
 
+CAF_ADD_ATOM(telos, telos::atom, attach, "attach")
 CAF_ADD_ATOM(telos, telos::atom, check, "check")
 CAF_ADD_ATOM(telos, telos::atom, checkpoint, "checkpoint")
 CAF_ADD_ATOM(telos, telos::atom, clear, "clear")
@@ -21,6 +22,7 @@ CAF_ADD_ATOM(telos, telos::atom, maintain, "maintain")
 CAF_ADD_ATOM(telos, telos::atom, ok, "ok")
 CAF_ADD_ATOM(telos, telos::atom, put, "put")
 CAF_ADD_ATOM(telos, telos::atom, quads, "quads")
+CAF_ADD_ATOM(telos, telos::atom, reconnect, "reconnect")
 CAF_ADD_ATOM(telos, telos::atom, remove, "remove")
 CAF_ADD_ATOM(telos, telos::atom, scan, "scan")
 CAF_ADD_ATOM(telos, telos::atom, score, "score")

@@ -65,5 +65,8 @@ CAF_ADD_TYPE_ID(telos, (telos::quad_match_request))
 CAF_ADD_TYPE_ID(telos, (telos::quad_match_page))
 CAF_ADD_TYPE_ID(telos, (telos::graph_write))
 CAF_ADD_TYPE_ID(telos, (telos::graph_write_result))
+// The cluster handshake (actor_interfaces.hpp, node_actor).
+CAF_ADD_TYPE_ID(telos, (telos::shard_identity))
+CAF_ADD_TYPE_ID(telos, (telos::cluster_identity))
 
 CAF_END_TYPE_ID_BLOCK(telos)

@@ -33,6 +33,10 @@ struct global_options {
   std::string data_dir = "telos-data";
   /// As given on the command line; empty when not given (then detected from the store).
   std::string backend;
+  /// HOST:PORT of a coordinator node (telosd --coordinator); empty = the local store at data_dir.
+  std::string connect;
+  /// Certificates for a TLS connection (with connect).
+  tls_options tls;
 };
 
 struct command {

@@ -126,6 +126,11 @@ expected<storage::backend_kind> backend_of(const global_options& globals) {
 }
 
 expected<std::unique_ptr<store>> open_existing(const global_options& globals) {
+  if (!globals.connect.empty()) {
+    auto where = parse_endpoint(globals.connect);
+    if (!where) return make_error(ec::invalid_argument, "--connect: " + describe(where.error()));
+    return store::connect(where->host, where->port, globals.tls);
+  }
   auto kind = backend_of(globals);
   if (!kind) return kind.error();
   auto no_store = [&] {

@@ -13,6 +13,12 @@ int main(int argc, char** argv) {
   app.add_option("--backend", globals.backend,
                  "rocksdb | lmdb | memory (default: the store's own, rocksdb for a new store)")
       ->check(CLI::IsMember({"rocksdb", "lmdb", "memory"}));
+  app.add_option("--connect", globals.connect,
+                 "HOST:PORT of a cluster's coordinator node (telosd --coordinator) instead of "
+                 "--data-dir");
+  app.add_option("--tls-cert", globals.tls.certificate, "With --connect: PEM client certificate");
+  app.add_option("--tls-key", globals.tls.key, "With --connect: PEM key of the certificate");
+  app.add_option("--tls-ca", globals.tls.cafile, "With --connect: PEM certificate of the CA");
   std::function<int()> run;
   for (auto& cmd : commands()) {
     auto* sub = app.add_subcommand(cmd.name, cmd.description);
@@ -22,7 +28,8 @@ int main(int argc, char** argv) {
   // CLI11 would only say "a subcommand is required"; name the word it did not know instead.
   for (int i = 1; i < argc; ++i) {
     std::string word = argv[i];
-    if (word == "--data-dir" || word == "--backend") {
+    if (word == "--data-dir" || word == "--backend" || word == "--connect" ||
+        word == "--tls-cert" || word == "--tls-key" || word == "--tls-ca") {
       ++i;
       continue;
     }

@@ -57,6 +57,9 @@ std::function<int()> init_setup(CLI::App& sub, const global_options& globals) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
   return [&globals, profile_arg, shards, graph, indexed] {
+    if (!globals.connect.empty())
+      return fail(exit_bad_input, "init creates a local store; a cluster's shards are created by "
+                                  "`telosd --shard-id N --shard-count M` (see docs/CLUSTER.md)");
     auto kind = backend_of(globals);
     if (!kind) return fail(kind.error());
     auto profile = load_profile(*profile_arg);
@@ -177,6 +180,9 @@ std::function<int()> restore_setup(CLI::App& sub, const global_options& globals)
   auto dir = std::make_shared<std::string>();
   sub.add_option("DIR", *dir, "Checkpoint directory (written by `telos checkpoint`)")->required();
   return [&globals, dir] {
+    if (!globals.connect.empty())
+      return fail(exit_bad_input,
+                  "restore replaces a local store; it does not work over --connect");
     if (!occupied(*dir)) return fail(exit_not_found, "no checkpoint at '" + *dir + "'");
     global_options of_checkpoint = globals;
     of_checkpoint.data_dir = *dir;

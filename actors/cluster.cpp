@@ -1,0 +1,770 @@
+// Distribution: network configuration, node actors, the cluster map and the remote shard.
+#include "telos/actors/cluster.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/openssl/remote_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <csignal>
+#include <cstdlib>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace telos {
+
+namespace detail {
+void keep_openssl_error_queue_guard(); // openssl_error_queue.cpp
+} // namespace detail
+
+namespace {
+
+/// The text of any error: Telos errors through describe(), CAF's own through the system.
+std::string text_of(caf::actor_system& sys, const caf::error& err) {
+  if (err.category() == caf::atom("telos")) return describe(err);
+  return sys.render(err);
+}
+
+bool is_telos(const caf::error& err) {
+  return err.category() == caf::atom("telos");
+}
+
+expected<std::string> read_small_file(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) return make_error(ec::io_error, "cannot read '" + path + "': " + ec.message());
+  if (size > (1u << 20))
+    return make_error(ec::corrupt_value, "'" + path + "' is " + std::to_string(size) +
+                                             " bytes, too large for what Telos writes there");
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (!in && !in.eof()) return make_error(ec::io_error, "cannot read '" + path + "'");
+  return out.str();
+}
+
+/// Writes a file so that a crash leaves either the old or the new content.
+expected<void> replace_file(const std::string& path, const std::string& text) {
+  auto tmp = path + ".tmp";
+  auto fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return make_error(ec::io_error, "cannot create '" + tmp + "': " + std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return make_error(ec::io_error, "cannot write '" + tmp + "': " + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced) return make_error(ec::io_error, "cannot sync '" + tmp + "'");
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return make_error(ec::io_error, "cannot rename '" + tmp + "': " + ec.message());
+  return {};
+}
+
+expected<void> sync_directory(const std::string& dir) {
+  auto fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_error(ec::io_error, "cannot open '" + dir + "': " + std::strerror(errno));
+  bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return make_error(ec::io_error, "cannot sync '" + dir + "'");
+  return {};
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in{text};
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+std::string shard_list(const std::vector<shard_host>& shards) {
+  std::string names;
+  for (const auto& s : shards)
+    names += (names.empty() ? "" : ", ") + std::to_string(s.storage->id);
+  return names;
+}
+
+} // namespace
+
+// -- configuration --------------------------------------------------------------------------------
+
+expected<void> tls_options::check() const {
+  if (!enabled()) return {};
+  if (certificate.empty() || key.empty() || cafile.empty())
+    return make_error(ec::invalid_argument,
+                      "TLS needs a certificate, its key and the CA file together (given: " +
+                          std::string(certificate.empty() ? "" : "certificate ") +
+                          (key.empty() ? "" : "key ") + (cafile.empty() ? "" : "cafile") + ")");
+  for (const auto& [what, path] : {std::pair{"certificate", certificate}, std::pair{"key", key},
+                                   std::pair{"CA file", cafile}}) {
+    std::ifstream in{path};
+    if (!in)
+      return make_error(ec::invalid_argument, std::string("TLS ") + what + " '" + path +
+                                                  "' cannot be read: " + std::strerror(errno));
+  }
+  return {};
+}
+
+expected<endpoint> parse_endpoint(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return make_error(ec::invalid_argument, "'" + text + "' is not HOST:PORT");
+  auto host = text.substr(0, colon);
+  auto digits = text.substr(colon + 1);
+  if (digits.size() > 5 || !std::all_of(digits.begin(), digits.end(), ::isdigit) ||
+      std::stoul(digits) > 65535)
+    return make_error(ec::invalid_argument,
+                      "'" + text + "': port '" + digits + "' is not a number from 0 to 65535");
+  return endpoint{host, static_cast<uint16_t>(std::stoul(digits))};
+}
+
+void configure_network(caf::actor_system_config& cfg, const tls_options& tls) {
+  cfg.load<caf::io::middleman>();
+  if (tls.enabled()) {
+    detail::keep_openssl_error_queue_guard();
+    cfg.load<caf::openssl::manager>();
+    cfg.openssl_certificate = tls.certificate;
+    cfg.openssl_key = tls.key;
+    cfg.openssl_cafile = tls.cafile;
+  }
+}
+
+expected<uint16_t> publish_node(caf::actor_system& sys, const node_actor& node,
+                                const endpoint& where, bool tls) {
+  // SO_REUSEADDR: a node restarted after a crash binds its port again at once (connections of the
+  // dead process linger in TIME_WAIT); Linux still refuses a second listener on the port.
+  auto bound = tls ? caf::openssl::publish(node, where.port, where.host.c_str(), true)
+                   : sys.middleman().publish(node, where.port, where.host.c_str(), true);
+  if (!bound)
+    return make_error(ec::io_error,
+                      "cannot listen on " + where.to_string() + ": " + sys.render(bound.error()));
+  return *bound;
+}
+
+expected<node_actor> connect_node(caf::actor_system& sys, const endpoint& where, bool tls) {
+  auto found = tls ? caf::openssl::remote_actor<node_actor>(sys, where.host, where.port)
+                   : sys.middleman().remote_actor<node_actor>(where.host, where.port);
+  if (!found)
+    return make_error(ec::unavailable, "cannot reach the Telos node at " + where.to_string() +
+                                           ": " + sys.render(found.error()) +
+                                           (tls ? " (TLS)" : ""));
+  return *found;
+}
+
+// -- node binding ---------------------------------------------------------------------------------
+
+namespace {
+
+std::string binding_path(const std::string& data_dir) {
+  return data_dir + "/NODE";
+}
+
+std::string map_path(const std::string& data_dir) {
+  return data_dir + "/CLUSTER";
+}
+
+} // namespace
+
+expected<std::optional<node_binding>> read_node_binding(const std::string& data_dir) {
+  auto path = binding_path(data_dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<node_binding>{};
+  auto text = read_small_file(path);
+  if (!text) return std::move(text.error());
+  node_binding b;
+  bool magic = false, cluster = false, count = false;
+  for (const auto& line : lines_of(*text)) {
+    std::istringstream in{line};
+    std::string key, value;
+    in >> key >> value;
+    if (key == "telos-node") magic = value == "1";
+    if (key == "cluster") {
+      auto id = uuid::parse(value);
+      if (!id) break;
+      b.cluster = *id;
+      cluster = true;
+    }
+    if (key == "shards" && !value.empty() && std::all_of(value.begin(), value.end(), ::isdigit)) {
+      b.shard_count = static_cast<uint32_t>(std::stoul(value));
+      count = true;
+    }
+  }
+  if (!magic || !cluster || !count)
+    return make_error(ec::corrupt_value, "'" + path + "' is not a Telos node binding");
+  return std::optional<node_binding>{b};
+}
+
+expected<void> write_node_binding(const std::string& data_dir, const node_binding& b) {
+  return replace_file(binding_path(data_dir), "telos-node 1\ncluster " + b.cluster.to_string() +
+                                                  "\nshards " + std::to_string(b.shard_count) +
+                                                  "\n");
+}
+
+// -- node actors ----------------------------------------------------------------------------------
+
+namespace {
+
+struct shard_node_state {
+  static inline const char* name = "shard_node";
+  std::string data_dir;
+  std::string backend;
+  telos::profile profile;
+  uint32_t shard_count = 0;
+  std::vector<shard_host> shards;
+};
+
+using attach_reply = caf::result<caf::actor, shard_identity>;
+
+/// A shard host's node actor: the attach handshake plus the participant side of two-phase
+/// commit. Published as a node_actor; coordinators cast it to participant_actor.
+using shard_node_actor = node_actor::extend_with<participant_actor>;
+using shard_node_ptr = shard_node_actor::stateful_pointer<shard_node_state>;
+
+/// Where a prepared part of transaction tx waits for its outcome.
+std::string prepared_dir(const std::string& data_dir, uint32_t shard) {
+  return data_dir + "/prepared/shard-" + std::to_string(shard);
+}
+
+/// Test hook: TELOS_TEST_CRASH=after-prepare|before-commit makes a shard host die like kill -9
+/// at that point of two-phase commit (tests/cluster prove recovery with it).
+void crash_point(const char* point) {
+  auto* wanted = std::getenv("TELOS_TEST_CRASH");
+  if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+const shard_host* hosted(const shard_node_state& st, uint32_t shard) {
+  for (const auto& h : st.shards)
+    if (h.storage->id == shard) return &h;
+  return nullptr;
+}
+
+caf::error not_hosted(const shard_node_state& st, uint32_t shard) {
+  return make_error(ec::not_found, "the node with data dir '" + st.data_dir + "' hosts shard(s) " +
+                                       shard_list(st.shards) + ", not shard " +
+                                       std::to_string(shard));
+}
+
+shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data_dir,
+                                           std::string backend, telos::profile profile,
+                                           uint32_t shard_count, std::vector<shard_host> shards) {
+  auto& st = self->state;
+  st.data_dir = std::move(data_dir);
+  st.backend = std::move(backend);
+  st.profile = std::move(profile);
+  st.shard_count = shard_count;
+  st.shards = std::move(shards);
+  return {
+      [self](atom::attach, uint32_t shard, const uuid& cluster, uint32_t count,
+             bool bound_before) -> attach_reply {
+        auto& st = self->state;
+        auto it = std::find_if(st.shards.begin(), st.shards.end(),
+                               [&](const shard_host& h) { return h.storage->id == shard; });
+        if (it == st.shards.end())
+          return make_error(ec::format_mismatch,
+                            "the node with data dir '" + st.data_dir + "' hosts shard(s) " +
+                                shard_list(st.shards) + ", not shard " + std::to_string(shard) +
+                                " (wrong --shard-id, or wrong position in --shards)");
+        if (count != st.shard_count)
+          return make_error(ec::format_mismatch,
+                            "shard " + std::to_string(shard) + " in '" + st.data_dir +
+                                "' belongs to a store of " + std::to_string(st.shard_count) +
+                                " shards, the coordinator routes over " + std::to_string(count));
+        auto binding = read_node_binding(st.data_dir);
+        if (!binding) return std::move(binding.error());
+        if (*binding) {
+          if ((*binding)->cluster != cluster)
+            return make_error(ec::format_mismatch,
+                              "data dir '" + st.data_dir + "' belongs to cluster " +
+                                  (*binding)->cluster.to_string() + ", not to cluster " +
+                                  cluster.to_string() + " (wrong --data-dir?)");
+        } else {
+          if (bound_before)
+            return make_error(ec::format_mismatch,
+                              "data dir '" + st.data_dir + "' is bound to no cluster, but shard " +
+                                  std::to_string(shard) + " of cluster " + cluster.to_string() +
+                                  " was attached before (wrong or wiped --data-dir?)");
+          if (auto ok = write_node_binding(st.data_dir, node_binding{cluster, count}); !ok)
+            return std::move(ok.error());
+        }
+        shard_identity id;
+        id.shard = shard;
+        id.shard_count = st.shard_count;
+        id.backend = st.backend;
+        id.profile = st.profile;
+        id.data_dir = st.data_dir;
+        return attach_reply{caf::actor_cast<caf::actor>(it->actor), std::move(id)};
+      },
+      [self](atom::attach) -> caf::result<caf::actor, cluster_identity> {
+        return make_error(ec::invalid_argument,
+                          "this telosd hosts shard(s) " + shard_list(self->state.shards) +
+                              "; clients connect to the coordinator node (telosd --coordinator)");
+      },
+      [self](atom::prepare_tx, uint32_t shard, const uuid& tx,
+             const shard_write& part) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        std::vector<char> bytes;
+        caf::binary_serializer sink{self->system(), bytes};
+        if (auto err = sink(const_cast<shard_write&>(part)))
+          return make_error(ec::internal,
+                            "cannot encode the prepared part: " + self->system().render(err));
+        auto dir = prepared_dir(st.data_dir, shard);
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) return make_error(ec::io_error, "cannot create '" + dir + "': " + ec.message());
+        if (auto ok = replace_file(dir + "/" + tx.to_string(), {bytes.begin(), bytes.end()}); !ok)
+          return std::move(ok.error());
+        if (auto ok = sync_directory(dir); !ok) return std::move(ok.error());
+        crash_point("after-prepare");
+        return atom::ok_v;
+      },
+      [self](atom::commit_tx, uint32_t shard, const uuid& tx) -> caf::result<shard_write_result> {
+        crash_point("before-commit");
+        auto& st = self->state;
+        auto* host = hosted(st, shard);
+        if (host == nullptr) return not_hosted(st, shard);
+        auto path = prepared_dir(st.data_dir, shard) + "/" + tx.to_string();
+        std::error_code ec;
+        // Applied and dropped already (a repeated commit after a lost answer).
+        if (!fs::exists(path, ec)) return shard_write_result{};
+        auto bytes = read_small_file(path);
+        if (!bytes) return std::move(bytes.error());
+        shard_write part;
+        caf::binary_deserializer source{self->system(), bytes->data(), bytes->size()};
+        if (auto err = source(part))
+          return make_error(ec::corrupt_value, "prepared part '" + path + "' does not decode: " +
+                                                   self->system().render(err));
+        auto rp = self->make_response_promise<shard_write_result>();
+        self->request(host->actor, caf::infinite, atom::write_v, std::move(part))
+            .then(
+                [rp, path](shard_write_result& r) mutable {
+                  std::error_code ec;
+                  fs::remove(path, ec);
+                  rp.deliver(std::move(r));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](atom::abort_tx, uint32_t shard, const uuid& tx) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        std::error_code ec;
+        fs::remove(prepared_dir(st.data_dir, shard) + "/" + tx.to_string(), ec);
+        return atom::ok_v;
+      },
+      [self](atom::prepared_tx, uint32_t shard) -> caf::result<std::vector<uuid>> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        std::vector<uuid> result;
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(prepared_dir(st.data_dir, shard), ec))
+          if (auto id = uuid::parse(entry.path().filename().string())) result.push_back(*id);
+        return result;
+      },
+  };
+}
+
+struct coordinator_node_state {
+  static inline const char* name = "coordinator_node";
+  coordinator_actor coordinator;
+  cluster_identity identity;
+};
+
+node_actor::behavior_type
+coordinator_node(node_actor::stateful_pointer<coordinator_node_state> self,
+                 coordinator_actor coordinator, cluster_identity identity) {
+  self->state.coordinator = std::move(coordinator);
+  self->state.identity = std::move(identity);
+  return {
+      [](atom::attach, uint32_t shard, const uuid&, uint32_t, bool) -> attach_reply {
+        return make_error(ec::invalid_argument, "this telosd is a coordinator, it hosts no shard " +
+                                                    std::to_string(shard));
+      },
+      [self](atom::attach) -> caf::result<caf::actor, cluster_identity> {
+        return {caf::actor_cast<caf::actor>(self->state.coordinator), self->state.identity};
+      },
+  };
+}
+
+} // namespace
+
+node_actor spawn_shard_node(caf::actor_system& sys, std::string data_dir, std::string backend,
+                            telos::profile profile, uint32_t shard_count,
+                            std::vector<shard_host> shards) {
+  return caf::actor_cast<node_actor>(sys.spawn(shard_node, std::move(data_dir), std::move(backend),
+                                               std::move(profile), shard_count, std::move(shards)));
+}
+
+node_actor spawn_coordinator_node(caf::actor_system& sys, coordinator_actor coordinator,
+                                  cluster_identity identity) {
+  return sys.spawn(coordinator_node, std::move(coordinator), std::move(identity));
+}
+
+// -- cluster map ----------------------------------------------------------------------------------
+
+expected<std::optional<cluster_map>> read_cluster_map(const std::string& data_dir) {
+  auto path = map_path(data_dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<cluster_map>{};
+  auto text = read_small_file(path);
+  if (!text) return std::move(text.error());
+  auto bad = [&](const std::string& why) {
+    return make_error(ec::corrupt_value, "'" + path + "' is not a Telos cluster map: " + why);
+  };
+  cluster_map m;
+  bool magic = false, cluster = false;
+  for (const auto& line : lines_of(*text)) {
+    auto space = line.find(' ');
+    auto key = line.substr(0, space);
+    auto rest = space == std::string::npos ? std::string{} : line.substr(space + 1);
+    if (key == "telos-cluster") {
+      magic = rest == "1";
+    } else if (key == "cluster") {
+      auto id = uuid::parse(rest);
+      if (!id) return bad("cluster id '" + rest + "'");
+      m.cluster = *id;
+      cluster = true;
+    } else if (key == "backend") {
+      m.backend = rest;
+    } else if (key == "profile") {
+      auto p = telos::profile::from_json(rest);
+      if (!p) return bad("profile: " + describe(p.error()));
+      m.profile = std::move(*p);
+    } else if (key == "shard") {
+      std::istringstream in{rest};
+      size_t index = 0;
+      std::string where, state;
+      in >> index >> where >> state;
+      auto e = parse_endpoint(where);
+      if (!e || index != m.shards.size()) return bad("line '" + line + "'");
+      m.shards.push_back({*e, state == "bound"});
+    } else {
+      return bad("unknown line '" + line + "'");
+    }
+  }
+  if (!magic || !cluster || m.shards.empty()) return bad("header, cluster id or shards missing");
+  return std::optional<cluster_map>{std::move(m)};
+}
+
+expected<void> write_cluster_map(const std::string& data_dir, const cluster_map& m) {
+  std::string text = "telos-cluster 1\ncluster " + m.cluster.to_string() + "\n";
+  if (!m.backend.empty()) text += "backend " + m.backend + "\n";
+  if (!m.profile.embedders.empty()) text += "profile " + m.profile.to_json() + "\n";
+  for (size_t i = 0; i < m.shards.size(); ++i)
+    text += "shard " + std::to_string(i) + " " + m.shards[i].where.to_string() + " " +
+            (m.shards[i].bound ? "bound" : "new") + "\n";
+  return replace_file(map_path(data_dir), text);
+}
+
+expected<attached_shard> attach_shard(caf::actor_system& sys, const cluster_map& map,
+                                      uint32_t shard, bool tls) {
+  const auto& entry = map.shards.at(shard);
+  auto node = connect_node(sys, entry.where, tls);
+  if (!node) return std::move(node.error());
+  caf::scoped_actor self{sys};
+  expected<attached_shard> result{make_error(ec::internal, "the node did not answer")};
+  self->request(*node, std::chrono::seconds(30), atom::attach_v, shard, map.cluster,
+                static_cast<uint32_t>(map.shards.size()), entry.bound)
+      .receive(
+          [&](caf::actor& a, shard_identity& id) {
+            result = attached_shard{*node, caf::actor_cast<shard_actor>(a), std::move(id)};
+          },
+          [&](caf::error& err) {
+            result = is_telos(err)
+                         ? std::move(err)
+                         : make_error(ec::unavailable, "shard " + std::to_string(shard) + " at " +
+                                                           entry.where.to_string() + ": " +
+                                                           sys.render(err));
+          });
+  if (!result) return result;
+  const auto& id = result->identity;
+  if (!map.profile.embedders.empty() && id.profile != map.profile)
+    return make_error(ec::format_mismatch, "shard " + std::to_string(shard) + " at " +
+                                               entry.where.to_string() + " has " +
+                                               describe_profile(id.profile) + ", the cluster " +
+                                               describe_profile(map.profile));
+  if (!map.backend.empty() && id.backend != map.backend)
+    return make_error(ec::format_mismatch, "shard " + std::to_string(shard) + " at " +
+                                               entry.where.to_string() + " runs " + id.backend +
+                                               ", the cluster " + map.backend);
+  return result;
+}
+
+// -- remote shard ---------------------------------------------------------------------------------
+
+namespace {
+
+using remote_shard_actor =
+    shard_actor::extend<caf::reacts_to<atom::reconnect>>::extend_with<transaction_shard_actor>;
+
+struct remote_shard_state {
+  static inline const char* name = "remote_shard";
+  remote_shard_config config;
+  /// Null while the node is unreachable.
+  shard_actor remote;
+  /// The node's participant side (two-phase commit); null with `remote`.
+  participant_actor participant;
+  /// Why `remote` is null.
+  std::string reason;
+  bool connecting = false;
+  std::chrono::milliseconds backoff{0};
+  uint64_t next_request = 0;
+  /// Requests forwarded and not answered: how to fail each when the node goes down.
+  std::unordered_map<uint64_t, std::function<void(const caf::error&)>> pending;
+
+  caf::error unavailable() const {
+    return make_error(ec::unavailable, "shard " + std::to_string(config.shard) + " at " +
+                                           config.where.to_string() + " is unavailable: " + reason);
+  }
+};
+
+using remote_ptr = remote_shard_actor::stateful_pointer<remote_shard_state>;
+
+void connect(remote_ptr self);
+
+void retry_later(remote_ptr self, std::string why) {
+  auto& st = self->state;
+  st.connecting = false;
+  st.reason = std::move(why) + " (reconnecting)";
+  st.backoff = std::clamp(st.backoff * 2, st.config.min_backoff, st.config.max_backoff);
+  self->delayed_send(self, st.backoff, atom::reconnect_v);
+}
+
+/// Settles what the participant still holds prepared: commit what the decision log says was
+/// decided, abort the rest (no decision logged = aborted).
+void resolve_prepared(remote_ptr self) {
+  auto& st = self->state;
+  if (!st.participant || !st.config.decisions) return;
+  self->request(st.participant, std::chrono::seconds(30), atom::prepared_tx_v, st.config.shard)
+      .then(
+          [self](std::vector<uuid>& txs) {
+            auto& st = self->state;
+            for (auto& tx : txs) {
+              if (st.config.decisions->committed(tx))
+                self->request(st.participant, caf::infinite, atom::commit_tx_v, st.config.shard, tx)
+                    .then([](shard_write_result&) {}, [](caf::error&) {});
+              else
+                self->request(st.participant, caf::infinite, atom::abort_tx_v, st.config.shard, tx)
+                    .then([](atom::ok) {}, [](caf::error&) {});
+            }
+          },
+          [](caf::error&) {});
+}
+
+void attached(remote_ptr self, shard_actor remote, node_actor node) {
+  auto& st = self->state;
+  st.connecting = false;
+  st.remote = std::move(remote);
+  st.participant = caf::actor_cast<participant_actor>(node);
+  st.reason.clear();
+  st.backoff = std::chrono::milliseconds{0};
+  self->monitor(st.remote);
+  resolve_prepared(self);
+}
+
+void lost(remote_ptr self, const std::string& why) {
+  auto& st = self->state;
+  st.remote = nullptr;
+  st.participant = nullptr;
+  st.reason = why + " (reconnecting)";
+  auto pending = std::move(st.pending);
+  st.pending.clear();
+  auto err = st.unavailable();
+  for (auto& [id, fail] : pending)
+    fail(err);
+  retry_later(self, why);
+}
+
+void connect(remote_ptr self) {
+  auto& st = self->state;
+  if (st.connecting || st.remote) return;
+  st.connecting = true;
+  auto& sys = self->system();
+  auto mm = st.config.tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+  self->request(mm, std::chrono::seconds(10), caf::connect_atom_v, st.config.where.host,
+                st.config.where.port)
+      .then(
+          [self](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            if (!ptr) {
+              retry_later(self, "nothing is published at the node's port");
+              return;
+            }
+            auto& st = self->state;
+            auto node = caf::actor_cast<node_actor>(ptr);
+            self->request(node, std::chrono::seconds(10), atom::attach_v, st.config.shard,
+                          st.config.cluster, st.config.shard_count, true)
+                .then(
+                    [self, node](caf::actor& a, shard_identity& id) {
+                      auto& st = self->state;
+                      if (id.profile != st.config.profile) {
+                        retry_later(self, "the node has " + describe_profile(id.profile) +
+                                              ", the cluster " +
+                                              describe_profile(st.config.profile));
+                        return;
+                      }
+                      attached(self, caf::actor_cast<shard_actor>(a), node);
+                    },
+                    [self](caf::error& err) { retry_later(self, text_of(self->system(), err)); });
+          },
+          [self](caf::error& err) {
+            retry_later(self, "cannot connect: " + text_of(self->system(), err));
+          });
+}
+
+/// Forwards one request to the remote shard and relays the answer, or fails it with
+/// ec::unavailable when the node is (or goes) down first.
+template <class R, class Dest, class... Ts>
+caf::typed_response_promise<R> forward_to(remote_ptr self, const Dest& dest, Ts&&... xs) {
+  auto rp = self->template make_response_promise<R>();
+  auto& st = self->state;
+  if (!st.remote || !dest) {
+    rp.deliver(st.unavailable());
+    return rp;
+  }
+  auto id = st.next_request++;
+  st.pending.emplace(id, [rp](const caf::error& err) mutable { rp.deliver(err); });
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
+      .then(
+          [self, id, rp](R& r) mutable {
+            if (self->state.pending.erase(id) > 0) rp.deliver(std::move(r));
+          },
+          [self, id, rp](caf::error& err) mutable {
+            if (self->state.pending.erase(id) == 0) return;
+            if (is_telos(err))
+              rp.deliver(std::move(err));
+            else
+              rp.deliver(
+                  make_error(ec::unavailable, "shard " + std::to_string(self->state.config.shard) +
+                                                  " at " + self->state.config.where.to_string() +
+                                                  ": " + self->system().render(err)));
+          });
+  return rp;
+}
+
+template <class R, class... Ts>
+caf::typed_response_promise<R> forward(remote_ptr self, Ts&&... xs) {
+  auto remote = self->state.remote;
+  return forward_to<R>(self, remote, std::forward<Ts>(xs)...);
+}
+
+remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_config config) {
+  auto& st = self->state;
+  st.config = std::move(config);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (st.remote && dm.source == st.remote.address())
+      lost(self, "its node went down (" + self->system().render(dm.reason) + ")");
+  });
+  if (st.config.initial) {
+    attached(self, std::move(st.config.initial), std::move(st.config.initial_node));
+  } else {
+    st.reason = st.config.initial_error.empty() ? "not connected yet" : st.config.initial_error;
+    connect(self);
+  }
+  return {
+      [self](atom::write, shard_write& w) {
+        return forward<shard_write_result>(self, atom::write_v, std::move(w));
+      },
+      [self](atom::get, std::vector<uuid>& ids) {
+        return forward<std::vector<memory>>(self, atom::get_v, std::move(ids));
+      },
+      [self](atom::exists, std::vector<uuid>& ids) {
+        return forward<std::vector<bool>>(self, atom::exists_v, std::move(ids));
+      },
+      [self](atom::list, std::string& ns, uuid& after, uint64_t limit) {
+        return forward<std::vector<memory>>(self, atom::list_v, std::move(ns), after, limit);
+      },
+      [self](atom::count, std::string& ns) {
+        return forward<uint64_t>(self, atom::count_v, std::move(ns));
+      },
+      [self](atom::list, filter& f, uuid& after, uint64_t limit) {
+        return forward<std::vector<memory>>(self, atom::list_v, std::move(f), after, limit);
+      },
+      [self](atom::count, filter& f) {
+        return forward<uint64_t>(self, atom::count_v, std::move(f));
+      },
+      [self](atom::edges, neighbour_request& req) {
+        return forward<std::vector<edge_data>>(self, atom::edges_v, std::move(req));
+      },
+      [self](atom::traverse, traverse_request& req) {
+        return forward<std::vector<graph_path>>(self, atom::traverse_v, std::move(req));
+      },
+      [self](atom::quads, quad_match_request& req) {
+        return forward<quad_match_page>(self, atom::quads_v, std::move(req));
+      },
+      [self](atom::search, std::string& embedder, embedding& q, uint32_t k, filter& f) {
+        return forward<std::vector<hit>>(self, atom::search_v, std::move(embedder), std::move(q), k,
+                                         std::move(f));
+      },
+      [self](atom::score, std::string& embedder, embedding& q, std::vector<uuid>& ids) {
+        return forward<std::vector<hit>>(self, atom::score_v, std::move(embedder), std::move(q),
+                                         std::move(ids));
+      },
+      [self](atom::flush) { return forward<atom::ok>(self, atom::flush_v); },
+      [self](atom::compact) { return forward<atom::ok>(self, atom::compact_v); },
+      [self](atom::checkpoint, std::string& dir) {
+        return forward<atom::ok>(self, atom::checkpoint_v, std::move(dir));
+      },
+      [self](atom::stats) { return forward<shard_info>(self, atom::stats_v); },
+      [self](atom::verify, bool repair) {
+        return forward<verify_result>(self, atom::verify_v, repair);
+      },
+      // The node owns its shard: a closing coordinator lets go of it and leaves it running.
+      [self](atom::close) {
+        self->quit();
+        return atom::ok_v;
+      },
+      [self](atom::reconnect) { connect(self); },
+      [self](atom::prepare_tx, uuid& tx, shard_write& part) {
+        auto participant = self->state.participant;
+        return forward_to<atom::ok>(self, participant, atom::prepare_tx_v, self->state.config.shard,
+                                    tx, std::move(part));
+      },
+      [self](atom::commit_tx, uuid& tx) {
+        auto participant = self->state.participant;
+        return forward_to<shard_write_result>(self, participant, atom::commit_tx_v,
+                                              self->state.config.shard, tx);
+      },
+      [self](atom::abort_tx, uuid& tx) {
+        auto participant = self->state.participant;
+        return forward_to<atom::ok>(self, participant, atom::abort_tx_v, self->state.config.shard,
+                                    tx);
+      },
+  };
+}
+
+} // namespace
+
+shard_actor spawn_remote_shard(caf::actor_system& sys, remote_shard_config config) {
+  return caf::actor_cast<shard_actor>(sys.spawn(remote_shard, std::move(config)));
+}
+
+} // namespace telos

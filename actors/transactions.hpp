@@ -1,0 +1,77 @@
+// Two-phase commit for cluster writes that span shards: the participant protocol a shard host
+// serves (prepared writes staged durably next to the shard), the coordinator's durable decision
+// log, and the transaction front that a coordinator node publishes in front of the coordinator.
+// See docs/CLUSTER.md, "Cross-shard batches".
+#pragma once
+
+#include "telos/messages/actor_interfaces.hpp"
+#include "telos/messages/error.hpp"
+#include "telos/messages/profile.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace telos {
+
+namespace atom {
+// Atoms of the two-phase commit protocol; CAF 0.17 atoms need no type IDs.
+using prepare_tx = caf::atom_constant<caf::atom("prepare")>;
+constexpr prepare_tx prepare_tx_v{};
+using commit_tx = caf::atom_constant<caf::atom("commit")>;
+constexpr commit_tx commit_tx_v{};
+using abort_tx = caf::atom_constant<caf::atom("abort")>;
+constexpr abort_tx abort_tx_v{};
+using prepared_tx = caf::atom_constant<caf::atom("prepared")>;
+constexpr prepared_tx prepared_tx_v{};
+} // namespace atom
+
+/// The participant side, served by a shard host's node actor for each shard it hosts.
+using participant_actor = caf::typed_actor<
+    /// Stages a shard's part of transaction tx durably (fsync) and votes yes.
+    caf::replies_to<atom::prepare_tx, uint32_t, uuid, shard_write>::with<atom::ok>,
+    /// Applies the staged part through the shard (an unknown tx was applied already).
+    caf::replies_to<atom::commit_tx, uint32_t, uuid>::with<shard_write_result>,
+    /// Drops the staged part.
+    caf::replies_to<atom::abort_tx, uint32_t, uuid>::with<atom::ok>,
+    /// The transactions staged and not resolved yet.
+    caf::replies_to<atom::prepared_tx, uint32_t>::with<std::vector<uuid>>>;
+
+/// The same protocol as the coordinator's remote shard actors take it (they add the shard id).
+using transaction_shard_actor =
+    caf::typed_actor<caf::replies_to<atom::prepare_tx, uuid, shard_write>::with<atom::ok>,
+                     caf::replies_to<atom::commit_tx, uuid>::with<shard_write_result>,
+                     caf::replies_to<atom::abort_tx, uuid>::with<atom::ok>>;
+
+/// The coordinator's decisions, <data-dir>/DECISIONS: a transaction is committed exactly when its
+/// line was written and synced; anything else prepared is aborted.
+class decision_log {
+public:
+  static expected<std::shared_ptr<decision_log>> open(const std::string& data_dir);
+  ~decision_log();
+  /// The commit point of a cross-shard batch: appends "commit <tx>" and fsyncs.
+  expected<void> record_commit(const uuid& tx);
+  bool committed(const uuid& tx) const;
+
+private:
+  decision_log() = default;
+  std::string path_;
+  int fd_ = -1;
+  mutable std::mutex mutex_;
+  std::set<uuid> committed_;
+};
+
+/// What a coordinator node publishes instead of the bare coordinator: put and remove batches
+/// whose ids fall on several shards go through two-phase commit over `shards` (the remote shard
+/// actors, in shard order); everything else is handed to the coordinator unchanged.
+coordinator_actor spawn_transaction_front(caf::actor_system& sys, coordinator_actor coordinator,
+                                          std::vector<transaction_shard_actor> shards,
+                                          telos::profile profile, telos::limits limits,
+                                          std::shared_ptr<decision_log> decisions);
+
+} // namespace telos

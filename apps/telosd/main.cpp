@@ -1,0 +1,407 @@
+// telosd: a Telos node. Either hosts shards of a store and publishes them to a coordinator, or
+// runs a coordinator over shards on other nodes and publishes it to clients. See docs/CLUSTER.md.
+#include "telos/actors/cluster.hpp"
+#include "telos/actors/config.hpp"
+#include "telos/actors/coordinator.hpp"
+#include "telos/actors/engine.hpp"
+#include "telos/actors/shard_storage.hpp"
+#include "telos/messages/json_value.hpp"
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace telos;
+
+namespace {
+
+struct options {
+  std::string listen = "127.0.0.1:0";
+  std::string data_dir = "telos-data";
+  std::string backend;
+  std::vector<uint32_t> shard_ids;
+  uint32_t shard_count = 0;
+  std::string profile;
+  bool sync = false;
+  bool insecure = false;
+  bool coordinator = false;
+  std::string shards;
+  double wait_shards = 30;
+  tls_options tls;
+};
+
+int fail(const std::string& message) {
+  std::cerr << "telosd: " << message << '\n';
+  std::cout << dump(json_value{{"error", message}}) << std::endl;
+  return 1;
+}
+
+int fail(const caf::error& err) {
+  return fail(describe(err));
+}
+
+/// Blocks SIGINT and SIGTERM in every thread (call before the actor system starts its threads),
+/// so that wait_for_stop() receives them.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+void wait_for_stop(const sigset_t& set) {
+  int sig = 0;
+  sigwait(&set, &sig);
+}
+
+void announce(json_value line) {
+  std::cout << dump(line) << std::endl;
+}
+
+expected<telos::profile> load_profile(const std::string& arg) {
+  if (arg.empty() || arg == "teleo13") return telos::profile::teleo13();
+  std::ifstream in{arg};
+  if (!in) return make_error(ec::invalid_argument, "cannot read profile file '" + arg + "'");
+  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  auto p = telos::profile::from_json(text);
+  if (!p)
+    return make_error(ec::invalid_argument, "profile file '" + arg + "': " + describe(p.error()));
+  return p;
+}
+
+// -- shard host -----------------------------------------------------------------------------------
+
+int run_shard_host(const options& o, const endpoint& where) {
+  std::set<uint32_t> unique(o.shard_ids.begin(), o.shard_ids.end());
+  if (unique.size() != o.shard_ids.size()) return fail("a --shard-id is given twice");
+  auto manifest = read_manifest(o.data_dir);
+  if (!manifest) return fail(manifest.error());
+  store_manifest m;
+  bool exists = manifest->has_value();
+  if (exists) {
+    m = **manifest;
+    if (!o.backend.empty() && o.backend != storage::to_string(m.backend))
+      return fail("data dir '" + o.data_dir + "' holds a " + storage::to_string(m.backend) +
+                  " store, --backend says " + o.backend);
+    if (o.shard_count != 0 && o.shard_count != m.shards)
+      return fail("data dir '" + o.data_dir + "' holds shards of a store of " +
+                  std::to_string(m.shards) + " shards, --shard-count says " +
+                  std::to_string(o.shard_count));
+    if (!o.profile.empty()) {
+      auto p = load_profile(o.profile);
+      if (!p) return fail(p.error());
+      if (*p != m.profile)
+        return fail("data dir '" + o.data_dir + "' holds " + describe_profile(m.profile) +
+                    ", --profile gives " + describe_profile(*p));
+    }
+  } else {
+    if (o.shard_count == 0)
+      return fail("data dir '" + o.data_dir +
+                  "' holds no store yet: give --shard-count (the number of shards of the whole "
+                  "cluster) to create one");
+    auto kind = storage::parse_backend_kind(o.backend.empty() ? "rocksdb" : o.backend);
+    if (!kind) return fail(kind.error());
+    auto p = load_profile(o.profile);
+    if (!p) return fail(p.error());
+    m.backend = *kind;
+    m.profile = *p;
+    m.shards = o.shard_count;
+  }
+  bool persistent = m.backend != storage::backend_kind::memory;
+  std::vector<uint32_t> present;
+  for (uint32_t id : o.shard_ids) {
+    if (id >= m.shards)
+      return fail("--shard-id " + std::to_string(id) + " is outside a store of " +
+                  std::to_string(m.shards) + " shards (ids 0 to " + std::to_string(m.shards - 1) +
+                  ")");
+  }
+  if (exists && persistent) {
+    for (uint32_t id = 0; id < m.shards; ++id)
+      if (fs::exists(backend_directory(o.data_dir, id))) present.push_back(id);
+    for (uint32_t id : o.shard_ids)
+      if (std::find(present.begin(), present.end(), id) == present.end()) {
+        std::string held;
+        for (auto h : present)
+          held += (held.empty() ? "" : ", ") + std::to_string(h);
+        return fail("data dir '" + o.data_dir + "' holds shard(s) " + held + ", not shard " +
+                    std::to_string(id) + " (wrong --shard-id or --data-dir?)");
+      }
+  }
+  if (persistent && !exists) {
+    std::error_code ec;
+    fs::create_directories(o.data_dir, ec);
+    if (ec) return fail("cannot create '" + o.data_dir + "': " + ec.message());
+  }
+  std::vector<opened_shard> shards;
+  auto close_all = [&] {
+    for (auto& s : shards)
+      close_shard(s);
+  };
+  for (uint32_t id : o.shard_ids) {
+    shard_open_options so;
+    so.root = o.data_dir;
+    so.shard = id;
+    so.shard_count = m.shards;
+    so.backend = m.backend;
+    so.backend_options.create_if_missing = !exists;
+    so.backend_options.sync_by_default = o.sync;
+    so.profile = m.profile;
+    so.extra_keyspaces = m.extra_keyspaces;
+    so.graph = true; // as store::open does: edges, quads and index rows in the shard
+    auto s = open_shard(so);
+    if (!s) {
+      close_all();
+      return fail("shard " + std::to_string(id) + " in '" + o.data_dir +
+                  "': " + describe(s.error()));
+    }
+    shards.push_back(std::move(*s));
+  }
+  if (persistent && !exists)
+    if (auto ok = write_manifest(o.data_dir, m); !ok) {
+      close_all();
+      return fail(ok.error());
+    }
+  auto stop = block_stop_signals();
+  caf::actor_system_config cfg;
+  register_telos(cfg);
+  configure_network(cfg, o.tls);
+  {
+    caf::actor_system sys{cfg};
+    engine_options eo;
+    eo.sync_writes = o.sync;
+    // The engine's own coordinator is never published: closing it closes the shards in order.
+    auto actors = spawn_engine(sys, shards, m.profile, eo);
+    std::vector<shard_host> hosts;
+    for (size_t i = 0; i < shards.size(); ++i)
+      hosts.push_back({&shards[i], actors.shards[i]});
+    auto node = spawn_shard_node(sys, o.data_dir, storage::to_string(m.backend), m.profile,
+                                 m.shards, hosts);
+    auto port = publish_node(sys, node, where, o.tls.enabled());
+    if (!port) {
+      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+      caf::scoped_actor self{sys};
+      self->request(actors.coordinator, caf::infinite, atom::close_v)
+          .receive([](atom::ok) {}, [](caf::error&) {});
+      close_all();
+      return fail(port.error());
+    }
+    announce({{"listening", where.host + ":" + std::to_string(*port)},
+              {"role", "shard"},
+              {"shards", o.shard_ids},
+              {"shard_count", m.shards},
+              {"backend", storage::to_string(m.backend)},
+              {"tls", o.tls.enabled()}});
+    wait_for_stop(stop);
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    caf::scoped_actor self{sys};
+    caf::error err;
+    self->request(actors.coordinator, caf::infinite, atom::close_v)
+        .receive([](atom::ok) {}, [&](caf::error& e) { err = std::move(e); });
+    if (err) std::cerr << "telosd: closing: " << sys.render(err) << '\n';
+  }
+  for (auto& s : shards)
+    if (auto ok = close_shard(s); !ok)
+      std::cerr << "telosd: closing shard " << s.id << ": " << describe(ok.error()) << '\n';
+  return 0;
+}
+
+// -- coordinator ----------------------------------------------------------------------------------
+
+int run_coordinator(const options& o, const endpoint& where) {
+  std::vector<endpoint> addresses;
+  std::string rest = o.shards;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    auto item = rest.substr(0, comma);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    auto e = parse_endpoint(item);
+    if (!e) return fail("--shards: " + describe(e.error()));
+    addresses.push_back(*e);
+  }
+  if (addresses.empty()) return fail("--coordinator needs --shards HOST:PORT,… (shard 0 first)");
+  std::error_code ec;
+  fs::create_directories(o.data_dir, ec);
+  if (ec) return fail("cannot create '" + o.data_dir + "': " + ec.message());
+  auto found = read_cluster_map(o.data_dir);
+  if (!found) return fail(found.error());
+  cluster_map map;
+  if (*found) {
+    map = std::move(**found);
+    if (map.shards.size() != addresses.size())
+      return fail("the cluster in '" + o.data_dir + "' has " + std::to_string(map.shards.size()) +
+                  " shards, --shards names " + std::to_string(addresses.size()) +
+                  " (the shard count is fixed for a cluster's life)");
+    for (size_t i = 0; i < addresses.size(); ++i)
+      if (map.shards[i].where.to_string() != addresses[i].to_string()) {
+        std::cerr << "telosd: shard " << i << " moved from " << map.shards[i].where.to_string()
+                  << " to " << addresses[i].to_string() << '\n';
+        map.shards[i].where = addresses[i];
+      }
+  } else {
+    map.cluster = uuid::random();
+    for (auto& a : addresses)
+      map.shards.push_back({a, false});
+  }
+  if (auto ok = write_cluster_map(o.data_dir, map); !ok) return fail(ok.error());
+  auto stop = block_stop_signals();
+  caf::actor_system_config cfg;
+  register_telos(cfg);
+  configure_network(cfg, o.tls);
+  caf::actor_system sys{cfg};
+  // Attach to every shard once (bounded retries while a node is still starting): a node with the
+  // wrong shard, count, data dir or profile is refused here, before any client is served.
+  auto decisions = decision_log::open(o.data_dir);
+  if (!decisions) return fail(decisions.error());
+  std::vector<attached_shard> attached(map.shards.size());
+  std::vector<std::string> why(map.shards.size());
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(o.wait_shards * 1000));
+  auto delay = std::chrono::milliseconds(20);
+  for (;;) {
+    bool missing = false;
+    for (uint32_t i = 0; i < map.shards.size(); ++i) {
+      if (attached[i].shard) continue;
+      auto r = attach_shard(sys, map, i, o.tls.enabled());
+      if (!r) {
+        if (code_of(r.error()) != ec::unavailable)
+          return fail("refusing shard " + std::to_string(i) + " at " +
+                      map.shards[i].where.to_string() + ": " + describe(r.error()));
+        why[i] = describe(r.error());
+        missing = true;
+        continue;
+      }
+      attached[i] = std::move(*r);
+      map.shards[i].bound = true;
+      if (map.profile.embedders.empty()) map.profile = attached[i].identity.profile;
+      if (map.backend.empty()) map.backend = attached[i].identity.backend;
+    }
+    if (!missing || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(500));
+  }
+  if (auto ok = write_cluster_map(o.data_dir, map); !ok) return fail(ok.error());
+  for (uint32_t i = 0; i < map.shards.size(); ++i)
+    if (!attached[i].shard) {
+      if (map.profile.embedders.empty())
+        return fail("shard " + std::to_string(i) + ": " + why[i] +
+                    " (a new cluster needs every shard once, to learn the profile)");
+      std::cerr << "telosd: shard " << i
+                << " not reachable yet, retrying in the background: " << why[i] << '\n';
+    }
+  coordinator_config cc;
+  cc.profile = map.profile;
+  for (uint32_t i = 0; i < map.shards.size(); ++i) {
+    remote_shard_config rc;
+    rc.shard = i;
+    rc.shard_count = static_cast<uint32_t>(map.shards.size());
+    rc.cluster = map.cluster;
+    rc.where = map.shards[i].where;
+    rc.tls = o.tls.enabled();
+    rc.profile = map.profile;
+    rc.initial = attached[i].shard;
+    rc.initial_node = attached[i].node;
+    rc.decisions = *decisions;
+    rc.initial_error = why[i];
+    cc.shards.push_back(spawn_remote_shard(sys, std::move(rc)));
+  }
+  std::vector<transaction_shard_actor> participants;
+  for (auto& shard : cc.shards)
+    participants.push_back(caf::actor_cast<transaction_shard_actor>(shard));
+  auto engine_coordinator = spawn_coordinator(sys, cc);
+  // Clients reach the coordinator through the transaction front: batches spanning shards commit
+  // with two-phase commit, everything else goes to the coordinator as it is.
+  auto coordinator = spawn_transaction_front(sys, engine_coordinator, std::move(participants),
+                                             map.profile, cc.limits, *decisions);
+  cluster_identity identity;
+  identity.cluster = map.cluster;
+  identity.shards = static_cast<uint32_t>(map.shards.size());
+  identity.backend = map.backend;
+  identity.profile = map.profile;
+  auto node = spawn_coordinator_node(sys, coordinator, identity);
+  auto port = publish_node(sys, node, where, o.tls.enabled());
+  caf::scoped_actor self{sys};
+  auto shutdown = [&] {
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    self->request(coordinator, caf::infinite, atom::close_v)
+        .receive([](atom::ok) {}, [](caf::error&) {});
+  };
+  if (!port) {
+    shutdown();
+    return fail(port.error());
+  }
+  announce({{"listening", where.host + ":" + std::to_string(*port)},
+            {"role", "coordinator"},
+            {"cluster", map.cluster.to_string()},
+            {"shards", map.shards.size()},
+            {"tls", o.tls.enabled()}});
+  wait_for_stop(stop);
+  shutdown();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"telosd: a Telos node hosting shards (--shard-id) or a coordinator (--coordinator)"};
+  options o;
+  app.add_option("--listen", o.listen, "HOST:PORT to publish on (port 0 = any free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", o.data_dir,
+                 "Shard host: the store directory of its shards; coordinator: the cluster map")
+      ->capture_default_str();
+  app.add_option("--backend", o.backend, "rocksdb | lmdb | memory (new data dir; default rocksdb)")
+      ->check(CLI::IsMember({"rocksdb", "lmdb", "memory"}));
+  app.add_option("--shard-id", o.shard_ids, "A shard this node hosts (repeat for several)");
+  app.add_option("--shard-count", o.shard_count,
+                 "Shards of the whole cluster (needed to create a data dir)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--profile", o.profile, "teleo13, or a profile JSON file (new data dir)");
+  app.add_flag("--sync", o.sync, "fsync every acknowledged write");
+  app.add_flag("--coordinator", o.coordinator, "Run a coordinator over remote shards");
+  app.add_option("--shards", o.shards, "Coordinator: HOST:PORT of shard 0, 1, … comma-separated");
+  app.add_option("--wait-shards", o.wait_shards,
+                 "Coordinator: seconds to wait for every shard at start")
+      ->capture_default_str();
+  app.add_flag("--insecure", o.insecure,
+               "Allow plain TCP on an address other than loopback (anyone who reaches the port "
+               "is served)");
+  app.add_option("--tls-cert", o.tls.certificate, "PEM certificate of this node (TLS)");
+  app.add_option("--tls-key", o.tls.key, "PEM key of the certificate");
+  app.add_option("--tls-ca", o.tls.cafile,
+                 "PEM certificate of the CA every peer must be signed by");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto where = parse_endpoint(o.listen);
+  if (!where) return fail("--listen: " + describe(where.error()));
+  if (auto ok = o.tls.check(); !ok) return fail(ok.error());
+  // Without TLS every peer that reaches the port is served (and CAF 0.17 believes the length
+  // field of a message before reading it), so plain TCP stays on loopback unless insisted on.
+  bool loopback = where->host == "127.0.0.1" || where->host == "localhost" || where->host == "::1";
+  if (!loopback && !o.tls.enabled() && !o.insecure)
+    return fail("--listen " + where->to_string() +
+                " without TLS would serve anyone who reaches the port: give --tls-cert, "
+                "--tls-key and --tls-ca (docs/CLUSTER.md), or --insecure");
+  if (o.coordinator) {
+    if (!o.shard_ids.empty()) return fail("--coordinator hosts no shards: drop --shard-id");
+    return run_coordinator(o, *where);
+  }
+  if (!o.shards.empty()) return fail("--shards is for --coordinator");
+  if (o.shard_ids.empty())
+    return fail("give --shard-id N (a shard host) or --coordinator (see telosd --help)");
+  return run_shard_host(o, *where);
+}

@@ -1,0 +1,436 @@
+// Multi-process tests of a Telos cluster on loopback: telosd shard hosts and a telosd coordinator,
+// driven with the telos CLI over --connect, compared with a single-process store of the same data.
+#include "cli/process.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using json = nlohmann::json;
+using namespace telos::test;
+
+namespace {
+
+/// The telosd binary: the second path after "--" (see suite.cmake).
+const std::string& telosd_binary() {
+  return stress_binary();
+}
+
+std::string certs_script() {
+  auto& suite = boost::unit_test::framework::master_test_suite();
+  BOOST_REQUIRE_MESSAGE(suite.argc >= 4, "pass telos, telosd and make-certs.sh after --");
+  return suite.argv[3];
+}
+
+const char* test_profile = R"({"name":"cluster-test","embedders":[
+  {"name":"E1","kind":"dense","dim":8,"metric":"cosine"},
+  {"name":"E2","kind":"sparse","dim":100}]})";
+
+struct lcg {
+  uint64_t state;
+  uint64_t next() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  }
+  float uniform() { return static_cast<float>(next() % 2000001) / 1000000.0f - 1.0f; }
+};
+
+json dense(lcg& r) {
+  std::vector<float> v(8);
+  for (auto& x : v)
+    x = r.uniform();
+  return v;
+}
+
+json sparse(lcg& r) {
+  std::set<uint32_t> terms;
+  while (terms.size() < 4)
+    terms.insert(static_cast<uint32_t>(r.next() % 100));
+  std::vector<float> values;
+  for (size_t i = 0; i < terms.size(); ++i)
+    values.push_back(0.1f + std::abs(r.uniform()));
+  return {{"indices", std::vector<uint32_t>(terms.begin(), terms.end())}, {"values", values}};
+}
+
+std::string id_of(uint64_t i) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "00000000-0000-4000-8000-%012llu",
+                static_cast<unsigned long long>(i));
+  return buf;
+}
+
+json make_memory(uint64_t i) {
+  lcg r{i * 7919 + 17};
+  return {{"id", id_of(i)},
+          {"namespace", "ns" + std::to_string(i % 3)},
+          {"content", "memory number " + std::to_string(i)},
+          {"attributes", {{"i", std::to_string(i)}}},
+          {"created_at", 1700000000000 + static_cast<int64_t>(i)},
+          {"updated_at", 1700000000000 + static_cast<int64_t>(i)},
+          {"embeddings", {{"E1", dense(r)}, {"E2", sparse(r)}}}};
+}
+
+/// Polls `done` up to `tries` times, `step` apart; true as soon as it holds.
+template <class F>
+bool eventually(F done, int tries = 600,
+                std::chrono::milliseconds step = std::chrono::milliseconds(50)) {
+  for (int i = 0; i < tries; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(step);
+  }
+  return false;
+}
+
+/// A telosd process: started, its "listening" line awaited, killed (SIGTERM) with the fixture.
+struct node {
+  pid_t pid = -1;
+  std::string out;
+  std::string address;
+  json ready;
+};
+
+struct cluster_fixture {
+  temp_dir dir;
+  std::vector<node> nodes;
+  int started = 0;
+
+  cluster_fixture() { write_file(dir / "profile.json", test_profile); }
+
+  ~cluster_fixture() {
+    for (auto& n : nodes)
+      if (n.pid > 0) {
+        ::kill(n.pid, SIGTERM);
+        wait_for(n.pid);
+      }
+  }
+
+  /// Starts telosd with `args`; waits (bounded) for its "listening" line; the node's index.
+  size_t start_node(std::vector<std::string> args, const std::string& crash_at = {}) {
+    node n;
+    auto name = "node" + std::to_string(started++);
+    n.out = dir / (name + ".out");
+    if (crash_at.empty()) {
+      n.pid = start(telosd_binary(), args, n.out, dir / (name + ".err"));
+    } else {
+      args.insert(args.begin(), {"TELOS_TEST_CRASH=" + crash_at, telosd_binary()});
+      n.pid = start("/usr/bin/env", args, n.out, dir / (name + ".err"));
+    }
+    bool up = eventually([&] {
+      auto text = read_file(n.out);
+      if (text.find('\n') == std::string::npos) return false;
+      n.ready = json::parse(text.substr(0, text.find('\n')));
+      return true;
+    });
+    BOOST_REQUIRE_MESSAGE(
+        up, "telosd " << name << " did not come up: " << read_file(dir / (name + ".err")));
+    BOOST_REQUIRE_MESSAGE(n.ready.contains("listening"),
+                          "telosd " << name << ": " << n.ready.dump());
+    n.address = n.ready["listening"].get<std::string>();
+    nodes.push_back(n);
+    return nodes.size() - 1;
+  }
+
+  size_t start_shard_host(const std::vector<int>& shards, int count, const std::string& data,
+                          std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--data-dir",          dir / data,  "--shard-count",
+                                  std::to_string(count), "--profile", dir / "profile.json"};
+    for (int s : shards) {
+      args.push_back("--shard-id");
+      args.push_back(std::to_string(s));
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    return start_node(args);
+  }
+
+  size_t start_coordinator(const std::vector<std::string>& shard_addresses,
+                           std::vector<std::string> extra = {}) {
+    std::string list;
+    for (auto& a : shard_addresses)
+      list += (list.empty() ? "" : ",") + a;
+    std::vector<std::string> args{"--coordinator", "--shards", list, "--data-dir",
+                                  dir / "coordinator"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return start_node(args);
+  }
+
+  void kill9(size_t i) {
+    ::kill(nodes[i].pid, SIGKILL);
+    BOOST_CHECK_EQUAL(wait_for(nodes[i].pid), 128 + SIGKILL);
+    nodes[i].pid = -1;
+  }
+
+  run_result telos(const std::string& coordinator, std::vector<std::string> args,
+                   const std::string& input = {}, std::vector<std::string> tls = {}) const {
+    std::vector<std::string> all{"--connect", coordinator};
+    all.insert(all.end(), tls.begin(), tls.end());
+    all.insert(all.end(), args.begin(), args.end());
+    return run(telos_binary(), all, input);
+  }
+
+  std::string write_import(uint64_t n) const {
+    std::string lines;
+    for (uint64_t i = 0; i < n; ++i)
+      lines += make_memory(i).dump() + "\n";
+    write_file(dir / "import.jsonl", lines);
+    return dir / "import.jsonl";
+  }
+};
+
+json parse_line(const run_result& r) {
+  BOOST_REQUIRE_MESSAGE(r.code == 0, "exit " << r.code << ": " << r.err << r.out);
+  return json::parse(r.out.substr(0, r.out.find('\n')));
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster)
+
+BOOST_AUTO_TEST_CASE(import_search_get_across_remote_shards_equal_a_single_node_store) {
+  cluster_fixture f;
+  // Three shards on two processes: one node hosts shards 0 and 2, the other shard 1.
+  auto a = f.start_shard_host({0, 2}, 3, "a");
+  auto b = f.start_shard_host({1}, 3, "b");
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address});
+  auto coordinator = f.nodes[c].address;
+  auto file = f.write_import(90);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"import", file, "--batch", "7"}))["imported"],
+                    90);
+  // The same data in one local store with one shard.
+  auto local = f.dir / "local";
+  BOOST_REQUIRE_EQUAL(
+      run(telos_binary(), {"--data-dir", local, "init", "--profile", f.dir / "profile.json"}).code,
+      0);
+  BOOST_REQUIRE_EQUAL(run(telos_binary(), {"--data-dir", local, "import", file}).code, 0);
+  auto both = [&](std::vector<std::string> args) {
+    auto remote = f.telos(coordinator, args);
+    std::vector<std::string> local_args{"--data-dir", local};
+    local_args.insert(local_args.end(), args.begin(), args.end());
+    auto here = run(telos_binary(), local_args);
+    BOOST_CHECK_EQUAL(remote.code, here.code);
+    BOOST_CHECK_EQUAL(remote.out, here.out);
+    return remote;
+  };
+  BOOST_CHECK_EQUAL(parse_line(both({"count"}))["count"], 90);
+  both({"count", "--namespace", "ns1"});
+  for (uint64_t i = 0; i < 90; i += 9)
+    both({"get", id_of(i)});
+  both({"get", id_of(12345)});
+  auto page = parse_line(both({"list", "--limit", "1000"}));
+  BOOST_CHECK_EQUAL(page["memories"].size(), 90u);
+  for (uint64_t q = 1000; q < 1005; ++q) {
+    auto query = make_memory(q);
+    write_file(f.dir / "q.json", query.dump());
+    auto hits =
+        parse_line(both({"search", "--embedder", "E1", "--query", f.dir / "q.json", "--k", "10"}));
+    BOOST_CHECK_EQUAL(hits["results"].size(), 10u);
+    both({"search", "--embedder", "E2", "--query", f.dir / "q.json", "--k", "5", "--namespace",
+          "ns2"});
+    both({"search", "--fuse", "--query", f.dir / "q.json", "--k", "8"});
+  }
+  // Every shard holds part of the data: each index reports vectors.
+  auto stats = parse_line(f.telos(coordinator, {"stats"}));
+  BOOST_CHECK_EQUAL(stats["shards"], 3);
+  for (auto& index : stats["indexes"])
+    BOOST_CHECK_GT(index["vectors"].get<uint64_t>(), 0u);
+  // A remote client leaves the cluster running: a second client still reads.
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 90);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_shard_node_fails_fast_and_the_coordinator_reconnects) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0}, 2, "a");
+  auto b = f.start_shard_host({1}, 2, "b");
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address});
+  auto coordinator = f.nodes[c].address;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(40)}).code, 0);
+  auto b_address = f.nodes[b].address;
+  f.kill9(b);
+  // Requests touching shard 1 fail at once, naming it; shard 0 keeps serving.
+  auto t0 = std::chrono::steady_clock::now();
+  auto count = f.telos(coordinator, {"count"});
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_CHECK_EQUAL(count.code, 3);
+  BOOST_CHECK_MESSAGE(count.err.find("shard 1 at " + b_address) != std::string::npos, count.err);
+  BOOST_CHECK_LT(std::chrono::duration_cast<std::chrono::seconds>(took).count(), 5);
+  int served = 0, refused = 0;
+  for (uint64_t i = 0; i < 40; ++i) {
+    auto got = f.telos(coordinator, {"get", id_of(i)});
+    if (got.code == 0) {
+      ++served;
+      BOOST_CHECK_EQUAL(parse_line(got)["content"], "memory number " + std::to_string(i));
+    } else {
+      ++refused;
+      BOOST_CHECK_EQUAL(got.code, 3);
+      BOOST_CHECK_MESSAGE(got.err.find("shard 1") != std::string::npos, got.err);
+    }
+  }
+  BOOST_CHECK_GT(served, 0);
+  BOOST_CHECK_GT(refused, 0);
+  // Writes to shard 0 still work while shard 1 is down; a write needing shard 1 fails.
+  int written_while_down = 0;
+  for (uint64_t i = 100; i < 110; ++i) {
+    auto put = f.telos(coordinator, {"put"}, make_memory(i).dump());
+    if (put.code == 0) ++written_while_down;
+  }
+  BOOST_CHECK_GT(written_while_down, 0);
+  BOOST_CHECK_LT(written_while_down, 10);
+  // The node comes back on its port with its data; the coordinator reconnects on its own.
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
+  bool back = eventually([&] { return f.telos(coordinator, {"count"}).code == 0; });
+  BOOST_REQUIRE(back);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 40 + written_while_down);
+  for (uint64_t i = 0; i < 40; ++i)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_with_the_wrong_shard_or_data_dir_is_refused) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0}, 2, "a");
+  auto b = f.start_shard_host({1}, 2, "b");
+  // The data dir of shard 0 started as shard 1: refused by the node itself.
+  auto wrong = run(telosd_binary(), {"--data-dir", f.dir / "a", "--shard-id", "1"});
+  BOOST_CHECK_EQUAL(wrong.code, 1);
+  BOOST_CHECK_MESSAGE(wrong.err.find("holds shard(s) 0, not shard 1") != std::string::npos,
+                      wrong.err);
+  // A coordinator that lists the nodes in the wrong order: refused at attach.
+  auto swapped = run(telosd_binary(), {"--coordinator", "--data-dir", f.dir / "swapped", "--shards",
+                                       f.nodes[b].address + "," + f.nodes[a].address});
+  BOOST_CHECK_EQUAL(swapped.code, 1);
+  BOOST_CHECK_MESSAGE(swapped.err.find("hosts shard(s) 1, not shard 0") != std::string::npos,
+                      swapped.err);
+  // The right order binds both data dirs to the cluster; a coordinator of another cluster (a
+  // fresh map) is refused by them afterwards.
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address});
+  BOOST_CHECK_EQUAL(parse_line(f.telos(f.nodes[c].address, {"count"}))["count"], 0);
+  auto other = run(telosd_binary(), {"--coordinator", "--data-dir", f.dir / "other", "--shards",
+                                     f.nodes[a].address + "," + f.nodes[b].address});
+  BOOST_CHECK_EQUAL(other.code, 1);
+  BOOST_CHECK_MESSAGE(other.err.find("belongs to cluster") != std::string::npos, other.err);
+  // The shard count is fixed: the coordinator's map refuses a third shard.
+  auto grown =
+      run(telosd_binary(),
+          {"--coordinator", "--data-dir", f.dir / "coordinator", "--listen", "127.0.0.1:0",
+           "--shards", f.nodes[a].address + "," + f.nodes[b].address + "," + f.nodes[b].address});
+  BOOST_CHECK_EQUAL(grown.code, 1);
+  BOOST_CHECK_MESSAGE(grown.err.find("has 2 shards, --shards names 3") != std::string::npos,
+                      grown.err);
+}
+
+BOOST_AUTO_TEST_CASE(without_a_certificate_of_the_cluster_a_client_gets_nothing) {
+  cluster_fixture f;
+  auto certs = f.dir / "certs";
+  BOOST_REQUIRE_EQUAL(run("/bin/bash", {certs_script(), certs, "node", "client"}).code, 0);
+  BOOST_REQUIRE_EQUAL(run("/bin/bash", {certs_script(), f.dir / "rogue", "rogue"}).code, 0);
+  std::vector<std::string> node_tls{"--tls-cert",        certs + "/node.pem", "--tls-key",
+                                    certs + "/node.key", "--tls-ca",          certs + "/ca.pem"};
+  std::vector<std::string> client_tls{"--tls-cert", certs + "/client.pem",
+                                      "--tls-key",  certs + "/client.key",
+                                      "--tls-ca",   certs + "/ca.pem"};
+  auto a = f.start_shard_host({0}, 1, "a", node_tls);
+  auto c = f.start_coordinator({f.nodes[a].address}, node_tls);
+  auto coordinator = f.nodes[c].address;
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"put"}, make_memory(1).dump(), client_tls).code, 0);
+  // No certificate at all: the TLS handshake fails, nothing is served.
+  auto plain = f.telos(coordinator, {"count"});
+  BOOST_CHECK_EQUAL(plain.code, 3);
+  BOOST_CHECK_MESSAGE(plain.err.find("cannot reach") != std::string::npos, plain.err);
+  BOOST_CHECK(plain.out.find("count") == std::string::npos);
+  // A certificate from another CA: refused as well, also when it trusts ours.
+  auto rogue = f.dir / "rogue";
+  auto other = f.telos(coordinator, {"count"}, {},
+                       {"--tls-cert", rogue + "/rogue.pem", "--tls-key", rogue + "/rogue.key",
+                        "--tls-ca", certs + "/ca.pem"});
+  BOOST_CHECK_EQUAL(other.code, 3);
+  BOOST_CHECK(other.out.find("count") == std::string::npos);
+  // A shard node refuses an unauthenticated coordinator too.
+  auto coordinator_without =
+      run(telosd_binary(), {"--coordinator", "--data-dir", f.dir / "x", "--wait-shards", "0",
+                            "--shards", f.nodes[a].address});
+  BOOST_CHECK_EQUAL(coordinator_without.code, 1);
+  // Garbage bytes on the port do not take the node down.
+  auto colon = coordinator.rfind(':');
+  for (int round = 0; round < 3; ++round) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(std::stoi(coordinator.substr(colon + 1))));
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    BOOST_REQUIRE_EQUAL(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    std::string garbage(64 * 1024, '\0');
+    lcg r{static_cast<uint64_t>(round) + 1};
+    for (auto& ch : garbage)
+      ch = static_cast<char>(r.next());
+    // The first bytes claim a 4 GB message.
+    garbage[0] = 1;
+    garbage[4] = garbage[5] = garbage[6] = static_cast<char>(0xff);
+    auto sent = ::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL);
+    (void)sent;
+    ::close(fd);
+  }
+  auto after = f.telos(coordinator, {"count"}, {}, client_tls);
+  BOOST_CHECK_EQUAL(parse_line(after)["count"], 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_cross_shard_batch_commits_on_every_shard_or_on_none) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0}, 2, "a");
+  // Shard 1's node dies (like kill -9) right after it staged its part of a transaction.
+  auto b = f.start_node({"--data-dir", f.dir / "b", "--shard-count", "2", "--shard-id", "1",
+                         "--profile", f.dir / "profile.json"},
+                        "after-prepare");
+  auto b_address = f.nodes[b].address;
+  auto c = f.start_coordinator({f.nodes[a].address, b_address});
+  auto coordinator = f.nodes[c].address;
+  auto file = f.write_import(30);
+  auto failed = f.telos(coordinator, {"import", file, "--batch", "100"});
+  BOOST_CHECK_EQUAL(failed.code, 3);
+  BOOST_CHECK_MESSAGE(failed.err.find("nothing of the batch was committed") != std::string::npos,
+                      failed.err);
+  BOOST_CHECK(exists(f.dir / "b/prepared/shard-1"));
+  // Back without the crash point: the coordinator reconnects and, finding no commit decision,
+  // has the participant drop its staged part; shard 0 aborted at once. Nothing is visible.
+  f.nodes[b].pid = -1;
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
+  BOOST_REQUIRE(eventually([&] {
+    auto n = f.telos(coordinator, {"count"});
+    return n.code == 0 && read_file(f.dir / "b/NODE").size() > 0 &&
+           f.telos(coordinator, {"list"}).out.find("memory number") == std::string::npos &&
+           run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty();
+  }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 0);
+  BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "a/prepared/shard-0"}).out.empty());
+  // Now shard 1's node dies after the decision, before applying its part: the batch is
+  // committed; the restarted node applies its staged part when the coordinator reaches it.
+  ::kill(f.nodes.back().pid, SIGTERM);
+  wait_for(f.nodes.back().pid);
+  f.nodes.back().pid = -1;
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address},
+               "before-commit");
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  auto decided = f.telos(coordinator, {"import", file, "--batch", "100"});
+  BOOST_CHECK_EQUAL(decided.code, 3);
+  BOOST_CHECK_MESSAGE(decided.err.find("the batch is committed") != std::string::npos, decided.err);
+  f.nodes.back().pid = -1;
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
+  BOOST_REQUIRE(eventually([&] {
+    auto n = f.telos(coordinator, {"count"});
+    return n.code == 0 && parse_line(n)["count"] == 30;
+  }));
+  for (uint64_t i = 0; i < 30; ++i)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
+  BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
