@@ -420,6 +420,65 @@ void drop_edge_copies(self_ptr self, const std::vector<size_t>& reporting_shards
   dispatch(self, plan, [done](caf::expected<std::vector<shard_write_result>>) { done(); });
 }
 
+/// One page of `list` over every shard: each shard sends up to limit + 1 memories after `after`
+/// that `selector` (a namespace or a filter) admits; the page is the first `limit` in id order.
+template <class Selector>
+caf::result<list_page> list_across_shards(self_ptr self, const Selector& selector, uuid after,
+                                          uint64_t limit) {
+  if (self->state.closing) return make_error(ec::closed, "the store is closing");
+  if (limit == 0) return list_page{};
+  auto rp = self->make_response_promise<list_page>();
+  // One more than asked tells whether another page follows.
+  auto ask = limit == std::numeric_limits<uint64_t>::max() ? limit : limit + 1;
+  gather<std::vector<memory>>(
+      self->state.config.shards.size(),
+      [self, selector, after, ask](size_t i) {
+        return self->request(self->state.config.shards[i], caf::infinite, atom::list_v, selector,
+                             after, ask);
+      },
+      [rp, limit](caf::expected<std::vector<std::vector<memory>>> parts) mutable {
+        if (!parts) {
+          rp.deliver(parts.error());
+          return;
+        }
+        list_page page;
+        for (auto& part : *parts)
+          for (auto& m : part)
+            page.items.push_back(std::move(m));
+        std::sort(page.items.begin(), page.items.end(),
+                  [](const memory& a, const memory& b) { return a.id < b.id; });
+        if (page.items.size() > limit) {
+          page.items.resize(limit);
+          page.next_after = page.items.back().id;
+        }
+        rp.deliver(std::move(page));
+      });
+  return rp;
+}
+
+/// The sum of every shard's count of the memories `selector` (a namespace or a filter) admits.
+template <class Selector>
+caf::result<uint64_t> count_across_shards(self_ptr self, const Selector& selector) {
+  if (self->state.closing) return make_error(ec::closed, "the store is closing");
+  auto rp = self->make_response_promise<uint64_t>();
+  gather<uint64_t>(
+      self->state.config.shards.size(),
+      [self, selector](size_t i) {
+        return self->request(self->state.config.shards[i], caf::infinite, atom::count_v, selector);
+      },
+      [rp](caf::expected<std::vector<uint64_t>> counts) mutable {
+        if (!counts) {
+          rp.deliver(counts.error());
+          return;
+        }
+        uint64_t total = 0;
+        for (auto n : *counts)
+          total += n;
+        rp.deliver(total);
+      });
+  return rp;
+}
+
 } // namespace
 
 size_t coordinator_state::shard_of(const uuid& id) const {
@@ -564,106 +623,15 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
         return rp;
       },
       [=](atom::list, const std::string& ns, uuid after, uint64_t limit) -> caf::result<list_page> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        if (limit == 0) return list_page{};
-        auto rp = self->make_response_promise<list_page>();
-        // One more than asked tells whether another page follows.
-        auto ask = limit == std::numeric_limits<uint64_t>::max() ? limit : limit + 1;
-        gather<std::vector<memory>>(
-            self->state.config.shards.size(),
-            [self, ns, after, ask](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::list_v, ns,
-                                   after, ask);
-            },
-            [rp, limit](caf::expected<std::vector<std::vector<memory>>> parts) mutable {
-              if (!parts) {
-                rp.deliver(parts.error());
-                return;
-              }
-              list_page page;
-              for (auto& part : *parts)
-                for (auto& m : part)
-                  page.items.push_back(std::move(m));
-              std::sort(page.items.begin(), page.items.end(),
-                        [](const memory& a, const memory& b) { return a.id < b.id; });
-              if (page.items.size() > limit) {
-                page.items.resize(limit);
-                page.next_after = page.items.back().id;
-              }
-              rp.deliver(std::move(page));
-            });
-        return rp;
+        return list_across_shards(self, ns, after, limit);
       },
       [=](atom::count, const std::string& ns) -> caf::result<uint64_t> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        auto rp = self->make_response_promise<uint64_t>();
-        gather<uint64_t>(
-            self->state.config.shards.size(),
-            [self, ns](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::count_v, ns);
-            },
-            [rp](caf::expected<std::vector<uint64_t>> counts) mutable {
-              if (!counts) {
-                rp.deliver(counts.error());
-                return;
-              }
-              uint64_t total = 0;
-              for (auto n : *counts)
-                total += n;
-              rp.deliver(total);
-            });
-        return rp;
+        return count_across_shards(self, ns);
       },
       [=](atom::list, filter& f, uuid after, uint64_t limit) -> caf::result<list_page> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        if (limit == 0) return list_page{};
-        auto rp = self->make_response_promise<list_page>();
-        auto ask = limit == std::numeric_limits<uint64_t>::max() ? limit : limit + 1;
-        gather<std::vector<memory>>(
-            self->state.config.shards.size(),
-            [self, f, after, ask](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::list_v, f,
-                                   after, ask);
-            },
-            [rp, limit](caf::expected<std::vector<std::vector<memory>>> parts) mutable {
-              if (!parts) {
-                rp.deliver(parts.error());
-                return;
-              }
-              list_page page;
-              for (auto& part : *parts)
-                for (auto& m : part)
-                  page.items.push_back(std::move(m));
-              std::sort(page.items.begin(), page.items.end(),
-                        [](const memory& a, const memory& b) { return a.id < b.id; });
-              if (page.items.size() > limit) {
-                page.items.resize(limit);
-                page.next_after = page.items.back().id;
-              }
-              rp.deliver(std::move(page));
-            });
-        return rp;
+        return list_across_shards(self, f, after, limit);
       },
-      [=](atom::count, filter& f) -> caf::result<uint64_t> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        auto rp = self->make_response_promise<uint64_t>();
-        gather<uint64_t>(
-            self->state.config.shards.size(),
-            [self, f](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::count_v, f);
-            },
-            [rp](caf::expected<std::vector<uint64_t>> counts) mutable {
-              if (!counts) {
-                rp.deliver(counts.error());
-                return;
-              }
-              uint64_t total = 0;
-              for (auto n : *counts)
-                total += n;
-              rp.deliver(total);
-            });
-        return rp;
-      },
+      [=](atom::count, filter& f) -> caf::result<uint64_t> { return count_across_shards(self, f); },
       [=](atom::edges, atom::put, std::vector<edge_data>& edges) -> caf::result<atom::ok> {
         for (auto& e : edges)
           if (auto ok = check_edge(e); !ok) return std::move(ok.error());
