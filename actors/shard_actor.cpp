@@ -9,9 +9,24 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <unordered_set>
 
 namespace telos {
+
+/// A group built and not yet committed.
+struct built_group {
+  std::shared_ptr<std::vector<queued_write>> writes;
+  std::shared_ptr<write_group> g;
+  storage::shard_graph::group_stagings stagings;
+  /// Ids the group writes; set (with `plain`) only for groups that may overlap with the next one.
+  std::unordered_set<uuid> ids;
+  /// Inserts and replacements only: no removes, no updates, no edge or quad writes.
+  bool plain = false;
+  /// Estimated size of its writes.
+  size_t bytes = 0;
+};
 
 namespace {
 
@@ -67,68 +82,171 @@ void fan_out(self_ptr self, std::shared_ptr<std::vector<queued_write>> group,
       });
 }
 
-void build_and_commit(self_ptr self, std::shared_ptr<std::vector<queued_write>> group,
-                      std::shared_ptr<std::map<uuid, memory>> previous) {
+bool plain_write(const shard_write& w) {
+  return w.removes.empty() && !w.must_exist && w.graph.empty();
+}
+
+/// Builds a group; answers the requests it rejected. Null when nothing is left to commit.
+std::shared_ptr<built_group> build_group(self_ptr self,
+                                         std::shared_ptr<std::vector<queued_write>> writes,
+                                         std::map<uuid, memory>* previous,
+                                         const built_group* pending) {
   auto& st = self->state;
+  auto plain = std::all_of(writes->begin(), writes->end(),
+                           [](const queued_write& q) { return plain_write(q.request); });
   std::vector<shard_write> requests;
-  requests.reserve(group->size());
-  for (auto& q : *group)
+  requests.reserve(writes->size());
+  for (auto& q : *writes)
     requests.push_back(std::move(q.request));
+  std::unordered_set<uuid> ids;
+  if (plain)
+    for (const auto& r : requests)
+      for (const auto& m : r.puts)
+        ids.insert(m.id);
   write_group_context ctx;
   ctx.layout = &st.config.layout;
   ctx.catalog = st.config.catalog.get();
-  ctx.sequence = st.config.sequence + 1;
+  ctx.sequence = (pending ? pending->g->sequence : st.config.sequence) + 1;
+  ctx.pending = pending ? &pending->g->counts : nullptr;
   ctx.now_ms = st.config.clock();
   ctx.contributors = &st.config.contributors;
-  ctx.previous = previous.get();
+  ctx.previous = previous;
   ctx.graph = st.config.graph.get();
   if (st.config.shard_count > 1)
     ctx.owns = [id = st.config.id, n = st.config.shard_count](const uuid& x) {
       return stable_hash(x) % n == id;
     };
-  auto g = std::make_shared<write_group>(build_write_group(ctx, requests));
-  for (size_t i = 0; i < group->size(); ++i)
-    if (g->outcomes[i].error) (*group)[i].promise.deliver(g->outcomes[i].error);
-  if (g->batch.empty()) {
-    if (st.config.graph) st.config.graph->settle(false);
-    deliver(*group, *g, {});
-    st.committing = false;
-    pump(self);
-    return;
+  auto b = std::make_shared<built_group>();
+  for (const auto& r : requests)
+    b->bytes += estimated_bytes(r);
+  b->writes = std::move(writes);
+  b->g = std::make_shared<write_group>(build_write_group(ctx, requests));
+  if (st.config.graph) b->stagings = st.config.graph->take_group();
+  b->ids = std::move(ids);
+  b->plain = plain;
+  auto& g = *b->g;
+  for (size_t i = 0; i < b->writes->size(); ++i)
+    if (g.outcomes[i].error) (*b->writes)[i].promise.deliver(g.outcomes[i].error);
+  if (g.batch.empty()) {
+    if (st.config.graph) st.config.graph->settle(b->stagings, false);
+    deliver(*b->writes, g, {});
+    return nullptr;
   }
-  auto batch = std::move(g->batch);
-  self->request(st.config.backend, caf::infinite, atom::write_v, std::move(batch))
-      .then(
-          [self, group, g](atom::ok) {
-            auto& st = self->state;
-            if (st.config.graph) st.config.graph->settle(true);
-            st.config.sequence = g->sequence;
-            st.config.catalog->apply(g->changes);
-            st.committing = false;
-            fan_out(self, group, g);
-            pump(self);
-          },
-          [self, group, g](caf::error& err) {
-            if (self->state.config.graph) self->state.config.graph->settle(false);
-            deliver(*group, *g, err);
-            self->state.committing = false;
-            pump(self);
-          });
+  return b;
 }
 
-void start_group(self_ptr self) {
-  auto& st = self->state;
+void write_group_out(self_ptr self, std::shared_ptr<built_group> b);
+
+/// Takes the queued writes of the next group (bounded by count and bytes).
+std::shared_ptr<std::vector<queued_write>> take_writes(shard_state& st, bool plain_only) {
   auto group = std::make_shared<std::vector<queued_write>>();
   size_t bytes = 0;
   while (!st.queue.empty() && group->size() < st.config.max_group_writes &&
          (group->empty() || bytes < st.config.max_group_bytes)) {
+    if (plain_only && !plain_write(st.queue.front().request)) break;
     bytes += estimated_bytes(st.queue.front().request);
     group->push_back(std::move(st.queue.front()));
     st.queue.pop_front();
   }
+  return group;
+}
+
+/// While `st.writing` is written: builds the next group from the queued writes if it cannot
+/// depend on the one in flight (both plain, disjoint ids, nothing stored to read first), so its
+/// write can follow at once. Anything else waits for the commit as before.
+void prepare_next(self_ptr self) {
+  auto& st = self->state;
+  if (!st.writing || st.ready || st.queue.empty() || !st.exclusive.empty()) return;
+  auto& writing = *st.writing;
+  if (!writing.plain) return;
+  // The candidates: the plain writes at the head of the queue whose ids are all fresh to the
+  // group in flight and, where contributors or the graph need the stored record, not stored.
+  bool needs_previous = !st.config.contributors.empty() || st.config.graph;
+  size_t n = 0;
+  for (const auto& q : st.queue) {
+    if (!plain_write(q.request) || n == st.config.max_group_writes) break;
+    bool ok = true;
+    for (const auto& m : q.request.puts)
+      if (writing.ids.count(m.id) || (needs_previous && st.config.catalog->contains(m.id))) {
+        ok = false;
+        break;
+      }
+    if (!ok) break;
+    ++n;
+  }
+  if (n == 0) return;
+  auto writes = std::make_shared<std::vector<queued_write>>();
+  size_t bytes = 0;
+  for (size_t i = 0; i < n && (writes->empty() || bytes < st.config.max_group_bytes); ++i) {
+    bytes += estimated_bytes(st.queue.front().request);
+    writes->push_back(std::move(st.queue.front()));
+    st.queue.pop_front();
+  }
+  // Ids repeated inside the new group are fine: the builder sees its own overlay.
+  std::map<uuid, memory> none;
+  st.ready =
+      build_group(self, std::move(writes), needs_previous ? &none : nullptr, st.writing.get());
+}
+
+/// After a write ended: the group that was ready (if any) goes out now, or the writer is idle.
+void next_after_write(self_ptr self) {
+  auto& st = self->state;
+  if (st.ready) {
+    auto next = std::move(st.ready);
+    st.ready = nullptr;
+    write_group_out(self, std::move(next));
+    return;
+  }
+  st.writing = nullptr;
+  st.committing = false;
+  pump(self);
+}
+
+void write_group_out(self_ptr self, std::shared_ptr<built_group> b) {
+  auto& st = self->state;
+  st.writing = b;
+  auto batch = std::move(b->g->batch);
+  self->request(st.config.backend, caf::infinite, atom::write_v, std::move(batch))
+      .then(
+          [self, b](atom::ok) {
+            auto& st = self->state;
+            if (st.config.graph) st.config.graph->settle(b->stagings, true);
+            st.config.sequence = b->g->sequence;
+            st.config.catalog->apply(b->g->changes);
+            fan_out(self, b->writes, b->g);
+            next_after_write(self);
+          },
+          [self, b](caf::error& err) {
+            auto& st = self->state;
+            if (st.config.graph) st.config.graph->settle(b->stagings, false);
+            deliver(*b->writes, *b->g, err);
+            // The group built behind it counted on this one: it is not written either.
+            if (st.ready) {
+              auto next = std::move(st.ready);
+              st.ready = nullptr;
+              if (st.config.graph) st.config.graph->settle(next->stagings, false);
+              deliver(*next->writes, *next->g,
+                      make_error(ec::io_error, "not written: the write before it in the same "
+                                               "shard failed: " +
+                                                   describe(err)));
+            }
+            st.writing = nullptr;
+            st.committing = false;
+            pump(self);
+          });
+  prepare_next(self);
+}
+
+void start_group(self_ptr self) {
+  auto& st = self->state;
+  auto group = take_writes(st, false);
   st.committing = true;
   if (st.config.contributors.empty() && !st.config.graph) {
-    build_and_commit(self, group, nullptr);
+    auto b = build_group(self, group, nullptr, nullptr);
+    if (b)
+      write_group_out(self, std::move(b));
+    else
+      next_after_write(self);
     return;
   }
   // Contributors see the record a write replaces, so read those first.
@@ -139,16 +257,28 @@ void start_group(self_ptr self) {
     for (const auto& id : q.request.removes)
       if (st.config.catalog->contains(id)) stored.push_back(id);
   }
+  auto build_and_write = [self, group](std::map<uuid, memory>& previous) {
+    auto b = build_group(self, group, &previous, nullptr);
+    if (b)
+      write_group_out(self, std::move(b));
+    else
+      next_after_write(self);
+  };
+  if (stored.empty()) {
+    std::map<uuid, memory> previous;
+    build_and_write(previous);
+    return;
+  }
   self->request(st.config.backend, caf::infinite, atom::get_v, std::move(stored), false)
       .then(
-          [self, group](std::vector<memory>& records) {
-            auto previous = std::make_shared<std::map<uuid, memory>>();
+          [build_and_write](std::vector<memory>& records) mutable {
+            std::map<uuid, memory> previous;
             for (auto& m : records)
               if (!m.id.is_nil()) {
                 auto id = m.id;
-                previous->emplace(id, std::move(m));
+                previous.emplace(id, std::move(m));
               }
-            build_and_commit(self, group, previous);
+            build_and_write(previous);
           },
           [self, group](caf::error& err) {
             for (auto& q : *group)
@@ -161,7 +291,19 @@ void start_group(self_ptr self) {
 /// Starts whatever can run now: an exclusive job once the writer is idle, else the next group.
 void pump(self_ptr self) {
   auto& st = self->state;
-  if (st.committing || st.exclusive_running) return;
+  if (st.committing) {
+    // Writes that arrive during a write are built as the next group once they amount to as much
+    // as the group in flight: groups stay as large as the load makes them, and the backend gets
+    // the next batch the moment it is done with this one.
+    if (st.writing && !st.ready) {
+      size_t queued = 0;
+      for (const auto& q : st.queue)
+        queued += estimated_bytes(q.request);
+      if (queued >= st.writing->bytes) prepare_next(self);
+    }
+    return;
+  }
+  if (st.exclusive_running) return;
   if (!st.exclusive.empty() && !(st.exclusive.front().after_queue && !st.queue.empty())) {
     if (st.unacked_groups > 0) return;
     auto job = std::move(st.exclusive.front());

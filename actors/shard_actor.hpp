@@ -58,12 +58,19 @@ struct exclusive_job {
   std::function<void(std::function<void()>)> run;
 };
 
+/// A commit group built and not yet committed (shard_actor.cpp).
+struct built_group;
+
 struct shard_state {
   static inline const char* name = "shard";
   shard_actor_config config;
   std::deque<queued_write> queue;
   /// A group is being built or committed.
   bool committing = false;
+  /// The group whose write is in flight, and the next one, built meanwhile when it cannot depend
+  /// on it (shard_actor.cpp, prepare_next); it is written as soon as the first one committed.
+  std::shared_ptr<built_group> writing;
+  std::shared_ptr<built_group> ready;
   /// Committed groups whose index acknowledgements are outstanding.
   size_t unacked_groups = 0;
   std::deque<exclusive_job> exclusive;

@@ -237,12 +237,22 @@ private:
     g.batch.put(layout().changelog(), storage::changelog_key(g.sequence),
                 storage::encode_changelog_entry(log));
     g.batch.put(meta, storage::meta_keys::sequence, storage::encode_counter(g.sequence));
-    auto total = static_cast<int64_t>(ctx_.catalog->count()) + total_delta_;
+    g.counts.total = total_delta_;
+    for (const auto& [ns, delta] : ns_delta_)
+      if (delta != 0) g.counts.per_namespace[ns] = delta;
+    // Counts on top of the committed catalog and the pending group's changes.
+    auto pending_total = ctx_.pending ? ctx_.pending->total : 0;
+    auto pending_in = [this](const std::string& ns) -> int64_t {
+      if (!ctx_.pending) return 0;
+      auto it = ctx_.pending->per_namespace.find(ns);
+      return it == ctx_.pending->per_namespace.end() ? 0 : it->second;
+    };
+    auto total = static_cast<int64_t>(ctx_.catalog->count()) + pending_total + total_delta_;
     g.batch.put(meta, storage::meta_keys::count,
                 storage::encode_counter(static_cast<uint64_t>(total)));
     for (const auto& [ns, delta] : ns_delta_) {
       if (delta == 0) continue;
-      auto n = static_cast<int64_t>(ctx_.catalog->count(ns)) + delta;
+      auto n = static_cast<int64_t>(ctx_.catalog->count(ns)) + pending_in(ns) + delta;
       auto key = storage::namespace_count_key(ns);
       if (n <= 0)
         g.batch.del(meta, key);

@@ -26,6 +26,13 @@ struct request_outcome {
   shard_write_result result;
 };
 
+/// The counter changes of a group that is built but not yet committed: the next group, built while
+/// it is written, counts on top of them.
+struct pending_counts {
+  int64_t total = 0;
+  std::map<std::string, int64_t> per_namespace;
+};
+
 struct write_group {
   /// Empty when every request was rejected: then there is nothing to commit.
   write_batch batch;
@@ -36,13 +43,20 @@ struct write_group {
   std::vector<fact_change> changes;
   /// Parallel to the requests.
   std::vector<request_outcome> outcomes;
+  /// This group's own counter changes (the next group's `write_group_context::pending`).
+  pending_counts counts;
 };
 
 struct write_group_context {
   const storage::shard_layout* layout = nullptr;
   const record_catalog* catalog = nullptr;
-  /// The sequence this group commits as (the last committed one + 1).
+  /// The sequence this group commits as (the last committed one + 1, or the pending group's + 1).
   uint64_t sequence = 0;
+  /// The counter changes of a group built before this one and not committed yet (its write is in
+  /// flight; it commits first). The caller guarantees that the two groups touch disjoint ids and
+  /// that the earlier one has no graph writes, so the catalog and the stored records are current
+  /// for every id of this group.
+  const pending_counts* pending = nullptr;
   /// Stamped into created_at / updated_at where a memory leaves them 0.
   int64_t now_ms = 0;
   const std::vector<std::shared_ptr<storage::row_contributor>>* contributors = nullptr;

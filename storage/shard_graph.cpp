@@ -76,14 +76,25 @@ void shard_graph::end_request(bool accepted) {
 }
 
 void shard_graph::settle(bool committed) {
-  for (auto& s : group_stagings_)
+  auto group = take_group();
+  settle(group, committed);
+}
+
+shard_graph::group_stagings shard_graph::take_group() {
+  group_stagings group{std::move(group_stagings_)};
+  group_stagings_.clear();
+  group_edges_.clear();
+  group_quads_.clear();
+  return group;
+}
+
+void shard_graph::settle(group_stagings& group, bool committed) {
+  for (auto& s : group.stagings)
     if (committed)
       terms_->confirm(s);
     else
       terms_->abandon(s);
-  group_stagings_.clear();
-  group_edges_.clear();
-  group_quads_.clear();
+  group.stagings.clear();
 }
 
 std::optional<bool> shard_graph::staged_edge(const edge_id& e) const {

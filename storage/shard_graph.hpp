@@ -84,6 +84,15 @@ public:
   void end_request(bool accepted);
   void settle(bool committed);
 
+  /// The interner stagings of the group built last. A shard that builds its next group while the
+  /// previous one is written takes each group's stagings and settles them when its write ended
+  /// (the groups must hold no edge or quad writes: those are only seen within one group).
+  struct group_stagings {
+    std::vector<interner::staging> stagings;
+  };
+  group_stagings take_group();
+  void settle(group_stagings& group, bool committed);
+
   /// Index rows of storing `now` over `before` (nullptr when new).
   expected<void> on_put(const memory* before, const memory& now, write_batch& rows);
   /// Deletes the index rows of `before` and every edge of the memory, both directions (also

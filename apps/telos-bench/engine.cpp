@@ -51,7 +51,9 @@
 #include <iomanip>
 #include <iostream>
 #include <random>
+#include <set>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 
@@ -84,6 +86,9 @@ struct engine_bench_options {
   size_t ef_construction = 200;
   uint32_t seed = 42;
   std::string json_path;
+  /// Which parts run: ingest (always, the others need its store), fused, restart, search.
+  std::set<std::string> phases{"ingest", "fused", "restart", "search"};
+  bool runs(const std::string& phase) const { return phases.count(phase) > 0; }
 };
 
 struct bench_failure : std::runtime_error {
@@ -109,6 +114,14 @@ uint64_t resident_bytes() {
   uint64_t size = 0, resident = 0;
   statm >> size >> resident;
   return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+/// CPU seconds of every thread of the process so far (user + system).
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
 double percentile(std::vector<double> xs, double p) {
@@ -273,6 +286,10 @@ private:
 struct ingest_result {
   double telos_per_s = 0;
   double raw_per_s = 0;
+  /// CPU time of the whole process per memory (every thread): on a busy machine a steadier
+  /// comparison than throughput.
+  double telos_cpu_us = 0;
+  double raw_cpu_us = 0;
   double resident_per_memory = 0;
   double index_bytes_per_memory = 0;
   double disk_bytes_per_memory = 0;
@@ -283,22 +300,26 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   ingest_result r;
   auto before = resident_bytes();
   db = check(store::open(store_at(path, profile::teleo13(), o)), "open");
-  // Clients take batches from a shared counter, so writes overlap as they would from a server.
+  // The batches are cut before the clock starts (as the baseline's are built before its clock);
+  // clients take them from a shared counter, so writes overlap as they would from a server.
+  std::vector<std::vector<memory>> batches;
+  for (size_t first = 0; first < data.size(); first += o.batch)
+    batches.emplace_back(data.begin() + static_cast<ptrdiff_t>(first),
+                         data.begin() +
+                             static_cast<ptrdiff_t>(std::min(data.size(), first + o.batch)));
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::string failure;
   std::mutex failure_mutex;
   auto start = steady::now();
+  auto cpu_start = cpu_seconds();
   std::vector<std::thread> clients;
   for (size_t c = 0; c < o.clients; ++c)
     clients.emplace_back([&] {
       for (;;) {
-        auto first = next.fetch_add(o.batch);
-        if (first >= data.size() || failed) return;
-        auto last = std::min(data.size(), first + o.batch);
-        std::vector<memory> batch{data.begin() + static_cast<ptrdiff_t>(first),
-                                  data.begin() + static_cast<ptrdiff_t>(last)};
-        if (auto ok = db->put_batch(std::move(batch)); !ok) {
+        auto i = next.fetch_add(1);
+        if (i >= batches.size() || failed) return;
+        if (auto ok = db->put_batch(std::move(batches[i])); !ok) {
           std::lock_guard guard{failure_mutex};
           failure = describe(ok.error());
           failed = true;
@@ -308,6 +329,7 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   for (auto& t : clients)
     t.join();
   r.telos_per_s = static_cast<double>(data.size()) / seconds_since(start);
+  r.telos_cpu_us = (cpu_seconds() - cpu_start) * 1e6 / static_cast<double>(data.size());
   if (failed) throw bench_failure("put_batch: " + failure);
   check(db->flush(), "flush");
   r.resident_per_memory =
@@ -344,9 +366,11 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
     natives.push_back(raw.convert(g.batch));
   }
   start = steady::now();
+  cpu_start = cpu_seconds();
   for (auto& native : natives)
     raw.write(native);
   r.raw_per_s = static_cast<double>(data.size()) / seconds_since(start);
+  r.raw_cpu_us = (cpu_seconds() - cpu_start) * 1e6 / static_cast<double>(data.size());
   return r;
 }
 
@@ -562,24 +586,38 @@ int run_engine_bench(const engine_bench_options& o) {
   std::cout << "ingest: telos " << in.telos_per_s << " memories/s, raw RocksDB " << in.raw_per_s
             << " memories/s, ratio " << ingest_ratio << " (target >= " << ingest_ratio_target
             << ")\n";
+  std::cout << "ingest CPU (all threads): telos " << in.telos_cpu_us << " us/memory, raw RocksDB "
+            << in.raw_cpu_us << " us/memory\n";
   std::cout << "memory: resident +" << in.resident_per_memory / 1024 << " KiB/memory, indexes "
             << in.index_bytes_per_memory / 1024 << " KiB/memory, disk "
             << in.disk_bytes_per_memory / 1024 << " KiB/memory\n";
-  auto fused = fused_latency(o, *db, gen);
-  std::cout << "fused 13-embedder RRF (k=10, no records): p50 " << fused.p50_ms << " ms, p99 "
-            << fused.p99_ms << " ms, " << fused.qps << " queries/s\n";
-  auto re = restart(o, db, path, gen);
-  std::cout << "restart: close (snapshots) " << re.close_s << " s, open from snapshots "
-            << re.snapshot_open_s << " s, open with rebuild " << re.rebuild_open_s
-            << " s, answers identical: " << (re.same_answers ? "yes" : "NO") << "\n";
+  latency_result fused;
+  if (o.runs("fused")) {
+    fused = fused_latency(o, *db, gen);
+    std::cout << "fused 13-embedder RRF (k=10, no records): p50 " << fused.p50_ms << " ms, p99 "
+              << fused.p99_ms << " ms, " << fused.qps << " queries/s\n";
+  }
+  restart_result re;
+  re.same_answers = true;
+  if (o.runs("restart")) {
+    re = restart(o, db, path, gen);
+    std::cout << "restart: close (snapshots) " << re.close_s << " s, open from snapshots "
+              << re.snapshot_open_s << " s, open with rebuild " << re.rebuild_open_s
+              << " s, answers identical: " << (re.same_answers ? "yes" : "NO") << "\n";
+  }
   check(db->close(), "close");
   db.reset();
-  auto se = single_embedder_search(o, o.dir + "/search");
-  auto search_ratio = se.telos_qps / se.hnswlib_qps;
-  std::cout << "search E1 1024-d cosine, n=" << o.search_n << ", ef " << o.ef << ", k=10: telos "
-            << se.telos_qps << " q/s (recall " << se.telos_recall << "), hnswlib " << se.hnswlib_qps
-            << " q/s (recall " << se.hnswlib_recall << "), ratio " << search_ratio
-            << " (target >= " << search_ratio_target << " at recall >= " << recall_target << ")\n";
+  search_result_row se;
+  double search_ratio = 0;
+  if (o.runs("search")) {
+    se = single_embedder_search(o, o.dir + "/search");
+    search_ratio = se.telos_qps / se.hnswlib_qps;
+    std::cout << "search E1 1024-d cosine, n=" << o.search_n << ", ef " << o.ef << ", k=10: telos "
+              << se.telos_qps << " q/s (recall " << se.telos_recall << "), hnswlib "
+              << se.hnswlib_qps << " q/s (recall " << se.hnswlib_recall << "), ratio "
+              << search_ratio << " (target >= " << search_ratio_target
+              << " at recall >= " << recall_target << ")\n";
+  }
   if (!o.json_path.empty()) {
     json out;
     out["n"] = o.n;
@@ -588,22 +626,27 @@ int run_engine_bench(const engine_bench_options& o) {
     out["shards"] = o.shards;
     out["ingest"] = {{"telos_per_s", in.telos_per_s},
                      {"raw_rocksdb_per_s", in.raw_per_s},
-                     {"ratio", ingest_ratio}};
+                     {"ratio", ingest_ratio},
+                     {"telos_cpu_us_per_memory", in.telos_cpu_us},
+                     {"raw_cpu_us_per_memory", in.raw_cpu_us}};
     out["bytes_per_memory"] = {{"resident", in.resident_per_memory},
                                {"indexes", in.index_bytes_per_memory},
                                {"disk", in.disk_bytes_per_memory}};
-    out["fused"] = {{"p50_ms", fused.p50_ms}, {"p99_ms", fused.p99_ms}, {"qps", fused.qps}};
-    out["restart"] = {{"close_s", re.close_s},
-                      {"snapshot_open_s", re.snapshot_open_s},
-                      {"rebuild_open_s", re.rebuild_open_s},
-                      {"same_answers", re.same_answers}};
-    out["search"] = {{"n", o.search_n},
-                     {"ef", o.ef},
-                     {"telos_qps", se.telos_qps},
-                     {"telos_recall", se.telos_recall},
-                     {"hnswlib_qps", se.hnswlib_qps},
-                     {"hnswlib_recall", se.hnswlib_recall},
-                     {"ratio", search_ratio}};
+    if (o.runs("fused"))
+      out["fused"] = {{"p50_ms", fused.p50_ms}, {"p99_ms", fused.p99_ms}, {"qps", fused.qps}};
+    if (o.runs("restart"))
+      out["restart"] = {{"close_s", re.close_s},
+                        {"snapshot_open_s", re.snapshot_open_s},
+                        {"rebuild_open_s", re.rebuild_open_s},
+                        {"same_answers", re.same_answers}};
+    if (o.runs("search"))
+      out["search"] = {{"n", o.search_n},
+                       {"ef", o.ef},
+                       {"telos_qps", se.telos_qps},
+                       {"telos_recall", se.telos_recall},
+                       {"hnswlib_qps", se.hnswlib_qps},
+                       {"hnswlib_recall", se.hnswlib_recall},
+                       {"ratio", search_ratio}};
     std::ofstream{o.json_path} << out.dump(2) << '\n';
   }
   fs::remove_all(o.dir);
@@ -625,6 +668,11 @@ registrar engine_command{command{
       sub.add_option("--ef", o->ef, "HNSW ef at query time (both sides)");
       sub.add_option("--seed", o->seed, "data seed");
       sub.add_option("--json", o->json_path, "also write the results as JSON here");
+      sub.add_option(
+             "--phases", o->phases,
+             "parts to run, comma-separated (ingest always runs; the others need its store)")
+          ->delimiter(',')
+          ->check(CLI::IsMember({"ingest", "fused", "restart", "search"}));
       return [o] {
         try {
           return run_engine_bench(*o);

@@ -81,26 +81,90 @@ BOOST_FIXTURE_TEST_CASE(writes_queued_during_a_commit_share_the_next_one, actor_
   start(1);
   memory_maker maker{prof};
   caf::scoped_actor self{sys};
-  std::vector<memory> all;
-  for (int i = 0; i < 4; ++i) {
-    all.push_back(maker.make());
-    self->send(actors.coordinator, atom::put_v, std::vector<memory>{all.back()});
-  }
+  // A large write first: the three small ones that arrive while it is written stay below its
+  // size, so they are not built before it committed (see the next case).
+  self->send(actors.coordinator, atom::put_v, make_batch(maker, 8));
+  for (int i = 0; i < 3; ++i)
+    self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
   sched.run();
   size_t acked = 0;
   for (int i = 0; i < 4; ++i)
     self->receive([&](std::vector<uuid>& ids) { acked += ids.size(); },
                   [&](caf::error& err) { BOOST_FAIL(describe(err)); });
-  BOOST_CHECK_EQUAL(acked, 4u);
+  BOOST_CHECK_EQUAL(acked, 11u);
   // The first write commits alone; the three that arrived meanwhile commit as one group.
   auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
   BOOST_REQUIRE_EQUAL(infos.size(), 1u);
   BOOST_CHECK_EQUAL(infos[0].sequence, 2u);
-  BOOST_CHECK_EQUAL(infos[0].memories, 4u);
+  BOOST_CHECK_EQUAL(infos[0].memories, 11u);
   for (const auto& index : infos[0].indexes) {
-    BOOST_CHECK_EQUAL(index.vectors, 4u);
+    BOOST_CHECK_EQUAL(index.vectors, 11u);
     BOOST_CHECK_EQUAL(index.sequence, 2u);
   }
+}
+
+BOOST_FIXTURE_TEST_CASE(the_next_group_is_built_while_one_is_written_and_counts_on_top_of_it,
+                        actor_fixture) {
+  start(1);
+  memory_maker maker{prof};
+  caf::scoped_actor self{sys};
+  // w1 (one memory) is written; w2 (eight) arrives meanwhile, outweighs it and is built at once,
+  // on top of w1's uncommitted counts; w3 and w4 (w4 replaces w1's memory in another namespace)
+  // are built while w2 is written.
+  auto first = maker.make("a");
+  auto second = make_batch(maker, 8);
+  for (size_t i = 0; i < second.size(); ++i)
+    second[i].ns = i % 2 ? "a" : "b";
+  auto third = maker.make("b");
+  auto replaced = first;
+  replaced.ns = "b";
+  replaced.content = "replaced";
+  std::vector<std::vector<memory>> writes{{first}, second, {third}, {replaced}};
+  for (const auto& w : writes)
+    self->send(actors.coordinator, atom::put_v, w);
+  sched.run();
+  for (size_t i = 0; i < writes.size(); ++i)
+    self->receive([&](std::vector<uuid>&) {}, [&](caf::error& err) { BOOST_FAIL(describe(err)); });
+  auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
+  BOOST_REQUIRE_EQUAL(infos.size(), 1u);
+  // Three groups: w1; w2; w3 + w4 (one group would make it 2 without the overlap).
+  BOOST_CHECK_EQUAL(infos[0].sequence, 3u);
+  BOOST_CHECK_EQUAL(infos[0].memories, 10u);
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{"a"}), "count a"), 4u);
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{"b"}), "count b"), 6u);
+  // The counter rows a restart reads hold the same totals.
+  const auto& shard = shards[0];
+  auto counter = [&](const std::string& key) {
+    auto value = require(shard.backend->get(shard.layout.meta(), key), "meta row");
+    BOOST_REQUIRE(value);
+    return require(storage::decode_counter(*value, key), "counter");
+  };
+  BOOST_CHECK_EQUAL(counter(std::string{storage::meta_keys::count}), 10u);
+  BOOST_CHECK_EQUAL(counter(storage::namespace_count_key("a")), 4u);
+  BOOST_CHECK_EQUAL(counter(storage::namespace_count_key("b")), 6u);
+  auto got = require(call<std::vector<memory>>(atom::get_v, std::vector<uuid>{first.id}), "get");
+  BOOST_REQUIRE_EQUAL(got.size(), 1u);
+  BOOST_CHECK_EQUAL(got[0].content, "replaced");
+  for (const auto& index : infos[0].indexes)
+    BOOST_CHECK_EQUAL(index.vectors, 10u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_failed_write_fails_the_group_built_behind_it, actor_fixture) {
+  start(1, {}, {0}); // every backend write fails
+  memory_maker maker{prof};
+  caf::scoped_actor self{sys};
+  self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
+  self->send(actors.coordinator, atom::put_v, make_batch(maker, 8));
+  sched.run();
+  std::vector<std::string> errors;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](std::vector<uuid>&) { BOOST_FAIL("a write was acknowledged"); },
+                  [&](caf::error& err) { errors.push_back(describe(err)); });
+  BOOST_REQUIRE_EQUAL(errors.size(), 2u);
+  BOOST_CHECK(std::any_of(errors.begin(), errors.end(), [](const std::string& e) {
+    return e.find("the write before it in the same shard failed") != std::string::npos;
+  }));
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 0u);
 }
 
 BOOST_FIXTURE_TEST_CASE(writes_beyond_the_limit_are_pushed_back, actor_fixture) {
