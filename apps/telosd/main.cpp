@@ -37,6 +37,8 @@ struct options {
   bool coordinator = false;
   std::string shards;
   double wait_shards = 30;
+  double ping_interval = 1;
+  double ping_timeout = 3;
   tls_options tls;
 };
 
@@ -314,6 +316,8 @@ int run_coordinator(const options& o, const endpoint& where) {
     rc.initial_node = attached[i].node;
     rc.decisions = *decisions;
     rc.initial_error = why[i];
+    rc.ping_interval = std::chrono::milliseconds(static_cast<int64_t>(o.ping_interval * 1000));
+    rc.ping_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.ping_timeout * 1000));
     cc.shards.push_back(spawn_remote_shard(sys, std::move(rc)));
   }
   std::vector<transaction_shard_actor> participants;
@@ -374,6 +378,15 @@ int main(int argc, char** argv) {
   app.add_option("--wait-shards", o.wait_shards,
                  "Coordinator: seconds to wait for every shard at start")
       ->capture_default_str();
+  app.add_option("--ping-interval", o.ping_interval,
+                 "Coordinator: seconds between heartbeat pings to each shard node")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--ping-timeout", o.ping_timeout,
+                 "Coordinator: a shard node that leaves a ping unanswered this long (seconds) is "
+                 "treated as down until it answers again")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
   app.add_flag("--insecure", o.insecure,
                "Allow plain TCP on an address other than loopback (anyone who reaches the port "
                "is served)");
