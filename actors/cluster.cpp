@@ -63,9 +63,11 @@ expected<std::string> read_small_file(const std::string& path) {
   return out.str();
 }
 
-/// Writes a file so that a crash leaves either the old or the new content.
-expected<void> replace_file(const std::string& path, const std::string& text) {
-  auto tmp = path + ".tmp";
+/// Writes a file so that a crash leaves either the old or the new content. With `unique_tmp`
+/// the temporary file is this process's own (several processes may write the same file).
+expected<void> replace_file(const std::string& path, const std::string& text,
+                            bool unique_tmp = false) {
+  auto tmp = path + ".tmp" + (unique_tmp ? "." + std::to_string(::getpid()) : std::string{});
   auto fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return make_error(ec::io_error, "cannot create '" + tmp + "': " + std::strerror(errno));
@@ -426,23 +428,23 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
             .then(
                 [self, rp, dir](atom::ok) mutable {
                   auto& st = self->state;
-                  // The manifest and binding make DIR a data dir this node can serve as it is.
-                  auto m = read_manifest(st.data_dir);
-                  if (!m || !*m) {
-                    rp.deliver(make_error(ec::internal, "the node's data dir '" + st.data_dir +
-                                                            "' has no readable MANIFEST"));
-                    return;
-                  }
-                  if (auto ok = write_manifest(dir, **m); !ok) {
-                    rp.deliver(std::move(ok.error()));
-                    return;
-                  }
-                  auto binding = read_node_binding(st.data_dir);
-                  if (binding && *binding)
-                    if (auto ok = write_node_binding(dir, **binding); !ok) {
+                  // Copies of the node's MANIFEST and binding make DIR a data dir that telosd
+                  // serves as it is. Nodes sharing a disk may write them at once: each through
+                  // a temporary file of its own, all with the same bytes.
+                  for (auto name : {"MANIFEST", "NODE"}) {
+                    auto from = st.data_dir + "/" + name;
+                    std::error_code ec;
+                    if (!fs::exists(from, ec)) continue;
+                    auto bytes = read_small_file(from);
+                    if (!bytes) {
+                      rp.deliver(std::move(bytes.error()));
+                      return;
+                    }
+                    if (auto ok = replace_file(dir + "/" + name, *bytes, true); !ok) {
                       rp.deliver(std::move(ok.error()));
                       return;
                     }
+                  }
                   rp.deliver(atom::ok_v);
                 },
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -859,8 +861,8 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
       // Through the node: it adds its MANIFEST and binding to the shard's copy.
       [self](atom::checkpoint, std::string& dir) {
         auto participant = self->state.participant;
-        return forward_to<atom::ok>(self, participant, atom::checkpoint_v,
-                                    self->state.config.shard, std::move(dir));
+        return forward_to<atom::ok>(self, participant, atom::checkpoint_v, self->state.config.shard,
+                                    std::move(dir));
       },
       [self](atom::stats) { return forward<shard_info>(self, atom::stats_v); },
       [self](atom::verify, bool repair) {

@@ -601,4 +601,49 @@ BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resu
     BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
 }
 
+BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_reports_the_cluster) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0, 2}, 3, "a");
+  auto b = f.start_shard_host({1}, 3, "b");
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address});
+  auto coordinator = f.nodes[c].address;
+  // init over --connect reports the cluster when it is what was asked, and names the difference.
+  auto init = parse_line(f.telos(coordinator, {"init"}));
+  BOOST_CHECK_EQUAL(init["exists"], coordinator);
+  BOOST_CHECK_EQUAL(init["shards"], 3);
+  BOOST_CHECK_EQUAL(init["profile"], "cluster-test");
+  BOOST_CHECK_EQUAL(init["embedders"], 2);
+  BOOST_CHECK_EQUAL(
+      f.telos(coordinator, {"init", "--shards", "3", "--profile", f.dir / "profile.json"}).code, 0);
+  auto more = f.telos(coordinator, {"init", "--shards", "4"});
+  BOOST_CHECK_EQUAL(more.code, 3);
+  BOOST_CHECK_MESSAGE(more.err.find("has 3 shards, init asked for 4") != std::string::npos,
+                      more.err);
+  auto other = f.telos(coordinator, {"init", "--profile", "teleo13"});
+  BOOST_CHECK_EQUAL(other.code, 3);
+  BOOST_CHECK_MESSAGE(other.err.find("init asked for") != std::string::npos &&
+                          other.err.find("teleo13") != std::string::npos,
+                      other.err);
+  auto indexed = f.telos(coordinator, {"init", "--index-attribute", "i"});
+  BOOST_CHECK_EQUAL(indexed.code, 2);
+  // A checkpoint: every node writes its shards, MANIFEST and binding under the directory on its
+  // own disk (here both nodes share one disk, so one directory gets all three shards).
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(30), "--batch", "8"}).code, 0);
+  auto ckpt = f.dir / "ckpt";
+  auto done = parse_line(f.telos(coordinator, {"checkpoint", ckpt}));
+  BOOST_CHECK_EQUAL(done["checkpoint"], ckpt);
+  for (auto part : {"shard-0", "shard-1", "shard-2", "MANIFEST", "NODE"})
+    BOOST_CHECK_MESSAGE(exists(ckpt + "/" + part), part);
+  // The copy is a point in time: later writes are not in it.
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(200).dump()).code, 0);
+  auto again = f.telos(coordinator, {"checkpoint", ckpt});
+  BOOST_CHECK_EQUAL(again.code, 3);
+  BOOST_CHECK_MESSAGE(again.err.find("exists already") != std::string::npos, again.err);
+  // The directory holds every shard here, so it opens as a local store with the 30 memories.
+  BOOST_CHECK_EQUAL(parse_line(run(telos_binary(), {"--data-dir", ckpt, "count"}))["count"], 30);
+  auto got = run(telos_binary(), {"--data-dir", ckpt, "get", id_of(17)});
+  BOOST_CHECK_EQUAL(parse_line(got)["content"], "memory number 17");
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 31);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
