@@ -223,7 +223,9 @@ std::function<int()> restore_setup(CLI::App& sub, const global_options& globals)
   return [&globals, dir] {
     if (!globals.connect.empty())
       return fail(exit_bad_input,
-                  "restore replaces a local store; it does not work over --connect");
+                  "restore over --connect: restart each shard node with `telosd … "
+                  "--restore-from DIR` (its part of a checkpoint on its own disk; see "
+                  "docs/CLUSTER.md)");
     if (!occupied(*dir)) return fail(exit_not_found, "no checkpoint at '" + *dir + "'");
     global_options of_checkpoint = globals;
     of_checkpoint.data_dir = *dir;

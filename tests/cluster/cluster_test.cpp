@@ -644,6 +644,31 @@ BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_rep
   auto got = run(telos_binary(), {"--data-dir", ckpt, "get", id_of(17)});
   BOOST_CHECK_EQUAL(parse_line(got)["content"], "memory number 17");
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 31);
+  // Restore: each node restarts on its address with --restore-from (its part on its own disk);
+  // the coordinator reconnects by itself and serves the checkpoint's state.
+  auto refused = f.telos(coordinator, {"restore", ckpt});
+  BOOST_CHECK_EQUAL(refused.code, 2);
+  BOOST_CHECK_MESSAGE(refused.err.find("--restore-from") != std::string::npos, refused.err);
+  for (auto i : {a, b}) {
+    ::kill(f.nodes[i].pid, SIGTERM);
+    BOOST_CHECK_EQUAL(wait_for(f.nodes[i].pid), 0);
+    f.nodes[i].pid = -1;
+  }
+  f.start_node({"--data-dir", f.dir / "a", "--shard-id", "0", "--shard-id", "2", "--listen",
+                f.nodes[a].address, "--restore-from", ckpt});
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", f.nodes[b].address,
+                "--restore-from", ckpt});
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 30);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 1);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(17)}))["content"],
+                    "memory number 17");
+  // A data dir with no shards to replace is refused.
+  auto wrong =
+      run(telosd_binary(), {"--data-dir", f.dir / "other", "--shard-count", "2", "--shard-id", "0",
+                            "--profile", f.dir / "profile.json", "--restore-from", ckpt});
+  BOOST_CHECK_EQUAL(wrong.code, 1);
+  BOOST_CHECK_MESSAGE(wrong.err.find("needs an existing data dir") != std::string::npos, wrong.err);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
