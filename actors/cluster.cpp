@@ -15,6 +15,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -62,9 +63,11 @@ expected<std::string> read_small_file(const std::string& path) {
   return out.str();
 }
 
-/// Writes a file so that a crash leaves either the old or the new content.
-expected<void> replace_file(const std::string& path, const std::string& text) {
-  auto tmp = path + ".tmp";
+/// Writes a file so that a crash leaves either the old or the new content. With `unique_tmp`
+/// the temporary file is this process's own (several processes may write the same file).
+expected<void> replace_file(const std::string& path, const std::string& text,
+                            bool unique_tmp = false) {
+  auto tmp = path + ".tmp" + (unique_tmp ? "." + std::to_string(::getpid()) : std::string{});
   auto fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return make_error(ec::io_error, "cannot create '" + tmp + "': " + std::strerror(errno));
@@ -260,6 +263,29 @@ void crash_point(const char* point) {
   if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
 }
 
+/// Test hook: TELOS_TEST_PAUSE=before-commit:DIR|after-commit:DIR makes a shard host stop once at
+/// that point of a commit (before applying its part, or after applying it and before answering)
+/// until told to go on: it writes a byte to the FIFO DIR/reached, then reads one from DIR/resume.
+/// tests/cluster use it to hold one shard's commit while another shard's part is visible.
+void pause_point(const char* point) {
+  static std::atomic<bool> paused{false};
+  auto* wanted = std::getenv("TELOS_TEST_PAUSE");
+  if (wanted == nullptr) return;
+  std::string spec = wanted;
+  auto colon = spec.find(':');
+  if (colon == std::string::npos || spec.substr(0, colon) != point || paused.exchange(true)) return;
+  auto dir = spec.substr(colon + 1);
+  char byte = '1';
+  if (auto fd = ::open((dir + "/reached").c_str(), O_WRONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::write(fd, &byte, 1);
+    ::close(fd);
+  }
+  if (auto fd = ::open((dir + "/resume").c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::read(fd, &byte, 1);
+    ::close(fd);
+  }
+}
+
 const shard_host* hosted(const shard_node_state& st, uint32_t shard) {
   for (const auto& h : st.shards)
     if (h.storage->id == shard) return &h;
@@ -348,6 +374,7 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
       },
       [self](atom::commit_tx, uint32_t shard, const uuid& tx) -> caf::result<shard_write_result> {
         crash_point("before-commit");
+        pause_point("before-commit");
         auto& st = self->state;
         auto* host = hosted(st, shard);
         if (host == nullptr) return not_hosted(st, shard);
@@ -368,6 +395,7 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
                 [rp, path](shard_write_result& r) mutable {
                   std::error_code ec;
                   fs::remove(path, ec);
+                  pause_point("after-commit");
                   rp.deliver(std::move(r));
                 },
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -379,6 +407,48 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
         std::error_code ec;
         fs::remove(prepared_dir(st.data_dir, shard) + "/" + tx.to_string(), ec);
         return atom::ok_v;
+      },
+      [](atom::ping) { return atom::ok_v; },
+      [self](atom::checkpoint, uint32_t shard, std::string& dir) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        auto* host = hosted(st, shard);
+        if (host == nullptr) return not_hosted(st, shard);
+        auto target = backend_directory(dir, shard);
+        std::error_code ec;
+        if (fs::exists(target, ec))
+          return make_error(ec::already_exists, "checkpoint directory '" + target +
+                                                    "' exists already on the node of shard " +
+                                                    std::to_string(shard));
+        fs::create_directories(dir, ec);
+        if (ec)
+          return make_error(ec::io_error, "cannot create '" + dir + "' on the node of shard " +
+                                              std::to_string(shard) + ": " + ec.message());
+        auto rp = self->make_response_promise<atom::ok>();
+        self->request(host->actor, caf::infinite, atom::checkpoint_v, dir)
+            .then(
+                [self, rp, dir](atom::ok) mutable {
+                  auto& st = self->state;
+                  // Copies of the node's MANIFEST and binding make DIR a data dir that telosd
+                  // serves as it is. Nodes sharing a disk may write them at once: each through
+                  // a temporary file of its own, all with the same bytes.
+                  for (auto name : {"MANIFEST", "NODE"}) {
+                    auto from = st.data_dir + "/" + name;
+                    std::error_code ec;
+                    if (!fs::exists(from, ec)) continue;
+                    auto bytes = read_small_file(from);
+                    if (!bytes) {
+                      rp.deliver(std::move(bytes.error()));
+                      return;
+                    }
+                    if (auto ok = replace_file(dir + "/" + name, *bytes, true); !ok) {
+                      rp.deliver(std::move(ok.error()));
+                      return;
+                    }
+                  }
+                  rp.deliver(atom::ok_v);
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
       [self](atom::prepared_tx, uint32_t shard) -> caf::result<std::vector<uuid>> {
         auto& st = self->state;
@@ -523,7 +593,8 @@ expected<attached_shard> attach_shard(caf::actor_system& sys, const cluster_map&
 namespace {
 
 using remote_shard_actor =
-    shard_actor::extend<caf::reacts_to<atom::reconnect>>::extend_with<transaction_shard_actor>;
+    shard_actor::extend<caf::reacts_to<atom::reconnect>,
+                        caf::reacts_to<atom::heartbeat>>::extend_with<transaction_shard_actor>;
 
 struct remote_shard_state {
   static inline const char* name = "remote_shard";
@@ -535,6 +606,10 @@ struct remote_shard_state {
   /// Why `remote` is null.
   std::string reason;
   bool connecting = false;
+  /// Attached, but the node left a ping unanswered: requests fail at once until it answers.
+  bool hung = false;
+  /// The heartbeat chain runs (one ping in flight or one beat scheduled).
+  bool beating = false;
   std::chrono::milliseconds backoff{0};
   uint64_t next_request = 0;
   /// Requests forwarded and not answered: how to fail each when the node goes down.
@@ -579,27 +654,80 @@ void resolve_prepared(remote_ptr self) {
           [](caf::error&) {});
 }
 
+/// Fails every request in flight with the shard's current error.
+void fail_pending(remote_ptr self) {
+  auto& st = self->state;
+  auto pending = std::move(st.pending);
+  st.pending.clear();
+  auto err = st.unavailable();
+  for (auto& [id, fail] : pending)
+    fail(err);
+}
+
+/// One heartbeat: pings the node; a timeout marks it hung, an answer marks it alive again. The
+/// next beat follows the answer (or the timeout), so at most one ping is in flight.
+void beat(remote_ptr self) {
+  auto& st = self->state;
+  if (!st.participant) {
+    st.beating = false;
+    return;
+  }
+  auto node = st.participant;
+  auto next = [self] {
+    self->delayed_send(self, self->state.config.ping_interval, atom::heartbeat_v);
+  };
+  self->request(node, st.config.ping_timeout, atom::ping_v)
+      .then(
+          [self, node, next](atom::ok) {
+            auto& st = self->state;
+            if (st.hung && st.participant == node) {
+              st.hung = false;
+              st.reason.clear();
+              // Commits or aborts that timed out while it hung are settled now.
+              resolve_prepared(self);
+            }
+            next();
+          },
+          [self, node, next](caf::error& err) {
+            auto& st = self->state;
+            if (err == caf::sec::request_timeout && st.participant == node && !st.hung) {
+              st.hung = true;
+              st.reason = "its node did not answer a ping within " +
+                          std::to_string(st.config.ping_timeout.count()) +
+                          " ms (stopped or stuck?); a write in flight to it may still be applied "
+                          "when it resumes";
+              fail_pending(self);
+              st.reason = "its node did not answer a ping within " +
+                          std::to_string(st.config.ping_timeout.count()) +
+                          " ms (stopped or stuck?; probing)";
+            }
+            next();
+          });
+}
+
 void attached(remote_ptr self, shard_actor remote, node_actor node) {
   auto& st = self->state;
   st.connecting = false;
+  st.hung = false;
   st.remote = std::move(remote);
   st.participant = caf::actor_cast<participant_actor>(node);
   st.reason.clear();
   st.backoff = std::chrono::milliseconds{0};
   self->monitor(st.remote);
   resolve_prepared(self);
+  if (!st.beating) {
+    st.beating = true;
+    self->delayed_send(self, st.config.ping_interval, atom::heartbeat_v);
+  }
 }
 
 void lost(remote_ptr self, const std::string& why) {
   auto& st = self->state;
   st.remote = nullptr;
   st.participant = nullptr;
+  st.hung = false;
   st.reason = why + " (reconnecting)";
-  auto pending = std::move(st.pending);
-  st.pending.clear();
-  auto err = st.unavailable();
-  for (auto& [id, fail] : pending)
-    fail(err);
+  fail_pending(self);
   retry_later(self, why);
 }
 
@@ -645,7 +773,7 @@ template <class R, class Dest, class... Ts>
 caf::typed_response_promise<R> forward_to(remote_ptr self, const Dest& dest, Ts&&... xs) {
   auto rp = self->template make_response_promise<R>();
   auto& st = self->state;
-  if (!st.remote || !dest) {
+  if (!st.remote || !dest || st.hung) {
     rp.deliver(st.unavailable());
     return rp;
   }
@@ -730,8 +858,11 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
       },
       [self](atom::flush) { return forward<atom::ok>(self, atom::flush_v); },
       [self](atom::compact) { return forward<atom::ok>(self, atom::compact_v); },
+      // Through the node: it adds its MANIFEST and binding to the shard's copy.
       [self](atom::checkpoint, std::string& dir) {
-        return forward<atom::ok>(self, atom::checkpoint_v, std::move(dir));
+        auto participant = self->state.participant;
+        return forward_to<atom::ok>(self, participant, atom::checkpoint_v, self->state.config.shard,
+                                    std::move(dir));
       },
       [self](atom::stats) { return forward<shard_info>(self, atom::stats_v); },
       [self](atom::verify, bool repair) {
@@ -743,6 +874,7 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
         return atom::ok_v;
       },
       [self](atom::reconnect) { connect(self); },
+      [self](atom::heartbeat) { beat(self); },
       [self](atom::prepare_tx, uuid& tx, shard_write& part) {
         auto participant = self->state.participant;
         return forward_to<atom::ok>(self, participant, atom::prepare_tx_v, self->state.config.shard,

@@ -125,12 +125,18 @@ struct remote_shard_config {
   /// Reconnect delays double from min to max.
   std::chrono::milliseconds min_backoff{50};
   std::chrono::milliseconds max_backoff{2000};
+  /// Heartbeat: a ping to the node every interval; a node that leaves one unanswered for
+  /// ping_timeout is hung (stopped, stuck) and treated as unavailable until it answers again.
+  std::chrono::milliseconds ping_interval{1000};
+  std::chrono::milliseconds ping_timeout{3000};
 };
 
 /// A shard on another node, as the coordinator sees it: forwards every request, fails the ones in
 /// flight with ec::unavailable naming the shard as soon as the node goes down, answers new ones
 /// with that error at once while it is gone, and reconnects with backoff. `close` does not close
-/// the remote shard (its node owns it). The actor also takes the transaction_shard_actor
+/// the remote shard (its node owns it). A heartbeat pings the node: a node that does not answer
+/// within ping_timeout (SIGSTOP, a stuck machine) fails the requests in flight and new ones at once
+/// like a dead one, until it answers a ping again. The actor also takes the transaction_shard_actor
 /// messages (two-phase commit), forwarded to the node's participant.
 shard_actor spawn_remote_shard(caf::actor_system& sys, remote_shard_config config);
 

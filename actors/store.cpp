@@ -464,14 +464,15 @@ expected<void> store::compact() {
 }
 
 expected<void> store::checkpoint(const std::string& dir) {
+  if (impl_->remote) {
+    // Every shard node writes its shards (with its MANIFEST) under `dir` on its own disk.
+    auto ok = impl_->ask<atom::ok>(atom::checkpoint_v, dir);
+    if (!ok) return std::move(ok.error());
+    return {};
+  }
   std::error_code ec;
   if (fs::exists(dir, ec))
     return make_error(ec::already_exists, "checkpoint directory '" + dir + "' exists already");
-  if (impl_->remote)
-    return make_error(ec::invalid_argument,
-                      "checkpoint over a connection to " + impl_->remote_address +
-                          ": every shard node would write its part on its own machine; run "
-                          "`telos checkpoint` on a node that holds the whole store instead");
   auto ok = impl_->ask<atom::ok>(atom::checkpoint_v, dir);
   if (!ok) return std::move(ok.error());
   // The manifest goes last: a directory without one is no checkpoint to restore from.

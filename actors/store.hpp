@@ -172,7 +172,8 @@ public:
 
   expected<void> flush();
   expected<void> compact();
-  /// A consistent copy of every shard, openable with restore().
+  /// A consistent copy of every shard, openable with restore(). Over store::connect every shard
+  /// node writes its shards and MANIFEST under `dir` on its own disk (docs/CLUSTER.md).
   expected<void> checkpoint(const std::string& dir);
   expected<store_stats> stats();
   expected<uint64_t> storage_size();

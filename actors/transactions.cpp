@@ -5,8 +5,10 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -60,6 +62,34 @@ bool decision_log::committed(const uuid& tx) const {
 
 namespace {
 
+/// What a read may observe: the ids it names (get, exists), or everything (searches, lists,
+/// counts, graph reads, stats, verify, checkpoint).
+struct footprint {
+  bool all = false;
+  std::set<uuid> ids;
+
+  bool overlaps(const std::set<uuid>& other) const {
+    if (all) return !other.empty();
+    for (const auto& id : ids)
+      if (other.count(id) != 0) return true;
+    return false;
+  }
+};
+
+/// A cross-shard batch past its commit point: waiting for the reads in flight that overlap it, or
+/// running its commit phase.
+struct commit_phase {
+  uuid tx;
+  std::set<uuid> ids;
+  bool running = false;
+  std::function<void()> start;
+};
+
+struct held_read {
+  footprint reads;
+  std::function<void()> start;
+};
+
 struct front_state {
   static inline const char* name = "transaction_front";
   coordinator_actor coordinator;
@@ -67,9 +97,119 @@ struct front_state {
   telos::profile profile;
   telos::limits limits;
   std::shared_ptr<decision_log> decisions;
+  /// Ids of every cross-shard batch from its prepare until its commit phase ended: writes to them
+  /// fail with ec::conflict meanwhile.
+  std::map<uuid, std::set<uuid>> locked;
+  /// Reads handed to the coordinator and not answered yet.
+  std::map<uint64_t, footprint> reads;
+  uint64_t next_read = 0;
+  /// Reads that overlap a commit phase, started in arrival order once it ended.
+  std::deque<held_read> held;
+  /// Commit phases waiting or running, in decision order.
+  std::vector<commit_phase> commits;
 };
 
 using front_ptr = coordinator_actor::stateful_pointer<front_state>;
+
+/// A write naming an id of a cross-shard batch in flight: ec::conflict naming both.
+caf::error locked_conflict(const front_state& st, const std::vector<uuid>& ids) {
+  for (const auto& [tx, locked] : st.locked)
+    for (const auto& id : ids)
+      if (locked.count(id) != 0)
+        return make_error(ec::conflict,
+                          "memory " + id.to_string() + " is part of cross-shard transaction " +
+                              tx.to_string() + ", which is being committed; retry the write");
+  return {};
+}
+
+/// Starts the commit phases that no read in flight overlaps (a waiting phase holds back the new
+/// reads that overlap it, so the reads it waits for only finish).
+void start_commits(front_ptr self) {
+  auto& st = self->state;
+  for (auto& c : st.commits) {
+    if (c.running) continue;
+    bool blocked = false;
+    for (const auto& [id, fp] : st.reads)
+      if (fp.overlaps(c.ids)) {
+        blocked = true;
+        break;
+      }
+    if (blocked) continue;
+    c.running = true;
+    auto start = std::move(c.start);
+    start();
+  }
+}
+
+bool held_back(const front_state& st, const footprint& fp) {
+  for (const auto& c : st.commits)
+    if (fp.overlaps(c.ids)) return true;
+  return false;
+}
+
+/// Ends tx's commit phase: its ids are free again and the reads it held start.
+void end_commit(front_ptr self, const uuid& tx) {
+  auto& st = self->state;
+  st.locked.erase(tx);
+  st.commits.erase(std::remove_if(st.commits.begin(), st.commits.end(),
+                                  [&](const commit_phase& c) { return c.tx == tx; }),
+                   st.commits.end());
+  std::deque<held_read> still;
+  auto held = std::move(st.held);
+  st.held.clear();
+  for (auto& h : held) {
+    if (held_back(st, h.reads))
+      still.push_back(std::move(h));
+    else
+      h.start();
+  }
+  for (auto& h : st.held)
+    still.push_back(std::move(h));
+  st.held = std::move(still);
+}
+
+/// Hands a read to the coordinator once no commit phase it overlaps is waiting or running, and
+/// keeps it counted until it is answered, so no commit phase starts under it.
+template <class R, class... Ts>
+caf::typed_response_promise<R> read(front_ptr self, footprint fp, Ts... xs) {
+  auto rp = self->make_response_promise<R>();
+  auto start = [self, rp, fp, xs...]() mutable {
+    auto& st = self->state;
+    auto id = st.next_read++;
+    st.reads.emplace(id, fp);
+    auto finished = [self, id] {
+      self->state.reads.erase(id);
+      start_commits(self);
+    };
+    self->request(st.coordinator, caf::infinite, xs...)
+        .then(
+            [rp, finished](R& r) mutable {
+              rp.deliver(std::move(r));
+              finished();
+            },
+            [rp, finished](caf::error& err) mutable {
+              rp.deliver(std::move(err));
+              finished();
+            });
+  };
+  if (held_back(self->state, fp))
+    self->state.held.push_back({std::move(fp), std::move(start)});
+  else
+    start();
+  return rp;
+}
+
+footprint everything() {
+  footprint fp;
+  fp.all = true;
+  return fp;
+}
+
+footprint of_ids(const std::vector<uuid>& ids) {
+  footprint fp;
+  fp.ids.insert(ids.begin(), ids.end());
+  return fp;
+}
 
 /// Per shard (in shard order) its part of a client batch, and the client positions of its ids.
 struct tx_plan {
@@ -124,9 +264,24 @@ void commit_all(front_ptr self, uuid tx, std::shared_ptr<tx_plan> plan, tx_done 
   }
 }
 
-/// Both phases over the plan's parts; `done` gets the per-shard results or the error.
+/// Every id a plan writes.
+std::set<uuid> ids_of(const tx_plan& plan) {
+  std::set<uuid> ids;
+  for (const auto& [shard, part] : plan.parts) {
+    for (const auto& m : part.puts)
+      ids.insert(m.id);
+    for (const auto& id : part.removes)
+      ids.insert(id);
+  }
+  return ids;
+}
+
+/// Both phases over the plan's parts; `done` gets the per-shard results or the error. The plan's
+/// ids are locked from prepare to the end of the commit phase; the commit phase starts once no
+/// read in flight overlaps it, and overlapping reads arriving meanwhile wait for its end.
 void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
   auto tx = uuid::random();
+  self->state.locked.emplace(tx, ids_of(*plan));
   struct votes {
     std::vector<size_t> prepared;
     caf::error first;
@@ -146,12 +301,23 @@ void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
       for (auto s : v->prepared)
         self->request(self->state.shards[s], caf::infinite, atom::abort_tx_v, tx)
             .then([](atom::ok) {}, [](caf::error&) {});
+      self->state.locked.erase(tx);
       done(make_error(code_of(failed), describe(failed) +
                                            "; nothing of the batch was committed (transaction " +
                                            tx.to_string() + " aborted)"));
       return;
     }
-    commit_all(self, tx, plan, done);
+    commit_phase phase;
+    phase.tx = tx;
+    phase.ids = self->state.locked[tx];
+    phase.start = [self, tx, plan, done] {
+      commit_all(self, tx, plan, [self, tx, done](auto r) {
+        end_commit(self, tx);
+        done(std::move(r));
+      });
+    };
+    self->state.commits.push_back(std::move(phase));
+    start_commits(self);
   };
   for (auto& [shard, part] : plan->parts) {
     auto s = shard;
@@ -191,6 +357,10 @@ coordinator_actor::behavior_type transaction_front(front_ptr self, coordinator_a
         auto plan = std::make_shared<tx_plan>();
         std::vector<uuid> ids;
         for (auto& m : batch)
+          ids.push_back(m.id);
+        if (auto err = locked_conflict(st, ids)) return err;
+        ids.clear();
+        for (auto& m : batch)
           plan->parts[shard_of(m.id)];
         if (plan->parts.size() <= 1) return self->delegate(st.coordinator, atom::put_v, batch);
         for (auto& m : batch) {
@@ -208,6 +378,7 @@ coordinator_actor::behavior_type transaction_front(front_ptr self, coordinator_a
         return rp;
       },
       [=](atom::remove, std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
+        if (auto err = locked_conflict(self->state, ids)) return err;
         auto plan = std::make_shared<tx_plan>();
         for (size_t i = 0; i < ids.size(); ++i) {
           auto s = shard_of(ids[i]);
@@ -232,21 +403,30 @@ coordinator_actor::behavior_type transaction_front(front_ptr self, coordinator_a
                   });
         return rp;
       },
-      [=](atom::update, memory& m) { return self->delegate(c, atom::update_v, std::move(m)); },
+      [=](atom::update, memory& m) -> caf::result<atom::ok> {
+        if (auto err = locked_conflict(self->state, {m.id})) return err;
+        return self->delegate(c, atom::update_v, std::move(m));
+      },
       [=](atom::get, std::vector<uuid>& ids) {
-        return self->delegate(c, atom::get_v, std::move(ids));
+        auto fp = of_ids(ids); // before ids is moved into the request
+        return read<std::vector<memory>>(self, std::move(fp), atom::get_v, std::move(ids));
       },
       [=](atom::exists, std::vector<uuid>& ids) {
-        return self->delegate(c, atom::exists_v, std::move(ids));
+        auto fp = of_ids(ids);
+        return read<std::vector<bool>>(self, std::move(fp), atom::exists_v, std::move(ids));
       },
       [=](atom::list, std::string& ns, uuid& after, uint64_t limit) {
-        return self->delegate(c, atom::list_v, std::move(ns), after, limit);
+        return read<list_page>(self, everything(), atom::list_v, std::move(ns), after, limit);
       },
-      [=](atom::count, std::string& ns) { return self->delegate(c, atom::count_v, std::move(ns)); },
+      [=](atom::count, std::string& ns) {
+        return read<uint64_t>(self, everything(), atom::count_v, std::move(ns));
+      },
       [=](atom::list, filter& f, uuid& after, uint64_t limit) {
-        return self->delegate(c, atom::list_v, std::move(f), after, limit);
+        return read<list_page>(self, everything(), atom::list_v, std::move(f), after, limit);
       },
-      [=](atom::count, filter& f) { return self->delegate(c, atom::count_v, std::move(f)); },
+      [=](atom::count, filter& f) {
+        return read<uint64_t>(self, everything(), atom::count_v, std::move(f));
+      },
       // Graph writes go straight to the coordinator: atomic per shard, with the cross-shard rules
       // of docs/GRAPH.md (they do not take part in the two-phase commit yet).
       [=](atom::edges, atom::put, std::vector<edge_data>& edges) {
@@ -256,10 +436,10 @@ coordinator_actor::behavior_type transaction_front(front_ptr self, coordinator_a
         return self->delegate(c, atom::edges_v, atom::remove_v, std::move(edges));
       },
       [=](atom::edges, neighbour_request& req) {
-        return self->delegate(c, atom::edges_v, std::move(req));
+        return read<std::vector<edge_data>>(self, everything(), atom::edges_v, std::move(req));
       },
       [=](atom::traverse, traverse_request& req) {
-        return self->delegate(c, atom::traverse_v, std::move(req));
+        return read<std::vector<graph_path>>(self, everything(), atom::traverse_v, std::move(req));
       },
       [=](atom::quads, atom::put, std::vector<quad_text>& quads) {
         return self->delegate(c, atom::quads_v, atom::put_v, std::move(quads));
@@ -268,21 +448,26 @@ coordinator_actor::behavior_type transaction_front(front_ptr self, coordinator_a
         return self->delegate(c, atom::quads_v, atom::remove_v, std::move(quads));
       },
       [=](atom::quads, quad_match_request& req) {
-        return self->delegate(c, atom::quads_v, std::move(req));
+        return read<quad_match_page>(self, everything(), atom::quads_v, std::move(req));
       },
+      // A search is held whole while any commit phase runs: which ids it returns is known only
+      // at its end, and its record fetch must not see half a batch.
       [=](atom::search, search_request& r) {
-        return self->delegate(c, atom::search_v, std::move(r));
+        return read<search_result>(self, everything(), atom::search_v, std::move(r));
       },
       [=](atom::search, fused_search_request& r) {
-        return self->delegate(c, atom::search_v, std::move(r));
+        return read<search_result>(self, everything(), atom::search_v, std::move(r));
       },
       [=](atom::flush) { return self->delegate(c, atom::flush_v); },
       [=](atom::compact) { return self->delegate(c, atom::compact_v); },
+      // A checkpoint is a read of everything: it never holds half of a cross-shard batch.
       [=](atom::checkpoint, std::string& dir) {
-        return self->delegate(c, atom::checkpoint_v, std::move(dir));
+        return read<atom::ok>(self, everything(), atom::checkpoint_v, std::move(dir));
       },
-      [=](atom::stats) { return self->delegate(c, atom::stats_v); },
-      [=](atom::verify, bool repair) { return self->delegate(c, atom::verify_v, repair); },
+      [=](atom::stats) { return read<std::vector<shard_info>>(self, everything(), atom::stats_v); },
+      [=](atom::verify, bool repair) {
+        return read<verify_result>(self, everything(), atom::verify_v, repair);
+      },
       [=](atom::close) {
         // Clients on other nodes keep references to the front: it must quit by itself.
         auto closing = self->delegate(c, atom::close_v);

@@ -29,6 +29,11 @@ using abort_tx = caf::atom_constant<caf::atom("abort")>;
 constexpr abort_tx abort_tx_v{};
 using prepared_tx = caf::atom_constant<caf::atom("prepared")>;
 constexpr prepared_tx prepared_tx_v{};
+// Liveness of a shard node (the coordinator's heartbeat).
+using ping = caf::atom_constant<caf::atom("ping")>;
+constexpr ping ping_v{};
+using heartbeat = caf::atom_constant<caf::atom("heartbeat")>;
+constexpr heartbeat heartbeat_v{};
 } // namespace atom
 
 /// The participant side, served by a shard host's node actor for each shard it hosts.
@@ -40,7 +45,12 @@ using participant_actor = caf::typed_actor<
     /// Drops the staged part.
     caf::replies_to<atom::abort_tx, uint32_t, uuid>::with<atom::ok>,
     /// The transactions staged and not resolved yet.
-    caf::replies_to<atom::prepared_tx, uint32_t>::with<std::vector<uuid>>>;
+    caf::replies_to<atom::prepared_tx, uint32_t>::with<std::vector<uuid>>,
+    /// Answers at once: the coordinator's heartbeat (a node that stops answering is hung).
+    caf::replies_to<atom::ping>::with<atom::ok>,
+    /// Checkpoints the shard into DIR/shard-<i> on the node's own disk, and puts the node's
+    /// MANIFEST and cluster binding beside it (DIR then is a data dir for `telosd`).
+    caf::replies_to<atom::checkpoint, uint32_t, std::string>::with<atom::ok>>;
 
 /// The same protocol as the coordinator's remote shard actors take it (they add the shard id).
 using transaction_shard_actor =

@@ -43,11 +43,13 @@ expected<telos::profile> load_profile(const std::string& arg) {
 std::function<int()> init_setup(CLI::App& sub, const global_options& globals) {
   auto profile_arg = std::make_shared<std::string>("teleo13");
   auto shards = std::make_shared<uint32_t>(1);
-  sub.add_option("--profile", *profile_arg, "teleo13, or a profile JSON file")
-      ->capture_default_str();
-  sub.add_option("--shards", *shards, "Number of shards (fixed for the store's life)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+  auto* profile_option =
+      sub.add_option("--profile", *profile_arg, "teleo13, or a profile JSON file")
+          ->capture_default_str();
+  auto* shards_option =
+      sub.add_option("--shards", *shards, "Number of shards (fixed for the store's life)")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 256));
   auto graph = std::make_shared<storage::graph_options>();
   auto indexed = std::make_shared<std::vector<std::string>>();
   sub.add_option("--index-attribute", *indexed,
@@ -56,10 +58,44 @@ std::function<int()> init_setup(CLI::App& sub, const global_options& globals) {
                  "Width of a created_at index bucket in ms (fixed for the store's life)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
-  return [&globals, profile_arg, shards, graph, indexed] {
-    if (!globals.connect.empty())
-      return fail(exit_bad_input, "init creates a local store; a cluster's shards are created by "
-                                  "`telosd --shard-id N --shard-count M` (see docs/CLUSTER.md)");
+  auto* indexed_option = sub.get_option("--index-attribute");
+  auto* bucket_option = sub.get_option("--time-bucket");
+  return [&globals, profile_arg, shards, graph, indexed, profile_option, shards_option,
+          indexed_option, bucket_option] {
+    if (!globals.connect.empty()) {
+      // A cluster's stores are created by telosd: init reports the cluster when it is what was
+      // asked for, and names the difference when it is not.
+      if (indexed_option->count() > 0 || bucket_option->count() > 0)
+        return fail(exit_bad_input,
+                    "init over --connect cannot set --index-attribute or --time-bucket: a "
+                    "cluster's stores are created by `telosd --shard-id N --shard-count M`");
+      std::optional<telos::profile> wanted;
+      if (profile_option->count() > 0) {
+        auto p = load_profile(*profile_arg);
+        if (!p) return fail(p.error());
+        wanted = std::move(*p);
+      }
+      return with_store(globals, [&](store& db) {
+        auto st = db.stats();
+        if (!st) return fail(st.error(), "init over --connect");
+        if (wanted && *wanted != db.profile())
+          return fail(exit_store_error, "the cluster at " + globals.connect + " has " +
+                                            describe_profile(db.profile()) + ", init asked for " +
+                                            describe_profile(*wanted) +
+                                            " (a cluster's profile is fixed by its shard nodes)");
+        if (shards_option->count() > 0 && *shards != st->shards)
+          return fail(exit_store_error, "the cluster at " + globals.connect + " has " +
+                                            std::to_string(st->shards) +
+                                            " shards, init asked for " + std::to_string(*shards) +
+                                            " (a cluster's shard count is fixed by telosd)");
+        print({{"exists", globals.connect},
+               {"backend", storage::to_string(st->backend)},
+               {"profile", db.profile().name},
+               {"embedders", db.profile().embedders.size()},
+               {"shards", st->shards}});
+        return int{exit_ok};
+      });
+    }
     auto kind = backend_of(globals);
     if (!kind) return fail(kind.error());
     auto profile = load_profile(*profile_arg);
@@ -161,12 +197,17 @@ std::function<int()> checkpoint_setup(CLI::App& sub, const global_options& globa
   auto dir = std::make_shared<std::string>();
   sub.add_option("DIR", *dir, "Checkpoint directory")->required();
   return [&globals, dir] {
-    if (occupied(*dir))
+    // Over --connect DIR names a directory on every shard node, not here.
+    bool remote = !globals.connect.empty();
+    if (!remote && occupied(*dir))
       return fail(exit_store_error, "checkpoint directory '" + *dir + "' already exists");
     return with_store(globals, [&](store& db) {
       if (auto done = db.checkpoint(*dir); !done)
         return fail(exit_store_error, "checkpoint to '" + *dir + "': " + describe(done.error()));
-      print({{"checkpoint", *dir}});
+      if (remote)
+        print({{"checkpoint", *dir}, {"on", "every shard node"}});
+      else
+        print({{"checkpoint", *dir}});
       return int{exit_ok};
     });
   };
@@ -182,7 +223,9 @@ std::function<int()> restore_setup(CLI::App& sub, const global_options& globals)
   return [&globals, dir] {
     if (!globals.connect.empty())
       return fail(exit_bad_input,
-                  "restore replaces a local store; it does not work over --connect");
+                  "restore over --connect: restart each shard node with `telosd … "
+                  "--restore-from DIR` (its part of a checkpoint on its own disk; see "
+                  "docs/CLUSTER.md)");
     if (!occupied(*dir)) return fail(exit_not_found, "no checkpoint at '" + *dir + "'");
     global_options of_checkpoint = globals;
     of_checkpoint.data_dir = *dir;

@@ -37,6 +37,9 @@ struct options {
   bool coordinator = false;
   std::string shards;
   double wait_shards = 30;
+  double ping_interval = 1;
+  double ping_timeout = 3;
+  std::string restore_from;
   tls_options tls;
 };
 
@@ -82,6 +85,45 @@ expected<telos::profile> load_profile(const std::string& arg) {
 }
 
 // -- shard host -----------------------------------------------------------------------------------
+
+/// --restore-from DIR: replaces the hosted shards of the data dir with their copies in DIR (a
+/// checkpoint written by `telos --connect … checkpoint DIR` on this machine) before they open.
+/// Their index snapshots and staged two-phase-commit parts go too (both describe the replaced
+/// data). An empty string when done, else what is wrong.
+std::string restore_shards(const options& o, const store_manifest& m, bool restorable) {
+  if (!restorable)
+    return "--restore-from needs an existing data dir of a persistent backend (the shards to "
+           "replace); '" +
+           o.data_dir + "' holds none";
+  auto found = read_manifest(o.restore_from);
+  if (!found) return describe(found.error());
+  if (!*found) return "'" + o.restore_from + "' holds no Telos checkpoint (no MANIFEST)";
+  const auto& c = **found;
+  if (c.backend != m.backend || c.shards != m.shards || c.profile != m.profile)
+    return "checkpoint '" + o.restore_from + "' is of a " + storage::to_string(c.backend) +
+           " store of " + std::to_string(c.shards) + " shards with " + describe_profile(c.profile) +
+           ", data dir '" + o.data_dir + "' of a " + storage::to_string(m.backend) + " store of " +
+           std::to_string(m.shards) + " shards with " + describe_profile(m.profile);
+  std::error_code ec;
+  for (uint32_t id : o.shard_ids)
+    if (!fs::exists(backend_directory(o.restore_from, id), ec))
+      return "checkpoint '" + o.restore_from + "' holds no shard " + std::to_string(id) +
+             " (written on another node?)";
+  for (uint32_t id : o.shard_ids) {
+    for (const auto& gone : {backend_directory(o.data_dir, id), snapshot_directory(o.data_dir, id),
+                             o.data_dir + "/prepared/shard-" + std::to_string(id)}) {
+      fs::remove_all(gone, ec);
+      if (ec) return "cannot remove '" + gone + "': " + ec.message();
+    }
+    fs::copy(backend_directory(o.restore_from, id), backend_directory(o.data_dir, id),
+             fs::copy_options::recursive, ec);
+    if (ec)
+      return "cannot copy '" + backend_directory(o.restore_from, id) + "' to '" +
+             backend_directory(o.data_dir, id) + "': " + ec.message();
+    std::cerr << "telosd: shard " << id << " restored from '" << o.restore_from << "'\n";
+  }
+  return {};
+}
 
 int run_shard_host(const options& o, const endpoint& where) {
   std::set<uint32_t> unique(o.shard_ids.begin(), o.shard_ids.end());
@@ -139,6 +181,8 @@ int run_shard_host(const options& o, const endpoint& where) {
                     std::to_string(id) + " (wrong --shard-id or --data-dir?)");
       }
   }
+  if (!o.restore_from.empty())
+    if (auto err = restore_shards(o, m, exists && persistent); !err.empty()) return fail(err);
   if (persistent && !exists) {
     std::error_code ec;
     fs::create_directories(o.data_dir, ec);
@@ -314,6 +358,8 @@ int run_coordinator(const options& o, const endpoint& where) {
     rc.initial_node = attached[i].node;
     rc.decisions = *decisions;
     rc.initial_error = why[i];
+    rc.ping_interval = std::chrono::milliseconds(static_cast<int64_t>(o.ping_interval * 1000));
+    rc.ping_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.ping_timeout * 1000));
     cc.shards.push_back(spawn_remote_shard(sys, std::move(rc)));
   }
   std::vector<transaction_shard_actor> participants;
@@ -374,6 +420,18 @@ int main(int argc, char** argv) {
   app.add_option("--wait-shards", o.wait_shards,
                  "Coordinator: seconds to wait for every shard at start")
       ->capture_default_str();
+  app.add_option("--ping-interval", o.ping_interval,
+                 "Coordinator: seconds between heartbeat pings to each shard node")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--ping-timeout", o.ping_timeout,
+                 "Coordinator: a shard node that leaves a ping unanswered this long (seconds) is "
+                 "treated as down until it answers again")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--restore-from", o.restore_from,
+                 "Shard host: replace the hosted shards with their copies in this checkpoint "
+                 "directory (written by `telos --connect … checkpoint DIR`) before serving");
   app.add_flag("--insecure", o.insecure,
                "Allow plain TCP on an address other than loopback (anyone who reaches the port "
                "is served)");

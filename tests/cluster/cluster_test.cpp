@@ -14,8 +14,12 @@
 #include <thread>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using json = nlohmann::json;
@@ -112,19 +116,23 @@ struct cluster_fixture {
     for (auto& n : nodes)
       if (n.pid > 0) {
         ::kill(n.pid, SIGTERM);
+        ::kill(n.pid, SIGCONT); // a node a test stopped must run to see the SIGTERM
         wait_for(n.pid);
       }
   }
 
-  /// Starts telosd with `args`; waits (bounded) for its "listening" line; the node's index.
-  size_t start_node(std::vector<std::string> args, const std::string& crash_at = {}) {
+  /// Starts telosd with `args` (and the environment assignment `env`, e.g.
+  /// TELOS_TEST_CRASH=after-prepare); waits (bounded) for its "listening" line; the node's index.
+  size_t start_node(std::vector<std::string> args, const std::string& crash_at = {},
+                    const std::string& env = {}) {
     node n;
     auto name = "node" + std::to_string(started++);
     n.out = dir / (name + ".out");
-    if (crash_at.empty()) {
+    auto assignment = crash_at.empty() ? env : "TELOS_TEST_CRASH=" + crash_at;
+    if (assignment.empty()) {
       n.pid = start(telosd_binary(), args, n.out, dir / (name + ".err"));
     } else {
-      args.insert(args.begin(), {"TELOS_TEST_CRASH=" + crash_at, telosd_binary()});
+      args.insert(args.begin(), {assignment, telosd_binary()});
       n.pid = start("/usr/bin/env", args, n.out, dir / (name + ".err"));
     }
     bool up = eventually([&] {
@@ -187,6 +195,45 @@ struct cluster_fixture {
     return dir / "import.jsonl";
   }
 };
+
+/// The two FIFOs of a TELOS_TEST_PAUSE point (see actors/cluster.cpp, pause_point): the node
+/// writes a byte to DIR/reached when it gets there and goes on once a byte is written to
+/// DIR/resume.
+struct pause_point {
+  std::string dir;
+
+  explicit pause_point(std::string d) : dir(std::move(d)) {
+    ::mkdir(dir.c_str(), 0755);
+    BOOST_REQUIRE_EQUAL(::mkfifo((dir + "/reached").c_str(), 0644), 0);
+    BOOST_REQUIRE_EQUAL(::mkfifo((dir + "/resume").c_str(), 0644), 0);
+  }
+
+  /// Blocks until the node reached the point (bounded: 60 s).
+  bool reached() const {
+    int fd = ::open((dir + "/reached").c_str(), O_RDONLY | O_NONBLOCK);
+    if (fd < 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    char byte = 0;
+    bool got = ::poll(&p, 1, 60000) == 1 && ::read(fd, &byte, 1) == 1;
+    ::close(fd);
+    return got;
+  }
+
+  void resume() const {
+    int fd = ::open((dir + "/resume").c_str(), O_WRONLY);
+    BOOST_REQUIRE(fd >= 0);
+    char byte = '1';
+    BOOST_CHECK_EQUAL(::write(fd, &byte, 1), 1);
+    ::close(fd);
+  }
+};
+
+/// True while the process runs (it has not exited); leaves it to wait_for.
+bool running(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0;
+}
 
 json parse_line(const run_result& r) {
   BOOST_REQUIRE_MESSAGE(r.code == 0, "exit " << r.code << ": " << r.err << r.out);
@@ -431,6 +478,197 @@ BOOST_AUTO_TEST_CASE(a_cross_shard_batch_commits_on_every_shard_or_on_none) {
   for (uint64_t i = 0; i < 30; ++i)
     BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
   BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty());
+}
+
+BOOST_AUTO_TEST_CASE(readers_never_see_half_a_cross_shard_batch_and_its_ids_are_locked) {
+  cluster_fixture f;
+  // Shard 0's node stops after applying its part of the commit, shard 1's before applying its
+  // part: in between, shard 0 shows the new versions and shard 1 the old ones.
+  pause_point applied{f.dir / "pause-a"};
+  pause_point pending{f.dir / "pause-b"};
+  auto a = f.start_node({"--data-dir", f.dir / "a", "--shard-count", "2", "--shard-id", "0",
+                         "--profile", f.dir / "profile.json"},
+                        {}, "TELOS_TEST_PAUSE=after-commit:" + applied.dir);
+  auto b = f.start_node({"--data-dir", f.dir / "b", "--shard-count", "2", "--shard-id", "1",
+                         "--profile", f.dir / "profile.json"},
+                        {}, "TELOS_TEST_PAUSE=before-commit:" + pending.dir);
+  // The paused nodes answer no ping meanwhile: a long ping timeout keeps them attached.
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address}, {"--ping-timeout", "600"});
+  auto coordinator = f.nodes[c].address;
+  // Version 1 of 20 memories, one per batch (single-shard writes, no two-phase commit), and one
+  // memory outside the batch to come.
+  auto file = f.write_import(20);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", file, "--batch", "1"}).code, 0);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(100).dump()).code, 0);
+  // Version 2 of the 20 in one cross-shard batch.
+  std::string lines;
+  for (uint64_t i = 0; i < 20; ++i) {
+    auto m = make_memory(i);
+    m["content"] = "version 2 of " + std::to_string(i);
+    lines += m.dump() + "\n";
+  }
+  write_file(f.dir / "v2.jsonl", lines);
+  auto writer = start(telos_binary(),
+                      {"--connect", coordinator, "import", f.dir / "v2.jsonl", "--batch", "100"},
+                      f.dir / "writer.out", f.dir / "writer.err");
+  BOOST_REQUIRE_MESSAGE(applied.reached(), "shard 0 never applied its part");
+  BOOST_REQUIRE_MESSAGE(pending.reached(), "shard 1 never got to its commit");
+  // Now shard 0 holds version 2 and shard 1 version 1. Readers of the batch's ids wait.
+  auto lister = start(telos_binary(), {"--connect", coordinator, "list", "--limit", "1000"},
+                      f.dir / "list.out", f.dir / "list.err");
+  auto getter = start(telos_binary(), {"--connect", coordinator, "get", id_of(7)},
+                      f.dir / "get.out", f.dir / "get.err");
+  // A read of an id outside the batch is served meanwhile.
+  auto other = f.telos(coordinator, {"get", id_of(100)});
+  BOOST_CHECK_EQUAL(parse_line(other)["content"], "memory number 100");
+  // Writes to ids of the batch fail with a conflict naming the id; others go through.
+  auto clash = make_memory(3);
+  clash["content"] = "a clashing write";
+  auto refused = f.telos(coordinator, {"put"}, clash.dump());
+  BOOST_CHECK_EQUAL(refused.code, 3);
+  BOOST_CHECK_MESSAGE(refused.err.find("memory " + id_of(3) +
+                                       " is part of cross-shard "
+                                       "transaction") != std::string::npos,
+                      refused.err);
+  auto deleted = f.telos(coordinator, {"delete", id_of(4)});
+  BOOST_CHECK_EQUAL(deleted.code, 3);
+  BOOST_CHECK_MESSAGE(deleted.err.find("is part of cross-shard transaction") != std::string::npos,
+                      deleted.err);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"put"}, make_memory(101).dump()).code, 0);
+  BOOST_CHECK(running(lister));
+  BOOST_CHECK_MESSAGE(running(getter), read_file(f.dir / "get.out")
+                                           << read_file(f.dir / "get.err"));
+  applied.resume();
+  pending.resume();
+  BOOST_CHECK_EQUAL(wait_for(writer), 0);
+  BOOST_CHECK_EQUAL(wait_for(lister), 0);
+  BOOST_CHECK_EQUAL(wait_for(getter), 0);
+  // The readers saw the whole batch (they were answered after its commit phase).
+  auto page = json::parse(read_file(f.dir / "list.out"));
+  int new_versions = 0;
+  for (auto& m : page["memories"])
+    if (m["content"].get<std::string>().rfind("version 2 of ", 0) == 0) ++new_versions;
+  BOOST_CHECK_EQUAL(new_versions, 20);
+  BOOST_CHECK_EQUAL(page["memories"].size(), 22u);
+  BOOST_CHECK_EQUAL(json::parse(read_file(f.dir / "get.out"))["content"], "version 2 of 7");
+  // The ids are free again.
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"put"}, clash.dump()).code, 0);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(3)}))["content"],
+                    "a clashing write");
+}
+
+BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resumes) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0}, 2, "a");
+  auto b = f.start_shard_host({1}, 2, "b");
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address},
+                               {"--ping-interval", "0.2", "--ping-timeout", "1"});
+  auto coordinator = f.nodes[c].address;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(40)}).code, 0);
+  // The node hangs with its connection open.
+  BOOST_REQUIRE_EQUAL(::kill(f.nodes[b].pid, SIGSTOP), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto count = f.telos(coordinator, {"count"});
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_CHECK_EQUAL(count.code, 3);
+  BOOST_CHECK_MESSAGE(count.err.find("shard 1 at " + f.nodes[b].address) != std::string::npos &&
+                          count.err.find("did not answer a ping") != std::string::npos,
+                      count.err);
+  BOOST_CHECK_LT(std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), 5000);
+  // Detected: requests to it fail at once, requests to shard 0 are served.
+  int served = 0, refused = 0;
+  for (uint64_t i = 0; i < 40; ++i) {
+    auto t = std::chrono::steady_clock::now();
+    auto got = f.telos(coordinator, {"get", id_of(i)});
+    BOOST_CHECK_LT(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
+            .count(),
+        2000);
+    if (got.code == 0) {
+      ++served;
+    } else {
+      ++refused;
+      BOOST_CHECK_MESSAGE(got.err.find("shard 1") != std::string::npos, got.err);
+    }
+  }
+  BOOST_CHECK_GT(served, 0);
+  BOOST_CHECK_GT(refused, 0);
+  // It resumes: the next answered ping puts it back in service.
+  BOOST_REQUIRE_EQUAL(::kill(f.nodes[b].pid, SIGCONT), 0);
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 40);
+  for (uint64_t i = 0; i < 40; ++i)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_reports_the_cluster) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0, 2}, 3, "a");
+  auto b = f.start_shard_host({1}, 3, "b");
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address});
+  auto coordinator = f.nodes[c].address;
+  // init over --connect reports the cluster when it is what was asked, and names the difference.
+  auto init = parse_line(f.telos(coordinator, {"init"}));
+  BOOST_CHECK_EQUAL(init["exists"], coordinator);
+  BOOST_CHECK_EQUAL(init["shards"], 3);
+  BOOST_CHECK_EQUAL(init["profile"], "cluster-test");
+  BOOST_CHECK_EQUAL(init["embedders"], 2);
+  BOOST_CHECK_EQUAL(
+      f.telos(coordinator, {"init", "--shards", "3", "--profile", f.dir / "profile.json"}).code, 0);
+  auto more = f.telos(coordinator, {"init", "--shards", "4"});
+  BOOST_CHECK_EQUAL(more.code, 3);
+  BOOST_CHECK_MESSAGE(more.err.find("has 3 shards, init asked for 4") != std::string::npos,
+                      more.err);
+  auto other = f.telos(coordinator, {"init", "--profile", "teleo13"});
+  BOOST_CHECK_EQUAL(other.code, 3);
+  BOOST_CHECK_MESSAGE(other.err.find("init asked for") != std::string::npos &&
+                          other.err.find("teleo13") != std::string::npos,
+                      other.err);
+  auto indexed = f.telos(coordinator, {"init", "--index-attribute", "i"});
+  BOOST_CHECK_EQUAL(indexed.code, 2);
+  // A checkpoint: every node writes its shards, MANIFEST and binding under the directory on its
+  // own disk (here both nodes share one disk, so one directory gets all three shards).
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(30), "--batch", "8"}).code, 0);
+  auto ckpt = f.dir / "ckpt";
+  auto done = parse_line(f.telos(coordinator, {"checkpoint", ckpt}));
+  BOOST_CHECK_EQUAL(done["checkpoint"], ckpt);
+  for (auto part : {"shard-0", "shard-1", "shard-2", "MANIFEST", "NODE"})
+    BOOST_CHECK_MESSAGE(exists(ckpt + "/" + part), part);
+  // The copy is a point in time: later writes are not in it.
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(200).dump()).code, 0);
+  auto again = f.telos(coordinator, {"checkpoint", ckpt});
+  BOOST_CHECK_EQUAL(again.code, 3);
+  BOOST_CHECK_MESSAGE(again.err.find("exists already") != std::string::npos, again.err);
+  // The directory holds every shard here, so it opens as a local store with the 30 memories.
+  BOOST_CHECK_EQUAL(parse_line(run(telos_binary(), {"--data-dir", ckpt, "count"}))["count"], 30);
+  auto got = run(telos_binary(), {"--data-dir", ckpt, "get", id_of(17)});
+  BOOST_CHECK_EQUAL(parse_line(got)["content"], "memory number 17");
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 31);
+  // Restore: each node restarts on its address with --restore-from (its part on its own disk);
+  // the coordinator reconnects by itself and serves the checkpoint's state.
+  auto refused = f.telos(coordinator, {"restore", ckpt});
+  BOOST_CHECK_EQUAL(refused.code, 2);
+  BOOST_CHECK_MESSAGE(refused.err.find("--restore-from") != std::string::npos, refused.err);
+  for (auto i : {a, b}) {
+    ::kill(f.nodes[i].pid, SIGTERM);
+    BOOST_CHECK_EQUAL(wait_for(f.nodes[i].pid), 0);
+    f.nodes[i].pid = -1;
+  }
+  f.start_node({"--data-dir", f.dir / "a", "--shard-id", "0", "--shard-id", "2", "--listen",
+                f.nodes[a].address, "--restore-from", ckpt});
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", f.nodes[b].address,
+                "--restore-from", ckpt});
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 30);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 1);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(17)}))["content"],
+                    "memory number 17");
+  // A data dir with no shards to replace is refused.
+  auto wrong =
+      run(telosd_binary(), {"--data-dir", f.dir / "other", "--shard-count", "2", "--shard-id", "0",
+                            "--profile", f.dir / "profile.json", "--restore-from", ckpt});
+  BOOST_CHECK_EQUAL(wrong.code, 1);
+  BOOST_CHECK_MESSAGE(wrong.err.find("needs an existing data dir") != std::string::npos, wrong.err);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
