@@ -143,15 +143,6 @@ void dispatch(self_ptr self, std::shared_ptr<write_plan> plan, write_done done) 
 
 // -- searches -------------------------------------------------------------------------------------
 
-std::vector<hit> merge_top(std::vector<std::vector<hit>>& lists, size_t k) {
-  std::vector<hit> all;
-  for (auto& l : lists)
-    all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end(), better);
-  if (all.size() > k) all.resize(k);
-  return all;
-}
-
 /// Groups ids by shard: per shard the ids and their positions in `ids`.
 struct by_shard {
   std::vector<size_t> shards;
@@ -234,12 +225,7 @@ void finish_search(self_ptr self, std::vector<hit> hits, const filter& f, bool w
 
 expected<void> check_query(const coordinator_config& c, const std::string& embedder,
                            const embedding& query) {
-  auto j = c.profile.index_of(embedder);
-  if (!j) return std::move(j.error());
-  if (auto ok = validate(query, c.profile.embedders[*j], c.limits); !ok)
-    return make_error(ec::invalid_argument,
-                      "query for embedder '" + embedder + "': " + describe(ok.error()));
-  return {};
+  return telos::check_query(c.profile, c.limits, embedder, query);
 }
 
 struct fused_run {

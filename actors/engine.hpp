@@ -35,6 +35,9 @@ struct engine_options {
 struct engine_actors {
   coordinator_actor coordinator;
   std::vector<shard_actor> shards;
+  /// Per shard, one per embedder in profile order: the blocking facade asks them directly for
+  /// plain single-embedder searches (two thread hand-offs instead of five).
+  std::vector<std::vector<index_actor>> indexes;
 };
 
 /// Spawns every actor over `shards` (which stay owned by the caller and must outlive the

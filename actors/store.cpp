@@ -383,7 +383,34 @@ expected<uint64_t> store::count(const std::string& ns) {
 }
 
 expected<search_result> store::search(search_request req) {
-  return impl_->ask<search_result>(atom::search_v, std::move(req));
+  auto& p = *impl_;
+  // A search that needs no record (none asked for, no attribute predicate to confirm on them)
+  // is answered by the index actors alone: ask them from here, concurrently, and merge as the
+  // coordinator would. The coordinator path costs three more thread hand-offs per query.
+  if (p.remote || req.with_records || !req.filter.where.empty() || p.actors.indexes.empty())
+    return p.ask<search_result>(atom::search_v, std::move(req));
+  if (p.closed) return p.closed_error();
+  if (auto ok = check_query(p.profile, p.opts.limits, req.embedder, req.query); !ok)
+    return std::move(ok.error());
+  if (req.k == 0) return search_result{};
+  auto j = *p.profile.index_of(req.embedder);
+  caf::scoped_actor self{*p.sys};
+  auto ask_shard = [&](const index_actor& index) {
+    return self->request(index, p.request_timeout, atom::search_v, req.query, req.k, req.filter);
+  };
+  // Every shard's request goes out before the first answer is awaited.
+  std::vector<decltype(ask_shard(p.actors.indexes.front()[j]))> pending;
+  for (const auto& shard : p.actors.indexes)
+    pending.push_back(ask_shard(shard[j]));
+  std::vector<std::vector<hit>> lists;
+  caf::error failure;
+  for (auto& handle : pending)
+    handle.receive([&](std::vector<hit>& hits) { lists.push_back(std::move(hits)); },
+                   [&](caf::error& err) {
+                     if (!failure) failure = std::move(err);
+                   });
+  if (failure) return p.closed && code_of(failure) == ec::internal ? p.closed_error() : failure;
+  return search_result{merge_top(lists, req.k), {}};
 }
 
 expected<search_result> store::search_fused(fused_search_request req) {

@@ -35,4 +35,23 @@ bool filter::matches(const memory& m) const {
   return true;
 }
 
+std::vector<hit> merge_top(std::vector<std::vector<hit>>& lists, size_t k) {
+  std::vector<hit> all;
+  for (auto& l : lists)
+    all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end(), better);
+  if (all.size() > k) all.resize(k);
+  return all;
+}
+
+expected<void> check_query(const profile& p, const limits& lim, const std::string& embedder,
+                           const embedding& query) {
+  auto j = p.index_of(embedder);
+  if (!j) return std::move(j.error());
+  if (auto ok = validate(query, p.embedders[*j], lim); !ok)
+    return make_error(ec::invalid_argument,
+                      "query for embedder '" + embedder + "': " + describe(ok.error()));
+  return {};
+}
+
 } // namespace telos
