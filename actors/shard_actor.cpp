@@ -1,6 +1,7 @@
 // The shard actor: group commit, index fan-out, reads, verify and close.
 #include "telos/actors/shard_actor.hpp"
 
+#include "telos/actors/backend_actor.hpp"
 #include "telos/actors/fan_out.hpp"
 #include "telos/actors/shard_storage.hpp"
 #include "telos/actors/write_group.hpp"
@@ -11,6 +12,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <optional>
 #include <unordered_set>
 
 namespace telos {
@@ -348,14 +351,29 @@ struct filtered_list {
   bool count_only = false;
   std::vector<memory> found;
   uint64_t counted = 0;
+  /// From the secondary index (ascending), when it serves the filter; else the catalog is asked.
+  std::optional<std::vector<uuid>> candidates;
 };
 
-/// Candidates from the catalog in id order, confirmed on the records, until `limit` matched.
+/// The next candidates after run->after, in id order: from the index rows when the filter names
+/// an indexed attribute or a time range, else from the catalog.
+std::vector<uuid> next_candidates(const record_catalog& catalog, filtered_list& run, size_t n) {
+  if (!run.candidates) return catalog.admitted_ids(run.f, run.after, n);
+  const auto& all = *run.candidates;
+  auto from =
+      run.after.is_nil() ? all.begin() : std::upper_bound(all.begin(), all.end(), run.after);
+  auto to = from + static_cast<std::ptrdiff_t>(
+                       std::min(n, static_cast<size_t>(std::distance(from, all.end()))));
+  return {from, to};
+}
+
+/// Candidates in id order (index rows or catalog), confirmed on the records, until `limit`
+/// matched.
 void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
                    caf::typed_response_promise<std::vector<memory>> rp,
                    caf::typed_response_promise<uint64_t> count_rp = {}) {
   constexpr size_t chunk = 512;
-  auto ids = self->state.config.catalog->admitted_ids(run->f, run->after, chunk);
+  auto ids = next_candidates(*self->state.config.catalog, *run, chunk);
   if (ids.empty()) {
     if (run->count_only)
       count_rp.deliver(run->counted);
@@ -379,6 +397,30 @@ void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
                 return;
               }
             }
+            list_filtered(self, run, rp, count_rp);
+          },
+          [rp, count_rp, run](caf::error& err) mutable {
+            if (run->count_only)
+              count_rp.deliver(err);
+            else
+              rp.deliver(err);
+          });
+}
+
+/// Starts a filtered list or count: first the candidates from the index rows when they serve the
+/// filter (one read by the backend actor), then list_filtered.
+void start_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
+                    caf::typed_response_promise<std::vector<memory>> rp,
+                    caf::typed_response_promise<uint64_t> count_rp = {}) {
+  const auto& graph = self->state.config.graph;
+  if (!graph || !index_serves(graph->options(), run->f)) {
+    list_filtered(self, run, rp, count_rp);
+    return;
+  }
+  self->request(self->state.config.backend, caf::infinite, atom::scan_v, run->f)
+      .then(
+          [self, run, rp, count_rp](std::vector<uuid>& ids) mutable {
+            run->candidates = std::move(ids);
             list_filtered(self, run, rp, count_rp);
           },
           [rp, count_rp, run](caf::error& err) mutable {
@@ -607,7 +649,7 @@ shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config conf
         run->f = std::move(f);
         run->after = after;
         run->limit = limit;
-        list_filtered(self, run, rp);
+        start_filtered(self, run, rp);
         return rp;
       },
       [=](atom::count, filter& f) -> caf::result<uint64_t> {
@@ -620,7 +662,7 @@ shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config conf
         run->f = std::move(f);
         run->limit = UINT64_MAX;
         run->count_only = true;
-        list_filtered(self, run, caf::typed_response_promise<std::vector<memory>>{}, rp);
+        start_filtered(self, run, caf::typed_response_promise<std::vector<memory>>{}, rp);
         return rp;
       },
       [=](atom::edges, neighbour_request& q) {

@@ -276,6 +276,9 @@ using backend_actor = caf::typed_actor<
     caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<std::vector<memory>>,
     /// Up to `limit` vectors of the embedder at a profile position, ids after `after`, in id order.
     caf::replies_to<atom::scan, uint32_t, uuid, uint64_t>::with<vector_chunk>,
+    /// The candidates of a filter from the secondary index rows (indexed attributes, else the
+    /// created_at range), ascending; every admitted id is among them.
+    caf::replies_to<atom::scan, filter>::with<std::vector<uuid>>,
     /// Checks every row; with repair, fixes rows and drops the index snapshot markers.
     caf::replies_to<atom::verify, bool>::with<storage_check>,
     /// Makes every committed write durable.
