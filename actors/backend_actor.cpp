@@ -8,7 +8,10 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <iterator>
 
 namespace telos {
 
@@ -153,6 +156,39 @@ expected<quad_match_page> read_quads(const storage::shard_graph& g, const quad_m
   return result;
 }
 
+bool index_serves(const storage::graph_options& g, const filter& f) {
+  if (f.created_after || f.created_before) return true;
+  for (const auto& p : f.where)
+    if (g.indexed_attributes.count(p.key)) return true;
+  return false;
+}
+
+expected<std::vector<uuid>> indexed_candidates(const storage::shard_graph& g, const filter& f) {
+  if (!index_serves(g.options(), f))
+    return make_error(ec::invalid_argument,
+                      "the filter names no indexed attribute and no created_at range");
+  std::optional<std::vector<uuid>> result;
+  for (const auto& p : f.where) {
+    if (!g.options().indexed_attributes.count(p.key)) continue;
+    auto ids = g.index().ids_with_attribute(p.key, p.values);
+    if (!ids) return std::move(ids.error());
+    if (!result) {
+      result = std::move(*ids);
+      continue;
+    }
+    std::vector<uuid> both;
+    std::set_intersection(result->begin(), result->end(), ids->begin(), ids->end(),
+                          std::back_inserter(both));
+    *result = std::move(both);
+  }
+  if (result) return std::move(*result);
+  auto ids = g.index().ids_in_time_range(f.created_after.value_or(INT64_MIN),
+                                         f.created_before.value_or(INT64_MAX));
+  if (!ids) return std::move(ids.error());
+  std::sort(ids->begin(), ids->end());
+  return std::move(*ids);
+}
+
 backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<backend_state> self,
                                               backend_actor_config config) {
   self->state.config = std::move(config);
@@ -179,6 +215,11 @@ backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<ba
                                                       std::to_string(embedder) + " of " +
                                                       std::to_string(c.layout.embedders()));
         return lift(scan_vectors(*c.backend, c.layout, embedder, after, limit));
+      },
+      [=](atom::scan, const filter& f) -> caf::result<std::vector<uuid>> {
+        const auto& c = self->state.config;
+        if (!c.graph) return no_graph(c.shard);
+        return lift(indexed_candidates(*c.graph, f));
       },
       [=](atom::verify, bool repair) -> caf::result<storage_check> {
         const auto& c = self->state.config;

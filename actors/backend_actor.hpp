@@ -33,6 +33,15 @@ expected<std::vector<graph_path>> read_traversal(const storage::shard_graph& g,
                                                  const traverse_request& q);
 expected<quad_match_page> read_quads(const storage::shard_graph& g, const quad_match_request& q);
 
+/// Whether the graph's secondary index can supply the candidates of `f`: a `where` on an indexed
+/// attribute, or a created_at bound.
+bool index_serves(const storage::graph_options& g, const filter& f);
+/// The candidates of `f` from the secondary index rows, ascending and unique: the intersection of
+/// the attribute rows of every predicate on an indexed attribute, or without one the time rows
+/// of the created_at range. A superset of the ids `f` admits (the caller confirms each on its
+/// record); ec::invalid_argument when !index_serves.
+expected<std::vector<uuid>> indexed_candidates(const storage::shard_graph& g, const filter& f);
+
 struct backend_state {
   static inline const char* name = "backend";
   backend_actor_config config;

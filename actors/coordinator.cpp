@@ -7,8 +7,14 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <tuple>
 #include <unordered_map>
@@ -319,6 +325,15 @@ std::vector<size_t> edge_shards(const coordinator_state& st, const edge_data& e)
   return {a, b};
 }
 
+/// The intent of `part` addressed to shard `target` (added when it has none yet).
+shard_intent& intend(shard_write& part, size_t target) {
+  for (auto& intent : part.intents)
+    if (intent.shard == target) return intent;
+  part.intents.emplace_back();
+  part.intents.back().shard = static_cast<uint32_t>(target);
+  return part.intents.back();
+}
+
 /// The state of a breadth-first traversal that asks each hop's node's shard.
 struct traversal_run {
   traverse_request q;
@@ -387,23 +402,98 @@ void traverse_level(self_ptr self, std::shared_ptr<traversal_run> run) {
       });
 }
 
-/// After memories were removed: deletes the copies of their edges kept on the other endpoint's
-/// shard (each shard removed the edges it holds in the memory's own batch), then calls done.
-void drop_edge_copies(self_ptr self, const std::vector<size_t>& reporting_shards,
-                      std::vector<shard_write_result>& results, std::function<void()> done) {
-  auto& st = self->state;
-  auto plan = std::make_shared<write_plan>();
-  for (size_t i = 0; i < results.size(); ++i)
-    for (auto& e : results[i].dropped_edges)
-      for (auto s : edge_shards(st, e))
-        if (s != reporting_shards[i]) plan->part(s).graph.edge_removes.push_back(e);
-  if (plan->shards.empty()) {
-    done();
+// -- roll-forward intents -------------------------------------------------------------------------
+
+/// Test hook: TELOS_TEST_CRASH=after-intent kills the process like kill -9 right after a first
+/// shard committed a write with intents and before any intent is applied (tests/cli prove the
+/// recovery at the next open with it).
+void crash_point(const char* point) {
+  auto* wanted = std::getenv("TELOS_TEST_CRASH");
+  if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+/// Applies the intents shard `origin` recorded, each on its shard (concurrently, each in order
+/// with the writes sent there before), then deletes them on `origin` in one batch that also
+/// deletes origin's copy of every added edge whose endpoint on the other shard was gone (so
+/// neither copy stays). Intents are counted as writes in flight, so close and checkpoint wait
+/// for them. On an error the intents stay recorded and the next open applies them.
+void apply_intents(self_ptr self, size_t origin, std::vector<shard_intent> intents,
+                   std::function<void(caf::error)> done) {
+  if (intents.empty()) {
+    done({});
     return;
   }
-  ++st.inflight;
-  // A failure leaves copies behind; verify reports them as dangling edges.
-  dispatch(self, plan, [done](caf::expected<std::vector<shard_write_result>>) { done(); });
+  crash_point("after-intent");
+  struct outcomes {
+    std::vector<shard_intent> intents;
+    std::vector<edge_data> skipped;
+    caf::error error;
+    size_t pending = 0;
+  };
+  auto out = std::make_shared<outcomes>();
+  out->intents = std::move(intents);
+  out->pending = out->intents.size();
+  auto fail = [origin](const caf::error& err) {
+    return make_error(code_of(err),
+                      describe(err) + "; the write committed on shard " + std::to_string(origin) +
+                          ", its copies on other shards are applied at the next open");
+  };
+  auto resolve = [self, origin, out, done, fail] {
+    if (out->error) {
+      done(fail(out->error));
+      return;
+    }
+    auto plan = std::make_shared<write_plan>();
+    auto& part = plan->part(origin);
+    for (const auto& intent : out->intents)
+      part.intents_done.push_back(intent.id);
+    part.graph.edge_removes = std::move(out->skipped);
+    ++self->state.inflight;
+    dispatch(self, plan, [done, fail](caf::expected<std::vector<shard_write_result>> r) {
+      done(r ? caf::error{} : fail(r.error()));
+    });
+  };
+  for (const auto& intent : out->intents) {
+    auto plan = std::make_shared<write_plan>();
+    auto& part = plan->part(intent.shard);
+    part.graph = intent.graph;
+    part.applies_intent = true;
+    ++self->state.inflight;
+    dispatch(self, plan, [out, resolve](caf::expected<std::vector<shard_write_result>> r) {
+      if (!r) {
+        if (!out->error) out->error = r.error();
+      } else {
+        for (auto& e : r->front().skipped_edges)
+          out->skipped.push_back(std::move(e));
+      }
+      if (--out->pending == 0) resolve();
+    });
+  }
+}
+
+/// Applies the intents of every result of a write (results[i] came from shard shards[i]), then
+/// calls done with the first error.
+void apply_all_intents(self_ptr self, const std::vector<size_t>& shards,
+                       std::vector<shard_write_result>& results,
+                       std::function<void(caf::error)> done) {
+  struct progress {
+    size_t pending = 0;
+    caf::error error;
+  };
+  auto p = std::make_shared<progress>();
+  std::vector<size_t> origins;
+  for (size_t i = 0; i < results.size(); ++i)
+    if (!results[i].intents.empty()) origins.push_back(i);
+  if (origins.empty()) {
+    done({});
+    return;
+  }
+  p->pending = origins.size();
+  for (auto i : origins)
+    apply_intents(self, shards[i], std::move(results[i].intents), [p, done](caf::error err) {
+      if (err && !p->error) p->error = std::move(err);
+      if (--p->pending == 0) done(p->error);
+    });
 }
 
 /// One page of `list` over every shard: each shard sends up to limit + 1 memories after `after`
@@ -552,6 +642,7 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
         for (size_t i = 0; i < ids.size(); ++i) {
           auto s = st.shard_of(ids[i]);
           plan->part(s).removes.push_back(ids[i]);
+          plan->part(s).intend_edge_copies = st.config.shards.size() > 1;
           plan->positions_of(s).push_back(i);
         }
         auto rp = self->make_response_promise<std::vector<bool>>();
@@ -567,9 +658,14 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
               for (size_t i = 0; i < results->size(); ++i)
                 for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
                   removed[plan->positions[i][k]] = (*results)[i].removed[k];
-              drop_edge_copies(
-                  self, plan->shards, *results,
-                  [rp, removed = std::move(removed)]() mutable { rp.deliver(std::move(removed)); });
+              // Each memory's batch recorded intents deleting its edges' copies on other shards.
+              apply_all_intents(self, plan->shards, *results,
+                                [rp, removed = std::move(removed)](caf::error err) mutable {
+                                  if (err)
+                                    rp.deliver(std::move(err));
+                                  else
+                                    rp.deliver(std::move(removed));
+                                });
             });
         return rp;
       },
@@ -627,10 +723,15 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
         std::vector<uuid> endpoints;
         for (const auto& e : edges)
           endpoints.insert(endpoints.end(), {e.source, e.target});
+        // Each edge's batch on its source's shard is the commit point: it holds the source's copy
+        // and an intent for the copy on the target's shard.
         auto plan = std::make_shared<write_plan>();
-        for (auto& e : edges)
-          for (auto s : edge_shards(st, e))
-            plan->part(s).graph.edge_puts.push_back(e);
+        for (auto& e : edges) {
+          auto shards = edge_shards(st, e);
+          auto& part = plan->part(shards.front());
+          part.graph.edge_puts.push_back(e);
+          if (shards.size() > 1) intend(part, shards.back()).graph.edge_puts.push_back(e);
+        }
         auto groups = std::make_shared<by_shard>(group_by_shard(st, endpoints));
         auto rp = self->make_response_promise<atom::ok>();
         gather<std::vector<bool>>(
@@ -654,13 +755,20 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
                                                              " is not stored"));
                     return;
                   }
-              dispatch(self, plan,
-                       [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
-                         if (results)
-                           rp.deliver(atom::ok_v);
-                         else
-                           rp.deliver(results.error());
-                       });
+              dispatch(
+                  self, plan,
+                  [self, plan, rp](caf::expected<std::vector<shard_write_result>> results) mutable {
+                    if (!results) {
+                      rp.deliver(results.error());
+                      return;
+                    }
+                    apply_all_intents(self, plan->shards, *results, [rp](caf::error err) mutable {
+                      if (err)
+                        rp.deliver(std::move(err));
+                      else
+                        rp.deliver(atom::ok_v);
+                    });
+                  });
             });
         return rp;
       },
@@ -673,29 +781,35 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
         auto plan = std::make_shared<write_plan>();
         // Where each edge's answer comes from: its source's shard, position in that part.
         auto answers = std::make_shared<std::vector<std::pair<size_t, size_t>>>();
+        // As for adds: the source's shard deletes its copy and records an intent for the other.
         for (auto& e : edges) {
           auto shards = edge_shards(st, e);
-          for (auto s : shards) {
-            auto& part = plan->part(s);
-            if (s == shards.front()) answers->emplace_back(s, part.graph.edge_removes.size());
-            part.graph.edge_removes.push_back(e);
-          }
+          auto& part = plan->part(shards.front());
+          answers->emplace_back(shards.front(), part.graph.edge_removes.size());
+          part.graph.edge_removes.push_back(e);
+          if (shards.size() > 1) intend(part, shards.back()).graph.edge_removes.push_back(e);
         }
         auto rp = self->make_response_promise<std::vector<bool>>();
-        dispatch(
-            self, plan,
-            [rp, plan, answers](caf::expected<std::vector<shard_write_result>> results) mutable {
-              if (!results) {
-                rp.deliver(results.error());
-                return;
-              }
-              std::vector<bool> existed;
-              for (auto [shard, k] : *answers)
-                for (size_t i = 0; i < plan->shards.size(); ++i)
-                  if (plan->shards[i] == shard)
-                    existed.push_back((*results)[i].graph.edges_removed.at(k));
-              rp.deliver(std::move(existed));
-            });
+        dispatch(self, plan,
+                 [self, rp, plan,
+                  answers](caf::expected<std::vector<shard_write_result>> results) mutable {
+                   if (!results) {
+                     rp.deliver(results.error());
+                     return;
+                   }
+                   std::vector<bool> existed;
+                   for (auto [shard, k] : *answers)
+                     for (size_t i = 0; i < plan->shards.size(); ++i)
+                       if (plan->shards[i] == shard)
+                         existed.push_back((*results)[i].graph.edges_removed.at(k));
+                   apply_all_intents(self, plan->shards, *results,
+                                     [rp, existed = std::move(existed)](caf::error err) mutable {
+                                       if (err)
+                                         rp.deliver(std::move(err));
+                                       else
+                                         rp.deliver(std::move(existed));
+                                     });
+                 });
         return rp;
       },
       [=](atom::edges, neighbour_request& q) -> caf::result<std::vector<edge_data>> {
@@ -924,6 +1038,39 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
                   total.problems.push_back(std::move(line));
               }
               rp.deliver(std::move(total));
+            });
+        return rp;
+      },
+      [=](atom::recover) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        if (st.closing) return make_error(ec::closed, "the store is closing");
+        auto rp = self->make_response_promise<uint64_t>();
+        gather<std::vector<shard_intent>>(
+            st.config.shards.size(),
+            [self](size_t i) {
+              return self->request(self->state.config.shards[i], caf::infinite, atom::intents_v);
+            },
+            [self, rp](caf::expected<std::vector<std::vector<shard_intent>>> pending) mutable {
+              if (!pending) {
+                rp.deliver(pending.error());
+                return;
+              }
+              std::vector<size_t> origins;
+              std::vector<shard_write_result> results;
+              uint64_t total = 0;
+              for (size_t i = 0; i < pending->size(); ++i) {
+                if ((*pending)[i].empty()) continue;
+                total += (*pending)[i].size();
+                origins.push_back(i);
+                results.emplace_back();
+                results.back().intents = std::move((*pending)[i]);
+              }
+              apply_all_intents(self, origins, results, [rp, total](caf::error err) mutable {
+                if (err)
+                  rp.deliver(std::move(err));
+                else
+                  rp.deliver(total);
+              });
             });
         return rp;
       },

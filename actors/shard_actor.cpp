@@ -1,6 +1,7 @@
 // The shard actor: group commit, index fan-out, reads, verify and close.
 #include "telos/actors/shard_actor.hpp"
 
+#include "telos/actors/backend_actor.hpp"
 #include "telos/actors/fan_out.hpp"
 #include "telos/actors/shard_storage.hpp"
 #include "telos/actors/write_group.hpp"
@@ -11,6 +12,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <optional>
 #include <unordered_set>
 
 namespace telos {
@@ -26,6 +29,8 @@ struct built_group {
   bool plain = false;
   /// Estimated size of its writes.
   size_t bytes = 0;
+  /// Per write: the intents it deletes (the pending set changes once the batch committed).
+  std::vector<std::vector<uint64_t>> resolved;
 };
 
 namespace {
@@ -83,7 +88,8 @@ void fan_out(self_ptr self, std::shared_ptr<std::vector<queued_write>> group,
 }
 
 bool plain_write(const shard_write& w) {
-  return w.removes.empty() && !w.must_exist && w.graph.empty();
+  return w.removes.empty() && !w.must_exist && w.graph.empty() && w.intents.empty() &&
+         w.intents_done.empty();
 }
 
 /// Builds a group; answers the requests it rejected. Null when nothing is left to commit.
@@ -96,8 +102,12 @@ std::shared_ptr<built_group> build_group(self_ptr self,
                            [](const queued_write& q) { return plain_write(q.request); });
   std::vector<shard_write> requests;
   requests.reserve(writes->size());
-  for (auto& q : *writes)
+  // Per request: the intents it deletes (the pending set changes once the batch committed).
+  std::vector<std::vector<uint64_t>> resolved;
+  for (auto& q : *writes) {
+    resolved.push_back(q.request.intents_done);
     requests.push_back(std::move(q.request));
+  }
   std::unordered_set<uuid> ids;
   if (plain)
     for (const auto& r : requests)
@@ -116,6 +126,10 @@ std::shared_ptr<built_group> build_group(self_ptr self,
     ctx.owns = [id = st.config.id, n = st.config.shard_count](const uuid& x) {
       return stable_hash(x) % n == id;
     };
+  ctx.intents_keyspace = st.config.intents_keyspace;
+  ctx.next_intent = &st.config.next_intent;
+  ctx.shard_id = st.config.id;
+  ctx.shard_count = st.config.shard_count;
   auto b = std::make_shared<built_group>();
   for (const auto& r : requests)
     b->bytes += estimated_bytes(r);
@@ -124,6 +138,7 @@ std::shared_ptr<built_group> build_group(self_ptr self,
   if (st.config.graph) b->stagings = st.config.graph->take_group();
   b->ids = std::move(ids);
   b->plain = plain;
+  b->resolved = std::move(resolved);
   auto& g = *b->g;
   for (size_t i = 0; i < b->writes->size(); ++i)
     if (g.outcomes[i].error) (*b->writes)[i].promise.deliver(g.outcomes[i].error);
@@ -211,6 +226,14 @@ void write_group_out(self_ptr self, std::shared_ptr<built_group> b) {
           [self, b](atom::ok) {
             auto& st = self->state;
             if (st.config.graph) st.config.graph->settle(b->stagings, true);
+            for (size_t i = 0; i < b->g->outcomes.size(); ++i) {
+              const auto& outcome = b->g->outcomes[i];
+              if (outcome.error) continue;
+              for (const auto& intent : outcome.result.intents)
+                st.config.intents[intent.id] = intent;
+              for (auto id : b->resolved[i])
+                st.config.intents.erase(id);
+            }
             st.config.sequence = b->g->sequence;
             st.config.catalog->apply(b->g->changes);
             fan_out(self, b->writes, b->g);
@@ -328,14 +351,29 @@ struct filtered_list {
   bool count_only = false;
   std::vector<memory> found;
   uint64_t counted = 0;
+  /// From the secondary index (ascending), when it serves the filter; else the catalog is asked.
+  std::optional<std::vector<uuid>> candidates;
 };
 
-/// Candidates from the catalog in id order, confirmed on the records, until `limit` matched.
+/// The next candidates after run->after, in id order: from the index rows when the filter names
+/// an indexed attribute or a time range, else from the catalog.
+std::vector<uuid> next_candidates(const record_catalog& catalog, filtered_list& run, size_t n) {
+  if (!run.candidates) return catalog.admitted_ids(run.f, run.after, n);
+  const auto& all = *run.candidates;
+  auto from =
+      run.after.is_nil() ? all.begin() : std::upper_bound(all.begin(), all.end(), run.after);
+  auto to = from + static_cast<std::ptrdiff_t>(
+                       std::min(n, static_cast<size_t>(std::distance(from, all.end()))));
+  return {from, to};
+}
+
+/// Candidates in id order (index rows or catalog), confirmed on the records, until `limit`
+/// matched.
 void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
                    caf::typed_response_promise<std::vector<memory>> rp,
                    caf::typed_response_promise<uint64_t> count_rp = {}) {
   constexpr size_t chunk = 512;
-  auto ids = self->state.config.catalog->admitted_ids(run->f, run->after, chunk);
+  auto ids = next_candidates(*self->state.config.catalog, *run, chunk);
   if (ids.empty()) {
     if (run->count_only)
       count_rp.deliver(run->counted);
@@ -359,6 +397,30 @@ void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
                 return;
               }
             }
+            list_filtered(self, run, rp, count_rp);
+          },
+          [rp, count_rp, run](caf::error& err) mutable {
+            if (run->count_only)
+              count_rp.deliver(err);
+            else
+              rp.deliver(err);
+          });
+}
+
+/// Starts a filtered list or count: first the candidates from the index rows when they serve the
+/// filter (one read by the backend actor), then list_filtered.
+void start_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
+                    caf::typed_response_promise<std::vector<memory>> rp,
+                    caf::typed_response_promise<uint64_t> count_rp = {}) {
+  const auto& graph = self->state.config.graph;
+  if (!graph || !index_serves(graph->options(), run->f)) {
+    list_filtered(self, run, rp, count_rp);
+    return;
+  }
+  self->request(self->state.config.backend, caf::infinite, atom::scan_v, run->f)
+      .then(
+          [self, run, rp, count_rp](std::vector<uuid>& ids) mutable {
+            run->candidates = std::move(ids);
             list_filtered(self, run, rp, count_rp);
           },
           [rp, count_rp, run](caf::error& err) mutable {
@@ -548,6 +610,12 @@ shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config conf
     };
   self->state.config = std::move(config);
   return {
+      [=](atom::intents) {
+        std::vector<shard_intent> pending;
+        for (const auto& kv : self->state.config.intents)
+          pending.push_back(kv.second);
+        return pending;
+      },
       [=](atom::write, shard_write& w) -> caf::result<shard_write_result> {
         auto& st = self->state;
         if (st.closing)
@@ -581,7 +649,7 @@ shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config conf
         run->f = std::move(f);
         run->after = after;
         run->limit = limit;
-        list_filtered(self, run, rp);
+        start_filtered(self, run, rp);
         return rp;
       },
       [=](atom::count, filter& f) -> caf::result<uint64_t> {
@@ -594,7 +662,7 @@ shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config conf
         run->f = std::move(f);
         run->limit = UINT64_MAX;
         run->count_only = true;
-        list_filtered(self, run, caf::typed_response_promise<std::vector<memory>>{}, rp);
+        start_filtered(self, run, caf::typed_response_promise<std::vector<memory>>{}, rp);
         return rp;
       },
       [=](atom::edges, neighbour_request& q) {

@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace telos {
@@ -43,6 +45,11 @@ struct shard_actor_config {
   uint64_t rebuild_chunk = 1024;
   /// Milliseconds since the epoch, stamped into unset timestamps; tests may fix it.
   std::function<int64_t()> clock;
+  /// The keyspace of roll-forward intents (with the graph), the next intent id, and the intents
+  /// recorded and not deleted yet (kept equal to the keyspace after every commit).
+  std::optional<keyspace_id> intents_keyspace;
+  uint64_t next_intent = 1;
+  std::map<uint64_t, shard_intent> intents;
 };
 
 struct queued_write {

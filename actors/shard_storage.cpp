@@ -432,6 +432,8 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
   if (opts.graph)
     for (const auto& name : storage::graph_keyspace_names())
       if (std::find(extra.begin(), extra.end(), name) == extra.end()) extra.push_back(name);
+  if (opts.graph && std::find(extra.begin(), extra.end(), intents_keyspace) == extra.end())
+    extra.emplace_back(intents_keyspace);
   auto layout = storage::shard_layout::make(opts.profile, extra);
   if (!layout) return std::move(layout.error());
   s.layout = std::move(*layout);
@@ -464,6 +466,12 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
     auto graph = storage::shard_graph::open(*s.backend, std::move(*graph_opts));
     if (!graph) return fail(std::move(graph.error()));
     s.graph = std::move(*graph);
+    auto ks = s.layout.keyspace(intents_keyspace);
+    if (!ks) return fail(std::move(ks.error()));
+    auto intents = load_intents(*s.backend, *ks, s.layout.meta());
+    if (!intents) return fail(std::move(intents.error()));
+    s.intents_keyspace = *ks;
+    s.intents = std::move(*intents);
   }
   return s;
 }

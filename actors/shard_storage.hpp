@@ -4,6 +4,7 @@
 // the caller's thread: the facade opens and closes shards, the backend actor reads.
 #pragma once
 
+#include "telos/actors/intents.hpp"
 #include "telos/actors/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/profile.hpp"
@@ -110,6 +111,9 @@ struct opened_shard {
   std::shared_ptr<record_catalog> catalog;
   /// The shard's graph, when opened with one.
   std::shared_ptr<storage::shard_graph> graph;
+  /// With the graph: the keyspace of roll-forward intents, and what it held at open.
+  std::optional<keyspace_id> intents_keyspace;
+  stored_intents intents;
   /// Last committed sequence.
   uint64_t sequence = 0;
   /// The snapshot markers found at open, per embedder (their files are replaced at close).

@@ -236,7 +236,16 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   eo.row_contributors = opts.row_contributors;
   p->actors = spawn_engine(sys, p->shards, p->profile, eo);
   p->opts = std::move(opts);
-  return std::unique_ptr<store>{new store(std::move(p))};
+  auto opened = std::unique_ptr<store>{new store(std::move(p))};
+  // Writes spanning shards that a crash interrupted are finished before the store serves.
+  if (auto applied = opened->impl_->ask<uint64_t>(atom::recover_v); !applied) {
+    auto err =
+        make_error(code_of(applied.error()),
+                   "cannot apply the pending cross-shard intents: " + describe(applied.error()));
+    opened->close();
+    return err;
+  }
+  return opened;
 }
 
 expected<std::unique_ptr<store>> store::connect(const std::string& host, uint16_t port,

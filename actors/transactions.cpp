@@ -468,6 +468,7 @@ coordinator_actor::behavior_type transaction_front(front_ptr self, coordinator_a
       [=](atom::verify, bool repair) {
         return read<verify_result>(self, everything(), atom::verify_v, repair);
       },
+      [=](atom::recover) { return self->delegate(c, atom::recover_v); },
       [=](atom::close) {
         // Clients on other nodes keep references to the front: it must quit by itself.
         auto closing = self->delegate(c, atom::close_v);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -155,9 +156,12 @@ struct store_fixture {
   temp_dir dir;
   std::string data = dir / "store";
 
-  store_fixture() {
+  /// `init_flags` go to `telos init` (e.g. --shards 2).
+  explicit store_fixture(const std::vector<std::string>& init_flags = {}) {
     write_file(dir / "profile.json", test_profile);
-    auto r = telos({"init", "--profile", dir / "profile.json"});
+    std::vector<std::string> init = {"init", "--profile", dir / "profile.json"};
+    init.insert(init.end(), init_flags.begin(), init_flags.end());
+    auto r = telos(init);
     BOOST_REQUIRE_MESSAGE(r.code == 0, "init failed: " + r.err);
   }
 
@@ -637,6 +641,62 @@ BOOST_AUTO_TEST_CASE(edge_add_list_remove_and_their_errors) {
                "weight");
   expect_error(f.telos({"edge", "list", b, "--in", "--both"}), exit_bad_input, "excludes");
   BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+}
+
+/// Runs telos with TELOS_TEST_CRASH=after-intent: the process kills itself (SIGKILL) right after
+/// the first shard committed a write spanning shards and before its other shard saw it.
+run_result crash_after_intent(const store_fixture& f, const std::vector<std::string>& args) {
+  ::setenv("TELOS_TEST_CRASH", "after-intent", 1);
+  auto r = f.telos(args);
+  ::unsetenv("TELOS_TEST_CRASH");
+  return r;
+}
+
+constexpr int killed = 128 + 9;
+
+BOOST_AUTO_TEST_CASE(cross_shard_edge_writes_survive_a_kill_between_the_two_shards) {
+  store_fixture f({"--shards", "2"});
+  f.import(8);
+  auto a = id_of(0);
+  // Same-shard edges need no intent and complete; the first edge to the other shard kills the
+  // process after a's shard committed its copy and the intent, before the target's shard wrote.
+  std::string crossed;
+  for (int i = 1; i < 8 && crossed.empty(); ++i) {
+    auto r = crash_after_intent(f, {"edge", "add", a, "cites", id_of(i)});
+    if (r.code == killed)
+      crossed = id_of(i);
+    else
+      BOOST_REQUIRE_MESSAGE(r.code == 0, "edge add failed: " + r.err);
+  }
+  BOOST_REQUIRE_MESSAGE(!crossed.empty(), "no target on the other shard among 7 memories");
+  // Reopening applies the intent: the copy on the target's shard exists too.
+  auto out = f.telos_json({"edge", "list", a, "--out", "--type", "cites"});
+  std::set<std::string> targets;
+  for (auto& e : out["edges"])
+    targets.insert(e["target"].get<std::string>());
+  BOOST_CHECK(targets.count(crossed) == 1);
+  auto in = f.telos_json({"edge", "list", crossed, "--in"});
+  BOOST_REQUIRE_EQUAL(in["edges"].size(), 1u);
+  BOOST_CHECK_EQUAL(in["edges"][0]["source"].get<std::string>(), a);
+  BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+
+  // Removing the edge, killed at the same point: after reopening neither copy is left.
+  BOOST_REQUIRE_EQUAL(crash_after_intent(f, {"edge", "remove", a, "cites", crossed}).code, killed);
+  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", crossed, "--in"})["edges"].size(), 0u);
+  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", a, "--out", "--type", "cites"})["edges"].size(),
+                    targets.size() - 1);
+
+  // Deleting a memory with an edge to the other shard, killed after the memory's batch (which
+  // deleted its copy and recorded the intent): after reopening the other copy is gone as well.
+  f.telos_json({"edge", "add", crossed, "links", a});
+  BOOST_REQUIRE_EQUAL(f.telos_json({"edge", "list", a, "--in", "--type", "links"})["edges"].size(),
+                      1u);
+  BOOST_REQUIRE_EQUAL(crash_after_intent(f, {"delete", crossed}).code, killed);
+  BOOST_CHECK_EQUAL(f.telos({"get", crossed}).code, exit_not_found);
+  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", a, "--in"})["edges"].size(), 0u);
+  auto report = f.telos_json({"verify"});
+  BOOST_CHECK_MESSAGE(report["consistent"].get<bool>(), report.dump());
+  BOOST_CHECK(report["problems"].empty());
 }
 
 BOOST_AUTO_TEST_CASE(traverse_prints_paths_and_checks_its_input) {
