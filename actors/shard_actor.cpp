@@ -367,6 +367,15 @@ std::vector<uuid> next_candidates(const record_catalog& catalog, filtered_list& 
   return {from, to};
 }
 
+/// Answers a filtered list or count with an error.
+void fail_filtered(const filtered_list& run, caf::typed_response_promise<std::vector<memory>>& rp,
+                   caf::typed_response_promise<uint64_t>& count_rp, const caf::error& err) {
+  if (run.count_only)
+    count_rp.deliver(err);
+  else
+    rp.deliver(err);
+}
+
 /// Candidates in id order (index rows or catalog), confirmed on the records, until `limit`
 /// matched.
 void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
@@ -399,12 +408,7 @@ void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
             }
             list_filtered(self, run, rp, count_rp);
           },
-          [rp, count_rp, run](caf::error& err) mutable {
-            if (run->count_only)
-              count_rp.deliver(err);
-            else
-              rp.deliver(err);
-          });
+          [rp, count_rp, run](caf::error& err) mutable { fail_filtered(*run, rp, count_rp, err); });
 }
 
 /// Starts a filtered list or count: first the candidates from the index rows when they serve the
@@ -423,12 +427,7 @@ void start_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
             run->candidates = std::move(ids);
             list_filtered(self, run, rp, count_rp);
           },
-          [rp, count_rp, run](caf::error& err) mutable {
-            if (run->count_only)
-              count_rp.deliver(err);
-            else
-              rp.deliver(err);
-          });
+          [rp, count_rp, run](caf::error& err) mutable { fail_filtered(*run, rp, count_rp, err); });
 }
 
 // -- verify ---------------------------------------------------------------------------------------
