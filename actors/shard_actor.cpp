@@ -152,13 +152,12 @@ std::shared_ptr<built_group> build_group(self_ptr self,
 
 void write_group_out(self_ptr self, std::shared_ptr<built_group> b);
 
-/// Takes the queued writes of the next group (bounded by count and bytes).
-std::shared_ptr<std::vector<queued_write>> take_writes(shard_state& st, bool plain_only) {
+/// Takes the queued writes of the next group: at most `max_writes`, bounded by count and bytes.
+std::shared_ptr<std::vector<queued_write>> take_writes(shard_state& st, size_t max_writes) {
   auto group = std::make_shared<std::vector<queued_write>>();
   size_t bytes = 0;
-  while (!st.queue.empty() && group->size() < st.config.max_group_writes &&
+  while (!st.queue.empty() && group->size() < std::min(max_writes, st.config.max_group_writes) &&
          (group->empty() || bytes < st.config.max_group_bytes)) {
-    if (plain_only && !plain_write(st.queue.front().request)) break;
     bytes += estimated_bytes(st.queue.front().request);
     group->push_back(std::move(st.queue.front()));
     st.queue.pop_front();
@@ -190,17 +189,10 @@ void prepare_next(self_ptr self) {
     ++n;
   }
   if (n == 0) return;
-  auto writes = std::make_shared<std::vector<queued_write>>();
-  size_t bytes = 0;
-  for (size_t i = 0; i < n && (writes->empty() || bytes < st.config.max_group_bytes); ++i) {
-    bytes += estimated_bytes(st.queue.front().request);
-    writes->push_back(std::move(st.queue.front()));
-    st.queue.pop_front();
-  }
   // Ids repeated inside the new group are fine: the builder sees its own overlay.
   std::map<uuid, memory> none;
   st.ready =
-      build_group(self, std::move(writes), needs_previous ? &none : nullptr, st.writing.get());
+      build_group(self, take_writes(st, n), needs_previous ? &none : nullptr, st.writing.get());
 }
 
 /// After a write ended: the group that was ready (if any) goes out now, or the writer is idle.
@@ -262,7 +254,7 @@ void write_group_out(self_ptr self, std::shared_ptr<built_group> b) {
 
 void start_group(self_ptr self) {
   auto& st = self->state;
-  auto group = take_writes(st, false);
+  auto group = take_writes(st, st.config.max_group_writes);
   st.committing = true;
   if (st.config.contributors.empty() && !st.config.graph) {
     auto b = build_group(self, group, nullptr, nullptr);
