@@ -65,6 +65,15 @@ expected<std::string> read_small_file(const std::string& path) {
   return out.str();
 }
 
+/// The text of a small file, or nothing when there is no such file.
+expected<std::optional<std::string>> read_optional_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<std::string>{};
+  auto text = read_small_file(path);
+  if (!text) return std::move(text.error());
+  return std::optional<std::string>{std::move(*text)};
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in{text};
@@ -164,10 +173,10 @@ std::string map_path(const std::string& data_dir) {
 
 expected<std::optional<node_binding>> read_node_binding(const std::string& data_dir) {
   auto path = binding_path(data_dir);
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::optional<node_binding>{};
-  auto text = read_small_file(path);
-  if (!text) return std::move(text.error());
+  auto found = read_optional_file(path);
+  if (!found) return std::move(found.error());
+  if (!*found) return std::optional<node_binding>{};
+  const auto& text = *found;
   node_binding b;
   bool magic = false, cluster = false, count = false;
   for (const auto& line : lines_of(*text)) {
@@ -484,10 +493,10 @@ node_actor spawn_coordinator_node(caf::actor_system& sys, coordinator_actor coor
 
 expected<std::optional<cluster_map>> read_cluster_map(const std::string& data_dir) {
   auto path = map_path(data_dir);
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::optional<cluster_map>{};
-  auto text = read_small_file(path);
-  if (!text) return std::move(text.error());
+  auto found = read_optional_file(path);
+  if (!found) return std::move(found.error());
+  if (!*found) return std::optional<cluster_map>{};
+  const auto& text = *found;
   auto bad = [&](const std::string& why) {
     return make_error(ec::corrupt_value, "'" + path + "' is not a Telos cluster map: " + why);
   };

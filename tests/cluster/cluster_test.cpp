@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -149,6 +150,27 @@ struct cluster_fixture {
     return run(telos_binary(), all, input);
   }
 
+  /// Memories 0..n-1 again, each with content "version 2 of <i>".
+  std::string write_version_2(uint64_t n) const {
+    std::string lines;
+    for (uint64_t i = 0; i < n; ++i) {
+      auto m = make_memory(i);
+      m["content"] = "version 2 of " + std::to_string(i);
+      lines += m.dump() + "\n";
+    }
+    write_file(dir / "v2.jsonl", lines);
+    return dir / "v2.jsonl";
+  }
+
+  /// Three shards on two nodes (one hosts shards 0 and 2, the other shard 1) and a coordinator;
+  /// the indexes of the two shard nodes and the coordinator's address.
+  std::tuple<size_t, size_t, std::string> start_three_shards_on_two_nodes() {
+    auto a = start_shard_host({0, 2}, 3, "a");
+    auto b = start_shard_host({1}, 3, "b");
+    auto c = start_coordinator({nodes[a].address, nodes[b].address, nodes[a].address});
+    return {a, b, nodes[c].address};
+  }
+
   std::string write_import(uint64_t n) const {
     std::string lines;
     for (uint64_t i = 0; i < n; ++i)
@@ -201,11 +223,7 @@ BOOST_AUTO_TEST_SUITE(cluster)
 
 BOOST_AUTO_TEST_CASE(import_search_get_across_remote_shards_equal_a_single_node_store) {
   cluster_fixture f;
-  // Three shards on two processes: one node hosts shards 0 and 2, the other shard 1.
-  auto a = f.start_shard_host({0, 2}, 3, "a");
-  auto b = f.start_shard_host({1}, 3, "b");
-  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address});
-  auto coordinator = f.nodes[c].address;
+  auto coordinator = std::get<2>(f.start_three_shards_on_two_nodes());
   auto file = f.write_import(90);
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"import", file, "--batch", "7"}))["imported"],
                     90);
@@ -456,14 +474,7 @@ BOOST_AUTO_TEST_CASE(a_batch_a_shard_did_not_apply_stays_locked_through_restarts
   f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address},
                "before-commit");
   BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
-  std::string lines;
-  for (uint64_t i = 0; i < 30; ++i) {
-    auto m = make_memory(i);
-    m["content"] = "version 2 of " + std::to_string(i);
-    lines += m.dump() + "\n";
-  }
-  write_file(f.dir / "v2.jsonl", lines);
-  auto decided = f.telos(coordinator, {"import", f.dir / "v2.jsonl", "--batch", "100"});
+  auto decided = f.telos(coordinator, {"import", f.write_version_2(30), "--batch", "100"});
   BOOST_CHECK_EQUAL(decided.code, 3);
   BOOST_CHECK_MESSAGE(decided.err.find("the batch is committed") != std::string::npos, decided.err);
   BOOST_CHECK_EQUAL(f.nodes.back().proc.wait(), 128 + SIGKILL);
@@ -531,15 +542,8 @@ BOOST_AUTO_TEST_CASE(readers_never_see_half_a_cross_shard_batch_and_its_ids_are_
   BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", file, "--batch", "1"}).code, 0);
   BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(100).dump()).code, 0);
   // Version 2 of the 20 in one cross-shard batch.
-  std::string lines;
-  for (uint64_t i = 0; i < 20; ++i) {
-    auto m = make_memory(i);
-    m["content"] = "version 2 of " + std::to_string(i);
-    lines += m.dump() + "\n";
-  }
-  write_file(f.dir / "v2.jsonl", lines);
   auto writer = start(telos_binary(),
-                      {"--connect", coordinator, "import", f.dir / "v2.jsonl", "--batch", "100"},
+                      {"--connect", coordinator, "import", f.write_version_2(20), "--batch", "100"},
                       f.dir / "writer.out", f.dir / "writer.err");
   BOOST_REQUIRE_MESSAGE(applied.reached(), "shard 0 never applied its part");
   BOOST_REQUIRE_MESSAGE(pending.reached(), "shard 1 never got to its commit");
@@ -633,10 +637,9 @@ BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resu
 
 BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_reports_the_cluster) {
   cluster_fixture f;
-  auto a = f.start_shard_host({0, 2}, 3, "a");
-  auto b = f.start_shard_host({1}, 3, "b");
-  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address});
-  auto coordinator = f.nodes[c].address;
+  size_t a = 0, b = 0;
+  std::string coordinator;
+  std::tie(a, b, coordinator) = f.start_three_shards_on_two_nodes();
   // init over --connect reports the cluster when it is what was asked, and names the difference.
   auto init = parse_line(f.telos(coordinator, {"init"}));
   BOOST_CHECK_EQUAL(init["exists"], coordinator);
