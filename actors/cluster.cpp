@@ -1,5 +1,6 @@
 // Distribution: network configuration, node actors, the cluster map and the remote shard.
 #include "telos/actors/cluster.hpp"
+#include "telos/actors/durable_file.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <unordered_map>
 
@@ -63,40 +65,13 @@ expected<std::string> read_small_file(const std::string& path) {
   return out.str();
 }
 
-/// Writes a file so that a crash leaves either the old or the new content. With `unique_tmp`
-/// the temporary file is this process's own (several processes may write the same file).
-expected<void> replace_file(const std::string& path, const std::string& text,
-                            bool unique_tmp = false) {
-  auto tmp = path + ".tmp" + (unique_tmp ? "." + std::to_string(::getpid()) : std::string{});
-  auto fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return make_error(ec::io_error, "cannot create '" + tmp + "': " + std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return make_error(ec::io_error, "cannot write '" + tmp + "': " + std::strerror(errno));
-    }
-    done += static_cast<size_t>(n);
-  }
-  bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) return make_error(ec::io_error, "cannot sync '" + tmp + "'");
+/// The text of a small file, or nothing when there is no such file.
+expected<std::optional<std::string>> read_optional_file(const std::string& path) {
   std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return make_error(ec::io_error, "cannot rename '" + tmp + "': " + ec.message());
-  return {};
-}
-
-expected<void> sync_directory(const std::string& dir) {
-  auto fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return make_error(ec::io_error, "cannot open '" + dir + "': " + std::strerror(errno));
-  bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return make_error(ec::io_error, "cannot sync '" + dir + "'");
-  return {};
+  if (!fs::exists(path, ec)) return std::optional<std::string>{};
+  auto text = read_small_file(path);
+  if (!text) return std::move(text.error());
+  return std::optional<std::string>{std::move(*text)};
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -198,10 +173,10 @@ std::string map_path(const std::string& data_dir) {
 
 expected<std::optional<node_binding>> read_node_binding(const std::string& data_dir) {
   auto path = binding_path(data_dir);
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::optional<node_binding>{};
-  auto text = read_small_file(path);
-  if (!text) return std::move(text.error());
+  auto found = read_optional_file(path);
+  if (!found) return std::move(found.error());
+  if (!*found) return std::optional<node_binding>{};
+  const auto& text = *found;
   node_binding b;
   bool magic = false, cluster = false, count = false;
   for (const auto& line : lines_of(*text)) {
@@ -242,6 +217,10 @@ struct shard_node_state {
   telos::profile profile;
   uint32_t shard_count = 0;
   std::vector<shard_host> shards;
+  /// Commits being applied, by shard and transaction: a repeated commit (the coordinator retries
+  /// after a lost answer) waits for the first instead of applying the part twice.
+  std::map<std::pair<uint32_t, uuid>, std::vector<caf::typed_response_promise<shard_write_result>>>
+      applying;
 };
 
 using attach_reply = caf::result<caf::actor, shard_identity>;
@@ -379,6 +358,11 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
         auto* host = hosted(st, shard);
         if (host == nullptr) return not_hosted(st, shard);
         auto path = prepared_dir(st.data_dir, shard) + "/" + tx.to_string();
+        auto key = std::make_pair(shard, tx);
+        if (auto it = st.applying.find(key); it != st.applying.end()) {
+          it->second.push_back(self->make_response_promise<shard_write_result>());
+          return it->second.back();
+        }
         std::error_code ec;
         // Applied and dropped already (a repeated commit after a lost answer).
         if (!fs::exists(path, ec)) return shard_write_result{};
@@ -390,15 +374,22 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
           return make_error(ec::corrupt_value, "prepared part '" + path + "' does not decode: " +
                                                    self->system().render(err));
         auto rp = self->make_response_promise<shard_write_result>();
+        st.applying[key].push_back(rp);
+        auto answer = [self, key](auto result) {
+          auto waiting = std::move(self->state.applying[key]);
+          self->state.applying.erase(key);
+          for (auto& w : waiting)
+            w.deliver(result);
+        };
         self->request(host->actor, caf::infinite, atom::write_v, std::move(part))
             .then(
-                [rp, path](shard_write_result& r) mutable {
+                [answer, path](shard_write_result& r) mutable {
                   std::error_code ec;
                   fs::remove(path, ec);
                   pause_point("after-commit");
-                  rp.deliver(std::move(r));
+                  answer(r);
                 },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                [answer](caf::error& err) mutable { answer(err); });
         return rp;
       },
       [self](atom::abort_tx, uint32_t shard, const uuid& tx) -> caf::result<atom::ok> {
@@ -502,10 +493,10 @@ node_actor spawn_coordinator_node(caf::actor_system& sys, coordinator_actor coor
 
 expected<std::optional<cluster_map>> read_cluster_map(const std::string& data_dir) {
   auto path = map_path(data_dir);
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::optional<cluster_map>{};
-  auto text = read_small_file(path);
-  if (!text) return std::move(text.error());
+  auto found = read_optional_file(path);
+  if (!found) return std::move(found.error());
+  if (!*found) return std::optional<cluster_map>{};
+  const auto& text = *found;
   auto bad = [&](const std::string& why) {
     return make_error(ec::corrupt_value, "'" + path + "' is not a Telos cluster map: " + why);
   };
@@ -634,7 +625,8 @@ void retry_later(remote_ptr self, std::string why) {
 }
 
 /// Settles what the participant still holds prepared: commit what the decision log says was
-/// decided, abort the rest (no decision logged = aborted).
+/// decided, abort the rest (no decision logged = aborted), except transactions still waiting for
+/// their decision (their staged part may yet be committed).
 void resolve_prepared(remote_ptr self) {
   auto& st = self->state;
   if (!st.participant || !st.config.decisions) return;
@@ -643,9 +635,15 @@ void resolve_prepared(remote_ptr self) {
           [self](std::vector<uuid>& txs) {
             auto& st = self->state;
             for (auto& tx : txs) {
+              if (st.config.decisions->undecided(tx)) continue;
               if (st.config.decisions->committed(tx))
                 self->request(st.participant, caf::infinite, atom::commit_tx_v, st.config.shard, tx)
-                    .then([](shard_write_result&) {}, [](caf::error&) {});
+                    .then(
+                        [self, tx](shard_write_result&) {
+                          auto& st = self->state;
+                          (void)st.config.decisions->record_applied(tx, st.config.shard);
+                        },
+                        [](caf::error&) {});
               else
                 self->request(st.participant, caf::infinite, atom::abort_tx_v, st.config.shard, tx)
                     .then([](atom::ok) {}, [](caf::error&) {});

@@ -1,5 +1,6 @@
 // Two-phase commit at the coordinator: the decision log and the transaction front.
 #include "telos/actors/transactions.hpp"
+#include "telos/actors/durable_file.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -10,7 +11,9 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <fcntl.h>
@@ -20,21 +23,95 @@ namespace telos {
 
 // -- decision log ---------------------------------------------------------------------------------
 
-expected<std::shared_ptr<decision_log>> decision_log::open(const std::string& data_dir) {
+namespace {
+
+/// "commit <tx> <shard>,<shard>… <n> <id> … <id>": the decision and what it covers.
+std::string commit_line(const pending_decision& d) {
+  std::string line = "commit " + d.tx.to_string() + " ";
+  bool first = true;
+  for (auto s : d.shards) {
+    line += (first ? "" : ",") + std::to_string(s);
+    first = false;
+  }
+  line += " " + std::to_string(d.ids.size());
+  for (const auto& id : d.ids)
+    line += " " + id.to_string();
+  return line + "\n";
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && s.size() <= 9 && std::all_of(s.begin(), s.end(), ::isdigit);
+}
+
+/// A complete commit line, or nothing. "commit <tx>" alone (the format before compaction) names
+/// no shards: every shard then counts as not having applied it.
+std::optional<pending_decision> parse_commit(const std::vector<std::string>& words,
+                                             uint32_t shard_count) {
+  if (words.size() < 2) return std::nullopt;
+  auto tx = uuid::parse(words[1]);
+  if (!tx) return std::nullopt;
+  pending_decision d;
+  d.tx = *tx;
+  if (words.size() == 2) {
+    for (uint32_t s = 0; s < shard_count; ++s)
+      d.shards.insert(s);
+    return d;
+  }
+  std::istringstream list{words[2]};
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (!all_digits(item) || std::stoul(item) >= shard_count) return std::nullopt;
+    d.shards.insert(static_cast<uint32_t>(std::stoul(item)));
+  }
+  if (d.shards.empty() || words.size() < 4 || !all_digits(words[3])) return std::nullopt;
+  auto n = std::stoul(words[3]);
+  if (words.size() != 4 + n) return std::nullopt;
+  for (size_t i = 0; i < n; ++i) {
+    auto id = uuid::parse(words[4 + i]);
+    if (!id) return std::nullopt;
+    d.ids.push_back(*id);
+  }
+  return d;
+}
+
+} // namespace
+
+expected<std::shared_ptr<decision_log>>
+decision_log::open(const std::string& data_dir, uint32_t shard_count, size_t compact_every) {
   std::shared_ptr<decision_log> log{new decision_log};
+  log->data_dir_ = data_dir;
   log->path_ = data_dir + "/DECISIONS";
+  log->shard_count_ = shard_count;
+  log->compact_every_ = std::max<size_t>(compact_every, 1);
+  std::string text;
   {
-    std::ifstream in{log->path_};
-    std::string line;
-    while (std::getline(in, line)) {
-      // A line cut short by a crash has no newline and no valid id: it never was a decision.
-      if (line.rfind("commit ", 0) != 0) continue;
-      if (auto id = uuid::parse(line.substr(7))) log->committed_.insert(*id);
+    std::ifstream in{log->path_, std::ios::binary};
+    text.assign(std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{});
+  }
+  // Only lines ended by a newline count: a line cut short by a crash was never synced, so it
+  // never was a decision (a decision is made when its fsync returned, which also made every
+  // line before it durable). Lines that do not read are skipped for the same reason.
+  size_t start = 0;
+  for (auto end = text.find('\n'); end != std::string::npos;
+       start = end + 1, end = text.find('\n', start)) {
+    std::istringstream in{text.substr(start, end - start)};
+    std::vector<std::string> words;
+    for (std::string w; in >> w;)
+      words.push_back(w);
+    if (words.empty()) continue;
+    if (words[0] == "commit") {
+      if (auto d = parse_commit(words, shard_count)) log->pending_[d->tx] = std::move(*d);
+    } else if (words[0] == "applied" && words.size() == 3 && all_digits(words[2])) {
+      auto tx = uuid::parse(words[1]);
+      if (!tx) continue;
+      auto it = log->pending_.find(*tx);
+      if (it == log->pending_.end()) continue;
+      it->second.shards.erase(static_cast<uint32_t>(std::stoul(words[2])));
+      if (it->second.shards.empty()) log->pending_.erase(it);
     }
   }
-  log->fd_ = ::open(log->path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log->fd_ < 0)
-    return make_error(ec::io_error, "cannot open '" + log->path_ + "': " + std::strerror(errno));
+  std::lock_guard guard{log->mutex_};
+  if (auto ok = log->compact(); !ok) return std::move(ok.error());
   return log;
 }
 
@@ -42,20 +119,92 @@ decision_log::~decision_log() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-expected<void> decision_log::record_commit(const uuid& tx) {
-  auto line = "commit " + tx.to_string() + "\n";
-  std::lock_guard guard{mutex_};
+expected<void> decision_log::compact() {
+  std::string text;
+  for (const auto& [tx, d] : pending_)
+    text += commit_line(d);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  // A crash before the rename leaves the old file (a superset); the directory is synced before
+  // anything is appended to the new one, so a synced decision never sits in a file the directory
+  // does not point to.
+  if (auto ok = replace_file(path_, text); !ok) return ok;
+  if (auto ok = sync_directory(data_dir_); !ok) return ok;
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0)
+    return make_error(ec::io_error, "cannot open '" + path_ + "': " + std::strerror(errno));
+  lines_ = pending_.size();
+  return {};
+}
+
+expected<void> decision_log::append(const std::string& line, bool sync) {
+  if (fd_ < 0)
+    return make_error(ec::io_error,
+                      "the decision log '" + path_ +
+                          "' is not open (a rewrite failed; restart the coordinator)");
   if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
-      ::fdatasync(fd_) != 0)
+      (sync && ::fdatasync(fd_) != 0))
+    return make_error(ec::io_error, "cannot write '" + path_ + "': " + std::strerror(errno));
+  ++lines_;
+  return {};
+}
+
+expected<void> decision_log::record_commit(const uuid& tx, const std::set<uint32_t>& shards,
+                                           const std::vector<uuid>& ids) {
+  pending_decision d{tx, shards, ids};
+  auto line = commit_line(d);
+  std::lock_guard guard{mutex_};
+  if (auto ok = append(line, true); !ok)
     return make_error(ec::io_error, "cannot record the decision for transaction " + tx.to_string() +
-                                        " in '" + path_ + "': " + std::strerror(errno));
-  committed_.insert(tx);
+                                        ": " + describe(ok.error()));
+  pending_[tx] = std::move(d);
+  return {};
+}
+
+expected<void> decision_log::record_applied(const uuid& tx, uint32_t shard) {
+  std::lock_guard guard{mutex_};
+  auto it = pending_.find(tx);
+  if (it == pending_.end() || it->second.shards.count(shard) == 0) return {};
+  if (auto ok = append("applied " + tx.to_string() + " " + std::to_string(shard) + "\n", false);
+      !ok)
+    return ok;
+  it->second.shards.erase(shard);
+  if (it->second.shards.empty()) pending_.erase(it);
+  if (lines_ - pending_.size() >= compact_every_) return compact();
   return {};
 }
 
 bool decision_log::committed(const uuid& tx) const {
   std::lock_guard guard{mutex_};
-  return committed_.count(tx) != 0;
+  return pending_.count(tx) != 0;
+}
+
+std::vector<pending_decision> decision_log::pending() const {
+  std::lock_guard guard{mutex_};
+  std::vector<pending_decision> result;
+  for (const auto& [tx, d] : pending_)
+    result.push_back(d);
+  return result;
+}
+
+void decision_log::begin(const uuid& tx) {
+  std::lock_guard guard{mutex_};
+  undecided_.insert(tx);
+}
+
+void decision_log::end(const uuid& tx) {
+  std::lock_guard guard{mutex_};
+  undecided_.erase(tx);
+}
+
+bool decision_log::undecided(const uuid& tx) const {
+  std::lock_guard guard{mutex_};
+  return undecided_.count(tx) != 0;
+}
+
+size_t decision_log::lines() const {
+  std::lock_guard guard{mutex_};
+  return lines_;
 }
 
 // -- transaction front ----------------------------------------------------------------------------
@@ -90,6 +239,17 @@ struct held_read {
   std::function<void()> start;
 };
 
+/// A committed cross-shard batch that some shard did not apply yet (its node died or hung after
+/// the decision): its ids stay locked, reads touching them fail naming the shards, and the front
+/// retries the commit on those shards until they answer.
+struct unapplied_tx {
+  std::set<size_t> shards;
+  /// The last error of a shard that did not apply its part.
+  std::string why;
+  std::chrono::milliseconds backoff{0};
+  bool retrying = false;
+};
+
 struct front_state {
   static inline const char* name = "transaction_front";
   coordinator_actor coordinator;
@@ -107,18 +267,63 @@ struct front_state {
   std::deque<held_read> held;
   /// Commit phases waiting or running, in decision order.
   std::vector<commit_phase> commits;
+  /// Committed batches not applied on every shard yet (their ids are in `locked` too).
+  std::map<uuid, unapplied_tx> unapplied;
 };
 
-using front_ptr = coordinator_actor::stateful_pointer<front_state>;
+/// Retries the commit of an unapplied transaction on the shards that did not apply it.
+using retry_commit = caf::atom_constant<caf::atom("retrycmt")>;
+constexpr retry_commit retry_commit_v{};
+
+using front_actor = coordinator_actor::extend<caf::reacts_to<retry_commit, uuid>>;
+using front_ptr = front_actor::stateful_pointer<front_state>;
+
+std::string shard_names(const std::set<size_t>& shards) {
+  std::string names;
+  for (auto s : shards)
+    names += (names.empty() ? "" : ", ") + std::to_string(s);
+  return names;
+}
+
+std::string not_applied(const uuid& tx, const unapplied_tx& u) {
+  return "cross-shard transaction " + tx.to_string() +
+         " is committed but not applied yet on shard(s) " + shard_names(u.shards) + " (" + u.why +
+         ")";
+}
 
 /// A write naming an id of a cross-shard batch in flight: ec::conflict naming both.
 caf::error locked_conflict(const front_state& st, const std::vector<uuid>& ids) {
   for (const auto& [tx, locked] : st.locked)
     for (const auto& id : ids)
-      if (locked.count(id) != 0)
+      if (locked.count(id) != 0) {
+        if (auto u = st.unapplied.find(tx); u != st.unapplied.end())
+          return make_error(ec::conflict, "memory " + id.to_string() + " is part of " +
+                                              not_applied(tx, u->second) +
+                                              "; retry the write once the shard is back");
         return make_error(ec::conflict,
                           "memory " + id.to_string() + " is part of cross-shard transaction " +
                               tx.to_string() + ", which is being committed; retry the write");
+      }
+  return {};
+}
+
+/// A read that would see a committed batch on some shards only: ec::unavailable naming the
+/// transaction and the shards that did not apply it.
+caf::error unapplied_overlap(const front_state& st, const footprint& fp) {
+  for (const auto& [tx, u] : st.unapplied) {
+    const auto& ids = st.locked.at(tx);
+    if (!fp.overlaps(ids)) continue;
+    if (fp.all)
+      return make_error(ec::unavailable,
+                        "the " + not_applied(tx, u) +
+                            ": a read over all memories would see part of it; retry once the "
+                            "shard is back");
+    for (const auto& id : fp.ids)
+      if (ids.count(id) != 0)
+        return make_error(ec::unavailable, "memory " + id.to_string() + " is part of " +
+                                               not_applied(tx, u) +
+                                               "; retry once the shard is back");
+  }
   return {};
 }
 
@@ -147,10 +352,11 @@ bool held_back(const front_state& st, const footprint& fp) {
   return false;
 }
 
-/// Ends tx's commit phase: its ids are free again and the reads it held start.
+/// Ends tx's commit phase: its ids are free again (unless a shard did not apply its part) and the
+/// reads it held start.
 void end_commit(front_ptr self, const uuid& tx) {
   auto& st = self->state;
-  st.locked.erase(tx);
+  if (st.unapplied.count(tx) == 0) st.locked.erase(tx);
   st.commits.erase(std::remove_if(st.commits.begin(), st.commits.end(),
                                   [&](const commit_phase& c) { return c.tx == tx; }),
                    st.commits.end());
@@ -175,6 +381,10 @@ caf::typed_response_promise<R> read(front_ptr self, footprint fp, Ts... xs) {
   auto rp = self->make_response_promise<R>();
   auto start = [self, rp, fp, xs...]() mutable {
     auto& st = self->state;
+    if (auto err = unapplied_overlap(st, fp)) {
+      rp.deliver(std::move(err));
+      return;
+    }
     auto id = st.next_read++;
     st.reads.emplace(id, fp);
     auto finished = [self, id] {
@@ -219,18 +429,67 @@ struct tx_plan {
 
 using tx_done = std::function<void(caf::expected<std::map<size_t, shard_write_result>>)>;
 
-std::string shard_names(const std::vector<size_t>& shards) {
-  std::string names;
-  for (auto s : shards)
-    names += (names.empty() ? "" : ", ") + std::to_string(s);
-  return names;
+/// A shard applied its part of tx: the decision log learns it, and once every shard has, the
+/// batch's ids are free.
+void applied(front_ptr self, const uuid& tx, size_t shard) {
+  auto& st = self->state;
+  // A failure here only keeps the decision in the log longer (its line is rewritten later).
+  (void)st.decisions->record_applied(tx, static_cast<uint32_t>(shard));
+  auto it = st.unapplied.find(tx);
+  if (it == st.unapplied.end()) return;
+  it->second.shards.erase(shard);
+  if (!it->second.shards.empty()) return;
+  st.unapplied.erase(it);
+  // A commit phase of tx still running unlocks at its end.
+  if (std::none_of(st.commits.begin(), st.commits.end(),
+                   [&](const commit_phase& c) { return c.tx == tx; }))
+    st.locked.erase(tx);
 }
 
-/// Phase 2: every participant applies its staged part.
+void schedule_retry(front_ptr self, const uuid& tx) {
+  auto it = self->state.unapplied.find(tx);
+  if (it == self->state.unapplied.end() || it->second.retrying) return;
+  auto& u = it->second;
+  u.retrying = true;
+  u.backoff =
+      std::clamp(u.backoff * 2, std::chrono::milliseconds{50}, std::chrono::milliseconds{1000});
+  self->delayed_send(self, u.backoff, retry_commit_v, tx);
+}
+
+/// Asks every shard that did not apply its part of tx to commit it again (a remote shard fails at
+/// once while its node is down; a participant that applied it already answers at once).
+void retry_unapplied(front_ptr self, const uuid& tx) {
+  auto it = self->state.unapplied.find(tx);
+  if (it == self->state.unapplied.end()) return;
+  it->second.retrying = true;
+  auto left = std::make_shared<size_t>(it->second.shards.size());
+  auto settle = [self, tx, left] {
+    if (--*left > 0) return;
+    if (auto u = self->state.unapplied.find(tx); u != self->state.unapplied.end()) {
+      u->second.retrying = false;
+      schedule_retry(self, tx);
+    }
+  };
+  for (auto s : it->second.shards)
+    self->request(self->state.shards[s], caf::infinite, atom::commit_tx_v, tx)
+        .then(
+            [self, tx, s, settle](shard_write_result&) {
+              applied(self, tx, s);
+              settle();
+            },
+            [self, tx, settle](caf::error& err) {
+              if (auto u = self->state.unapplied.find(tx); u != self->state.unapplied.end())
+                u->second.why = describe(err);
+              settle();
+            });
+}
+
+/// Phase 2: every participant applies its staged part. A shard that cannot is retried until it
+/// applies it; the batch's ids stay locked meanwhile.
 void commit_all(front_ptr self, uuid tx, std::shared_ptr<tx_plan> plan, tx_done done) {
   struct outcome {
     std::map<size_t, shard_write_result> results;
-    std::vector<size_t> failed;
+    std::set<size_t> failed;
     caf::error first;
     size_t pending = 0;
   };
@@ -238,26 +497,32 @@ void commit_all(front_ptr self, uuid tx, std::shared_ptr<tx_plan> plan, tx_done 
   out->pending = plan->parts.size();
   for (auto& [shard, part] : plan->parts) {
     auto s = shard;
-    auto finish = [out, tx, done] {
+    auto finish = [self, out, tx, done] {
       if (--out->pending > 0) return;
       if (out->failed.empty()) {
         done(std::move(out->results));
         return;
       }
+      auto& u = self->state.unapplied[tx];
+      u.shards = out->failed;
+      u.why = describe(out->first);
+      schedule_retry(self, tx);
       done(make_error(code_of(out->first),
                       "the batch is committed (transaction " + tx.to_string() +
                           " decided), but shard(s) " + shard_names(out->failed) +
                           " did not apply their part yet: " + describe(out->first) +
-                          "; they apply it when the coordinator reaches them again"));
+                          "; its memories stay locked until they applied it (the coordinator "
+                          "retries)"));
     };
     self->request(self->state.shards[s], caf::infinite, atom::commit_tx_v, tx)
         .then(
-            [out, s, finish](shard_write_result& r) {
+            [self, out, tx, s, finish](shard_write_result& r) {
+              (void)self->state.decisions->record_applied(tx, static_cast<uint32_t>(s));
               out->results[s] = std::move(r);
               finish();
             },
             [out, s, finish](caf::error& err) {
-              out->failed.push_back(s);
+              out->failed.insert(s);
               if (!out->first) out->first = std::move(err);
               finish();
             });
@@ -282,6 +547,7 @@ std::set<uuid> ids_of(const tx_plan& plan) {
 void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
   auto tx = uuid::random();
   self->state.locked.emplace(tx, ids_of(*plan));
+  self->state.decisions->begin(tx);
   struct votes {
     std::vector<size_t> prepared;
     caf::error first;
@@ -292,9 +558,17 @@ void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
   auto decide = [self, tx, plan, v, done] {
     if (--v->pending > 0) return;
     caf::error failed = std::move(v->first);
-    if (!failed)
-      if (auto logged = self->state.decisions->record_commit(tx); !logged)
+    if (!failed) {
+      std::set<uint32_t> shards;
+      for (const auto& [s, part] : plan->parts)
+        shards.insert(static_cast<uint32_t>(s));
+      const auto& ids = self->state.locked[tx];
+      if (auto logged = self->state.decisions->record_commit(
+              tx, shards, std::vector<uuid>(ids.begin(), ids.end()));
+          !logged)
         failed = std::move(logged.error());
+    }
+    self->state.decisions->end(tx);
     if (failed) {
       // No decision was logged: the transaction is aborted everywhere. A participant that cannot
       // be told now drops its staged part when the coordinator reaches it again.
@@ -334,21 +608,31 @@ void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
   }
 }
 
-coordinator_actor::behavior_type transaction_front(front_ptr self, coordinator_actor coordinator,
-                                                   std::vector<transaction_shard_actor> shards,
-                                                   telos::profile profile, telos::limits limits,
-                                                   std::shared_ptr<decision_log> decisions) {
+front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor coordinator,
+                                             std::vector<transaction_shard_actor> shards,
+                                             telos::profile profile, telos::limits limits,
+                                             std::shared_ptr<decision_log> decisions) {
   auto& st = self->state;
   st.coordinator = std::move(coordinator);
   st.shards = std::move(shards);
   st.profile = std::move(profile);
   st.limits = limits;
   st.decisions = std::move(decisions);
+  // Batches a shard had not applied when the coordinator stopped: locked again, and retried.
+  for (auto& d : st.decisions->pending()) {
+    st.locked[d.tx].insert(d.ids.begin(), d.ids.end());
+    auto& u = st.unapplied[d.tx];
+    for (auto s : d.shards)
+      if (s < st.shards.size()) u.shards.insert(s);
+    u.why = "not confirmed applied before the coordinator restarted";
+    self->send(self, retry_commit_v, d.tx);
+  }
   auto shard_of = [self](const uuid& id) {
     return static_cast<size_t>(stable_hash(id) % self->state.shards.size());
   };
   auto& c = st.coordinator;
   return {
+      [=](retry_commit, uuid& tx) { retry_unapplied(self, tx); },
       [=](atom::put, std::vector<memory>& batch) -> caf::result<std::vector<uuid>> {
         auto& st = self->state;
         for (auto& m : batch)
@@ -484,8 +768,9 @@ coordinator_actor spawn_transaction_front(caf::actor_system& sys, coordinator_ac
                                           std::vector<transaction_shard_actor> shards,
                                           telos::profile profile, telos::limits limits,
                                           std::shared_ptr<decision_log> decisions) {
-  return sys.spawn(transaction_front, std::move(coordinator), std::move(shards), std::move(profile),
-                   limits, std::move(decisions));
+  return caf::actor_cast<coordinator_actor>(sys.spawn(transaction_front, std::move(coordinator),
+                                                      std::move(shards), std::move(profile), limits,
+                                                      std::move(decisions)));
 }
 
 } // namespace telos

@@ -11,6 +11,7 @@
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -58,22 +59,57 @@ using transaction_shard_actor =
                      caf::replies_to<atom::commit_tx, uuid>::with<shard_write_result>,
                      caf::replies_to<atom::abort_tx, uuid>::with<atom::ok>>;
 
+/// A committed cross-shard batch that some shard has not applied yet.
+struct pending_decision {
+  uuid tx;
+  /// The shards whose part is still to apply.
+  std::set<uint32_t> shards;
+  /// The memory ids of the whole batch (locked until every shard applied its part).
+  std::vector<uuid> ids;
+};
+
 /// The coordinator's decisions, <data-dir>/DECISIONS: a transaction is committed exactly when its
-/// line was written and synced; anything else prepared is aborted.
+/// line was written and synced; anything else prepared is aborted. A decision is forgotten once
+/// every shard applied its part, and the file is rewritten (temporary file, fsync, rename,
+/// directory fsync) at open and whenever `compact_every` lines are dead, so it holds only the
+/// decisions some shard still has to apply.
 class decision_log {
 public:
-  static expected<std::shared_ptr<decision_log>> open(const std::string& data_dir);
+  /// Opens (creates) the log of a cluster of `shard_count` shards and compacts it.
+  static expected<std::shared_ptr<decision_log>>
+  open(const std::string& data_dir, uint32_t shard_count, size_t compact_every = 1024);
   ~decision_log();
-  /// The commit point of a cross-shard batch: appends "commit <tx>" and fsyncs.
-  expected<void> record_commit(const uuid& tx);
+  /// The commit point of a cross-shard batch over `shards` writing `ids`: appends its line and
+  /// fsyncs.
+  expected<void> record_commit(const uuid& tx, const std::set<uint32_t>& shards,
+                               const std::vector<uuid>& ids);
+  /// `shard` applied its part of tx (not synced: a lost line only keeps the decision longer).
+  /// Compacts the file when enough decisions are forgotten.
+  expected<void> record_applied(const uuid& tx, uint32_t shard);
+  /// Committed and not applied everywhere yet (a forgotten decision is applied everywhere).
   bool committed(const uuid& tx) const;
+  std::vector<pending_decision> pending() const;
+  /// Marks tx between its first prepare and its decision: a participant's staged part of it is
+  /// neither committed nor aborted by recovery meanwhile.
+  void begin(const uuid& tx);
+  void end(const uuid& tx);
+  bool undecided(const uuid& tx) const;
+  /// Lines in the file now.
+  size_t lines() const;
 
 private:
   decision_log() = default;
+  expected<void> append(const std::string& line, bool sync);
+  expected<void> compact();
+  std::string data_dir_;
   std::string path_;
+  uint32_t shard_count_ = 0;
+  size_t compact_every_ = 1024;
   int fd_ = -1;
+  size_t lines_ = 0;
   mutable std::mutex mutex_;
-  std::set<uuid> committed_;
+  std::map<uuid, pending_decision> pending_;
+  std::set<uuid> undecided_;
 };
 
 /// What a coordinator node publishes instead of the bare coordinator: put and remove batches

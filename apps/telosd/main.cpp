@@ -40,6 +40,7 @@ struct options {
   double ping_interval = 1;
   double ping_timeout = 3;
   std::string restore_from;
+  size_t compact_decisions = 1024;
   tls_options tls;
 };
 
@@ -306,7 +307,8 @@ int run_coordinator(const options& o, const endpoint& where) {
   caf::actor_system sys{cfg};
   // Attach to every shard once (bounded retries while a node is still starting): a node with the
   // wrong shard, count, data dir or profile is refused here, before any client is served.
-  auto decisions = decision_log::open(o.data_dir);
+  auto decisions =
+      decision_log::open(o.data_dir, static_cast<uint32_t>(map.shards.size()), o.compact_decisions);
   if (!decisions) return fail(decisions.error());
   std::vector<attached_shard> attached(map.shards.size());
   std::vector<std::string> why(map.shards.size());
@@ -444,6 +446,12 @@ int main(int argc, char** argv) {
                  "treated as down until it answers again")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 3600.0));
+  app.add_option(
+         "--compact-decisions", o.compact_decisions,
+         "Coordinator: rewrite the decision log (DECISIONS) once this many of its lines are "
+         "of batches every shard applied")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30));
   app.add_option("--restore-from", o.restore_from,
                  "Shard host: replace the hosted shards with their copies in this checkpoint "
                  "directory (written by `telos --connect … checkpoint DIR`) before serving");

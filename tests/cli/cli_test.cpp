@@ -1,6 +1,7 @@
 // End-to-end tests of the telos CLI: every command runs the real binary on a real store, outputs
 // are parsed as JSON, search answers are compared with a brute-force reference computed here,
 // and every error path is checked for its message and exit code.
+#include "lcg.hpp"
 #include "process.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -34,17 +35,6 @@ const char* test_profile = R"({"name":"cli-test","embedders":[
   {"name":"E2","kind":"dense","dim":4,"metric":"l2"},
   {"name":"E3","kind":"sparse","dim":100},
   {"name":"E4","kind":"multi","dim":4}]})";
-
-/// A deterministic generator of test data (no std distributions: those differ between
-/// standard libraries).
-struct lcg {
-  uint64_t state;
-  uint64_t next() {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return state >> 33;
-  }
-  float uniform() { return static_cast<float>(next() % 2000001) / 1000000.0f - 1.0f; }
-};
 
 std::vector<float> dense(lcg& r, size_t dim) {
   std::vector<float> v(dim);

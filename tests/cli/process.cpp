@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <climits>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -46,10 +47,13 @@ std::vector<char*> argv_of(const std::string& binary, std::vector<std::string>& 
 }
 
 pid_t spawn(const std::string& binary, std::vector<std::string> args, const std::string& in_file,
-            const std::string& out_file, const std::string& err_file) {
+            const std::string& out_file, const std::string& err_file,
+            std::vector<std::string> env = {}) {
   auto argv = argv_of(binary, args);
   auto pid = ::fork();
   if (pid == 0) {
+    for (auto& assignment : env)
+      ::putenv(assignment.data());
     int in = ::open(in_file.empty() ? "/dev/null" : in_file.c_str(), O_RDONLY);
     int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -86,8 +90,68 @@ run_result run(const std::string& binary, const std::vector<std::string>& args,
 }
 
 pid_t start(const std::string& binary, const std::vector<std::string>& args,
-            const std::string& out_file, const std::string& err_file) {
-  return spawn(binary, args, {}, out_file, err_file);
+            const std::string& out_file, const std::string& err_file,
+            const std::vector<std::string>& env) {
+  return spawn(binary, args, {}, out_file, err_file, env);
+}
+
+bool running(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0;
+}
+
+child::child(const std::string& binary, const std::vector<std::string>& args, std::string out_file,
+             std::string err_file, const std::vector<std::string>& env)
+    : pid_(start(binary, args, out_file, err_file, env)), out_file_(std::move(out_file)),
+      err_file_(std::move(err_file)) {}
+
+child::child(child&& other) noexcept
+    : pid_(other.pid_), out_file_(std::move(other.out_file_)),
+      err_file_(std::move(other.err_file_)) {
+  other.pid_ = -1;
+}
+
+child::~child() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  ::kill(pid_, SIGCONT); // a stopped child must run to see the SIGTERM
+  wait_for(pid_);
+}
+
+bool child::running() const {
+  return pid_ > 0 && telos::test::running(pid_);
+}
+
+void child::signal(int signal) const {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+int child::stop(int signal) {
+  this->signal(signal);
+  if (signal != SIGCONT && signal != SIGKILL) ::kill(pid_, SIGCONT);
+  return wait();
+}
+
+int child::wait() {
+  if (pid_ <= 0) return -1;
+  auto code = wait_for(pid_);
+  pid_ = -1;
+  return code;
+}
+
+std::string child::first_line(std::chrono::milliseconds timeout) const {
+  std::string line;
+  eventually(
+      [&] {
+        auto text = read_file(out_file_);
+        auto end = text.find('\n');
+        if (end == std::string::npos) return false;
+        line = text.substr(0, end);
+        return true;
+      },
+      static_cast<int>(timeout / std::chrono::milliseconds(20)), std::chrono::milliseconds(20));
+  return line;
 }
 
 int wait_for(pid_t pid) {

@@ -1,17 +1,21 @@
 // Multi-process tests of a Telos cluster on loopback: telosd shard hosts and a telosd coordinator,
 // driven with the telos CLI over --connect, compared with a single-process store of the same data.
+#include "cli/lcg.hpp"
 #include "cli/process.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -41,15 +45,6 @@ std::string certs_script() {
 const char* test_profile = R"({"name":"cluster-test","embedders":[
   {"name":"E1","kind":"dense","dim":8,"metric":"cosine"},
   {"name":"E2","kind":"sparse","dim":100}]})";
-
-struct lcg {
-  uint64_t state;
-  uint64_t next() {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return state >> 33;
-  }
-  float uniform() { return static_cast<float>(next() % 2000001) / 1000000.0f - 1.0f; }
-};
 
 json dense(lcg& r) {
   std::vector<float> v(8);
@@ -86,67 +81,39 @@ json make_memory(uint64_t i) {
           {"embeddings", {{"E1", dense(r)}, {"E2", sparse(r)}}}};
 }
 
-/// Polls `done` up to `tries` times, `step` apart; true as soon as it holds.
-template <class F>
-bool eventually(F done, int tries = 600,
-                std::chrono::milliseconds step = std::chrono::milliseconds(50)) {
-  for (int i = 0; i < tries; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return false;
-}
-
-/// A telosd process: started, its "listening" line awaited, killed (SIGTERM) with the fixture.
+/// A telosd process: started, its "listening" line awaited, ended (SIGTERM) with the fixture.
 struct node {
-  pid_t pid = -1;
-  std::string out;
+  child proc;
   std::string address;
   json ready;
 };
 
 struct cluster_fixture {
   temp_dir dir;
-  std::vector<node> nodes;
+  std::deque<node> nodes;
   int started = 0;
 
   cluster_fixture() { write_file(dir / "profile.json", test_profile); }
-
-  ~cluster_fixture() {
-    for (auto& n : nodes)
-      if (n.pid > 0) {
-        ::kill(n.pid, SIGTERM);
-        ::kill(n.pid, SIGCONT); // a node a test stopped must run to see the SIGTERM
-        wait_for(n.pid);
-      }
-  }
 
   /// Starts telosd with `args` (and the environment assignment `env`, e.g.
   /// TELOS_TEST_CRASH=after-prepare); waits (bounded) for its "listening" line; the node's index.
   size_t start_node(std::vector<std::string> args, const std::string& crash_at = {},
                     const std::string& env = {}) {
-    node n;
     auto name = "node" + std::to_string(started++);
-    n.out = dir / (name + ".out");
     auto assignment = crash_at.empty() ? env : "TELOS_TEST_CRASH=" + crash_at;
-    if (assignment.empty()) {
-      n.pid = start(telosd_binary(), args, n.out, dir / (name + ".err"));
-    } else {
-      args.insert(args.begin(), {assignment, telosd_binary()});
-      n.pid = start("/usr/bin/env", args, n.out, dir / (name + ".err"));
-    }
-    bool up = eventually([&] {
-      auto text = read_file(n.out);
-      if (text.find('\n') == std::string::npos) return false;
-      n.ready = json::parse(text.substr(0, text.find('\n')));
-      return true;
-    });
+    std::vector<std::string> environment;
+    if (!assignment.empty()) environment.push_back(assignment);
+    auto& n = nodes.emplace_back(node{
+        child{telosd_binary(), args, dir / (name + ".out"), dir / (name + ".err"), environment},
+        {},
+        {}});
+    auto line = n.proc.first_line();
     BOOST_REQUIRE_MESSAGE(
-        up, "telosd " << name << " did not come up: " << read_file(dir / (name + ".err")));
+        !line.empty(), "telosd " << name << " did not come up: " << read_file(n.proc.err_file()));
+    n.ready = json::parse(line);
     BOOST_REQUIRE_MESSAGE(n.ready.contains("listening"),
                           "telosd " << name << ": " << n.ready.dump());
     n.address = n.ready["listening"].get<std::string>();
-    nodes.push_back(n);
     return nodes.size() - 1;
   }
 
@@ -173,11 +140,7 @@ struct cluster_fixture {
     return start_node(args);
   }
 
-  void kill9(size_t i) {
-    ::kill(nodes[i].pid, SIGKILL);
-    BOOST_CHECK_EQUAL(wait_for(nodes[i].pid), 128 + SIGKILL);
-    nodes[i].pid = -1;
-  }
+  void kill9(size_t i) { BOOST_CHECK_EQUAL(nodes[i].proc.stop(SIGKILL), 128 + SIGKILL); }
 
   run_result telos(const std::string& coordinator, std::vector<std::string> args,
                    const std::string& input = {}, std::vector<std::string> tls = {}) const {
@@ -185,6 +148,27 @@ struct cluster_fixture {
     all.insert(all.end(), tls.begin(), tls.end());
     all.insert(all.end(), args.begin(), args.end());
     return run(telos_binary(), all, input);
+  }
+
+  /// Memories 0..n-1 again, each with content "version 2 of <i>".
+  std::string write_version_2(uint64_t n) const {
+    std::string lines;
+    for (uint64_t i = 0; i < n; ++i) {
+      auto m = make_memory(i);
+      m["content"] = "version 2 of " + std::to_string(i);
+      lines += m.dump() + "\n";
+    }
+    write_file(dir / "v2.jsonl", lines);
+    return dir / "v2.jsonl";
+  }
+
+  /// Three shards on two nodes (one hosts shards 0 and 2, the other shard 1) and a coordinator;
+  /// the indexes of the two shard nodes and the coordinator's address.
+  std::tuple<size_t, size_t, std::string> start_three_shards_on_two_nodes() {
+    auto a = start_shard_host({0, 2}, 3, "a");
+    auto b = start_shard_host({1}, 3, "b");
+    auto c = start_coordinator({nodes[a].address, nodes[b].address, nodes[a].address});
+    return {a, b, nodes[c].address};
   }
 
   std::string write_import(uint64_t n) const {
@@ -228,13 +212,6 @@ struct pause_point {
   }
 };
 
-/// True while the process runs (it has not exited); leaves it to wait_for.
-bool running(pid_t pid) {
-  siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-         info.si_pid == 0;
-}
-
 json parse_line(const run_result& r) {
   BOOST_REQUIRE_MESSAGE(r.code == 0, "exit " << r.code << ": " << r.err << r.out);
   return json::parse(r.out.substr(0, r.out.find('\n')));
@@ -246,11 +223,7 @@ BOOST_AUTO_TEST_SUITE(cluster)
 
 BOOST_AUTO_TEST_CASE(import_search_get_across_remote_shards_equal_a_single_node_store) {
   cluster_fixture f;
-  // Three shards on two processes: one node hosts shards 0 and 2, the other shard 1.
-  auto a = f.start_shard_host({0, 2}, 3, "a");
-  auto b = f.start_shard_host({1}, 3, "b");
-  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address});
-  auto coordinator = f.nodes[c].address;
+  auto coordinator = std::get<2>(f.start_three_shards_on_two_nodes());
   auto file = f.write_import(90);
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"import", file, "--batch", "7"}))["imported"],
                     90);
@@ -448,7 +421,7 @@ BOOST_AUTO_TEST_CASE(a_cross_shard_batch_commits_on_every_shard_or_on_none) {
   BOOST_CHECK(exists(f.dir / "b/prepared/shard-1"));
   // Back without the crash point: the coordinator reconnects and, finding no commit decision,
   // has the participant drop its staged part; shard 0 aborted at once. Nothing is visible.
-  f.nodes[b].pid = -1;
+  BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
   f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
   BOOST_REQUIRE(eventually([&] {
     auto n = f.telos(coordinator, {"count"});
@@ -460,16 +433,14 @@ BOOST_AUTO_TEST_CASE(a_cross_shard_batch_commits_on_every_shard_or_on_none) {
   BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "a/prepared/shard-0"}).out.empty());
   // Now shard 1's node dies after the decision, before applying its part: the batch is
   // committed; the restarted node applies its staged part when the coordinator reaches it.
-  ::kill(f.nodes.back().pid, SIGTERM);
-  wait_for(f.nodes.back().pid);
-  f.nodes.back().pid = -1;
+  BOOST_CHECK_EQUAL(f.nodes.back().proc.stop(SIGTERM), 0);
   f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address},
                "before-commit");
   BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
   auto decided = f.telos(coordinator, {"import", file, "--batch", "100"});
   BOOST_CHECK_EQUAL(decided.code, 3);
   BOOST_CHECK_MESSAGE(decided.err.find("the batch is committed") != std::string::npos, decided.err);
-  f.nodes.back().pid = -1;
+  BOOST_CHECK_EQUAL(f.nodes.back().proc.wait(), 128 + SIGKILL);
   f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
   BOOST_REQUIRE(eventually([&] {
     auto n = f.telos(coordinator, {"count"});
@@ -477,6 +448,76 @@ BOOST_AUTO_TEST_CASE(a_cross_shard_batch_commits_on_every_shard_or_on_none) {
   }));
   for (uint64_t i = 0; i < 30; ++i)
     BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
+  BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_a_shard_did_not_apply_stays_locked_through_restarts_and_compaction) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0}, 2, "a");
+  auto b = f.start_shard_host({1}, 2, "b");
+  auto b_address = f.nodes[b].address;
+  std::vector<std::string> coordinator_args{"--compact-decisions", "2", "--wait-shards", "0.2"};
+  auto c = f.start_coordinator({f.nodes[a].address, b_address}, coordinator_args);
+  auto coordinator = f.nodes[c].address;
+  auto decisions = f.dir / "coordinator/DECISIONS";
+  auto lines_in = [](const std::string& path) {
+    auto text = read_file(path);
+    return std::count(text.begin(), text.end(), '\n');
+  };
+  // Cross-shard batches every shard applied: their decisions are forgotten, the log compacted.
+  auto file = f.write_import(30);
+  for (int round = 0; round < 6; ++round)
+    BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", file, "--batch", "100"}).code, 0);
+  BOOST_CHECK_LT(lines_in(decisions), 4);
+  // Shard 1's node dies (kill -9) after the decision, before applying its part of version 2.
+  BOOST_CHECK_EQUAL(f.nodes[b].proc.stop(SIGTERM), 0);
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address},
+               "before-commit");
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  auto decided = f.telos(coordinator, {"import", f.write_version_2(30), "--batch", "100"});
+  BOOST_CHECK_EQUAL(decided.code, 3);
+  BOOST_CHECK_MESSAGE(decided.err.find("the batch is committed") != std::string::npos, decided.err);
+  BOOST_CHECK_EQUAL(f.nodes.back().proc.wait(), 128 + SIGKILL);
+  // Shard 0 applied its part, shard 1 did not: no read shows any of the batch (also not the ids
+  // of shard 0), each failing with an error naming shard 1; writes to its ids conflict.
+  auto check_locked = [&](const std::string& at) {
+    for (uint64_t i = 0; i < 30; i += 7) {
+      auto got = f.telos(at, {"get", id_of(i)});
+      BOOST_CHECK_EQUAL(got.code, 3);
+      BOOST_CHECK_MESSAGE(got.err.find("not applied yet on shard(s) 1") != std::string::npos,
+                          got.err);
+    }
+    auto clash = f.telos(at, {"put"}, make_memory(3).dump());
+    BOOST_CHECK_EQUAL(clash.code, 3);
+    BOOST_CHECK_MESSAGE(clash.err.find("memory " + id_of(3) + " is part of cross-shard") !=
+                                std::string::npos &&
+                            clash.err.find("not applied yet on shard(s) 1") != std::string::npos,
+                        clash.err);
+    auto listed = f.telos(at, {"list"});
+    BOOST_CHECK_EQUAL(listed.code, 3);
+    BOOST_CHECK(listed.out.find("version 2") == std::string::npos);
+  };
+  check_locked(coordinator);
+  // The coordinator restarts meanwhile: its log (compacted at open) holds just this batch, whose
+  // ids it locks again.
+  BOOST_CHECK_EQUAL(f.nodes[c].proc.stop(SIGTERM), 0);
+  c = f.start_coordinator({f.nodes[a].address, b_address}, coordinator_args);
+  coordinator = f.nodes[c].address;
+  BOOST_CHECK_EQUAL(lines_in(decisions), 1);
+  BOOST_CHECK_EQUAL(read_file(decisions).rfind("commit ", 0), 0u);
+  check_locked(coordinator);
+  // Shard 1's node is back: its part is applied, every read sees the whole batch, the decision is
+  // forgotten and the log empties.
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address});
+  BOOST_REQUIRE(eventually([&] {
+    auto n = f.telos(coordinator, {"count"});
+    return n.code == 0 && parse_line(n)["count"] == 30;
+  }));
+  for (uint64_t i = 0; i < 30; ++i)
+    BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(i)}))["content"],
+                      "version 2 of " + std::to_string(i));
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"put"}, make_memory(3).dump()).code, 0);
+  BOOST_CHECK(eventually([&] { return read_file(decisions).empty(); }));
   BOOST_CHECK(run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty());
 }
 
@@ -501,15 +542,8 @@ BOOST_AUTO_TEST_CASE(readers_never_see_half_a_cross_shard_batch_and_its_ids_are_
   BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", file, "--batch", "1"}).code, 0);
   BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(100).dump()).code, 0);
   // Version 2 of the 20 in one cross-shard batch.
-  std::string lines;
-  for (uint64_t i = 0; i < 20; ++i) {
-    auto m = make_memory(i);
-    m["content"] = "version 2 of " + std::to_string(i);
-    lines += m.dump() + "\n";
-  }
-  write_file(f.dir / "v2.jsonl", lines);
   auto writer = start(telos_binary(),
-                      {"--connect", coordinator, "import", f.dir / "v2.jsonl", "--batch", "100"},
+                      {"--connect", coordinator, "import", f.write_version_2(20), "--batch", "100"},
                       f.dir / "writer.out", f.dir / "writer.err");
   BOOST_REQUIRE_MESSAGE(applied.reached(), "shard 0 never applied its part");
   BOOST_REQUIRE_MESSAGE(pending.reached(), "shard 1 never got to its commit");
@@ -566,7 +600,7 @@ BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resu
   auto coordinator = f.nodes[c].address;
   BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(40)}).code, 0);
   // The node hangs with its connection open.
-  BOOST_REQUIRE_EQUAL(::kill(f.nodes[b].pid, SIGSTOP), 0);
+  f.nodes[b].proc.signal(SIGSTOP);
   auto t0 = std::chrono::steady_clock::now();
   auto count = f.telos(coordinator, {"count"});
   auto took = std::chrono::steady_clock::now() - t0;
@@ -594,7 +628,7 @@ BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resu
   BOOST_CHECK_GT(served, 0);
   BOOST_CHECK_GT(refused, 0);
   // It resumes: the next answered ping puts it back in service.
-  BOOST_REQUIRE_EQUAL(::kill(f.nodes[b].pid, SIGCONT), 0);
+  f.nodes[b].proc.signal(SIGCONT);
   BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 40);
   for (uint64_t i = 0; i < 40; ++i)
@@ -603,10 +637,9 @@ BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resu
 
 BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_reports_the_cluster) {
   cluster_fixture f;
-  auto a = f.start_shard_host({0, 2}, 3, "a");
-  auto b = f.start_shard_host({1}, 3, "b");
-  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address});
-  auto coordinator = f.nodes[c].address;
+  size_t a = 0, b = 0;
+  std::string coordinator;
+  std::tie(a, b, coordinator) = f.start_three_shards_on_two_nodes();
   // init over --connect reports the cluster when it is what was asked, and names the difference.
   auto init = parse_line(f.telos(coordinator, {"init"}));
   BOOST_CHECK_EQUAL(init["exists"], coordinator);
@@ -650,9 +683,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_rep
   BOOST_CHECK_EQUAL(refused.code, 2);
   BOOST_CHECK_MESSAGE(refused.err.find("--restore-from") != std::string::npos, refused.err);
   for (auto i : {a, b}) {
-    ::kill(f.nodes[i].pid, SIGTERM);
-    BOOST_CHECK_EQUAL(wait_for(f.nodes[i].pid), 0);
-    f.nodes[i].pid = -1;
+    BOOST_CHECK_EQUAL(f.nodes[i].proc.stop(SIGTERM), 0);
   }
   f.start_node({"--data-dir", f.dir / "a", "--shard-id", "0", "--shard-id", "2", "--listen",
                 f.nodes[a].address, "--restore-from", ckpt});
