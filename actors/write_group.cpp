@@ -43,7 +43,7 @@ public:
           outcome.result = {};
         } else {
           apply(request, g.batch);
-          g.batch.append(extra);
+          g.batch.append(std::move(extra));
         }
       }
       g.outcomes.push_back(std::move(outcome));
@@ -222,13 +222,13 @@ private:
     for (auto& m : request.puts) {
       auto before = lookup(m.id);
       auto key = id_key(m.id);
-      batch.put(layout().records(), key, storage::encode_record(m));
+      batch.put_owned(layout().records(), key, storage::encode_record(m));
       auto& s = slot(m.id);
       s.removed = false;
       s.embeddings.resize(spec.size());
       for (size_t j = 0; j < spec.size(); ++j) {
         auto& e = m.embeddings[spec[j].name];
-        batch.put(layout().vectors(j), key, storage::encode_vector(spec[j], e));
+        batch.put_owned(layout().vectors(j), key, storage::encode_vector(spec[j], e));
         s.embeddings[j] = std::move(e);
       }
       if (before) {

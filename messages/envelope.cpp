@@ -51,6 +51,22 @@ std::string encode_envelope(value_format format, uint16_t schema_version,
   return out;
 }
 
+std::string begin_envelope(value_format format, uint16_t schema_version, size_t payload_hint) {
+  std::string out;
+  out.reserve(payload_hint + envelope_overhead);
+  out.push_back(static_cast<char>(format));
+  put_le(out, schema_version, 2);
+  put_le(out, 0, 4);
+  return out;
+}
+
+void finish_envelope(std::string& out) {
+  uint64_t length = out.size() - envelope_header_size;
+  for (size_t i = 0; i < 4; ++i)
+    out[3 + i] = static_cast<char>((length >> (8 * i)) & 0xFF);
+  put_le(out, XXH3_64bits(out.data(), out.size()), 8);
+}
+
 expected<envelope_view> decode_envelope(std::string_view value, std::string_view key) {
   auto fail = [&](const std::string& why) {
     return make_error(ec::corrupt_value, "value of key '" + printable_key(key) + "' (" +

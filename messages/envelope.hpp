@@ -48,6 +48,13 @@ struct envelope_view {
 /// Wraps a payload into an envelope.
 std::string encode_envelope(value_format format, uint16_t schema_version, std::string_view payload);
 
+/// Builds an envelope in place, without a separate payload string: begin_envelope writes the
+/// header and reserves room for `payload_hint` payload bytes, the caller appends the payload to
+/// the returned string, and finish_envelope fills in the length and appends the checksum. The
+/// result equals encode_envelope of the same payload.
+std::string begin_envelope(value_format format, uint16_t schema_version, size_t payload_hint);
+void finish_envelope(std::string& out);
+
 /// Checks and unwraps an envelope; errors name `key` (printed safely, binary bytes escaped).
 expected<envelope_view> decode_envelope(std::string_view value, std::string_view key);
 
@@ -96,12 +103,13 @@ private:
 /// Encodes `x` with Cereal into an envelope of the given schema version.
 template <class T>
 std::string encode_value(const T& x, uint16_t schema_version = 1) {
-  std::string payload;
+  auto out = begin_envelope(value_format::cereal_binary, schema_version, 0);
   {
-    value_output_archive ar{payload};
+    value_output_archive ar{out};
     ar(x);
   }
-  return encode_envelope(value_format::cereal_binary, schema_version, payload);
+  finish_envelope(out);
+  return out;
 }
 
 /// Decodes a value written by encode_value; any defect is ec::corrupt_value naming the key.

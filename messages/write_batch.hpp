@@ -4,6 +4,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,12 @@ public:
     ops_.push_back(op{op_kind::put, ks, std::string{key}, std::string{value}});
   }
 
+  /// put() that takes over `value` instead of copying it (for values built just for the batch).
+  void put_owned(keyspace_id ks, std::string_view key, std::string&& value) {
+    bytes_ += key.size() + value.size();
+    ops_.push_back(op{op_kind::put, ks, std::string{key}, std::move(value)});
+  }
+
   void del(keyspace_id ks, std::string_view key) {
     bytes_ += key.size();
     ops_.push_back(op{op_kind::del, ks, std::string{key}, {}});
@@ -38,6 +45,18 @@ public:
   void append(const write_batch& other) {
     ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
     bytes_ += other.bytes_;
+  }
+
+  /// Moves all operations of `other` after ours.
+  void append(write_batch&& other) {
+    if (ops_.empty()) {
+      ops_ = std::move(other.ops_);
+    } else {
+      ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
+                  std::make_move_iterator(other.ops_.end()));
+    }
+    bytes_ += other.bytes_;
+    other.clear();
   }
 
   void clear() {

@@ -3,6 +3,7 @@
 // graph's results, so an upsert never pays for a graph insertion; maintain() moves them into the
 // graph when the owner is idle. Each vector is stored once: in the fresh buffer or in hnswlib's
 // element block (which we read for exact scores and scans).
+#include "telos/storage/float_buffer.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_kernels.hpp"
@@ -673,7 +674,7 @@ private:
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
   /// Rows not (yet) in the graph, dim floats each, normalised for cosine. Rows before fresh_head_
   /// were moved into the graph and are dropped by compact_fresh().
-  std::vector<float> fresh_vectors_;
+  float_buffer fresh_vectors_;
   std::vector<uuid> fresh_ids_;
   size_t fresh_head_ = 0;
   std::unique_ptr<graph_state> graph_;

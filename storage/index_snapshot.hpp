@@ -82,13 +82,15 @@ public:
   /// Reads `size` bytes; false when fewer remain before the trailer.
   bool read(void* data, size_t size);
 
-  /// Reads `count` elements; false (and no allocation) when the file cannot hold them.
+  /// Reads `count` elements into `out` (a std::vector or float_buffer of trivially copyable
+  /// elements); false (and no allocation) when the file cannot hold them.
   template <class T>
-  bool read_array(std::vector<T>& out, uint64_t count) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    if (count > remaining() / sizeof(T)) return false;
+  bool read_array(T& out, uint64_t count) {
+    using element = typename T::value_type;
+    static_assert(std::is_trivially_copyable_v<element>);
+    if (count > remaining() / sizeof(element)) return false;
     out.resize(static_cast<size_t>(count));
-    return read(out.data(), out.size() * sizeof(T));
+    return read(out.data(), out.size() * sizeof(element));
   }
 
   /// Bytes left before the trailer.

@@ -173,13 +173,14 @@ std::string snapshot_key(std::string_view embedder_name) {
 // -- values ---------------------------------------------------------------------------------------
 
 std::string encode_record(const memory& m) {
-  std::string payload;
-  payload.reserve(64 + m.ns.size() + m.content.size());
+  auto out = begin_envelope(value_format::cereal_binary, record_schema,
+                            64 + m.ns.size() + m.content.size());
   {
-    value_output_archive ar{payload};
+    value_output_archive ar{out};
     ar(m.id, m.ns, m.content, m.attributes, m.created_at, m.updated_at);
   }
-  return encode_envelope(value_format::cereal_binary, record_schema, payload);
+  finish_envelope(out);
+  return out;
 }
 
 expected<memory> decode_record(std::string_view value, std::string_view key) {
@@ -210,25 +211,26 @@ expected<memory> decode_record(std::string_view value, std::string_view key) {
 }
 
 std::string encode_vector(const embedder& spec, const embedding& e) {
-  std::string payload;
+  std::string out;
   switch (spec.kind) {
   case embedder_kind::dense:
-    payload.reserve(e.values.size() * 4);
-    append_block(payload, e.values.data(), e.values.size());
+    out = begin_envelope(value_format::raw, vector_schema, e.values.size() * 4);
+    append_block(out, e.values.data(), e.values.size());
     break;
   case embedder_kind::sparse:
-    payload.reserve(4 + e.indices.size() * 8);
-    append_u32(payload, static_cast<uint32_t>(e.indices.size()));
-    append_block(payload, e.indices.data(), e.indices.size());
-    append_block(payload, e.values.data(), e.values.size());
+    out = begin_envelope(value_format::raw, vector_schema, 4 + e.indices.size() * 8);
+    append_u32(out, static_cast<uint32_t>(e.indices.size()));
+    append_block(out, e.indices.data(), e.indices.size());
+    append_block(out, e.values.data(), e.values.size());
     break;
   case embedder_kind::multi:
-    payload.reserve(4 + e.values.size() * 4);
-    append_u32(payload, static_cast<uint32_t>(e.tokens(spec.dim)));
-    append_block(payload, e.values.data(), e.values.size());
+    out = begin_envelope(value_format::raw, vector_schema, 4 + e.values.size() * 4);
+    append_u32(out, static_cast<uint32_t>(e.tokens(spec.dim)));
+    append_block(out, e.values.data(), e.values.size());
     break;
   }
-  return encode_envelope(value_format::raw, vector_schema, payload);
+  finish_envelope(out);
+  return out;
 }
 
 expected<embedding> decode_vector(const embedder& spec, std::string_view value,

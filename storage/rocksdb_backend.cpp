@@ -115,7 +115,9 @@ struct rocks_state {
     // Under the writer lock: close() takes it before the column family handles go away.
     std::lock_guard<std::mutex> writer{writer_mutex};
     if (gate.closed()) return closed_error(backend_kind::rocksdb, path);
-    rocksdb::WriteBatch native;
+    // Room for every record at once (tag, column family and two lengths as varints take at most
+    // 16 bytes per operation, plus the 12-byte header): the copy never regrows.
+    rocksdb::WriteBatch native{batch.byte_size() + 16 * batch.size() + 12};
     for (const auto& op : batch.ops()) {
       auto status = op.kind == write_batch::op_kind::put
                         ? native.Put(cfs[op.ks], slice(op.key), slice(op.value))

@@ -19,6 +19,50 @@ constexpr size_t compact_dead_percent = 30;
 /// many), so an owner that never calls maintain() still wastes at most half.
 constexpr size_t write_path_compact_minimum = 1024;
 
+struct posting {
+  uint32_t slot;
+  float weight;
+};
+
+/// Term → postings. Terms below `direct_terms` (every term of a usual vocabulary) index an array,
+/// which spares a hash lookup per term on every write; larger term ids go to a hash map.
+class posting_table {
+public:
+  static constexpr uint32_t direct_terms = 1u << 20;
+
+  std::vector<posting>& operator[](uint32_t term) {
+    if (term >= direct_terms) return far_[term];
+    if (term >= direct_.size())
+      direct_.resize(
+          std::min<size_t>(direct_terms, std::max<size_t>(term + 1, direct_.size() * 2)));
+    return direct_[term];
+  }
+
+  const std::vector<posting>* find(uint32_t term) const {
+    if (term < direct_terms) return term < direct_.size() ? &direct_[term] : nullptr;
+    auto it = far_.find(term);
+    return it == far_.end() ? nullptr : &it->second;
+  }
+
+  void clear() {
+    direct_.clear();
+    far_.clear();
+  }
+
+  size_t memory_bytes() const {
+    size_t bytes = direct_.capacity() * sizeof(std::vector<posting>) + hash_map_bytes(far_);
+    for (const auto& list : direct_)
+      bytes += list.capacity() * sizeof(posting);
+    for (const auto& [term, list] : far_)
+      bytes += list.capacity() * sizeof(posting);
+    return bytes;
+  }
+
+private:
+  std::vector<std::vector<posting>> direct_;
+  std::unordered_map<uint32_t, std::vector<posting>> far_;
+};
+
 struct sparse_snapshot_meta {
   embedder spec;
   uint64_t documents = 0;
@@ -66,10 +110,10 @@ public:
     std::vector<uint8_t> touched_mark(slot_ids_.size(), 0);
     std::vector<uint32_t> touched;
     for (size_t i = 0; i < query.indices.size(); ++i) {
-      auto it = postings_.find(query.indices[i]);
-      if (it == postings_.end()) continue;
+      const auto* list = postings_.find(query.indices[i]);
+      if (list == nullptr) continue;
       float weight = query.values[i];
-      for (const auto& p : it->second) {
+      for (const auto& p : *list) {
         if (!alive_[p.slot]) continue;
         if (!touched_mark[p.slot]) {
           touched_mark[p.slot] = 1;
@@ -107,12 +151,10 @@ public:
     s.vectors = slot_of_.size();
     s.memory_bytes = slot_ids_.capacity() * sizeof(uuid) + alive_.capacity() +
                      documents_.capacity() * sizeof(embedding) + hash_map_bytes(slot_of_) +
-                     hash_map_bytes(postings_);
+                     postings_.memory_bytes();
     for (const auto& doc : documents_)
       s.memory_bytes +=
           doc.indices.capacity() * sizeof(uint32_t) + doc.values.capacity() * sizeof(float);
-    for (const auto& [term, list] : postings_)
-      s.memory_bytes += list.capacity() * sizeof(posting);
     s.structure = "sparse";
     return s;
   }
@@ -151,11 +193,6 @@ public:
   }
 
 private:
-  struct posting {
-    uint32_t slot;
-    float weight;
-  };
-
   size_t live() const { return slot_ids_.size() - dead_; }
 
   uint32_t add(const uuid& id, embedding doc) {
@@ -252,7 +289,7 @@ private:
   }
 
   embedder spec_;
-  std::unordered_map<uint32_t, std::vector<posting>> postings_;
+  posting_table postings_;
   /// By slot; nil for dead slots.
   std::vector<uuid> slot_ids_;
   /// By slot; 0 for dead slots (read per posting, so a byte rather than a 16-byte id).

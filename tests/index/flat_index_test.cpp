@@ -2,6 +2,7 @@
 // replacement, removal, filters, score(), exact_score() and the kernels against the reference.
 #include "index_reference.hpp"
 
+#include "telos/storage/float_buffer.hpp"
 #include "telos/storage/vector_index.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
@@ -198,3 +199,30 @@ BOOST_AUTO_TEST_CASE(kernels_agree_with_the_definitions_for_every_length) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(the_row_buffer_keeps_its_rows_when_it_grows_shrinks_and_moves) {
+  telos::storage::float_buffer rows;
+  BOOST_CHECK(rows.empty());
+  // Grow one 100-float row at a time past several pages, so the mapping moves a few times.
+  for (size_t row = 0; row < 300; ++row) {
+    rows.resize(rows.size() + 100);
+    for (size_t i = 0; i < 100; ++i)
+      rows.data()[row * 100 + i] = static_cast<float>(row * 1000 + i);
+  }
+  BOOST_REQUIRE_EQUAL(rows.size(), 30000u);
+  BOOST_CHECK_GE(rows.capacity(), rows.size());
+  BOOST_CHECK_EQUAL(rows.data()[299 * 100 + 99], 299099.0f);
+  rows.resize(1000);
+  rows.shrink_to_fit();
+  BOOST_CHECK_LT(rows.capacity(), 30000u);
+  BOOST_CHECK_GE(rows.capacity(), 1000u);
+  telos::storage::float_buffer moved{std::move(rows)};
+  BOOST_CHECK(rows.empty());
+  BOOST_CHECK_EQUAL(rows.data(), nullptr);
+  BOOST_REQUIRE_EQUAL(moved.size(), 1000u);
+  for (size_t i = 0; i < 1000; ++i)
+    BOOST_REQUIRE_EQUAL(moved.data()[i], static_cast<float>((i / 100) * 1000 + i % 100));
+  moved.resize(0);
+  moved.shrink_to_fit();
+  BOOST_CHECK_EQUAL(moved.capacity(), 0u);
+}

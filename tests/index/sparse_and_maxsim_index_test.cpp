@@ -13,8 +13,9 @@ namespace {
 constexpr uint32_t vocabulary = 2000;
 
 struct sparse_fixture {
-  explicit sparse_fixture(size_t n, uint32_t seed = 20) : rng(seed) {
-    index = make_vector_index(sparse_spec(vocabulary), index_options{});
+  explicit sparse_fixture(size_t n, uint32_t seed = 20, uint32_t vocabulary_size = vocabulary)
+      : rng(seed) {
+    index = make_vector_index(sparse_spec(vocabulary_size), index_options{});
     for (size_t i = 0; i < n; ++i)
       put(id_of(i), random_sparse(rng, vocabulary, 5 + i % 40));
   }
@@ -86,6 +87,31 @@ BOOST_AUTO_TEST_CASE(sparse_search_is_the_exact_dot_product_top_k) {
   for (int query = 0; query < 30; ++query) {
     auto q = random_sparse(f.rng, vocabulary, 3 + query);
     auto truth = f.truth(q);
+    for (size_t k : {1, 10, 100})
+      check_exact_top_k(f.index->search(q, k), truth, k);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(terms_of_a_vocabulary_of_millions_are_searched_exactly_too) {
+  // The index keeps terms below 2^20 in an array and larger ones in a hash map: half of each
+  // document's terms are moved past that line (order kept), and replacements and removals mix both.
+  constexpr uint32_t far = (1u << 20) + 7;
+  auto spread = [&](embedding e) {
+    for (auto& t : e.indices)
+      if (t >= vocabulary / 2) t += far;
+    return e;
+  };
+  sparse_fixture f{0, 21, far + vocabulary};
+  for (size_t i = 0; i < 600; ++i)
+    f.put(id_of(i), spread(random_sparse(f.rng, vocabulary, 5 + i % 30)));
+  for (size_t i = 0; i < 600; i += 7)
+    f.put(id_of(i), spread(random_sparse(f.rng, vocabulary, 12)));
+  for (size_t i = 3; i < 600; i += 11)
+    f.erase(id_of(i));
+  for (int query = 0; query < 30; ++query) {
+    auto q = spread(random_sparse(f.rng, vocabulary, 3 + query));
+    auto truth = f.truth(q);
+    BOOST_REQUIRE(!truth.empty());
     for (size_t k : {1, 10, 100})
       check_exact_top_k(f.index->search(q, k), truth, k);
   }

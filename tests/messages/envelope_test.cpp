@@ -81,6 +81,23 @@ BOOST_AUTO_TEST_CASE(a_valid_envelope_around_a_hostile_length_does_not_allocate)
   BOOST_CHECK(describe(decoded.error()).find("exceeds value size") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(an_envelope_built_in_place_equals_one_built_around_a_payload) {
+  for (size_t size : {0, 1, 7, 300, 70000}) {
+    std::string payload(size, '\0');
+    for (size_t i = 0; i < size; ++i)
+      payload[i] = static_cast<char>(i * 31 + 7);
+    for (size_t hint : {size_t{0}, size}) {
+      auto in_place = begin_envelope(value_format::raw, 3, hint);
+      in_place.append(payload);
+      finish_envelope(in_place);
+      BOOST_CHECK(in_place == encode_envelope(value_format::raw, 3, payload));
+      auto decoded = decode_envelope(in_place, "k");
+      BOOST_REQUIRE(decoded);
+      BOOST_CHECK(decoded->payload == payload);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(wrong_schema_version_is_reported) {
   auto encoded = encode_value(make_sample(), 2);
   auto decoded = decode_value<sample>(encoded, "k", 1);
