@@ -39,17 +39,35 @@ std::optional<std::string> check_text(std::string_view text, size_t max_bytes, b
   return std::nullopt;
 }
 
+/// True when no value is NaN or infinite. A branch-free pass in 16 independent lanes, which the
+/// compiler turns into SIMD code: adding one to the exponent field carries into the sign bit
+/// exactly when the exponent is all ones (NaN or infinity).
+bool all_finite(const float* v, size_t n) {
+  constexpr size_t lanes = 16;
+  uint32_t lane[lanes] = {};
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+#pragma GCC unroll 16
+    for (size_t j = 0; j < lanes; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, v + i + j, sizeof bits);
+      lane[j] |= (bits & 0x7F800000u) + 0x00800000u;
+    }
+  }
+  uint32_t any = 0;
+  for (; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, v + i, sizeof bits);
+    any |= (bits & 0x7F800000u) + 0x00800000u;
+  }
+  for (auto l : lane)
+    any |= l;
+  return (any & 0x80000000u) == 0;
+}
+
 /// The first non-finite value, described, e.g. "value 17 is NaN".
 std::optional<std::string> check_finite(const std::vector<float>& values) {
-  // A branch-free pass the compiler vectorises (a value is not finite when its exponent bits are
-  // all set); the slow loop below only runs to name the first bad value.
-  uint32_t any_bad = 0;
-  for (float v : values) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    any_bad |= static_cast<uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
-  }
-  if (any_bad == 0) return std::nullopt;
+  if (all_finite(values.data(), values.size())) return std::nullopt;
   for (size_t i = 0; i < values.size(); ++i) {
     if (std::isnan(values[i])) return "value " + std::to_string(i) + " is NaN";
     if (std::isinf(values[i]))

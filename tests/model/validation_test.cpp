@@ -59,6 +59,30 @@ BOOST_AUTO_TEST_CASE(dense_errors) {
   BOOST_CHECK(validate(embedding::dense({0, 0, 1e-30f, 0}), dense4, lim));
 }
 
+BOOST_AUTO_TEST_CASE(a_bad_value_anywhere_in_a_long_vector_is_found_and_named) {
+  // The finite check runs in 16 lanes plus a tail: a bad value in any lane, in the tail, and
+  // extreme finite values (largest, smallest subnormal, negative zero) that must pass.
+  limits lim;
+  embedder spec{"E1", embedder_kind::dense, 1027, metric::cosine};
+  std::vector<float> base(1027, 0.5f);
+  base[3] = std::numeric_limits<float>::max();
+  base[4] = -std::numeric_limits<float>::max();
+  base[5] = std::numeric_limits<float>::denorm_min();
+  base[6] = -0.0f;
+  BOOST_CHECK(validate(embedding::dense(base), spec, lim));
+  auto nan = std::numeric_limits<float>::quiet_NaN();
+  auto inf = std::numeric_limits<float>::infinity();
+  for (size_t at : {size_t{0}, size_t{15}, size_t{517}, size_t{1023}, size_t{1024}, size_t{1026}}) {
+    for (float bad : {nan, inf, -inf}) {
+      auto values = base;
+      values[at] = bad;
+      std::string what = std::isnan(bad) ? "NaN" : bad > 0 ? "+inf" : "-inf";
+      check_invalid(validate(embedding::dense(values), spec, lim),
+                    "E1: value " + std::to_string(at) + " is " + what);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(sparse_errors) {
   limits lim;
   check_invalid(validate(embedding::sparse({1, 5, 9, 17, 17}, {1, 1, 1, 1, 1}), sparse100, lim),
