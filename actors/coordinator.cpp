@@ -229,8 +229,8 @@ void finish_search(self_ptr self, std::vector<hit> hits, const filter& f, bool w
         });
 }
 
-expected<void> check_query(const coordinator_config& c, const std::string& embedder,
-                           const embedding& query) {
+expected<size_t> check_query(const coordinator_config& c, const std::string& embedder,
+                             const embedding& query) {
   return telos::check_query(c.profile, c.limits, embedder, query);
 }
 
@@ -471,6 +471,18 @@ void apply_intents(self_ptr self, size_t origin, std::vector<shard_intent> inten
   }
 }
 
+/// The completion of apply_all_intents for a request whose answer is `value`: the error if
+/// applying failed, else the answer.
+template <class Promise, class T>
+auto deliver_when_applied(Promise rp, T value) {
+  return [rp, value = std::move(value)](caf::error err) mutable {
+    if (err)
+      rp.deliver(std::move(err));
+    else
+      rp.deliver(std::move(value));
+  };
+}
+
 /// Applies the intents of every result of a write (results[i] came from shard shards[i]), then
 /// calls done with the first error.
 void apply_all_intents(self_ptr self, const std::vector<size_t>& shards,
@@ -660,12 +672,7 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
                   removed[plan->positions[i][k]] = (*results)[i].removed[k];
               // Each memory's batch recorded intents deleting its edges' copies on other shards.
               apply_all_intents(self, plan->shards, *results,
-                                [rp, removed = std::move(removed)](caf::error err) mutable {
-                                  if (err)
-                                    rp.deliver(std::move(err));
-                                  else
-                                    rp.deliver(std::move(removed));
-                                });
+                                deliver_when_applied(rp, std::move(removed)));
             });
         return rp;
       },
@@ -762,12 +769,8 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
                       rp.deliver(results.error());
                       return;
                     }
-                    apply_all_intents(self, plan->shards, *results, [rp](caf::error err) mutable {
-                      if (err)
-                        rp.deliver(std::move(err));
-                      else
-                        rp.deliver(atom::ok_v);
-                    });
+                    apply_all_intents(self, plan->shards, *results,
+                                      deliver_when_applied(rp, atom::ok_v));
                   });
             });
         return rp;
@@ -803,12 +806,7 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
                        if (plan->shards[i] == shard)
                          existed.push_back((*results)[i].graph.edges_removed.at(k));
                    apply_all_intents(self, plan->shards, *results,
-                                     [rp, existed = std::move(existed)](caf::error err) mutable {
-                                       if (err)
-                                         rp.deliver(std::move(err));
-                                       else
-                                         rp.deliver(std::move(existed));
-                                     });
+                                     deliver_when_applied(rp, std::move(existed)));
                  });
         return rp;
       },
@@ -1065,12 +1063,7 @@ coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator
                 results.emplace_back();
                 results.back().intents = std::move((*pending)[i]);
               }
-              apply_all_intents(self, origins, results, [rp, total](caf::error err) mutable {
-                if (err)
-                  rp.deliver(std::move(err));
-                else
-                  rp.deliver(total);
-              });
+              apply_all_intents(self, origins, results, deliver_when_applied(rp, total));
             });
         return rp;
       },

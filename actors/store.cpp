@@ -406,10 +406,10 @@ expected<search_result> store::search(search_request req) {
   if (p.remote || req.with_records || !req.filter.where.empty() || p.actors.indexes.empty())
     return p.ask<search_result>(atom::search_v, std::move(req));
   if (p.closed) return p.closed_error();
-  if (auto ok = check_query(p.profile, p.opts.limits, req.embedder, req.query); !ok)
-    return std::move(ok.error());
+  auto checked = check_query(p.profile, p.opts.limits, req.embedder, req.query);
+  if (!checked) return std::move(checked.error());
   if (req.k == 0) return search_result{};
-  auto j = *p.profile.index_of(req.embedder);
+  auto j = *checked;
   caf::scoped_actor self{*p.sys};
   auto ask_shard = [&](const index_actor& index) {
     return self->request(index, p.request_timeout, atom::search_v, req.query, req.k, req.filter);

@@ -44,14 +44,14 @@ std::vector<hit> merge_top(std::vector<std::vector<hit>>& lists, size_t k) {
   return all;
 }
 
-expected<void> check_query(const profile& p, const limits& lim, const std::string& embedder,
-                           const embedding& query) {
+expected<size_t> check_query(const profile& p, const limits& lim, const std::string& embedder,
+                             const embedding& query) {
   auto j = p.index_of(embedder);
   if (!j) return std::move(j.error());
   if (auto ok = validate(query, p.embedders[*j], lim); !ok)
     return make_error(ec::invalid_argument,
                       "query for embedder '" + embedder + "': " + describe(ok.error()));
-  return {};
+  return *j;
 }
 
 } // namespace telos

@@ -101,10 +101,10 @@ inline bool better(const hit& a, const hit& b) {
 /// The k best of several lists in result order (each list may be in any order).
 std::vector<hit> merge_top(std::vector<std::vector<hit>>& lists, size_t k);
 
-/// A query for one embedder of the profile: ec::not_found for an unknown embedder,
-/// ec::invalid_argument naming the embedder for a query that is not valid for it.
-expected<void> check_query(const profile& p, const limits& lim, const std::string& embedder,
-                           const embedding& query);
+/// A query for one embedder of the profile: its index in the profile, ec::not_found for an
+/// unknown embedder, ec::invalid_argument naming the embedder for a query that is not valid for it.
+expected<size_t> check_query(const profile& p, const limits& lim, const std::string& embedder,
+                             const embedding& query);
 
 enum class fusion : uint8_t {
   /// Weighted reciprocal rank fusion: sum over embedders of weight / (rrf_k + rank), rank from 1.
