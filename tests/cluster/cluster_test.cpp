@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -677,11 +678,8 @@ BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_rep
   auto got = run(telos_binary(), {"--data-dir", ckpt, "get", id_of(17)});
   BOOST_CHECK_EQUAL(parse_line(got)["content"], "memory number 17");
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 31);
-  // Restore: each node restarts on its address with --restore-from (its part on its own disk);
-  // the coordinator reconnects by itself and serves the checkpoint's state.
-  auto refused = f.telos(coordinator, {"restore", ckpt});
-  BOOST_CHECK_EQUAL(refused.code, 2);
-  BOOST_CHECK_MESSAGE(refused.err.find("--restore-from") != std::string::npos, refused.err);
+  // Restore offline: each node restarts on its address with --restore-from (its part on its own
+  // disk); the coordinator reconnects by itself and serves the checkpoint's state.
   for (auto i : {a, b}) {
     BOOST_CHECK_EQUAL(f.nodes[i].proc.stop(SIGTERM), 0);
   }
@@ -700,6 +698,77 @@ BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_rep
                             "--profile", f.dir / "profile.json", "--restore-from", ckpt});
   BOOST_CHECK_EQUAL(wrong.code, 1);
   BOOST_CHECK_MESSAGE(wrong.err.find("needs an existing data dir") != std::string::npos, wrong.err);
+}
+
+BOOST_AUTO_TEST_CASE(restore_over_connect_replaces_every_shard_live_or_none) {
+  cluster_fixture f;
+  size_t a = 0, b = 0;
+  std::string coordinator;
+  std::tie(a, b, coordinator) = f.start_three_shards_on_two_nodes();
+  const uint64_t n = 30;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(n), "--batch", "8"}).code, 0);
+  write_file(f.dir / "q.json", make_memory(1000).dump());
+  std::vector<std::string> search{"search", "--fuse", "--query", f.dir / "q.json", "--k", "8"};
+  // What the cluster answers at checkpoint time.
+  auto search_before = f.telos(coordinator, search);
+  BOOST_REQUIRE_EQUAL(search_before.code, 0);
+  std::vector<std::string> gets_before;
+  for (uint64_t i = 0; i < n; ++i)
+    gets_before.push_back(f.telos(coordinator, {"get", id_of(i)}).out);
+  auto ckpt = f.dir / "ckpt";
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"checkpoint", ckpt}).code, 0);
+  // Changes after the checkpoint: a put, a remove and a cross-shard batch (two-phase commit).
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(200).dump()).code, 0);
+  BOOST_REQUIRE_EQUAL(parse_line(f.telos(coordinator, {"delete", id_of(3)}))["deleted"], id_of(3));
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_version_2(12), "--batch", "12"}).code,
+                      0);
+  BOOST_REQUIRE_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(5)}))["content"],
+                      "version 2 of 5");
+  BOOST_REQUIRE_NE(f.telos(coordinator, search).out, search_before.out);
+  // Live restore: the reply comes once every shard serves the checkpoint's data, so the next
+  // requests (no waiting) see exactly what the cluster held at checkpoint time.
+  auto restored = parse_line(f.telos(coordinator, {"restore", ckpt}));
+  BOOST_CHECK_EQUAL(restored["restored"], ckpt);
+  BOOST_CHECK_EQUAL(restored["memories"], n);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n);
+  for (uint64_t i = 0; i < n; ++i)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).out, gets_before[i]);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 1);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, search).out, search_before.out);
+  // Writes after the restore work (a cross-shard batch too) and survive a node restart.
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(300).dump()).code, 0);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_version_2(6), "--batch", "6"}).code,
+                      0);
+  BOOST_CHECK_EQUAL(f.nodes[a].proc.stop(SIGTERM), 0);
+  f.start_node({"--data-dir", f.dir / "a", "--shard-id", "0", "--shard-id", "2", "--listen",
+                f.nodes[a].address});
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 1);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(300)}))["content"],
+                    "memory number 300");
+  for (uint64_t i = 0; i < 6; ++i)
+    BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(i)}))["content"],
+                      "version 2 of " + std::to_string(i));
+  // A checkpoint one node lacks its part of: refused naming the shard, nothing replaced anywhere
+  // (a memory written after that checkpoint stays, on every shard).
+  auto partial = f.dir / "partial";
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"checkpoint", partial}).code, 0);
+  std::filesystem::remove_all(partial + "/shard-1");
+  for (uint64_t i = 400; i < 406; ++i)
+    BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(i).dump()).code, 0);
+  auto before_refusal = f.telos(coordinator, {"list", "--limit", "1000"});
+  auto refused = f.telos(coordinator, {"restore", partial});
+  BOOST_CHECK_NE(refused.code, 0);
+  BOOST_CHECK_MESSAGE(refused.err.find("holds no shard 1") != std::string::npos &&
+                          refused.err.find("no shard was changed") != std::string::npos,
+                      refused.err);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 7);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"list", "--limit", "1000"}).out, before_refusal.out);
+  // A directory that is no checkpoint at all is refused the same way.
+  auto none = f.telos(coordinator, {"restore", f.dir / "nothing-here"});
+  BOOST_CHECK_NE(none.code, 0);
+  BOOST_CHECK_MESSAGE(none.err.find("no such directory") != std::string::npos, none.err);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 7);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
