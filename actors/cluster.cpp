@@ -277,6 +277,14 @@ void pause_point(const char* point) {
   }
 }
 
+/// Test hook: TELOS_TEST_FAIL=restore-copy makes the first live restore of a shard on this node
+/// fail after its shard was closed (tests/cluster prove that running the restore again finishes).
+bool fail_point(const char* point) {
+  static std::atomic<bool> fired{false};
+  auto* wanted = std::getenv("TELOS_TEST_FAIL");
+  return wanted != nullptr && std::strcmp(wanted, point) == 0 && !fired.exchange(true);
+}
+
 shard_host* hosted(shard_node_state& st, uint32_t shard) {
   for (auto& h : st.shards)
     if (h.storage->id == shard) return &h;
@@ -321,6 +329,11 @@ struct restore_job {
   void run() {
     if (auto ok = close_shard(*storage); !ok) {
       result = make_error(code_of(ok.error()), "closing the shard: " + describe(ok.error()));
+      return;
+    }
+    if (fail_point("restore-copy")) {
+      result = make_error(ec::io_error, "cannot copy '" + backend_directory(dir, open.shard) +
+                                            "': failure injected by TELOS_TEST_FAIL");
       return;
     }
     if (auto ok = replace_shard_directory(data_dir, dir, open.shard); !ok) {

@@ -119,7 +119,7 @@ struct cluster_fixture {
   }
 
   size_t start_shard_host(const std::vector<int>& shards, int count, const std::string& data,
-                          std::vector<std::string> extra = {}) {
+                          std::vector<std::string> extra = {}, const std::string& env = {}) {
     std::vector<std::string> args{"--data-dir",          dir / data,  "--shard-count",
                                   std::to_string(count), "--profile", dir / "profile.json"};
     for (int s : shards) {
@@ -127,7 +127,7 @@ struct cluster_fixture {
       args.push_back(std::to_string(s));
     }
     args.insert(args.end(), extra.begin(), extra.end());
-    return start_node(args);
+    return start_node(args, {}, env);
   }
 
   size_t start_coordinator(const std::vector<std::string>& shard_addresses,
@@ -769,6 +769,51 @@ BOOST_AUTO_TEST_CASE(restore_over_connect_replaces_every_shard_live_or_none) {
   BOOST_CHECK_NE(none.code, 0);
   BOOST_CHECK_MESSAGE(none.err.find("no such directory") != std::string::npos, none.err);
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 7);
+}
+
+BOOST_AUTO_TEST_CASE(a_live_restore_refuses_a_down_node_and_a_failed_one_finishes_when_run_again) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0, 2}, 3, "a");
+  auto b = f.start_shard_host({1}, 3, "b", {}, "TELOS_TEST_FAIL=restore-copy");
+  auto coordinator =
+      f.nodes[f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address})]
+          .address;
+  const uint64_t n = 20;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(n), "--batch", "5"}).code, 0);
+  auto ckpt = f.dir / "ckpt";
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"checkpoint", ckpt}).code, 0);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(200).dump()).code, 0);
+  // A shard node that is down: refused before anything is replaced.
+  f.kill9(b);
+  auto down = f.telos(coordinator, {"restore", ckpt});
+  BOOST_CHECK_NE(down.code, 0);
+  BOOST_CHECK_MESSAGE(down.err.find("no shard was changed") != std::string::npos &&
+                          down.err.find("shard 1") != std::string::npos,
+                      down.err);
+  // (node b comes back with the hook that fails its first restore after closing its shard)
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", f.nodes[b].address}, {},
+               "TELOS_TEST_FAIL=restore-copy");
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 1);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 0);
+  // Phase 2 fails on shard 1: the error names what was restored and what was not.
+  auto failed = f.telos(coordinator, {"restore", ckpt});
+  BOOST_CHECK_NE(failed.code, 0);
+  BOOST_CHECK_MESSAGE(failed.err.find("shard(s) 0, 2 restored, shard(s) 1 not") !=
+                              std::string::npos &&
+                          failed.err.find("run the restore again") != std::string::npos,
+                      failed.err);
+  auto unserved = f.telos(coordinator, {"count"});
+  BOOST_CHECK_NE(unserved.code, 0);
+  BOOST_CHECK_MESSAGE(unserved.err.find("shard 1") != std::string::npos, unserved.err);
+  // Running it again finishes the job.
+  auto again = parse_line(f.telos(coordinator, {"restore", ckpt}));
+  BOOST_CHECK_EQUAL(again["memories"], n);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 1);
+  for (uint64_t i = 0; i < n; ++i)
+    BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(i)}))["content"],
+                      "memory number " + std::to_string(i));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
