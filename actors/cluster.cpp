@@ -1043,33 +1043,37 @@ caf::typed_response_promise<atom::ok> restore_live(remote_ptr self, std::string 
   st.restoring = true;
   self->monitor(node);
   auto id = st.next_request++;
-  auto end = [self, node] {
-    self->state.restoring = false;
+  // Ends the restore; after a failure the shard actor may be gone (the node closed it): it is
+  // dropped and attached again (a node refuses a shard that does not serve until a restore
+  // succeeds). A node that went down is reconnected to by lost() already.
+  auto end = [self, node](const std::string* failure) {
+    auto& st = self->state;
+    st.restoring = false;
     self->demonitor(node.address());
+    if (failure == nullptr || !st.participant) return;
+    if (st.remote) self->demonitor(st.remote.address());
+    st.remote = nullptr;
+    st.backoff = std::chrono::milliseconds{0};
+    retry_later(self, "the restore failed: " + *failure);
   };
-  st.pending.emplace(id, [rp, end](const caf::error& err) mutable {
-    end();
+  st.pending.emplace(id, [self, rp, end](const caf::error& err) mutable {
+    auto why = text_of(self->system(), err);
+    end(&why);
     rp.deliver(err);
   });
   self->request(node, caf::infinite, atom::restore_live_v, st.config.shard, std::move(dir))
       .then(
           [self, id, rp, end, node](caf::actor& a) mutable {
             if (self->state.pending.erase(id) == 0) return;
-            end();
+            end(nullptr);
             attached(self, caf::actor_cast<shard_actor>(a), caf::actor_cast<node_actor>(node));
             rp.deliver(atom::ok_v);
           },
           [self, id, rp, end](caf::error& err) mutable {
             if (self->state.pending.erase(id) == 0) return;
-            end();
-            auto& st = self->state;
-            // The node may have closed the shard: attach again (a shard that does not serve is
-            // refused until a restore succeeds).
             auto why = text_of(self->system(), err);
-            if (st.remote) self->demonitor(st.remote.address());
-            st.remote = nullptr;
-            st.backoff = std::chrono::milliseconds{0};
-            retry_later(self, "the restore failed: " + why);
+            end(&why);
+            auto& st = self->state;
             rp.deliver(is_telos(err)
                            ? std::move(err)
                            : make_error(ec::unavailable,
