@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -237,11 +238,17 @@ int run_shard_host(const options& o, const endpoint& where) {
     wait_for_stop(stop);
     if (auto ok = stop_shard_node(sys, node); !ok)
       std::cerr << "telosd: closing: " << describe(ok.error()) << '\n';
+    // Every actor of the shards has stopped: the storage closes now, before the actor system.
+    for (auto& s : shards)
+      if (auto ok = close_shard(s); !ok)
+        std::cerr << "telosd: closing shard " << s.id << ": " << describe(ok.error()) << '\n';
+    // CAF 0.17 can hang for good in ~actor_system joining the thread of a detached actor (here
+    // the backend actors; actor-framework issue #1196, fixed in 0.18). Everything is closed and
+    // durable at this point, so the process ends without that wait.
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(0);
   }
-  for (auto& s : shards)
-    if (auto ok = close_shard(s); !ok)
-      std::cerr << "telosd: closing shard " << s.id << ": " << describe(ok.error()) << '\n';
-  return 0;
 }
 
 // -- coordinator ----------------------------------------------------------------------------------
