@@ -595,14 +595,17 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
         };
         // The blocking part runs on a thread of its own once the shard's actors stopped.
         auto run = [self, job, finish]() mutable {
+          // (The job goes in as an argument: CAF 0.17 dereferences an empty argument tuple when
+          // a function-based actor takes none, which UBSan rejects.)
           auto worker = self->system().spawn<caf::detached>(
-              [job](caf::event_based_actor* w) -> caf::behavior {
+              [](caf::event_based_actor* w, std::shared_ptr<restore_job> job) -> caf::behavior {
                 return {[job, w](run_job) {
                   job->run();
                   w->quit();
                   return atom::ok_v;
                 }};
-              });
+              },
+              job);
           self->request(worker, caf::infinite, run_job_v)
               .then([finish](atom::ok) mutable { finish(); },
                     [job, finish](caf::error& err) mutable {
