@@ -499,6 +499,13 @@ BOOST_AUTO_TEST_CASE(a_batch_a_shard_did_not_apply_stays_locked_through_restarts
     BOOST_CHECK(listed.out.find("version 2") == std::string::npos);
   };
   check_locked(coordinator);
+  // A live restore is refused meanwhile (it would drop shard 1's staged part of the batch).
+  auto restore = f.telos(coordinator, {"restore", f.dir / "any"});
+  BOOST_CHECK_EQUAL(restore.code, 3);
+  BOOST_CHECK_MESSAGE(restore.err.find("restore refused, nothing was changed") !=
+                              std::string::npos &&
+                          restore.err.find("not applied yet on shard(s) 1") != std::string::npos,
+                      restore.err);
   // The coordinator restarts meanwhile: its log (compacted at open) holds just this batch, whose
   // ids it locks again.
   BOOST_CHECK_EQUAL(f.nodes[c].proc.stop(SIGTERM), 0);
