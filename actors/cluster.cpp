@@ -7,6 +7,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
@@ -21,7 +22,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -216,7 +219,15 @@ struct shard_node_state {
   std::string backend;
   telos::profile profile;
   uint32_t shard_count = 0;
+  shard_node_config config;
   std::vector<shard_host> shards;
+  /// Shards being restored (their actor is null meanwhile).
+  std::set<uint32_t> restoring;
+  /// Shards a restore closed and could not reopen: why (they serve nothing until a restore
+  /// succeeds).
+  std::map<uint32_t, std::string> broken;
+  /// Run once no restore is in progress (stop_shard_node).
+  std::vector<std::function<void()>> after_restores;
   /// Commits being applied, by shard and transaction: a repeated commit (the coordinator retries
   /// after a lost answer) waits for the first instead of applying the part twice.
   std::map<std::pair<uint32_t, uuid>, std::vector<caf::typed_response_promise<shard_write_result>>>
@@ -227,7 +238,8 @@ using attach_reply = caf::result<caf::actor, shard_identity>;
 
 /// A shard host's node actor: the attach handshake plus the participant side of two-phase
 /// commit. Published as a node_actor; coordinators cast it to participant_actor.
-using shard_node_actor = node_actor::extend_with<participant_actor>;
+using shard_node_actor = node_actor::extend_with<participant_actor>::extend<
+    caf::replies_to<atom::close>::with<atom::ok>>;
 using shard_node_ptr = shard_node_actor::stateful_pointer<shard_node_state>;
 
 /// Where a prepared part of transaction tx waits for its outcome.
@@ -265,10 +277,88 @@ void pause_point(const char* point) {
   }
 }
 
-const shard_host* hosted(const shard_node_state& st, uint32_t shard) {
-  for (const auto& h : st.shards)
+/// Test hook: TELOS_TEST_FAIL=restore-copy makes the first live restore of a shard on this node
+/// fail after its shard was closed (tests/cluster prove that running the restore again finishes).
+bool fail_point(const char* point) {
+  static std::atomic<bool> fired{false};
+  auto* wanted = std::getenv("TELOS_TEST_FAIL");
+  return wanted != nullptr && std::strcmp(wanted, point) == 0 && !fired.exchange(true);
+}
+
+shard_host* hosted(shard_node_state& st, uint32_t shard) {
+  for (auto& h : st.shards)
     if (h.storage->id == shard) return &h;
   return nullptr;
+}
+
+/// ec::unavailable for a hosted shard that has no actor now (being restored, or a restore failed).
+caf::error not_serving(const shard_node_state& st, uint32_t shard) {
+  auto name = "shard " + std::to_string(shard) + " on the node with data dir '" + st.data_dir + "'";
+  if (st.restoring.count(shard) != 0)
+    return make_error(ec::unavailable, name + " is being restored");
+  auto why = st.broken.find(shard);
+  return make_error(ec::unavailable,
+                    name + " serves nothing: a restore closed it and could not reopen it (" +
+                        (why == st.broken.end() ? std::string{"unknown reason"} : why->second) +
+                        "); run the restore again");
+}
+
+/// Restore phase 1 on this node: what check_checkpoint says about DIR for `shard`.
+caf::error check_restore(const shard_node_state& st, uint32_t shard, const std::string& dir) {
+  auto name = "shard " + std::to_string(shard) + " on the node with data dir '" + st.data_dir + "'";
+  auto m = read_manifest(st.data_dir);
+  if (!m) return make_error(code_of(m.error()), name + ": " + describe(m.error()));
+  if (!*m)
+    return make_error(ec::invalid_argument,
+                      name + ": the node's store has no MANIFEST (a memory store has nothing to "
+                             "restore into)");
+  if (auto ok = check_checkpoint(dir, **m, {shard}); !ok)
+    return make_error(code_of(ok.error()), name + ": " + describe(ok.error()));
+  return {};
+}
+
+/// The blocking part of a live restore, run on a thread of its own so that the node keeps
+/// answering (pings, other shards): closes the shard's storage, swaps its directory, reopens it.
+struct restore_job {
+  opened_shard* storage = nullptr;
+  std::string data_dir;
+  std::string dir;
+  shard_open_options open;
+  expected<opened_shard> result{make_error(ec::internal, "the restore did not run")};
+
+  void run() {
+    if (auto ok = close_shard(*storage); !ok) {
+      result = make_error(code_of(ok.error()), "closing the shard: " + describe(ok.error()));
+      return;
+    }
+    if (fail_point("restore-copy")) {
+      result = make_error(ec::io_error, "cannot copy '" + backend_directory(dir, open.shard) +
+                                            "': failure injected by TELOS_TEST_FAIL");
+      return;
+    }
+    if (auto ok = replace_shard_directory(data_dir, dir, open.shard); !ok) {
+      result = std::move(ok.error());
+      return;
+    }
+    auto opened = open_shard(open);
+    if (!opened) {
+      result = make_error(code_of(opened.error()),
+                          "reopening the restored shard: " + describe(opened.error()));
+      return;
+    }
+    result = std::move(*opened);
+  }
+};
+
+using run_job = caf::atom_constant<caf::atom("runjob")>;
+constexpr run_job run_job_v{};
+
+void restores_done(shard_node_state& st) {
+  if (!st.restoring.empty()) return;
+  auto waiting = std::move(st.after_restores);
+  st.after_restores.clear();
+  for (auto& f : waiting)
+    f();
 }
 
 caf::error not_hosted(const shard_node_state& st, uint32_t shard) {
@@ -277,14 +367,14 @@ caf::error not_hosted(const shard_node_state& st, uint32_t shard) {
                                        std::to_string(shard));
 }
 
-shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data_dir,
-                                           std::string backend, telos::profile profile,
-                                           uint32_t shard_count, std::vector<shard_host> shards) {
+shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_config config,
+                                           std::vector<shard_host> shards) {
   auto& st = self->state;
-  st.data_dir = std::move(data_dir);
-  st.backend = std::move(backend);
-  st.profile = std::move(profile);
-  st.shard_count = shard_count;
+  st.config = std::move(config);
+  st.data_dir = st.config.data_dir;
+  st.backend = st.config.backend;
+  st.profile = st.config.profile;
+  st.shard_count = st.config.shard_count;
   st.shards = std::move(shards);
   return {
       [self](atom::attach, uint32_t shard, const uuid& cluster, uint32_t count,
@@ -297,6 +387,7 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
                             "the node with data dir '" + st.data_dir + "' hosts shard(s) " +
                                 shard_list(st.shards) + ", not shard " + std::to_string(shard) +
                                 " (wrong --shard-id, or wrong position in --shards)");
+        if (!it->actor) return not_serving(st, shard);
         if (count != st.shard_count)
           return make_error(ec::format_mismatch,
                             "shard " + std::to_string(shard) + " in '" + st.data_dir +
@@ -357,6 +448,7 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
         auto& st = self->state;
         auto* host = hosted(st, shard);
         if (host == nullptr) return not_hosted(st, shard);
+        if (!host->actor) return not_serving(st, shard);
         auto path = prepared_dir(st.data_dir, shard) + "/" + tx.to_string();
         auto key = std::make_pair(shard, tx);
         if (auto it = st.applying.find(key); it != st.applying.end()) {
@@ -404,6 +496,7 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
         auto& st = self->state;
         auto* host = hosted(st, shard);
         if (host == nullptr) return not_hosted(st, shard);
+        if (!host->actor) return not_serving(st, shard);
         auto target = backend_directory(dir, shard);
         std::error_code ec;
         if (fs::exists(target, ec))
@@ -450,6 +543,124 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, std::string data
           if (auto id = uuid::parse(entry.path().filename().string())) result.push_back(*id);
         return result;
       },
+      [self](atom::restore_check, uint32_t shard, std::string& dir) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        if (st.restoring.count(shard) != 0) return not_serving(st, shard);
+        if (auto err = check_restore(st, shard, dir)) return err;
+        return atom::ok_v;
+      },
+      [self](atom::restore_live, uint32_t shard, std::string& dir) -> caf::result<caf::actor> {
+        auto& st = self->state;
+        auto* host = hosted(st, shard);
+        if (host == nullptr) return not_hosted(st, shard);
+        if (st.restoring.count(shard) != 0) return not_serving(st, shard);
+        if (auto err = check_restore(st, shard, dir)) return err;
+        st.restoring.insert(shard);
+        auto job = std::make_shared<restore_job>();
+        job->storage = host->storage;
+        job->data_dir = st.data_dir;
+        job->dir = dir;
+        job->open = st.config.open;
+        job->open.shard = shard;
+        job->open.backend_options.create_if_missing = false;
+        auto rp = self->make_response_promise<caf::actor>();
+        // Reopened: the shard serves again through actors of its own.
+        auto finish = [self, shard, job, rp]() mutable {
+          auto& st = self->state;
+          st.restoring.erase(shard);
+          auto* host = hosted(st, shard);
+          if (!job->result) {
+            st.broken[shard] = describe(job->result.error());
+            std::cerr << "telosd: restoring shard " << shard << " from '" << job->dir
+                      << "' failed: " << st.broken[shard] << '\n';
+            rp.deliver(make_error(code_of(job->result.error()),
+                                  "shard " + std::to_string(shard) +
+                                      " on the node with data dir '" + st.data_dir +
+                                      "' was closed but not restored: " + st.broken[shard]));
+            restores_done(st);
+            return;
+          }
+          st.broken.erase(shard);
+          *host->storage = std::move(*job->result);
+          std::vector<opened_shard> one;
+          one.push_back(std::move(*host->storage));
+          auto actors = spawn_engine(self->system(), one, st.profile, st.config.engine);
+          *host->storage = std::move(one.front());
+          host->actor = actors.shards.front();
+          host->engine = actors.coordinator;
+          std::cerr << "telosd: shard " << shard << " restored live from '" << job->dir << "'\n";
+          rp.deliver(caf::actor_cast<caf::actor>(host->actor));
+          restores_done(st);
+        };
+        // The blocking part runs on a thread of its own once the shard's actors stopped.
+        auto run = [self, job, finish]() mutable {
+          // (The job goes in as an argument: CAF 0.17 dereferences an empty argument tuple when
+          // a function-based actor takes none, which UBSan rejects.)
+          auto worker = self->system().spawn<caf::detached>(
+              [](caf::event_based_actor* w, std::shared_ptr<restore_job> job) -> caf::behavior {
+                return {[job, w](run_job) {
+                  job->run();
+                  w->quit();
+                  return atom::ok_v;
+                }};
+              },
+              job);
+          self->request(worker, caf::infinite, run_job_v)
+              .then([finish](atom::ok) mutable { finish(); },
+                    [job, finish](caf::error& err) mutable {
+                      job->result =
+                          make_error(ec::internal, "the restore thread failed: " + to_string(err));
+                      finish();
+                    });
+        };
+        if (!host->actor) {
+          run();
+          return rp;
+        }
+        auto engine = host->engine;
+        host->actor = nullptr;
+        host->engine = nullptr;
+        self->request(engine, caf::infinite, atom::close_v)
+            .then([run](atom::ok) mutable { run(); },
+                  [run, shard](caf::error& err) mutable {
+                    // The storage is closed below whatever the actors said.
+                    std::cerr << "telosd: stopping shard " << shard
+                              << " for the restore: " << to_string(err) << '\n';
+                    run();
+                  });
+        return rp;
+      },
+      [self](atom::close) -> caf::result<atom::ok> {
+        auto rp = self->make_response_promise<atom::ok>();
+        auto close_all = [self, rp]() mutable {
+          auto& st = self->state;
+          auto left = std::make_shared<size_t>(1);
+          auto done = [self, rp, left]() mutable {
+            if (--*left > 0) return;
+            rp.deliver(atom::ok_v);
+            self->quit();
+          };
+          for (auto& h : st.shards) {
+            if (!h.engine) continue;
+            ++*left;
+            auto engine = std::move(h.engine);
+            h.actor = nullptr;
+            self->request(engine, caf::infinite, atom::close_v)
+                .then([done](atom::ok) mutable { done(); },
+                      [done](caf::error& err) mutable {
+                        std::cerr << "telosd: closing: " << to_string(err) << '\n';
+                        done();
+                      });
+          }
+          done();
+        };
+        if (self->state.restoring.empty())
+          close_all();
+        else
+          self->state.after_restores.push_back(close_all);
+        return rp;
+      },
   };
 }
 
@@ -477,11 +688,60 @@ coordinator_node(node_actor::stateful_pointer<coordinator_node_state> self,
 
 } // namespace
 
-node_actor spawn_shard_node(caf::actor_system& sys, std::string data_dir, std::string backend,
-                            telos::profile profile, uint32_t shard_count,
+node_actor spawn_shard_node(caf::actor_system& sys, shard_node_config config,
                             std::vector<shard_host> shards) {
-  return caf::actor_cast<node_actor>(sys.spawn(shard_node, std::move(data_dir), std::move(backend),
-                                               std::move(profile), shard_count, std::move(shards)));
+  return caf::actor_cast<node_actor>(sys.spawn(shard_node, std::move(config), std::move(shards)));
+}
+
+expected<void> stop_shard_node(caf::actor_system& sys, const node_actor& node) {
+  caf::scoped_actor self{sys};
+  expected<void> result;
+  self->request(caf::actor_cast<caf::actor>(node), caf::infinite, atom::close_v)
+      .receive([](atom::ok) {},
+               [&](caf::error& err) { result = make_error(ec::internal, sys.render(err)); });
+  return result;
+}
+
+// -- restore --------------------------------------------------------------------------------------
+
+expected<void> check_checkpoint(const std::string& dir, const store_manifest& m,
+                                const std::vector<uint32_t>& shards) {
+  auto found = read_manifest(dir);
+  if (!found) return std::move(found.error());
+  std::error_code ec;
+  if (!*found)
+    return make_error(ec::not_found,
+                      "'" + dir + "' holds no Telos checkpoint (" +
+                          (fs::exists(dir, ec) ? "no MANIFEST" : "no such directory") + ")");
+  const auto& c = **found;
+  if (c.backend != m.backend || c.shards != m.shards || c.profile != m.profile)
+    return make_error(ec::invalid_argument,
+                      "checkpoint '" + dir + "' is of a " + storage::to_string(c.backend) +
+                          " store of " + std::to_string(c.shards) + " shards with " +
+                          describe_profile(c.profile) + ", not of a " +
+                          storage::to_string(m.backend) + " store of " + std::to_string(m.shards) +
+                          " shards with " + describe_profile(m.profile));
+  for (uint32_t id : shards)
+    if (!fs::exists(backend_directory(dir, id), ec))
+      return make_error(ec::not_found, "checkpoint '" + dir + "' holds no shard " +
+                                           std::to_string(id) + " (written on another node?)");
+  return {};
+}
+
+expected<void> replace_shard_directory(const std::string& data_dir, const std::string& dir,
+                                       uint32_t shard) {
+  std::error_code ec;
+  for (const auto& gone : {backend_directory(data_dir, shard), snapshot_directory(data_dir, shard),
+                           prepared_dir(data_dir, shard)}) {
+    fs::remove_all(gone, ec);
+    if (ec) return make_error(ec::io_error, "cannot remove '" + gone + "': " + ec.message());
+  }
+  fs::copy(backend_directory(dir, shard), backend_directory(data_dir, shard),
+           fs::copy_options::recursive, ec);
+  if (ec)
+    return make_error(ec::io_error, "cannot copy '" + backend_directory(dir, shard) + "' to '" +
+                                        backend_directory(data_dir, shard) + "': " + ec.message());
+  return {};
 }
 
 node_actor spawn_coordinator_node(caf::actor_system& sys, coordinator_actor coordinator,
@@ -601,6 +861,9 @@ struct remote_shard_state {
   bool hung = false;
   /// The heartbeat chain runs (one ping in flight or one beat scheduled).
   bool beating = false;
+  /// A live restore runs on the node: the shard actor going down is expected (the node answers
+  /// with its successor), the node going down is not.
+  bool restoring = false;
   std::chrono::milliseconds backoff{0};
   uint64_t next_request = 0;
   /// Requests forwarded and not answered: how to fail each when the node goes down.
@@ -765,13 +1028,72 @@ void connect(remote_ptr self) {
           });
 }
 
+/// Has the node replace the shard (restore phase 2) and attaches to the shard actor it answers
+/// with at once. A node that goes down or hangs meanwhile fails the restore like any request.
+caf::typed_response_promise<atom::ok> restore_live(remote_ptr self, std::string dir) {
+  auto rp = self->make_response_promise<atom::ok>();
+  auto& st = self->state;
+  if (!st.participant || st.hung) {
+    rp.deliver(st.unavailable());
+    return rp;
+  }
+  if (st.restoring) {
+    rp.deliver(make_error(ec::overloaded, "shard " + std::to_string(st.config.shard) +
+                                              " is being restored already"));
+    return rp;
+  }
+  auto node = st.participant;
+  st.restoring = true;
+  self->monitor(node);
+  auto id = st.next_request++;
+  // Ends the restore; after a failure the shard actor may be gone (the node closed it): it is
+  // dropped and attached again (a node refuses a shard that does not serve until a restore
+  // succeeds). A node that went down is reconnected to by lost() already.
+  auto end = [self, node](const std::string* failure) {
+    auto& st = self->state;
+    st.restoring = false;
+    self->demonitor(node.address());
+    if (failure == nullptr || !st.participant) return;
+    if (st.remote) self->demonitor(st.remote.address());
+    st.remote = nullptr;
+    st.backoff = std::chrono::milliseconds{0};
+    retry_later(self, "the restore failed: " + *failure);
+  };
+  st.pending.emplace(id, [self, rp, end](const caf::error& err) mutable {
+    auto why = text_of(self->system(), err);
+    end(&why);
+    rp.deliver(err);
+  });
+  self->request(node, caf::infinite, atom::restore_live_v, st.config.shard, std::move(dir))
+      .then(
+          [self, id, rp, end, node](caf::actor& a) mutable {
+            if (self->state.pending.erase(id) == 0) return;
+            end(nullptr);
+            attached(self, caf::actor_cast<shard_actor>(a), caf::actor_cast<node_actor>(node));
+            rp.deliver(atom::ok_v);
+          },
+          [self, id, rp, end](caf::error& err) mutable {
+            if (self->state.pending.erase(id) == 0) return;
+            auto why = text_of(self->system(), err);
+            end(&why);
+            auto& st = self->state;
+            rp.deliver(is_telos(err)
+                           ? std::move(err)
+                           : make_error(ec::unavailable,
+                                        "shard " + std::to_string(st.config.shard) + " at " +
+                                            st.config.where.to_string() + ": " + why));
+          });
+  return rp;
+}
+
 /// Forwards one request to the remote shard and relays the answer, or fails it with
 /// ec::unavailable when the node is (or goes) down first.
-template <class R, class Dest, class... Ts>
+/// With NeedShard false, only the node must be reachable (the shard may be closed by a restore).
+template <class R, bool NeedShard = true, class Dest, class... Ts>
 caf::typed_response_promise<R> forward_to(remote_ptr self, const Dest& dest, Ts&&... xs) {
   auto rp = self->template make_response_promise<R>();
   auto& st = self->state;
-  if (!st.remote || !dest || st.hung) {
+  if ((NeedShard && !st.remote) || !dest || st.hung) {
     rp.deliver(st.unavailable());
     return rp;
   }
@@ -806,8 +1128,11 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
   st.config = std::move(config);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
-    if (st.remote && dm.source == st.remote.address())
+    if (st.remote && dm.source == st.remote.address() && !st.restoring)
       lost(self, "its node went down (" + self->system().render(dm.reason) + ")");
+    else if (st.restoring && st.participant && dm.source == st.participant.address())
+      lost(self,
+           "its node went down during the restore (" + self->system().render(dm.reason) + ")");
   });
   if (st.config.initial) {
     attached(self, std::move(st.config.initial), std::move(st.config.initial_node));
@@ -889,6 +1214,12 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
         return forward_to<atom::ok>(self, participant, atom::abort_tx_v, self->state.config.shard,
                                     tx);
       },
+      [self](atom::restore_check, std::string& dir) {
+        auto participant = self->state.participant;
+        return forward_to<atom::ok, false>(self, participant, atom::restore_check_v,
+                                           self->state.config.shard, std::move(dir));
+      },
+      [self](atom::restore_live, std::string& dir) { return restore_live(self, std::move(dir)); },
   };
 }
 

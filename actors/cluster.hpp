@@ -5,6 +5,7 @@
 // node is gone and reconnects on its own. See docs/CLUSTER.md.
 #pragma once
 
+#include "telos/actors/engine.hpp"
 #include "telos/actors/shard_storage.hpp"
 #include "telos/actors/transactions.hpp"
 #include "telos/messages/actor_interfaces.hpp"
@@ -67,14 +68,46 @@ expected<std::optional<node_binding>> read_node_binding(const std::string& data_
 expected<void> write_node_binding(const std::string& data_dir, const node_binding& b);
 
 struct shard_host {
+  /// Owned by the caller; a live restore replaces what it holds (close_shard, then open_shard).
   opened_shard* storage = nullptr;
+  /// Null while the shard is being restored, or after a restore that failed.
   shard_actor actor;
+  /// The engine coordinator over this shard alone (spawn_engine): closing it stops the shard's
+  /// actors (shard, backend, indexes).
+  coordinator_actor engine;
 };
 
-/// The node actor of a telosd shard host: answers attach for the shards it hosts.
-node_actor spawn_shard_node(caf::actor_system& sys, std::string data_dir, std::string backend,
-                            telos::profile profile, uint32_t shard_count,
+struct shard_node_config {
+  std::string data_dir;
+  std::string backend;
+  telos::profile profile;
+  uint32_t shard_count = 0;
+  /// How the node (re)opens a shard after a live restore (`shard` is set per shard).
+  shard_open_options open;
+  engine_options engine;
+};
+
+/// The node actor of a telosd shard host: answers attach for the shards it hosts, takes part in
+/// two-phase commit, writes checkpoints and restores them live.
+node_actor spawn_shard_node(caf::actor_system& sys, shard_node_config config,
                             std::vector<shard_host> shards);
+
+/// Stops a shard node: waits for a restore in progress, closes the actors of every hosted shard
+/// and lets the node quit. Afterwards the caller closes the storage (close_shard).
+expected<void> stop_shard_node(caf::actor_system& sys, const node_actor& node);
+
+// -- restore --------------------------------------------------------------------------------------
+
+/// Checks that `dir` is a checkpoint of a store like `m` (backend, shard count, profile) holding
+/// `shards` (DIR/shard-<i>); ec::invalid_argument or ec::not_found naming what is wrong.
+expected<void> check_checkpoint(const std::string& dir, const store_manifest& m,
+                                const std::vector<uint32_t>& shards);
+
+/// Replaces shard `shard` of the store in `data_dir` with its copy in checkpoint `dir`: its
+/// backend directory is swapped, its index snapshots (rebuilt at the next open) and staged
+/// two-phase-commit parts dropped. The shard must be closed.
+expected<void> replace_shard_directory(const std::string& data_dir, const std::string& dir,
+                                       uint32_t shard);
 
 /// The node actor of a telosd coordinator: hands the coordinator to clients.
 node_actor spawn_coordinator_node(caf::actor_system& sys, coordinator_actor coordinator,

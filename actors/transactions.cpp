@@ -3,6 +3,7 @@
 #include "telos/actors/durable_file.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -269,13 +270,22 @@ struct front_state {
   std::vector<commit_phase> commits;
   /// Committed batches not applied on every shard yet (their ids are in `locked` too).
   std::map<uuid, unapplied_tx> unapplied;
+  /// Writes handed to the coordinator (or in two-phase commit) and not answered yet.
+  size_t writes = 0;
+  /// A restore runs: new requests wait in `paused` and start in arrival order once it ended.
+  bool restoring = false;
+  std::deque<std::function<void()>> paused;
+  /// The restore's next step, run once no read, write or commit phase is in flight.
+  std::function<void()> on_drained;
 };
 
 /// Retries the commit of an unapplied transaction on the shards that did not apply it.
 using retry_commit = caf::atom_constant<caf::atom("retrycmt")>;
 constexpr retry_commit retry_commit_v{};
 
-using front_actor = coordinator_actor::extend<caf::reacts_to<retry_commit, uuid>>;
+using front_actor =
+    coordinator_actor::extend<caf::reacts_to<retry_commit, uuid>,
+                              caf::replies_to<atom::restore_live, std::string>::with<uint64_t>>;
 using front_ptr = front_actor::stateful_pointer<front_state>;
 
 std::string shard_names(const std::set<size_t>& shards) {
@@ -374,8 +384,53 @@ void end_commit(front_ptr self, const uuid& tx) {
   st.held = std::move(still);
 }
 
-/// Hands a read to the coordinator once no commit phase it overlaps is waiting or running, and
-/// keeps it counted until it is answered, so no commit phase starts under it.
+/// Runs the restore's next step once nothing is in flight any more.
+void check_drained(front_ptr self) {
+  auto& st = self->state;
+  if (!st.restoring || !st.on_drained || st.writes > 0 || !st.reads.empty() || !st.commits.empty())
+    return;
+  auto next = std::move(st.on_drained);
+  st.on_drained = nullptr;
+  next();
+}
+
+/// Runs `job` now, or after the restore in progress.
+void unless_restoring(front_ptr self, std::function<void()> job) {
+  if (self->state.restoring)
+    self->state.paused.push_back(std::move(job));
+  else
+    job();
+}
+
+/// A write (or anything else that changes the shards) handed to the coordinator, counted until it
+/// is answered; its answer goes to `rp`.
+template <class R, class... Ts>
+void forward_write(front_ptr self, caf::typed_response_promise<R> rp, Ts... xs) {
+  ++self->state.writes;
+  self->request(self->state.coordinator, caf::infinite, xs...)
+      .then(
+          [self, rp](R& r) mutable {
+            rp.deliver(std::move(r));
+            --self->state.writes;
+            check_drained(self);
+          },
+          [self, rp](caf::error& err) mutable {
+            rp.deliver(std::move(err));
+            --self->state.writes;
+            check_drained(self);
+          });
+}
+
+/// forward_write, after the restore in progress if one runs.
+template <class R, class... Ts>
+caf::typed_response_promise<R> write(front_ptr self, Ts... xs) {
+  auto rp = self->make_response_promise<R>();
+  unless_restoring(self, [self, rp, xs...]() mutable { forward_write<R>(self, rp, xs...); });
+  return rp;
+}
+
+/// Hands a read to the coordinator once no commit phase it overlaps is waiting or running (and no
+/// restore runs), and keeps it counted until it is answered, so no commit phase starts under it.
 template <class R, class... Ts>
 caf::typed_response_promise<R> read(front_ptr self, footprint fp, Ts... xs) {
   auto rp = self->make_response_promise<R>();
@@ -390,6 +445,7 @@ caf::typed_response_promise<R> read(front_ptr self, footprint fp, Ts... xs) {
     auto finished = [self, id] {
       self->state.reads.erase(id);
       start_commits(self);
+      check_drained(self);
     };
     self->request(st.coordinator, caf::infinite, xs...)
         .then(
@@ -402,10 +458,12 @@ caf::typed_response_promise<R> read(front_ptr self, footprint fp, Ts... xs) {
               finished();
             });
   };
-  if (held_back(self->state, fp))
-    self->state.held.push_back({std::move(fp), std::move(start)});
-  else
-    start();
+  unless_restoring(self, [self, fp, start]() mutable {
+    if (held_back(self->state, fp))
+      self->state.held.push_back({std::move(fp), std::move(start)});
+    else
+      start();
+  });
   return rp;
 }
 
@@ -546,6 +604,13 @@ std::set<uuid> ids_of(const tx_plan& plan) {
 /// read in flight overlaps it, and overlapping reads arriving meanwhile wait for its end.
 void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
   auto tx = uuid::random();
+  // Counted as a write from its prepare to its answer: a restore waits for it.
+  ++self->state.writes;
+  done = [self, done = std::move(done)](auto r) {
+    done(std::move(r));
+    --self->state.writes;
+    check_drained(self);
+  };
   self->state.locked.emplace(tx, ids_of(*plan));
   self->state.decisions->begin(tx);
   struct votes {
@@ -608,6 +673,198 @@ void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
   }
 }
 
+// -- live restore ---------------------------------------------------------------------------------
+
+/// A decided cross-shard batch that some shard has not applied: a restore would drop its staged
+/// part on that shard, so it is refused until the shard applied it.
+caf::error refuse_unapplied(const front_state& st) {
+  if (st.unapplied.empty()) return {};
+  const auto& [tx, u] = *st.unapplied.begin();
+  return make_error(ec::unavailable, "restore refused, nothing was changed: the " +
+                                         not_applied(tx, u) + "; retry once it is applied");
+}
+
+/// Ends the restore: answers the client and starts the requests that waited, in arrival order.
+void end_restore(front_ptr self, caf::typed_response_promise<uint64_t> rp,
+                 caf::expected<uint64_t> result) {
+  auto& st = self->state;
+  st.restoring = false;
+  st.on_drained = nullptr;
+  if (result)
+    rp.deliver(*result);
+  else
+    rp.deliver(std::move(result.error()));
+  auto paused = std::move(st.paused);
+  st.paused.clear();
+  for (auto& job : paused)
+    job();
+}
+
+/// Asks every shard the same question in parallel; `done` gets, per shard, its error (none = it
+/// answered ok).
+template <class Atom>
+void ask_every_shard(front_ptr self, Atom what, const std::string& dir,
+                     std::chrono::milliseconds timeout,
+                     std::function<void(std::vector<caf::error>)> done) {
+  auto n = self->state.shards.size();
+  auto errors = std::make_shared<std::vector<caf::error>>(n);
+  auto left = std::make_shared<size_t>(n);
+  for (size_t i = 0; i < n; ++i)
+    self->request(self->state.shards[i], timeout, what, dir)
+        .then(
+            [left, errors, done](atom::ok) {
+              if (--*left == 0) done(std::move(*errors));
+            },
+            [i, left, errors, done](caf::error& err) {
+              (*errors)[i] = std::move(err);
+              if (--*left == 0) done(std::move(*errors));
+            });
+}
+
+std::string error_text(caf::actor_system& sys, size_t shard, const caf::error& err) {
+  auto text = err.category() == caf::atom("telos") ? describe(err) : sys.render(err);
+  // A remote shard's errors name their shard already.
+  auto name = "shard " + std::to_string(shard);
+  return text.compare(0, name.size(), name) == 0 ? text : name + ": " + text;
+}
+
+void replace_phase(front_ptr self, std::string dir, caf::typed_response_promise<uint64_t> rp);
+
+/// Phase 1: every node checks its part of DIR; any failure ends the restore with nothing changed.
+void check_phase(front_ptr self, std::string dir, caf::typed_response_promise<uint64_t> rp) {
+  // A commit phase that failed while the restore waited left a batch unapplied.
+  if (auto err = refuse_unapplied(self->state)) {
+    end_restore(self, rp, std::move(err));
+    return;
+  }
+  ask_every_shard(
+      self, atom::restore_check_v, dir, std::chrono::seconds(60),
+      [self, dir, rp](std::vector<caf::error> errors) mutable {
+        std::string problems;
+        ec code = ec::invalid_argument;
+        for (size_t i = 0; i < errors.size(); ++i)
+          if (errors[i]) {
+            if (problems.empty()) code = code_of(errors[i]);
+            problems += (problems.empty() ? "" : "; ") + error_text(self->system(), i, errors[i]);
+          }
+        if (!problems.empty()) {
+          end_restore(self, rp,
+                      make_error(code, "restore from '" + dir +
+                                           "' refused, no shard was changed: " + problems));
+          return;
+        }
+        replace_phase(self, std::move(dir), rp);
+      });
+}
+
+/// Phase 2: every node replaces its shards; the answer is the count of the restored store.
+void replace_phase(front_ptr self, std::string dir, caf::typed_response_promise<uint64_t> rp) {
+  ask_every_shard(
+      self, atom::restore_live_v, dir, std::chrono::hours(1),
+      [self, dir, rp](std::vector<caf::error> errors) mutable {
+        std::string restored, failed, problems;
+        ec code = ec::io_error;
+        for (size_t i = 0; i < errors.size(); ++i) {
+          if (!errors[i]) {
+            restored += (restored.empty() ? "" : ", ") + std::to_string(i);
+            continue;
+          }
+          if (failed.empty()) code = code_of(errors[i]);
+          failed += (failed.empty() ? "" : ", ") + std::to_string(i);
+          problems += (problems.empty() ? "" : "; ") + error_text(self->system(), i, errors[i]);
+        }
+        if (!failed.empty()) {
+          end_restore(self, rp,
+                      make_error(code, "restore from '" + dir + "' is incomplete: shard(s) " +
+                                           (restored.empty() ? "none" : restored) +
+                                           " restored, shard(s) " + failed + " not (" + problems +
+                                           "); run the restore again to finish it"));
+          return;
+        }
+        self->request(self->state.coordinator, std::chrono::seconds(60), atom::count_v,
+                      std::string{})
+            .then([self, rp](uint64_t n) mutable { end_restore(self, rp, n); },
+                  [self, rp, dir](caf::error& err) mutable {
+                    end_restore(
+                        self, rp,
+                        make_error(code_of(err), "every shard was restored from '" + dir +
+                                                     "', but counting failed: " + describe(err)));
+                  });
+      });
+}
+
+/// A client put: one shard's batch goes to the coordinator, a batch over several shards through
+/// two-phase commit.
+template <class ShardOf>
+void put_batch(front_ptr self, std::vector<memory> batch,
+               caf::typed_response_promise<std::vector<uuid>> rp, ShardOf shard_of) {
+  auto& st = self->state;
+  for (auto& m : batch)
+    if (m.id.is_nil()) m.id = uuid::random();
+  if (auto ok = validate(batch, st.profile, st.limits); !ok) {
+    rp.deliver(std::move(ok.error()));
+    return;
+  }
+  auto plan = std::make_shared<tx_plan>();
+  std::vector<uuid> ids;
+  for (auto& m : batch)
+    ids.push_back(m.id);
+  if (auto err = locked_conflict(st, ids)) {
+    rp.deliver(std::move(err));
+    return;
+  }
+  ids.clear();
+  for (auto& m : batch)
+    plan->parts[shard_of(m.id)];
+  if (plan->parts.size() <= 1) {
+    forward_write<std::vector<uuid>>(self, rp, atom::put_v, std::move(batch));
+    return;
+  }
+  for (auto& m : batch) {
+    ids.push_back(m.id);
+    plan->parts[shard_of(m.id)].puts.push_back(std::move(m));
+  }
+  two_phase(self, plan, [rp, ids](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
+    if (r)
+      rp.deliver(ids);
+    else
+      rp.deliver(r.error());
+  });
+}
+
+/// A client remove, as put_batch.
+template <class ShardOf>
+void remove_ids(front_ptr self, std::vector<uuid> ids,
+                caf::typed_response_promise<std::vector<bool>> rp, ShardOf shard_of) {
+  if (auto err = locked_conflict(self->state, ids)) {
+    rp.deliver(std::move(err));
+    return;
+  }
+  auto plan = std::make_shared<tx_plan>();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto s = shard_of(ids[i]);
+    plan->parts[s].removes.push_back(ids[i]);
+    plan->positions[s].push_back(i);
+  }
+  if (plan->parts.size() <= 1) {
+    forward_write<std::vector<bool>>(self, rp, atom::remove_v, std::move(ids));
+    return;
+  }
+  auto n = ids.size();
+  two_phase(self, plan,
+            [rp, plan, n](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
+              if (!r) {
+                rp.deliver(r.error());
+                return;
+              }
+              std::vector<bool> removed(n, false);
+              for (auto& [s, result] : *r)
+                for (size_t k = 0; k < result.removed.size(); ++k)
+                  removed[plan->positions[s][k]] = result.removed[k];
+              rp.deliver(std::move(removed));
+            });
+}
+
 front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor coordinator,
                                              std::vector<transaction_shard_actor> shards,
                                              telos::profile profile, telos::limits limits,
@@ -633,63 +890,29 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
   auto& c = st.coordinator;
   return {
       [=](retry_commit, uuid& tx) { retry_unapplied(self, tx); },
-      [=](atom::put, std::vector<memory>& batch) -> caf::result<std::vector<uuid>> {
-        auto& st = self->state;
-        for (auto& m : batch)
-          if (m.id.is_nil()) m.id = uuid::random();
-        if (auto ok = validate(batch, st.profile, st.limits); !ok) return std::move(ok.error());
-        auto plan = std::make_shared<tx_plan>();
-        std::vector<uuid> ids;
-        for (auto& m : batch)
-          ids.push_back(m.id);
-        if (auto err = locked_conflict(st, ids)) return err;
-        ids.clear();
-        for (auto& m : batch)
-          plan->parts[shard_of(m.id)];
-        if (plan->parts.size() <= 1) return self->delegate(st.coordinator, atom::put_v, batch);
-        for (auto& m : batch) {
-          ids.push_back(m.id);
-          plan->parts[shard_of(m.id)].puts.push_back(std::move(m));
-        }
+      [=](atom::put, std::vector<memory>& batch) {
         auto rp = self->make_response_promise<std::vector<uuid>>();
-        two_phase(self, plan,
-                  [rp, ids](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
-                    if (r)
-                      rp.deliver(ids);
-                    else
-                      rp.deliver(r.error());
-                  });
+        unless_restoring(self, [self, rp, batch = std::move(batch), shard_of]() mutable {
+          put_batch(self, std::move(batch), rp, shard_of);
+        });
         return rp;
       },
-      [=](atom::remove, std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
-        if (auto err = locked_conflict(self->state, ids)) return err;
-        auto plan = std::make_shared<tx_plan>();
-        for (size_t i = 0; i < ids.size(); ++i) {
-          auto s = shard_of(ids[i]);
-          plan->parts[s].removes.push_back(ids[i]);
-          plan->positions[s].push_back(i);
-        }
-        if (plan->parts.size() <= 1)
-          return self->delegate(self->state.coordinator, atom::remove_v, ids);
+      [=](atom::remove, std::vector<uuid>& ids) {
         auto rp = self->make_response_promise<std::vector<bool>>();
-        auto n = ids.size();
-        two_phase(self, plan,
-                  [rp, plan, n](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
-                    if (!r) {
-                      rp.deliver(r.error());
-                      return;
-                    }
-                    std::vector<bool> removed(n, false);
-                    for (auto& [s, result] : *r)
-                      for (size_t k = 0; k < result.removed.size(); ++k)
-                        removed[plan->positions[s][k]] = result.removed[k];
-                    rp.deliver(std::move(removed));
-                  });
+        unless_restoring(self, [self, rp, ids = std::move(ids), shard_of]() mutable {
+          remove_ids(self, std::move(ids), rp, shard_of);
+        });
         return rp;
       },
-      [=](atom::update, memory& m) -> caf::result<atom::ok> {
-        if (auto err = locked_conflict(self->state, {m.id})) return err;
-        return self->delegate(c, atom::update_v, std::move(m));
+      [=](atom::update, memory& m) {
+        auto rp = self->make_response_promise<atom::ok>();
+        unless_restoring(self, [self, rp, m = std::move(m)]() mutable {
+          if (auto err = locked_conflict(self->state, {m.id}))
+            rp.deliver(std::move(err));
+          else
+            forward_write<atom::ok>(self, rp, atom::update_v, std::move(m));
+        });
+        return rp;
       },
       [=](atom::get, std::vector<uuid>& ids) {
         auto fp = of_ids(ids); // before ids is moved into the request
@@ -714,10 +937,10 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
       // Graph writes go straight to the coordinator: atomic per shard, with the cross-shard rules
       // of docs/GRAPH.md (they do not take part in the two-phase commit yet).
       [=](atom::edges, atom::put, std::vector<edge_data>& edges) {
-        return self->delegate(c, atom::edges_v, atom::put_v, std::move(edges));
+        return write<atom::ok>(self, atom::edges_v, atom::put_v, std::move(edges));
       },
       [=](atom::edges, atom::remove, std::vector<edge_data>& edges) {
-        return self->delegate(c, atom::edges_v, atom::remove_v, std::move(edges));
+        return write<std::vector<bool>>(self, atom::edges_v, atom::remove_v, std::move(edges));
       },
       [=](atom::edges, neighbour_request& req) {
         return read<std::vector<edge_data>>(self, everything(), atom::edges_v, std::move(req));
@@ -726,10 +949,10 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
         return read<std::vector<graph_path>>(self, everything(), atom::traverse_v, std::move(req));
       },
       [=](atom::quads, atom::put, std::vector<quad_text>& quads) {
-        return self->delegate(c, atom::quads_v, atom::put_v, std::move(quads));
+        return write<atom::ok>(self, atom::quads_v, atom::put_v, std::move(quads));
       },
       [=](atom::quads, atom::remove, std::vector<quad_text>& quads) {
-        return self->delegate(c, atom::quads_v, atom::remove_v, std::move(quads));
+        return write<std::vector<bool>>(self, atom::quads_v, atom::remove_v, std::move(quads));
       },
       [=](atom::quads, quad_match_request& req) {
         return read<quad_match_page>(self, everything(), atom::quads_v, std::move(req));
@@ -742,8 +965,8 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
       [=](atom::search, fused_search_request& r) {
         return read<search_result>(self, everything(), atom::search_v, std::move(r));
       },
-      [=](atom::flush) { return self->delegate(c, atom::flush_v); },
-      [=](atom::compact) { return self->delegate(c, atom::compact_v); },
+      [=](atom::flush) { return write<atom::ok>(self, atom::flush_v); },
+      [=](atom::compact) { return write<atom::ok>(self, atom::compact_v); },
       // A checkpoint is a read of everything: it never holds half of a cross-shard batch.
       [=](atom::checkpoint, std::string& dir) {
         return read<atom::ok>(self, everything(), atom::checkpoint_v, std::move(dir));
@@ -752,7 +975,18 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
       [=](atom::verify, bool repair) {
         return read<verify_result>(self, everything(), atom::verify_v, repair);
       },
-      [=](atom::recover) { return self->delegate(c, atom::recover_v); },
+      [=](atom::recover) { return write<uint64_t>(self, atom::recover_v); },
+      [=](atom::restore_live, std::string& dir) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        if (st.restoring) return make_error(ec::overloaded, "another restore is in progress");
+        if (auto err = refuse_unapplied(st)) return err;
+        st.restoring = true;
+        auto rp = self->make_response_promise<uint64_t>();
+        // New requests wait; the restore goes on once the ones in flight are answered.
+        st.on_drained = [self, dir, rp]() mutable { check_phase(self, dir, rp); };
+        check_drained(self);
+        return rp;
+      },
       [=](atom::close) {
         // Clients on other nodes keep references to the front: it must quit by itself.
         auto closing = self->delegate(c, atom::close_v);
@@ -763,6 +997,22 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
 }
 
 } // namespace
+
+expected<uint64_t> restore_cluster(caf::actor_system& sys, const caf::actor& front,
+                                   const std::string& dir, std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  expected<uint64_t> result{make_error(ec::internal, "the coordinator did not answer")};
+  self->request(front, timeout, atom::restore_live_v, dir)
+      .receive([&](uint64_t n) { result = n; },
+               [&](caf::error& err) {
+                 if (err.category() == caf::atom("telos"))
+                   result = std::move(err);
+                 else
+                   result = make_error(ec::unavailable,
+                                       "restore from '" + dir + "': " + sys.render(err));
+               });
+  return result;
+}
 
 coordinator_actor spawn_transaction_front(caf::actor_system& sys, coordinator_actor coordinator,
                                           std::vector<transaction_shard_actor> shards,

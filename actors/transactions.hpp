@@ -11,6 +11,7 @@
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,11 @@ using ping = caf::atom_constant<caf::atom("ping")>;
 constexpr ping ping_v{};
 using heartbeat = caf::atom_constant<caf::atom("heartbeat")>;
 constexpr heartbeat heartbeat_v{};
+// Live restore of a checkpoint over a running cluster (docs/CLUSTER.md).
+using restore_check = caf::atom_constant<caf::atom("rstcheck")>;
+constexpr restore_check restore_check_v{};
+using restore_live = caf::atom_constant<caf::atom("rstlive")>;
+constexpr restore_live restore_live_v{};
 } // namespace atom
 
 /// The participant side, served by a shard host's node actor for each shard it hosts.
@@ -51,13 +57,25 @@ using participant_actor = caf::typed_actor<
     caf::replies_to<atom::ping>::with<atom::ok>,
     /// Checkpoints the shard into DIR/shard-<i> on the node's own disk, and puts the node's
     /// MANIFEST and cluster binding beside it (DIR then is a data dir for `telosd`).
-    caf::replies_to<atom::checkpoint, uint32_t, std::string>::with<atom::ok>>;
+    caf::replies_to<atom::checkpoint, uint32_t, std::string>::with<atom::ok>,
+    /// Restore phase 1: checks that DIR (on the node's disk) holds the shard as a checkpoint of a
+    /// store like the node's (backend, shard count, profile); changes nothing.
+    caf::replies_to<atom::restore_check, uint32_t, std::string>::with<atom::ok>,
+    /// Restore phase 2: stops the shard's actors, replaces its directory with DIR/shard-<i>, drops
+    /// its index snapshots and staged parts, reopens it (indexes rebuilt) and answers with the new
+    /// shard actor.
+    caf::replies_to<atom::restore_live, uint32_t, std::string>::with<caf::actor>>;
 
 /// The same protocol as the coordinator's remote shard actors take it (they add the shard id).
 using transaction_shard_actor =
     caf::typed_actor<caf::replies_to<atom::prepare_tx, uuid, shard_write>::with<atom::ok>,
                      caf::replies_to<atom::commit_tx, uuid>::with<shard_write_result>,
-                     caf::replies_to<atom::abort_tx, uuid>::with<atom::ok>>;
+                     caf::replies_to<atom::abort_tx, uuid>::with<atom::ok>,
+                     /// Restore phase 1 for this shard on its node.
+                     caf::replies_to<atom::restore_check, std::string>::with<atom::ok>,
+                     /// Restore phase 2: answers once the shard serves the restored data and the
+                     /// remote shard is attached to its new actor.
+                     caf::replies_to<atom::restore_live, std::string>::with<atom::ok>>;
 
 /// A committed cross-shard batch that some shard has not applied yet.
 struct pending_decision {
@@ -111,6 +129,13 @@ private:
   std::map<uuid, pending_decision> pending_;
   std::set<uuid> undecided_;
 };
+
+/// Restores the checkpoint DIR on a live cluster through its transaction front (`front`, the actor
+/// a coordinator node hands to clients): new writes and reads wait, the ones in flight finish,
+/// every node checks its part of DIR, then every shard is replaced and reopened. Replies with the
+/// number of memories after the restore. See docs/CLUSTER.md, "Checkpoint and restore".
+expected<uint64_t> restore_cluster(caf::actor_system& sys, const caf::actor& front,
+                                   const std::string& dir, std::chrono::milliseconds timeout);
 
 /// What a coordinator node publishes instead of the bare coordinator: put and remove batches
 /// whose ids fall on several shards go through two-phase commit over `shards` (the remote shard

@@ -1,6 +1,10 @@
 // Commands about the store as a whole: init, delete, count, stats, checkpoint, restore, verify.
 #include "cli.hpp"
 
+#include "telos/actors/transactions.hpp"
+
+#include <caf/actor.hpp>
+
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -221,11 +225,16 @@ std::function<int()> restore_setup(CLI::App& sub, const global_options& globals)
   auto dir = std::make_shared<std::string>();
   sub.add_option("DIR", *dir, "Checkpoint directory (written by `telos checkpoint`)")->required();
   return [&globals, dir] {
-    if (!globals.connect.empty())
-      return fail(exit_bad_input,
-                  "restore over --connect: restart each shard node with `telosd … "
-                  "--restore-from DIR` (its part of a checkpoint on its own disk; see "
-                  "docs/CLUSTER.md)");
+    if (!globals.connect.empty()) {
+      // Live: every shard node replaces its shards with their copies in DIR on its own disk.
+      return with_store(globals, [&](store& db) {
+        auto front = db.coordinator();
+        auto n = restore_cluster(front->home_system(), front, *dir, std::chrono::hours(24));
+        if (!n) return fail(n.error(), "restore from '" + *dir + "'");
+        print({{"restored", *dir}, {"memories", *n}});
+        return int{exit_ok};
+      });
+    }
     if (!occupied(*dir)) return fail(exit_not_found, "no checkpoint at '" + *dir + "'");
     global_options of_checkpoint = globals;
     of_checkpoint.data_dir = *dir;

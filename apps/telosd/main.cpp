@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -96,31 +97,11 @@ std::string restore_shards(const options& o, const store_manifest& m, bool resto
     return "--restore-from needs an existing data dir of a persistent backend (the shards to "
            "replace); '" +
            o.data_dir + "' holds none";
-  auto found = read_manifest(o.restore_from);
-  if (!found) return describe(found.error());
-  if (!*found) return "'" + o.restore_from + "' holds no Telos checkpoint (no MANIFEST)";
-  const auto& c = **found;
-  if (c.backend != m.backend || c.shards != m.shards || c.profile != m.profile)
-    return "checkpoint '" + o.restore_from + "' is of a " + storage::to_string(c.backend) +
-           " store of " + std::to_string(c.shards) + " shards with " + describe_profile(c.profile) +
-           ", data dir '" + o.data_dir + "' of a " + storage::to_string(m.backend) + " store of " +
-           std::to_string(m.shards) + " shards with " + describe_profile(m.profile);
-  std::error_code ec;
-  for (uint32_t id : o.shard_ids)
-    if (!fs::exists(backend_directory(o.restore_from, id), ec))
-      return "checkpoint '" + o.restore_from + "' holds no shard " + std::to_string(id) +
-             " (written on another node?)";
+  if (auto ok = check_checkpoint(o.restore_from, m, o.shard_ids); !ok)
+    return describe(ok.error()) + " (data dir '" + o.data_dir + "')";
   for (uint32_t id : o.shard_ids) {
-    for (const auto& gone : {backend_directory(o.data_dir, id), snapshot_directory(o.data_dir, id),
-                             o.data_dir + "/prepared/shard-" + std::to_string(id)}) {
-      fs::remove_all(gone, ec);
-      if (ec) return "cannot remove '" + gone + "': " + ec.message();
-    }
-    fs::copy(backend_directory(o.restore_from, id), backend_directory(o.data_dir, id),
-             fs::copy_options::recursive, ec);
-    if (ec)
-      return "cannot copy '" + backend_directory(o.restore_from, id) + "' to '" +
-             backend_directory(o.data_dir, id) + "': " + ec.message();
+    if (auto ok = replace_shard_directory(o.data_dir, o.restore_from, id); !ok)
+      return describe(ok.error());
     std::cerr << "telosd: shard " << id << " restored from '" << o.restore_from << "'\n";
   }
   return {};
@@ -190,21 +171,23 @@ int run_shard_host(const options& o, const endpoint& where) {
     if (ec) return fail("cannot create '" + o.data_dir + "': " + ec.message());
   }
   std::vector<opened_shard> shards;
+  // Reserved: the node actor holds pointers to the elements (a live restore replaces them).
+  shards.reserve(o.shard_ids.size());
   auto close_all = [&] {
     for (auto& s : shards)
       close_shard(s);
   };
+  shard_open_options so;
+  so.root = o.data_dir;
+  so.shard_count = m.shards;
+  so.backend = m.backend;
+  so.backend_options.create_if_missing = !exists;
+  so.backend_options.sync_by_default = o.sync;
+  so.profile = m.profile;
+  so.extra_keyspaces = m.extra_keyspaces;
+  so.graph = true; // as store::open does: edges, quads and index rows in the shard
   for (uint32_t id : o.shard_ids) {
-    shard_open_options so;
-    so.root = o.data_dir;
     so.shard = id;
-    so.shard_count = m.shards;
-    so.backend = m.backend;
-    so.backend_options.create_if_missing = !exists;
-    so.backend_options.sync_by_default = o.sync;
-    so.profile = m.profile;
-    so.extra_keyspaces = m.extra_keyspaces;
-    so.graph = true; // as store::open does: edges, quads and index rows in the shard
     auto s = open_shard(so);
     if (!s) {
       close_all();
@@ -224,21 +207,25 @@ int run_shard_host(const options& o, const endpoint& where) {
   configure_network(cfg, o.tls);
   {
     caf::actor_system sys{cfg};
-    engine_options eo;
-    eo.sync_writes = o.sync;
-    // The engine's own coordinator is never published: closing it closes the shards in order.
-    auto actors = spawn_engine(sys, shards, m.profile, eo);
+    shard_node_config nc;
+    nc.data_dir = o.data_dir;
+    nc.backend = storage::to_string(m.backend);
+    nc.profile = m.profile;
+    nc.shard_count = m.shards;
+    nc.open = so;
+    nc.engine.sync_writes = o.sync;
+    // One engine per shard, never published: closing its coordinator stops that shard's actors,
+    // so a live restore replaces one shard while the others serve.
     std::vector<shard_host> hosts;
-    for (size_t i = 0; i < shards.size(); ++i)
-      hosts.push_back({&shards[i], actors.shards[i]});
-    auto node = spawn_shard_node(sys, o.data_dir, storage::to_string(m.backend), m.profile,
-                                 m.shards, hosts);
+    for (auto& s : shards) {
+      std::vector<opened_shard> one{s};
+      auto actors = spawn_engine(sys, one, m.profile, nc.engine);
+      hosts.push_back({&s, actors.shards.front(), actors.coordinator});
+    }
+    auto node = spawn_shard_node(sys, std::move(nc), hosts);
     auto port = publish_node(sys, node, where, o.tls.enabled());
     if (!port) {
-      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-      caf::scoped_actor self{sys};
-      self->request(actors.coordinator, caf::infinite, atom::close_v)
-          .receive([](atom::ok) {}, [](caf::error&) {});
+      (void)stop_shard_node(sys, node);
       close_all();
       return fail(port.error());
     }
@@ -249,17 +236,19 @@ int run_shard_host(const options& o, const endpoint& where) {
               {"backend", storage::to_string(m.backend)},
               {"tls", o.tls.enabled()}});
     wait_for_stop(stop);
-    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-    caf::scoped_actor self{sys};
-    caf::error err;
-    self->request(actors.coordinator, caf::infinite, atom::close_v)
-        .receive([](atom::ok) {}, [&](caf::error& e) { err = std::move(e); });
-    if (err) std::cerr << "telosd: closing: " << sys.render(err) << '\n';
+    if (auto ok = stop_shard_node(sys, node); !ok)
+      std::cerr << "telosd: closing: " << describe(ok.error()) << '\n';
+    // Every actor of the shards has stopped: the storage closes now, before the actor system.
+    for (auto& s : shards)
+      if (auto ok = close_shard(s); !ok)
+        std::cerr << "telosd: closing shard " << s.id << ": " << describe(ok.error()) << '\n';
+    // CAF 0.17 can hang for good in ~actor_system joining the thread of a detached actor (here
+    // the backend actors; actor-framework issue #1196, fixed in 0.18). Everything is closed and
+    // durable at this point, so the process ends without that wait.
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(0);
   }
-  for (auto& s : shards)
-    if (auto ok = close_shard(s); !ok)
-      std::cerr << "telosd: closing shard " << s.id << ": " << describe(ok.error()) << '\n';
-  return 0;
 }
 
 // -- coordinator ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -118,7 +119,7 @@ struct cluster_fixture {
   }
 
   size_t start_shard_host(const std::vector<int>& shards, int count, const std::string& data,
-                          std::vector<std::string> extra = {}) {
+                          std::vector<std::string> extra = {}, const std::string& env = {}) {
     std::vector<std::string> args{"--data-dir",          dir / data,  "--shard-count",
                                   std::to_string(count), "--profile", dir / "profile.json"};
     for (int s : shards) {
@@ -126,7 +127,7 @@ struct cluster_fixture {
       args.push_back(std::to_string(s));
     }
     args.insert(args.end(), extra.begin(), extra.end());
-    return start_node(args);
+    return start_node(args, {}, env);
   }
 
   size_t start_coordinator(const std::vector<std::string>& shard_addresses,
@@ -498,6 +499,13 @@ BOOST_AUTO_TEST_CASE(a_batch_a_shard_did_not_apply_stays_locked_through_restarts
     BOOST_CHECK(listed.out.find("version 2") == std::string::npos);
   };
   check_locked(coordinator);
+  // A live restore is refused meanwhile (it would drop shard 1's staged part of the batch).
+  auto restore = f.telos(coordinator, {"restore", f.dir / "any"});
+  BOOST_CHECK_EQUAL(restore.code, 3);
+  BOOST_CHECK_MESSAGE(restore.err.find("restore refused, nothing was changed") !=
+                              std::string::npos &&
+                          restore.err.find("not applied yet on shard(s) 1") != std::string::npos,
+                      restore.err);
   // The coordinator restarts meanwhile: its log (compacted at open) holds just this batch, whose
   // ids it locks again.
   BOOST_CHECK_EQUAL(f.nodes[c].proc.stop(SIGTERM), 0);
@@ -677,11 +685,8 @@ BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_rep
   auto got = run(telos_binary(), {"--data-dir", ckpt, "get", id_of(17)});
   BOOST_CHECK_EQUAL(parse_line(got)["content"], "memory number 17");
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 31);
-  // Restore: each node restarts on its address with --restore-from (its part on its own disk);
-  // the coordinator reconnects by itself and serves the checkpoint's state.
-  auto refused = f.telos(coordinator, {"restore", ckpt});
-  BOOST_CHECK_EQUAL(refused.code, 2);
-  BOOST_CHECK_MESSAGE(refused.err.find("--restore-from") != std::string::npos, refused.err);
+  // Restore offline: each node restarts on its address with --restore-from (its part on its own
+  // disk); the coordinator reconnects by itself and serves the checkpoint's state.
   for (auto i : {a, b}) {
     BOOST_CHECK_EQUAL(f.nodes[i].proc.stop(SIGTERM), 0);
   }
@@ -700,6 +705,122 @@ BOOST_AUTO_TEST_CASE(checkpoint_over_connect_writes_each_nodes_part_and_init_rep
                             "--profile", f.dir / "profile.json", "--restore-from", ckpt});
   BOOST_CHECK_EQUAL(wrong.code, 1);
   BOOST_CHECK_MESSAGE(wrong.err.find("needs an existing data dir") != std::string::npos, wrong.err);
+}
+
+BOOST_AUTO_TEST_CASE(restore_over_connect_replaces_every_shard_live_or_none) {
+  cluster_fixture f;
+  size_t a = 0, b = 0;
+  std::string coordinator;
+  std::tie(a, b, coordinator) = f.start_three_shards_on_two_nodes();
+  const uint64_t n = 30;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(n), "--batch", "8"}).code, 0);
+  write_file(f.dir / "q.json", make_memory(1000).dump());
+  std::vector<std::string> search{"search", "--fuse", "--query", f.dir / "q.json", "--k", "8"};
+  // What the cluster answers at checkpoint time.
+  auto search_before = f.telos(coordinator, search);
+  BOOST_REQUIRE_EQUAL(search_before.code, 0);
+  std::vector<std::string> gets_before;
+  for (uint64_t i = 0; i < n; ++i)
+    gets_before.push_back(f.telos(coordinator, {"get", id_of(i)}).out);
+  auto ckpt = f.dir / "ckpt";
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"checkpoint", ckpt}).code, 0);
+  // Changes after the checkpoint: a put, a remove and a cross-shard batch (two-phase commit).
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(200).dump()).code, 0);
+  BOOST_REQUIRE_EQUAL(parse_line(f.telos(coordinator, {"delete", id_of(3)}))["deleted"], id_of(3));
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_version_2(12), "--batch", "12"}).code,
+                      0);
+  BOOST_REQUIRE_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(5)}))["content"],
+                      "version 2 of 5");
+  BOOST_REQUIRE_NE(f.telos(coordinator, search).out, search_before.out);
+  // Live restore: the reply comes once every shard serves the checkpoint's data, so the next
+  // requests (no waiting) see exactly what the cluster held at checkpoint time.
+  auto restored = parse_line(f.telos(coordinator, {"restore", ckpt}));
+  BOOST_CHECK_EQUAL(restored["restored"], ckpt);
+  BOOST_CHECK_EQUAL(restored["memories"], n);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n);
+  for (uint64_t i = 0; i < n; ++i)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(i)}).out, gets_before[i]);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 1);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, search).out, search_before.out);
+  // Writes after the restore work (a cross-shard batch too) and survive a node restart.
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(300).dump()).code, 0);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_version_2(6), "--batch", "6"}).code,
+                      0);
+  BOOST_CHECK_EQUAL(f.nodes[a].proc.stop(SIGTERM), 0);
+  f.start_node({"--data-dir", f.dir / "a", "--shard-id", "0", "--shard-id", "2", "--listen",
+                f.nodes[a].address});
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 1);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(300)}))["content"],
+                    "memory number 300");
+  for (uint64_t i = 0; i < 6; ++i)
+    BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(i)}))["content"],
+                      "version 2 of " + std::to_string(i));
+  // A checkpoint one node lacks its part of: refused naming the shard, nothing replaced anywhere
+  // (a memory written after that checkpoint stays, on every shard).
+  auto partial = f.dir / "partial";
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"checkpoint", partial}).code, 0);
+  std::filesystem::remove_all(partial + "/shard-1");
+  for (uint64_t i = 400; i < 406; ++i)
+    BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(i).dump()).code, 0);
+  auto before_refusal = f.telos(coordinator, {"list", "--limit", "1000"});
+  auto refused = f.telos(coordinator, {"restore", partial});
+  BOOST_CHECK_NE(refused.code, 0);
+  BOOST_CHECK_MESSAGE(refused.err.find("holds no shard 1") != std::string::npos &&
+                          refused.err.find("no shard was changed") != std::string::npos,
+                      refused.err);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 7);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"list", "--limit", "1000"}).out, before_refusal.out);
+  // A directory that is no checkpoint at all is refused the same way.
+  auto none = f.telos(coordinator, {"restore", f.dir / "nothing-here"});
+  BOOST_CHECK_NE(none.code, 0);
+  BOOST_CHECK_MESSAGE(none.err.find("no such directory") != std::string::npos, none.err);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 7);
+}
+
+BOOST_AUTO_TEST_CASE(a_live_restore_refuses_a_down_node_and_a_failed_one_finishes_when_run_again) {
+  cluster_fixture f;
+  auto a = f.start_shard_host({0, 2}, 3, "a");
+  auto b = f.start_shard_host({1}, 3, "b", {}, "TELOS_TEST_FAIL=restore-copy");
+  auto coordinator =
+      f.nodes[f.start_coordinator({f.nodes[a].address, f.nodes[b].address, f.nodes[a].address})]
+          .address;
+  const uint64_t n = 20;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(n), "--batch", "5"}).code, 0);
+  auto ckpt = f.dir / "ckpt";
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"checkpoint", ckpt}).code, 0);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"put"}, make_memory(200).dump()).code, 0);
+  // A shard node that is down: refused before anything is replaced.
+  f.kill9(b);
+  auto down = f.telos(coordinator, {"restore", ckpt});
+  BOOST_CHECK_NE(down.code, 0);
+  BOOST_CHECK_MESSAGE(down.err.find("no shard was changed") != std::string::npos &&
+                          down.err.find("shard 1") != std::string::npos,
+                      down.err);
+  // (node b comes back with the hook that fails its first restore after closing its shard)
+  f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", f.nodes[b].address}, {},
+               "TELOS_TEST_FAIL=restore-copy");
+  BOOST_REQUIRE(eventually([&] { return f.telos(coordinator, {"count"}).code == 0; }));
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n + 1);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 0);
+  // Phase 2 fails on shard 1: the error names what was restored and what was not.
+  auto failed = f.telos(coordinator, {"restore", ckpt});
+  BOOST_CHECK_NE(failed.code, 0);
+  BOOST_CHECK_MESSAGE(failed.err.find("shard(s) 0, 2 restored, shard(s) 1 not") !=
+                              std::string::npos &&
+                          failed.err.find("run the restore again") != std::string::npos,
+                      failed.err);
+  auto unserved = f.telos(coordinator, {"count"});
+  BOOST_CHECK_NE(unserved.code, 0);
+  BOOST_CHECK_MESSAGE(unserved.err.find("shard 1") != std::string::npos, unserved.err);
+  // Running it again finishes the job.
+  auto again = parse_line(f.telos(coordinator, {"restore", ckpt}));
+  BOOST_CHECK_EQUAL(again["memories"], n);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], n);
+  BOOST_CHECK_EQUAL(f.telos(coordinator, {"get", id_of(200)}).code, 1);
+  for (uint64_t i = 0; i < n; ++i)
+    BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(i)}))["content"],
+                      "memory number " + std::to_string(i));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
