@@ -35,6 +35,8 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
     self->state.maintenance_scheduled = true;
     self->send(self, atom::maintain_v);
   };
+  // Vectors left fresh by a snapshot load move into the graph in the background from the start.
+  schedule_maintenance();
   return {
       [=](atom::update, const index_update& update) -> atom::ok {
         self->state.apply(update);

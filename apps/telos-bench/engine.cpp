@@ -459,7 +459,11 @@ struct restart_result {
   double close_s = 0;
   double snapshot_open_s = 0;
   double rebuild_open_s = 0;
+  /// Answers after the snapshot load equal those before the close (the engine's promise).
   bool same_answers = false;
+  /// Answers after the rebuild equal those before: always for exact indexes; over HNSW graphs the
+  /// rebuild inserts in another order, so approximate answers may differ (reported, not failed).
+  bool same_after_rebuild = false;
 };
 
 restart_result restart(const engine_bench_options& o, std::unique_ptr<store>& db,
@@ -495,7 +499,8 @@ restart_result restart(const engine_bench_options& o, std::unique_ptr<store>& db
   start = steady::now();
   db = check(store::open(store_at(path, profile::teleo13(), o)), "reopen without snapshots");
   r.rebuild_open_s = seconds_since(start);
-  r.same_answers = after_snapshot == before && answers(*db) == before;
+  r.same_answers = after_snapshot == before;
+  r.same_after_rebuild = answers(*db) == before;
   return r;
 }
 
@@ -658,11 +663,14 @@ int run_engine_bench(const engine_bench_options& o) {
   }
   restart_result re;
   re.same_answers = true;
+  re.same_after_rebuild = true;
   if (o.runs("restart")) {
     re = restart(o, db, path, gen);
     std::cout << "restart: close (snapshots) " << re.close_s << " s, open from snapshots "
               << re.snapshot_open_s << " s, open with rebuild " << re.rebuild_open_s
-              << " s, answers identical: " << (re.same_answers ? "yes" : "NO") << "\n";
+              << " s, answers identical after the snapshot load: "
+              << (re.same_answers ? "yes" : "NO")
+              << ", after the rebuild: " << (re.same_after_rebuild ? "yes" : "no") << "\n";
   }
   check(db->close(), "close");
   db.reset();
@@ -698,7 +706,8 @@ int run_engine_bench(const engine_bench_options& o) {
       out["restart"] = {{"close_s", re.close_s},
                         {"snapshot_open_s", re.snapshot_open_s},
                         {"rebuild_open_s", re.rebuild_open_s},
-                        {"same_answers", re.same_answers}};
+                        {"same_answers", re.same_answers},
+                        {"same_after_rebuild", re.same_after_rebuild}};
     if (o.runs("search"))
       out["search"] = {{"n", o.search_n},
                        {"ef", o.ef},
