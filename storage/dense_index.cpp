@@ -99,6 +99,31 @@ struct graph_state {
   }
 };
 
+/// hnswlib's distances computed by our kernels. hnswlib picks its own distance code when it is
+/// compiled (with our portable flags: SSE); ours pick the AVX2 clone at load time on CPUs that
+/// have it. Same definitions as hnswlib's spaces: 1 - dot for inner product, squared L2.
+float inner_product_distance(const void* a, const void* b, const void* dim) {
+  return 1.0f - kernels::dot(static_cast<const float*>(a), static_cast<const float*>(b),
+                             *static_cast<const size_t*>(dim));
+}
+
+float l2_distance(const void* a, const void* b, const void* dim) {
+  return kernels::squared_l2(static_cast<const float*>(a), static_cast<const float*>(b),
+                             *static_cast<const size_t*>(dim));
+}
+
+class kernel_space final : public hnswlib::SpaceInterface<float> {
+public:
+  kernel_space(size_t dim, hnswlib::DISTFUNC<float> distance) : dim_(dim), distance_(distance) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return distance_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+private:
+  size_t dim_;
+  hnswlib::DISTFUNC<float> distance_;
+};
+
 std::string what_of(const std::exception& e) {
   return std::string{"hnswlib: "} + e.what();
 }
@@ -107,10 +132,8 @@ class dense_index final : public vector_index {
 public:
   dense_index(const embedder& spec, const index_options& opts)
       : spec_(spec), opts_(opts), dim_(spec.dim) {
-    if (spec_.metric == metric::l2)
-      space_ = std::make_unique<hnswlib::L2Space>(dim_);
-    else
-      space_ = std::make_unique<hnswlib::InnerProductSpace>(dim_);
+    space_ = std::make_unique<kernel_space>(
+        dim_, spec_.metric == metric::l2 ? &l2_distance : &inner_product_distance);
   }
 
   const embedder& spec() const override { return spec_; }
