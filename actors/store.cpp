@@ -13,13 +13,11 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <set>
-#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -175,11 +173,6 @@ store::~store() {
 expected<std::unique_ptr<store>> store::open(store_options opts) {
   auto cfg = std::make_unique<caf::actor_system_config>();
   register_telos(*cfg);
-  // One scheduler thread per core: CAF's default of at least 4 leaves idle workers polling for
-  // the cores the backend threads need (2 workers: 5-10% less CPU per ingested memory in
-  // telos-bench engine on 2 cores, docs/BENCHMARKS.md).
-  cfg->set("scheduler.max-threads",
-           static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
   auto sys = std::make_unique<caf::actor_system>(*cfg);
   auto result = open(*sys, std::move(opts));
   if (!result) return result;
