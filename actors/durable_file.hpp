@@ -1,5 +1,5 @@
-// Files that survive a crash whole: the node binding, the cluster map and the decision log are
-// replaced through a temporary file, fsync, rename and a directory fsync.
+// Files that survive a crash whole: the store manifest, the node binding, the cluster map and the
+// decision log are replaced through a temporary file, fsync, rename (and a directory fsync).
 #pragma once
 
 #include "telos/messages/error.hpp"

@@ -1,6 +1,8 @@
 // Opening, recovering and closing a shard, and the reads and checks the backend actor runs.
 #include "telos/actors/shard_storage.hpp"
 
+#include "telos/actors/durable_file.hpp"
+
 #include "telos/messages/envelope.hpp"
 #include "telos/storage/key_codec.hpp"
 
@@ -333,30 +335,6 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
   return {};
 }
 
-expected<void> write_file_durably(const std::string& path, const std::string& bytes) {
-  auto fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return make_error(ec::io_error, "cannot create '" + path + "': " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      auto err = make_error(ec::io_error, "cannot write '" + path + "': " + std::strerror(errno));
-      ::close(fd);
-      return err;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    auto err = make_error(ec::io_error, "cannot sync '" + path + "': " + std::strerror(errno));
-    ::close(fd);
-    return err;
-  }
-  ::close(fd);
-  return {};
-}
-
 } // namespace
 
 // -- directories ----------------------------------------------------------------------------------
@@ -415,13 +393,7 @@ expected<std::optional<store_manifest>> read_manifest(const std::string& root) {
 }
 
 expected<void> write_manifest(const std::string& root, const store_manifest& m) {
-  auto path = manifest_path(root);
-  auto tmp = path + ".tmp";
-  if (auto ok = write_file_durably(tmp, encode_value(m)); !ok) return ok;
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return make_error(ec::io_error, "cannot rename '" + tmp + "': " + ec.message());
-  return {};
+  return replace_file(manifest_path(root), encode_value(m));
 }
 
 // -- open / close ---------------------------------------------------------------------------------
