@@ -20,7 +20,7 @@ std::unique_ptr<vector_index> make_sparse_index(const embedder& spec, const inde
 std::unique_ptr<vector_index> make_maxsim_index(const embedder& spec, const index_options& opts);
 
 /// "E1 (dense, dim 1024, cosine)", for error messages.
-std::string describe(const embedder& spec);
+std::string describe_embedder(const embedder& spec);
 
 /// Heap bytes of a node-based hash map: one node (value, next pointer, cached hash) per entry
 /// plus the bucket array.

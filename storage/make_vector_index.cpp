@@ -15,7 +15,7 @@ std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const inde
   return nullptr;
 }
 
-std::string describe(const embedder& spec) {
+std::string describe_embedder(const embedder& spec) {
   std::string out = spec.name + " (" + to_string(spec.kind) + ", dim " + std::to_string(spec.dim);
   if (spec.kind == embedder_kind::dense) out += std::string{", "} + to_string(spec.metric);
   return out + ")";

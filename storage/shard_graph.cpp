@@ -10,7 +10,7 @@ namespace {
 
 constexpr size_t max_term_bytes = 64 * 1024;
 
-std::string describe(const text_quad& q) {
+std::string describe_quad(const text_quad& q) {
   auto cut = [](const std::string& s) { return s.size() > 40 ? s.substr(0, 40) + "…" : s; };
   return "(" + cut(q.s) + ", " + cut(q.p) + ", " + cut(q.o) + ", " + cut(q.c) + ")";
 }
@@ -165,7 +165,7 @@ expected<bool> shard_graph::remove_edge(const edge_key& e, write_batch& rows) {
 expected<void> shard_graph::add_quad(const text_quad& q, write_batch& rows) {
   for (const auto* term : {&q.s, &q.p, &q.o, &q.c})
     if (term->size() > max_term_bytes)
-      return make_error(ec::invalid_argument, "quad " + describe(q) + ": a term of " +
+      return make_error(ec::invalid_argument, "quad " + describe_quad(q) + ": a term of " +
                                                   std::to_string(term->size()) +
                                                   " bytes exceeds the limit of 65536");
   quad ids;

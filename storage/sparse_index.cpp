@@ -250,8 +250,8 @@ private:
     if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
     if (meta->spec != spec_)
       return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
-                                                 describe(meta->spec) + ", this index is " +
-                                                 describe(spec_));
+                                                 describe_embedder(meta->spec) + ", this index is " +
+                                                 describe_embedder(spec_));
     std::vector<uuid> ids;
     std::vector<uint32_t> lengths;
     std::vector<uint32_t> indices;
