@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh build -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_TESTS=OFF
+# Builds just telos-stress, without touching the build tree's options: a tree configured with the
+# tests keeps building them (an earlier version set TELOS_BUILD_TESTS=OFF here, and a developer's
+# later `ctest` in build/ then ran stale test binaries).
+TELOS_TARGETS=telos-stress scripts/build.sh build -DTELOS_BUILD_APPS=ON
 exec build/bin/telos-stress "$@"

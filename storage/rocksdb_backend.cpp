@@ -100,6 +100,12 @@ struct rocks_state {
   const rocksdb::ReadOptions read_opts;
   const rocksdb::WriteOptions plain_write;
   rocksdb::WriteOptions sync_write;
+  /// The batch every commit is copied into, under the writer lock. Reused: a fresh batch per commit
+  /// cost 39 µs per teleo13 memory (allocation, page faults, growth), a reused one 7 µs
+  /// (docs/BENCHMARKS.md, "write path steps"), and this copy runs on the one thread that writes.
+  rocksdb::WriteBatch native;
+  /// A commit larger than this does not keep its buffer afterwards.
+  static constexpr size_t keep_batch_bytes = size_t{64} << 20;
 
   transaction_context txn_context() {
     return {&names, backend_kind::rocksdb, &path, &gate, &counters, options.read_only};
@@ -115,9 +121,14 @@ struct rocks_state {
     // Under the writer lock: close() takes it before the column family handles go away.
     std::lock_guard<std::mutex> writer{writer_mutex};
     if (gate.closed()) return closed_error(backend_kind::rocksdb, path);
-    // Room for every record at once (tag, column family and two lengths as varints take at most
-    // 16 bytes per operation, plus the 12-byte header): the copy never regrows.
-    rocksdb::WriteBatch native{batch.byte_size() + 16 * batch.size() + 12};
+    native.Clear();
+    // Drops the buffer of an unusually large commit once it is written (or refused).
+    struct release_large {
+      rocksdb::WriteBatch& b;
+      ~release_large() {
+        if (b.GetDataSize() > keep_batch_bytes) b = rocksdb::WriteBatch{};
+      }
+    } release{native};
     for (const auto& op : batch.ops()) {
       auto status = op.kind == write_batch::op_kind::put
                         ? native.Put(cfs[op.ks], slice(op.key), slice(op.value))

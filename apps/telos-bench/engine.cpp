@@ -43,6 +43,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -307,6 +308,16 @@ public:
       db_->DestroyColumnFamilyHandle(h);
   }
 
+  void convert_into(const write_batch& batch, rocksdb::WriteBatch& native) const {
+    for (const auto& op : batch.ops()) {
+      auto* cf = handles_[op.ks + 1];
+      if (op.kind == write_batch::op_kind::put)
+        native.Put(cf, op.key, op.value);
+      else
+        native.Delete(cf, op.key);
+    }
+  }
+
   rocksdb::WriteBatch convert(const write_batch& batch) const {
     rocksdb::WriteBatch native;
     for (const auto& op : batch.ops()) {
@@ -343,7 +354,19 @@ struct ingest_result {
   double disk_bytes_per_memory = 0;
   /// thread_shares() of the Telos ingest.
   std::string telos_threads;
+  /// CPU µs per memory of each step of the write path, run one after another in one thread on the
+  /// same memories (no actors): what a write costs before any hand-off between threads.
+  double validate_us = 0, build_us = 0, convert_us = 0, index_us = 0;
+  /// index_us by embedder kind (dense, sparse, multi).
+  std::array<double, 3> index_kind_us{};
 };
+
+/// CPU seconds of the calling thread.
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& data,
                      const std::string& path, std::unique_ptr<store>& db) {
@@ -407,11 +430,24 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   raw_rocksdb raw{path + "-raw", layout.keyspaces(), bo};
   uint64_t sequence = 0;
   std::vector<std::shared_ptr<storage::row_contributor>> none;
+  // Each step is timed on this thread's CPU clock; the indexes are the store's own kinds with the
+  // store's options, fed the group's index updates as the index actors are.
+  auto store_opts = store_at(path, profile::teleo13(), o);
+  std::vector<std::unique_ptr<storage::vector_index>> indexes;
+  for (const auto& spec : layout.profile().embedders)
+    indexes.push_back(storage::make_vector_index(spec, store_opts.index_options));
+  double validate_s = 0, build_s = 0, convert_s = 0, index_s = 0;
+  std::array<double, 3> index_kind_s{}; // by embedder_kind: dense, sparse, multi
+  rocksdb::WriteBatch converted;
   for (size_t first = 0; first < data.size(); first += o.batch) {
     auto last = std::min(data.size(), first + o.batch);
     std::vector<shard_write> writes(1);
     writes[0].puts.assign(data.begin() + static_cast<ptrdiff_t>(first),
                           data.begin() + static_cast<ptrdiff_t>(last));
+    auto t0 = thread_cpu_seconds();
+    if (auto ok = validate(writes[0].puts, layout.profile(), store_opts.limits); !ok)
+      throw bench_failure("validate: " + describe(ok.error()));
+    auto t1 = thread_cpu_seconds();
     write_group_context ctx;
     ctx.layout = &layout;
     ctx.catalog = &catalog;
@@ -420,8 +456,34 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
     ctx.contributors = &none;
     auto g = build_write_group(ctx, writes);
     catalog.apply(g.changes);
+    auto t2 = thread_cpu_seconds();
+    // As the backend does: into one batch reused from commit to commit.
+    converted.Clear();
+    raw.convert_into(g.batch, converted);
+    auto t3 = thread_cpu_seconds();
+    for (size_t j = 0; j < indexes.size(); ++j) {
+      auto tj = thread_cpu_seconds();
+      const auto& u = g.index_updates[j];
+      for (size_t i = 0; i < u.upsert_ids.size(); ++i)
+        indexes[j]->upsert(u.upsert_ids[i], u.upserts[i]);
+      index_kind_s[static_cast<size_t>(layout.profile().embedders[j].kind)] +=
+          thread_cpu_seconds() - tj;
+    }
+    auto t4 = thread_cpu_seconds();
     natives.push_back(raw.convert(g.batch));
+    validate_s += t1 - t0;
+    build_s += t2 - t1;
+    convert_s += t3 - t2;
+    index_s += t4 - t3;
   }
+  auto per_memory = [&](double s) { return s * 1e6 / static_cast<double>(data.size()); };
+  r.validate_us = per_memory(validate_s);
+  r.build_us = per_memory(build_s);
+  r.convert_us = per_memory(convert_s);
+  r.index_us = per_memory(index_s);
+  for (size_t k = 0; k < index_kind_s.size(); ++k)
+    r.index_kind_us[k] = per_memory(index_kind_s[k]);
+  indexes.clear();
   start = steady::now();
   cpu_start = cpu_seconds();
   for (auto& native : natives)
@@ -652,6 +714,11 @@ int run_engine_bench(const engine_bench_options& o) {
             << in.raw_cpu_us << " us/memory\n";
   std::cout << "ingest threads (share of the wall time running / waiting for a CPU): "
             << in.telos_threads << "\n";
+  std::cout << "write path steps in one thread (CPU us/memory): validate " << in.validate_us
+            << ", build batch " << in.build_us << ", convert to RocksDB " << in.convert_us
+            << ", index updates " << in.index_us << " (dense " << in.index_kind_us[0] << ", sparse "
+            << in.index_kind_us[1] << ", multi " << in.index_kind_us[2]
+            << "); RocksDB write: " << in.raw_cpu_us << "\n";
   std::cout << "memory: resident +" << in.resident_per_memory / 1024 << " KiB/memory, indexes "
             << in.index_bytes_per_memory / 1024 << " KiB/memory, disk "
             << in.disk_bytes_per_memory / 1024 << " KiB/memory\n";
@@ -696,7 +763,15 @@ int run_engine_bench(const engine_bench_options& o) {
                      {"ratio", ingest_ratio},
                      {"telos_cpu_us_per_memory", in.telos_cpu_us},
                      {"raw_cpu_us_per_memory", in.raw_cpu_us},
-                     {"telos_threads", in.telos_threads}};
+                     {"telos_threads", in.telos_threads},
+                     {"step_cpu_us_per_memory",
+                      {{"validate", in.validate_us},
+                       {"build", in.build_us},
+                       {"convert", in.convert_us},
+                       {"index", in.index_us},
+                       {"index_dense", in.index_kind_us[0]},
+                       {"index_sparse", in.index_kind_us[1]},
+                       {"index_multi", in.index_kind_us[2]}}}};
     out["bytes_per_memory"] = {{"resident", in.resident_per_memory},
                                {"indexes", in.index_bytes_per_memory},
                                {"disk", in.disk_bytes_per_memory}};

@@ -236,6 +236,37 @@ BOOST_AUTO_TEST_CASE(keys_are_limited_identically_on_every_backend) {
   }
 }
 
+// RocksDB copies every commit into one reused native batch: nothing of a refused batch may reach
+// the next commit, and a commit larger than the buffer it keeps (64 MiB) is written whole.
+BOOST_AUTO_TEST_CASE(a_refused_or_very_large_batch_leaves_nothing_behind_for_the_next) {
+  store_set set{256};
+  for (auto& db : set.stores) {
+    BOOST_TEST_CONTEXT(to_string(db->kind())) {
+      write_batch refused;
+      refused.put(0, "staged", "1");
+      refused.put(9, "bad", "2");
+      BOOST_CHECK_EQUAL(code(db->write(refused)), "unknown_keyspace");
+      write_batch next;
+      next.put(1, "after", "3");
+      BOOST_CHECK_EQUAL(code(db->write(next)), "none");
+      BOOST_CHECK(!db->get(0, "staged")->has_value());
+      BOOST_CHECK_EQUAL(db->get(1, "after")->value_or(""), "3");
+
+      write_batch large;
+      for (int i = 0; i < 17; ++i)
+        large.put(2, "big" + std::to_string(i), std::string(4 << 20, static_cast<char>('a' + i)));
+      BOOST_CHECK_EQUAL(code(db->write(large)), "none");
+      write_batch small;
+      small.del(2, "big0");
+      small.put(2, "small", "4");
+      BOOST_CHECK_EQUAL(code(db->write(small)), "none");
+      BOOST_CHECK(!db->get(2, "big0")->has_value());
+      BOOST_CHECK_EQUAL(db->get(2, "big16")->value_or(""), std::string(4 << 20, 'q'));
+      BOOST_CHECK_EQUAL(db->get(2, "small")->value_or(""), "4");
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(invalid_keyspace_lists_are_refused_by_every_kind) {
   temp_dir dir;
   for (auto kind : {backend_kind::memory, backend_kind::rocksdb, backend_kind::lmdb}) {

@@ -2,6 +2,7 @@
 #include "telos/messages/envelope.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <xxhash.h>
 
 #include <map>
 #include <vector>
@@ -40,6 +41,23 @@ BOOST_AUTO_TEST_CASE(round_trip_gives_back_the_value) {
   auto decoded = decode_value<sample>(encoded, "k1");
   BOOST_REQUIRE(decoded);
   BOOST_CHECK(*decoded == make_sample());
+}
+
+// The checksum is computed by xxHash's run-time dispatched (AVX2) code; the stored value must still
+// be plain XXH3-64 as the baseline code computes it, so stores written before stay readable.
+BOOST_AUTO_TEST_CASE(checksum_is_plain_xxh3_of_the_bytes_before_it) {
+  auto value = make_sample();
+  value.numbers.assign(4096, 0.25f); // 16 KiB: XXH3's long-input (vectorised) path
+  for (size_t i = 0; i < value.numbers.size(); ++i)
+    value.numbers[i] += static_cast<float>(i % 97);
+  auto encoded = encode_value(value);
+  BOOST_REQUIRE_GT(encoded.size(), 16384u + 8);
+  auto body = encoded.size() - 8;
+  uint64_t stored = 0;
+  for (size_t i = 0; i < 8; ++i)
+    stored |= static_cast<uint64_t>(static_cast<uint8_t>(encoded[body + i])) << (8 * i);
+  BOOST_CHECK_EQUAL(stored, XXH3_64bits(encoded.data(), body));
+  BOOST_CHECK(decode_value<sample>(encoded, "k"));
 }
 
 BOOST_AUTO_TEST_CASE(every_flipped_byte_is_detected_and_names_the_key) {
