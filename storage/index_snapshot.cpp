@@ -1,10 +1,7 @@
 // Checksummed, atomically replaced snapshot files of the vector indexes.
 #include "telos/storage/index_snapshot.hpp"
 
-// xxh_x86dispatch.h makes XXH3_64bits* pick AVX2/AVX512 code at run time: Debian's libxxhash
-// is built for the x86-64 baseline, whose plain XXH3_64bits hashes 4 KiB rows at ~4 GB/s, the
-// dispatched one at ~20 GB/s. Same hash values (XXH3 is one function whatever the vector width).
-#include <xxh_x86dispatch.h>
+#include <xxhash.h>
 
 #include <cerrno>
 #include <cstring>

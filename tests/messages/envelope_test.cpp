@@ -43,8 +43,8 @@ BOOST_AUTO_TEST_CASE(round_trip_gives_back_the_value) {
   BOOST_CHECK(*decoded == make_sample());
 }
 
-// The checksum is computed by xxHash's run-time dispatched (AVX2) code; the stored value must still
-// be plain XXH3-64 as the baseline code computes it, so stores written before stay readable.
+// The stored checksum is plain XXH3-64 of the bytes before it (envelope.hpp), over a value long
+// enough for XXH3's vectorised long-input path.
 BOOST_AUTO_TEST_CASE(checksum_is_plain_xxh3_of_the_bytes_before_it) {
   auto value = make_sample();
   value.numbers.assign(4096, 0.25f); // 16 KiB: XXH3's long-input (vectorised) path
