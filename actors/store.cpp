@@ -173,6 +173,13 @@ store::~store() {
 expected<std::unique_ptr<store>> store::open(store_options opts) {
   auto cfg = std::make_unique<caf::actor_system_config>();
   register_telos(*cfg);
+  if (opts.worker_threads > 1024)
+    return make_error(ec::invalid_argument, "worker_threads " +
+                                                std::to_string(opts.worker_threads) +
+                                                " is more than 1024");
+  if (opts.worker_threads > 0) cfg->set("scheduler.max-threads", opts.worker_threads);
+  if (opts.scheduler == scheduler_policy::sharing)
+    cfg->set("scheduler.policy", caf::atom("sharing"));
   auto sys = std::make_unique<caf::actor_system>(*cfg);
   auto result = open(*sys, std::move(opts));
   if (!result) return result;
@@ -602,6 +609,10 @@ expected<void> store::close() {
     if (auto closed = close_shard(s); !closed && !first) first = std::move(closed.error());
   if (first) return first;
   return {};
+}
+
+caf::actor_system& store::system() const {
+  return *impl_->sys;
 }
 
 caf::actor store::coordinator() const {

@@ -26,6 +26,16 @@
 
 namespace telos {
 
+/// How the scheduler of a store's own actor system hands work to its threads (CAF's policies).
+enum class scheduler_policy : uint8_t {
+  /// CAF's default: one queue per worker; an idle worker polls (spins, then sleeps 50 µs, then
+  /// 10 ms at a time) and steals from the others.
+  stealing,
+  /// One shared queue; an idle worker sleeps until a job arrives. No polling, so no CPU spent
+  /// waiting; every hand-off goes through one lock.
+  sharing,
+};
+
 struct store_options {
   /// Store directory (one subdirectory per shard); ignored by the memory backend.
   std::string path = "telos-data";
@@ -45,6 +55,13 @@ struct store_options {
   size_t max_inflight_writes = 256;
   /// Each embedder of a fused search contributes its top max(k, fused_depth) candidates.
   uint32_t fused_depth = 100;
+  /// Scheduler threads of the actor system that store::open(opts) creates; 0 = CAF's default (the
+  /// number of cores, at least 4). Fewer threads than that leave more of a small machine to the
+  /// backend's writing thread (docs/ENGINE.md, "Scheduler"). Ignored by open(sys, opts): an
+  /// application that brings its own actor system configures its scheduler itself.
+  size_t worker_threads = 0;
+  /// The scheduling policy of that actor system (ignored by open(sys, opts) as well).
+  telos::scheduler_policy scheduler = telos::scheduler_policy::stealing;
   /// Secondary structures (attribute/time indexes, graph) whose rows commit in the same batch
   /// as each memory; their keyspaces are declared after the engine's own.
   std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;
@@ -190,6 +207,8 @@ public:
 
   /// The coordinator actor, for actor clients sharing this store.
   caf::actor coordinator() const;
+  /// The actor system the store runs in (its own, or the one passed to open).
+  caf::actor_system& system() const;
 
   struct impl;
 

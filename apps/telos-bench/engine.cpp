@@ -89,6 +89,9 @@ struct engine_bench_options {
   size_t m = 16;
   size_t ef_construction = 200;
   uint32_t seed = 42;
+  /// The store's scheduler (store_options::worker_threads, ::scheduler); 0 = CAF's default.
+  size_t workers = 0;
+  std::string scheduler = "stealing";
   std::string json_path;
   /// Which parts run: ingest (always, the others need its store), fused, restart, search.
   std::set<std::string> phases{"ingest", "fused", "restart", "search"};
@@ -269,6 +272,9 @@ store_options store_at(const std::string& path, const profile& p, const engine_b
   opts.backend = storage::backend_kind::rocksdb;
   opts.profile = p;
   opts.shards = o.shards;
+  opts.worker_threads = o.workers;
+  opts.scheduler =
+      o.scheduler == "sharing" ? scheduler_policy::sharing : scheduler_policy::stealing;
   opts.index_options.hnsw_m = o.m;
   opts.index_options.hnsw_ef_construction = o.ef_construction;
   opts.index_options.hnsw_ef_search = o.ef;
@@ -693,8 +699,10 @@ int run_engine_bench(const engine_bench_options& o) {
   fs::create_directories(o.dir);
   std::cout << std::fixed << std::setprecision(2);
   std::cout << "telos-bench engine: n=" << o.n << " teleo13 memories, batch " << o.batch << ", "
-            << o.clients << " client threads, " << o.shards << " shard(s), RocksDB in " << o.dir
-            << "\n";
+            << o.clients << " client threads, " << o.shards << " shard(s), scheduler "
+            << o.scheduler << " with "
+            << (o.workers == 0 ? std::string{"CAF's default"} : std::to_string(o.workers))
+            << " workers, RocksDB in " << o.dir << "\n";
   synthetic gen{profile::teleo13(), o.clusters, o.seed};
   std::vector<memory> data;
   data.reserve(o.n);
@@ -811,6 +819,9 @@ registrar engine_command{command{
       sub.add_option("--fused-queries", o->fused_queries, "fused queries");
       sub.add_option("--ef", o->ef, "HNSW ef at query time (both sides)");
       sub.add_option("--seed", o->seed, "data seed");
+      sub.add_option("--workers", o->workers, "scheduler threads of the store (0: CAF's default)");
+      sub.add_option("--scheduler", o->scheduler, "scheduler policy of the store")
+          ->check(CLI::IsMember({"stealing", "sharing"}));
       sub.add_option("--json", o->json_path, "also write the results as JSON here");
       sub.add_option(
              "--phases", o->phases,

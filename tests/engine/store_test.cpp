@@ -164,6 +164,32 @@ BOOST_AUTO_TEST_CASE(search_equals_brute_force_for_every_metric) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(scheduler_options_shape_the_stores_own_actor_system) {
+  for (auto policy : {scheduler_policy::sharing, scheduler_policy::stealing}) {
+    auto opts = memory_options(2);
+    opts.worker_threads = 2;
+    opts.scheduler = policy;
+    auto db = open_store(opts);
+    BOOST_CHECK_EQUAL(db->system().scheduler().num_workers(), 2u);
+    memory_maker maker{mixed_profile(), 12};
+    auto all = fill(*db, maker, 60);
+    BOOST_CHECK_EQUAL(require(db->count(), "count"), 60u);
+    auto spec = mixed_profile().embedders.front();
+    search_request req;
+    req.embedder = spec.name;
+    req.query = maker.make_embedding(spec);
+    req.k = 5;
+    check_hits(require(db->search(req), "search").hits, reference_ranking(all, spec, req.query), 5,
+               spec.name);
+  }
+  auto opts = memory_options();
+  opts.worker_threads = 5000;
+  auto refused = store::open(opts);
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK(code_of(refused.error()) == ec::invalid_argument);
+  BOOST_CHECK_NE(describe(refused.error()).find("worker_threads 5000"), std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(filtered_search_equals_filter_then_brute_force) {
   auto db = open_store(memory_options(2));
   memory_maker maker{mixed_profile(), 13};
