@@ -364,13 +364,6 @@ struct ingest_result {
   std::array<double, 3> index_kind_us{};
 };
 
-/// CPU seconds of the calling thread.
-double thread_cpu_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& data,
                      const std::string& path, std::unique_ptr<store>& db) {
   ingest_result r;
