@@ -1,6 +1,7 @@
 // Distribution: network configuration, node actors, the cluster map and the remote shard.
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/durable_file.hpp"
+#include "telos/actors/test_hooks.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -247,13 +248,6 @@ std::string prepared_dir(const std::string& data_dir, uint32_t shard) {
   return data_dir + "/prepared/shard-" + std::to_string(shard);
 }
 
-/// Test hook: TELOS_TEST_CRASH=after-prepare|before-commit makes a shard host die like kill -9
-/// at that point of two-phase commit (tests/cluster prove recovery with it).
-void crash_point(const char* point) {
-  auto* wanted = std::getenv("TELOS_TEST_CRASH");
-  if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
-}
-
 /// Test hook: TELOS_TEST_PAUSE=before-commit:DIR|after-commit:DIR makes a shard host stop once at
 /// that point of a commit (before applying its part, or after applying it and before answering)
 /// until told to go on: it writes a byte to the FIFO DIR/reached, then reads one from DIR/resume.
@@ -439,11 +433,11 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
         if (auto ok = replace_file(dir + "/" + tx.to_string(), {bytes.begin(), bytes.end()}); !ok)
           return std::move(ok.error());
         if (auto ok = sync_directory(dir); !ok) return std::move(ok.error());
-        crash_point("after-prepare");
+        detail::crash_point("after-prepare");
         return atom::ok_v;
       },
       [self](atom::commit_tx, uint32_t shard, const uuid& tx) -> caf::result<shard_write_result> {
-        crash_point("before-commit");
+        detail::crash_point("before-commit");
         pause_point("before-commit");
         auto& st = self->state;
         auto* host = hosted(st, shard);

@@ -2,19 +2,14 @@
 #include "telos/actors/coordinator.hpp"
 
 #include "telos/actors/fan_out.hpp"
+#include "telos/actors/test_hooks.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
-#include <csignal>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <tuple>
 #include <unordered_map>
@@ -24,13 +19,13 @@ namespace telos {
 
 namespace {
 
-using self_ptr = coordinator_actor::stateful_pointer<coordinator_state>;
+using coordinator_self = coordinator_actor::stateful_pointer<coordinator_state>;
 
 // -- write admission ------------------------------------------------------------------------------
 
 /// Runs the waiters whose condition holds: checkpoints wait for no dispatched write, close for
 /// no write at all.
-void check_waiters(self_ptr self) {
+void check_waiters(coordinator_self self) {
   auto& st = self->state;
   if (st.dispatched == 0 && !st.on_quiet.empty()) {
     auto waiting = std::move(st.on_quiet);
@@ -46,7 +41,7 @@ void check_waiters(self_ptr self) {
   }
 }
 
-caf::error admit_write(self_ptr self) {
+caf::error admit_write(coordinator_self self) {
   auto& st = self->state;
   if (st.closing) return make_error(ec::closed, "the store is closing");
   if (st.inflight >= st.config.max_inflight_writes)
@@ -99,7 +94,7 @@ caf::error partial_write_error(const write_plan& plan, const std::vector<caf::er
 }
 
 /// Sends every part of a plan (now, or once a checkpoint let go) and answers through `done`.
-void dispatch(self_ptr self, std::shared_ptr<write_plan> plan, write_done done) {
+void dispatch(coordinator_self self, std::shared_ptr<write_plan> plan, write_done done) {
   auto job = [self, plan, done] {
     ++self->state.dispatched;
     struct outcomes {
@@ -174,7 +169,7 @@ by_shard group_by_shard(const coordinator_state& st, const std::vector<uuid>& id
 }
 
 /// Memories by id across shards, in the order asked; nil id = absent.
-void fetch(self_ptr self, const std::vector<uuid>& ids,
+void fetch(coordinator_self self, const std::vector<uuid>& ids,
            std::function<void(caf::expected<std::vector<memory>>)> done) {
   auto groups = std::make_shared<by_shard>(group_by_shard(self->state, ids));
   auto n = ids.size();
@@ -199,7 +194,7 @@ void fetch(self_ptr self, const std::vector<uuid>& ids,
 
 /// Fetches the records of the hits when asked (or when attribute predicates must be confirmed on
 /// the records) and drops hits whose memory vanished or does not match.
-void finish_search(self_ptr self, std::vector<hit> hits, const filter& f, bool with_records,
+void finish_search(coordinator_self self, std::vector<hit> hits, const filter& f, bool with_records,
                    caf::typed_response_promise<search_result> rp) {
   bool confirm = !f.where.empty();
   if (!with_records && !confirm) {
@@ -242,7 +237,7 @@ struct fused_run {
   std::vector<std::vector<hit>> exact;
 };
 
-void fuse_and_finish(self_ptr self, std::shared_ptr<fused_run> run,
+void fuse_and_finish(coordinator_self self, std::shared_ptr<fused_run> run,
                      caf::typed_response_promise<search_result> rp) {
   auto hits = fuse(run->lists, run->weights, run->req.fusion, run->req.rrf_k, run->req.k,
                    run->req.fusion == fusion::weighted_sum ? &run->exact : nullptr);
@@ -250,7 +245,7 @@ void fuse_and_finish(self_ptr self, std::shared_ptr<fused_run> run,
 }
 
 /// Weighted sum: the exact score of every candidate some embedder's list lacks.
-void rescore(self_ptr self, std::shared_ptr<fused_run> run,
+void rescore(coordinator_self self, std::shared_ptr<fused_run> run,
              caf::typed_response_promise<search_result> rp) {
   std::vector<uuid> candidates;
   {
@@ -301,7 +296,7 @@ void rescore(self_ptr self, std::shared_ptr<fused_run> run,
 // -- graph ----------------------------------------------------------------------------------------
 
 /// A write that was admitted but is abandoned before dispatch.
-void drop_write(self_ptr self) {
+void drop_write(coordinator_self self) {
   --self->state.inflight;
   check_waiters(self);
 }
@@ -346,7 +341,7 @@ struct traversal_run {
 
 /// One level: the neighbours of every frontier node at once, then the same expansion as
 /// storage::traverse (hops in (type, node, direction) order; first reach wins).
-void traverse_level(self_ptr self, std::shared_ptr<traversal_run> run) {
+void traverse_level(coordinator_self self, std::shared_ptr<traversal_run> run) {
   if (run->depth >= run->q.depth || run->frontier.empty()) {
     run->rp.deliver(std::move(run->result));
     return;
@@ -404,26 +399,21 @@ void traverse_level(self_ptr self, std::shared_ptr<traversal_run> run) {
 
 // -- roll-forward intents -------------------------------------------------------------------------
 
-/// Test hook: TELOS_TEST_CRASH=after-intent kills the process like kill -9 right after a first
-/// shard committed a write with intents and before any intent is applied (tests/cli prove the
-/// recovery at the next open with it).
-void crash_point(const char* point) {
-  auto* wanted = std::getenv("TELOS_TEST_CRASH");
-  if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
-}
-
 /// Applies the intents shard `origin` recorded, each on its shard (concurrently, each in order
 /// with the writes sent there before), then deletes them on `origin` in one batch that also
 /// deletes origin's copy of every added edge whose endpoint on the other shard was gone (so
 /// neither copy stays). Intents are counted as writes in flight, so close and checkpoint wait
 /// for them. On an error the intents stay recorded and the next open applies them.
-void apply_intents(self_ptr self, size_t origin, std::vector<shard_intent> intents,
+void apply_intents(coordinator_self self, size_t origin, std::vector<shard_intent> intents,
                    std::function<void(caf::error)> done) {
   if (intents.empty()) {
     done({});
     return;
   }
-  crash_point("after-intent");
+  // Test hook: TELOS_TEST_CRASH=after-intent kills the process like kill -9 right after a first
+  // shard committed a write with intents and before any intent is applied (tests/cli prove the
+  // recovery at the next open with it).
+  detail::crash_point("after-intent");
   struct outcomes {
     std::vector<shard_intent> intents;
     std::vector<edge_data> skipped;
@@ -485,7 +475,7 @@ auto deliver_when_applied(Promise rp, T value) {
 
 /// Applies the intents of every result of a write (results[i] came from shard shards[i]), then
 /// calls done with the first error.
-void apply_all_intents(self_ptr self, const std::vector<size_t>& shards,
+void apply_all_intents(coordinator_self self, const std::vector<size_t>& shards,
                        std::vector<shard_write_result>& results,
                        std::function<void(caf::error)> done) {
   struct progress {
@@ -511,8 +501,8 @@ void apply_all_intents(self_ptr self, const std::vector<size_t>& shards,
 /// One page of `list` over every shard: each shard sends up to limit + 1 memories after `after`
 /// that `selector` (a namespace or a filter) admits; the page is the first `limit` in id order.
 template <class Selector>
-caf::result<list_page> list_across_shards(self_ptr self, const Selector& selector, uuid after,
-                                          uint64_t limit) {
+caf::result<list_page> list_across_shards(coordinator_self self, const Selector& selector,
+                                          uuid after, uint64_t limit) {
   if (self->state.closing) return make_error(ec::closed, "the store is closing");
   if (limit == 0) return list_page{};
   auto rp = self->make_response_promise<list_page>();
@@ -546,7 +536,7 @@ caf::result<list_page> list_across_shards(self_ptr self, const Selector& selecto
 
 /// The sum of every shard's count of the memories `selector` (a namespace or a filter) admits.
 template <class Selector>
-caf::result<uint64_t> count_across_shards(self_ptr self, const Selector& selector) {
+caf::result<uint64_t> count_across_shards(coordinator_self self, const Selector& selector) {
   if (self->state.closing) return make_error(ec::closed, "the store is closing");
   auto rp = self->make_response_promise<uint64_t>();
   gather<uint64_t>(
@@ -599,7 +589,8 @@ std::vector<hit> fuse(const std::vector<std::vector<hit>>& lists, const std::vec
   return hits;
 }
 
-coordinator_actor::behavior_type coordinator_behavior(self_ptr self, coordinator_config config) {
+coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
+                                                      coordinator_config config) {
   self->state.config = std::move(config);
   return {
       [=](atom::put, std::vector<memory>& batch) -> caf::result<std::vector<uuid>> {

@@ -35,9 +35,9 @@ struct built_group {
 
 namespace {
 
-using self_ptr = shard_actor::stateful_pointer<shard_state>;
+using shard_self = shard_actor::stateful_pointer<shard_state>;
 
-void pump(self_ptr self);
+void pump(shard_self self);
 
 size_t estimated_bytes(const shard_write& w) {
   size_t n = 64 * w.removes.size();
@@ -62,7 +62,7 @@ void deliver(std::vector<queued_write>& group, const write_group& g, const caf::
 }
 
 /// After the commit: every index applies its update; the writes are answered once all acked.
-void fan_out(self_ptr self, std::shared_ptr<std::vector<queued_write>> group,
+void fan_out(shard_self self, std::shared_ptr<std::vector<queued_write>> group,
              std::shared_ptr<write_group> g) {
   auto& st = self->state;
   ++st.unacked_groups;
@@ -93,7 +93,7 @@ bool plain_write(const shard_write& w) {
 }
 
 /// Builds a group; answers the requests it rejected. Null when nothing is left to commit.
-std::shared_ptr<built_group> build_group(self_ptr self,
+std::shared_ptr<built_group> build_group(shard_self self,
                                          std::shared_ptr<std::vector<queued_write>> writes,
                                          std::map<uuid, memory>* previous,
                                          const built_group* pending) {
@@ -150,7 +150,7 @@ std::shared_ptr<built_group> build_group(self_ptr self,
   return b;
 }
 
-void write_group_out(self_ptr self, std::shared_ptr<built_group> b);
+void write_group_out(shard_self self, std::shared_ptr<built_group> b);
 
 /// Takes the queued writes of the next group: at most `max_writes`, bounded by count and bytes.
 std::shared_ptr<std::vector<queued_write>> take_writes(shard_state& st, size_t max_writes) {
@@ -168,7 +168,7 @@ std::shared_ptr<std::vector<queued_write>> take_writes(shard_state& st, size_t m
 /// While `st.writing` is written: builds the next group from the queued writes if it cannot
 /// depend on the one in flight (both plain, disjoint ids, nothing stored to read first), so its
 /// write can follow at once. Anything else waits for the commit as before.
-void prepare_next(self_ptr self) {
+void prepare_next(shard_self self) {
   auto& st = self->state;
   if (!st.writing || st.ready || st.queue.empty() || !st.exclusive.empty()) return;
   auto& writing = *st.writing;
@@ -196,7 +196,7 @@ void prepare_next(self_ptr self) {
 }
 
 /// After a write ended: the group that was ready (if any) goes out now, or the writer is idle.
-void next_after_write(self_ptr self) {
+void next_after_write(shard_self self) {
   auto& st = self->state;
   if (st.ready) {
     auto next = std::move(st.ready);
@@ -209,7 +209,7 @@ void next_after_write(self_ptr self) {
   pump(self);
 }
 
-void write_group_out(self_ptr self, std::shared_ptr<built_group> b) {
+void write_group_out(shard_self self, std::shared_ptr<built_group> b) {
   auto& st = self->state;
   st.writing = b;
   auto batch = std::move(b->g->batch);
@@ -252,7 +252,7 @@ void write_group_out(self_ptr self, std::shared_ptr<built_group> b) {
   prepare_next(self);
 }
 
-void start_group(self_ptr self) {
+void start_group(shard_self self) {
   auto& st = self->state;
   auto group = take_writes(st, st.config.max_group_writes);
   st.committing = true;
@@ -304,7 +304,7 @@ void start_group(self_ptr self) {
 }
 
 /// Starts whatever can run now: an exclusive job once the writer is idle, else the next group.
-void pump(self_ptr self) {
+void pump(shard_self self) {
   auto& st = self->state;
   if (st.committing) {
     // Writes that arrive during a write are built as the next group once they amount to as much
@@ -370,7 +370,7 @@ void fail_filtered(const filtered_list& run, caf::typed_response_promise<std::ve
 
 /// Candidates in id order (index rows or catalog), confirmed on the records, until `limit`
 /// matched.
-void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
+void list_filtered(shard_self self, std::shared_ptr<filtered_list> run,
                    caf::typed_response_promise<std::vector<memory>> rp,
                    caf::typed_response_promise<uint64_t> count_rp = {}) {
   constexpr size_t chunk = 512;
@@ -405,7 +405,7 @@ void list_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
 
 /// Starts a filtered list or count: first the candidates from the index rows when they serve the
 /// filter (one read by the backend actor), then list_filtered.
-void start_filtered(self_ptr self, std::shared_ptr<filtered_list> run,
+void start_filtered(shard_self self, std::shared_ptr<filtered_list> run,
                     caf::typed_response_promise<std::vector<memory>> rp,
                     caf::typed_response_promise<uint64_t> count_rp = {}) {
   const auto& graph = self->state.config.graph;
@@ -433,7 +433,7 @@ struct verify_run {
 };
 
 /// Streams an embedder's vector keyspace into its (cleared) index, chunk by chunk.
-void reload_index(self_ptr self, size_t j, uuid after, std::function<void(caf::error)> done) {
+void reload_index(shard_self self, size_t j, uuid after, std::function<void(caf::error)> done) {
   auto& c = self->state.config;
   self->request(c.backend, caf::infinite, atom::scan_v, static_cast<uint32_t>(j), after,
                 c.rebuild_chunk)
@@ -455,7 +455,7 @@ void reload_index(self_ptr self, size_t j, uuid after, std::function<void(caf::e
           [done](caf::error& err) { done(std::move(err)); });
 }
 
-void rebuild_indexes(self_ptr self, std::shared_ptr<verify_run> run, size_t next,
+void rebuild_indexes(shard_self self, std::shared_ptr<verify_run> run, size_t next,
                      std::function<void(caf::error)> done) {
   if (next == run->rebuild.size()) {
     done({});
@@ -476,7 +476,7 @@ void rebuild_indexes(self_ptr self, std::shared_ptr<verify_run> run, size_t next
 }
 
 /// Compares the catalog, counters and indexes with what the rows say.
-void judge(self_ptr self, verify_run& run) {
+void judge(shard_self self, verify_run& run) {
   auto& c = self->state.config;
   auto shard = "shard " + std::to_string(c.id) + ": ";
   auto& problems = run.result.problems;
@@ -520,7 +520,7 @@ void judge(self_ptr self, verify_run& run) {
   }
 }
 
-void run_verify(self_ptr self, bool repair, caf::typed_response_promise<verify_result> rp,
+void run_verify(shard_self self, bool repair, caf::typed_response_promise<verify_result> rp,
                 std::function<void()> done) {
   auto run = std::make_shared<verify_run>();
   run->repair = repair;
@@ -572,7 +572,7 @@ void run_verify(self_ptr self, bool repair, caf::typed_response_promise<verify_r
 
 // -- close ----------------------------------------------------------------------------------------
 
-void run_close(self_ptr self, caf::typed_response_promise<atom::ok> rp) {
+void run_close(shard_self self, caf::typed_response_promise<atom::ok> rp) {
   auto& c = self->state.config;
   gather<atom::ok>(
       c.indexes.size() + 1,
@@ -592,7 +592,7 @@ void run_close(self_ptr self, caf::typed_response_promise<atom::ok> rp) {
 
 } // namespace
 
-shard_actor::behavior_type shard_behavior(self_ptr self, shard_actor_config config) {
+shard_actor::behavior_type shard_behavior(shard_self self, shard_actor_config config) {
   if (!config.clock)
     config.clock = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 jobs=${TELOS_JOBS:-$(nproc)}
+# Every build here is a unity build (scripts/build.sh's TELOS_UNITY): batches of up to 16 sources
+# per translation unit instantiate CAF's templates once per batch instead of once per source
+# (README.md, "Unity build in CI", has the measurements). TELOS_UNITY=N or "all" in the
+# environment picks another batch size.
+export TELOS_UNITY=${TELOS_UNITY:-16}
 
 stage() { echo "== $(date +%T) $*"; }
 

@@ -22,7 +22,7 @@ namespace telos::storage::detail {
 namespace {
 
 constexpr const char* meta_db_name = "__meta";
-constexpr std::string_view format_version_key = "format_version";
+constexpr std::string_view lmdb_format_version_key = "format_version";
 /// Readers: pooled short-read transactions plus one per open iterator and transaction.
 constexpr unsigned max_readers = 1024;
 
@@ -790,7 +790,7 @@ expected<std::shared_ptr<lmdb_env>> open_lmdb_env(const backend_options& opts, s
                                                     " database with its format version"));
   if (rc != 0) return fail(lmdb_error(rc, "cannot open " + std::string{meta_db_name}));
   auto expected_version = std::to_string(store_format_version);
-  auto key = val(format_version_key);
+  auto key = val(lmdb_format_version_key);
   if (creating) {
     auto value = val(expected_version);
     if (rc = mdb_put(txn, result->meta, &key, &value, 0); rc != 0)

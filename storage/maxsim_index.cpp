@@ -14,7 +14,7 @@ namespace telos::storage {
 namespace {
 
 /// maintain() compacts once more than this share of token rows is dead.
-constexpr size_t compact_dead_percent = 30;
+constexpr size_t maxsim_compact_dead_percent = 30;
 /// Writes compact without waiting for maintain() once dead rows outnumber live ones (and are this
 /// many), so an owner that never calls maintain() still wastes at most half.
 constexpr size_t write_path_compact_minimum_rows = 4096;
@@ -89,7 +89,7 @@ public:
   }
 
   size_t maintain(size_t) override {
-    compact_if(dead_rows_ > 0 && dead_rows_ * 100 > rows() * compact_dead_percent);
+    compact_if(dead_rows_ > 0 && dead_rows_ * 100 > rows() * maxsim_compact_dead_percent);
     return 0;
   }
 
@@ -192,8 +192,8 @@ private:
     if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
     if (meta->spec != spec_)
       return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
-                                                 describe_embedder(meta->spec) + ", this index is " +
-                                                 describe_embedder(spec_));
+                                                 describe_embedder(meta->spec) +
+                                                 ", this index is " + describe_embedder(spec_));
     std::vector<uuid> ids;
     std::vector<uint32_t> counts;
     if (!in.read_array(ids, meta->documents) || !in.read_array(counts, meta->documents) ||

@@ -26,7 +26,7 @@ namespace telos::storage::detail {
 namespace {
 
 constexpr const char* meta_cf_name = "__meta";
-constexpr const char* format_version_key = "format_version";
+constexpr const char* rocksdb_format_version_key = "format_version";
 
 /// The one mapping from RocksDB statuses to Telos errors; `what` names the operation, keyspace
 /// and key.
@@ -564,13 +564,13 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
   if (creating) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    status = raw->Put(wo, result->meta, format_version_key, expected_version);
+    status = raw->Put(wo, result->meta, rocksdb_format_version_key, expected_version);
     if (!status.ok())
       return status_error(status, "cannot write the format version of new store " + path);
     if (auto sealed = result->dir.seal(); !sealed) return sealed.error();
   } else {
     std::string version;
-    status = raw->Get(rocksdb::ReadOptions{}, result->meta, format_version_key, &version);
+    status = raw->Get(rocksdb::ReadOptions{}, result->meta, rocksdb_format_version_key, &version);
     if (status.IsNotFound())
       return make_error(ec::format_mismatch, "store " + path + " records no format version in " +
                                                  meta_cf_name + "; expected " + expected_version);

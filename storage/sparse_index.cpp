@@ -14,7 +14,7 @@ namespace telos::storage {
 namespace {
 
 /// maintain() compacts once more than this share of slots is dead.
-constexpr size_t compact_dead_percent = 30;
+constexpr size_t sparse_compact_dead_percent = 30;
 /// Writes compact without waiting for maintain() once dead slots outnumber live ones (and are this
 /// many), so an owner that never calls maintain() still wastes at most half.
 constexpr size_t write_path_compact_minimum = 1024;
@@ -140,7 +140,7 @@ public:
   }
 
   size_t maintain(size_t) override {
-    compact_if(dead_ > 0 && dead_ * 100 > slot_ids_.size() * compact_dead_percent);
+    compact_if(dead_ > 0 && dead_ * 100 > slot_ids_.size() * sparse_compact_dead_percent);
     return 0;
   }
 
@@ -250,8 +250,8 @@ private:
     if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
     if (meta->spec != spec_)
       return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
-                                                 describe_embedder(meta->spec) + ", this index is " +
-                                                 describe_embedder(spec_));
+                                                 describe_embedder(meta->spec) +
+                                                 ", this index is " + describe_embedder(spec_));
     std::vector<uuid> ids;
     std::vector<uint32_t> lengths;
     std::vector<uint32_t> indices;

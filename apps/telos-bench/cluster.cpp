@@ -3,6 +3,7 @@
 // (--connect HOST:PORT of its coordinator). scripts/bench-cluster.sh runs both for 1, 2 and 4
 // shards and prints one JSON line per run (docs/BENCHMARKS.md, "Cluster").
 #include "bench_command.hpp"
+#include "timing.hpp"
 
 #include "telos/actors/store.hpp"
 
@@ -32,10 +33,6 @@ struct cluster_options {
 };
 
 using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t) {
-  return std::chrono::duration<double>(clock_type::now() - t).count();
-}
 
 telos::profile bench_profile(uint32_t dim) {
   telos::profile p;
@@ -86,7 +83,7 @@ memory make(std::mt19937_64& rng, uint64_t i, uint32_t dim) {
   return m;
 }
 
-double percentile(std::vector<double> xs, double p) {
+double cluster_percentile(std::vector<double> xs, double p) {
   if (xs.empty()) return 0;
   std::sort(xs.begin(), xs.end());
   return xs[std::min(xs.size() - 1, static_cast<size_t>(p * static_cast<double>(xs.size())))];
@@ -193,11 +190,11 @@ int run_cluster(const cluster_options& o) {
             << ",\"memories\":" << (count ? *count : 0) << ",\"failed\":" << failed.load()
             << ",\"ingest_per_s\":" << static_cast<uint64_t>(o.memories / ingest_s)
             << ",\"search_per_s\":" << static_cast<uint64_t>(o.queries / search_s)
-            << ",\"get_p50_us\":" << percentile(get_us, 0.5)
-            << ",\"get_p99_us\":" << percentile(get_us, 0.99)
-            << ",\"count_p50_us\":" << percentile(count_us, 0.5)
-            << ",\"search_p50_us\":" << percentile(search_us, 0.5)
-            << ",\"search_p99_us\":" << percentile(search_us, 0.99) << "}" << std::endl;
+            << ",\"get_p50_us\":" << cluster_percentile(get_us, 0.5)
+            << ",\"get_p99_us\":" << cluster_percentile(get_us, 0.99)
+            << ",\"count_p50_us\":" << cluster_percentile(count_us, 0.5)
+            << ",\"search_p50_us\":" << cluster_percentile(search_us, 0.5)
+            << ",\"search_p99_us\":" << cluster_percentile(search_us, 0.99) << "}" << std::endl;
   db->close();
   if (o.connect.empty()) std::filesystem::remove_all(o.data_dir);
   return failed == 0 ? 0 : 1;

@@ -5,6 +5,7 @@
 // ef_construction / ef); fused 13-embedder latency; resident bytes per memory; restart time with
 // index snapshots against a rebuild. Data: clustered synthetic vectors (seeded).
 #include "bench_command.hpp"
+#include "timing.hpp"
 
 #include "telos/actors/record_catalog.hpp"
 #include "telos/actors/shard_storage.hpp"
@@ -71,7 +72,7 @@ namespace fs = std::filesystem;
 
 constexpr double ingest_ratio_target = 0.7;
 constexpr double search_ratio_target = 0.8;
-constexpr double recall_target = 0.95;
+constexpr double engine_recall_target = 0.95;
 
 struct engine_bench_options {
   std::string dir = "/tmp/telos-bench-engine";
@@ -110,10 +111,6 @@ T check(expected<T> x, const std::string& what) {
 
 void check(expected<void> x, const std::string& what) {
   if (!x) throw bench_failure(what + ": " + describe(x.error()));
-}
-
-double seconds_since(steady::time_point start) {
-  return std::chrono::duration<double>(steady::now() - start).count();
 }
 
 uint64_t resident_bytes() {
@@ -283,10 +280,10 @@ store_options store_at(const std::string& path, const profile& p, const engine_b
 
 /// RocksDB opened the way storage/rocksdb_backend.cpp opens it (same column families, cache,
 /// bloom filters, compression, write buffers), written with plain WriteBatches.
-class raw_rocksdb {
+class engine_raw_rocksdb {
 public:
-  raw_rocksdb(const std::string& path, const std::vector<std::string>& keyspaces,
-              const storage::backend_options& o) {
+  engine_raw_rocksdb(const std::string& path, const std::vector<std::string>& keyspaces,
+                     const storage::backend_options& o) {
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(o.block_cache_mb << 20);
     if (o.bloom_filters) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -309,7 +306,7 @@ public:
     db_.reset(raw);
   }
 
-  ~raw_rocksdb() {
+  ~engine_raw_rocksdb() {
     for (auto* h : handles_)
       db_->DestroyColumnFamilyHandle(h);
   }
@@ -366,13 +363,6 @@ struct ingest_result {
   /// index_us by embedder kind (dense, sparse, multi).
   std::array<double, 3> index_kind_us{};
 };
-
-/// CPU seconds of the calling thread.
-double thread_cpu_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& data,
                      const std::string& path, std::unique_ptr<store>& db) {
@@ -433,7 +423,7 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   record_catalog catalog;
   std::vector<rocksdb::WriteBatch> natives;
   storage::backend_options bo;
-  raw_rocksdb raw{path + "-raw", layout.keyspaces(), bo};
+  engine_raw_rocksdb raw{path + "-raw", layout.keyspaces(), bo};
   uint64_t sequence = 0;
   std::vector<std::shared_ptr<storage::row_contributor>> none;
   // Each step is timed on this thread's CPU clock; the indexes are the store's own kinds with the
@@ -758,7 +748,7 @@ int run_engine_bench(const engine_bench_options& o) {
               << se.telos_qps << " q/s (recall " << se.telos_recall << "), hnswlib "
               << se.hnswlib_qps << " q/s (recall " << se.hnswlib_recall << "), ratio "
               << search_ratio << " (target >= " << search_ratio_target
-              << " at recall >= " << recall_target << ")\n";
+              << " at recall >= " << engine_recall_target << ")\n";
   }
   if (!o.json_path.empty()) {
     json out;

@@ -3,6 +3,7 @@
 // quad pattern scan rate vs raw iteration, interner lookups vs raw point reads, single-hop
 // neighbour latency vs a raw prefix scan, and 3-hop traversal latency.
 #include "bench_command.hpp"
+#include "timing.hpp"
 
 #include "telos/storage/backend.hpp"
 #include "telos/storage/edges.hpp"
@@ -57,10 +58,6 @@ T must(expected<T> x, const std::string& what) {
 
 void must(expected<void> x, const std::string& what) {
   if (!x) throw graph_bench_failure(what + ": " + describe(x.error()));
-}
-
-double seconds_since(steady::time_point start) {
-  return std::chrono::duration<double>(steady::now() - start).count();
 }
 
 /// Latencies in microseconds.

@@ -2,6 +2,7 @@
 // shard → backend actor): load memories and edges as engine writes, then single-hop neighbour
 // latency and 3-hop traversal latency, p50/p99, as a client of the store sees them.
 #include "bench_command.hpp"
+#include "timing.hpp"
 
 #include "telos/actors/store.hpp"
 
@@ -39,17 +40,13 @@ struct failure : std::runtime_error {
 };
 
 template <class T>
-T must(expected<T> x, const std::string& what) {
+T graph_engine_must(expected<T> x, const std::string& what) {
   if (!x) throw failure(what + ": " + describe(x.error()));
   return std::move(*x);
 }
 
-void must(expected<void> x, const std::string& what) {
+void graph_engine_must(expected<void> x, const std::string& what) {
   if (!x) throw failure(what + ": " + describe(x.error()));
-}
-
-double seconds_since(steady::time_point start) {
-  return std::chrono::duration<double>(steady::now() - start).count();
 }
 
 struct percentiles {
@@ -65,7 +62,7 @@ percentiles of(std::vector<double> us) {
 }
 
 int run(const graph_engine_options& o) {
-  auto kind = must(storage::parse_backend_kind(o.backend), "--backend");
+  auto kind = graph_engine_must(storage::parse_backend_kind(o.backend), "--backend");
   bool own_dir = o.dir.empty();
   auto dir = own_dir ? (std::filesystem::temp_directory_path() /
                         ("telos-bench-graph-engine-" + std::to_string(::getpid())))
@@ -80,7 +77,7 @@ int run(const graph_engine_options& o) {
   p.name = "bench-graph";
   p.embedders.push_back(embedder{"E1", embedder_kind::dense, 4, metric::cosine});
   opts.profile = p;
-  auto db = must(store::open(opts), "open");
+  auto db = graph_engine_must(store::open(opts), "open");
   size_t nodes = std::max<size_t>(2, o.edges / o.degree);
   std::cout << "telos-bench graph-engine: " << o.edges << " edges over " << nodes << " memories ("
             << o.degree << " out each, " << o.types << " types), backend " << o.backend << ", "
@@ -98,7 +95,7 @@ int run(const graph_engine_options& o) {
       m.embeddings["E1"].values = {1.0f, static_cast<float>(i % 7), 0.5f, 0.25f};
       batch.push_back(std::move(m));
     }
-    must(db->put_batch(std::move(batch)), "put_batch");
+    graph_engine_must(db->put_batch(std::move(batch)), "put_batch");
   }
   auto load_nodes = seconds_since(t0);
   t0 = steady::now();
@@ -110,18 +107,18 @@ int run(const graph_engine_options& o) {
       batch.push_back(
           edge_data{ids[i], "t" + std::to_string(d % o.types), ids[any(gen)], "default", 1.0, {}});
       if (batch.size() == 10'000) {
-        must(db->edge_add(std::move(batch)), "edge_add");
+        graph_engine_must(db->edge_add(std::move(batch)), "edge_add");
         batch.clear();
       }
     }
-  if (!batch.empty()) must(db->edge_add(std::move(batch)), "edge_add");
+  if (!batch.empty()) graph_engine_must(db->edge_add(std::move(batch)), "edge_add");
   auto load_edges = seconds_since(t0);
   std::cout << std::fixed << std::setprecision(1) << "  load: " << nodes << " memories in "
             << load_nodes << " s, " << added << " edges in " << load_edges << " s ("
             << std::setprecision(0) << added / load_edges << " edges/s through the actors)\n";
   // Queries measure the loaded graph, not the load's background compactions.
   t0 = steady::now();
-  must(db->compact(), "compact");
+  graph_engine_must(db->compact(), "compact");
   std::cout << std::setprecision(1) << "  compacted in " << seconds_since(t0) << " s\n";
   std::vector<double> hop_us;
   size_t seen = 0;
@@ -130,7 +127,7 @@ int run(const graph_engine_options& o) {
     r.node = ids[any(gen)];
     r.direction = q % 2 ? edge_dir::out : edge_dir::both;
     auto s = steady::now();
-    auto found = must(db->neighbours(r), "neighbours");
+    auto found = graph_engine_must(db->neighbours(r), "neighbours");
     hop_us.push_back(seconds_since(s) * 1e6);
     seen += found.size();
   }
@@ -146,7 +143,7 @@ int run(const graph_engine_options& o) {
     r.depth = 3;
     r.limit = o.traversal_limit;
     auto s = steady::now();
-    auto found = must(db->traverse(r), "traverse");
+    auto found = graph_engine_must(db->traverse(r), "traverse");
     trav_ms.push_back(seconds_since(s) * 1e3);
     paths += found.size();
   }
@@ -155,7 +152,7 @@ int run(const graph_engine_options& o) {
             << "): p50 " << trav.p50 << " ms, p99 " << trav.p99 << " ms, max " << trav.max
             << " ms, " << std::setprecision(0) << static_cast<double>(paths) / o.traversals
             << " paths per answer\n";
-  must(db->close(), "close");
+  graph_engine_must(db->close(), "close");
   db.reset();
   if (own_dir) std::filesystem::remove_all(dir);
   return 0;

@@ -51,7 +51,7 @@ struct index_bench_options {
   std::string json_path;
 };
 
-struct bench_failure : std::runtime_error {
+struct index_bench_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -92,12 +92,12 @@ struct vectors {
 /// Reads up to `limit` images of a gzip-compressed IDX file (magic 0x803, u8 pixels) as floats.
 vectors read_idx_images(const std::string& path, size_t limit) {
   gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) throw bench_failure("cannot open " + path);
+  if (file == nullptr) throw index_bench_failure("cannot open " + path);
   std::unique_ptr<gzFile_s, int (*)(gzFile)> closer{file, gzclose};
   unsigned char header[16];
   if (gzread(file, header, sizeof(header)) != static_cast<int>(sizeof(header)) ||
       big_endian_u32(header) != 0x803)
-    throw bench_failure(path + " is not an IDX file of u8 images (magic 0x00000803)");
+    throw index_bench_failure(path + " is not an IDX file of u8 images (magic 0x00000803)");
   vectors out;
   out.count = std::min<size_t>(big_endian_u32(header + 4), limit);
   out.dim = size_t{big_endian_u32(header + 8)} * big_endian_u32(header + 12);
@@ -106,7 +106,8 @@ vectors read_idx_images(const std::string& path, size_t limit) {
   while (done < pixels.size()) {
     auto chunk = static_cast<unsigned>(std::min<size_t>(pixels.size() - done, 1 << 24));
     int got = gzread(file, pixels.data() + done, chunk);
-    if (got <= 0) throw bench_failure(path + " ends after " + std::to_string(done) + " pixels");
+    if (got <= 0)
+      throw index_bench_failure(path + " ends after " + std::to_string(done) + " pixels");
     done += static_cast<size_t>(got);
   }
   out.values.assign(pixels.begin(), pixels.end());
@@ -203,7 +204,7 @@ int run_index_bench(const index_bench_options& o) {
   std::cout << std::fixed;
   auto base = read_idx_images(o.data_dir + "/train-images-idx3-ubyte.gz", o.n);
   auto queries = read_idx_images(o.data_dir + "/t10k-images-idx3-ubyte.gz", o.queries);
-  if (base.count == 0 || queries.count == 0) throw bench_failure("no vectors to work with");
+  if (base.count == 0 || queries.count == 0) throw index_bench_failure("no vectors to work with");
   std::cout << "telos-bench index: Fashion-MNIST, " << base.count << " base vectors, "
             << queries.count << " queries, dim " << base.dim << ", L2, M " << o.m
             << ", efConstruction " << o.ef_construction << ", seed " << o.seed << ", k " << o.k
@@ -249,8 +250,8 @@ int run_index_bench(const index_bench_options& o) {
   double ours_maintain = account(maintain_time);
   auto stats = index->stats();
   if (stats.fresh != 0 || stats.structure != "hnsw" || !stats.last_error.empty())
-    throw bench_failure("maintain() left " + std::to_string(stats.fresh) + " fresh vectors (" +
-                        stats.structure + "): " + stats.last_error);
+    throw index_bench_failure("maintain() left " + std::to_string(stats.fresh) +
+                              " fresh vectors (" + stats.structure + "): " + stats.last_error);
   double ours_build = ours_upsert + ours_maintain;
   double n = static_cast<double>(base.count);
   std::cout << std::setprecision(0) << "build  hnswlib " << n / raw_build << " inserts/s | ours "
@@ -362,7 +363,7 @@ int run_index_bench(const index_bench_options& o) {
   if (!o.json_path.empty()) {
     std::ofstream out{o.json_path};
     out << report.dump(2) << "\n";
-    if (!out) throw bench_failure("cannot write " + o.json_path);
+    if (!out) throw index_bench_failure("cannot write " + o.json_path);
   }
   return status;
 }

@@ -4,6 +4,7 @@
 #include "bench_command.hpp"
 #include "kv_raw.hpp"
 #include "kv_workload.hpp"
+#include "timing.hpp"
 
 #include "telos/storage/backend.hpp"
 
@@ -347,12 +348,6 @@ struct round_result {
   std::array<kv_tally, 2> read_tally{};
   std::array<kv_tally, 2> scan_tally{};
 };
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 struct backend_report {
   storage::backend_kind kind;

@@ -276,7 +276,7 @@ caf::behavior reader_actor(caf::event_based_actor* self, shared_state* s, uint32
   return {};
 }
 
-std::string ms(uint32_t us) {
+std::string ms_text(uint32_t us) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f", us / 1000.0);
   return buf;
@@ -309,8 +309,8 @@ void progress(shared_state& s, std::vector<sample>& all, std::vector<size_t>& po
                 "%4.0fs  writes %5zu/s (%5llu memories/s) p50 %s ms p99 %s ms | reads %5zu/s p50 "
                 "%s ms p99 %s ms | present %lld",
                 elapsed, w.size(), static_cast<unsigned long long>(memories),
-                ms(percentile(w, 50)).c_str(), ms(percentile(w, 99)).c_str(), r.size(),
-                ms(percentile(r, 50)).c_str(), ms(percentile(r, 99)).c_str(),
+                ms_text(percentile(w, 50)).c_str(), ms_text(percentile(w, 99)).c_str(), r.size(),
+                ms_text(percentile(r, 50)).c_str(), ms_text(percentile(r, 99)).c_str(),
                 static_cast<long long>(s.present.load()));
   std::cerr << (tty ? "\r" : "") << line << (tty ? "\033[K" : "\n") << std::flush;
 }

@@ -1,13 +1,15 @@
-// Small helpers for the backend tests: error codes as text (so Boost.Test prints them) and
-// fresh temporary store directories.
+// Small helpers for the backend tests: error codes and backend kinds as text (so Boost.Test prints
+// them) and fresh temporary store directories.
 #pragma once
 
 #include "telos/messages/error.hpp"
+#include "telos/storage/backend.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <unistd.h>
 
@@ -47,3 +49,11 @@ private:
 };
 
 } // namespace telos::test
+
+/// Boost.Test prints a backend kind (a data-test parameter, a compared value) by its name.
+namespace boost::test_tools::tt_detail {
+template <>
+struct print_log_value<telos::storage::backend_kind> {
+  void operator()(std::ostream& os, telos::storage::backend_kind kind) { os << to_string(kind); }
+};
+} // namespace boost::test_tools::tt_detail

@@ -14,13 +14,6 @@ using namespace telos::storage;
 using telos::test::code;
 using telos::test::temp_dir;
 
-namespace boost::test_tools::tt_detail {
-template <>
-struct print_log_value<backend_kind> {
-  void operator()(std::ostream& os, backend_kind kind) { os << to_string(kind); }
-};
-} // namespace boost::test_tools::tt_detail
-
 namespace {
 
 const std::vector<backend_kind> all_kinds = {backend_kind::memory, backend_kind::rocksdb,

@@ -45,13 +45,6 @@ void write_file(const std::string& path, const std::string& text) {
 
 } // namespace
 
-namespace boost::test_tools::tt_detail {
-template <>
-struct print_log_value<backend_kind> {
-  void operator()(std::ostream& os, backend_kind kind) { os << to_string(kind); }
-};
-} // namespace boost::test_tools::tt_detail
-
 BOOST_AUTO_TEST_SUITE(store_dir_suite)
 
 BOOST_DATA_TEST_CASE(data_survives_close_and_reopen, persistent_kinds, kind) {

@@ -8,11 +8,6 @@ using namespace conformance;
 
 namespace {
 
-/// Every keyspace's entries, to compare a store before and after a failed batch.
-std::vector<entries> everything(const backend& db) {
-  return {scan_all(db, alpha_ks), scan_all(db, beta_ks), scan_all(db, gamma_ks)};
-}
-
 /// A store with a little data in each keyspace that a failing batch would touch.
 void seed(backend& db) {
   put(db, alpha_ks, "existing", "old alpha");

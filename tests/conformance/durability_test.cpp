@@ -10,10 +10,6 @@ namespace {
 
 using value = std::optional<std::string>;
 
-std::vector<entries> everything(const backend& db) {
-  return {scan_all(db, alpha_ks), scan_all(db, beta_ks), scan_all(db, gamma_ks)};
-}
-
 /// A mix of overwrites, deletes, empty and large values in every keyspace.
 void write_mixed_history(backend& db) {
   fill(db, alpha_ks, "a", 2000);

@@ -18,10 +18,6 @@ namespace {
 
 using value = std::optional<std::string>;
 
-std::vector<entries> everything(const backend& db) {
-  return {scan_all(db, alpha_ks), scan_all(db, beta_ks), scan_all(db, gamma_ks)};
-}
-
 /// Closes the fixture store and opens it again read-only.
 void reopen_read_only(store_fixture& s) {
   require_ok(s.db->close(), "close");

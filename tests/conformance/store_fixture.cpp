@@ -99,6 +99,10 @@ entries scan_all(const backend& db, keyspace_id ks) {
   return scan(db, ks, key_range::all());
 }
 
+std::vector<entries> everything(const backend& db) {
+  return {scan_all(db, alpha_ks), scan_all(db, beta_ks), scan_all(db, gamma_ks)};
+}
+
 std::vector<std::string> keys_of(const entries& es) {
   std::vector<std::string> keys;
   keys.reserve(es.size());

@@ -148,6 +148,9 @@ entries drain(std::unique_ptr<telos::storage::iterator> it);
 entries scan(const backend& db, keyspace_id ks, const key_range& range);
 entries scan_prefix(const backend& db, keyspace_id ks, std::string_view prefix);
 entries scan_all(const backend& db, keyspace_id ks);
+/// Every declared keyspace's entries (alpha, beta, gamma), to compare a whole store before and
+/// after an operation.
+std::vector<entries> everything(const backend& db);
 
 /// The keys of `es`, in order.
 std::vector<std::string> keys_of(const entries& es);

@@ -16,7 +16,10 @@
 
 using namespace telos;
 
-namespace {
+// A named namespace, not an anonymous one: the test cases derive from the fixture, and GCC's
+// -Wsubobject-linkage rejects a base from an anonymous namespace in a file that is not the main
+// file, which this one is not in a unity build.
+namespace serialization_test {
 
 struct actor_system_fixture {
   caf::actor_system_config cfg;
@@ -45,6 +48,10 @@ struct actor_system_fixture {
     BOOST_CHECK_EQUAL(source.remaining(), 0u);
   }
 };
+
+} // namespace serialization_test
+
+namespace {
 
 filter sample_filter() {
   filter f;
@@ -82,7 +89,7 @@ std::vector<hit> sample_hits() {
 
 } // namespace
 
-BOOST_FIXTURE_TEST_SUITE(serialization_suite, actor_system_fixture)
+BOOST_FIXTURE_TEST_SUITE(serialization_suite, serialization_test::actor_system_fixture)
 
 BOOST_AUTO_TEST_CASE(enums_round_trip) {
   check_round_trip(embedder_kind::multi);
