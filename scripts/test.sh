@@ -7,18 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 jobs=${TELOS_JOBS:-$(nproc)}
-# Every build here is a unity build (scripts/build.sh's TELOS_UNITY): batches of up to 16 sources
+# The plain build is a unity build (scripts/build.sh's TELOS_UNITY): batches of up to 16 sources
 # per translation unit instantiate CAF's templates once per batch instead of once per source
-# (README.md, "Unity build in CI", has the measurements). TELOS_UNITY=N or "all" in the
-# environment picks another batch size.
-export TELOS_UNITY=${TELOS_UNITY:-16}
+# (README.md, "Unity build in CI", has the measurements). The sanitizer builds stay one object per
+# source unless TELOS_UNITY is set in the environment (N or "all" for every build).
+plain_unity=${TELOS_UNITY:-16}
+sanitizer_unity=${TELOS_UNITY:-}
 
 stage() { echo "== $(date +%T) $*"; }
 
 # Optimised as RelWithDebInfo (-O2) but without debug info: -g costs a quarter of the compile
 # time of our CAF-heavy sources, and a test failure is reproduced in a developer's own build.
 stage "build (-O2, -Werror)"
-TELOS_BUILD_TYPE=Release scripts/build.sh build -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+TELOS_UNITY=$plain_unity TELOS_BUILD_TYPE=Release scripts/build.sh build -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=ON -DTELOS_BUILD_TESTS=ON
 stage "tests"
 (cd build && ctest --output-on-failure -j "$jobs")
@@ -30,7 +31,7 @@ examples/consumer/check.sh build/_install
 
 if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   stage "build and tests under ASan + UBSan"
-  TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
+  TELOS_UNITY=$sanitizer_unity TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
     -DTELOS_BUILD_TESTS=ON -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs")
@@ -39,7 +40,8 @@ if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   # Only the storage layer and the conformance suite are built, and only the cases labelled
   # "concurrency" run: many readers and writers on each backend from threads of their own. (CAF
   # comes uninstrumented from Debian, so the actor suites are left to ASan.)
-  TELOS_BUILD_TYPE=Debug TELOS_TARGETS=telos_conformance_tests scripts/build.sh build-tsan \
+  TELOS_UNITY=$sanitizer_unity TELOS_BUILD_TYPE=Debug TELOS_TARGETS=telos_conformance_tests \
+    scripts/build.sh build-tsan \
     -DTELOS_SANITIZE=thread -DTELOS_BUILD_TESTS=ON -DTELOS_BUILD_APPS=OFF
   (cd build-tsan && ctest --output-on-failure -j "$jobs" -L concurrency)
 fi

@@ -604,8 +604,8 @@ private:
     if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
     if (meta->spec != spec_)
       return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
-                                                 describe_embedder(meta->spec) + ", this index is " +
-                                                 describe_embedder(spec_));
+                                                 describe_embedder(meta->spec) +
+                                                 ", this index is " + describe_embedder(spec_));
     if (meta->fresh_count > in.remaining() / (sizeof(uuid) + dim_ * sizeof(float)) ||
         !in.read_array(fresh_ids_, meta->fresh_count) ||
         !in.read_array(fresh_vectors_, meta->fresh_count * dim_))
