@@ -321,18 +321,6 @@ public:
     }
   }
 
-  rocksdb::WriteBatch convert(const write_batch& batch) const {
-    rocksdb::WriteBatch native;
-    for (const auto& op : batch.ops()) {
-      auto* cf = handles_[op.ks + 1];
-      if (op.kind == write_batch::op_kind::put)
-        native.Put(cf, op.key, op.value);
-      else
-        native.Delete(cf, op.key);
-    }
-    return native;
-  }
-
   void write(rocksdb::WriteBatch& native) {
     auto status = db_->Write(rocksdb::WriteOptions{}, &native);
     if (!status.ok()) throw bench_failure("raw RocksDB write: " + status.ToString());
@@ -466,7 +454,7 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
           thread_cpu_seconds() - tj;
     }
     auto t4 = thread_cpu_seconds();
-    natives.push_back(raw.convert(g.batch));
+    natives.push_back(converted);
     validate_s += t1 - t0;
     build_s += t2 - t1;
     convert_s += t3 - t2;
