@@ -100,9 +100,10 @@ struct rocks_state {
   const rocksdb::ReadOptions read_opts;
   const rocksdb::WriteOptions plain_write;
   rocksdb::WriteOptions sync_write;
-  /// The batch every commit is copied into, under the writer lock. Reused: a fresh batch per commit
-  /// cost 39 µs per teleo13 memory (allocation, page faults, growth), a reused one 7 µs
-  /// (docs/BENCHMARKS.md, "write path steps"), and this copy runs on the one thread that writes.
+  /// The batch every commit is copied into, under the writer lock. Reused, so a commit allocates
+  /// and faults in no fresh buffer: in telos-bench, copying a teleo13 memory into a fresh unsized
+  /// batch took 39 µs, into a kept one 7 µs (docs/BENCHMARKS.md, "write path steps"), and this
+  /// copy runs on the one thread that writes.
   rocksdb::WriteBatch native;
   /// A commit larger than this does not keep its buffer afterwards.
   static constexpr size_t keep_batch_bytes = size_t{64} << 20;
