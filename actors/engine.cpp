@@ -40,6 +40,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
     sc.graph = s.graph;
     sc.shard_count = s.count;
     sc.clock = opts.clock;
+    sc.max_group_bytes = opts.max_group_bytes;
     sc.intents_keyspace = s.intents_keyspace;
     sc.next_intent = s.intents.next_id;
     for (const auto& intent : s.intents.pending)

@@ -20,6 +20,8 @@ namespace telos {
 struct engine_options {
   telos::limits limits;
   size_t max_inflight_writes = 256;
+  /// Estimated bytes of one commit group (shard_actor_config::max_group_bytes).
+  size_t max_group_bytes = size_t{1} << 20;
   uint32_t fused_depth = 100;
   bool sync_writes = false;
   std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;

@@ -308,13 +308,13 @@ void pump(shard_self self) {
   auto& st = self->state;
   if (st.committing) {
     // Writes that arrive during a write are built as the next group once they amount to as much
-    // as the group in flight: groups stay as large as the load makes them, and the backend gets
-    // the next batch the moment it is done with this one.
+    // as the group in flight (or a full group): groups stay as large as the load makes them, up
+    // to max_group_bytes, and the backend gets the next batch the moment it is done with this one.
     if (st.writing && !st.ready) {
       size_t queued = 0;
       for (const auto& q : st.queue)
         queued += estimated_bytes(q.request);
-      if (queued >= st.writing->bytes) prepare_next(self);
+      if (queued >= std::min(st.writing->bytes, st.config.max_group_bytes)) prepare_next(self);
     }
     return;
   }

@@ -38,9 +38,9 @@ struct shard_actor_config {
   std::shared_ptr<storage::shard_graph> graph;
   /// Shards of the store: an id lives here when stable_hash(id) % shard_count == id.
   uint32_t shard_count = 1;
-  /// Limits of one commit group.
+  /// Limits of one commit group (the first write of a group always joins it, whatever its size).
   size_t max_group_writes = 512;
-  size_t max_group_bytes = size_t{64} << 20;
+  size_t max_group_bytes = size_t{1} << 20;
   /// Vectors per message when an index is rebuilt by verify.
   uint64_t rebuild_chunk = 1024;
   /// Milliseconds since the epoch, stamped into unset timestamps; tests may fix it.

@@ -192,6 +192,8 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   if (opts.shards == 0) return make_error(ec::invalid_argument, "a store needs at least 1 shard");
   if (opts.max_inflight_writes == 0)
     return make_error(ec::invalid_argument, "max_inflight_writes must be at least 1");
+  if (opts.max_group_bytes == 0)
+    return make_error(ec::invalid_argument, "max_group_bytes must be at least 1");
   bool exists = false;
   auto manifest = plan_store(opts, exists);
   if (!manifest) return std::move(manifest.error());
@@ -238,6 +240,7 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   engine_options eo;
   eo.limits = opts.limits;
   eo.max_inflight_writes = opts.max_inflight_writes;
+  eo.max_group_bytes = opts.max_group_bytes;
   eo.fused_depth = opts.fused_depth;
   eo.sync_writes = opts.sync_writes;
   eo.row_contributors = opts.row_contributors;

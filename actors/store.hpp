@@ -53,6 +53,11 @@ struct store_options {
   storage::index_options index_options;
   /// Writes in flight beyond this wait (facade) or fail with ec::overloaded (actor clients).
   size_t max_inflight_writes = 256;
+  /// A shard commits the writes that queued up meanwhile as one group (one batch, one backend
+  /// write) of at most this many estimated bytes; a single write larger than that is a group of its
+  /// own. Groups of about 1 MiB keep several in the pipeline, so the backend's writer always has
+  /// the next one ready (docs/ENGINE.md, "Group size").
+  size_t max_group_bytes = size_t{1} << 20;
   /// Each embedder of a fused search contributes its top max(k, fused_depth) candidates.
   uint32_t fused_depth = 100;
   /// Scheduler threads of the actor system that store::open(opts) creates; 0 = CAF's default (the

@@ -80,6 +80,8 @@ struct engine_bench_options {
   size_t n = 4000;
   size_t batch = 32;
   size_t clients = 2;
+  /// Ingest alternates between Telos and the baseline in this many rounds.
+  size_t rounds = 4;
   uint32_t shards = 1;
   size_t clusters = 64;
   /// Memories of the single-embedder (E1, 1024-d cosine) search comparison.
@@ -93,6 +95,8 @@ struct engine_bench_options {
   /// The store's scheduler (store_options::worker_threads, ::scheduler); 0 = CAF's default.
   size_t workers = 0;
   std::string scheduler = "stealing";
+  /// store_options::max_group_bytes.
+  size_t group_bytes = store_options{}.max_group_bytes;
   std::string json_path;
   /// Which parts run: ingest (always, the others need its store), fused, restart, search.
   std::set<std::string> phases{"ingest", "fused", "restart", "search"};
@@ -272,6 +276,7 @@ store_options store_at(const std::string& path, const profile& p, const engine_b
   opts.worker_threads = o.workers;
   opts.scheduler =
       o.scheduler == "sharing" ? scheduler_policy::sharing : scheduler_policy::stealing;
+  opts.max_group_bytes = o.group_bytes;
   opts.index_options.hnsw_m = o.m;
   opts.index_options.hnsw_ef_construction = o.ef_construction;
   opts.index_options.hnsw_ef_search = o.ef;
@@ -352,71 +357,18 @@ struct ingest_result {
   std::array<double, 3> index_kind_us{};
 };
 
-ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& data,
-                     const std::string& path, std::unique_ptr<store>& db) {
-  ingest_result r;
-  auto before = resident_bytes();
-  db = check(store::open(store_at(path, profile::teleo13(), o)), "open");
-  // The batches are cut before the clock starts (as the baseline's are built before its clock);
-  // clients take them from a shared counter, so writes overlap as they would from a server.
-  std::vector<std::vector<memory>> batches;
-  for (size_t first = 0; first < data.size(); first += o.batch)
-    batches.emplace_back(data.begin() + static_cast<ptrdiff_t>(first),
-                         data.begin() +
-                             static_cast<ptrdiff_t>(std::min(data.size(), first + o.batch)));
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::string failure;
-  std::mutex failure_mutex;
-  auto start = steady::now();
-  auto cpu_start = cpu_seconds();
-  auto threads_before = threads_now();
-  std::vector<std::thread> clients;
-  for (size_t c = 0; c < o.clients; ++c)
-    clients.emplace_back([&] {
-      for (;;) {
-        auto i = next.fetch_add(1);
-        if (i >= batches.size() || failed) return;
-        if (auto ok = db->put_batch(std::move(batches[i])); !ok) {
-          std::lock_guard guard{failure_mutex};
-          failure = describe(ok.error());
-          failed = true;
-        }
-      }
-    });
-  for (auto& t : clients)
-    t.join();
-  auto telos_seconds = seconds_since(start);
-  r.telos_threads = thread_shares(threads_before, threads_now(), telos_seconds);
-  r.telos_per_s = static_cast<double>(data.size()) / telos_seconds;
-  r.telos_cpu_us = (cpu_seconds() - cpu_start) * 1e6 / static_cast<double>(data.size());
-  if (failed) throw bench_failure("put_batch: " + failure);
-  check(db->flush(), "flush");
-  // The batches cut above were moved into the store and freed there; glibc keeps freed memory
-  // mapped, so hand it back before reading the resident size, which then grows by the store's
-  // own memory only (the benchmark's copy of the data is resident at both readings).
-  ::malloc_trim(0);
-  r.resident_per_memory =
-      static_cast<double>(resident_bytes() - before) / static_cast<double>(data.size());
-  auto s = check(db->stats(), "stats");
-  uint64_t index_bytes = 0;
-  for (const auto& i : s.indexes)
-    index_bytes += i.stats.memory_bytes;
-  r.index_bytes_per_memory = static_cast<double>(index_bytes) / static_cast<double>(data.size());
-  r.disk_bytes_per_memory = static_cast<double>(s.disk_bytes) / static_cast<double>(data.size());
-
-  // The baseline: the same rows, grouped into the same batches, built by the engine's own batch
-  // builder (not timed), then written straight to RocksDB (timed).
-  auto layout = check(storage::shard_layout::make(profile::teleo13()), "layout");
+/// The untimed preparation of the baseline, with each write-path step timed on this thread's CPU
+/// clock: the same rows, grouped into the same batches, built by the engine's own batch builder,
+/// converted into native RocksDB batches; the indexes are the store's own kinds with the store's
+/// options, fed each group's index updates as the index actors are.
+std::vector<rocksdb::WriteBatch>
+prepare_baseline(const engine_bench_options& o, const std::vector<memory>& data,
+                 const storage::shard_layout& layout, const engine_raw_rocksdb& raw,
+                 const store_options& store_opts, ingest_result& r) {
   record_catalog catalog;
   std::vector<rocksdb::WriteBatch> natives;
-  storage::backend_options bo;
-  engine_raw_rocksdb raw{path + "-raw", layout.keyspaces(), bo};
   uint64_t sequence = 0;
   std::vector<std::shared_ptr<storage::row_contributor>> none;
-  // Each step is timed on this thread's CPU clock; the indexes are the store's own kinds with the
-  // store's options, fed the group's index updates as the index actors are.
-  auto store_opts = store_at(path, profile::teleo13(), o);
   std::vector<std::unique_ptr<storage::vector_index>> indexes;
   for (const auto& spec : layout.profile().embedders)
     indexes.push_back(storage::make_vector_index(spec, store_opts.index_options));
@@ -467,13 +419,96 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   r.index_us = per_memory(index_s);
   for (size_t k = 0; k < index_kind_s.size(); ++k)
     r.index_kind_us[k] = per_memory(index_kind_s[k]);
-  indexes.clear();
-  start = steady::now();
-  cpu_start = cpu_seconds();
-  for (auto& native : natives)
-    raw.write(native);
-  r.raw_per_s = static_cast<double>(data.size()) / seconds_since(start);
-  r.raw_cpu_us = (cpu_seconds() - cpu_start) * 1e6 / static_cast<double>(data.size());
+  return natives;
+}
+
+ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& data,
+                     const std::string& path, std::unique_ptr<store>& db) {
+  ingest_result r;
+  auto before = resident_bytes();
+  auto layout = check(storage::shard_layout::make(profile::teleo13()), "layout");
+  auto store_opts = store_at(path, profile::teleo13(), o);
+  storage::backend_options bo;
+  auto raw = std::make_unique<engine_raw_rocksdb>(path + "-raw", layout.keyspaces(), bo);
+  auto natives = prepare_baseline(o, data, layout, *raw, store_opts, r);
+  db = check(store::open(store_opts), "open");
+  // The batches are cut before the clock starts (as the baseline's are built before its clock);
+  // clients take them from a shared counter, so writes overlap as they would from a server.
+  std::vector<std::vector<memory>> batches;
+  for (size_t first = 0; first < data.size(); first += o.batch)
+    batches.emplace_back(data.begin() + static_cast<ptrdiff_t>(first),
+                         data.begin() +
+                             static_cast<ptrdiff_t>(std::min(data.size(), first + o.batch)));
+  // Rounds alternate: a slice of the batches through Telos, the same slice straight to RocksDB,
+  // and so on; a machine whose speed drifts during the run then slows both sides alike.
+  auto rounds = std::max<size_t>(1, std::min(o.rounds, batches.size()));
+  double telos_seconds = 0, telos_cpu = 0, raw_seconds = 0, raw_cpu = 0;
+  std::map<std::string, thread_times> threads_before_all, threads_after_all;
+  std::atomic<bool> failed{false};
+  std::string failure;
+  std::mutex failure_mutex;
+  for (size_t round = 0; round < rounds; ++round) {
+    auto first = batches.size() * round / rounds;
+    auto last = batches.size() * (round + 1) / rounds;
+    std::atomic<size_t> next{first};
+    auto start = steady::now();
+    auto cpu_start = cpu_seconds();
+    auto threads_before = threads_now();
+    std::vector<std::thread> clients;
+    for (size_t c = 0; c < o.clients; ++c)
+      clients.emplace_back([&] {
+        for (;;) {
+          auto i = next.fetch_add(1);
+          if (i >= last || failed) return;
+          if (auto ok = db->put_batch(std::move(batches[i])); !ok) {
+            std::lock_guard guard{failure_mutex};
+            failure = describe(ok.error());
+            failed = true;
+          }
+        }
+      });
+    for (auto& t : clients)
+      t.join();
+    telos_seconds += seconds_since(start);
+    telos_cpu += cpu_seconds() - cpu_start;
+    // Per thread, the time of every round adds up (a thread's counters only grow).
+    for (auto& [tid, t] : threads_now()) {
+      auto b = threads_before.find(tid);
+      auto& acc = threads_after_all[tid];
+      acc.name = t.name;
+      acc.ran_ns += t.ran_ns - (b == threads_before.end() ? 0 : b->second.ran_ns);
+      acc.waited_ns += t.waited_ns - (b == threads_before.end() ? 0 : b->second.waited_ns);
+    }
+    if (failed) throw bench_failure("put_batch: " + failure);
+    start = steady::now();
+    cpu_start = cpu_seconds();
+    for (auto i = first; i < last; ++i)
+      raw->write(natives[i]);
+    raw_seconds += seconds_since(start);
+    raw_cpu += cpu_seconds() - cpu_start;
+  }
+  auto n = static_cast<double>(data.size());
+  r.telos_threads = thread_shares(threads_before_all, threads_after_all, telos_seconds);
+  r.telos_per_s = n / telos_seconds;
+  r.telos_cpu_us = telos_cpu * 1e6 / n;
+  r.raw_per_s = n / raw_seconds;
+  r.raw_cpu_us = raw_cpu * 1e6 / n;
+  check(db->flush(), "flush");
+  // The baseline's database and batches go before the store's resident size is read; the batches
+  // cut above were moved into the store and freed there. glibc keeps freed memory mapped, so hand
+  // it back first: the size then grows by the store's own memory only (the benchmark's copy of the
+  // data is resident at both readings).
+  raw.reset();
+  natives.clear();
+  natives.shrink_to_fit();
+  ::malloc_trim(0);
+  r.resident_per_memory = static_cast<double>(resident_bytes() - before) / n;
+  auto s = check(db->stats(), "stats");
+  uint64_t index_bytes = 0;
+  for (const auto& i : s.indexes)
+    index_bytes += i.stats.memory_bytes;
+  r.index_bytes_per_memory = static_cast<double>(index_bytes) / n;
+  r.disk_bytes_per_memory = static_cast<double>(s.disk_bytes) / n;
   return r;
 }
 
@@ -677,10 +712,11 @@ int run_engine_bench(const engine_bench_options& o) {
   fs::create_directories(o.dir);
   std::cout << std::fixed << std::setprecision(2);
   std::cout << "telos-bench engine: n=" << o.n << " teleo13 memories, batch " << o.batch << ", "
-            << o.clients << " client threads, " << o.shards << " shard(s), scheduler "
-            << o.scheduler << " with "
+            << o.clients << " client threads, " << o.rounds << " alternating rounds, " << o.shards
+            << " shard(s), scheduler " << o.scheduler << " with "
             << (o.workers == 0 ? std::string{"CAF's default"} : std::to_string(o.workers))
-            << " workers, RocksDB in " << o.dir << "\n";
+            << " workers, commit groups up to " << o.group_bytes << " bytes, RocksDB in " << o.dir
+            << "\n";
   synthetic gen{profile::teleo13(), o.clusters, o.seed};
   std::vector<memory> data;
   data.reserve(o.n);
@@ -744,6 +780,8 @@ int run_engine_bench(const engine_bench_options& o) {
     out["batch"] = o.batch;
     out["clients"] = o.clients;
     out["shards"] = o.shards;
+    out["group_bytes"] = o.group_bytes;
+    out["rounds"] = o.rounds;
     out["ingest"] = {{"telos_per_s", in.telos_per_s},
                      {"raw_rocksdb_per_s", in.raw_per_s},
                      {"ratio", ingest_ratio},
@@ -791,6 +829,9 @@ registrar engine_command{command{
       sub.add_option("--n", o->n, "teleo13 memories to ingest");
       sub.add_option("--batch", o->batch, "memories per put_batch");
       sub.add_option("--clients", o->clients, "client threads during ingest");
+      sub.add_option("--rounds", o->rounds,
+                     "ingest alternates between Telos and raw RocksDB in this many rounds")
+          ->check(CLI::PositiveNumber);
       sub.add_option("--shards", o->shards, "shards of the teleo13 store");
       sub.add_option("--search-n", o->search_n, "memories of the single-embedder search store");
       sub.add_option("--queries", o->queries, "single-embedder queries");
@@ -800,6 +841,9 @@ registrar engine_command{command{
       sub.add_option("--workers", o->workers, "scheduler threads of the store (0: CAF's default)");
       sub.add_option("--scheduler", o->scheduler, "scheduler policy of the store")
           ->check(CLI::IsMember({"stealing", "sharing"}));
+      sub.add_option("--group-bytes", o->group_bytes,
+                     "estimated bytes of one commit group (store_options::max_group_bytes)")
+          ->check(CLI::PositiveNumber);
       sub.add_option("--json", o->json_path, "also write the results as JSON here");
       sub.add_option(
              "--phases", o->phases,

@@ -103,6 +103,35 @@ BOOST_FIXTURE_TEST_CASE(writes_queued_during_a_commit_share_the_next_one, actor_
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(a_group_stops_at_max_group_bytes, actor_fixture) {
+  engine_options opts;
+  opts.max_group_bytes = 1; // every write is a group of its own
+  start(1, opts);
+  memory_maker maker{prof};
+  caf::scoped_actor self{sys};
+  // The same writes as above, which share one group under the default limit.
+  self->send(actors.coordinator, atom::put_v, make_batch(maker, 8));
+  for (int i = 0; i < 3; ++i)
+    self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
+  sched.run();
+  size_t acked = 0;
+  for (int i = 0; i < 4; ++i)
+    self->receive([&](std::vector<uuid>& ids) { acked += ids.size(); },
+                  [&](caf::error& err) { BOOST_FAIL(describe(err)); });
+  BOOST_CHECK_EQUAL(acked, 11u);
+  // Four groups: the first write and each of the three behind it (a write larger than the limit
+  // still commits, alone).
+  auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
+  BOOST_REQUIRE_EQUAL(infos.size(), 1u);
+  BOOST_CHECK_EQUAL(infos[0].sequence, 4u);
+  BOOST_CHECK_EQUAL(infos[0].memories, 11u);
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 11u);
+  for (const auto& index : infos[0].indexes) {
+    BOOST_CHECK_EQUAL(index.vectors, 11u);
+    BOOST_CHECK_EQUAL(index.sequence, 4u);
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(the_next_group_is_built_while_one_is_written_and_counts_on_top_of_it,
                         actor_fixture) {
   start(1);

@@ -190,6 +190,30 @@ BOOST_AUTO_TEST_CASE(scheduler_options_shape_the_stores_own_actor_system) {
   BOOST_CHECK_NE(describe(refused.error()).find("worker_threads 5000"), std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(small_commit_groups_store_the_same_as_large_ones) {
+  // Through the facade, with groups of one write each and with the default limit: the same
+  // memories and counts, and a zero limit is refused before anything opens.
+  for (size_t group_bytes : {size_t{1}, size_t{1} << 20}) {
+    auto opts = memory_options(2);
+    opts.max_group_bytes = group_bytes;
+    auto db = open_store(opts);
+    memory_maker maker{mixed_profile(), 14};
+    auto all = fill(*db, maker, 80, {"a", "b"});
+    BOOST_CHECK_EQUAL(require(db->count(), "count"), 80u);
+    for (const auto& m : all) {
+      auto got = require(db->get(m.id), "get");
+      BOOST_REQUIRE(got);
+      BOOST_CHECK(*got == m);
+    }
+  }
+  auto opts = memory_options();
+  opts.max_group_bytes = 0;
+  auto refused = store::open(opts);
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK(code_of(refused.error()) == ec::invalid_argument);
+  BOOST_CHECK_NE(describe(refused.error()).find("max_group_bytes"), std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(filtered_search_equals_filter_then_brute_force) {
   auto db = open_store(memory_options(2));
   memory_maker maker{mixed_profile(), 13};
