@@ -77,59 +77,45 @@ BOOST_FIXTURE_TEST_CASE(acknowledged_put_is_searchable_and_readable, actor_fixtu
   BOOST_CHECK(got[1].id.is_nil());
 }
 
-BOOST_FIXTURE_TEST_CASE(writes_queued_during_a_commit_share_the_next_one, actor_fixture) {
-  start(1);
-  memory_maker maker{prof};
-  caf::scoped_actor self{sys};
-  // A large write first: the three small ones that arrive while it is written stay below its
-  // size, so they are not built before it committed (see the next case).
-  self->send(actors.coordinator, atom::put_v, make_batch(maker, 8));
+/// One large write, then three small ones sent while it is written; every write acknowledged.
+/// Returns the shard's stats afterwards.
+shard_info large_write_then_three_small(actor_fixture& f) {
+  memory_maker maker{f.prof};
+  caf::scoped_actor self{f.sys};
+  self->send(f.actors.coordinator, atom::put_v, make_batch(maker, 8));
   for (int i = 0; i < 3; ++i)
-    self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
-  sched.run();
+    self->send(f.actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
+  f.sched.run();
   size_t acked = 0;
   for (int i = 0; i < 4; ++i)
     self->receive([&](std::vector<uuid>& ids) { acked += ids.size(); },
                   [&](caf::error& err) { BOOST_FAIL(describe(err)); });
   BOOST_CHECK_EQUAL(acked, 11u);
-  // The first write commits alone; the three that arrived meanwhile commit as one group.
-  auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
+  auto infos = require(f.call<std::vector<shard_info>>(atom::stats_v), "stats");
   BOOST_REQUIRE_EQUAL(infos.size(), 1u);
-  BOOST_CHECK_EQUAL(infos[0].sequence, 2u);
   BOOST_CHECK_EQUAL(infos[0].memories, 11u);
   for (const auto& index : infos[0].indexes) {
     BOOST_CHECK_EQUAL(index.vectors, 11u);
-    BOOST_CHECK_EQUAL(index.sequence, 2u);
+    BOOST_CHECK_EQUAL(index.sequence, infos[0].sequence);
   }
+  return infos[0];
+}
+
+BOOST_FIXTURE_TEST_CASE(writes_queued_during_a_commit_share_the_next_one, actor_fixture) {
+  start(1);
+  // The three small writes stay below the large one's size, so they are not built before it
+  // committed (see the case after the next); then they commit as one group.
+  BOOST_CHECK_EQUAL(large_write_then_three_small(*this).sequence, 2u);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_group_stops_at_max_group_bytes, actor_fixture) {
   engine_options opts;
   opts.max_group_bytes = 1; // every write is a group of its own
   start(1, opts);
-  memory_maker maker{prof};
-  caf::scoped_actor self{sys};
-  // The same writes as above, which share one group under the default limit.
-  self->send(actors.coordinator, atom::put_v, make_batch(maker, 8));
-  for (int i = 0; i < 3; ++i)
-    self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
-  sched.run();
-  size_t acked = 0;
-  for (int i = 0; i < 4; ++i)
-    self->receive([&](std::vector<uuid>& ids) { acked += ids.size(); },
-                  [&](caf::error& err) { BOOST_FAIL(describe(err)); });
-  BOOST_CHECK_EQUAL(acked, 11u);
-  // Four groups: the first write and each of the three behind it (a write larger than the limit
-  // still commits, alone).
-  auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
-  BOOST_REQUIRE_EQUAL(infos.size(), 1u);
-  BOOST_CHECK_EQUAL(infos[0].sequence, 4u);
-  BOOST_CHECK_EQUAL(infos[0].memories, 11u);
+  // Four groups: the large write (larger than the limit, it still commits, alone) and each of the
+  // three behind it.
+  BOOST_CHECK_EQUAL(large_write_then_three_small(*this).sequence, 4u);
   BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 11u);
-  for (const auto& index : infos[0].indexes) {
-    BOOST_CHECK_EQUAL(index.vectors, 11u);
-    BOOST_CHECK_EQUAL(index.sequence, 4u);
-  }
 }
 
 BOOST_FIXTURE_TEST_CASE(the_next_group_is_built_while_one_is_written_and_counts_on_top_of_it,
