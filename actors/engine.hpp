@@ -38,7 +38,8 @@ struct engine_actors {
   coordinator_actor coordinator;
   std::vector<shard_actor> shards;
   /// Per shard, one per embedder in profile order: the blocking facade asks them directly for
-  /// plain single-embedder searches (two thread hand-offs instead of five).
+  /// plain single-embedder searches of a store with several shards (two thread hand-offs instead
+  /// of five; with one shard the facade searches the index on its own thread).
   std::vector<std::vector<index_actor>> indexes;
 };
 

@@ -6,10 +6,12 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <mutex>
 
 namespace telos {
 
 void index_state::apply(const index_update& update) {
+  std::unique_lock guard{config.handle->lock};
   auto& idx = index();
   for (const auto& id : update.removes)
     idx.remove(id);
@@ -19,12 +21,7 @@ void index_state::apply(const index_update& update) {
 }
 
 std::vector<hit> index_state::search(const embedding& query, uint32_t k, const filter& f) const {
-  const auto& idx = *config.handle->index;
-  if (k == 0) return {};
-  if (f.empty()) return idx.search(query, k);
-  auto admission = config.catalog->admit(f);
-  storage::id_predicate allow = [&admission](const uuid& id) { return admission(id); };
-  return idx.search(query, k, &allow);
+  return search_index(*config.handle->index, *config.catalog, query, k, f);
 }
 
 index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_state> self,
@@ -63,10 +60,13 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
       },
       [=](atom::clear) -> atom::ok {
         auto& h = *self->state.config.handle;
-        h.index = storage::make_vector_index(h.index->spec(), h.options);
+        auto fresh = storage::make_vector_index(h.index->spec(), h.options);
+        std::unique_lock guard{h.lock};
+        h.index = std::move(fresh);
         return atom::ok_v;
       },
       [=](atom::load, const vector_chunk& chunk) -> atom::ok {
+        std::unique_lock guard{self->state.config.handle->lock};
         auto& idx = self->state.index();
         for (size_t i = 0; i < chunk.ids.size(); ++i)
           idx.upsert(chunk.ids[i], chunk.embeddings[i]);
@@ -87,7 +87,11 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return info;
       },
       [=](atom::maintain) {
-        auto moved = self->state.index().maintain(self->state.config.maintain_budget);
+        size_t moved = 0;
+        {
+          std::unique_lock guard{self->state.config.handle->lock};
+          moved = self->state.index().maintain(self->state.config.maintain_budget);
+        }
         self->state.maintenance_scheduled = false;
         // Another step goes to the back of the mailbox: queued updates and searches come first.
         if (moved > 0) schedule_maintenance();

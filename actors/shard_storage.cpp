@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <set>
+#include <system_error>
 #include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
@@ -338,6 +339,55 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
 } // namespace
 
 // -- directories ----------------------------------------------------------------------------------
+
+// -- index handles -------------------------------------------------------------------------------
+
+namespace {
+
+void check_rwlock(int rc, const char* what) {
+  if (rc != 0) throw std::system_error(rc, std::generic_category(), what);
+}
+
+} // namespace
+
+writer_first_lock::writer_first_lock() {
+  pthread_rwlockattr_t attr;
+  check_rwlock(pthread_rwlockattr_init(&attr), "pthread_rwlockattr_init");
+  check_rwlock(pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP),
+               "pthread_rwlockattr_setkind_np");
+  auto rc = pthread_rwlock_init(&lock_, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  check_rwlock(rc, "pthread_rwlock_init");
+}
+
+writer_first_lock::~writer_first_lock() {
+  pthread_rwlock_destroy(&lock_);
+}
+
+void writer_first_lock::lock() {
+  check_rwlock(pthread_rwlock_wrlock(&lock_), "pthread_rwlock_wrlock");
+}
+
+void writer_first_lock::unlock() {
+  check_rwlock(pthread_rwlock_unlock(&lock_), "pthread_rwlock_unlock");
+}
+
+void writer_first_lock::lock_shared() {
+  check_rwlock(pthread_rwlock_rdlock(&lock_), "pthread_rwlock_rdlock");
+}
+
+void writer_first_lock::unlock_shared() {
+  check_rwlock(pthread_rwlock_unlock(&lock_), "pthread_rwlock_unlock");
+}
+
+std::vector<hit> search_index(const storage::vector_index& index, const record_catalog& catalog,
+                              const embedding& query, uint32_t k, const filter& f) {
+  if (k == 0) return {};
+  if (f.empty()) return index.search(query, k);
+  auto admission = catalog.admit(f);
+  storage::id_predicate allow = [&admission](const uuid& id) { return admission(id); };
+  return index.search(query, k, &allow);
+}
 
 std::string backend_directory(const std::string& root, uint32_t shard) {
   return root + "/shard-" + std::to_string(shard);

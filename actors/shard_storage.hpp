@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <pthread.h>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,25 @@ std::string describe_profile(const telos::profile& p);
 
 // -- open / close ---------------------------------------------------------------------------------
 
+/// A reader-writer lock that lets a waiting writer in before readers that come after it
+/// (glibc's PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP; std::shared_mutex prefers readers,
+/// so a steady stream of searches could keep an index update out forever). Meets the
+/// Lockable and SharedLockable requirements (std::unique_lock, std::shared_lock).
+class writer_first_lock {
+public:
+  writer_first_lock();
+  ~writer_first_lock();
+  writer_first_lock(const writer_first_lock&) = delete;
+  writer_first_lock& operator=(const writer_first_lock&) = delete;
+  void lock();
+  void unlock();
+  void lock_shared();
+  void unlock_shared();
+
+private:
+  pthread_rwlock_t lock_;
+};
+
 /// One embedder's index and the last sequence it applied; shared by the index actor (which
 /// applies updates) and the shard's owner (which snapshots it once the actor stopped).
 struct index_handle {
@@ -66,7 +86,16 @@ struct index_handle {
   /// What the index was made with (a rebuild makes a new one alike).
   storage::index_options options;
   std::atomic<uint64_t> applied{0};
+  /// The index actor holds it exclusively while it changes `index` (or replaces it); the blocking
+  /// facade holds it shared while it searches `index` on the caller's thread. The actor's own
+  /// reads need no lock: it is the only writer.
+  writer_first_lock lock;
 };
+
+/// The top `k` hits of `index` among the memories `f` admits (judged on `catalog`); what an index
+/// actor answers to a search, and what the facade computes on its own thread.
+std::vector<hit> search_index(const storage::vector_index& index, const record_catalog& catalog,
+                              const embedding& query, uint32_t k, const filter& f);
 
 struct shard_open_options {
   /// Store directory; empty for the memory backend.

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 
 namespace fs = std::filesystem;
 
@@ -42,6 +43,9 @@ struct store::impl {
 
   std::mutex close_mutex;
   std::atomic<bool> closed{false};
+  /// Searches that read a shard's indexes on the caller's thread hold it shared; close holds it
+  /// exclusively before it snapshots and frees the indexes, so none of them reads freed memory.
+  std::shared_mutex readers;
 
   // The facade's own bound on writes in flight: callers beyond it wait here instead of seeing
   // ec::overloaded from the coordinator.
@@ -404,8 +408,10 @@ expected<uint64_t> store::count(const std::string& ns) {
 expected<search_result> store::search(search_request req) {
   auto& p = *impl_;
   // A search that needs no record (none asked for, no attribute predicate to confirm on them)
-  // is answered by the index actors alone: ask them from here, concurrently, and merge as the
-  // coordinator would. The coordinator path costs three more thread hand-offs per query.
+  // is answered by the indexes alone. With one shard this thread searches the index itself, under
+  // the index's shared lock: no thread hand-off at all. With several, it asks their index actors
+  // concurrently and merges as the coordinator would. The coordinator path costs three more
+  // thread hand-offs per query.
   if (p.remote || req.with_records || !req.filter.where.empty() || p.actors.indexes.empty())
     return p.ask<search_result>(atom::search_v, std::move(req));
   if (p.closed) return p.closed_error();
@@ -413,6 +419,18 @@ expected<search_result> store::search(search_request req) {
   if (!checked) return std::move(checked.error());
   if (req.k == 0) return search_result{};
   auto j = *checked;
+  if (p.shards.size() == 1) {
+    std::shared_lock alive{p.readers};
+    if (p.closed) return p.closed_error();
+    const auto& shard = p.shards.front();
+    auto& handle = *shard.indexes[j];
+    std::vector<std::vector<hit>> lists(1);
+    {
+      std::shared_lock guard{handle.lock};
+      lists[0] = search_index(*handle.index, *shard.catalog, req.query, req.k, req.filter);
+    }
+    return search_result{merge_top(lists, req.k), {}};
+  }
   caf::scoped_actor self{*p.sys};
   auto ask_shard = [&](const index_actor& index) {
     return self->request(index, p.request_timeout, atom::search_v, req.query, req.k, req.filter);
@@ -603,7 +621,11 @@ expected<void> store::close() {
     return {};
   }
   auto ok = p.ask<atom::ok>(atom::close_v);
-  p.closed = true;
+  {
+    // Searches on callers' threads that started before this finish first; later ones see closed.
+    std::unique_lock guard{p.readers};
+    p.closed = true;
+  }
   p.actors = {};
   if (!ok) return std::move(ok.error());
   // Every actor stopped: the indexes and backends are ours alone now.

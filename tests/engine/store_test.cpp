@@ -2,12 +2,20 @@
 // search against a brute-force reference computed here.
 #include "engine_fixtures.hpp"
 
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+
+#include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
 
 using namespace telos;
 using namespace telos::test;
 
 namespace {
+
+const auto shard_counts = boost::unit_test::data::make({1u, 2u});
 
 store_options memory_options(uint32_t shards = 1) {
   store_options opts;
@@ -145,8 +153,9 @@ BOOST_AUTO_TEST_CASE(count_and_list_by_namespace_in_id_order_across_shards) {
                              [](const memory& a, const memory& b) { return a.id < b.id; }));
 }
 
-BOOST_AUTO_TEST_CASE(search_equals_brute_force_for_every_metric) {
-  auto db = open_store(memory_options(2));
+// One shard: this thread searches the index itself; two: the index actors answer.
+BOOST_DATA_TEST_CASE(search_equals_brute_force_for_every_metric, shard_counts, shards) {
+  auto db = open_store(memory_options(shards));
   memory_maker maker{mixed_profile(), 11};
   auto all = fill(*db, maker, 120);
   for (const auto& spec : mixed_profile().embedders) {
@@ -214,8 +223,9 @@ BOOST_AUTO_TEST_CASE(small_commit_groups_store_the_same_as_large_ones) {
   BOOST_CHECK_NE(describe(refused.error()).find("max_group_bytes"), std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(filtered_search_equals_filter_then_brute_force) {
-  auto db = open_store(memory_options(2));
+// One shard: this thread searches the index itself; two: the index actors answer.
+BOOST_DATA_TEST_CASE(filtered_search_equals_filter_then_brute_force, shard_counts, shards) {
+  auto db = open_store(memory_options(shards));
   memory_maker maker{mixed_profile(), 13};
   auto all = fill(*db, maker, 150, {"a", "b", "c"});
   std::vector<filter> filters(4);
@@ -296,8 +306,9 @@ BOOST_AUTO_TEST_CASE(fused_search_equals_reference_rrf_and_weighted_sum) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(remove_takes_the_memory_out_of_every_index) {
-  auto db = open_store(memory_options(2));
+// One shard: this thread searches the index itself; two: the index actors answer.
+BOOST_DATA_TEST_CASE(remove_takes_the_memory_out_of_every_index, shard_counts, shards) {
+  auto db = open_store(memory_options(shards));
   auto p = mixed_profile();
   memory_maker maker{p, 19};
   auto all = fill(*db, maker, 30);
@@ -316,6 +327,96 @@ BOOST_AUTO_TEST_CASE(remove_takes_the_memory_out_of_every_index) {
   for (const auto& index : s.indexes)
     if (index.embedder == "cos") per_embedder_total += index.stats.vectors;
   BOOST_CHECK_EQUAL(per_embedder_total, 29u);
+}
+
+BOOST_AUTO_TEST_CASE(searches_on_the_callers_thread_run_beside_writes_and_graph_building) {
+  // One shard, so store::search reads the indexes on the calling threads, while a writer puts,
+  // replaces and removes, and the dense indexes move vectors into their HNSW graphs (threshold
+  // 64) under the same locks.
+  auto opts = memory_options();
+  opts.index_options.hnsw_threshold = 64;
+  auto db = open_store(opts);
+  auto p = mixed_profile();
+  memory_maker maker{p, 23};
+  std::vector<memory> all;
+  for (int i = 0; i < 300; ++i)
+    all.push_back(maker.make(i % 2 ? "odd" : "even", 1000 + i));
+  std::set<uuid> known;
+  for (const auto& m : all)
+    known.insert(m.id);
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::atomic<int> searches{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r)
+    readers.emplace_back([&, r] {
+      memory_maker queries{p, 100u + static_cast<uint32_t>(r)};
+      while (!done) {
+        for (const auto& spec : p.embedders) {
+          search_request req;
+          req.embedder = spec.name;
+          req.query = queries.make_embedding(spec);
+          req.k = 10;
+          if (searches % 3 == 0) req.filter.ns = "odd";
+          auto result = db->search(req);
+          if (!result) {
+            ++bad;
+            continue;
+          }
+          for (size_t i = 0; i < result->hits.size(); ++i) {
+            if (!known.count(result->hits[i].id)) ++bad;
+            if (i > 0 && better(result->hits[i], result->hits[i - 1])) ++bad;
+          }
+          ++searches;
+        }
+      }
+    });
+  for (size_t first = 0; first < all.size(); first += 20)
+    require(db->put_batch({all.begin() + static_cast<ptrdiff_t>(first),
+                           all.begin() + static_cast<ptrdiff_t>(first + 20)}),
+            "put_batch");
+  for (size_t i = 0; i < all.size(); i += 3) {
+    auto replaced = all[i];
+    replaced.content = "replaced";
+    replaced.embeddings = maker.make(replaced.ns).embeddings;
+    require(db->put(replaced), "replace");
+    all[i] = replaced;
+  }
+  std::vector<memory> removed;
+  for (size_t i = 1; i < all.size(); i += 10)
+    removed.push_back(all[i]);
+  for (const auto& m : removed)
+    BOOST_REQUIRE(require(db->remove(m.id), "remove"));
+  done = true;
+  for (auto& t : readers)
+    t.join();
+  BOOST_CHECK_EQUAL(bad.load(), 0);
+  BOOST_CHECK_GT(searches.load(), 0);
+  // Every write was acknowledged, so every index has applied it: removed memories are gone from
+  // every index, and the exact ones (sparse, MaxSim) answer exactly as the brute force does.
+  std::vector<memory> kept;
+  for (const auto& m : all)
+    if (std::none_of(removed.begin(), removed.end(), [&](const memory& r) { return r.id == m.id; }))
+      kept.push_back(m);
+  for (const auto& m : removed)
+    for (const auto& spec : p.embedders) {
+      search_request req;
+      req.embedder = spec.name;
+      req.query = m.embeddings.at(spec.name);
+      req.k = 20;
+      for (const auto& h : require(db->search(req), "search").hits)
+        BOOST_CHECK(h.id != m.id);
+    }
+  for (const auto& spec : p.embedders) {
+    if (spec.kind == embedder_kind::dense) continue;
+    search_request req;
+    req.embedder = spec.name;
+    req.query = maker.make_embedding(spec);
+    req.k = 10;
+    check_hits(require(db->search(req), "search").hits, reference_ranking(kept, spec, req.query),
+               10, spec.name);
+  }
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), kept.size());
 }
 
 BOOST_AUTO_TEST_CASE(invalid_queries_are_rejected) {
