@@ -1,7 +1,7 @@
 // The backend actor: thin glue from messages to the blocking calls of shard_storage.hpp.
 #include "telos/actors/backend_actor.hpp"
 
-#include "telos/actors/shard_storage.hpp"
+#include "telos/shard/shard_storage.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/spawn_options.hpp>

@@ -1,6 +1,6 @@
 // Distribution: network configuration, node actors, the cluster map and the remote shard.
 #include "telos/actors/cluster.hpp"
-#include "telos/actors/durable_file.hpp"
+#include "telos/shard/durable_file.hpp"
 #include "telos/actors/test_hooks.hpp"
 
 #include <caf/actor_cast.hpp>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "telos/actors/engine.hpp"
-#include "telos/actors/shard_storage.hpp"
+#include "telos/shard/shard_storage.hpp"
 #include "telos/actors/transactions.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/error.hpp"

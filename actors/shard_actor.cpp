@@ -3,8 +3,8 @@
 
 #include "telos/actors/backend_actor.hpp"
 #include "telos/actors/fan_out.hpp"
-#include "telos/actors/shard_storage.hpp"
-#include "telos/actors/write_group.hpp"
+#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/write_group.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>

@@ -6,7 +6,7 @@
 // indexes; verify and close run when the writer is idle.
 #pragma once
 
-#include "telos/actors/record_catalog.hpp"
+#include "telos/shard/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/storage/layout.hpp"
 #include "telos/storage/shard_graph.hpp"

@@ -5,7 +5,7 @@
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
-#include "telos/actors/shard_storage.hpp"
+#include "telos/shard/shard_storage.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 
 #include <caf/actor_cast.hpp>

@@ -1,6 +1,6 @@
 // Two-phase commit at the coordinator: the decision log and the transaction front.
 #include "telos/actors/transactions.hpp"
-#include "telos/actors/durable_file.hpp"
+#include "telos/shard/durable_file.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>

@@ -7,9 +7,9 @@ include(CMakePackageConfigHelpers)
 # standard (or an older default) still compiles them.
 target_compile_features(telos_messages PUBLIC cxx_std_17)
 
-install(TARGETS telos telos_messages telos_storage telos_actors EXPORT telosTargets
+install(TARGETS telos telos_messages telos_storage telos_shard telos_actors EXPORT telosTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-foreach(layer messages storage actors)
+foreach(layer messages storage shard actors)
   install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${layer}/ DESTINATION include/telos/${layer}
           FILES_MATCHING PATTERN "*.hpp")
 endforeach()

@@ -7,10 +7,10 @@
 #include "bench_command.hpp"
 #include "timing.hpp"
 
-#include "telos/actors/record_catalog.hpp"
-#include "telos/actors/shard_storage.hpp"
+#include "telos/shard/record_catalog.hpp"
+#include "telos/shard/shard_storage.hpp"
 #include "telos/actors/store.hpp"
-#include "telos/actors/write_group.hpp"
+#include "telos/shard/write_group.hpp"
 #include "telos/storage/layout.hpp"
 
 // hnswlib's headers define a few non-inline functions and globals (CPU feature probes, SIMD

@@ -4,7 +4,7 @@
 #include "telos/actors/config.hpp"
 #include "telos/actors/coordinator.hpp"
 #include "telos/actors/engine.hpp"
-#include "telos/actors/shard_storage.hpp"
+#include "telos/shard/shard_storage.hpp"
 #include "telos/messages/json_value.hpp"
 
 #include <CLI/CLI.hpp>

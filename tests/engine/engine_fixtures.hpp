@@ -5,7 +5,7 @@
 
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
-#include "telos/actors/shard_storage.hpp"
+#include "telos/shard/shard_storage.hpp"
 #include "telos/actors/store.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 

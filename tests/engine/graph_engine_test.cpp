@@ -4,7 +4,7 @@
 #include "engine_fixtures.hpp"
 
 #include "telos/actors/backend_actor.hpp"
-#include "telos/actors/write_group.hpp"
+#include "telos/shard/write_group.hpp"
 
 #include <algorithm>
 #include <set>

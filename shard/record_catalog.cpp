@@ -1,5 +1,5 @@
 // The shard's in-memory record facts and counters.
-#include "telos/actors/record_catalog.hpp"
+#include "telos/shard/record_catalog.hpp"
 
 #include <xxhash.h>
 

@@ -1,7 +1,7 @@
 // Building one shard commit out of a group of writes.
-#include "telos/actors/write_group.hpp"
+#include "telos/shard/write_group.hpp"
 
-#include "telos/actors/intents.hpp"
+#include "telos/shard/intents.hpp"
 #include "telos/storage/backend.hpp"
 
 #include <unordered_map>

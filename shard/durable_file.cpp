@@ -1,5 +1,5 @@
 // Crash-safe file replacement (see durable_file.hpp).
-#include "telos/actors/durable_file.hpp"
+#include "telos/shard/durable_file.hpp"
 
 #include <cerrno>
 #include <cstring>

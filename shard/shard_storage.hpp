@@ -4,8 +4,8 @@
 // the caller's thread: the facade opens and closes shards, the backend actor reads.
 #pragma once
 
-#include "telos/actors/intents.hpp"
-#include "telos/actors/record_catalog.hpp"
+#include "telos/shard/intents.hpp"
+#include "telos/shard/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/storage/backend.hpp"

@@ -1,7 +1,7 @@
 // Opening, recovering and closing a shard, and the reads and checks the backend actor runs.
-#include "telos/actors/shard_storage.hpp"
+#include "telos/shard/shard_storage.hpp"
 
-#include "telos/actors/durable_file.hpp"
+#include "telos/shard/durable_file.hpp"
 
 #include "telos/messages/envelope.hpp"
 #include "telos/storage/key_codec.hpp"

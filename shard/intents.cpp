@@ -1,5 +1,5 @@
 // Keys, values and loading of a shard's roll-forward intents.
-#include "telos/actors/intents.hpp"
+#include "telos/shard/intents.hpp"
 
 #include "telos/messages/envelope.hpp"
 #include "telos/storage/key_codec.hpp"
