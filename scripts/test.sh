@@ -16,13 +16,35 @@ sanitizer_unity=${TELOS_UNITY:-}
 
 stage() { echo "== $(date +%T) $*"; }
 
+# Runs ctest in build tree $1 with the remaining arguments, keeping its output in $1/ctest.log so
+# that the slowest entries can be listed at the end.
+ctest_logs=()
+run_ctest() {
+  local dir=$1
+  shift
+  ctest_logs+=("$dir/ctest.log")
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" "$@" 2>&1 | tee ctest.log)
+}
+
+# Prints the slowest CTest entries of every stage that ran (README.md, "CI", says what they were).
+slowest_entries() {
+  local log
+  for log in "${ctest_logs[@]}"; do
+    [ -f "$log" ] || continue
+    echo "-- slowest entries of $(dirname "$log"):"
+    awk '/ Test +#[0-9]+: / { for (i = 1; i <= NF; ++i) if ($i == "sec") printf "%8.1f s  %s\n", $(i-1), $4 }' \
+      "$log" | sort -rn | head -n 8
+  done
+}
+
 # Optimised as RelWithDebInfo (-O2) but without debug info: -g costs a quarter of the compile
 # time of our CAF-heavy sources, and a test failure is reproduced in a developer's own build.
 stage "build (-O2, -Werror)"
 TELOS_UNITY=$plain_unity TELOS_BUILD_TYPE=Release scripts/build.sh build -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=ON -DTELOS_BUILD_TESTS=ON
 stage "tests"
-(cd build && ctest --output-on-failure -j "$jobs")
+trap slowest_entries ERR
+run_ctest build
 
 stage "installed package + example consumer"
 rm -rf build/_install
@@ -30,11 +52,11 @@ cmake --install build --prefix "$PWD/build/_install" >/dev/null
 examples/consumer/check.sh build/_install
 
 if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
+  asan_options=${ASAN_OPTIONS:-detect_leaks=1}
   stage "build and tests under ASan + UBSan"
   TELOS_UNITY=$sanitizer_unity TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
     -DTELOS_BUILD_TESTS=ON -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=OFF
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --output-on-failure -j "$jobs")
+  ASAN_OPTIONS=$asan_options UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan
 
   stage "concurrency tests under ThreadSanitizer"
   # Only the storage layer and the conformance suite are built, and only the cases labelled
@@ -43,6 +65,8 @@ if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   TELOS_UNITY=$sanitizer_unity TELOS_BUILD_TYPE=Debug TELOS_TARGETS=telos_conformance_tests \
     scripts/build.sh build-tsan \
     -DTELOS_SANITIZE=thread -DTELOS_BUILD_TESTS=ON -DTELOS_BUILD_APPS=OFF
-  (cd build-tsan && ctest --output-on-failure -j "$jobs" -L concurrency)
+  run_ctest build-tsan -L concurrency
 fi
+trap - ERR
+slowest_entries
 stage "all tests passed"

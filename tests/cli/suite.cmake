@@ -1,11 +1,14 @@
 # The cli suite runs the real telos and telos-stress binaries, passed after "--"; without the apps
-# there is nothing to run. Two more tests run telos-stress itself, small and short: a load run
+# there is nothing to run. Each test case is a CTest entry of its own (telos_add_case_tests), so
+# `ctest -j` spreads them. Three more entries run telos-stress itself, small and short: a load run
 # with the full check, and crash cycles that SIGKILL a writer process, so CI proves durability on
 # every change.
 if(TARGET telos-cli AND TARGET telos-stress)
   add_dependencies(${target} telos-cli telos-stress)
-  add_test(NAME ${suite} COMMAND ${target} --log_level=message -- $<TARGET_FILE:telos-cli>
-                                 $<TARGET_FILE:telos-stress>)
+  telos_add_case_tests(cli_cases cli ${target} cli ${dir}/cli_test.cpp
+                       ARGS -- $<TARGET_FILE:telos-cli> $<TARGET_FILE:telos-stress>)
+  # Slowest case under ASan+UBSan: FIGURE_CLI_CASE s.
+  telos_test_timeout(300 ${cli_cases})
   add_test(NAME ${suite}_stress_load
            COMMAND $<TARGET_FILE:telos-stress> --profile small --memories 400 --duration 3
                    --writers 2 --readers 2 --quiet)
@@ -15,6 +18,7 @@ if(TARGET telos-cli AND TARGET telos-stress)
   add_test(NAME ${suite}_stress_crash_lmdb_sync
            COMMAND $<TARGET_FILE:telos-stress> --crash 3 --backend lmdb --sync --profile small
                    --memories 300 --kill-min-ms 100 --kill-max-ms 400 --quiet)
-  set_tests_properties(${suite} ${suite}_stress_load ${suite}_stress_crash
-                       ${suite}_stress_crash_lmdb_sync PROPERTIES TIMEOUT 300)
+  # Under ASan+UBSan: load FIGURE_LOAD s, crash FIGURE_CRASH s, crash on LMDB FIGURE_CRASH_LMDB s.
+  telos_test_timeout(300 ${suite}_stress_load ${suite}_stress_crash
+                     ${suite}_stress_crash_lmdb_sync)
 endif()

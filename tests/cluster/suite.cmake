@@ -1,11 +1,17 @@
 # The cluster suite starts real telosd processes on loopback and talks to them with the real telos
 # CLI: both binaries, and the certificate script, are passed after "--". It reuses the process
-# helpers of the cli suite.
+# helpers of the cli suite. Each cluster test case is a CTest entry of its own
+# (telos_add_case_tests), so `ctest -j` spreads them; the decision-log cases, which start no
+# process, share one entry.
 target_sources(${target} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/cli/process.cpp)
 target_link_libraries(${target} PRIVATE nlohmann_json::nlohmann_json)
 if(TARGET telos-cli AND TARGET telosd)
   add_dependencies(${target} telos-cli telosd)
-  add_test(NAME ${suite} COMMAND ${target} --log_level=message -- $<TARGET_FILE:telos-cli>
-                                 $<TARGET_FILE:telosd> ${PROJECT_SOURCE_DIR}/scripts/make-certs.sh)
-  set_tests_properties(${suite} PROPERTIES TIMEOUT 300 LABELS cluster)
+  telos_add_case_tests(cluster_cases cluster ${target} cluster ${dir}/cluster_test.cpp
+                       ARGS -- $<TARGET_FILE:telos-cli> $<TARGET_FILE:telosd>
+                            ${PROJECT_SOURCE_DIR}/scripts/make-certs.sh)
+  add_test(NAME cluster.decisions COMMAND ${target} --log_level=message --run_test=decisions)
+  set_tests_properties(${cluster_cases} cluster.decisions PROPERTIES LABELS cluster)
+  # Slowest case under ASan+UBSan: FIGURE_CLUSTER_CASE s.
+  telos_test_timeout(300 ${cluster_cases} cluster.decisions)
 endif()
