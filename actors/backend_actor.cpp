@@ -32,10 +32,6 @@ caf::error no_graph(uint32_t shard) {
   return make_error(ec::invalid_argument, "shard " + std::to_string(shard) + " has no graph");
 }
 
-storage::edge_direction to_storage(edge_dir d) {
-  return static_cast<storage::edge_direction>(static_cast<uint8_t>(d));
-}
-
 /// The graph rows' verdict, added to the storage check: edges whose endpoint lives on this
 /// shard must name a stored memory (endpoints on other shards are checked there).
 expected<void> check_graph(const backend_actor_config& c, storage_check& check, bool repair) {
@@ -96,7 +92,7 @@ expected<void> check_graph(const backend_actor_config& c, storage_check& check, 
 expected<std::vector<edge_data>> read_neighbours(const storage::shard_graph& g,
                                                  const neighbour_request& q) {
   storage::neighbour_query nq;
-  nq.direction = to_storage(q.direction);
+  nq.direction = q.direction;
   nq.types = q.types;
   if (!q.ns.empty()) nq.ns = q.ns;
   nq.limit = q.limit > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(q.limit);
@@ -105,7 +101,7 @@ expected<std::vector<edge_data>> read_neighbours(const storage::shard_graph& g,
   std::vector<edge_data> result;
   result.reserve(found->size());
   for (auto& n : *found) {
-    bool out = n.direction == storage::edge_direction::out;
+    bool out = n.direction == edge_dir::out;
     result.push_back(edge_data{out ? q.node : n.node, std::move(n.type), out ? n.node : q.node,
                                std::move(n.ns), n.weight, std::move(n.attributes)});
   }
@@ -116,24 +112,12 @@ expected<std::vector<graph_path>> read_traversal(const storage::shard_graph& g,
                                                  const traverse_request& q) {
   if (auto ok = check_traverse(q); !ok) return std::move(ok.error());
   storage::traversal_query tq;
-  tq.direction = to_storage(q.direction);
+  tq.direction = q.direction;
   tq.types = q.types;
   if (!q.ns.empty()) tq.ns = q.ns;
   tq.max_depth = q.depth;
   tq.limit = q.limit > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(q.limit);
-  auto paths = g.traverse(q.start, tq);
-  if (!paths) return std::move(paths.error());
-  std::vector<graph_path> result;
-  result.reserve(paths->size());
-  for (auto& p : *paths) {
-    graph_path gp;
-    gp.nodes = std::move(p.nodes);
-    gp.types = std::move(p.types);
-    for (auto d : p.directions)
-      gp.directions.push_back(static_cast<edge_dir>(static_cast<uint8_t>(d)));
-    result.push_back(std::move(gp));
-  }
-  return result;
+  return g.traverse(q.start, tq);
 }
 
 expected<quad_match_page> read_quads(const storage::shard_graph& g, const quad_match_request& q) {

@@ -95,6 +95,7 @@ struct graph_path {
   friend bool operator==(const graph_path& a, const graph_path& b) {
     return a.nodes == b.nodes && a.types == b.types && a.directions == b.directions;
   }
+  friend bool operator!=(const graph_path& a, const graph_path& b) { return !(a == b); }
 };
 
 template <class Inspector>

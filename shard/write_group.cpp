@@ -182,10 +182,7 @@ private:
           edge_data{k.source, std::move(k.type), k.target, std::move(k.ns), 1.0, {}});
     const auto& gw = request.graph;
     for (const auto& e : gw.edge_puts)
-      if (auto ok = graph->add_edge(
-              storage::edge{e.source, e.type, e.target, e.ns, e.weight, e.attributes}, rows);
-          !ok)
-        return ok;
+      if (auto ok = graph->add_edge(e, rows); !ok) return ok;
     for (const auto& e : gw.edge_removes) {
       auto existed = graph->remove_edge(storage::edge_key{e.source, e.type, e.target, e.ns}, rows);
       if (!existed) return std::move(existed.error());

@@ -1,8 +1,11 @@
 // Input checks, error texts and small pieces of logic every backend shares, so the three reject
-// the same calls with the same codes and messages and scan the same ranges.
+// the same calls with the same codes and messages and scan the same ranges. The guards of a call
+// (closed store, read-only, unknown keyspace, key limits) are checked here only, in the order
+// backend.hpp promises: a backend's call opens with one checked_call or one call_checks check.
 #pragma once
 
 #include "telos/storage/backend.hpp"
+#include "telos/storage/call_gate.hpp"
 
 #include <atomic>
 #include <cstring>
@@ -31,6 +34,65 @@ caf::error check_batch(const std::vector<std::string>& names, const write_batch&
 
 caf::error closed_error(backend_kind kind, const std::string& path);
 caf::error read_only_error(backend_kind kind, const std::string& path, const char* what);
+
+/// What a backend's calls are checked against: made by the backend for each call (a few
+/// references, nothing copied).
+struct call_checks {
+  backend_kind kind;
+  /// Named in the errors ("" for none).
+  const std::string& path;
+  bool read_only;
+  const std::vector<std::string>& names;
+  call_gate& gate;
+
+  caf::error closed() const { return closed_error(kind, path); }
+  /// A call that changes the store without a batch (compact): ec::closed, then ec::read_only.
+  caf::error changing(const char* what) const {
+    if (gate.closed()) return closed();
+    if (read_only) return read_only_error(kind, path, what);
+    return {};
+  }
+  /// A write: ec::closed, ec::read_only, then every operation of the batch in order. Takes no
+  /// pass: the commit takes its own.
+  caf::error writing(const write_batch& batch) const {
+    if (auto err = changing("write")) return err;
+    return check_batch(names, batch);
+  }
+};
+
+/// One call through a backend's gate: holds a pass for the call's duration and the first check
+/// that failed (ec::closed, then the keyspace and keys the call names). A call proceeds only
+/// when it converts to true.
+class checked_call {
+public:
+  /// A call that names no keyspace (begin, flush, checkpoint, stats).
+  explicit checked_call(const call_checks& c) noexcept : pass_(c.gate) {
+    if (!pass_) error_ = c.closed();
+  }
+  /// A scan of keyspace ks.
+  checked_call(const call_checks& c, keyspace_id ks) : checked_call(c) {
+    if (!error_) error_ = check_keyspace(c.names, ks);
+  }
+  /// A point read of one key.
+  checked_call(const call_checks& c, keyspace_id ks, std::string_view key) : checked_call(c) {
+    if (!error_) error_ = check_key(c.names, ks, key);
+  }
+  /// A read of several keys: the keyspace, then each key in order.
+  checked_call(const call_checks& c, keyspace_id ks, const std::vector<std::string>& keys)
+      : checked_call(c, ks) {
+    for (size_t i = 0; !error_ && i < keys.size(); ++i)
+      error_ = check_key(c.names, ks, keys[i]);
+  }
+  checked_call(const checked_call&) = delete;
+  checked_call& operator=(const checked_call&) = delete;
+
+  explicit operator bool() const noexcept { return !error_; }
+  const caf::error& error() const noexcept { return error_; }
+
+private:
+  gate_pass pass_;
+  caf::error error_;
+};
 
 /// The scan range of all keys starting with `prefix` (open end when the prefix is empty or all
 /// 0xFF bytes).

@@ -41,13 +41,13 @@ expected<void> missing_term(const std::vector<std::optional<std::string>>& texts
 
 } // namespace
 
-const char* to_string(edge_direction dir) {
+const char* to_string(edge_dir dir) {
   switch (dir) {
-  case edge_direction::out:
+  case edge_dir::out:
     return "out";
-  case edge_direction::in:
+  case edge_dir::in:
     return "in";
-  case edge_direction::both:
+  case edge_dir::both:
     return "both";
   }
   return "unknown";
@@ -55,17 +55,17 @@ const char* to_string(edge_direction dir) {
 
 // -- traversal -----------------------------------------------------------------------------------
 
-expected<std::vector<path>> traverse(const uuid& start, size_t max_depth, size_t limit,
-                                     const neighbour_source& neighbours) {
-  std::vector<path> result;
+expected<std::vector<graph_path>> traverse(const uuid& start, size_t max_depth, size_t limit,
+                                           const neighbour_source& neighbours) {
+  std::vector<graph_path> result;
   if (limit == 0 || max_depth == 0) return result;
   std::unordered_set<uuid> visited{start};
   // The frontier stays sorted by path: it is built by expanding the previous (sorted) frontier
   // in order, each node's hops in ascending (type, node, direction). So the first time a node
   // is reached is over its least shortest path.
-  std::vector<path> frontier{path{{start}, {}, {}}};
+  std::vector<graph_path> frontier{graph_path{{start}, {}, {}}};
   for (size_t depth = 1; depth <= max_depth && !frontier.empty(); ++depth) {
-    std::vector<path> next;
+    std::vector<graph_path> next;
     for (const auto& from : frontier) {
       auto found = neighbours(from.nodes.back());
       if (!found) return std::move(found.error());
@@ -75,7 +75,7 @@ expected<std::vector<path>> traverse(const uuid& start, size_t max_depth, size_t
       });
       for (const auto& hop : hops) {
         if (!visited.insert(hop.node).second) continue;
-        path p = from;
+        graph_path p = from;
         p.nodes.push_back(hop.node);
         p.types.push_back(hop.type);
         p.directions.push_back(hop.direction);
@@ -91,7 +91,8 @@ expected<std::vector<path>> traverse(const uuid& start, size_t max_depth, size_t
 
 // -- edge_store ----------------------------------------------------------------------------------
 
-expected<void> edge_store::add(const edge& e, write_batch& batch, interner::staging& staged) const {
+expected<void> edge_store::add(const edge_data& e, write_batch& batch,
+                               interner::staging& staged) const {
   if (e.source.is_nil() || e.target.is_nil())
     return make_error(ec::invalid_argument, "edge " + e.source.to_string() + " -[" + e.type +
                                                 "]-> " + e.target.to_string() +
@@ -143,21 +144,21 @@ expected<bool> edge_store::remove(const edge_key& e, write_batch& batch) const {
   return true;
 }
 
-expected<std::optional<edge>> edge_store::get(const edge_key& e) const {
+expected<std::optional<edge_data>> edge_store::get(const edge_key& e) const {
   auto q = find_quad(terms_, e);
   if (!q) return std::move(q.error());
-  if (!*q) return std::optional<edge>{};
+  if (!*q) return std::optional<edge_data>{};
   auto value = quads_.get(**q);
   if (!value) return std::move(value.error());
-  if (!*value) return std::optional<edge>{};
+  if (!*value) return std::optional<edge_data>{};
   auto props = decode_value<edge_properties>(**value, quad_key(quad_order::spoc, **q), edge_schema);
   if (!props) return std::move(props.error());
-  return std::optional<edge>{
-      edge{e.source, e.type, e.target, e.ns, props->weight, std::move(props->attributes)}};
+  return std::optional<edge_data>{
+      edge_data{e.source, e.type, e.target, e.ns, props->weight, std::move(props->attributes)}};
 }
 
-expected<void> edge_store::collect(const quad_pattern& pattern, edge_direction direction,
-                                   size_t limit, std::vector<neighbour>& out) const {
+expected<void> edge_store::collect(const quad_pattern& pattern, edge_dir direction, size_t limit,
+                                   std::vector<neighbour>& out) const {
   auto cursor = quads_.scan(pattern);
   if (!cursor) return std::move(cursor.error());
   std::vector<std::pair<quad, std::string>> rows;
@@ -167,7 +168,7 @@ expected<void> edge_store::collect(const quad_pattern& pattern, edge_direction d
     std::vector<term_id> ids;
     ids.reserve(rows.size() * 3);
     for (auto& [q, value] : rows)
-      ids.insert(ids.end(), {direction == edge_direction::out ? q.o : q.s, q.p, q.c});
+      ids.insert(ids.end(), {direction == edge_dir::out ? q.o : q.s, q.p, q.c});
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     auto unique_texts = terms_.lookup(ids);
@@ -178,7 +179,7 @@ expected<void> edge_store::collect(const quad_pattern& pattern, edge_direction d
     out.reserve(out.size() + rows.size());
     for (size_t i = 0; i < rows.size() && out.size() < limit; ++i) {
       const auto& q = rows[i].first;
-      const auto& node_text = text_of(direction == edge_direction::out ? q.o : q.s);
+      const auto& node_text = text_of(direction == edge_dir::out ? q.o : q.s);
       const auto& type_text = text_of(q.p);
       const auto& ns_text = text_of(q.c);
       if (!node_text || !type_text || !ns_text)
@@ -232,13 +233,13 @@ expected<std::vector<neighbour>> edge_store::neighbours(const uuid& node,
     }
     std::sort(type_terms.begin(), type_terms.end());
   }
-  for (auto direction : {edge_direction::out, edge_direction::in}) {
-    if (q.direction != edge_direction::both && q.direction != direction) continue;
+  for (auto direction : {edge_dir::out, edge_dir::in}) {
+    if (q.direction != edge_dir::both && q.direction != direction) continue;
     for (const auto& type : type_terms) {
       quad_pattern pattern;
       pattern.p = type;
       pattern.c = ns_term;
-      (direction == edge_direction::out ? pattern.s : pattern.o) = **node_term;
+      (direction == edge_dir::out ? pattern.s : pattern.o) = **node_term;
       if (auto found = collect(pattern, direction, q.limit, result); !found)
         return std::move(found.error());
       if (result.size() >= q.limit) return result;
@@ -254,15 +255,15 @@ expected<std::vector<edge_key>> edge_store::remove_all(const uuid& memory,
   if (!node_term) return std::move(node_term.error());
   if (!*node_term) return removed;
   std::vector<quad> quads;
-  for (auto direction : {edge_direction::out, edge_direction::in}) {
+  for (auto direction : {edge_dir::out, edge_dir::in}) {
     quad_pattern pattern;
-    (direction == edge_direction::out ? pattern.s : pattern.o) = **node_term;
+    (direction == edge_dir::out ? pattern.s : pattern.o) = **node_term;
     auto cursor = quads_.scan(pattern);
     if (!cursor) return std::move(cursor.error());
     for (; cursor->valid(); cursor->next()) {
       const auto& q = cursor->current();
       // A self-loop shows up in both scans; delete and report it once.
-      if (direction == edge_direction::in && q.s == **node_term) continue;
+      if (direction == edge_dir::in && q.s == **node_term) continue;
       quads.push_back(q);
     }
     if (auto err = cursor->status()) return err;
@@ -288,8 +289,8 @@ expected<std::vector<edge_key>> edge_store::remove_all(const uuid& memory,
   return removed;
 }
 
-expected<std::vector<path>> edge_store::traverse(const uuid& start,
-                                                 const traversal_query& q) const {
+expected<std::vector<graph_path>> edge_store::traverse(const uuid& start,
+                                                       const traversal_query& q) const {
   neighbour_query nq;
   nq.direction = q.direction;
   nq.types = q.types;

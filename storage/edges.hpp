@@ -1,9 +1,12 @@
 // Typed, weighted edges between memories, stored as quads (source, type, target, namespace) of
 // interned terms: neighbours in either direction, removal of every edge of a deleted memory in
-// the deleting batch, and bounded breadth-first traversal that returns paths.
+// the deleting batch, and bounded breadth-first traversal that returns paths. An edge, a direction
+// and a path are the message protocol's (messages/graph.hpp: edge_data, edge_dir, graph_path):
+// one vocabulary from the client to the rows.
 #pragma once
 
 #include "telos/messages/error.hpp"
+#include "telos/messages/graph.hpp"
 #include "telos/messages/uuid.hpp"
 #include "telos/messages/write_batch.hpp"
 #include "telos/storage/interner.hpp"
@@ -32,21 +35,10 @@ struct edge_key {
   friend bool operator!=(const edge_key& a, const edge_key& b) { return !(a == b); }
 };
 
-struct edge {
-  uuid source;
-  std::string type;
-  uuid target;
-  std::string ns = "default";
-  double weight = 1.0;
-  std::map<std::string, std::string> attributes;
-
-  edge_key key() const { return {source, type, target, ns}; }
-
-  friend bool operator==(const edge& a, const edge& b) {
-    return a.key() == b.key() && a.weight == b.weight && a.attributes == b.attributes;
-  }
-  friend bool operator!=(const edge& a, const edge& b) { return !(a == b); }
-};
+/// An edge's identity.
+inline edge_key key_of(const edge_data& e) {
+  return {e.source, e.type, e.target, e.ns};
+}
 
 /// The value of an edge's quad rows (Cereal in an envelope, schema 1).
 struct edge_properties {
@@ -59,9 +51,7 @@ struct edge_properties {
   }
 };
 
-enum class edge_direction : uint8_t { out = 0, in = 1, both = 2 };
-
-const char* to_string(edge_direction dir);
+const char* to_string(edge_dir dir);
 
 /// One edge seen from one of its endpoints.
 struct neighbour {
@@ -70,13 +60,13 @@ struct neighbour {
   std::string type;
   std::string ns;
   /// out: the edge leaves the queried node; in: it arrives there.
-  edge_direction direction = edge_direction::out;
+  edge_dir direction = edge_dir::out;
   double weight = 1.0;
   std::map<std::string, std::string> attributes;
 };
 
 struct neighbour_query {
-  edge_direction direction = edge_direction::out;
+  edge_dir direction = edge_dir::out;
   /// Only these edge types; empty = every type.
   std::vector<std::string> types;
   /// Only edges of this namespace; empty = every namespace.
@@ -84,22 +74,8 @@ struct neighbour_query {
   size_t limit = std::numeric_limits<size_t>::max();
 };
 
-/// A path from the traversal's start: nodes[0] is the start, hop i goes from nodes[i] to
-/// nodes[i+1] over an edge of types[i], followed in directions[i] (out or in).
-struct path {
-  std::vector<uuid> nodes;
-  std::vector<std::string> types;
-  std::vector<edge_direction> directions;
-
-  size_t depth() const { return types.size(); }
-  friend bool operator==(const path& a, const path& b) {
-    return a.nodes == b.nodes && a.types == b.types && a.directions == b.directions;
-  }
-  friend bool operator!=(const path& a, const path& b) { return !(a == b); }
-};
-
 struct traversal_query {
-  edge_direction direction = edge_direction::out;
+  edge_dir direction = edge_dir::out;
   std::vector<std::string> types;
   std::optional<std::string> ns;
   /// Hops from the start (0 returns nothing).
@@ -116,8 +92,8 @@ using neighbour_source = std::function<expected<std::vector<neighbour>>(const uu
 /// comparing hop by hop (type, node, direction). Paths come ordered by depth, then by that same
 /// comparison; the first `limit` are returned. Each node's neighbours are loaded whole when the
 /// node is expanded.
-expected<std::vector<path>> traverse(const uuid& start, size_t max_depth, size_t limit,
-                                     const neighbour_source& neighbours);
+expected<std::vector<graph_path>> traverse(const uuid& start, size_t max_depth, size_t limit,
+                                           const neighbour_source& neighbours);
 
 /// Edges over one backend (one shard): an interner and the quad store of that backend.
 /// Endpoints and namespaces are interned as memory and namespace terms, types as edge-type
@@ -129,7 +105,7 @@ public:
 
   /// Appends the rows of `e` (replacing its weight and attributes if it exists). Errors:
   /// ec::invalid_argument for a nil endpoint, an empty type or a non-finite weight.
-  expected<void> add(const edge& e, write_batch& batch, interner::staging& staged) const;
+  expected<void> add(const edge_data& e, write_batch& batch, interner::staging& staged) const;
   /// Appends the deletion of the edge's rows; false (nothing appended) when one of its terms
   /// was never interned, so the edge cannot exist.
   expected<bool> remove(const edge_key& e, write_batch& batch) const;
@@ -137,16 +113,16 @@ public:
   /// directions, self-loops once) and returns the edges among them in the order appended.
   expected<std::vector<edge_key>> remove_all(const uuid& memory, write_batch& batch) const;
 
-  expected<std::optional<edge>> get(const edge_key& e) const;
+  expected<std::optional<edge_data>> get(const edge_key& e) const;
   /// The edges at `node`, in storage order: out before in; within a direction by type id, then
   /// other endpoint id, then namespace id (term ids, so the order is stable but not alphabetic).
   expected<std::vector<neighbour>> neighbours(const uuid& node, const neighbour_query& q) const;
   /// traverse() over this store's neighbours.
-  expected<std::vector<path>> traverse(const uuid& start, const traversal_query& q) const;
+  expected<std::vector<graph_path>> traverse(const uuid& start, const traversal_query& q) const;
 
 private:
   /// Scans `pattern` and appends the edges it finds, resolving terms (at most `limit` in all).
-  expected<void> collect(const quad_pattern& pattern, edge_direction direction, size_t limit,
+  expected<void> collect(const quad_pattern& pattern, edge_dir direction, size_t limit,
                          std::vector<neighbour>& out) const;
 
   const quad_store& quads_;

@@ -16,6 +16,7 @@
 #include <array>
 #include <filesystem>
 #include <thread>
+#include <utility>
 
 namespace telos::storage::detail {
 
@@ -72,6 +73,46 @@ MDB_val val(std::string_view s) {
 std::string_view view(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }
+
+/// Owns one LMDB handle (lmdb++ style, move-only): `Release` runs exactly once, when the owner is
+/// dropped or reset, so no path can leak the handle or release it twice.
+template <class T, void (*Release)(T*)>
+class lmdb_handle {
+public:
+  lmdb_handle() = default;
+  lmdb_handle(lmdb_handle&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  lmdb_handle& operator=(lmdb_handle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      handle_ = std::exchange(other.handle_, nullptr);
+    }
+    return *this;
+  }
+  lmdb_handle(const lmdb_handle&) = delete;
+  lmdb_handle& operator=(const lmdb_handle&) = delete;
+  ~lmdb_handle() { reset(); }
+
+  T* get() const noexcept { return handle_; }
+  explicit operator bool() const noexcept { return handle_ != nullptr; }
+  /// Where an mdb_*_begin / mdb_*_open call puts a new handle (LMDB sets it only on success).
+  T** out() noexcept {
+    reset();
+    return &handle_;
+  }
+  /// Gives the handle up to a call that ends it (mdb_txn_commit frees it, success or not).
+  T* release() noexcept { return std::exchange(handle_, nullptr); }
+  void reset() noexcept {
+    if (handle_) Release(std::exchange(handle_, nullptr));
+  }
+
+private:
+  T* handle_ = nullptr;
+};
+
+/// A write (or, at open, read-only) transaction: aborted when dropped unless committed.
+using lmdb_txn = lmdb_handle<MDB_txn, mdb_txn_abort>;
+/// A cursor: closed when dropped; drop it before the transaction it lives in ends.
+using lmdb_cursor = lmdb_handle<MDB_cursor, mdb_cursor_close>;
 
 /// Reset read-only transactions kept for reuse: renewing one skips the reader-table lock that a
 /// fresh mdb_txn_begin takes. Lock-free: a slot is taken by exchange, filled by compare-exchange.
@@ -309,26 +350,23 @@ struct lmdb_state {
 
   /// One write transaction; returns the LMDB code. Needs the writer lock.
   int apply(const write_batch& batch, write_options opts) {
-    MDB_txn* txn = nullptr;
-    if (int rc = mdb_txn_begin(raw, nullptr, 0, &txn); rc != 0) return rc;
+    lmdb_txn txn;
+    if (int rc = mdb_txn_begin(raw, nullptr, 0, txn.out()); rc != 0) return rc;
     for (const auto& op : batch.ops()) {
       auto key = val(op.key);
       int rc;
       if (op.kind == write_batch::op_kind::put) {
         auto value = val(op.value);
-        rc = mdb_put(txn, dbis[op.ks], &key, &value, 0);
+        rc = mdb_put(txn.get(), dbis[op.ks], &key, &value, 0);
       } else {
-        rc = mdb_del(txn, dbis[op.ks], &key, nullptr);
+        rc = mdb_del(txn.get(), dbis[op.ks], &key, nullptr);
         if (rc == MDB_NOTFOUND) rc = 0;
       }
-      if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-      }
+      if (rc != 0) return rc;
     }
     // The id this transaction commits as: what snapshots opened later report.
-    uint64_t seq = mdb_txn_id(txn);
-    if (int rc = mdb_txn_commit(txn); rc != 0) return rc;
+    uint64_t seq = mdb_txn_id(txn.get());
+    if (int rc = mdb_txn_commit(txn.release()); rc != 0) return rc;
     // Committed: record it before anything else can fail.
     if (tracker.any_open()) tracker.record(seq, batch);
     if (opts.sync || options.sync_by_default)
@@ -393,8 +431,7 @@ public:
   caf::error start(keyspace_id ks, const key_range& range) {
     if (int rc = read_.open(*state_); rc != 0)
       return lmdb_error(rc, "cannot start a scan of store " + state_->path);
-    if (int rc = mdb_cursor_open(read_.txn(), state_->dbis[ks], &cursor_); rc != 0) {
-      cursor_ = nullptr;
+    if (int rc = mdb_cursor_open(read_.txn(), state_->dbis[ks], cursor_.out()); rc != 0) {
       release();
       return lmdb_error(rc, "cannot open a cursor on store " + state_->path);
     }
@@ -404,27 +441,27 @@ public:
       // can, then skip what lies before the bound (at most that prefix itself).
       auto bound = std::string_view{*range.begin}.substr(0, max_key_size);
       key_ = val(bound);
-      rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_SET_RANGE);
+      rc = mdb_cursor_get(cursor_.get(), &key_, &value_, MDB_SET_RANGE);
       while (rc == 0 && before_begin(range, view(key_)))
-        rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_NEXT);
+        rc = mdb_cursor_get(cursor_.get(), &key_, &value_, MDB_NEXT);
     } else {
-      rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_FIRST);
+      rc = mdb_cursor_get(cursor_.get(), &key_, &value_, MDB_FIRST);
       while (rc == 0 && before_begin(range, view(key_)))
-        rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_NEXT);
+        rc = mdb_cursor_get(cursor_.get(), &key_, &value_, MDB_NEXT);
     }
     settle(rc);
     return status_;
   }
 
-  bool valid() const override { return cursor_ != nullptr; }
+  bool valid() const override { return static_cast<bool>(cursor_); }
   std::string_view key() const override { return view(key_); }
   std::string_view value() const override { return view(value_); }
 
   void next() override {
     // The hot path of every step: one flag load, the cursor step, two tests; everything else is
     // out of line so this stays a near-leaf function.
-    if (__builtin_expect(cursor_ != nullptr && !gate_->closed(), 1)) {
-      int rc = mdb_cursor_get(cursor_, &key_, &value_, MDB_NEXT);
+    if (__builtin_expect(cursor_ && !gate_->closed(), 1)) {
+      int rc = mdb_cursor_get(cursor_.get(), &key_, &value_, MDB_NEXT);
       if (__builtin_expect(rc == 0 && !bounded_, 1)) return;
       settle(rc);
       return;
@@ -455,8 +492,7 @@ private:
   }
 
   void release() {
-    if (cursor_) mdb_cursor_close(cursor_);
-    cursor_ = nullptr;
+    cursor_.reset(); // before the read transaction it lives in
     read_.close();
     state_.reset();
   }
@@ -469,7 +505,8 @@ private:
   /// Whether there is an end bound to compare against.
   bool bounded_;
   long_read read_;
-  MDB_cursor* cursor_ = nullptr;
+  /// Declared after read_: dropped before the read transaction it lives in.
+  lmdb_cursor cursor_;
   MDB_val key_{0, nullptr};
   MDB_val value_{0, nullptr};
   caf::error status_;
@@ -532,9 +569,8 @@ public:
   const std::vector<std::string>& keyspaces() const override { return st_->names; }
 
   expected<std::optional<std::string>> get(keyspace_id ks, std::string_view key) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_key(st_->names, ks, key)) return err;
+    checked_call call{checks(), ks, key};
+    if (!call) return call.error();
     short_read read{*st_->env};
     if (!read.txn()) return lmdb_error(read.rc(), "cannot read store " + st_->path);
     auto k = val(key);
@@ -553,11 +589,8 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_keyspace(st_->names, ks)) return err;
-    for (const auto& key : keys)
-      if (auto err = check_key(st_->names, ks, key)) return err;
+    checked_call call{checks(), ks, keys};
+    if (!call) return call.error();
     short_read read{*st_->env};
     if (!read.txn()) return lmdb_error(read.rc(), "cannot read store " + st_->path);
     std::vector<std::optional<std::string>> out;
@@ -578,9 +611,8 @@ public:
   }
 
   expected<bool> contains(keyspace_id ks, std::string_view key) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_key(st_->names, ks, key)) return err;
+    checked_call call{checks(), ks, key};
+    if (!call) return call.error();
     short_read read{*st_->env};
     if (!read.txn()) return lmdb_error(read.rc(), "cannot read store " + st_->path);
     auto k = val(key);
@@ -594,9 +626,8 @@ public:
   }
 
   expected<std::unique_ptr<iterator>> scan(keyspace_id ks, const key_range& range) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_keyspace(st_->names, ks)) return err;
+    checked_call call{checks(), ks};
+    if (!call) return call.error();
     auto it = std::make_unique<lmdb_iterator>(st_, range);
     if (auto err = it->start(ks, range)) return err;
     return std::unique_ptr<iterator>{std::move(it)};
@@ -608,16 +639,14 @@ public:
   }
 
   expected<void> write(const write_batch& batch, write_options opts) override {
-    if (st_->gate.closed()) return closed();
-    if (st_->options.read_only) return read_only("write");
-    if (auto err = check_batch(st_->names, batch)) return err;
+    if (auto err = checks().writing(batch)) return err;
     if (batch.empty()) return {};
     return st_->commit_batch(batch, opts, std::nullopt);
   }
 
   expected<std::unique_ptr<transaction>> begin() override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     auto txn = std::make_unique<lmdb_transaction>(st_);
     int rc = 0;
     if (!st_->tracker.open([&] { return txn->take_snapshot(rc); }))
@@ -626,8 +655,8 @@ public:
   }
 
   expected<void> flush() override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     if (st_->options.read_only) return {}; // nothing was written
     if (int rc = mdb_env_sync(st_->raw, 1); rc != 0)
       return lmdb_error(rc, "flush of store " + st_->path + " failed");
@@ -635,16 +664,15 @@ public:
   }
 
   expected<void> compact() override {
-    if (st_->gate.closed()) return closed();
-    if (st_->options.read_only) return read_only("compact");
+    if (auto err = checks().changing("compact")) return err;
     // LMDB reuses freed pages in place and its file never shrinks; there is nothing to rewrite.
     // A compacted copy is what checkpoint() writes.
     return {};
   }
 
   expected<void> checkpoint(const std::string& dir) override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     namespace fs = std::filesystem;
     std::error_code err;
     if (fs::exists(dir, err))
@@ -665,24 +693,24 @@ public:
   }
 
   expected<backend_stats> stats() const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     short_read read{*st_->env};
     if (!read.txn()) return lmdb_error(read.rc(), "cannot read store " + st_->path);
     backend_stats out;
     for (size_t i = 0; i < st_->names.size(); ++i) {
       keyspace_stats ks{st_->names[i], 0, 0};
-      MDB_cursor* cursor = nullptr;
-      int rc = mdb_cursor_open(read.txn(), st_->dbis[i], &cursor);
+      lmdb_cursor cursor;
+      int rc = mdb_cursor_open(read.txn(), st_->dbis[i], cursor.out());
       if (rc != 0) return lmdb_error(rc, "cannot open a cursor on store " + st_->path);
       MDB_val k;
       MDB_val v;
-      for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
-           rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
+           rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
         ++ks.keys;
         ks.bytes += k.mv_size + v.mv_size;
       }
-      mdb_cursor_close(cursor);
+      cursor.reset();
       if (rc != MDB_NOTFOUND)
         return lmdb_error(rc, "stats scan of keyspace '" + st_->names[i] + "' of store " +
                                   st_->path + " failed");
@@ -708,9 +736,8 @@ public:
   }
 
 private:
-  caf::error closed() const { return closed_error(backend_kind::lmdb, st_->path); }
-  caf::error read_only(const char* what) const {
-    return read_only_error(backend_kind::lmdb, st_->path, what);
+  call_checks checks() const {
+    return {backend_kind::lmdb, st_->path, st_->options.read_only, st_->names, st_->gate};
   }
 
   std::shared_ptr<lmdb_state> st_;
@@ -767,49 +794,44 @@ expected<std::shared_ptr<lmdb_env>> open_lmdb_env(const backend_options& opts, s
                                         " bytes, fewer than Telos' " +
                                         std::to_string(max_key_size));
 
-  MDB_txn* txn = nullptr;
-  if (int rc = mdb_txn_begin(env, nullptr, opts.read_only ? MDB_RDONLY : 0, &txn); rc != 0)
+  lmdb_txn txn;
+  if (int rc = mdb_txn_begin(env, nullptr, opts.read_only ? MDB_RDONLY : 0, txn.out()); rc != 0)
     return lmdb_error(rc, "cannot open the databases of store " + path);
   unsigned db_flags = opts.read_only ? 0 : MDB_CREATE;
-  auto fail = [&](caf::error err) {
-    mdb_txn_abort(txn);
-    return err;
-  };
   for (const auto& name : opts.keyspaces) {
     MDB_dbi dbi;
-    int rc = mdb_dbi_open(txn, name.c_str(), db_flags, &dbi);
+    int rc = mdb_dbi_open(txn.get(), name.c_str(), db_flags, &dbi);
     if (rc == MDB_NOTFOUND)
-      return fail(make_error(ec::not_found, "keyspace '" + name + "' does not exist in store " +
-                                                path + ", which is open read-only"));
-    if (rc != 0) return fail(lmdb_error(rc, "cannot open keyspace '" + name + "' of " + path));
+      return make_error(ec::not_found, "keyspace '" + name + "' does not exist in store " + path +
+                                           ", which is open read-only");
+    if (rc != 0) return lmdb_error(rc, "cannot open keyspace '" + name + "' of " + path);
     result->keyspaces.push_back(dbi);
   }
-  int rc = mdb_dbi_open(txn, meta_db_name, db_flags, &result->meta);
+  int rc = mdb_dbi_open(txn.get(), meta_db_name, db_flags, &result->meta);
   if (rc == MDB_NOTFOUND)
-    return fail(make_error(ec::format_mismatch, "store " + path + " has no " + meta_db_name +
-                                                    " database with its format version"));
-  if (rc != 0) return fail(lmdb_error(rc, "cannot open " + std::string{meta_db_name}));
+    return make_error(ec::format_mismatch, "store " + path + " has no " + meta_db_name +
+                                               " database with its format version");
+  if (rc != 0) return lmdb_error(rc, "cannot open " + std::string{meta_db_name});
   auto expected_version = std::to_string(store_format_version);
   auto key = val(lmdb_format_version_key);
   if (creating) {
     auto value = val(expected_version);
-    if (rc = mdb_put(txn, result->meta, &key, &value, 0); rc != 0)
-      return fail(lmdb_error(rc, "cannot write the format version of new store " + path));
+    if (rc = mdb_put(txn.get(), result->meta, &key, &value, 0); rc != 0)
+      return lmdb_error(rc, "cannot write the format version of new store " + path);
   } else {
     MDB_val value;
-    rc = mdb_get(txn, result->meta, &key, &value);
+    rc = mdb_get(txn.get(), result->meta, &key, &value);
     if (rc == MDB_NOTFOUND)
-      return fail(
-          make_error(ec::format_mismatch, "store " + path + " records no format version in " +
-                                              meta_db_name + "; expected " + expected_version));
-    if (rc != 0) return fail(lmdb_error(rc, "cannot read the format version of " + path));
+      return make_error(ec::format_mismatch, "store " + path + " records no format version in " +
+                                                 meta_db_name + "; expected " + expected_version);
+    if (rc != 0) return lmdb_error(rc, "cannot read the format version of " + path);
     if (view(value) != expected_version)
-      return fail(make_error(ec::format_mismatch,
-                             "store " + path + " records format " + printable_key(view(value)) +
-                                 " in " + meta_db_name + "; expected " + expected_version));
+      return make_error(ec::format_mismatch, "store " + path + " records format " +
+                                                 printable_key(view(value)) + " in " +
+                                                 meta_db_name + "; expected " + expected_version);
   }
   // Committing (also a read-only transaction) makes the database handles usable by others.
-  if (rc = mdb_txn_commit(txn); rc != 0)
+  if (rc = mdb_txn_commit(txn.release()); rc != 0)
     return lmdb_error(rc, "cannot open the databases of store " + path);
   if (creating) {
     if (rc = mdb_env_sync(env, 1); rc != 0) return lmdb_error(rc, "cannot sync new store " + path);

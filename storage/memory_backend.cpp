@@ -202,9 +202,8 @@ public:
   const std::vector<std::string>& keyspaces() const override { return state_->names; }
 
   expected<std::optional<std::string>> get(keyspace_id ks, std::string_view key) const override {
-    gate_pass pass{state_->gate};
-    if (!pass) return closed();
-    if (auto err = check_key(state_->names, ks, key)) return err;
+    checked_call call{checks(), ks, key};
+    if (!call) return call.error();
     std::shared_lock<std::shared_mutex> data{state_->data_mutex};
     const auto& entries = state_->tables[ks]->entries;
     auto it = entries.find(key);
@@ -215,11 +214,8 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    gate_pass pass{state_->gate};
-    if (!pass) return closed();
-    if (auto err = check_keyspace(state_->names, ks)) return err;
-    for (const auto& key : keys)
-      if (auto err = check_key(state_->names, ks, key)) return err;
+    checked_call call{checks(), ks, keys};
+    if (!call) return call.error();
     std::vector<std::optional<std::string>> out;
     out.reserve(keys.size());
     std::shared_lock<std::shared_mutex> data{state_->data_mutex};
@@ -236,9 +232,8 @@ public:
   }
 
   expected<bool> contains(keyspace_id ks, std::string_view key) const override {
-    gate_pass pass{state_->gate};
-    if (!pass) return closed();
-    if (auto err = check_key(state_->names, ks, key)) return err;
+    checked_call call{checks(), ks, key};
+    if (!call) return call.error();
     std::shared_lock<std::shared_mutex> data{state_->data_mutex};
     const auto& entries = state_->tables[ks]->entries;
     state_->counters.add_reads(1);
@@ -246,9 +241,8 @@ public:
   }
 
   expected<std::unique_ptr<iterator>> scan(keyspace_id ks, const key_range& range) const override {
-    gate_pass pass{state_->gate};
-    if (!pass) return closed();
-    if (auto err = check_keyspace(state_->names, ks)) return err;
+    checked_call call{checks(), ks};
+    if (!call) return call.error();
     std::shared_ptr<const table> snapshot;
     {
       std::shared_lock<std::shared_mutex> data{state_->data_mutex};
@@ -264,42 +258,41 @@ public:
   }
 
   expected<void> write(const write_batch& batch, write_options) override {
-    if (state_->gate.closed()) return closed();
-    if (state_->options.read_only) return read_only("write");
-    if (auto err = check_batch(state_->names, batch)) return err;
+    if (auto err = checks().writing(batch)) return err;
     if (batch.empty()) return {};
     return state_->commit_batch(batch, std::nullopt);
   }
 
   expected<std::unique_ptr<transaction>> begin() override {
-    gate_pass pass{state_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     auto txn = std::make_unique<memory_transaction>(state_);
     state_->tracker.open([&] { return std::optional<uint64_t>{txn->take_snapshot()}; });
     return std::unique_ptr<transaction>{std::move(txn)};
   }
 
   expected<void> flush() override {
-    if (state_->gate.closed()) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     return {};
   }
 
   expected<void> compact() override {
-    if (state_->gate.closed()) return closed();
-    if (state_->options.read_only) return read_only("compact");
+    if (auto err = checks().changing("compact")) return err;
     return {};
   }
 
   expected<void> checkpoint(const std::string& dir) override {
-    if (state_->gate.closed()) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     return make_error(ec::invalid_argument, "cannot checkpoint into " + dir +
                                                 ": the memory backend has no persistence (use "
                                                 "rocksdb or lmdb)");
   }
 
   expected<backend_stats> stats() const override {
-    gate_pass pass{state_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     backend_stats out;
     {
       std::shared_lock<std::shared_mutex> data{state_->data_mutex};
@@ -322,9 +315,10 @@ public:
   }
 
 private:
-  caf::error closed() const { return closed_error(backend_kind::memory, {}); }
-  caf::error read_only(const char* what) const {
-    return read_only_error(backend_kind::memory, {}, what);
+  call_checks checks() const {
+    // The memory backend names no path in these errors.
+    static const std::string no_path;
+    return {backend_kind::memory, no_path, state_->options.read_only, state_->names, state_->gate};
   }
 
   std::shared_ptr<memory_state> state_;

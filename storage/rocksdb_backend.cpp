@@ -287,9 +287,8 @@ public:
   const std::vector<std::string>& keyspaces() const override { return st_->names; }
 
   expected<std::optional<std::string>> get(keyspace_id ks, std::string_view key) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_key(st_->names, ks, key)) return err;
+    checked_call call{checks(), ks, key};
+    if (!call) return call.error();
     std::string value;
     auto status = st_->raw->Get(st_->read_opts, st_->cfs[ks], slice(key), &value);
     if (status.ok()) {
@@ -305,11 +304,8 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_keyspace(st_->names, ks)) return err;
-    for (const auto& key : keys)
-      if (auto err = check_key(st_->names, ks, key)) return err;
+    checked_call call{checks(), ks, keys};
+    if (!call) return call.error();
     if (keys.empty()) return std::vector<std::optional<std::string>>{};
     std::vector<rocksdb::Slice> slices;
     slices.reserve(keys.size());
@@ -335,9 +331,8 @@ public:
   }
 
   expected<bool> contains(keyspace_id ks, std::string_view key) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_key(st_->names, ks, key)) return err;
+    checked_call call{checks(), ks, key};
+    if (!call) return call.error();
     rocksdb::PinnableSlice value;
     auto status = st_->raw->Get(st_->read_opts, st_->cfs[ks], slice(key), &value);
     if (status.ok() || status.IsNotFound()) {
@@ -348,9 +343,8 @@ public:
   }
 
   expected<std::unique_ptr<iterator>> scan(keyspace_id ks, const key_range& range) const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (auto err = check_keyspace(st_->names, ks)) return err;
+    checked_call call{checks(), ks};
+    if (!call) return call.error();
     auto it = std::make_unique<rocks_iterator>(st_, ks, range);
     if (auto err = it->status()) return err;
     return std::unique_ptr<iterator>{std::move(it)};
@@ -362,24 +356,22 @@ public:
   }
 
   expected<void> write(const write_batch& batch, write_options opts) override {
-    if (st_->gate.closed()) return closed();
-    if (st_->options.read_only) return read_only("write");
-    if (auto err = check_batch(st_->names, batch)) return err;
+    if (auto err = checks().writing(batch)) return err;
     if (batch.empty()) return {};
     return st_->commit_batch(batch, opts, std::nullopt);
   }
 
   expected<std::unique_ptr<transaction>> begin() override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     auto txn = std::make_unique<rocks_transaction>(st_);
     st_->tracker.open([&] { return std::optional<uint64_t>{txn->take_snapshot()}; });
     return std::unique_ptr<transaction>{std::move(txn)};
   }
 
   expected<void> flush() override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     if (st_->options.read_only) return {}; // nothing was written
     rocksdb::FlushOptions fo;
     fo.wait = true;
@@ -389,9 +381,9 @@ public:
   }
 
   expected<void> compact() override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
-    if (st_->options.read_only) return read_only("compact");
+    if (auto err = checks().changing("compact")) return err;
+    checked_call call{checks()};
+    if (!call) return call.error();
     rocksdb::CompactRangeOptions co;
     // Rewrite the bottommost level too, so deleted keys' space comes back.
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
@@ -405,8 +397,8 @@ public:
   }
 
   expected<void> checkpoint(const std::string& dir) override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     namespace fs = std::filesystem;
     std::error_code err;
     if (fs::exists(dir, err))
@@ -421,8 +413,8 @@ public:
   }
 
   expected<backend_stats> stats() const override {
-    gate_pass pass{st_->gate};
-    if (!pass) return closed();
+    checked_call call{checks()};
+    if (!call) return call.error();
     backend_stats out;
     rocksdb::ReadOptions ro;
     ro.fill_cache = false; // a full scan must not evict the hot set
@@ -453,9 +445,8 @@ public:
   }
 
 private:
-  caf::error closed() const { return closed_error(backend_kind::rocksdb, st_->path); }
-  caf::error read_only(const char* what) const {
-    return read_only_error(backend_kind::rocksdb, st_->path, what);
+  call_checks checks() const {
+    return {backend_kind::rocksdb, st_->path, st_->options.read_only, st_->names, st_->gate};
   }
 
   expected<void> write_checkpoint(const std::string& dir) {

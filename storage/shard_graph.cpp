@@ -139,7 +139,7 @@ expected<void> shard_graph::on_remove(const memory& before, write_batch& rows,
   return {};
 }
 
-expected<void> shard_graph::add_edge(const edge& e, write_batch& rows) {
+expected<void> shard_graph::add_edge(const edge_data& e, write_batch& rows) {
   if (auto ok = edges_.add(e, rows, request_staging_); !ok) return ok;
   request_edges_[edge_id{e.source, e.type, e.target, e.ns}] = true;
   return {};
@@ -212,8 +212,8 @@ expected<std::vector<neighbour>> shard_graph::neighbours(const uuid& node,
   return edges_.neighbours(node, q);
 }
 
-expected<std::vector<path>> shard_graph::traverse(const uuid& start,
-                                                  const traversal_query& q) const {
+expected<std::vector<graph_path>> shard_graph::traverse(const uuid& start,
+                                                        const traversal_query& q) const {
   return edges_.traverse(start, q);
 }
 

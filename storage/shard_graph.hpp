@@ -98,7 +98,7 @@ public:
   /// Deletes the index rows of `before` and every edge of the memory, both directions (also
   /// edges added earlier in this group); appends the removed edges to `removed`.
   expected<void> on_remove(const memory& before, write_batch& rows, std::vector<edge_key>& removed);
-  expected<void> add_edge(const edge& e, write_batch& rows);
+  expected<void> add_edge(const edge_data& e, write_batch& rows);
   /// Whether the edge existed (committed or added earlier in this group).
   expected<bool> remove_edge(const edge_key& e, write_batch& rows);
   /// ec::invalid_argument when a term is longer than the attribute limit of 64 KiB.
@@ -108,7 +108,7 @@ public:
   // -- reads: any thread -----------------------------------------------------------------------
 
   expected<std::vector<neighbour>> neighbours(const uuid& node, const neighbour_query& q) const;
-  expected<std::vector<path>> traverse(const uuid& start, const traversal_query& q) const;
+  expected<std::vector<graph_path>> traverse(const uuid& start, const traversal_query& q) const;
   /// Up to `limit` quads matching the pattern after the continuation `after`, in the storage
   /// order of the pattern's plan (stable).
   expected<text_quad_page> match(const text_pattern& pattern, const std::string& after,

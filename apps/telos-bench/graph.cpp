@@ -110,7 +110,7 @@ json run_one(backend_kind kind, const graph_bench_options& o, const std::string&
   interner::staging staged;
   for (size_t i = 0; i < nodes; ++i) {
     for (size_t k = 0; k < o.degree; ++k) {
-      edge e;
+      edge_data e;
       e.source = ids[i];
       e.target = ids[rng() % nodes];
       e.type = types[rng() % types.size()];
@@ -213,7 +213,7 @@ json run_one(backend_kind kind, const graph_bench_options& o, const std::string&
   doc["interner"] = {probe_interner(*terms, "cached"), probe_interner(*uncached, "uncached")};
 
   // -- single hop: neighbours(out / both) vs raw prefix scan of the node's spoc rows ------------
-  auto hop = [&](edge_direction direction) {
+  auto hop = [&](edge_dir direction) {
     std::mt19937_64 pick{o.seed + 2};
     latencies ours, raw;
     size_t found = 0;
@@ -251,7 +251,7 @@ json run_one(backend_kind kind, const graph_bench_options& o, const std::string&
         {"raw_p50_us", raw50},
         {"raw_p99_us", raw99}};
   };
-  doc["single_hop"] = {hop(edge_direction::out), hop(edge_direction::both)};
+  doc["single_hop"] = {hop(edge_dir::out), hop(edge_dir::both)};
 
   // -- 3-hop traversal
   // -----------------------------------------------------------------------------
@@ -260,7 +260,7 @@ json run_one(backend_kind kind, const graph_bench_options& o, const std::string&
     latencies lat;
     size_t reached = 0;
     traversal_query q;
-    q.direction = edge_direction::out;
+    q.direction = edge_dir::out;
     q.max_depth = 3;
     q.limit = o.traversal_limit;
     auto start_all = steady::now();

@@ -24,21 +24,21 @@ edge_tuple tuple_of(const edge_key& e) {
   return {e.source, e.type, e.target, e.ns};
 }
 
-std::vector<edge> random_edges(std::mt19937_64& rng, size_t nodes, size_t count,
-                               const std::vector<std::string>& types,
-                               const std::vector<std::string>& namespaces) {
-  std::map<edge_tuple, edge> unique;
+std::vector<edge_data> random_edges(std::mt19937_64& rng, size_t nodes, size_t count,
+                                    const std::vector<std::string>& types,
+                                    const std::vector<std::string>& namespaces) {
+  std::map<edge_tuple, edge_data> unique;
   while (unique.size() < count) {
-    edge e;
+    edge_data e;
     e.source = id_of(1 + rng() % nodes);
     e.target = id_of(1 + rng() % nodes);
     e.type = types[rng() % types.size()];
     e.ns = namespaces[rng() % namespaces.size()];
     e.weight = static_cast<double>(rng() % 1000) / 10.0;
     if (rng() % 4 == 0) e.attributes["since"] = std::to_string(rng() % 2000);
-    unique[tuple_of(e.key())] = e;
+    unique[tuple_of(key_of(e))] = e;
   }
-  std::vector<edge> out;
+  std::vector<edge_data> out;
   for (auto& [key, e] : unique)
     out.push_back(e);
   std::shuffle(out.begin(), out.end(), rng);
@@ -53,7 +53,7 @@ std::vector<neighbour> must_neighbours(const graph_store& s, const uuid& node,
 }
 
 /// Neighbours as comparable tuples (node, type, ns, direction, weight, attributes).
-using neighbour_tuple = std::tuple<uuid, std::string, std::string, edge_direction, double,
+using neighbour_tuple = std::tuple<uuid, std::string, std::string, edge_dir, double,
                                    std::map<std::string, std::string>>;
 
 std::multiset<neighbour_tuple> as_set(const std::vector<neighbour>& ns) {
@@ -64,7 +64,7 @@ std::multiset<neighbour_tuple> as_set(const std::vector<neighbour>& ns) {
 }
 
 /// The neighbours a brute-force filter over the edge list finds.
-std::multiset<neighbour_tuple> reference_neighbours(const std::vector<edge>& edges,
+std::multiset<neighbour_tuple> reference_neighbours(const std::vector<edge_data>& edges,
                                                     const uuid& node, const neighbour_query& q) {
   std::multiset<neighbour_tuple> out;
   auto type_ok = [&](const std::string& t) {
@@ -72,10 +72,10 @@ std::multiset<neighbour_tuple> reference_neighbours(const std::vector<edge>& edg
   };
   for (const auto& e : edges) {
     if (!type_ok(e.type) || (q.ns && *q.ns != e.ns)) continue;
-    if (q.direction != edge_direction::in && e.source == node)
-      out.emplace(e.target, e.type, e.ns, edge_direction::out, e.weight, e.attributes);
-    if (q.direction != edge_direction::out && e.target == node)
-      out.emplace(e.source, e.type, e.ns, edge_direction::in, e.weight, e.attributes);
+    if (q.direction != edge_dir::in && e.source == node)
+      out.emplace(e.target, e.type, e.ns, edge_dir::out, e.weight, e.attributes);
+    if (q.direction != edge_dir::out && e.target == node)
+      out.emplace(e.source, e.type, e.ns, edge_dir::in, e.weight, e.attributes);
   }
   return out;
 }
@@ -86,7 +86,7 @@ std::multiset<neighbour_tuple> reference_neighbours(const std::vector<edge>& edg
 struct hop {
   std::string type;
   uuid node;
-  edge_direction direction;
+  edge_dir direction;
 
   friend bool operator<(const hop& a, const hop& b) {
     return std::tie(a.type, a.node, a.direction) < std::tie(b.type, b.node, b.direction);
@@ -96,17 +96,17 @@ struct hop {
 /// Shortest distances by plain BFS, then, depth by depth, each node's least path as the minimum
 /// over all its predecessors' least paths extended by one hop (valid because paths of one length
 /// compare by their prefix first).
-std::vector<path> reference_traversal(const std::vector<edge>& edges, const uuid& start,
-                                      const traversal_query& q) {
+std::vector<graph_path> reference_traversal(const std::vector<edge_data>& edges, const uuid& start,
+                                            const traversal_query& q) {
   std::map<uuid, std::vector<hop>> adjacency;
   for (const auto& e : edges) {
     if (!q.types.empty() && std::find(q.types.begin(), q.types.end(), e.type) == q.types.end())
       continue;
     if (q.ns && *q.ns != e.ns) continue;
-    if (q.direction != edge_direction::in)
-      adjacency[e.source].push_back({e.type, e.target, edge_direction::out});
-    if (q.direction != edge_direction::out)
-      adjacency[e.target].push_back({e.type, e.source, edge_direction::in});
+    if (q.direction != edge_dir::in)
+      adjacency[e.source].push_back({e.type, e.target, edge_dir::out});
+    if (q.direction != edge_dir::out)
+      adjacency[e.target].push_back({e.type, e.source, edge_dir::in});
   }
   std::map<uuid, size_t> distance{{start, 0}};
   std::vector<uuid> level{start};
@@ -140,10 +140,10 @@ std::vector<path> reference_traversal(const std::vector<edge>& edges, const uuid
     if (a.first.size() != b.first.size()) return a.first.size() < b.first.size();
     return a.first < b.first;
   });
-  std::vector<path> out;
+  std::vector<graph_path> out;
   for (const auto& [hops, node] : found) {
     if (out.size() == q.limit) break;
-    path p{{start}, {}, {}};
+    graph_path p{{start}, {}, {}};
     for (const auto& h : hops) {
       p.nodes.push_back(h.node);
       p.types.push_back(h.type);
@@ -154,7 +154,7 @@ std::vector<path> reference_traversal(const std::vector<edge>& edges, const uuid
   return out;
 }
 
-std::string describe_path(const path& p) {
+std::string describe_path(const graph_path& p) {
   std::string out = p.nodes[0].to_string().substr(28);
   for (size_t i = 0; i < p.types.size(); ++i)
     out += std::string{" -"} + p.types[i] + "/" + to_string(p.directions[i]) + "-> " +
@@ -174,15 +174,15 @@ BOOST_AUTO_TEST_CASE(an_edge_keeps_weight_and_attributes_and_is_replaced_in_plac
     BOOST_TEST_CONTEXT(to_string(kind)) {
       temp_dir dir;
       auto s = graph_store::open(kind, dir.path());
-      edge e{id_of(1), "cites", id_of(2), "default", 0.25, {{"why", "source"}}};
+      edge_data e{id_of(1), "cites", id_of(2), "default", 0.25, {{"why", "source"}}};
       s.add_edges({e});
-      auto got = s.edges->get(e.key());
+      auto got = s.edges->get(key_of(e));
       BOOST_REQUIRE(got && *got);
       BOOST_CHECK(**got == e);
       e.weight = 3.5;
       e.attributes.clear();
       s.add_edges({e});
-      got = s.edges->get(e.key());
+      got = s.edges->get(key_of(e));
       BOOST_REQUIRE(got && *got);
       BOOST_CHECK_EQUAL((*got)->weight, 3.5);
       BOOST_CHECK((*got)->attributes.empty());
@@ -218,10 +218,10 @@ BOOST_AUTO_TEST_CASE(neighbours_match_brute_force_and_out_of_a_is_in_of_b) {
       s.add_edges(edges);
       // Remove a third of them again; the rest must stay symmetric.
       write_batch removal;
-      std::vector<edge> kept;
+      std::vector<edge_data> kept;
       for (size_t i = 0; i < edges.size(); ++i) {
         if (i % 3 == 0) {
-          auto removed = s.edges->remove(edges[i].key(), removal);
+          auto removed = s.edges->remove(key_of(edges[i]), removal);
           BOOST_REQUIRE(removed && *removed);
         } else {
           kept.push_back(edges[i]);
@@ -229,7 +229,7 @@ BOOST_AUTO_TEST_CASE(neighbours_match_brute_force_and_out_of_a_is_in_of_b) {
       }
       BOOST_REQUIRE(s.db->write(removal));
       std::vector<neighbour_query> queries;
-      for (auto dir_kind : {edge_direction::out, edge_direction::in, edge_direction::both}) {
+      for (auto dir_kind : {edge_dir::out, edge_dir::in, edge_dir::both}) {
         queries.push_back({dir_kind, {}, std::nullopt});
         queries.push_back({dir_kind, {"cites"}, std::nullopt});
         queries.push_back({dir_kind, {"refutes", "follows", "unknown"}, std::string{"work"}});
@@ -243,15 +243,15 @@ BOOST_AUTO_TEST_CASE(neighbours_match_brute_force_and_out_of_a_is_in_of_b) {
           }
         }
         // Symmetry: each out edge A->B is an in edge of B from A, with the same properties.
-        for (const auto& out : must_neighbours(s, id_of(n), {edge_direction::out, {}, {}})) {
-          auto in = must_neighbours(s, out.node, {edge_direction::in, {out.type}, out.ns});
+        for (const auto& out : must_neighbours(s, id_of(n), {edge_dir::out, {}, {}})) {
+          auto in = must_neighbours(s, out.node, {edge_dir::in, {out.type}, out.ns});
           auto match = std::count_if(in.begin(), in.end(), [&](const neighbour& x) {
             return x.node == id_of(n) && x.weight == out.weight && x.attributes == out.attributes;
           });
           BOOST_CHECK_EQUAL(match, 1);
         }
       }
-      auto limited = must_neighbours(s, id_of(1), {edge_direction::both, {}, {}, 3});
+      auto limited = must_neighbours(s, id_of(1), {edge_dir::both, {}, {}, 3});
       BOOST_CHECK_LE(limited.size(), 3u);
     }
   }
@@ -263,7 +263,7 @@ BOOST_AUTO_TEST_CASE(removing_a_memory_removes_its_edges_in_both_directions) {
       temp_dir dir;
       auto s = graph_store::open(kind, dir.path());
       auto victim = id_of(5);
-      std::vector<edge> edges{
+      std::vector<edge_data> edges{
           link(victim, "cites", id_of(1)),
           link(victim, "cites", id_of(2), "work"),
           link(id_of(3), "follows", victim),
@@ -278,15 +278,15 @@ BOOST_AUTO_TEST_CASE(removing_a_memory_removes_its_edges_in_both_directions) {
       BOOST_REQUIRE(removed);
       std::set<edge_tuple> wanted, got;
       for (const auto& e : edges)
-        if (e.source == victim || e.target == victim) wanted.insert(tuple_of(e.key()));
+        if (e.source == victim || e.target == victim) wanted.insert(tuple_of(key_of(e)));
       for (const auto& e : *removed)
         got.insert(tuple_of(e));
       BOOST_CHECK_EQUAL(removed->size(), wanted.size()); // the self-loop once
       BOOST_CHECK(got == wanted);
       BOOST_REQUIRE(s.db->write(batch));
-      BOOST_CHECK(must_neighbours(s, victim, {edge_direction::both, {}, {}}).empty());
+      BOOST_CHECK(must_neighbours(s, victim, {edge_dir::both, {}, {}}).empty());
       for (size_t n : {1, 2, 3})
-        for (const auto& nb : must_neighbours(s, id_of(n), {edge_direction::both, {}, {}}))
+        for (const auto& nb : must_neighbours(s, id_of(n), {edge_dir::both, {}, {}}))
           BOOST_CHECK(nb.node != victim);
       BOOST_CHECK_EQUAL(s.keys_in("quad_spoc"), 2u);
       BOOST_CHECK_EQUAL(s.keys_in("quad_ocsp"), 2u);
@@ -315,7 +315,7 @@ BOOST_AUTO_TEST_CASE(traversal_paths_match_a_brute_force_bfs) {
       auto edges = random_edges(rng, 50, 130, edge_types, edge_namespaces);
       s.add_edges(edges);
       std::vector<traversal_query> queries;
-      for (auto d : {edge_direction::out, edge_direction::in, edge_direction::both}) {
+      for (auto d : {edge_dir::out, edge_dir::in, edge_dir::both}) {
         for (size_t depth : {1, 2, 3}) {
           queries.push_back({d, {}, std::nullopt, depth, 1000});
           queries.push_back({d, {}, std::nullopt, depth, 7});
@@ -340,7 +340,7 @@ BOOST_AUTO_TEST_CASE(traversal_paths_match_a_brute_force_bfs) {
         }
       }
       BOOST_CHECK_GT(nonempty, 100u);
-      auto none = s.edges->traverse(id_of(1), {edge_direction::out, {}, std::nullopt, 0, 10});
+      auto none = s.edges->traverse(id_of(1), {edge_dir::out, {}, std::nullopt, 0, 10});
       BOOST_REQUIRE(none);
       BOOST_CHECK(none->empty());
     }

@@ -126,7 +126,7 @@ struct graph_store {
   }
 
   /// Adds edges in one batch.
-  void add_edges(const std::vector<edge>& all) {
+  void add_edges(const std::vector<edge_data>& all) {
     write_batch batch;
     interner::staging staged;
     for (const auto& e : all) {
@@ -154,9 +154,9 @@ inline write_batch poisoned(const write_batch& batch) {
 }
 
 /// An edge of weight 1 without attributes.
-inline edge link(const uuid& source, std::string type, const uuid& target,
-                 std::string ns = "default") {
-  edge e;
+inline edge_data link(const uuid& source, std::string type, const uuid& target,
+                      std::string ns = "default") {
+  edge_data e;
   e.source = source;
   e.type = std::move(type);
   e.target = target;
