@@ -42,19 +42,21 @@ embedding query_of(int kind) {
   }
 }
 
-/// A directory of this process for the snapshot files, removed at exit.
+/// A directory of this process for the snapshot files, removed at exit. Allocated once and never
+/// destroyed, so the exit handler that removes the directory never sees a destroyed string.
 const std::string& work_dir() {
-  static const std::string dir = [] {
+  static const std::string* dir = [] {
     auto base = std::filesystem::temp_directory_path() /
                 ("telos-fuzz-snapshot-" + std::to_string(::getpid()));
     std::filesystem::create_directories(base);
+    auto* path = new std::string{base.string()};
     std::atexit([] {
       std::error_code ignored;
       std::filesystem::remove_all(work_dir(), ignored);
     });
-    return base.string();
+    return path;
   }();
-  return dir;
+  return *dir;
 }
 
 void write_file(const std::string& path, std::string_view bytes) {
