@@ -12,7 +12,7 @@ seconds=${1:-5}
 dir=${TELOS_FUZZ_DIR:-build-fuzz}
 scripts/setup.sh
 TELOS_UNITY=16 TELOS_TARGETS=telos_fuzz TELOS_BUILD_TYPE=RelWithDebInfo scripts/build.sh "$dir" \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_CXX_COMPILER="$(command -v clang++)" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DTELOS_FUZZ=ON -DTELOS_SANITIZE=address,undefined -DTELOS_BUILD_APPS=OFF -DTELOS_BUILD_TESTS=OFF
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
