@@ -51,7 +51,7 @@ BOOST_AUTO_TEST_CASE(missing_id_and_timestamps_are_completed) {
 
 BOOST_AUTO_TEST_CASE(a_line_that_does_not_parse_says_where) {
   auto got = import_small(R"({"content":5,"embeddings":{}})");
-  test::check_invalid(got, "content: expected a string, got number 5");
+  test::check_invalid(got, "content: expected a string, got 5");
 }
 
 BOOST_AUTO_TEST_CASE(an_invalid_memory_is_rejected_with_its_id) {
