@@ -35,6 +35,15 @@ struct uuid {
   friend bool operator>(const uuid& a, const uuid& b) { return b < a; }
   friend bool operator<=(const uuid& a, const uuid& b) { return !(b < a); }
   friend bool operator>=(const uuid& a, const uuid& b) { return !(a < b); }
+
+  /// For Cereal only (values on disk). A member, not a free serialize(ar, x): CAF 0.17 prefers a
+  /// free serialize over inspect and ignores the error of a read inside it, so a truncated id
+  /// read successfully and a message with a garbage element count looped through billions of
+  /// ids (found by fuzz_caf_message). CAF uses inspect below.
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(bytes);
+  }
 };
 
 inline std::string to_string(const uuid& x) {
@@ -47,11 +56,6 @@ uint64_t stable_hash(const uuid& x);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, uuid& x) {
   return f(caf::meta::type_name("uuid"), x.bytes);
-}
-
-template <class Archive>
-void serialize(Archive& ar, uuid& x) {
-  ar(x.bytes);
 }
 
 } // namespace telos

@@ -6,6 +6,8 @@
 
 #include <xxhash.h>
 
+#include <limits>
+
 namespace telos::storage {
 
 namespace {
@@ -13,6 +15,9 @@ namespace {
 constexpr uint16_t term_schema = 1;
 constexpr term_id high_water_key_id = 0;
 constexpr term_id first_id = 1;
+/// Never assigned: a next id of 2^64-1 means the id space is used up (in practice: a corrupt
+/// high-water row or reverse key), and assigning it would wrap the counter round to 0.
+constexpr term_id last_id = std::numeric_limits<term_id>::max();
 
 std::string encode_text(std::string_view text) {
   return encode_envelope(value_format::raw, term_schema, text);
@@ -165,7 +170,8 @@ expected<std::unique_ptr<interner>> interner::open(const backend& db, interner_k
     auto id = key.u64();
     if (!id) return std::move(id.error());
     if (auto done = key.expect_done(); !done) return std::move(done.error());
-    next = std::max(next, *id + 1);
+    // The largest id leaves no id after it: next saturates there, and intern refuses to assign.
+    next = std::max(next, *id == last_id ? last_id : *id + 1);
   }
   if (auto err = (*it)->status()) return err;
   return std::unique_ptr<interner>{new interner(db, ks, opts, next)};
@@ -183,7 +189,14 @@ expected<std::optional<term_id>> interner::read_forward(std::string_view text) c
                                                std::to_string(key.size()) + " bytes, expected 16");
     auto stored = decode_text(it->value(), key);
     if (!stored) return std::move(stored.error());
-    if (*stored == text) return std::optional<term_id>{load_u64_be(key.data() + 8)};
+    if (*stored != text) continue;
+    auto id = load_u64_be(key.data() + 8);
+    // 0 is the key of the high-water row, never a term's id.
+    if (id == high_water_key_id)
+      return make_error(ec::corrupt_value, "interner forward key '" + printable_key(key) +
+                                               "' (keyspace intern_fwd) names id 0, which no "
+                                               "term has");
+    return std::optional<term_id>{id};
   }
   if (auto err = (*rows)->status()) return err;
   return std::optional<term_id>{};
@@ -256,6 +269,10 @@ expected<term_id> interner::intern(std::string_view text_view, write_batch& batc
       return **on_disk;
     }
   }
+  if (next_id_ == last_id)
+    return make_error(ec::corrupt_value,
+                      "interner has no term id left to assign: the high-water row or an id in "
+                      "keyspace intern_rev is 2^64-1 (corrupt)");
   auto id = next_id_++;
   append_rows(text, id, batch);
   pending_.emplace(text, pending_entry{id, 1});

@@ -46,6 +46,9 @@ void append_block(std::string& out, const T* data, size_t n) {
 template <class T>
 void read_block(const char* in, T* out, size_t n) {
   static_assert(sizeof(T) == 4);
+  // An empty vector's data() may be null, and memcpy from or to null is undefined even for 0
+  // bytes (a sparse embedding without entries; found by fuzz_envelope).
+  if (n == 0) return;
   if constexpr (little_endian) {
     std::memcpy(out, in, n * 4);
   } else {

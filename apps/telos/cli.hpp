@@ -5,10 +5,12 @@
 
 #include "telos/actors/store.hpp"
 #include "telos/messages/error.hpp"
+#include "telos/messages/import_line.hpp"
 #include "telos/messages/json_value.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -99,9 +101,12 @@ expected<std::unique_ptr<store>> open_existing(const global_options& globals);
 /// code; a store that cannot be opened or closed is reported with exit code 3.
 int with_store(const global_options& globals, const std::function<int(store&)>& body);
 
+/// Milliseconds since the Unix epoch, now.
+int64_t now_ms();
+
 /// Sets what a memory from JSON may leave open: a nil id becomes a fresh random id, a zero
-/// created_at or updated_at becomes now. Given
-/// values are kept, so an exported memory imports unchanged.
+/// created_at or updated_at becomes now (complete_memory). Given values are kept, so an exported
+/// memory imports unchanged.
 void complete(memory& m);
 
 /// The whole content of a file, or of standard input for "-".

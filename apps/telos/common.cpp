@@ -182,13 +182,14 @@ expected<std::string> read_input(const std::string& path) {
   return out.str();
 }
 
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 void complete(memory& m) {
-  if (m.id.is_nil()) m.id = uuid::random();
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
-  if (m.created_at == 0) m.created_at = now;
-  if (m.updated_at == 0) m.updated_at = now;
+  complete_memory(m, now_ms());
 }
 
 bool stderr_is_terminal() {

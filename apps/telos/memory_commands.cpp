@@ -86,24 +86,19 @@ public:
 
   /// Takes one line; returns a store error that ends the import.
   caf::error add(uint64_t line, std::string_view text, size_t batch_size) {
-    if (text.find_first_not_of(" \t\r") == std::string_view::npos) return {};
-    auto m = memory_from_json(text, db_.profile());
+    auto m = parse_import_line(text, db_.profile(), limits_, now_ms());
     if (!m) {
       reject(line, describe(m.error()));
       return {};
     }
-    complete(*m);
-    if (auto valid = validate(*m, db_.profile(), limits_); !valid) {
-      reject(line, describe(valid.error()));
-      return {};
-    }
+    if (!*m) return {};
     // A batch may not name an id twice; a repeated id starts a new batch, so the later line
     // still wins, as it would with one put per line.
-    if (ids_.count(m->id) != 0)
+    if (ids_.count((*m)->id) != 0)
       if (auto err = flush()) return err;
-    ids_.insert(m->id);
+    ids_.insert((*m)->id);
     lines_.push_back(line);
-    batch_.push_back(std::move(*m));
+    batch_.push_back(std::move(**m));
     if (batch_.size() >= batch_size) return flush();
     return {};
   }
