@@ -1,6 +1,8 @@
 // Crash-safe file replacement (see durable_file.hpp).
 #include "telos/shard/durable_file.hpp"
 
+#include "telos/storage/fault_injection.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,13 +15,28 @@ namespace fs = std::filesystem;
 namespace telos {
 
 expected<void> replace_file(const std::string& path, const std::string& text, bool unique_tmp) {
+  using storage::file_op;
+  using storage::own_file_fault;
   auto tmp = path + ".tmp" + (unique_tmp ? "." + std::to_string(::getpid()) : std::string{});
+  if (auto fault = own_file_fault(file_op::create, tmp))
+    return make_error(ec::io_error, "cannot create '" + tmp + "': " + std::strerror(fault.error));
   auto fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return make_error(ec::io_error, "cannot create '" + tmp + "': " + std::strerror(errno));
   size_t done = 0;
   while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
+    ssize_t n = 0;
+    if (auto fault = own_file_fault(file_op::write, tmp)) {
+      // A torn write: half of the bytes land, then the device fails.
+      if (fault.partial) {
+        auto half = ::write(fd, text.data() + done, (text.size() - done) / 2);
+        static_cast<void>(half);
+      }
+      errno = fault.error;
+      n = -1;
+    } else {
+      n = ::write(fd, text.data() + done, text.size() - done);
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ::close(fd);
@@ -27,9 +44,13 @@ expected<void> replace_file(const std::string& path, const std::string& text, bo
     }
     done += static_cast<size_t>(n);
   }
-  bool synced = ::fsync(fd) == 0;
+  bool synced = !own_file_fault(file_op::sync, tmp) && ::fsync(fd) == 0;
   ::close(fd);
-  if (!synced) return make_error(ec::io_error, "cannot sync '" + tmp + "'");
+  if (!synced) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return make_error(ec::io_error, "cannot sync '" + tmp + "'");
+  }
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) return make_error(ec::io_error, "cannot rename '" + tmp + "': " + ec.message());
@@ -39,7 +60,7 @@ expected<void> replace_file(const std::string& path, const std::string& text, bo
 expected<void> sync_directory(const std::string& dir) {
   auto fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return make_error(ec::io_error, "cannot open '" + dir + "': " + std::strerror(errno));
-  bool ok = ::fsync(fd) == 0;
+  bool ok = !storage::own_file_fault(storage::file_op::sync, dir) && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return make_error(ec::io_error, "cannot sync '" + dir + "'");
   return {};

@@ -1,6 +1,8 @@
 // Checksummed, atomically replaced snapshot files of the vector indexes.
 #include "telos/storage/index_snapshot.hpp"
 
+#include "telos/storage/fault_injection.hpp"
+
 #include <xxhash.h>
 
 #include <cerrno>
@@ -36,7 +38,13 @@ expected<void> fsync_path(const std::string& path, int flags) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC);
   if (fd < 0)
     return make_error(ec::io_error, "cannot open '" + path + "' to fsync: " + errno_text());
-  int rc = ::fsync(fd);
+  int rc = 0;
+  if (auto fault = own_file_fault(file_op::sync, path)) {
+    errno = fault.error;
+    rc = -1;
+  } else {
+    rc = ::fsync(fd);
+  }
   auto saved = errno;
   ::close(fd);
   if (rc != 0)
@@ -87,6 +95,10 @@ snapshot_writer::snapshot_writer(std::string path, snapshot_structure structure,
     error_ = "cannot allocate an XXH3 state";
     return;
   }
+  if (auto fault = own_file_fault(file_op::create, tmp_path_)) {
+    error_ = "cannot create '" + tmp_path_ + "': " + std::strerror(fault.error);
+    return;
+  }
   file_ = std::fopen(tmp_path_.c_str(), "wb");
   if (file_ == nullptr) {
     error_ = "cannot create '" + tmp_path_ + "': " + errno_text();
@@ -111,6 +123,14 @@ snapshot_writer::~snapshot_writer() {
 void snapshot_writer::write(const void* data, size_t size) {
   if (file_ == nullptr || !error_.empty() || size == 0) return;
   XXH3_64bits_update(hash_.get(), data, size);
+  if (auto fault = own_file_fault(file_op::write, tmp_path_)) {
+    if (fault.partial) {
+      auto half = std::fwrite(data, 1, size / 2, file_);
+      static_cast<void>(half);
+    }
+    error_ = "cannot write '" + tmp_path_ + "': " + std::strerror(fault.error);
+    return;
+  }
   if (std::fwrite(data, 1, size, file_) != size)
     error_ = "cannot write '" + tmp_path_ + "': " + errno_text();
 }
@@ -120,6 +140,8 @@ expected<void> snapshot_writer::commit() {
     uint64_t digest = XXH3_64bits_digest(hash_.get());
     if (std::fwrite(&digest, 1, sizeof(digest), file_) != sizeof(digest) || std::fflush(file_) != 0)
       error_ = "cannot write '" + tmp_path_ + "': " + errno_text();
+    else if (auto fault = own_file_fault(file_op::sync, tmp_path_))
+      error_ = "fsync of '" + tmp_path_ + "' failed: " + std::strerror(fault.error);
     else if (::fsync(::fileno(file_)) != 0)
       error_ = "fsync of '" + tmp_path_ + "' failed: " + errno_text();
   }
@@ -144,6 +166,9 @@ expected<std::string> snapshot_reader::open(const std::string& path, snapshot_st
   path_ = path;
   if (!hash_)
     return make_error(ec::io_error, "cannot allocate an XXH3 state to read '" + path + "'");
+  if (auto fault = own_file_fault(file_op::read, path))
+    return make_error(ec::io_error,
+                      "cannot read index snapshot '" + path + "': " + std::strerror(fault.error));
   file_ = std::fopen(path.c_str(), "rb");
   if (file_ == nullptr) {
     auto code = errno == ENOENT ? ec::not_found : ec::io_error;

@@ -7,19 +7,27 @@
 #include "telos/storage/backend_impls.hpp"
 #include "telos/storage/call_gate.hpp"
 #include "telos/storage/conflict_tracker.hpp"
+#include "telos/storage/rocksdb_fault_fs.hpp"
 #include "telos/storage/snapshot_transaction.hpp"
 #include "telos/storage/store_dir.hpp"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
+
+#include <sys/time.h>
 
 namespace telos::storage::detail {
 
@@ -44,12 +52,50 @@ caf::error status_error(const rocksdb::Status& s, const std::string& what) {
     code = ec::not_found;
   else if (s.IsShutdownInProgress() || s.IsColumnFamilyDropped())
     code = ec::closed;
+  if (s.IsNoSpace()) return make_error(code, what + ": disk full: " + s.ToString());
   return make_error(code, what + ": " + s.ToString());
 }
 
 rocksdb::Slice slice(std::string_view s) {
   return {s.data(), s.size()};
 }
+
+/// RocksDB's informational LOG, written by us. RocksDB's own file logger writes through a
+/// WritableFileWriter that asserts (Debian builds RocksDB with assertions: SIGABRT) when it is
+/// written again after a failed write, which is what a full disk does to the next log line. This
+/// one writes each line with one fwrite and drops the lines it cannot write.
+class rocks_info_log final : public rocksdb::Logger {
+public:
+  explicit rocks_info_log(const std::string& path)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), file_(std::fopen(path.c_str(), "ae")) {}
+  ~rocks_info_log() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    if (file_ == nullptr) return;
+    char line[1024];
+    timeval now{};
+    ::gettimeofday(&now, nullptr);
+    std::tm parts{};
+    ::localtime_r(&now.tv_sec, &parts);
+    int head = std::snprintf(line, sizeof(line), "%04d/%02d/%02d-%02d:%02d:%02d.%06ld ",
+                             parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
+                             parts.tm_min, parts.tm_sec, static_cast<long>(now.tv_usec));
+    if (head < 0) return;
+    int body =
+        std::vsnprintf(line + head, sizeof(line) - static_cast<size_t>(head) - 1, format, ap);
+    if (body < 0) return;
+    size_t n = std::min(sizeof(line) - 2, static_cast<size_t>(head) + static_cast<size_t>(body));
+    line[n++] = '\n';
+    // A line that cannot be written (disk full) is dropped; RocksDB carries on either way.
+    if (std::fwrite(line, 1, n, file_) == n) std::fflush(file_);
+  }
+
+private:
+  std::FILE* file_;
+};
 
 /// The open database; shared by the backend, its iterators and transactions, so the DB is closed
 /// only when the last of them is gone.
@@ -68,6 +114,9 @@ struct rocks_db {
 
   /// Declared first, so the directory lock is released after the DB is closed.
   store_dir dir;
+  /// The file system of the fault seam while a fault_injector is installed (tests, telos-stress);
+  /// else null and RocksDB uses its default environment. Outlives the DB (closed in ~rocks_db).
+  std::unique_ptr<rocksdb::Env> fault_env;
   std::unique_ptr<rocksdb::DB> db;
   /// Every handle opened (declared keyspaces, __meta, and column families the store has but the
   /// caller did not declare: RocksDB insists on opening all).
@@ -107,6 +156,13 @@ struct rocks_state {
   rocksdb::WriteBatch native;
   /// A commit larger than this does not keep its buffer afterwards.
   static constexpr size_t keep_batch_bytes = size_t{64} << 20;
+  /// Set when a write failed with an I/O error (disk full, EIO on write or sync): RocksDB has
+  /// stopped writes with a background error, and its WAL writer that saw the error must never be
+  /// written again (RocksDB asserts on that). While set, a commit first asks RocksDB to resume
+  /// (DB::Resume(): flushes the memtables and starts a fresh WAL) and writes only once it did; so
+  /// writes fail cleanly while the cause lasts and succeed again, without a reopen, once it is
+  /// gone. Under writer_mutex.
+  bool writes_stopped = false;
 
   transaction_context txn_context() {
     return {&names, backend_kind::rocksdb, &path, &gate, &counters, options.read_only};
@@ -138,14 +194,49 @@ struct rocks_state {
     }
     if (snapshot_seq)
       if (auto found = tracker.find(*snapshot_seq, batch)) return conflict_error(names, *found);
+    if (writes_stopped)
+      if (auto err = resume_writes()) return err;
     bool sync = opts.sync || options.sync_by_default;
     auto status = raw->Write(sync ? sync_write : plain_write, &native);
-    if (!status.ok())
+    if (!status.ok()) {
+      // Anything but a refusal of this batch alone means the write path itself failed.
+      if (!status.IsBusy() && !status.IsTryAgain() && !status.IsInvalidArgument() &&
+          !status.IsNotSupported())
+        writes_stopped = true;
       return status_error(status, "write of " + std::to_string(batch.size()) +
-                                      " operations to store " + path + " failed");
+                                      " operations to store " + path +
+                                      " failed; reads keep working and writes resume once the "
+                                      "cause is gone");
+    }
     if (tracker.any_open()) tracker.record(raw->GetLatestSequenceNumber(), batch);
     counters.add_batch(batch);
     return {};
+  }
+
+  /// After a failed write: asks RocksDB to recover from its background error. Under writer_mutex.
+  caf::error resume_writes() {
+    auto status = raw->Resume();
+    if (status.ok()) {
+      writes_stopped = false;
+      return {};
+    }
+    std::string why = (status.IsNoSpace() ? "disk full: " : "") + status.ToString();
+    if (status.severity() >= rocksdb::Status::Severity::kFatalError)
+      // RocksDB 7.8 treats a failed write of its log as fatal: only a reopen (which replays the
+      // log up to its last intact record) brings writes back.
+      return make_error(ec::io_error, "writes to store " + path +
+                                          " are stopped after an I/O error RocksDB cannot recover "
+                                          "from while open (" +
+                                          why +
+                                          "); nothing was written; reads keep working; close and "
+                                          "reopen the store to write again");
+    // Busy: RocksDB's own automatic recovery is running; ours waits for it.
+    if (status.IsBusy()) why = "RocksDB is still recovering";
+    return make_error(ec::io_error, "writes to store " + path +
+                                        " are stopped after an I/O error and cannot resume yet (" +
+                                        why +
+                                        "); nothing was written; reads keep working; writes "
+                                        "resume once space is freed or the device recovers");
   }
 };
 
@@ -507,8 +598,19 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
   auto cf_opts = column_family_options(opts, tables);
 
   rocksdb::DBOptions db_opts;
+  std::unique_ptr<rocksdb::Env> fault_env;
+  if (auto injector = installed_fault_injector()) {
+    fault_env = rocksdb::NewCompositeEnv(
+        make_fault_file_system(rocksdb::FileSystem::Default(), std::move(injector)));
+    db_opts.env = fault_env.get();
+  }
   db_opts.create_if_missing = creating;
   db_opts.create_missing_column_families = !opts.read_only;
+  if (!opts.read_only) {
+    std::error_code made;
+    std::filesystem::create_directories(data, made);
+  }
+  db_opts.info_log = std::make_shared<rocks_info_log>(data + "/LOG");
   db_opts.max_open_files = opts.max_open_files;
 
   // RocksDB opens only if every existing column family is named: existing ones, then ours.
@@ -537,6 +639,7 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
     descriptors.emplace_back(name, cf_opts);
 
   auto result = std::make_shared<rocks_db>(std::move(dir));
+  result->fault_env = std::move(fault_env);
   rocksdb::DB* raw = nullptr;
   auto status =
       opts.read_only

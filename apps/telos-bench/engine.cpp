@@ -98,6 +98,9 @@ struct engine_bench_options {
   /// store_options::max_group_bytes.
   size_t group_bytes = store_options{}.max_group_bytes;
   std::string json_path;
+  /// fsync every acknowledged write, in Telos (store_options::sync_writes) and in raw RocksDB
+  /// (WriteOptions::sync) alike.
+  bool sync = false;
   /// Which parts run: ingest (always, the others need its store), fused, restart, search.
   std::set<std::string> phases{"ingest", "fused", "restart", "search"};
   bool runs(const std::string& phase) const { return phases.count(phase) > 0; }
@@ -277,6 +280,7 @@ store_options store_at(const std::string& path, const profile& p, const engine_b
   opts.scheduler =
       o.scheduler == "sharing" ? scheduler_policy::sharing : scheduler_policy::stealing;
   opts.max_group_bytes = o.group_bytes;
+  opts.sync_writes = o.sync;
   opts.index_options.hnsw_m = o.m;
   opts.index_options.hnsw_ef_construction = o.ef_construction;
   opts.index_options.hnsw_ef_search = o.ef;
@@ -327,11 +331,16 @@ public:
   }
 
   void write(rocksdb::WriteBatch& native) {
-    auto status = db_->Write(rocksdb::WriteOptions{}, &native);
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    auto status = db_->Write(wo, &native);
     if (!status.ok()) throw bench_failure("raw RocksDB write: " + status.ToString());
   }
 
   void flush() { db_->FlushWAL(true); }
+
+  /// WriteOptions::sync of every write (telos-bench engine --sync).
+  bool sync = false;
 
 private:
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -430,6 +439,7 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   auto store_opts = store_at(path, profile::teleo13(), o);
   storage::backend_options bo;
   auto raw = std::make_unique<engine_raw_rocksdb>(path + "-raw", layout.keyspaces(), bo);
+  raw->sync = o.sync;
   auto natives = prepare_baseline(o, data, layout, *raw, store_opts, r);
   db = check(store::open(store_opts), "open");
   // The batches are cut before the clock starts (as the baseline's are built before its clock);
@@ -845,6 +855,8 @@ registrar engine_command{command{
                      "estimated bytes of one commit group (store_options::max_group_bytes)")
           ->check(CLI::PositiveNumber);
       sub.add_option("--json", o->json_path, "also write the results as JSON here");
+      sub.add_flag("--sync", o->sync,
+                   "fsync every acknowledged write (Telos sync_writes, raw WriteOptions::sync)");
       sub.add_option(
              "--phases", o->phases,
              "parts to run, comma-separated (ingest always runs; the others need its store)")

@@ -1,6 +1,7 @@
 // telos-stress: the main job. Concurrent writers and readers on one store, then a full check
 // that every acknowledged write survived close and reopen exactly; or, with --crash N, the same
-// proof across N SIGKILLs of a real writer process. See docs/STRESS.md.
+// proof across N SIGKILLs of a real writer process, injected disk faults (--faults N) or simulated
+// power cuts (--power-loss N). See docs/STRESS.md.
 #include "stress.hpp"
 
 #include "telos/storage/backend.hpp"
@@ -110,6 +111,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--kill-max-ms", cfg.kill_max_ms, "Crash mode: latest kill after ready")
       ->capture_default_str();
+  app.add_option("--faults", cfg.faults,
+                 "Fault mode: N cycles of load while a disk fault (ENOSPC, EIO on write or fsync, "
+                 "short write, EIO on read) is injected and lifted, then a check (RocksDB)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--power-loss", cfg.power_loss,
+                 "Power-loss mode: N cycles of load, a simulated power cut dropping every byte "
+                 "not fsynced, reopen, check (RocksDB)")
+      ->check(CLI::Range(1, 100000));
   // The child of a crash cycle; started by the parent, never by people, so not in --help.
   app.add_flag("--crash-child", cfg.child)->group("");
   app.add_option("--cycle", cfg.cycle)->group("");
@@ -129,7 +138,13 @@ int main(int argc, char** argv) {
     std::cerr << "telos-stress: --data-dir " << cfg.data_dir << " must be empty or missing\n";
     return 2;
   }
+  if ((cfg.crash > 0) + (cfg.faults > 0) + (cfg.power_loss > 0) > 1) {
+    std::cerr << "telos-stress: --crash, --faults and --power-loss are separate modes; pick one\n";
+    return 2;
+  }
   if (cfg.child) return run_crash_child(cfg);
+  if (cfg.faults > 0) return run_faults(cfg);
+  if (cfg.power_loss > 0) return run_power_loss(cfg);
   if (cfg.crash > 0) return run_crash(cfg);
   return run_load(cfg);
 }

@@ -38,6 +38,11 @@ struct config {
   uint32_t kill_min_ms = 100;
   uint32_t kill_max_ms = 1200;
 
+  /// Fault cycles (--faults N): load while a disk fault is injected, then lifted.
+  uint32_t faults = 0;
+  /// Power-loss cycles (--power-loss N): load, a cut that drops unsynced bytes, reopen, check.
+  uint32_t power_loss = 0;
+
   // Hidden: the child process of --crash.
   bool child = false;
   uint32_t cycle = 0;
@@ -51,6 +56,10 @@ int run_load(const config& cfg);
 int run_crash(const config& cfg);
 /// The child of one crash cycle: writes until killed, logging every acknowledged write.
 int run_crash_child(const config& cfg);
+/// --faults N: N cycles of load under an injected disk fault, lift, check (faults.cpp).
+int run_faults(const config& cfg);
+/// --power-loss N: N cycles of load, simulated power cut, reopen, check (faults.cpp).
+int run_power_loss(const config& cfg);
 
 /// The store options a config asks for, for the store in `dir`. `create`: a new store with
 /// profile `p`; else an existing one, whose stored profile must be `p`.
