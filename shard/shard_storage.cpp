@@ -436,6 +436,16 @@ std::string describe_profile(const telos::profile& p) {
     if (i > 0) out += ", ";
     out += e.name + " " + to_string(e.kind) + " " + std::to_string(e.dim);
     if (e.kind == embedder_kind::dense) out += std::string{" "} + to_string(e.metric);
+    // The index policy, when it is not the default, so that two profiles a store refuses to mix
+    // never print alike.
+    const auto& policy = e.index;
+    if (policy.structure != index_structure::hnsw)
+      out += std::string{" "} + to_string(policy.structure);
+    if (policy.quantization != quantization::none)
+      out += std::string{" "} + to_string(policy.quantization);
+    if (policy.m != 0) out += " m" + std::to_string(policy.m);
+    if (policy.ef_construction != 0) out += " efc" + std::to_string(policy.ef_construction);
+    if (policy.oversample != 0) out += " x" + std::to_string(policy.oversample);
   }
   return out + ")";
 }

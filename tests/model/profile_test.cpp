@@ -36,6 +36,12 @@ BOOST_AUTO_TEST_CASE(teleo13_has_the_documented_layout) {
       BOOST_CHECK(p.embedders[i].kind == expected_rows[i].kind);
       BOOST_CHECK_EQUAL(p.embedders[i].dim, expected_rows[i].dim);
       BOOST_CHECK(p.embedders[i].metric == metric::cosine);
+      // Dense embedders default to int8 codes in an HNSW graph; the others to their exact
+      // structures.
+      bool dense = expected_rows[i].kind == embedder_kind::dense;
+      BOOST_CHECK(p.embedders[i].index.quantization ==
+                  (dense ? quantization::int8 : quantization::none));
+      BOOST_CHECK(p.embedders[i].index.structure == index_structure::hnsw);
     }
   }
   BOOST_CHECK(p.validate());
