@@ -288,7 +288,9 @@ profile decode_profile(const json_value& doc) {
     auto path = element("embedders", i);
     const auto& entry = list[i];
     expect_object(entry, path);
-    only_fields(entry, path, {"name", "kind", "dim", "metric"});
+    only_fields(entry, path,
+                {"name", "kind", "dim", "metric", "index", "quantization", "m", "ef_construction",
+                 "oversample"});
     embedder e;
     e.name = string_of(required_field(entry, path, "name"), member(path, "name"));
     auto kind_path = member(path, "kind");
@@ -309,6 +311,26 @@ profile decode_profile(const json_value& doc) {
       if (!parsed_metric) fail(metric_path, "expected cosine, dot or l2, got " + got(*v));
       e.metric = *parsed_metric;
     }
+    // Which kinds may have a policy is profile::validate()'s to say; here only the values.
+    if (auto v = find_field(entry, "index")) {
+      auto parsed = v->is_string() ? parse_index_structure(v->get<std::string>()) : std::nullopt;
+      if (!parsed) fail(member(path, "index"), e.name + ": expected hnsw or flat, got " + got(*v));
+      e.index.structure = *parsed;
+    }
+    if (auto v = find_field(entry, "quantization")) {
+      auto parsed = v->is_string() ? parse_quantization(v->get<std::string>()) : std::nullopt;
+      if (!parsed)
+        fail(member(path, "quantization"),
+             e.name + ": expected none, int8 or binary, got " + got(*v));
+      e.index.quantization = *parsed;
+    }
+    if (auto v = find_field(entry, "m"))
+      e.index.m = uint32_of(*v, member(path, "m"), "a positive integer", true);
+    if (auto v = find_field(entry, "ef_construction"))
+      e.index.ef_construction =
+          uint32_of(*v, member(path, "ef_construction"), "a positive integer", true);
+    if (auto v = find_field(entry, "oversample"))
+      e.index.oversample = uint32_of(*v, member(path, "oversample"), "a positive integer", true);
     p.embedders.push_back(std::move(e));
   }
   return p;
@@ -349,6 +371,14 @@ json_value to_json_value(const profile& p) {
   for (const auto& e : p.embedders) {
     json_value entry = {{"name", e.name}, {"kind", to_string(e.kind)}, {"dim", e.dim}};
     if (e.kind == embedder_kind::dense) entry["metric"] = to_string(e.metric);
+    // Only what differs from the defaults, so a profile without a policy prints as before.
+    const auto& policy = e.index;
+    if (policy.structure != index_structure::hnsw) entry["index"] = to_string(policy.structure);
+    if (policy.quantization != quantization::none)
+      entry["quantization"] = to_string(policy.quantization);
+    if (policy.m != 0) entry["m"] = policy.m;
+    if (policy.ef_construction != 0) entry["ef_construction"] = policy.ef_construction;
+    if (policy.oversample != 0) entry["oversample"] = policy.oversample;
     list.push_back(std::move(entry));
   }
   return {{"name", p.name}, {"embedders", std::move(list)}};

@@ -39,6 +39,49 @@ std::string entry(size_t i) {
   return "embedders[" + std::to_string(i) + "]";
 }
 
+/// The index policy of one embedder: known values, and only what its kind can have.
+expected<void> validate_policy(const embedder& e, const std::string& at) {
+  auto bad = [&](const char* field, const std::string& what) {
+    return make_error(ec::invalid_argument, at + "." + field + ": " + e.name + " " + what);
+  };
+  const auto& p = e.index;
+  if (!parse_index_structure(to_string(p.structure)))
+    return bad("index", "has unknown index structure " +
+                            std::to_string(static_cast<int>(p.structure)) + " (hnsw or flat)");
+  if (!parse_quantization(to_string(p.quantization)))
+    return bad("quantization", "has unknown quantization " +
+                                   std::to_string(static_cast<int>(p.quantization)) +
+                                   " (none, int8 or binary)");
+  if (e.kind != embedder_kind::dense) {
+    const char* structure = e.kind == embedder_kind::sparse ? "an exact inverted index"
+                                                            : "exact MaxSim over f32 tokens";
+    if (p.quantization != quantization::none)
+      return bad("quantization", std::string{"is "} + to_string(e.kind) + " and cannot have " +
+                                     to_string(p.quantization) + " quantization (it uses " +
+                                     structure + "; quantization applies to dense embedders)");
+    if (p != index_policy{})
+      return bad("index", std::string{"is "} + to_string(e.kind) +
+                              " and takes no index policy (it uses " + structure + ")");
+    return {};
+  }
+  if (p.quantization == quantization::binary && e.metric == metric::l2)
+    return bad("quantization", "uses metric l2; binary codes rank by angle, so they need cosine "
+                               "or dot (int8 suits l2)");
+  auto in_range = [&](const char* field, uint32_t value, uint32_t low,
+                      uint32_t high) -> expected<void> {
+    if (value == 0 || (value >= low && value <= high)) return {};
+    return bad(field, "has " + std::string{field} + " " + std::to_string(value) + ", allowed " +
+                          std::to_string(low) + ".." + std::to_string(high));
+  };
+  if (auto ok = in_range("m", p.m, 2, 128); !ok) return ok;
+  if (auto ok = in_range("ef_construction", p.ef_construction, 1, 4096); !ok) return ok;
+  if (auto ok = in_range("oversample", p.oversample, 1, 1000); !ok) return ok;
+  if (p.quantization == quantization::none && p.oversample != 0)
+    return bad("oversample", "has oversample " + std::to_string(p.oversample) +
+                                 " without quantization (f32 scores need no re-scoring)");
+  return {};
+}
+
 } // namespace
 
 const char* to_string(embedder_kind kind) {
@@ -65,6 +108,40 @@ const char* to_string(metric m) {
   return "invalid";
 }
 
+const char* to_string(index_structure s) {
+  switch (s) {
+  case index_structure::hnsw:
+    return "hnsw";
+  case index_structure::flat:
+    return "flat";
+  }
+  return "invalid";
+}
+
+const char* to_string(quantization q) {
+  switch (q) {
+  case quantization::none:
+    return "none";
+  case quantization::int8:
+    return "int8";
+  case quantization::binary:
+    return "binary";
+  }
+  return "invalid";
+}
+
+std::optional<index_structure> parse_index_structure(std::string_view text) {
+  for (auto s : {index_structure::hnsw, index_structure::flat})
+    if (text == to_string(s)) return s;
+  return std::nullopt;
+}
+
+std::optional<quantization> parse_quantization(std::string_view text) {
+  for (auto q : {quantization::none, quantization::int8, quantization::binary})
+    if (text == to_string(q)) return q;
+  return std::nullopt;
+}
+
 std::optional<embedder_kind> parse_embedder_kind(std::string_view text) {
   for (auto kind : {embedder_kind::dense, embedder_kind::sparse, embedder_kind::multi})
     if (text == to_string(kind)) return kind;
@@ -78,8 +155,13 @@ std::optional<metric> parse_metric(std::string_view text) {
 }
 
 profile profile::teleo13() {
-  auto dense = [](const char* name, uint32_t dim) {
-    return embedder{name, embedder_kind::dense, dim, metric::cosine};
+  // Dense embedders keep int8 codes in memory (a quarter of f32) and build their graphs on them;
+  // searches re-score from the f32 originals. Chosen by measurement (docs/ENGINE.md, "Index
+  // policy"): recall@10 as f32 after re-scoring, graph construction faster.
+  index_policy int8_hnsw;
+  int8_hnsw.quantization = quantization::int8;
+  auto dense = [&](const char* name, uint32_t dim) {
+    return embedder{name, embedder_kind::dense, dim, metric::cosine, int8_hnsw};
   };
   profile p;
   p.name = "teleo13";
@@ -178,6 +260,7 @@ expected<void> profile::validate() const {
       return bad(entry(i) + ".dim: " + e.name + " has dimension " + std::to_string(e.dim) +
                  ", limit " + std::to_string(max_vector_dim) + " for " + to_string(e.kind) +
                  " embedders");
+    if (auto policy = validate_policy(e, entry(i)); !policy) return policy;
   }
   return {};
 }

@@ -276,6 +276,33 @@ expected<uint64_t> replay_changelog(opened_shard& s, size_t j, storage::vector_i
   return ids.size();
 }
 
+/// What a quantised index re-scores its candidates with: one multi_get on the embedder's vector
+/// keyspace. Holds the backend weakly, so an index never keeps a closed shard's backend open.
+storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j) {
+  std::weak_ptr<storage::backend> weak = s.backend;
+  auto keyspace = s.layout.vectors(j);
+  return [weak, keyspace](
+             const embedder& spec,
+             const std::vector<uuid>& ids) -> expected<std::vector<std::optional<embedding>>> {
+    auto db = weak.lock();
+    if (!db) return make_error(ec::internal, "the shard's backend is closed");
+    std::vector<std::string> keys;
+    keys.reserve(ids.size());
+    for (const auto& id : ids)
+      keys.emplace_back(id.view());
+    auto values = db->multi_get(keyspace, keys);
+    if (!values) return std::move(values.error());
+    std::vector<std::optional<embedding>> out(ids.size());
+    for (size_t i = 0; i < ids.size() && i < values->size(); ++i) {
+      if (!(*values)[i]) continue;
+      auto e = storage::decode_vector(spec, *(*values)[i], keys[i]);
+      if (!e) return std::move(e.error());
+      out[i] = std::move(*e);
+    }
+    return out;
+  };
+}
+
 expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
   const auto& embedders = s.layout.profile().embedders;
   std::vector<std::string> live;
@@ -283,7 +310,8 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
     const auto& spec = embedders[j];
     auto handle = std::make_shared<index_handle>();
     handle->options = opts.index_options;
-    handle->index = storage::make_vector_index(spec, opts.index_options);
+    handle->options.originals = vector_keyspace_reader(s, j);
+    handle->index = storage::make_vector_index(spec, handle->options);
     if (!handle->index)
       return make_error(ec::internal,
                         "no index structure for " + describe_profile(s.layout.profile()));
@@ -311,7 +339,7 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
       } else if (auto replayed = replay_changelog(s, j, *handle->index, marker->sequence);
                  !replayed) {
         rec.reason = describe(replayed.error());
-        handle->index = storage::make_vector_index(spec, opts.index_options);
+        handle->index = storage::make_vector_index(spec, handle->options);
       } else {
         loaded = true;
         rec.method = "snapshot";
@@ -408,6 +436,16 @@ std::string describe_profile(const telos::profile& p) {
     if (i > 0) out += ", ";
     out += e.name + " " + to_string(e.kind) + " " + std::to_string(e.dim);
     if (e.kind == embedder_kind::dense) out += std::string{" "} + to_string(e.metric);
+    // The index policy, when it is not the default, so that two profiles a store refuses to mix
+    // never print alike.
+    const auto& policy = e.index;
+    if (policy.structure != index_structure::hnsw)
+      out += std::string{" "} + to_string(policy.structure);
+    if (policy.quantization != quantization::none)
+      out += std::string{" "} + to_string(policy.quantization);
+    if (policy.m != 0) out += " m" + std::to_string(policy.m);
+    if (policy.ef_construction != 0) out += " efc" + std::to_string(policy.ef_construction);
+    if (policy.oversample != 0) out += " x" + std::to_string(policy.oversample);
   }
   return out + ")";
 }

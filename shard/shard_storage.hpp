@@ -55,7 +55,8 @@ expected<std::optional<store_manifest>> read_manifest(const std::string& root);
 /// Writes the manifest atomically (temporary file, then rename).
 expected<void> write_manifest(const std::string& root, const store_manifest& m);
 
-/// "profile 'x' (E1 dense 8 cosine, ...)": how errors name a profile.
+/// "profile 'x' (E1 dense 8 cosine int8, ...)": how errors name a profile (index policies that
+/// differ from the default included).
 std::string describe_profile(const telos::profile& p);
 
 // -- open / close ---------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
-// Dense vectors: exact flat search below index_options::hnsw_threshold, HNSW (hnswlib) above it.
-// New vectors land in a contiguous "fresh" buffer that is searched exactly and merged with the
-// graph's results, so an upsert never pays for a graph insertion; maintain() moves them into the
-// graph when the owner is idle. Each vector is stored once: in the fresh buffer or in hnswlib's
-// element block (which we read for exact scores and scans).
+// Dense vectors: exact flat search below index_options::hnsw_threshold, HNSW (hnswlib) above it
+// (or flat only, by the embedder's index policy). New vectors land in a contiguous "fresh" buffer
+// that is searched exactly and merged with the graph's results, so an upsert never pays for a
+// graph insertion; maintain() moves them into the graph when the owner is idle. Each vector is
+// stored once: in the fresh buffer or in hnswlib's element block (which we read for scores and
+// scans), as f32 or, by the policy's quantization, as a code (int8 with a per-vector scale, or
+// sign bits). The graph of a quantised index is built and searched on the codes; a quantised
+// search collects k * oversample candidates by code and re-scores them exactly from the f32
+// originals that index_options::originals reads from the vector keyspace.
 #include "telos/storage/float_buffer.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
@@ -112,15 +116,75 @@ float l2_distance(const void* a, const void* b, const void* dim) {
                              *static_cast<const size_t*>(dim));
 }
 
+// A quantised row, in floats so that it lives in the same buffers as f32 rows:
+//   int8:   [scale] [scale^2 * sum of code^2] [dim codes, padded to whole floats]
+//   binary: [binary_words(dim) words of sign bits]
+constexpr size_t int8_header_floats = 2;
+
+const int8_t* int8_codes(const void* row) {
+  return reinterpret_cast<const int8_t*>(static_cast<const float*>(row) + int8_header_floats);
+}
+
+/// Approximate dot product of two int8 rows.
+float int8_row_dot(const void* a, const void* b, size_t dim) {
+  auto fa = static_cast<const float*>(a);
+  auto fb = static_cast<const float*>(b);
+  return fa[0] * fb[0] * static_cast<float>(kernels::dot_int8(int8_codes(a), int8_codes(b), dim));
+}
+
+/// Approximate squared L2 distance of two int8 rows (|a|^2 + |b|^2 - 2 a.b, never negative).
+float int8_row_squared_l2(const void* a, const void* b, size_t dim) {
+  auto fa = static_cast<const float*>(a);
+  auto fb = static_cast<const float*>(b);
+  return std::max(0.0f, fa[1] + fb[1] - 2.0f * int8_row_dot(a, b, dim));
+}
+
+float int8_inner_product_distance(const void* a, const void* b, const void* dim) {
+  return 1.0f - int8_row_dot(a, b, *static_cast<const size_t*>(dim));
+}
+
+float int8_l2_distance(const void* a, const void* b, const void* dim) {
+  return int8_row_squared_l2(a, b, *static_cast<const size_t*>(dim));
+}
+
+uint32_t binary_row_hamming(const void* a, const void* b, size_t dim) {
+  return kernels::hamming(static_cast<const uint64_t*>(a), static_cast<const uint64_t*>(b),
+                          kernels::binary_words(dim));
+}
+
+float binary_distance(const void* a, const void* b, const void* dim) {
+  return static_cast<float>(binary_row_hamming(a, b, *static_cast<const size_t*>(dim)));
+}
+
+/// Floats one stored row of `dim` dimensions takes under `q`.
+size_t row_floats(quantization q, size_t dim) {
+  switch (q) {
+  case quantization::none:
+    break;
+  case quantization::int8:
+    return int8_header_floats + (dim + sizeof(float) - 1) / sizeof(float);
+  case quantization::binary:
+    return kernels::binary_words(dim) * sizeof(uint64_t) / sizeof(float);
+  }
+  return dim;
+}
+
+/// k * oversample candidates are re-scored exactly when the policy does not say (measured on
+/// clustered 1024-d data and Fashion-MNIST, docs/BENCHMARKS.md "Quantised indexes").
+constexpr size_t default_oversample_int8 = 3;
+constexpr size_t default_oversample_binary = 10;
+
 class kernel_space final : public hnswlib::SpaceInterface<float> {
 public:
-  kernel_space(size_t dim, hnswlib::DISTFUNC<float> distance) : dim_(dim), distance_(distance) {}
-  size_t get_data_size() override { return dim_ * sizeof(float); }
+  kernel_space(size_t dim, size_t row_bytes, hnswlib::DISTFUNC<float> distance)
+      : dim_(dim), row_bytes_(row_bytes), distance_(distance) {}
+  size_t get_data_size() override { return row_bytes_; }
   hnswlib::DISTFUNC<float> get_dist_func() override { return distance_; }
   void* get_dist_func_param() override { return &dim_; }
 
 private:
   size_t dim_;
+  size_t row_bytes_;
   hnswlib::DISTFUNC<float> distance_;
 };
 
@@ -131,9 +195,20 @@ std::string what_of(const std::exception& e) {
 class dense_index final : public vector_index {
 public:
   dense_index(const embedder& spec, const index_options& opts)
-      : spec_(spec), opts_(opts), dim_(spec.dim) {
-    space_ = std::make_unique<kernel_space>(
-        dim_, spec_.metric == metric::l2 ? &l2_distance : &inner_product_distance);
+      : spec_(spec), opts_(opts), dim_(spec.dim), quant_(spec.index.quantization),
+        row_(row_floats(quant_, dim_)) {
+    const auto& policy = spec_.index;
+    if (policy.m != 0) opts_.hnsw_m = policy.m;
+    if (policy.ef_construction != 0) opts_.hnsw_ef_construction = policy.ef_construction;
+    oversample_ = policy.oversample != 0           ? policy.oversample
+                  : quant_ == quantization::binary ? default_oversample_binary
+                                                   : default_oversample_int8;
+    bool l2 = spec_.metric == metric::l2;
+    hnswlib::DISTFUNC<float> distance = l2 ? &l2_distance : &inner_product_distance;
+    if (quant_ == quantization::int8)
+      distance = l2 ? &int8_l2_distance : &int8_inner_product_distance;
+    if (quant_ == quantization::binary) distance = &binary_distance;
+    space_ = std::make_unique<kernel_space>(dim_, row_ * sizeof(float), distance);
   }
 
   const embedder& spec() const override { return spec_; }
@@ -142,7 +217,7 @@ public:
     auto it = where_.find(id);
     if (it != where_.end() && !it->second.in_graph) {
       // Already fresh: overwrite in place, nothing moves.
-      store_row(fresh_vectors_.data() + it->second.position * dim_, e);
+      store_row(fresh_vectors_.data() + it->second.position * row_, e);
       return;
     }
     if (it != where_.end()) {
@@ -151,8 +226,8 @@ public:
     }
     size_t position = fresh_ids_.size();
     fresh_ids_.push_back(id);
-    fresh_vectors_.resize(fresh_vectors_.size() + dim_);
-    store_row(fresh_vectors_.data() + position * dim_, e);
+    fresh_vectors_.resize(fresh_vectors_.size() + row_);
+    store_row(fresh_vectors_.data() + position * row_, e);
     where_[id] = location{static_cast<uint32_t>(position), false};
   }
 
@@ -175,28 +250,37 @@ public:
     if (k == 0 || where_.empty() || query.values.size() != dim_) return {};
     std::vector<float> normalized;
     const float* q = prepare(query, normalized);
-    kernels::top_k best{k};
+    // A quantised index ranks by code first, then re-scores the best k * oversample exactly.
+    size_t wanted = quant_ == quantization::none ? k : k * oversample_;
+    kernels::top_k best{wanted};
     if (fresh_live() > 0)
-      scan(q, fresh_vectors_.data() + fresh_head_ * dim_, fresh_live(), dim_,
+      scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,
            fresh_ids_.data() + fresh_head_, allow, best);
     if (graph_ && graph_->live() > 0) {
       if (allow == nullptr)
-        search_graph(q, k, best);
+        search_graph(q, wanted, best);
       else
-        search_graph_filtered(q, k, *allow, best);
+        search_graph_filtered(q, wanted, *allow, best);
     }
-    return best.take();
+    if (quant_ == quantization::none) return best.take();
+    return rescore(query, best.take(), k);
   }
 
   std::optional<float> score(const embedding& query, const uuid& id) const override {
     if (query.values.size() != dim_) return std::nullopt;
     auto it = where_.find(id);
     if (it == where_.end()) return std::nullopt;
+    if (quant_ != quantization::none && opts_.originals) {
+      auto original = opts_.originals(spec_, {id});
+      if (original && original->size() == 1 && (*original)[0])
+        return exact_score(spec_, query, *(*original)[0]);
+      if (original) return std::nullopt;
+    }
     std::vector<float> normalized;
     const float* q = prepare(query, normalized);
     const auto& loc = it->second;
-    return score_of(q, loc.in_graph ? graph_->vector(loc.position)
-                                    : fresh_vectors_.data() + loc.position * dim_);
+    return similarity(q, loc.in_graph ? graph_->vector(loc.position)
+                                      : fresh_vectors_.data() + loc.position * row_);
   }
 
   size_t maintain(size_t budget) override {
@@ -216,7 +300,7 @@ public:
     if (rebuild_) done += advance_rebuild(budget);
     while (!rebuild_ && done < budget && fresh_live() > 0) {
       const uuid id = fresh_ids_[fresh_head_];
-      auto label = insert(*graph_, fresh_vectors_.data() + fresh_head_ * dim_, id, fresh_live());
+      auto label = insert(*graph_, fresh_vectors_.data() + fresh_head_ * row_, id, fresh_live());
       if (label == no_label) break;
       where_[id] = location{label, true};
       ++fresh_head_;
@@ -274,7 +358,7 @@ public:
     snapshot_writer out{path, snapshot_structure::dense, encode_value(meta)};
     if (fresh_live() > 0) {
       out.write_array(fresh_ids_.data() + fresh_head_, fresh_live());
-      out.write_array(fresh_vectors_.data() + fresh_head_ * dim_, fresh_live() * dim_);
+      out.write_array(fresh_vectors_.data() + fresh_head_ * row_, fresh_live() * row_);
     }
     if (graph_) out.write_array(graph_->ids.data(), graph_->size());
     auto committed = out.commit();
@@ -313,28 +397,91 @@ private:
   size_t fresh_live() const { return fresh_ids_.size() - fresh_head_; }
 
   bool wants_graph() const {
+    if (spec_.index.structure == index_structure::flat) return false;
     return graph_ != nullptr || where_.size() >= std::max<size_t>(opts_.hnsw_threshold, 1);
   }
 
-  /// Copies an embedding into a row (cut or zero-padded to dim), normalised for cosine.
-  void store_row(float* row, const embedding& e) const {
-    size_t n = std::min(e.values.size(), dim_);
-    std::copy(e.values.begin(), e.values.begin() + static_cast<ptrdiff_t>(n), row);
-    std::fill(row + n, row + dim_, 0.0f);
-    if (spec_.metric == metric::cosine) kernels::normalize(row, dim_);
+  /// Copies an embedding into a row (cut or zero-padded to dim), normalised for cosine, encoded
+  /// by the quantization.
+  void store_row(float* row, const embedding& e) {
+    if (quant_ == quantization::none) return fill_floats(row, e.values);
+    scratch_.resize(dim_);
+    fill_floats(scratch_.data(), e.values);
+    encode(scratch_.data(), row);
   }
 
-  /// The query as the stored rows are: normalised for cosine.
-  const float* prepare(const embedding& query, std::vector<float>& normalized) const {
-    if (spec_.metric != metric::cosine) return query.values.data();
-    normalized = query.values;
-    kernels::normalize(normalized.data(), dim_);
-    return normalized.data();
+  void fill_floats(float* out, const std::vector<float>& values) const {
+    size_t n = std::min(values.size(), dim_);
+    std::copy(values.begin(), values.begin() + static_cast<ptrdiff_t>(n), out);
+    std::fill(out + n, out + dim_, 0.0f);
+    if (spec_.metric == metric::cosine) kernels::normalize(out, dim_);
   }
 
-  float score_of(const float* q, const float* row) const {
+  /// The code of dim floats into a row of row_ floats.
+  void encode(const float* values, float* row) const {
+    std::fill(row, row + row_, 0.0f);
+    if (quant_ == quantization::binary)
+      return kernels::binarize(values, dim_, reinterpret_cast<uint64_t*>(row));
+    auto codes = reinterpret_cast<int8_t*>(row + int8_header_floats);
+    float scale = kernels::quantize_int8(values, dim_, codes);
+    row[0] = scale;
+    row[1] = scale * scale * static_cast<float>(kernels::dot_int8(codes, codes, dim_));
+  }
+
+  /// The query as the stored rows are: normalised for cosine, encoded when quantised.
+  const float* prepare(const embedding& query, std::vector<float>& prepared) const {
+    if (quant_ == quantization::none) {
+      if (spec_.metric != metric::cosine) return query.values.data();
+      prepared = query.values;
+      kernels::normalize(prepared.data(), dim_);
+      return prepared.data();
+    }
+    std::vector<float> values(dim_);
+    fill_floats(values.data(), query.values);
+    prepared.assign(row_, 0.0f);
+    encode(values.data(), prepared.data());
+    return prepared.data();
+  }
+
+  /// Higher is better: the exact score for f32 rows; for codes an estimate that ranks like it
+  /// (int8: the dot product or negated L2 distance of the decoded vectors; binary: dim minus
+  /// twice the Hamming distance, a multiple of the cosine's estimate).
+  float similarity(const float* q, const float* row) const {
+    switch (quant_) {
+    case quantization::none:
+      break;
+    case quantization::int8:
+      if (spec_.metric == metric::l2) return -std::sqrt(int8_row_squared_l2(q, row, dim_));
+      return int8_row_dot(q, row, dim_);
+    case quantization::binary:
+      return static_cast<float>(dim_) - 2.0f * static_cast<float>(binary_row_hamming(q, row, dim_));
+    }
     if (spec_.metric == metric::l2) return -std::sqrt(kernels::squared_l2(q, row, dim_));
     return kernels::dot(q, row, dim_);
+  }
+
+  /// The best k of `candidates` by their exact scores against the f32 originals. Without a reader
+  /// (or when it fails) the codes' estimates stand; an id whose original is gone (removed after
+  /// this search read the index) is dropped.
+  std::vector<hit> rescore(const embedding& query, std::vector<hit> candidates, size_t k) const {
+    expected<std::vector<std::optional<embedding>>> originals{
+        std::vector<std::optional<embedding>>{}};
+    if (opts_.originals) {
+      std::vector<uuid> ids;
+      ids.reserve(candidates.size());
+      for (const auto& h : candidates)
+        ids.push_back(h.id);
+      originals = opts_.originals(spec_, ids);
+    }
+    if (!opts_.originals || !originals || originals->size() != candidates.size()) {
+      if (candidates.size() > k) candidates.resize(k);
+      return candidates;
+    }
+    kernels::top_k best{k};
+    for (size_t i = 0; i < candidates.size(); ++i)
+      if (const auto& original = (*originals)[i])
+        best.push(candidates[i].id, exact_score(spec_, query, *original));
+    return best.take();
   }
 
   /// Exact scores of `count` rows (`stride` floats apart) into `best`; nil ids (deleted graph
@@ -346,7 +493,10 @@ private:
     for (size_t start = 0; start < count; start += block) {
       size_t n = std::min(block, count - start);
       const float* first = rows + start * stride;
-      if (spec_.metric == metric::l2) {
+      if (quant_ != quantization::none) {
+        for (size_t i = 0; i < n; ++i)
+          scores[i] = similarity(q, first + i * stride);
+      } else if (spec_.metric == metric::l2) {
         kernels::squared_l2_rows(q, first, n, dim_, stride, scores);
         for (size_t i = 0; i < n; ++i)
           scores[i] = -std::sqrt(scores[i]);
@@ -389,7 +539,7 @@ private:
     if (failed) return scan_graph(q, nullptr, best);
     for (auto label : labels) {
       const uuid& id = graph_->ids[label];
-      if (!id.is_nil()) best.push(id, score_of(q, graph_->vector(label)));
+      if (!id.is_nil()) best.push(id, similarity(q, graph_->vector(label)));
     }
   }
 
@@ -409,7 +559,7 @@ private:
       for (auto label : labels) {
         const uuid& id = graph_->ids[label];
         if (!id.is_nil() && allow(id))
-          passed.push_back(hit{id, score_of(q, graph_->vector(label))});
+          passed.push_back(hit{id, similarity(q, graph_->vector(label))});
       }
       if (passed.size() >= k || fetch >= live) break;
       double pass_rate = std::max<double>(static_cast<double>(passed.size()), 0.5) /
@@ -427,13 +577,13 @@ private:
   void delete_fresh(size_t position) {
     size_t last = fresh_ids_.size() - 1;
     if (position != last) {
-      std::copy_n(fresh_vectors_.data() + last * dim_, dim_,
-                  fresh_vectors_.data() + position * dim_);
+      std::copy_n(fresh_vectors_.data() + last * row_, row_,
+                  fresh_vectors_.data() + position * row_);
       fresh_ids_[position] = fresh_ids_[last];
       where_[fresh_ids_[position]].position = static_cast<uint32_t>(position);
     }
     fresh_ids_.pop_back();
-    fresh_vectors_.resize(fresh_vectors_.size() - dim_);
+    fresh_vectors_.resize(fresh_vectors_.size() - row_);
     compact_fresh();
   }
 
@@ -458,11 +608,11 @@ private:
   void compact_fresh() {
     if (fresh_head_ > 0 && fresh_head_ * 2 >= fresh_ids_.size()) {
       size_t live = fresh_live();
-      std::copy(fresh_vectors_.begin() + static_cast<ptrdiff_t>(fresh_head_ * dim_),
+      std::copy(fresh_vectors_.begin() + static_cast<ptrdiff_t>(fresh_head_ * row_),
                 fresh_vectors_.end(), fresh_vectors_.begin());
       std::copy(fresh_ids_.begin() + static_cast<ptrdiff_t>(fresh_head_), fresh_ids_.end(),
                 fresh_ids_.begin());
-      fresh_vectors_.resize(live * dim_);
+      fresh_vectors_.resize(live * row_);
       fresh_ids_.resize(live);
       fresh_head_ = 0;
       for (size_t i = 0; i < live; ++i)
@@ -606,9 +756,9 @@ private:
       return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
                                                  describe_embedder(meta->spec) +
                                                  ", this index is " + describe_embedder(spec_));
-    if (meta->fresh_count > in.remaining() / (sizeof(uuid) + dim_ * sizeof(float)) ||
+    if (meta->fresh_count > in.remaining() / (sizeof(uuid) + row_ * sizeof(float)) ||
         !in.read_array(fresh_ids_, meta->fresh_count) ||
-        !in.read_array(fresh_vectors_, meta->fresh_count * dim_))
+        !in.read_array(fresh_vectors_, meta->fresh_count * row_))
       return in.corrupt("is truncated in its " + std::to_string(meta->fresh_count) +
                         " fresh vectors");
     std::vector<uuid> graph_ids;
@@ -667,12 +817,12 @@ private:
       return in.corrupt("has a graph file hnswlib cannot read: " + what_of(e));
     }
     if (h.cur_element_count != g.ids.size() ||
-        h.size_data_per_element_ != h.size_links_level0_ + dim_ * sizeof(float) + sizeof(size_t) ||
+        h.size_data_per_element_ != h.size_links_level0_ + row_ * sizeof(float) + sizeof(size_t) ||
         h.offsetData_ != h.size_links_level0_ || h.offsetLevel0_ != 0 ||
-        h.label_offset_ != h.offsetData_ + dim_ * sizeof(float))
+        h.label_offset_ != h.offsetData_ + row_ * sizeof(float))
       return in.corrupt("has a graph file of " + std::to_string(h.cur_element_count) +
                         " elements whose layout does not match " + std::to_string(g.ids.size()) +
-                        " ids of dimension " + std::to_string(dim_));
+                        " ids of rows of " + std::to_string(row_ * sizeof(float)) + " bytes");
     for (size_t label = 0; label < g.ids.size(); ++label) {
       auto internal = static_cast<unsigned>(label);
       if (h.getExternalLabel(internal) != label ||
@@ -694,8 +844,14 @@ private:
   embedder spec_;
   index_options opts_;
   size_t dim_;
+  quantization quant_;
+  /// Floats per stored row: dim for f32, fewer for a code.
+  size_t row_;
+  size_t oversample_ = 1;
+  /// store_row's normalised copy of a vector about to be encoded.
+  std::vector<float> scratch_;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
-  /// Rows not (yet) in the graph, dim floats each, normalised for cosine. Rows before fresh_head_
+  /// Rows not (yet) in the graph, row_ floats each, normalised for cosine. Rows before fresh_head_
   /// were moved into the graph and are dropped by compact_fresh().
   float_buffer fresh_vectors_;
   std::vector<uuid> fresh_ids_;

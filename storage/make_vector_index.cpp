@@ -18,6 +18,15 @@ std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const inde
 std::string describe_embedder(const embedder& spec) {
   std::string out = spec.name + " (" + to_string(spec.kind) + ", dim " + std::to_string(spec.dim);
   if (spec.kind == embedder_kind::dense) out += std::string{", "} + to_string(spec.metric);
+  const auto& policy = spec.index;
+  if (policy != index_policy{}) {
+    out += std::string{", index "} + to_string(policy.structure) + ", " +
+           to_string(policy.quantization);
+    if (policy.m != 0) out += ", m " + std::to_string(policy.m);
+    if (policy.ef_construction != 0)
+      out += ", ef_construction " + std::to_string(policy.ef_construction);
+    if (policy.oversample != 0) out += ", oversample " + std::to_string(policy.oversample);
+  }
   return out + ")";
 }
 

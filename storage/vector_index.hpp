@@ -8,7 +8,11 @@
 // (-sqrt(sum of squared differences), not squared); sparse = dot product over common terms;
 // multi = MaxSim, the mean over query tokens of the best cosine similarity to any stored token.
 // Every score an index reports is computed exactly by the kernels of vector_kernels.cpp, also
-// for hits an HNSW graph found, so search(), score() and exact_score() agree up to rounding.
+// for hits an HNSW graph found, so search(), score() and exact_score() agree up to rounding. A
+// quantised dense index (the embedder's index_policy) keeps codes, not vectors: it ranks by code
+// and re-scores its best k * oversample candidates with exact_score() against the f32 originals
+// that index_options::originals reads (every shard sets it; without it, or when it fails, scores
+// are the codes' estimates).
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -28,6 +32,12 @@ namespace telos::storage {
 /// Decides whether an id may appear in a filtered search.
 using id_predicate = std::function<bool(const uuid&)>;
 
+/// Reads the stored f32 originals of `ids` (one entry per id, in order; nullopt where an id has
+/// none) of embedder `spec`, for re-scoring the candidates of a quantised index. Called from
+/// search() and score(), possibly from several threads at once.
+using originals_reader = std::function<expected<std::vector<std::optional<embedding>>>(
+    const embedder& spec, const std::vector<uuid>& ids)>;
+
 struct index_options {
   /// Dense embedders switch from exact flat search to HNSW once they hold this many vectors
   /// (the graph is built by maintain(); it stays when the index shrinks again).
@@ -38,6 +48,9 @@ struct index_options {
   size_t hnsw_ef_search = 64;
   /// HNSW graphs are built with this seed, so builds are reproducible.
   size_t seed = 100;
+  /// Where a quantised index reads the originals it re-scores (the shard reads its vector
+  /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
+  originals_reader originals;
 };
 
 /// Counters a caller can report.

@@ -8,6 +8,8 @@
 #include "telos/storage/vector_index.hpp"
 
 #include <cmath>
+#include <cstring>
+#include <immintrin.h>
 
 namespace telos::storage {
 
@@ -99,9 +101,114 @@ float maxsim(const embedding& query, const embedding& stored, size_t dim) {
   return total / static_cast<float>(query_tokens);
 }
 
+using dot_int8_fn = int32_t (*)(const int8_t*, const int8_t*, size_t);
+
+int32_t dot_int8_tail(const int8_t* a, const int8_t* b, size_t from, size_t n) {
+  int32_t sum = 0;
+  for (size_t i = from; i < n; ++i)
+    sum += int32_t{a[i]} * int32_t{b[i]};
+  return sum;
+}
+
+/// 32 codes per step: sign-extended to int16, multiplied and added in pairs into int32 lanes by
+/// one VNNI instruction (vpdpwssd).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t
+dot_int8_vnni(const int8_t* a, const int8_t* b, size_t n) {
+  __m512i acc = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512i x = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
+    __m512i y = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+    acc = _mm512_dpwssd_epi32(acc, x, y);
+  }
+  // Through memory: GCC 12's _mm512_reduce_add_epi32 trips -Wuninitialized in its own header.
+  int32_t sums[16];
+  _mm512_storeu_si512(sums, acc);
+  int32_t sum = 0;
+  for (int32_t s : sums)
+    sum += s;
+  return sum + dot_int8_tail(a, b, i, n);
+}
+
+/// 16 codes per step: sign-extended to int16, vpmaddwd, added into int32 lanes.
+__attribute__((target("avx2"))) int32_t dot_int8_avx2(const int8_t* a, const int8_t* b, size_t n) {
+  __m256i acc = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
+    __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
+  }
+  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
+  return _mm_cvtsi128_si32(sum) + dot_int8_tail(a, b, i, n);
+}
+
+int32_t dot_int8_portable(const int8_t* a, const int8_t* b, size_t n) {
+  return dot_int8_tail(a, b, 0, n);
+}
+
+/// The best int8 kernel this CPU runs; integer sums are exact, so all return the same.
+dot_int8_fn pick_dot_int8() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vnni"))
+    return &dot_int8_vnni;
+  if (__builtin_cpu_supports("avx2")) return &dot_int8_avx2;
+  return &dot_int8_portable;
+}
+
+const dot_int8_fn dot_int8_best = pick_dot_int8();
+
 } // namespace
 
 namespace kernels {
+
+float quantize_int8(const float* x, size_t n, int8_t* out) {
+  float largest = 0;
+  for (size_t i = 0; i < n; ++i)
+    largest = std::max(largest, std::fabs(x[i]));
+  if (largest == 0) {
+    std::memset(out, 0, n);
+    return 0;
+  }
+  float scale = largest / int8_code_max;
+  float inverse = int8_code_max / largest;
+  for (size_t i = 0; i < n; ++i) {
+    float code = std::nearbyint(x[i] * inverse);
+    out[i] = static_cast<int8_t>(std::clamp(code, -int8_code_max, int8_code_max));
+  }
+  return scale;
+}
+
+int32_t dot_int8(const int8_t* a, const int8_t* b, size_t n) {
+  return dot_int8_best(a, b, n);
+}
+
+void binarize(const float* x, size_t n, uint64_t* out) {
+  std::memset(out, 0, binary_words(n) * sizeof(uint64_t));
+  for (size_t i = 0; i < n; ++i)
+    if (x[i] > 0) out[i / 64] |= uint64_t{1} << (i % 64);
+}
+
+__attribute__((target_clones("arch=icelake-server", "popcnt", "default"))) uint32_t
+hamming(const uint64_t* a, const uint64_t* b, size_t words) {
+  // Eight independent counts, so the icelake clone uses vpopcntq on whole registers.
+  uint64_t acc[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= words; i += 8) {
+#pragma GCC unroll 8
+    for (size_t j = 0; j < 8; ++j)
+      acc[j] += static_cast<uint64_t>(__builtin_popcountll(a[i + j] ^ b[i + j]));
+  }
+  uint64_t sum = 0;
+  for (size_t j = 0; j < 8; ++j)
+    sum += acc[j];
+  for (; i < words; ++i)
+    sum += static_cast<uint64_t>(__builtin_popcountll(a[i] ^ b[i]));
+  return static_cast<uint32_t>(sum);
+}
 
 __attribute__((target_clones("avx2", "default"))) float dot(const float* a, const float* b,
                                                             size_t n) {

@@ -1,7 +1,9 @@
 // Scoring kernels shared by the vector indexes: dot products and squared L2 distances over
 // contiguous float arrays (vectorised; an AVX2 clone is picked at load time where the CPU has it,
-// plain SSE2 code elsewhere, with bitwise identical results), normalisation, and top-k selection
-// in telos::better order.
+// plain SSE2 code elsewhere, with bitwise identical results), normalisation, the quantised codes
+// (int8 with one scale per vector, 1-bit signs) with their exact integer kernels (AVX-512 VNNI,
+// AVX2 or portable code, picked at load time, same results), and top-k selection in
+// telos::better order.
 #pragma once
 
 #include "telos/messages/search.hpp"
@@ -34,6 +36,29 @@ float maxsim(const float* query, size_t query_tokens, const float* document, siz
 
 /// Scales v[0..n) to unit length; a zero vector stays zero (its cosine with anything is 0).
 void normalize(float* v, size_t n);
+
+/// Largest |x[i]| a code can reach: codes are in [-127, 127], so -128 never occurs and a product
+/// of two codes fits 15 bits.
+inline constexpr float int8_code_max = 127.0f;
+
+/// Symmetric int8 code of x[0..n) with one scale per vector: out[i] = round(x[i] / scale) with
+/// scale = max|x| / 127, so x[i] ~ scale * out[i]. Returns the scale (0 for a zero vector, whose
+/// codes are all 0). NaN/Inf never reach an index (validated on input).
+float quantize_int8(const float* x, size_t n, int8_t* out);
+
+/// Sum of a[i] * b[i] over int8 codes, exact (n <= 65536 keeps it inside int32).
+int32_t dot_int8(const int8_t* a, const int8_t* b, size_t n);
+
+/// 64-bit words a binary code of n dimensions takes.
+inline constexpr size_t binary_words(size_t n) {
+  return (n + 63) / 64;
+}
+
+/// Sign bits of x[0..n): bit i%64 of word i/64 is set when x[i] > 0; bits past n are 0.
+void binarize(const float* x, size_t n, uint64_t* out);
+
+/// Number of differing bits of two binary codes of `words` words (the Hamming distance).
+uint32_t hamming(const uint64_t* a, const uint64_t* b, size_t words);
 
 /// Collects the best k hits in telos::better order (score descending, ties by id ascending).
 /// Rejecting a candidate that cannot enter costs one float comparison.

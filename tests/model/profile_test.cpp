@@ -1,6 +1,8 @@
 // Profiles: the teleo13 layout, names, lookup, validation and the JSON form with its errors.
 #include "telos/messages/profile.hpp"
 
+#include "telos/messages/envelope.hpp"
+
 #include "model/fixtures.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -34,6 +36,12 @@ BOOST_AUTO_TEST_CASE(teleo13_has_the_documented_layout) {
       BOOST_CHECK(p.embedders[i].kind == expected_rows[i].kind);
       BOOST_CHECK_EQUAL(p.embedders[i].dim, expected_rows[i].dim);
       BOOST_CHECK(p.embedders[i].metric == metric::cosine);
+      // Dense embedders default to int8 codes in an HNSW graph; the others to their exact
+      // structures.
+      bool dense = expected_rows[i].kind == embedder_kind::dense;
+      BOOST_CHECK(p.embedders[i].index.quantization ==
+                  (dense ? quantization::int8 : quantization::none));
+      BOOST_CHECK(p.embedders[i].index.structure == index_structure::hnsw);
     }
   }
   BOOST_CHECK(p.validate());
@@ -182,7 +190,8 @@ BOOST_AUTO_TEST_CASE(json_errors_name_entry_and_field) {
       profile::from_json(entries(R"({"name":"c","kind":"multi","dim":2,"metric":"cosine"})")),
       "embedders[2].metric: only dense embedders take a metric (multi scores by cosine MaxSim)");
   check_invalid(profile::from_json(entries(R"({"name":"c","kind":"dense","dim":2,"dims":3})")),
-                "embedders[2]: unknown field 'dims' (expected name, kind, dim, metric)");
+                "embedders[2]: unknown field 'dims' (expected name, kind, dim, metric, index, "
+                "quantization, m, ef_construction, oversample)");
   check_invalid(profile::from_json(entries(R"([1])")),
                 "embedders[2]: expected an object, got an array of 1");
   // Checks of validate() come through with the same path language.
@@ -201,6 +210,100 @@ BOOST_AUTO_TEST_CASE(json_errors_name_entry_and_field) {
   check_invalid(profile::from_json(R"({"embedders":[)"),
                 "invalid JSON: parse error at line 1, column 15: syntax error while parsing value "
                 "- unexpected end of input; expected '[', '{', or a literal");
+}
+
+BOOST_AUTO_TEST_CASE(index_policies_parse_round_trip_and_are_checked_per_kind) {
+  auto p = profile::from_json(
+      R"({"embedders":[{"name":"E1","kind":"dense","dim":64,"index":"flat","quantization":"int8"},)"
+      R"({"name":"E2","kind":"dense","dim":64,"quantization":"binary","m":24,)"
+      R"("ef_construction":80,"oversample":12},{"name":"E3","kind":"dense","dim":8}]})");
+  BOOST_REQUIRE_MESSAGE(p, test::why(p));
+  const auto& e1 = p->embedders[0].index;
+  BOOST_CHECK(e1.structure == index_structure::flat);
+  BOOST_CHECK(e1.quantization == quantization::int8);
+  const auto& e2 = p->embedders[1].index;
+  BOOST_CHECK(e2.structure == index_structure::hnsw);
+  BOOST_CHECK(e2.quantization == quantization::binary);
+  BOOST_CHECK_EQUAL(e2.m, 24u);
+  BOOST_CHECK_EQUAL(e2.ef_construction, 80u);
+  BOOST_CHECK_EQUAL(e2.oversample, 12u);
+  BOOST_CHECK(p->embedders[2].index == index_policy{});
+  auto back = profile::from_json(p->to_json());
+  BOOST_REQUIRE_MESSAGE(back, test::why(back));
+  BOOST_CHECK(*back == *p);
+  // Only what differs from the defaults is printed (json_round_trips_... shows a profile
+  // without policies prints as before).
+  BOOST_CHECK(p->to_json().find(R"({"name":"E3","kind":"dense","dim":8,"metric":"cosine"})") !=
+              std::string::npos);
+
+  auto entry = [](const std::string& e) { return R"({"embedders":[)" + e + "]}"; };
+  check_invalid(profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"index":"ivf"})")),
+                "embedders[0].index: E1: expected hnsw or flat, got string \"ivf\"");
+  check_invalid(
+      profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"quantization":"pq"})")),
+      "embedders[0].quantization: E1: expected none, int8 or binary, got string \"pq\"");
+  check_invalid(
+      profile::from_json(entry(R"({"name":"E6","kind":"sparse","dim":4,"quantization":"binary"})")),
+      "embedders[0].quantization: E6 is sparse and cannot have binary quantization (it uses an "
+      "exact inverted index; quantization applies to dense embedders)");
+  check_invalid(
+      profile::from_json(entry(R"({"name":"E12","kind":"multi","dim":4,"quantization":"int8"})")),
+      "embedders[0].quantization: E12 is multi and cannot have int8 quantization (it uses exact "
+      "MaxSim over f32 tokens; quantization applies to dense embedders)");
+  check_invalid(
+      profile::from_json(entry(R"({"name":"E6","kind":"sparse","dim":4,"index":"flat"})")),
+      "embedders[0].index: E6 is sparse and takes no index policy (it uses an exact inverted "
+      "index)");
+  check_invalid(
+      profile::from_json(
+          entry(R"({"name":"L","kind":"dense","dim":4,"metric":"l2","quantization":"binary"})")),
+      "embedders[0].quantization: L uses metric l2; binary codes rank by angle, so they "
+      "need cosine or dot (int8 suits l2)");
+  check_invalid(profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"m":1})")),
+                "embedders[0].m: E1 has m 1, allowed 2..128");
+  check_invalid(profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"m":0})")),
+                "embedders[0].m: expected a positive integer, got 0");
+  check_invalid(profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"oversample":4})")),
+                "embedders[0].oversample: E1 has oversample 4 without quantization (f32 scores "
+                "need no re-scoring)");
+  // validate() refuses the same when a profile is built in code (store creation calls it).
+  auto built = test::small_profile();
+  built.embedders[2].index.quantization = quantization::int8;
+  check_invalid(built.validate(),
+                "embedders[2].quantization: s is sparse and cannot have int8 quantization (it "
+                "uses an exact inverted index; quantization applies to dense embedders)");
+  built = test::small_profile();
+  built.embedders[0].index.structure = static_cast<index_structure>(9);
+  check_invalid(built.validate(),
+                "embedders[0].index: d has unknown index structure 9 (hnsw or flat)");
+}
+
+BOOST_AUTO_TEST_CASE(an_embedder_without_a_policy_is_stored_as_before_policies) {
+  // The Cereal bytes of a default-policy embedder are those of the previous format, so stores
+  // written before policies decode with the default (old) behaviour.
+  embedder plain{"E1", embedder_kind::dense, 8, metric::dot};
+  auto bytes = encode_value(plain);
+  std::string legacy;
+  {
+    legacy = begin_envelope(value_format::cereal_binary, 1, 0);
+    value_output_archive ar{legacy};
+    ar(std::string{"E1"}, uint8_t{0}, uint32_t{8}, metric::dot);
+  }
+  finish_envelope(legacy);
+  BOOST_CHECK(bytes == legacy);
+  auto decoded = decode_value<embedder>(legacy, "legacy");
+  BOOST_REQUIRE(decoded);
+  BOOST_CHECK(*decoded == plain);
+  // With a policy, the kind byte carries a flag and the policy follows; it round-trips.
+  embedder quantised = plain;
+  quantised.index.quantization = quantization::int8;
+  quantised.index.m = 12;
+  auto with_policy = encode_value(quantised);
+  BOOST_CHECK(with_policy != legacy);
+  auto back = decode_value<embedder>(with_policy, "policy");
+  BOOST_REQUIRE(back);
+  BOOST_CHECK(*back == quantised);
+  BOOST_CHECK(*back != plain);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
