@@ -815,10 +815,10 @@ json_value api_collection_route(collection_registry& registry, const http_reques
       return out;
     }
   }
-  if (rest.size() == 3 && method == "GET") {
+  if (rest.size() == 2 && method == "GET") {
     route = "/collections/{name}/points/{id}";
-    json_value id_doc = rest[2];
-    auto text = api_url_decode(rest[2]);
+    json_value id_doc;
+    auto text = api_url_decode(rest[1]);
     if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit))
       id_doc = std::stoull(text);
     else

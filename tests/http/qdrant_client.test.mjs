@@ -319,6 +319,7 @@ test('payload: set, overwrite, delete keys', async () => {
   const { city, meta, ...rest } = points[4].payload;
   assert.deepEqual(got[2].payload, rest);
   live.get(1).payload.flag = true;
+  live.get(2).payload.flag = true;
   live.get(3).payload = { only: 'this' };
   live.get(4).payload = rest;
   assert.equal((await client.count(NAME, { filter: { must: [{ key: 'flag', match: { value: true } }] } })).count, 2);
