@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything, builds, and runs every test: the normal build, a consumer built against the
 # installed CMake package, the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, and
-# the concurrency cases under ThreadSanitizer. Set TELOS_SKIP_SANITIZE=1 to skip both sanitizer
-# passes locally.
+# the concurrency cases under ThreadSanitizer, and every fuzz target on its corpus for a few seconds.
+# Set TELOS_SKIP_SANITIZE=1 to skip both sanitizer passes, TELOS_SKIP_FUZZ=1 the fuzz stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -43,6 +43,8 @@ stage "build (-O2, -Werror)"
 TELOS_UNITY=$plain_unity TELOS_BUILD_TYPE=Release scripts/build.sh build -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=ON -DTELOS_BUILD_TESTS=ON
 stage "tests"
+# The Node packages of the HTTP client suite (tests/http), pinned in its package-lock.json.
+scripts/setup-http-tests.sh
 trap slowest_entries ERR
 run_ctest build
 
@@ -50,6 +52,13 @@ stage "installed package + example consumer"
 rm -rf build/_install
 cmake --install build --prefix "$PWD/build/_install" >/dev/null
 examples/consumer/check.sh build/_install
+
+if [ "${TELOS_SKIP_FUZZ:-0}" != 1 ]; then
+  # Every libFuzzer target on its committed corpus for a few seconds (docs/FUZZ.md); a clang tree
+  # of the messages and storage layers only.
+  stage "fuzz targets on their corpora"
+  scripts/fuzz.sh 5
+fi
 
 if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   asan_options=${ASAN_OPTIONS:-detect_leaks=1}

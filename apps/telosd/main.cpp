@@ -1,11 +1,16 @@
 // telosd: a Telos node. Either hosts shards of a store and publishes them to a coordinator, or
-// runs a coordinator over shards on other nodes and publishes it to clients. See docs/CLUSTER.md.
+// runs a coordinator over shards on other nodes and publishes it to clients (docs/CLUSTER.md), or
+// serves collections of its own over HTTP in Qdrant's dialect (--http, docs/HTTP.md).
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/coordinator.hpp"
 #include "telos/actors/engine.hpp"
-#include "telos/shard/shard_storage.hpp"
 #include "telos/messages/json_value.hpp"
+#include "telos/server/collections.hpp"
+#include "telos/server/http_metrics.hpp"
+#include "telos/server/http_server.hpp"
+#include "telos/server/qdrant_api.hpp"
+#include "telos/shard/shard_storage.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -43,6 +48,11 @@ struct options {
   std::string restore_from;
   size_t compact_decisions = 1024;
   tls_options tls;
+  std::string http;
+  std::string api_key;
+  double max_body_mb = 32;
+  double http_timeout = 30;
+  size_t http_threads = 4;
 };
 
 int fail(const std::string& message) {
@@ -403,6 +413,64 @@ int run_coordinator(const options& o, const endpoint& where) {
   return 0;
 }
 
+// -- HTTP (Qdrant dialect) ------------------------------------------------------------------------
+
+int run_http(const options& o) {
+  auto where = parse_endpoint(o.http);
+  if (!where) return fail("--http: " + describe(where.error()));
+  bool loopback = where->host == "127.0.0.1" || where->host == "localhost" || where->host == "::1";
+  if (!loopback && !o.insecure)
+    return fail("--http " + where->to_string() +
+                " would serve plain HTTP to anyone who reaches the port: give --insecure (and "
+                "--api-key) to allow it");
+  auto backend = storage::backend_kind::rocksdb;
+  if (!o.backend.empty()) {
+    auto b = storage::parse_backend_kind(o.backend);
+    if (!b) return fail("--backend: unknown backend '" + o.backend + "'");
+    backend = *b;
+  }
+  auto stop = block_stop_signals();
+  caf::actor_system_config cfg;
+  register_telos(cfg);
+  caf::actor_system sys{cfg};
+  server::collection_options co;
+  co.data_dir = o.data_dir;
+  co.backend = backend;
+  co.sync_writes = o.sync;
+  server::collection_registry registry{sys, co};
+  auto opened = registry.open_existing();
+  if (!opened) return fail(opened.error());
+  server::http_metrics metrics;
+  server::qdrant_api api{registry, metrics};
+  server::http_options ho;
+  ho.host = where->host;
+  ho.port = where->port;
+  ho.max_body_bytes = static_cast<size_t>(o.max_body_mb * 1024 * 1024);
+  ho.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.http_timeout * 1000));
+  ho.worker_threads = o.http_threads;
+  ho.api_key = o.api_key;
+  auto srv = server::http_server::start(
+      ho, [&api](const server::http_request& r) { return api.handle(r); }, metrics);
+  if (!srv) {
+    registry.close_all();
+    return fail(srv.error());
+  }
+  announce({{"listening", where->host + ":" + std::to_string((*srv)->port())},
+            {"role", "http"},
+            {"api", "qdrant"},
+            {"collections", *opened},
+            {"backend", storage::to_string(backend)},
+            {"api_key", !o.api_key.empty()}});
+  wait_for_stop(stop);
+  (*srv)->stop();
+  registry.close_all();
+  // As for the shard host: every store is closed and durable; skip CAF 0.17's join of detached
+  // actor threads in ~actor_system (actor-framework issue #1196).
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(0);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -451,10 +519,35 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", o.tls.key, "PEM key of the certificate");
   app.add_option("--tls-ca", o.tls.cafile,
                  "PEM certificate of the CA every peer must be signed by");
+  app.add_option("--http", o.http,
+                 "Serve collections of this node over HTTP in Qdrant's dialect at HOST:PORT "
+                 "(port 0 = any free port); --data-dir holds one store per collection");
+  app.add_option("--api-key", o.api_key,
+                 "--http: every request but /healthz, /livez, /readyz must carry this key in the "
+                 "api-key header (or Authorization: Bearer)");
+  app.add_option("--max-body-mb", o.max_body_mb, "--http: largest request body (MiB); 413 beyond")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 4096.0));
+  app.add_option("--http-timeout", o.http_timeout,
+                 "--http: seconds a client has to send a whole request or take an answer")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--http-threads", o.http_threads,
+                 "--http: worker threads that run requests (they may wait on the store)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{256}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (!o.http.empty()) {
+    if (o.coordinator)
+      return fail("--http with --coordinator is not supported yet: --http serves the "
+                  "collections of a single node (docs/HTTP.md)");
+    if (!o.shard_ids.empty() || !o.shards.empty())
+      return fail("--http serves a single node: drop --shard-id / --shards");
+    return run_http(o);
   }
   auto where = parse_endpoint(o.listen);
   if (!where) return fail("--listen: " + describe(where.error()));
