@@ -86,6 +86,8 @@ public:
       : cereal::InputArchive<value_input_archive, cereal::AllowEmptyClassElision>(this), in_(in) {}
   void load_binary(void* data, size_t size) {
     if (size > in_.size() - pos_) throw cereal::Exception("value truncated");
+    // An empty container hands over no buffer (data may be null): nothing to copy.
+    if (size == 0) return;
     std::memcpy(data, in_.data() + pos_, size);
     pos_ += size;
   }

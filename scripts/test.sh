@@ -54,10 +54,10 @@ cmake --install build --prefix "$PWD/build/_install" >/dev/null
 examples/consumer/check.sh build/_install
 
 if [ "${TELOS_SKIP_FUZZ:-0}" != 1 ]; then
-  # Every libFuzzer target on its committed corpus for a few seconds (docs/FUZZ.md); a clang tree
-  # of the messages and storage layers only.
+  # Every libFuzzer target on its committed corpus, then 2000 mutations from a fixed seed
+  # (deterministic; docs/FUZZ.md); a clang tree of the messages and storage layers only.
   stage "fuzz targets on their corpora"
-  scripts/fuzz.sh 5
+  TELOS_FUZZ_RUNS=2000 scripts/fuzz.sh
 fi
 
 if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
