@@ -607,6 +607,16 @@ BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resu
                                {"--ping-interval", "0.2", "--ping-timeout", "1"});
   auto coordinator = f.nodes[c].address;
   BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(40)}).code, 0);
+  // What a request costs here when every node answers: mostly the start of a telos process, which
+  // under ASan on a loaded machine alone takes up to ~2 s. "Fails fast" below is measured against
+  // it, not against a fixed figure.
+  std::chrono::milliseconds normal{0};
+  for (uint64_t i = 0; i < 3; ++i) {
+    auto t = std::chrono::steady_clock::now();
+    BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"get", id_of(i)}).code, 0);
+    normal = std::max(normal, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - t));
+  }
   // The node hangs with its connection open.
   f.nodes[b].proc.signal(SIGSTOP);
   auto t0 = std::chrono::steady_clock::now();
@@ -622,10 +632,11 @@ BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resu
   for (uint64_t i = 0; i < 40; ++i) {
     auto t = std::chrono::steady_clock::now();
     auto got = f.telos(coordinator, {"get", id_of(i)});
+    // At once: no wait for another ping timeout (1 s) or for the hung node.
     BOOST_CHECK_LT(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
             .count(),
-        2000);
+        normal.count() + 2000);
     if (got.code == 0) {
       ++served;
     } else {
