@@ -195,18 +195,25 @@ void binarize(const float* x, size_t n, uint64_t* out) {
 __attribute__((target_clones("arch=icelake-server", "popcnt", "default"))) uint32_t
 hamming(const uint64_t* a, const uint64_t* b, size_t words) {
   // Eight independent counts, so the icelake clone uses vpopcntq on whole registers.
+  // Codes live inside hnswlib's element blocks at offsets that are not always 8-byte aligned:
+  // read each word through memcpy (one unaligned load), never through a uint64_t lvalue.
+  auto word = [](const uint64_t* p, size_t k) {
+    uint64_t w;
+    std::memcpy(&w, reinterpret_cast<const unsigned char*>(p) + k * sizeof(uint64_t), sizeof w);
+    return w;
+  };
   uint64_t acc[8] = {};
   size_t i = 0;
   for (; i + 8 <= words; i += 8) {
 #pragma GCC unroll 8
     for (size_t j = 0; j < 8; ++j)
-      acc[j] += static_cast<uint64_t>(__builtin_popcountll(a[i + j] ^ b[i + j]));
+      acc[j] += static_cast<uint64_t>(__builtin_popcountll(word(a, i + j) ^ word(b, i + j)));
   }
   uint64_t sum = 0;
   for (size_t j = 0; j < 8; ++j)
     sum += acc[j];
   for (; i < words; ++i)
-    sum += static_cast<uint64_t>(__builtin_popcountll(a[i] ^ b[i]));
+    sum += static_cast<uint64_t>(__builtin_popcountll(word(a, i) ^ word(b, i)));
   return static_cast<uint32_t>(sum);
 }
 
