@@ -1,7 +1,7 @@
 // Distribution: network configuration, node actors, the cluster map and the remote shard.
 #include "telos/actors/cluster.hpp"
-#include "telos/shard/durable_file.hpp"
 #include "telos/actors/test_hooks.hpp"
+#include "telos/shard/durable_file.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>

@@ -6,11 +6,11 @@
 #pragma once
 
 #include "telos/actors/engine.hpp"
-#include "telos/shard/shard_storage.hpp"
 #include "telos/actors/transactions.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/error.hpp"
 #include "telos/messages/uuid.hpp"
+#include "telos/shard/shard_storage.hpp"
 
 #include <caf/fwd.hpp>
 

@@ -3,9 +3,9 @@
 // the node server and the actor tests all start the same topology.
 #pragma once
 
-#include "telos/shard/shard_storage.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/memory.hpp"
+#include "telos/shard/shard_storage.hpp"
 #include "telos/storage/layout.hpp"
 
 #include <caf/fwd.hpp>

@@ -3,9 +3,9 @@
 // budgets the actor sends itself, so graph insertion never delays an acknowledgement.
 #pragma once
 
+#include "telos/messages/actor_interfaces.hpp"
 #include "telos/shard/record_catalog.hpp"
 #include "telos/shard/shard_storage.hpp"
-#include "telos/messages/actor_interfaces.hpp"
 
 #include <caf/fwd.hpp>
 

@@ -6,8 +6,8 @@
 // indexes; verify and close run when the writer is idle.
 #pragma once
 
-#include "telos/shard/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/shard/record_catalog.hpp"
 #include "telos/storage/layout.hpp"
 #include "telos/storage/shard_graph.hpp"
 

@@ -5,8 +5,8 @@
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
-#include "telos/shard/shard_storage.hpp"
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/shard/shard_storage.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>

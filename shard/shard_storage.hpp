@@ -4,10 +4,10 @@
 // the caller's thread: the facade opens and closes shards, the backend actor reads.
 #pragma once
 
-#include "telos/shard/intents.hpp"
-#include "telos/shard/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/profile.hpp"
+#include "telos/shard/intents.hpp"
+#include "telos/shard/record_catalog.hpp"
 #include "telos/storage/backend.hpp"
 #include "telos/storage/layout.hpp"
 #include "telos/storage/shard_graph.hpp"

@@ -4,8 +4,8 @@
 // calls it, tests call it directly.
 #pragma once
 
-#include "telos/shard/record_catalog.hpp"
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/shard/record_catalog.hpp"
 #include "telos/storage/layout.hpp"
 #include "telos/storage/shard_graph.hpp"
 

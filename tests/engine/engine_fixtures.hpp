@@ -5,9 +5,9 @@
 
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
-#include "telos/shard/shard_storage.hpp"
 #include "telos/actors/store.hpp"
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/shard/shard_storage.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
