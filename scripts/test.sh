@@ -7,12 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 jobs=${TELOS_JOBS:-$(nproc)}
-# The plain build is a unity build (scripts/build.sh's TELOS_UNITY): batches of up to 16 sources
-# per translation unit instantiate CAF's templates once per batch instead of once per source
-# (README.md, "Unity build in CI", has the measurements). The sanitizer builds stay one object per
-# source unless TELOS_UNITY is set in the environment (N or "all" for every build).
+# Every tree is a unity build (scripts/build.sh's TELOS_UNITY): batches of sources per translation
+# unit instantiate CAF's templates once per batch instead of once per source (README.md, "Unity
+# build in CI", has the measurements). The sanitizer trees use batches of 8, so that the heavy
+# actor sources, which compile for minutes each at -O0 under ASan, do not all land in one unit on
+# the critical path. TELOS_UNITY in the environment (N or "all") sets every tree's batch size.
 plain_unity=${TELOS_UNITY:-16}
-sanitizer_unity=${TELOS_UNITY:-}
+sanitizer_unity=${TELOS_UNITY:-8}
+# Sanitizer trees are Debug builds with line tables only (-g1): a report still names file and line
+# of every frame, and full debug info costs compile time and links 300 MB binaries.
+sanitizer_debug_flags=(-DCMAKE_CXX_FLAGS_DEBUG=-g1)
 
 stage() { echo "== $(date +%T) $*"; }
 
@@ -64,7 +68,7 @@ if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   asan_options=${ASAN_OPTIONS:-detect_leaks=1}
   stage "build and tests under ASan + UBSan"
   TELOS_UNITY=$sanitizer_unity TELOS_BUILD_TYPE=Debug scripts/build.sh build-asan -DTELOS_SANITIZE=address,undefined \
-    -DTELOS_BUILD_TESTS=ON -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=OFF
+    "${sanitizer_debug_flags[@]}" -DTELOS_BUILD_TESTS=ON -DTELOS_BUILD_APPS=ON -DTELOS_BUILD_BENCH=OFF
   ASAN_OPTIONS=$asan_options UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan
 
   stage "concurrency tests under ThreadSanitizer"
@@ -72,7 +76,7 @@ if [ "${TELOS_SKIP_SANITIZE:-0}" != 1 ]; then
   # "concurrency" run: many readers and writers on each backend from threads of their own. (CAF
   # comes uninstrumented from Debian, so the actor suites are left to ASan.)
   TELOS_UNITY=$sanitizer_unity TELOS_BUILD_TYPE=Debug TELOS_TARGETS=telos_conformance_tests \
-    scripts/build.sh build-tsan \
+    scripts/build.sh build-tsan "${sanitizer_debug_flags[@]}" \
     -DTELOS_SANITIZE=thread -DTELOS_BUILD_TESTS=ON -DTELOS_BUILD_APPS=OFF
   run_ctest build-tsan -L concurrency
 fi
