@@ -63,6 +63,7 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         auto fresh = storage::make_vector_index(h.index->spec(), h.options);
         std::unique_lock guard{h.lock};
         h.index = std::move(fresh);
+        h.replaced = true;
         return atom::ok_v;
       },
       [=](atom::load, const vector_chunk& chunk) -> atom::ok {

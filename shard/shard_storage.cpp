@@ -356,6 +356,7 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
     }
     rec.vectors = handle->index->size();
     handle->applied = s.sequence;
+    handle->fresh_at_open = handle->index->stats().fresh;
     s.indexes.push_back(std::move(handle));
     s.markers.push_back(marker);
     s.recovery.push_back(std::move(rec));
@@ -553,7 +554,16 @@ expected<void> close_shard(opened_shard& s) {
     const auto& embedders = s.layout.profile().embedders;
     for (size_t j = 0; j < s.indexes.size(); ++j) {
       const auto& name = embedders[j].name;
-      storage::snapshot_marker marker{s.indexes[j]->applied.load(), uuid::random()};
+      const auto& handle = *s.indexes[j];
+      if (s.markers[j] && !handle.replaced && handle.applied.load() == s.markers[j]->sequence &&
+          handle.index->stats().fresh == handle.fresh_at_open) {
+        // Unchanged since the snapshot it was loaded from (a session that only read): that
+        // snapshot stays, instead of every `telos count` rewriting every index.
+        covered = std::min(covered, s.markers[j]->sequence);
+        live.push_back(snapshot_prefix(name, s.markers[j]->token));
+        continue;
+      }
+      storage::snapshot_marker marker{handle.applied.load(), uuid::random()};
       auto saved = ec ? expected<void>{make_error(ec::io_error,
                                                   "cannot create '" + dir + "': " + ec.message())}
                       : s.indexes[j]->index->save(snapshot_file(s.root, s.id, name, marker.token));

@@ -87,6 +87,12 @@ struct index_handle {
   /// What the index was made with (a rebuild makes a new one alike).
   storage::index_options options;
   std::atomic<uint64_t> applied{0};
+  /// Set when the index was cleared and filled again (verify --repair): it may then differ from the
+  /// snapshot it was loaded from although `applied` did not move.
+  std::atomic<bool> replaced{false};
+  /// Vectors outside the ANN graph right after open. With `applied` still at the loaded snapshot's
+  /// sequence and as many fresh vectors, nothing changed, and close_shard keeps that snapshot.
+  size_t fresh_at_open = 0;
   /// The index actor holds it exclusively while it changes `index` (or replaces it); the blocking
   /// facade holds it shared while it searches `index` on the caller's thread. The actor's own
   /// reads need no lock: it is the only writer.

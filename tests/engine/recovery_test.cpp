@@ -7,6 +7,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <filesystem>
+#include <set>
 #include <thread>
 
 using namespace telos;
@@ -113,6 +115,56 @@ BOOST_AUTO_TEST_CASE(restart_gives_identical_answers_on_rocksdb) {
 
 BOOST_AUTO_TEST_CASE(restart_gives_identical_answers_on_lmdb) {
   restart_gives_identical_answers(storage::backend_kind::lmdb);
+}
+
+BOOST_AUTO_TEST_CASE(a_session_that_only_reads_keeps_the_snapshots_and_a_write_replaces_them) {
+  temp_dir dir{"read-session"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  memory_maker maker{mixed_profile(), 31};
+  probe queries{maker};
+  // The snapshot files of both shards, by name (each name holds a fresh token per save).
+  auto snapshot_files = [&] {
+    std::set<std::string> names;
+    for (uint32_t shard = 0; shard < 2; ++shard)
+      for (const auto& e :
+           std::filesystem::directory_iterator(snapshot_directory(dir.path(), shard)))
+        names.insert(e.path().string());
+    return names;
+  };
+  std::vector<memory> all;
+  std::vector<std::vector<hit>> before;
+  {
+    auto db = open_store(opts);
+    for (int i = 0; i < 40; ++i)
+      all.push_back(maker.make("a"));
+    require(db->put_batch(all), "put_batch");
+    before = queries.answers(*db);
+    require(db->close(), "close");
+  }
+  auto written = snapshot_files();
+  BOOST_REQUIRE(!written.empty());
+  {
+    auto db = open_store(opts);
+    BOOST_CHECK(queries.answers(*db) == before);
+    BOOST_CHECK_EQUAL(require(db->count(), "count"), 40u);
+    require(db->close(), "close");
+  }
+  BOOST_CHECK(snapshot_files() == written);
+  {
+    auto db = open_store(opts);
+    BOOST_CHECK(mentions(db->recovery_report(), "snapshot"));
+    BOOST_CHECK(queries.answers(*db) == before);
+    all.push_back(maker.make("a"));
+    require(db->put(all.back()), "put");
+    require(db->close(), "close");
+  }
+  auto rewritten = snapshot_files();
+  BOOST_CHECK(rewritten != written);
+  auto db = open_store(opts);
+  BOOST_CHECK(mentions(db->recovery_report(), "snapshot"));
+  BOOST_CHECK(!mentions(db->recovery_report(), "rebuilt"));
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), 41u);
+  queries.check_against(all, *db);
 }
 
 BOOST_AUTO_TEST_CASE(vectors_still_fresh_at_close_give_the_same_answers_after_a_restart) {
