@@ -33,6 +33,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       ic.handle = handle;
       ic.catalog = s.catalog;
       ic.maintain_budget = opts.maintain_budget;
+      ic.maintain_time = opts.maintain_time;
       sc.indexes.push_back(spawn_index(sys, std::move(ic)));
     }
     result.indexes.push_back(sc.indexes);

@@ -10,6 +10,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,8 +28,9 @@ struct engine_options {
   std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;
   /// Backend actors on threads of their own; deterministic tests turn it off.
   bool detached_backends = true;
-  /// Vectors per index maintenance step.
+  /// Most vectors, and most time, per index maintenance step (index_actor_config).
   size_t maintain_budget = 64;
+  std::chrono::microseconds maintain_time{2000};
   /// Milliseconds since the epoch for unset timestamps; empty = the system clock.
   std::function<int64_t()> clock;
 };

@@ -10,6 +10,33 @@
 
 namespace telos {
 
+namespace {
+
+/// The index actor's type. CAF 0.17.6 runs a scheduled actor until its mailbox is empty or it
+/// handled `scheduler.max-throughput` messages in a row, which is unlimited by default; an actor
+/// that keeps sending itself `maintain` never empties its mailbox, so it would hold its worker
+/// thread for as long as there is graph work, and the actors queued behind it (the shard and
+/// coordinator that acknowledge writes) would wait for all of it. This one ends its turn after
+/// every maintenance step, whatever the application configured: it handles one message at a time
+/// and gives the worker back once that message was a step; the scheduler puts it at the end of
+/// the worker's queue.
+class index_actor_impl : public caf::stateful_actor<index_state, index_actor::base> {
+public:
+  using super = caf::stateful_actor<index_state, index_actor::base>;
+  using super::super;
+
+  caf::resumable::resume_result resume(caf::execution_unit* ctx, size_t max_throughput) override {
+    for (size_t handled = 0;;) {
+      state.stepped = false;
+      auto result = super::resume(ctx, 1);
+      if (result != caf::resumable::resume_later || state.stepped || ++handled >= max_throughput)
+        return result;
+    }
+  }
+};
+
+} // namespace
+
 void index_state::apply(const index_update& update) {
   std::unique_lock guard{config.handle->lock};
   auto& idx = index();
@@ -22,6 +49,24 @@ void index_state::apply(const index_update& update) {
 
 std::vector<hit> index_state::search(const embedding& query, uint32_t k, const filter& f) const {
   return search_index(*config.handle->index, *config.catalog, query, k, f);
+}
+
+size_t index_state::maintain() {
+  // One vector per call, so the clock is read between insertions and the facade's searches on
+  // other threads wait for one insertion at most.
+  auto deadline = std::chrono::steady_clock::now() + config.maintain_time;
+  size_t moved = 0;
+  while (moved < config.maintain_budget) {
+    size_t n = 0;
+    {
+      std::unique_lock guard{config.handle->lock};
+      n = index().maintain(1);
+    }
+    if (n == 0) break;
+    moved += n;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+  }
+  return moved;
 }
 
 index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_state> self,
@@ -88,13 +133,11 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return info;
       },
       [=](atom::maintain) {
-        size_t moved = 0;
-        {
-          std::unique_lock guard{self->state.config.handle->lock};
-          moved = self->state.index().maintain(self->state.config.maintain_budget);
-        }
+        auto moved = self->state.maintain();
         self->state.maintenance_scheduled = false;
-        // Another step goes to the back of the mailbox: queued updates and searches come first.
+        // The actor now gives its worker back (index_actor_impl); the next step goes to the back
+        // of the mailbox, so queued updates and searches come first.
+        self->state.stepped = true;
         if (moved > 0) schedule_maintenance();
       },
       [=](atom::close) -> atom::ok {
@@ -105,7 +148,9 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
 }
 
 index_actor spawn_index(caf::actor_system& sys, index_actor_config config) {
-  return sys.spawn(index_behavior, std::move(config));
+  return sys.spawn([](index_actor_impl* self,
+                      index_actor_config c) { return index_behavior(self, std::move(c)); },
+                   std::move(config));
 }
 
 } // namespace telos

@@ -1,6 +1,7 @@
 // The index actor: owns one embedder's vector index of one shard. Updates arrive in sequence
-// order and are searchable once acknowledged; fresh vectors move into the ANN graph in small
-// budgets the actor sends itself, so graph insertion never delays an acknowledgement.
+// order and are searchable once acknowledged; fresh vectors move into the ANN graph in short steps
+// the actor sends itself, and after each step it gives its scheduler worker back, so graph
+// insertion neither delays an acknowledgement nor starves the other actors of the system.
 #pragma once
 
 #include "telos/messages/actor_interfaces.hpp"
@@ -9,6 +10,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <memory>
 
 namespace telos {
@@ -19,9 +21,12 @@ struct index_actor_config {
   std::shared_ptr<index_handle> handle;
   /// The shard's record facts, read to judge search filters.
   std::shared_ptr<const record_catalog> catalog;
-  /// Vectors moved into the ANN graph per maintenance step; small, so searches queued behind a
-  /// step wait little.
+  /// Most vectors moved into the ANN graph per maintenance step.
   size_t maintain_budget = 64;
+  /// A maintenance step stops inserting once it took this long (at least one vector moves): an
+  /// HNSW insertion of a teleo13 vector takes about a millisecond at 100k vectors, so 64 of them
+  /// would hold a scheduler worker for tens of milliseconds.
+  std::chrono::microseconds maintain_time{2000};
 };
 
 struct index_state {
@@ -29,12 +34,17 @@ struct index_state {
   index_actor_config config;
   /// A maintain message is in the mailbox.
   bool maintenance_scheduled = false;
+  /// The message just handled was a maintenance step: the actor yields its worker.
+  bool stepped = false;
 
   storage::vector_index& index() { return *config.handle->index; }
   /// Applies an update in place.
   void apply(const index_update& update);
   /// Exact search among the ids the filter admits.
   std::vector<hit> search(const embedding& query, uint32_t k, const filter& f) const;
+  /// One maintenance step: moves fresh vectors into the graph until the budget of vectors or of
+  /// time is spent. Returns how many moved (0: nothing left to do).
+  size_t maintain();
 };
 
 index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_state> self,

@@ -112,17 +112,18 @@ struct child_process {
 
 child_process spawn_child(const config& cfg, const std::string& store_dir, uint32_t cycle,
                           const std::string& log, const std::string& state) {
-  std::vector<std::string> args = {self_path(),    "--crash-child",
-                                   "--data-dir",   store_dir,
-                                   "--backend",    cfg.backend,
-                                   "--profile",    cfg.profile,
-                                   "--memories",   std::to_string(cfg.memories),
-                                   "--writers",    std::to_string(cfg.writers),
-                                   "--seed",       std::to_string(cfg.seed),
-                                   "--max-batch",  std::to_string(cfg.max_batch),
-                                   "--cycle",      std::to_string(cycle),
-                                   "--ack-log",    log,
-                                   "--state-file", state};
+  std::vector<std::string> args = {self_path(),        "--crash-child",
+                                   "--data-dir",       store_dir,
+                                   "--backend",        cfg.backend,
+                                   "--profile",        cfg.profile,
+                                   "--memories",       std::to_string(cfg.memories),
+                                   "--writers",        std::to_string(cfg.writers),
+                                   "--seed",           std::to_string(cfg.seed),
+                                   "--max-batch",      std::to_string(cfg.max_batch),
+                                   "--hnsw-threshold", std::to_string(cfg.hnsw_threshold),
+                                   "--cycle",          std::to_string(cycle),
+                                   "--ack-log",        log,
+                                   "--state-file",     state};
   if (cfg.sync) args.push_back("--sync");
   std::vector<char*> argv;
   for (auto& a : args)

@@ -43,6 +43,8 @@ struct shared_state {
   /// Writes that failed: the engine promises they changed nothing, the check accepts either.
   std::vector<in_flight> failed_writes;
   coordinator_actor coordinator;
+  /// The indexes once a second (under `mutex`), from the sampler thread.
+  std::vector<index_sample> index_samples;
   /// Worker actors not yet terminated.
   size_t running = 0;
   std::condition_variable finished;
@@ -304,14 +306,20 @@ void progress(shared_state& s, std::vector<sample>& all, std::vector<size_t>& po
   if (s.cfg.quiet) return;
   bool tty = ::isatty(STDERR_FILENO) == 1;
   if (!tty && static_cast<int>(elapsed) % 5 != 0) return;
-  char line[256];
+  index_sample last;
+  {
+    std::lock_guard<std::mutex> guard{s.mutex};
+    if (!s.index_samples.empty()) last = s.index_samples.back();
+  }
+  char line[320];
   std::snprintf(line, sizeof(line),
                 "%4.0fs  writes %5zu/s (%5llu memories/s) p50 %s ms p99 %s ms | reads %5zu/s p50 "
-                "%s ms p99 %s ms | present %lld",
+                "%s ms p99 %s ms | present %lld | fresh %llu (%.0fs ago)",
                 elapsed, w.size(), static_cast<unsigned long long>(memories),
                 ms_text(percentile(w, 50)).c_str(), ms_text(percentile(w, 99)).c_str(), r.size(),
                 ms_text(percentile(r, 50)).c_str(), ms_text(percentile(r, 99)).c_str(),
-                static_cast<long long>(s.present.load()));
+                static_cast<long long>(s.present.load()),
+                static_cast<unsigned long long>(last.fresh_max), elapsed - last.at_ms / 1000.0);
   std::cerr << (tty ? "\r" : "") << line << (tty ? "\033[K" : "\n") << std::flush;
 }
 
@@ -395,6 +403,27 @@ int run_load(const config& cfg) {
     sys.spawn(writer_actor, &s, w);
   for (uint32_t r = 0; r < cfg.readers; ++r)
     sys.spawn(reader_actor, &s, r, size_t{cfg.writers + r});
+  // Index stats once a second on a thread of their own: a stalled store delays these answers, not
+  // the progress line.
+  std::thread sampler{[&s] {
+    while (!s.stop.load()) {
+      auto next = clock::now() + std::chrono::seconds{1};
+      if (auto st = s.db.stats()) {
+        index_sample x;
+        x.at_ms = static_cast<uint32_t>(seconds_since(s.start) * 1000);
+        x.memories = st->memories;
+        for (auto& ix : st->indexes) {
+          x.fresh_total += ix.stats.fresh;
+          x.fresh_max = std::max<uint64_t>(x.fresh_max, ix.stats.fresh);
+          x.graphs += ix.stats.structure == "hnsw" ? 1 : 0;
+        }
+        std::lock_guard<std::mutex> guard{s.mutex};
+        s.index_samples.push_back(x);
+      }
+      while (!s.stop.load() && clock::now() < next)
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+  }};
   std::vector<sample> all;
   std::vector<size_t> positions(s.recorders.size());
   size_t window_start = 0;
@@ -412,12 +441,14 @@ int run_load(const config& cfg) {
   }
   s.stop = true;
   s.await_workers();
+  sampler.join();
   rep.load_s = seconds_since(s.start);
   for (size_t i = 0; i < s.recorders.size(); ++i)
     positions[i] = s.recorders[i].copy_since(positions[i], all);
   if (!cfg.quiet && ::isatty(STDERR_FILENO) == 1) std::cerr << '\n';
   rep.samples = std::move(all);
   rep.problems = s.problems;
+  rep.index_samples = s.index_samples;
 
   auto ps = probes(gen);
   auto before = ask(*db, ps);

@@ -27,6 +27,7 @@ store_options store_options_of(const config& cfg, const std::string& dir, const 
   opts.shards = cfg.shards;
   opts.create_if_missing = create;
   opts.sync_writes = cfg.sync;
+  opts.index_options.hnsw_threshold = cfg.hnsw_threshold;
   return opts;
 }
 
@@ -96,6 +97,10 @@ int main(int argc, char** argv) {
                  "Queries per embedder compared with brute force after the run")
       ->capture_default_str()
       ->check(CLI::Range(0, 10000));
+  app.add_option("--hnsw-threshold", cfg.hnsw_threshold,
+                 "Vectors from which a dense index builds its HNSW graph (reach it sooner)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   app.add_option("--data-dir", cfg.data_dir,
                  "Directory for the store (default: a fresh temporary directory, removed after)");
   app.add_flag("--keep", cfg.keep, "Keep the temporary store directory");

@@ -89,4 +89,19 @@ std::vector<second> timeline(const std::vector<sample>& all) {
   return result;
 }
 
+ack_gap longest_ack_gap(const std::vector<sample>& all, uint32_t end_ms) {
+  std::vector<uint32_t> acks;
+  for (auto& s : all)
+    if (s.ok && is_write(s.type)) acks.push_back(s.at_ms);
+  std::sort(acks.begin(), acks.end());
+  acks.push_back(std::max(end_ms, acks.empty() ? 0u : acks.back()));
+  ack_gap result;
+  uint32_t previous = 0;
+  for (auto at : acks) {
+    if (at - previous > result.longest_ms) result = {at - previous, previous};
+    previous = at;
+  }
+  return result;
+}
+
 } // namespace telos::stress

@@ -74,7 +74,29 @@ struct second {
   uint32_t read_p99_us = 0;
 };
 
+/// What the store's indexes looked like at one moment of the load (sampled once a second).
+struct index_sample {
+  /// Milliseconds since the start of the load phase, when the answer came.
+  uint32_t at_ms = 0;
+  uint64_t memories = 0;
+  /// Vectors searched exactly because they are not yet in an ANN graph: over every index, and
+  /// the deepest single index.
+  uint64_t fresh_total = 0;
+  uint64_t fresh_max = 0;
+  /// Indexes that have an HNSW graph.
+  uint32_t graphs = 0;
+};
+
+/// The longest time in which no write was acknowledged: between the start, the acknowledgements
+/// of successful writes and `end_ms`.
+struct ack_gap {
+  uint32_t longest_ms = 0;
+  /// When it began (ms since the start of the load).
+  uint32_t from_ms = 0;
+};
+
 std::array<op_summary, op_types> summarize(const std::vector<sample>& all);
 std::vector<second> timeline(const std::vector<sample>& all);
+ack_gap longest_ack_gap(const std::vector<sample>& all, uint32_t end_ms);
 
 } // namespace telos::stress

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -142,6 +143,33 @@ bool finish_report(const run_report& rep) {
   std::printf("  writes %.1f ops/s (%.1f memories/s), reads %.1f ops/s, %llu errors\n",
               writes / secs, memories / secs, reads / secs,
               static_cast<unsigned long long>(errors));
+  auto end_ms = static_cast<uint32_t>(rep.cfg.duration * 1000);
+  auto gap = longest_ack_gap(rep.samples, end_ms);
+  std::printf("  longest time without an acknowledged write: %.2f s (from %.1f s)\n",
+              gap.longest_ms / 1000.0, gap.from_ms / 1000.0);
+  // Ingest before and after the first ANN graph: the first sample that shows one splits the run.
+  auto graph_at = std::find_if(rep.index_samples.begin(), rep.index_samples.end(),
+                               [](const index_sample& x) { return x.graphs > 0; });
+  uint64_t fresh_max = 0;
+  uint64_t fresh_last = rep.index_samples.empty() ? 0 : rep.index_samples.back().fresh_max;
+  for (auto& x : rep.index_samples)
+    fresh_max = std::max(fresh_max, x.fresh_max);
+  if (graph_at != rep.index_samples.end()) {
+    uint64_t before = 0;
+    uint64_t after = 0;
+    for (auto& x : rep.samples)
+      if (x.ok && is_write(x.type)) (x.at_ms < graph_at->at_ms ? before : after) += x.memories;
+    double split = graph_at->at_ms / 1000.0;
+    std::printf("  first ANN graph seen at %.1f s (%llu memories): %.1f memories/s before, %.1f "
+                "after\n",
+                split, static_cast<unsigned long long>(graph_at->memories),
+                split > 0 ? before / split : 0.0, secs > split ? after / (secs - split) : 0.0);
+  }
+  if (!rep.index_samples.empty())
+    std::printf("  fresh vectors (outside the graph) in the deepest index: max %llu, at the end "
+                "%llu\n",
+                static_cast<unsigned long long>(fresh_max),
+                static_cast<unsigned long long>(fresh_last));
   if (rep.stats)
     std::printf("  store: %llu memories, %.1f MiB on disk\n",
                 static_cast<unsigned long long>(rep.stats->memories),
@@ -185,6 +213,13 @@ bool finish_report(const run_report& rep) {
                     {"write_p99_ms", ms(s.write_p99_us)},
                     {"read_p50_ms", ms(s.read_p50_us)},
                     {"read_p99_ms", ms(s.read_p99_us)}});
+    json ix = json::array();
+    for (auto& x : rep.index_samples)
+      ix.push_back({{"at_ms", x.at_ms},
+                    {"memories", x.memories},
+                    {"fresh_total", x.fresh_total},
+                    {"fresh_max", x.fresh_max},
+                    {"graphs", x.graphs}});
     auto problems = rep.problems;
     problems.insert(problems.end(), rep.check.problems.begin(), rep.check.problems.end());
     json doc = {{"mode", "load"},
@@ -210,6 +245,9 @@ bool finish_report(const run_report& rep) {
                                            {"disk_bytes", rep.stats->disk_bytes}}
                                     : json(nullptr)},
                 {"problems", problems},
+                {"longest_ack_gap_ms", gap.longest_ms},
+                {"longest_ack_gap_from_ms", gap.from_ms},
+                {"indexes", ix},
                 {"timeline", tl}};
     std::ofstream out{cfg.report};
     out << doc.dump(2) << '\n';

@@ -15,6 +15,8 @@ struct run_report {
   std::string data_dir;
   telos::profile profile;
   std::vector<sample> samples;
+  /// The indexes once a second during the load (fresh depth, graphs).
+  std::vector<index_sample> index_samples;
   /// Problems seen while the load ran (readers' checks, failed writes).
   std::vector<std::string> problems;
   check_result check;

@@ -26,6 +26,8 @@ struct config {
   bool sync = false;
   uint32_t shards = 1;
   uint32_t max_batch = 8;
+  /// index_options::hnsw_threshold of the store.
+  size_t hnsw_threshold = storage::index_options{}.hnsw_threshold;
   /// Queries per embedder compared with brute force after the run.
   uint32_t check_queries = 8;
   std::string report;
