@@ -7,8 +7,8 @@ if(TARGET telos-cli AND TARGET telos-stress)
   add_dependencies(${target} telos-cli telos-stress)
   telos_add_case_tests(cli_cases cli ${target} cli ${dir}/cli_test.cpp
                        ARGS -- $<TARGET_FILE:telos-cli> $<TARGET_FILE:telos-stress>)
-  # Slowest case under ASan+UBSan: 38 s (cli.cross_shard_edge_writes_survive_a_kill_between_the_two_shards,
-  # fresh-clone CI run of 2026-12-02 on the 2-core development machine, ctest -j2).
+  # Slowest case under ASan+UBSan: 30 s (cli.cross_shard_edge_writes_survive_a_kill_between_the_two_shards,
+  # fresh-clone CI run of 2f9b75f, 2026-12-02, 2-core development machine, ctest -j2), so 300 s is 10x.
   telos_test_timeout(300 ${cli_cases})
   add_test(NAME ${suite}_stress_load
            COMMAND $<TARGET_FILE:telos-stress> --profile small --memories 400 --duration 3
@@ -26,7 +26,7 @@ if(TARGET telos-cli AND TARGET telos-stress)
   add_test(NAME ${suite}_stress_power_loss_sync
            COMMAND $<TARGET_FILE:telos-stress> --power-loss 4 --sync --profile small
                    --memories 300 --quiet)
-  # Slowest of these under ASan+UBSan: 17 s (cli_stress_crash, same run).
+  # Slowest of these under ASan+UBSan: 21 s (cli_stress_crash, same run), so 300 s is 14x.
   telos_test_timeout(300 ${suite}_stress_load ${suite}_stress_crash
                      ${suite}_stress_crash_lmdb_sync ${suite}_stress_faults
                      ${suite}_stress_power_loss_sync)
