@@ -58,22 +58,28 @@ BOOST_AUTO_TEST_CASE(other_actors_run_between_the_maintenance_steps_of_an_index_
   auto index = spawn_index(sys, ic);
   // Another actor on the same worker: it reports how many vectors are still outside the graph
   // when it gets its turn.
-  auto observer = sys.spawn([handle](caf::event_based_actor*) -> caf::behavior {
-    return {[handle](atom::stats) {
-      std::shared_lock guard{handle->lock};
-      return static_cast<uint64_t>(handle->index->stats().fresh);
-    }};
-  });
+  // (Each function actor takes an unused argument: CAF 0.17.6 spawns one without arguments by
+  // dereferencing a null shared_ptr<std::tuple<>>, which UBSan reports.)
+  auto observer = sys.spawn(
+      [handle](caf::event_based_actor*, int) -> caf::behavior {
+        return {[handle](atom::stats) {
+          std::shared_lock guard{handle->lock};
+          return static_cast<uint64_t>(handle->index->stats().fresh);
+        }};
+      },
+      0);
   // A gate that holds the only worker until everything below is queued behind it.
   std::promise<void> entered;
   std::promise<void> release;
   auto opened = release.get_future().share();
-  auto gate = sys.spawn([&entered, opened](caf::event_based_actor*) -> caf::behavior {
-    return {[&entered, opened](atom::ok) {
-      entered.set_value();
-      opened.wait();
-    }};
-  });
+  auto gate = sys.spawn(
+      [&entered, opened](caf::event_based_actor*, int) -> caf::behavior {
+        return {[&entered, opened](atom::ok) {
+          entered.set_value();
+          opened.wait();
+        }};
+      },
+      0);
   caf::scoped_actor self{sys};
   // Both actors have started and are idle before the gate closes.
   self->request(index, caf::infinite, atom::stats_v)
