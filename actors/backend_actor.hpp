@@ -24,6 +24,8 @@ struct backend_actor_config {
   std::shared_ptr<storage::shard_graph> graph;
   /// Shards of the store (verify checks edge endpoints that live on this one).
   uint32_t shard_count = 1;
+  /// The backend's directory, whose size `stats` reports; empty for the memory backend.
+  std::string directory;
 };
 
 /// Graph reads of one shard, as the backend actor runs them (tests call them directly).

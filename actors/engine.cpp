@@ -21,6 +21,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
     bc.sync_writes = opts.sync_writes;
     bc.graph = s.graph;
     bc.shard_count = s.count;
+    if (!s.root.empty()) bc.directory = backend_directory(s.root, s.id);
     shard_actor_config sc;
     sc.id = s.id;
     sc.layout = s.layout;
