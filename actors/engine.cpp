@@ -13,7 +13,8 @@ namespace telos {
 engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shard>& shards,
                            const telos::profile& p, const engine_options& opts) {
   engine_actors result;
-  for (const auto& s : shards) {
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const auto& s = shards[i];
     backend_actor_config bc;
     bc.shard = s.id;
     bc.backend = s.backend;
@@ -28,10 +29,19 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
     sc.catalog = s.catalog;
     sc.sequence = s.sequence;
     sc.backend = spawn_backend(sys, std::move(bc), opts.detached_backends);
-    for (const auto& handle : s.indexes) {
+    const size_t embedders = s.indexes.size();
+    for (size_t j = 0; j < embedders; ++j) {
+      const auto& handle = s.indexes[j];
       index_actor_config ic;
       ic.shard = s.id;
       ic.handle = handle;
+      ic.snapshots = s.snapshots;
+      ic.embedder = j;
+      ic.checkpoint_every = opts.checkpoint_every;
+      // Index j of shard i takes its first snapshot after (j * shards + i + 1) / (embedders *
+      // shards) of its interval: one index of the store saves at a time.
+      ic.checkpoint_phase = static_cast<double>(j * shards.size() + i + 1) /
+                            static_cast<double>(embedders * shards.size());
       ic.catalog = s.catalog;
       ic.maintain_budget = opts.maintain_budget;
       ic.maintain_time = opts.maintain_time;

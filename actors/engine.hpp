@@ -31,6 +31,9 @@ struct engine_options {
   /// Most vectors, and most time, per index maintenance step (index_actor_config).
   size_t maintain_budget = 64;
   std::chrono::microseconds maintain_time{2000};
+  /// Each index saves a snapshot of itself after this many changed vectors (index_actor_config);
+  /// 0 = at close only.
+  size_t checkpoint_every = 100000;
   /// Milliseconds since the epoch for unset timestamps; empty = the system clock.
   std::function<int64_t()> clock;
 };

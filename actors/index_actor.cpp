@@ -69,9 +69,46 @@ size_t index_state::maintain() {
   return moved;
 }
 
+size_t index_state::checkpoint_interval() const {
+  const size_t every = config.checkpoint_every;
+  return std::max<size_t>(1,
+                          std::min(every, std::max(every / 20, config.handle->index->size() / 4)));
+}
+
+bool index_state::checkpoint_due() const {
+  // An index cleared and reloaded by a repair is only snapshotted at close: until the reload
+  // ends it holds part of the vectors, and the actor cannot tell when it ended.
+  return config.checkpoint_every > 0 && config.snapshots && config.snapshots->persistent() &&
+         !checkpoint_scheduled && changed >= next_checkpoint && !config.handle->replaced;
+}
+
+void index_state::checkpoint() {
+  auto done = config.snapshots->checkpoint(config.embedder, *config.handle);
+  if (done) {
+    changed = 0;
+    next_checkpoint = checkpoint_interval();
+    ++checkpoints;
+    checkpoint_error.clear();
+  } else {
+    // Disk full or an I/O error: the previous snapshot stays in force (a restart replays more);
+    // try again after another quarter of the interval.
+    checkpoint_error = describe(done.error());
+    next_checkpoint = changed + std::max<size_t>(checkpoint_interval() / 4, 1);
+  }
+}
+
 index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_state> self,
                                           index_actor_config config) {
   self->state.config = std::move(config);
+  if (self->state.config.checkpoint_every > 0)
+    self->state.next_checkpoint = std::max<uint64_t>(
+        1, static_cast<uint64_t>(static_cast<double>(self->state.checkpoint_interval()) *
+                                 self->state.config.checkpoint_phase));
+  auto schedule_checkpoint = [self] {
+    if (!self->state.checkpoint_due()) return;
+    self->state.checkpoint_scheduled = true;
+    self->send(self, atom::checkpoint_v);
+  };
   auto schedule_maintenance = [self] {
     if (self->state.maintenance_scheduled) return;
     self->state.maintenance_scheduled = true;
@@ -83,6 +120,8 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
       [=](atom::update, const index_update& update) -> atom::ok {
         self->state.apply(update);
         if (!update.upsert_ids.empty()) schedule_maintenance();
+        self->state.changed += update.upsert_ids.size() + update.removes.size();
+        schedule_checkpoint();
         return atom::ok_v;
       },
       [=](atom::search, const embedding& query, uint32_t k, const filter& f) {
@@ -130,6 +169,10 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         info.memory_bytes = s.memory_bytes;
         info.structure = s.structure;
         info.sequence = c.handle->applied;
+        if (c.snapshots)
+          if (auto m = c.snapshots->marker(c.embedder)) info.snapshot_sequence = m->sequence;
+        info.checkpoints = self->state.checkpoints;
+        info.checkpoint_error = self->state.checkpoint_error;
         return info;
       },
       [=](atom::maintain) {
@@ -139,6 +182,13 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         // of the mailbox, so queued updates and searches come first.
         self->state.stepped = true;
         if (moved > 0) schedule_maintenance();
+      },
+      [=](atom::checkpoint) {
+        self->state.checkpoint_scheduled = false;
+        if (self->state.config.handle->replaced) return;
+        self->state.checkpoint();
+        // Saving took a while: give the worker back, as after a maintenance step.
+        self->state.stepped = true;
       },
       [=](atom::close) -> atom::ok {
         self->quit();

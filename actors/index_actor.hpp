@@ -27,6 +27,16 @@ struct index_actor_config {
   /// HNSW insertion of a teleo13 vector takes about a millisecond at 100k vectors, so 64 of them
   /// would hold a scheduler worker for tens of milliseconds.
   std::chrono::microseconds maintain_time{2000};
+  /// The shard's snapshots. With `checkpoint_every` > 0 the actor saves its index as a new
+  /// snapshot once checkpoint_interval() vectors were upserted or removed since the last one,
+  /// which bounds what a restart after a crash replays; 0: snapshots at close only.
+  std::shared_ptr<snapshot_book> snapshots;
+  /// This index's position in the profile (its snapshot's name).
+  size_t embedder = 0;
+  size_t checkpoint_every = 0;
+  /// The first checkpoint comes after this fraction of the interval, (0, 1]: spread across the
+  /// indexes of a store, so that they do not all save (and hold acknowledgements) at once.
+  double checkpoint_phase = 1.0;
 };
 
 struct index_state {
@@ -36,6 +46,13 @@ struct index_state {
   bool maintenance_scheduled = false;
   /// The message just handled was a maintenance step: the actor yields its worker.
   bool stepped = false;
+  /// Vectors upserted or removed since the last snapshot, and how many trigger the next one.
+  uint64_t changed = 0;
+  uint64_t next_checkpoint = 0;
+  /// A checkpoint message is in the mailbox.
+  bool checkpoint_scheduled = false;
+  uint64_t checkpoints = 0;
+  std::string checkpoint_error;
 
   storage::vector_index& index() { return *config.handle->index; }
   /// Applies an update in place.
@@ -45,6 +62,15 @@ struct index_state {
   /// One maintenance step: moves fresh vectors into the graph until the budget of vectors or of
   /// time is spent. Returns how many moved (0: nothing left to do).
   size_t maintain();
+  /// Changes between two checkpoints: a quarter of the index, at least checkpoint_every / 20
+  /// and at most checkpoint_every. A checkpoint rewrites the whole index, so a fixed interval
+  /// would cost writes in proportion to the index's size for every change; a quarter keeps that
+  /// to about four index rows per change, and a restart replays at most a quarter of the index.
+  size_t checkpoint_interval() const;
+  /// Whether enough changed for a checkpoint (and one may be taken now).
+  bool checkpoint_due() const;
+  /// Saves the index as the shard's snapshot of it.
+  void checkpoint();
 };
 
 index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_state> self,

@@ -248,6 +248,7 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   eo.fused_depth = opts.fused_depth;
   eo.sync_writes = opts.sync_writes;
   eo.row_contributors = opts.row_contributors;
+  eo.checkpoint_every = opts.checkpoint_every;
   p->actors = spawn_engine(sys, p->shards, p->profile, eo);
   p->opts = std::move(opts);
   auto opened = std::unique_ptr<store>{new store(std::move(p))};
@@ -563,6 +564,9 @@ expected<store_stats> store::stats() {
       report.stats.fresh = i.fresh;
       report.stats.memory_bytes = i.memory_bytes;
       report.stats.structure = i.structure;
+      report.snapshot_sequence = i.snapshot_sequence;
+      report.checkpoints = i.checkpoints;
+      report.checkpoint_error = i.checkpoint_error;
       result.indexes.push_back(std::move(report));
     }
   }
@@ -608,6 +612,22 @@ std::vector<std::string> store::recovery_report() const {
       lines.push_back("skipped at open: " + problem);
   }
   return lines;
+}
+
+store::recovery_summary store::recovered() const {
+  recovery_summary sum;
+  for (const auto& s : impl_->shards)
+    for (const auto& r : s.recovery) {
+      if (r.method == "snapshot") {
+        ++sum.from_snapshot;
+        sum.replayed += r.replayed;
+      } else if (r.method == "rebuilt") {
+        ++sum.rebuilt;
+      } else {
+        ++sum.created;
+      }
+    }
+  return sum;
 }
 
 expected<void> store::close() {

@@ -75,6 +75,11 @@ struct store_options {
   /// (ec::format_mismatch). Every store has a graph: edges, quads and these index rows commit in
   /// the same batch as the memories.
   std::optional<storage::graph_options> graph;
+  /// Each index saves a snapshot of itself (a checkpoint) after this many of its vectors were
+  /// upserted or removed, so a restart after a crash replays at most about that many changes per
+  /// index instead of everything since the last close; 0 = snapshots at close only. The indexes
+  /// of a store take their turns (docs/ENGINE.md, "Recovery").
+  size_t checkpoint_every = 100000;
 };
 
 /// A page of list results; pass next_after to continue.
@@ -87,6 +92,11 @@ struct index_report {
   std::string embedder;
   uint32_t shard = 0;
   storage::index_stats stats;
+  /// Sequence the index's snapshot on disk covers (0: none yet).
+  uint64_t snapshot_sequence = 0;
+  /// Snapshots written while the store ran, and the last one's error (empty when it succeeded).
+  uint64_t checkpoints = 0;
+  std::string checkpoint_error;
 };
 
 struct store_stats {
@@ -207,6 +217,16 @@ public:
   /// How each shard's indexes came back at open (snapshot + replay, rebuild or new) and the rows
   /// skipped because they did not decode.
   std::vector<std::string> recovery_report() const;
+  /// The same, counted over every index of every shard.
+  struct recovery_summary {
+    /// Indexes loaded from a snapshot, and the changelog ids they replayed after it.
+    uint32_t from_snapshot = 0;
+    uint64_t replayed = 0;
+    /// Indexes rebuilt from the vector keyspace (no usable snapshot) and new ones.
+    uint32_t rebuilt = 0;
+    uint32_t created = 0;
+  };
+  recovery_summary recovered() const;
   /// Snapshots the indexes and closes every backend. Idempotent; the destructor calls it.
   expected<void> close();
 

@@ -192,12 +192,20 @@ struct index_info {
   std::string structure;
   /// Sequence of the last update the index applied.
   uint64_t sequence = 0;
+  /// Sequence the index's snapshot on disk covers (0: none yet); a restart after a crash replays
+  /// the changelog after it.
+  uint64_t snapshot_sequence = 0;
+  /// Snapshots written while the store ran (checkpoints), and why the last one failed (empty when
+  /// it did not; the previous snapshot then stays in force and the actor tries again later).
+  uint64_t checkpoints = 0;
+  std::string checkpoint_error;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, index_info& x) {
   return f(caf::meta::type_name("index_info"), x.embedder, x.shard, x.vectors, x.fresh,
-           x.memory_bytes, x.structure, x.sequence);
+           x.memory_bytes, x.structure, x.sequence, x.snapshot_sequence, x.checkpoints,
+           x.checkpoint_error);
 }
 
 /// Counters of one shard.
@@ -317,6 +325,9 @@ using index_actor = caf::typed_actor<
     caf::replies_to<atom::stats>::with<index_info>,
     /// Moves one budget of fresh vectors into the ANN graph; the actor sends this to itself.
     caf::reacts_to<atom::maintain>,
+    /// Saves the index as the shard's snapshot of it; the actor sends this to itself once enough
+    /// vectors changed since the last one.
+    caf::reacts_to<atom::checkpoint>,
     /// Stops touching the index (its owner snapshots it) and quits.
     caf::replies_to<atom::close>::with<atom::ok>>;
 

@@ -29,29 +29,6 @@ bool persistent(const opened_shard& s) {
   return !s.root.empty();
 }
 
-std::string snapshot_prefix(const std::string& embedder, const uuid& token) {
-  return embedder + "-" + token.to_string();
-}
-
-std::string snapshot_file(const std::string& root, uint32_t shard, const std::string& embedder,
-                          const uuid& token) {
-  return snapshot_directory(root, shard) + "/" + snapshot_prefix(embedder, token) + ".idx";
-}
-
-/// Deletes every file of the snapshot directory that no live prefix names (snapshots a crash
-/// left behind, or ones a newer snapshot replaced).
-void remove_stale_snapshots(const std::string& dir, const std::vector<std::string>& live) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  for (const auto& entry : fs::directory_iterator{dir, ec}) {
-    auto name = entry.path().filename().string();
-    bool keep = std::any_of(live.begin(), live.end(), [&](const std::string& prefix) {
-      return name.compare(0, prefix.size(), prefix) == 0;
-    });
-    if (!keep) fs::remove_all(entry.path(), ec);
-  }
-}
-
 std::string shard_name(uint32_t shard) {
   return "shard " + std::to_string(shard);
 }
@@ -306,6 +283,7 @@ storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j
 expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
   const auto& embedders = s.layout.profile().embedders;
   std::vector<std::string> live;
+  std::vector<std::optional<storage::snapshot_marker>> markers;
   for (size_t j = 0; j < embedders.size(); ++j) {
     const auto& spec = embedders[j];
     auto handle = std::make_shared<index_handle>();
@@ -356,12 +334,14 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
     }
     rec.vectors = handle->index->size();
     handle->applied = s.sequence;
-    handle->fresh_at_open = handle->index->stats().fresh;
+    handle->fresh_at_snapshot = handle->index->stats().fresh;
     s.indexes.push_back(std::move(handle));
-    s.markers.push_back(marker);
+    markers.push_back(marker);
     s.recovery.push_back(std::move(rec));
   }
   if (persistent(s)) remove_stale_snapshots(snapshot_directory(s.root, s.id), live);
+  s.snapshots =
+      std::make_shared<snapshot_book>(s.root, s.id, s.backend, s.layout, std::move(markers));
   return {};
 }
 
@@ -543,66 +523,8 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
 expected<void> close_shard(opened_shard& s) {
   if (!s.backend) return {};
   caf::error first_error;
-  if (persistent(s)) {
-    auto dir = snapshot_directory(s.root, s.id);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    write_batch markers;
-    // The changelog must stay from the oldest sequence any marker (new or kept) still needs.
-    uint64_t covered = s.sequence;
-    std::vector<std::string> live;
-    const auto& embedders = s.layout.profile().embedders;
-    for (size_t j = 0; j < s.indexes.size(); ++j) {
-      const auto& name = embedders[j].name;
-      const auto& handle = *s.indexes[j];
-      if (s.markers[j] && !handle.replaced && handle.applied.load() == s.markers[j]->sequence &&
-          handle.index->stats().fresh == handle.fresh_at_open) {
-        // Unchanged since the snapshot it was loaded from (a session that only read): that
-        // snapshot stays, instead of every `telos count` rewriting every index.
-        covered = std::min(covered, s.markers[j]->sequence);
-        live.push_back(snapshot_prefix(name, s.markers[j]->token));
-        continue;
-      }
-      storage::snapshot_marker marker{handle.applied.load(), uuid::random()};
-      auto saved = ec ? expected<void>{make_error(ec::io_error,
-                                                  "cannot create '" + dir + "': " + ec.message())}
-                      : s.indexes[j]->index->save(snapshot_file(s.root, s.id, name, marker.token));
-      if (saved) {
-        markers.put(s.layout.meta(), storage::snapshot_key(name),
-                    storage::encode_snapshot_marker(marker));
-        covered = std::min(covered, marker.sequence);
-        live.push_back(snapshot_prefix(name, marker.token));
-        s.markers[j] = marker;
-      } else {
-        if (!first_error) first_error = std::move(saved.error());
-        if (s.markers[j]) {
-          covered = std::min(covered, s.markers[j]->sequence);
-          live.push_back(snapshot_prefix(name, s.markers[j]->token));
-        } else {
-          covered = 0;
-        }
-      }
-    }
-    if (auto ok = s.backend->write(markers, storage::write_options{true}); !ok) {
-      if (!first_error) first_error = std::move(ok.error());
-    } else {
-      remove_stale_snapshots(dir, live);
-      // Entries up to `covered` are in every snapshot; replay never reads them again.
-      write_batch truncate;
-      auto it =
-          s.backend->scan(s.layout.changelog(),
-                          storage::key_range{{}, true, storage::changelog_key(covered), true});
-      if (it) {
-        for (auto& i = *it; i->valid(); i->next())
-          truncate.del(s.layout.changelog(), i->key());
-        it->reset();
-        if (auto ok2 = s.backend->write(truncate); !ok2 && !first_error)
-          first_error = std::move(ok2.error());
-      } else if (!first_error) {
-        first_error = std::move(it.error());
-      }
-    }
-  }
+  if (s.snapshots)
+    if (auto ok = s.snapshots->close(s.indexes); !ok) first_error = std::move(ok.error());
   if (auto ok = s.backend->flush(); !ok && !first_error) first_error = std::move(ok.error());
   if (auto ok = s.backend->close(); !ok && !first_error) first_error = std::move(ok.error());
   s.backend.reset();

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <pthread.h>
 #include <string>
@@ -30,6 +31,15 @@ namespace telos {
 std::string backend_directory(const std::string& root, uint32_t shard);
 /// <root>/indexes/shard-<id>: the shard's index snapshots.
 std::string snapshot_directory(const std::string& root, uint32_t shard);
+/// <root>/indexes/shard-<id>/<embedder>-<token>.idx: one index snapshot (the dense index writes
+/// its HNSW graph to a file beside it whose name starts the same).
+std::string snapshot_file(const std::string& root, uint32_t shard, const std::string& embedder,
+                          const uuid& token);
+/// Deletes every file of a snapshot directory whose name starts with none of `live` (from
+/// snapshot_prefix): snapshots a crash left behind, or ones a newer snapshot replaced.
+void remove_stale_snapshots(const std::string& dir, const std::vector<std::string>& live);
+/// "<embedder>-<token>": how the files of one snapshot begin.
+std::string snapshot_prefix(const std::string& embedder, const uuid& token);
 /// <root>/MANIFEST
 std::string manifest_path(const std::string& root);
 
@@ -90,13 +100,60 @@ struct index_handle {
   /// Set when the index was cleared and filled again (verify --repair): it may then differ from the
   /// snapshot it was loaded from although `applied` did not move.
   std::atomic<bool> replaced{false};
-  /// Vectors outside the ANN graph right after open. With `applied` still at the loaded snapshot's
-  /// sequence and as many fresh vectors, nothing changed, and close_shard keeps that snapshot.
-  size_t fresh_at_open = 0;
+  /// Vectors outside the ANN graph when the index's latest snapshot was loaded or written. With
+  /// `applied` still at that snapshot's sequence and as many fresh vectors, nothing changed, and
+  /// close_shard keeps the snapshot.
+  size_t fresh_at_snapshot = 0;
   /// The index actor holds it exclusively while it changes `index` (or replaces it); the blocking
   /// facade holds it shared while it searches `index` on the caller's thread. The actor's own
   /// reads need no lock: it is the only writer.
   writer_first_lock lock;
+};
+
+/// The snapshots of a shard's indexes: which file each index was last saved to (its marker in the
+/// shard's meta keyspace), saving new ones, and dropping the changelog entries that every snapshot
+/// covers. Shared by the index actors, which checkpoint their index while the shard runs, and by
+/// close_shard. Thread-safe; a given index is only ever checkpointed by the one thread that
+/// changes it (its actor while it runs, close_shard after), so `applied` is stable meanwhile.
+class snapshot_book {
+public:
+  /// `root` empty: the memory backend, which keeps no snapshots.
+  snapshot_book(std::string root, uint32_t shard, std::shared_ptr<storage::backend> backend,
+                storage::shard_layout layout,
+                std::vector<std::optional<storage::snapshot_marker>> markers);
+
+  bool persistent() const { return !root_.empty(); }
+  /// The snapshot index `embedder` has on disk, if any.
+  std::optional<storage::snapshot_marker> marker(size_t embedder) const;
+
+  /// Saves index `embedder` at the sequence it applied (a new file, fsynced), records its marker
+  /// with a synced write, deletes the snapshot it replaces, and drops the changelog entries that
+  /// every index's snapshot now covers. On error the previous snapshot stays in force and the new
+  /// file is gone. Nothing to do (and nullopt) for the memory backend.
+  expected<std::optional<storage::snapshot_marker>> checkpoint(size_t embedder,
+                                                               index_handle& handle);
+
+  /// At close: saves every index that changed since its snapshot (one synced write records every
+  /// new marker), keeps the others' snapshots, deletes every other file of the snapshot
+  /// directory and the changelog entries every snapshot covers. The first error is returned; the
+  /// indexes it did not concern are still saved.
+  expected<void> close(const std::vector<std::shared_ptr<index_handle>>& indexes);
+
+private:
+  /// Writes index j's snapshot file; the marker is not recorded yet.
+  expected<storage::snapshot_marker> save(size_t j, index_handle& handle);
+  /// Deletes changelog entries up to the oldest sequence any index's snapshot covers (none while
+  /// an index has no snapshot). Call with mutex_ held.
+  expected<void> truncate_changelog_locked();
+
+  std::string root_;
+  uint32_t shard_;
+  std::shared_ptr<storage::backend> backend_;
+  storage::shard_layout layout_;
+  mutable std::mutex mutex_;
+  std::vector<std::optional<storage::snapshot_marker>> markers_;
+  /// Changelog entries up to this sequence were deleted by this book.
+  uint64_t truncated_ = 0;
 };
 
 /// The top `k` hits of `index` among the memories `f` admits (judged on `catalog`); what an index
@@ -152,8 +209,8 @@ struct opened_shard {
   stored_intents intents;
   /// Last committed sequence.
   uint64_t sequence = 0;
-  /// The snapshot markers found at open, per embedder (their files are replaced at close).
-  std::vector<std::optional<storage::snapshot_marker>> markers;
+  /// The indexes' snapshots (markers found at open, then those written by checkpoints).
+  std::shared_ptr<snapshot_book> snapshots;
   std::vector<index_recovery> recovery;
   /// Rows skipped while loading because they do not decode (verify reports and repairs them).
   std::vector<std::string> problems;
@@ -163,8 +220,8 @@ struct opened_shard {
 /// naming both sides), loads counters and record facts, and brings every index back.
 expected<opened_shard> open_shard(const shard_open_options& opts);
 
-/// Snapshots every index at the sequence it applied (persistent backends), records the markers,
-/// drops changelog entries every snapshot covers, and closes the backend. Call only once no
+/// Snapshots every index that changed since its last snapshot at the sequence it applied
+/// (persistent backends; snapshot_book::close), and closes the backend. Call only once no
 /// actor uses the shard any more. Idempotent.
 expected<void> close_shard(opened_shard& shard);
 

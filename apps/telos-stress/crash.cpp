@@ -112,18 +112,32 @@ struct child_process {
 
 child_process spawn_child(const config& cfg, const std::string& store_dir, uint32_t cycle,
                           const std::string& log, const std::string& state) {
-  std::vector<std::string> args = {self_path(),        "--crash-child",
-                                   "--data-dir",       store_dir,
-                                   "--backend",        cfg.backend,
-                                   "--profile",        cfg.profile,
-                                   "--memories",       std::to_string(cfg.memories),
-                                   "--writers",        std::to_string(cfg.writers),
-                                   "--seed",           std::to_string(cfg.seed),
-                                   "--max-batch",      std::to_string(cfg.max_batch),
-                                   "--hnsw-threshold", std::to_string(cfg.hnsw_threshold),
-                                   "--cycle",          std::to_string(cycle),
-                                   "--ack-log",        log,
-                                   "--state-file",     state};
+  std::vector<std::string> args = {self_path(),
+                                   "--crash-child",
+                                   "--data-dir",
+                                   store_dir,
+                                   "--backend",
+                                   cfg.backend,
+                                   "--profile",
+                                   cfg.profile,
+                                   "--memories",
+                                   std::to_string(cfg.memories),
+                                   "--writers",
+                                   std::to_string(cfg.writers),
+                                   "--seed",
+                                   std::to_string(cfg.seed),
+                                   "--max-batch",
+                                   std::to_string(cfg.max_batch),
+                                   "--hnsw-threshold",
+                                   std::to_string(cfg.hnsw_threshold),
+                                   "--checkpoint-every",
+                                   std::to_string(cfg.checkpoint_every),
+                                   "--cycle",
+                                   std::to_string(cycle),
+                                   "--ack-log",
+                                   log,
+                                   "--state-file",
+                                   state};
   if (cfg.sync) args.push_back("--sync");
   std::vector<char*> argv;
   for (auto& a : args)
@@ -178,6 +192,9 @@ struct cycle_result {
   uint64_t in_flight_applied = 0;
   uint64_t present = 0;
   double check_s = 0;
+  /// Of check_s: store::open alone (recovery), and what it replayed or rebuilt.
+  double open_s = 0;
+  store::recovery_summary recovered;
   std::vector<std::string> problems;
 };
 
@@ -357,6 +374,8 @@ int run_crash(const config& cfg) {
     if (!opened) {
       res.problems.push_back("reopen after the kill failed: " + describe(opened.error()));
     } else {
+      res.open_s = std::chrono::duration<double>(clock::now() - t).count();
+      res.recovered = (*opened)->recovered();
       auto checked = check_store(**opened, gen, model, copts);
       res.problems.insert(res.problems.end(), checked.problems.begin(), checked.problems.end());
       if (auto closed = (*opened)->close(); !closed)
@@ -371,15 +390,18 @@ int run_crash(const config& cfg) {
     if (!cfg.quiet) {
       std::fprintf(stderr,
                    "cycle %u/%u: killed after %.0f ms%s; %llu acknowledged writes (%llu memories) "
-                   "all present; %llu in flight (%llu landed); %llu memories stored; reopen + "
+                   "all present; %llu in flight (%llu landed); %llu memories stored; reopen "
+                   "%.2f s (%u indexes from a snapshot + %llu ids replayed, %u rebuilt), reopen + "
                    "check %.2f s: %s\n",
                    c, cfg.crash, res.killed_after_ms, res.early ? " (while opening)" : "",
                    static_cast<unsigned long long>(res.acked_ops),
                    static_cast<unsigned long long>(res.acked_memories),
                    static_cast<unsigned long long>(res.in_flight),
                    static_cast<unsigned long long>(res.in_flight_applied),
-                   static_cast<unsigned long long>(res.present), res.check_s,
-                   res.problems.empty() ? "OK" : "FAILED");
+                   static_cast<unsigned long long>(res.present), res.open_s,
+                   res.recovered.from_snapshot,
+                   static_cast<unsigned long long>(res.recovered.replayed), res.recovered.rebuilt,
+                   res.check_s, res.problems.empty() ? "OK" : "FAILED");
     }
     for (auto& p : res.problems)
       std::printf("cycle %u: %s\n", c, p.c_str());
@@ -411,6 +433,10 @@ int run_crash(const config& cfg) {
                       {"in_flight", r.in_flight},
                       {"in_flight_landed", r.in_flight_applied},
                       {"stored", r.present},
+                      {"reopen_s", r.open_s},
+                      {"indexes_from_snapshot", r.recovered.from_snapshot},
+                      {"ids_replayed", r.recovered.replayed},
+                      {"indexes_rebuilt", r.recovered.rebuilt},
                       {"reopen_and_check_s", r.check_s},
                       {"problems", r.problems}});
     std::ofstream out{cfg.report};

@@ -28,6 +28,7 @@ store_options store_options_of(const config& cfg, const std::string& dir, const 
   opts.create_if_missing = create;
   opts.sync_writes = cfg.sync;
   opts.index_options.hnsw_threshold = cfg.hnsw_threshold;
+  opts.checkpoint_every = cfg.checkpoint_every;
   return opts;
 }
 
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
                  "Vectors from which a dense index builds its HNSW graph (reach it sooner)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  app.add_option("--checkpoint-every", cfg.checkpoint_every,
+                 "Each index saves a snapshot after this many changed vectors (0: at close only)")
+      ->capture_default_str();
   app.add_option("--data-dir", cfg.data_dir,
                  "Directory for the store (default: a fresh temporary directory, removed after)");
   app.add_flag("--keep", cfg.keep, "Keep the temporary store directory");

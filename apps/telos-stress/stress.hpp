@@ -28,6 +28,8 @@ struct config {
   uint32_t max_batch = 8;
   /// index_options::hnsw_threshold of the store.
   size_t hnsw_threshold = storage::index_options{}.hnsw_threshold;
+  /// store_options::checkpoint_every of the store.
+  size_t checkpoint_every = store_options{}.checkpoint_every;
   /// Queries per embedder compared with brute force after the run.
   uint32_t check_queries = 8;
   std::string report;

@@ -174,13 +174,17 @@ std::function<int()> stats_setup(CLI::App&, const global_options& globals) {
       auto st = db.stats();
       if (!st) return fail(st.error(), "stats");
       json_value indexes = json_value::array();
-      for (auto& ix : st->indexes)
-        indexes.push_back({{"embedder", ix.embedder},
-                           {"shard", ix.shard},
-                           {"structure", ix.stats.structure},
-                           {"vectors", ix.stats.vectors},
-                           {"fresh", ix.stats.fresh},
-                           {"memory_bytes", ix.stats.memory_bytes}});
+      for (auto& ix : st->indexes) {
+        json_value entry{{"embedder", ix.embedder},
+                         {"shard", ix.shard},
+                         {"structure", ix.stats.structure},
+                         {"vectors", ix.stats.vectors},
+                         {"fresh", ix.stats.fresh},
+                         {"memory_bytes", ix.stats.memory_bytes},
+                         {"snapshot_sequence", ix.snapshot_sequence}};
+        if (!ix.checkpoint_error.empty()) entry["checkpoint_error"] = ix.checkpoint_error;
+        indexes.push_back(std::move(entry));
+      }
       print({{"backend", storage::to_string(st->backend)},
              {"profile", db.profile().name},
              {"shards", st->shards},

@@ -13,19 +13,24 @@ if(TARGET telos-cli AND TARGET telos-stress)
   add_test(NAME ${suite}_stress_load
            COMMAND $<TARGET_FILE:telos-stress> --profile small --memories 400 --duration 3
                    --writers 2 --readers 2 --quiet)
+  # Both crash runs checkpoint their indexes every 20 changed vectors, so kills also land while
+  # snapshots are written and their markers recorded, and reopens load a checkpoint.
   add_test(NAME ${suite}_stress_crash
            COMMAND $<TARGET_FILE:telos-stress> --crash 5 --profile small --memories 300
-                   --kill-min-ms 100 --kill-max-ms 400 --quiet)
+                   --kill-min-ms 100 --kill-max-ms 400 --checkpoint-every 20 --quiet)
   add_test(NAME ${suite}_stress_crash_lmdb_sync
            COMMAND $<TARGET_FILE:telos-stress> --crash 3 --backend lmdb --sync --profile small
-                   --memories 300 --kill-min-ms 100 --kill-max-ms 400 --quiet)
+                   --memories 300 --kill-min-ms 100 --kill-max-ms 400 --checkpoint-every 20
+                   --quiet)
   # Injected disk faults (one cycle of each kind) and simulated power cuts with sync writes:
   # no abort, nothing acknowledged lost, writes resume without a reopen (docs/STRESS.md).
+  # Both with checkpoints every 20 changed vectors: faults and cuts also hit snapshot files.
   add_test(NAME ${suite}_stress_faults
-           COMMAND $<TARGET_FILE:telos-stress> --faults 5 --profile small --memories 300 --quiet)
+           COMMAND $<TARGET_FILE:telos-stress> --faults 5 --profile small --memories 300
+                   --checkpoint-every 20 --quiet)
   add_test(NAME ${suite}_stress_power_loss_sync
            COMMAND $<TARGET_FILE:telos-stress> --power-loss 4 --sync --profile small
-                   --memories 300 --quiet)
+                   --memories 300 --checkpoint-every 20 --quiet)
   # Slowest of these under ASan+UBSan: 21 s (cli_stress_crash, same run), so 300 s is 14x.
   telos_test_timeout(300 ${suite}_stress_load ${suite}_stress_crash
                      ${suite}_stress_crash_lmdb_sync ${suite}_stress_faults

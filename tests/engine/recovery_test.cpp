@@ -259,6 +259,97 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_changelog_replay_after_a_crash) {
   BOOST_CHECK(require(db->verify(), "verify").consistent);
 }
 
+BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
+  temp_dir dir{"checkpoints"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  opts.shards = 1;
+  memory_maker maker{mixed_profile(), 31};
+  probe queries{maker};
+  { open_store(opts); } // creates the store; nothing to snapshot yet
+  constexpr size_t every = 40, batch = 10, batches = 20;
+  const size_t embedders = mixed_profile().embedders.size();
+  std::vector<memory> all;
+  {
+    // A session that checkpoints every 40 changed vectors per index and then ends like a crash:
+    // the actors stop and the backend closes without close_shard's snapshots.
+    auto manifest = require(read_manifest(dir.path()), "manifest");
+    BOOST_REQUIRE(manifest);
+    shard_open_options so;
+    so.root = dir.path();
+    so.backend = storage::backend_kind::rocksdb;
+    so.backend_options = opts.backend_options;
+    so.profile = manifest->profile;
+    so.graph = true; // as store::open does
+    auto shard = require(open_shard(so), "open_shard");
+    caf::actor_system_config cfg;
+    register_telos(cfg);
+    caf::actor_system sys{cfg};
+    std::vector<opened_shard> shards;
+    shards.push_back(std::move(shard));
+    engine_options eo;
+    eo.checkpoint_every = every;
+    auto actors = spawn_engine(sys, shards, manifest->profile, eo);
+    caf::scoped_actor self{sys};
+    for (size_t b = 0; b < batches; ++b) {
+      std::vector<memory> part;
+      for (size_t i = 0; i < batch; ++i)
+        part.push_back(maker.make());
+      self->request(actors.coordinator, caf::infinite, atom::put_v, part)
+          .receive([](std::vector<uuid>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+      all.insert(all.end(), part.begin(), part.end());
+    }
+    std::vector<uuid> gone{all[5].id, all[150].id};
+    self->request(actors.coordinator, caf::infinite, atom::remove_v, gone)
+        .receive([](std::vector<bool>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+    all.erase(all.begin() + 150);
+    all.erase(all.begin() + 5);
+    // A checkpoint is a message an index actor sends itself while it applies an update, so it is
+    // in the mailbox before this request reaches the actor.
+    std::vector<shard_info> infos;
+    self->request(actors.coordinator, caf::infinite, atom::stats_v)
+        .receive([&](std::vector<shard_info>& x) { infos = std::move(x); },
+                 [](caf::error& err) { BOOST_FAIL(describe(err)); });
+    BOOST_REQUIRE_EQUAL(infos.size(), 1u);
+    BOOST_REQUIRE_EQUAL(infos[0].indexes.size(), embedders);
+    uint64_t oldest = UINT64_MAX;
+    for (const auto& ix : infos[0].indexes) {
+      BOOST_TEST_CONTEXT(ix.embedder) {
+        // 200 upserts and 2 removes: at least 4 checkpoints of 40 each, the first one earlier.
+        BOOST_CHECK_GE(ix.checkpoints, 4u);
+        BOOST_CHECK(ix.checkpoint_error.empty());
+        BOOST_CHECK_GT(ix.snapshot_sequence, 0u);
+        BOOST_CHECK_LE(ix.snapshot_sequence, ix.sequence);
+        oldest = std::min(oldest, ix.snapshot_sequence);
+      }
+    }
+    // The changelog keeps only what some snapshot does not cover.
+    auto& db = *shards[0].backend;
+    auto it = require(db.scan(shards[0].layout.changelog(), storage::key_range::all()), "scan");
+    BOOST_REQUIRE(it->valid());
+    BOOST_CHECK_GT(require(storage::decode_changelog_key(it->key()), "key"), oldest);
+    it.reset();
+    // One snapshot file per index (and the dense graphs beside theirs): replaced ones are gone.
+    size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(dir.path(), 0)})
+      files += entry.path().extension() == ".idx" ? 1 : 0;
+    BOOST_CHECK_EQUAL(files, embedders);
+    self->request(actors.coordinator, caf::infinite, atom::close_v)
+        .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+    actors = {};
+    shards[0].backend->close();
+  }
+  auto db = open_store(opts);
+  auto recovered = db->recovered();
+  BOOST_CHECK_EQUAL(recovered.from_snapshot, embedders);
+  BOOST_CHECK_EQUAL(recovered.rebuilt, 0u);
+  // Each index replays at most what changed after its last checkpoint (< every, plus the batch
+  // that crossed it), not the 202 changes of the session.
+  BOOST_CHECK_LE(recovered.replayed, embedders * (every + batch));
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), all.size());
+  queries.check_against(all, *db);
+  BOOST_CHECK(require(db->verify(), "verify").consistent);
+}
+
 BOOST_AUTO_TEST_CASE(opening_with_another_profile_names_both) {
   temp_dir dir{"profile"};
   auto opts = disk_options(dir.path(), storage::backend_kind::lmdb);

@@ -1,0 +1,174 @@
+// Index snapshots of a shard: writing them while the shard runs (checkpoints) and at close,
+// recording their markers, and dropping the changelog entries they make redundant.
+#include "telos/shard/shard_storage.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace telos {
+
+std::string snapshot_prefix(const std::string& embedder, const uuid& token) {
+  return embedder + "-" + token.to_string();
+}
+
+std::string snapshot_file(const std::string& root, uint32_t shard, const std::string& embedder,
+                          const uuid& token) {
+  return snapshot_directory(root, shard) + "/" + snapshot_prefix(embedder, token) + ".idx";
+}
+
+void remove_stale_snapshots(const std::string& dir, const std::vector<std::string>& live) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator{dir, ec}) {
+    auto name = entry.path().filename().string();
+    bool keep = std::any_of(live.begin(), live.end(), [&](const std::string& prefix) {
+      return name.compare(0, prefix.size(), prefix) == 0;
+    });
+    if (!keep) fs::remove_all(entry.path(), ec);
+  }
+}
+
+namespace {
+
+/// Deletes the files of one snapshot (the index file and what the index wrote beside it).
+void remove_snapshot(const std::string& dir, const std::string& prefix) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator{dir, ec}) {
+    auto name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) == 0) fs::remove_all(entry.path(), ec);
+  }
+}
+
+} // namespace
+
+snapshot_book::snapshot_book(std::string root, uint32_t shard,
+                             std::shared_ptr<storage::backend> backend,
+                             storage::shard_layout layout,
+                             std::vector<std::optional<storage::snapshot_marker>> markers)
+    : root_(std::move(root)), shard_(shard), backend_(std::move(backend)),
+      layout_(std::move(layout)), markers_(std::move(markers)) {}
+
+std::optional<storage::snapshot_marker> snapshot_book::marker(size_t embedder) const {
+  std::lock_guard guard{mutex_};
+  return embedder < markers_.size() ? markers_[embedder] : std::nullopt;
+}
+
+expected<storage::snapshot_marker> snapshot_book::save(size_t j, index_handle& handle) {
+  auto dir = snapshot_directory(root_, shard_);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ec::io_error, "cannot create '" + dir + "': " + ec.message());
+  const auto& name = layout_.profile().embedders[j].name;
+  storage::snapshot_marker marker{handle.applied.load(), uuid::random()};
+  // Vectors still outside the graph are saved as such; after a load they stay fresh.
+  auto fresh = handle.index->stats().fresh;
+  if (auto ok = handle.index->save(snapshot_file(root_, shard_, name, marker.token)); !ok)
+    return std::move(ok.error());
+  handle.fresh_at_snapshot = fresh;
+  return marker;
+}
+
+expected<std::optional<storage::snapshot_marker>> snapshot_book::checkpoint(size_t j,
+                                                                            index_handle& handle) {
+  if (!persistent()) return std::optional<storage::snapshot_marker>{};
+  auto marker = save(j, handle);
+  if (!marker) return std::move(marker.error());
+  const auto& name = layout_.profile().embedders[j].name;
+  auto dir = snapshot_directory(root_, shard_);
+  // Synced: the marker must not outlive a crash that loses the commits it covers. RocksDB's WAL
+  // and LMDB's commits are ordered, so syncing this write makes every earlier commit durable too.
+  write_batch batch;
+  batch.put(layout_.meta(), storage::snapshot_key(name), storage::encode_snapshot_marker(*marker));
+  if (auto ok = backend_->write(batch, storage::write_options{true}); !ok) {
+    remove_snapshot(dir, snapshot_prefix(name, marker->token));
+    return std::move(ok.error());
+  }
+  std::optional<storage::snapshot_marker> previous;
+  {
+    std::lock_guard guard{mutex_};
+    previous = markers_[j];
+    markers_[j] = *marker;
+  }
+  // From here on the new snapshot is in force: a crash before the old one is deleted leaves a
+  // stale file, which the next open deletes.
+  if (previous) remove_snapshot(dir, snapshot_prefix(name, previous->token));
+  std::lock_guard guard{mutex_};
+  // The snapshot stands whether or not the changelog could be shortened; a failure here only
+  // leaves entries the next checkpoint or close deletes.
+  (void)truncate_changelog_locked();
+  return std::optional<storage::snapshot_marker>{*marker};
+}
+
+expected<void> snapshot_book::truncate_changelog_locked() {
+  uint64_t covered = UINT64_MAX;
+  for (const auto& m : markers_) {
+    if (!m) return {}; // an index without a snapshot replays from the start
+    covered = std::min(covered, m->sequence);
+  }
+  if (markers_.empty() || covered <= truncated_) return {};
+  storage::key_range range{std::nullopt, true, storage::changelog_key(covered), true};
+  if (truncated_ > 0) {
+    range.begin = storage::changelog_key(truncated_);
+    range.begin_inclusive = false;
+  }
+  auto it = backend_->scan(layout_.changelog(), range);
+  if (!it) return std::move(it.error());
+  write_batch truncate;
+  for (auto& i = *it; i->valid(); i->next())
+    truncate.del(layout_.changelog(), i->key());
+  it->reset();
+  if (auto ok = backend_->write(truncate); !ok) return std::move(ok.error());
+  truncated_ = covered;
+  return {};
+}
+
+expected<void> snapshot_book::close(const std::vector<std::shared_ptr<index_handle>>& indexes) {
+  if (!persistent()) return {};
+  caf::error first_error;
+  const auto& embedders = layout_.profile().embedders;
+  write_batch batch;
+  std::vector<std::optional<storage::snapshot_marker>> next;
+  {
+    std::lock_guard guard{mutex_};
+    next = markers_;
+  }
+  for (size_t j = 0; j < indexes.size() && j < next.size(); ++j) {
+    auto& handle = *indexes[j];
+    if (next[j] && !handle.replaced && handle.applied.load() == next[j]->sequence &&
+        handle.index->stats().fresh == handle.fresh_at_snapshot)
+      // Unchanged since its snapshot (loaded at open, or written by a checkpoint): that snapshot
+      // stays, instead of every `telos count` rewriting every index.
+      continue;
+    auto marker = save(j, handle);
+    if (!marker) {
+      if (!first_error) first_error = std::move(marker.error());
+      continue; // the previous snapshot, if any, stays in force
+    }
+    batch.put(layout_.meta(), storage::snapshot_key(embedders[j].name),
+              storage::encode_snapshot_marker(*marker));
+    next[j] = *marker;
+  }
+  auto dir = snapshot_directory(root_, shard_);
+  std::lock_guard guard{mutex_};
+  if (auto ok = backend_->write(batch, storage::write_options{true}); !ok) {
+    if (!first_error) first_error = std::move(ok.error());
+    // The new files are not recorded: only the snapshots in force stay.
+    next = markers_;
+  } else {
+    markers_ = next;
+  }
+  std::vector<std::string> live;
+  for (size_t j = 0; j < markers_.size() && j < embedders.size(); ++j)
+    if (markers_[j]) live.push_back(snapshot_prefix(embedders[j].name, markers_[j]->token));
+  remove_stale_snapshots(dir, live);
+  if (auto ok = truncate_changelog_locked(); !ok && !first_error)
+    first_error = std::move(ok.error());
+  if (first_error) return first_error;
+  return {};
+}
+
+} // namespace telos
