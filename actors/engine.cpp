@@ -45,6 +45,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       ic.catalog = s.catalog;
       ic.maintain_budget = opts.maintain_budget;
       ic.maintain_time = opts.maintain_time;
+      ic.max_fresh = opts.max_fresh;
       sc.indexes.push_back(spawn_index(sys, std::move(ic)));
     }
     result.indexes.push_back(sc.indexes);

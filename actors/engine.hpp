@@ -31,6 +31,9 @@ struct engine_options {
   /// Most vectors, and most time, per index maintenance step (index_actor_config).
   size_t maintain_budget = 64;
   std::chrono::microseconds maintain_time{2000};
+  /// Fresh vectors per index beyond which acknowledgements wait for graph work
+  /// (index_actor_config::max_fresh); 0 = no bound.
+  size_t max_fresh = 10000;
   /// Each index saves a snapshot of itself after this many changed vectors (index_actor_config);
   /// 0 = at close only.
   size_t checkpoint_every = 100000;

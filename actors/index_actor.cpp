@@ -69,6 +69,22 @@ size_t index_state::maintain() {
   return moved;
 }
 
+size_t index_state::drain(size_t upserts) {
+  if (config.max_fresh == 0 || upserts == 0) return 0;
+  auto fresh = index().stats().fresh;
+  if (fresh <= config.max_fresh) return 0;
+  const size_t owed = std::min(fresh - config.max_fresh, config.drain_per_upsert * upserts);
+  size_t moved = 0;
+  while (moved < owed) {
+    // One vector per lock, as in maintain(): the facade's searches wait for one insertion at most.
+    std::unique_lock guard{config.handle->lock};
+    auto n = index().maintain(1);
+    if (n == 0) break;
+    moved += n;
+  }
+  return moved;
+}
+
 size_t index_state::checkpoint_interval() const {
   const size_t every = config.checkpoint_every;
   return std::max<size_t>(1,
@@ -119,6 +135,7 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
   return {
       [=](atom::update, const index_update& update) -> atom::ok {
         self->state.apply(update);
+        self->state.drain(update.upsert_ids.size());
         if (!update.upsert_ids.empty()) schedule_maintenance();
         self->state.changed += update.upsert_ids.size() + update.removes.size();
         schedule_checkpoint();

@@ -27,6 +27,13 @@ struct index_actor_config {
   /// HNSW insertion of a teleo13 vector takes about a millisecond at 100k vectors, so 64 of them
   /// would hold a scheduler worker for tens of milliseconds.
   std::chrono::microseconds maintain_time{2000};
+  /// Backpressure: while more than this many vectors are outside the ANN graph (0 = no bound),
+  /// an update is acknowledged only after `drain_per_upsert` fresh vectors per vector it upserted
+  /// moved into the graph. Writers then slow down to the rate at which graphs are built, smoothly
+  /// (each acknowledgement waits for a bounded amount of graph work, never for the whole
+  /// backlog), and the fresh buffer, which every search scans exactly, shrinks back to the bound.
+  size_t max_fresh = 0;
+  size_t drain_per_upsert = 2;
   /// The shard's snapshots. With `checkpoint_every` > 0 the actor saves its index as a new
   /// snapshot once checkpoint_interval() vectors were upserted or removed since the last one,
   /// which bounds what a restart after a crash replays; 0: snapshots at close only.
@@ -62,6 +69,8 @@ struct index_state {
   /// One maintenance step: moves fresh vectors into the graph until the budget of vectors or of
   /// time is spent. Returns how many moved (0: nothing left to do).
   size_t maintain();
+  /// Backpressure after an update of `upserts` vectors (max_fresh); returns how many moved.
+  size_t drain(size_t upserts);
   /// Changes between two checkpoints: a quarter of the index, at least checkpoint_every / 20
   /// and at most checkpoint_every. A checkpoint rewrites the whole index, so a fixed interval
   /// would cost writes in proportion to the index's size for every change; a quarter keeps that

@@ -80,6 +80,11 @@ struct store_options {
   /// index instead of everything since the last close; 0 = snapshots at close only. The indexes
   /// of a store take their turns (docs/ENGINE.md, "Recovery").
   size_t checkpoint_every = 100000;
+  /// Backpressure: while an index holds more than this many vectors outside its ANN graph (they
+  /// are searched exactly, so searches slow down as they pile up), each write it applies is
+  /// acknowledged only after two fresh vectors per vector written moved into the graph. Writers
+  /// then go at the speed graphs are built instead of outrunning it; 0 = no bound.
+  size_t max_fresh = 10000;
 };
 
 /// A page of list results; pass next_after to continue.

@@ -29,6 +29,7 @@ store_options store_options_of(const config& cfg, const std::string& dir, const 
   opts.sync_writes = cfg.sync;
   opts.index_options.hnsw_threshold = cfg.hnsw_threshold;
   opts.checkpoint_every = cfg.checkpoint_every;
+  opts.max_fresh = cfg.max_fresh;
   return opts;
 }
 
@@ -104,6 +105,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   app.add_option("--checkpoint-every", cfg.checkpoint_every,
                  "Each index saves a snapshot after this many changed vectors (0: at close only)")
+      ->capture_default_str();
+  app.add_option("--max-fresh", cfg.max_fresh,
+                 "Vectors per index outside the graph beyond which writes wait for graph work "
+                 "(0: no bound)")
       ->capture_default_str();
   app.add_option("--data-dir", cfg.data_dir,
                  "Directory for the store (default: a fresh temporary directory, removed after)");

@@ -30,6 +30,8 @@ struct config {
   size_t hnsw_threshold = storage::index_options{}.hnsw_threshold;
   /// store_options::checkpoint_every of the store.
   size_t checkpoint_every = store_options{}.checkpoint_every;
+  /// store_options::max_fresh of the store.
+  size_t max_fresh = store_options{}.max_fresh;
   /// Queries per embedder compared with brute force after the run.
   uint32_t check_queries = 8;
   std::string report;

@@ -125,4 +125,67 @@ BOOST_AUTO_TEST_CASE(other_actors_run_between_the_maintenance_steps_of_an_index_
   caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
 }
 
+BOOST_AUTO_TEST_CASE(above_max_fresh_an_update_is_acknowledged_after_graph_work) {
+  caf::actor_system_config cfg;
+  register_telos(cfg);
+  caf::actor_system sys{cfg};
+  constexpr uint32_t dim = 16;
+  constexpr size_t batch = 4, batches = 60, max_fresh = 8;
+  auto handle = std::make_shared<index_handle>();
+  handle->options.hnsw_threshold = 40;
+  handle->index =
+      storage::make_vector_index({"e", embedder_kind::dense, dim, metric::cosine}, handle->options);
+  index_actor_config ic;
+  ic.handle = handle;
+  ic.catalog = std::make_shared<record_catalog>();
+  ic.max_fresh = max_fresh;
+  // No background maintenance: only the backpressure moves vectors, so the counts are exact.
+  ic.maintain_budget = 0;
+  auto index = spawn_index(sys, ic);
+  caf::scoped_actor self{sys};
+  auto chunk = spread_vectors(batch * batches, dim);
+  const size_t threshold = handle->options.hnsw_threshold;
+  uint64_t previous = 0;
+  for (size_t b = 0; b < batches; ++b) {
+    index_update update;
+    update.sequence = b + 1;
+    for (size_t i = b * batch; i < (b + 1) * batch; ++i) {
+      update.upsert_ids.push_back(chunk.ids[i]);
+      update.upserts.push_back(chunk.embeddings[i]);
+    }
+    self->request(index, caf::infinite, atom::update_v, update)
+        .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(to_string(err)); });
+    uint64_t fresh = 0;
+    {
+      std::shared_lock guard{handle->lock};
+      fresh = handle->index->stats().fresh;
+    }
+    const size_t stored = (b + 1) * batch;
+    BOOST_TEST_CONTEXT("after " << stored << " vectors") {
+      if (stored < threshold) {
+        BOOST_CHECK_EQUAL(fresh, 0u); // exact flat index, no graph wanted yet
+      } else if (stored == threshold) {
+        // All 40 became fresh at once; the update that did it moved 2 per upsert before its
+        // acknowledgement, not the whole backlog.
+        BOOST_CHECK_EQUAL(fresh, threshold - ic.drain_per_upsert * batch);
+      } else {
+        // Above the bound each acknowledged update leaves a batch fewer, down to the bound.
+        BOOST_CHECK_EQUAL(fresh, std::max<uint64_t>(max_fresh, previous - batch));
+      }
+    }
+    previous = fresh;
+  }
+  BOOST_CHECK_EQUAL(previous, max_fresh);
+  // Everything stays searchable: every vector finds itself first.
+  for (size_t i = 0; i < chunk.ids.size(); i += 23)
+    self->request(index, caf::infinite, atom::search_v, chunk.embeddings[i], uint32_t{1}, filter{})
+        .receive(
+            [&](std::vector<hit>& hits) {
+              BOOST_REQUIRE_EQUAL(hits.size(), 1u);
+              BOOST_CHECK(hits[0].id == chunk.ids[i]);
+            },
+            [](caf::error& err) { BOOST_FAIL(to_string(err)); });
+  self->request(index, caf::infinite, atom::close_v).receive([](atom::ok) {}, [](caf::error&) {});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
