@@ -52,6 +52,16 @@ struct backend_options {
   /// Bloom filters (10 bits/key) on every keyspace's point reads.
   bool bloom_filters = true;
   size_t write_buffer_mb = 64;
+  /// Keyspaces whose names start with this prefix hold incompressible values (raw f32 vectors,
+  /// storage/layout.hpp's "vec.<embedder>"): they are never compressed, whatever `compression`
+  /// says, and with `vector_blob_files` their values of at least `vector_min_blob_bytes` live in
+  /// blob files beside the LSM tree (RocksDB's integrated BlobDB), so compactions rewrite keys and
+  /// blob references instead of the vectors (docs/STORAGE.md, "Vectors in RocksDB"). Empty: no
+  /// keyspace is treated so.
+  std::string vector_keyspace_prefix = "vec.";
+  /// Off until measured (telos-bench scale/engine --vector-blob-files true|false).
+  bool vector_blob_files = false;
+  size_t vector_min_blob_bytes = 512;
 
   // LMDB
   /// Initial map size; the map grows by doubling on MDB_MAP_FULL.
@@ -127,6 +137,23 @@ struct backend_stats {
   uint64_t deletes = 0; ///< deletes applied (whether or not the key existed)
   /// Bytes the store occupies on disk (0 for memory).
   uint64_t disk_bytes = 0;
+  /// RocksDB, since this open (0 elsewhere): bytes of keys and values users wrote, and bytes the
+  /// store wrote to files for them: the write-ahead log, flushes of memtables to table files,
+  /// compactions, blob files. write_amplification() relates the two.
+  uint64_t user_bytes_written = 0;
+  uint64_t wal_bytes_written = 0;
+  uint64_t flush_bytes_written = 0;
+  uint64_t compaction_bytes_written = 0;
+  uint64_t blob_bytes_written = 0;
+  /// Bytes written to files (WAL, flushes, compactions, blob files) per byte users wrote; 0
+  /// before any write.
+  double write_amplification() const {
+    auto files =
+        wal_bytes_written + flush_bytes_written + compaction_bytes_written + blob_bytes_written;
+    return user_bytes_written == 0
+               ? 0.0
+               : static_cast<double>(files) / static_cast<double>(user_bytes_written);
+  }
 };
 
 /// A store. Thread-safe: every member may be called concurrently from any thread. Errors are
