@@ -528,14 +528,14 @@ public:
     }
     st_->counters.fill(out);
     out.disk_bytes = directory_bytes(st_->path);
-    if (const auto& ticks = st_->db->statistics) {
-      out.user_bytes_written = ticks->getTickerCount(rocksdb::BYTES_WRITTEN);
-      out.wal_bytes_written = ticks->getTickerCount(rocksdb::WAL_FILE_BYTES);
-      out.flush_bytes_written = ticks->getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
-      out.compaction_bytes_written = ticks->getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
-      out.blob_bytes_written = ticks->getTickerCount(rocksdb::BLOB_DB_BLOB_FILE_BYTES_WRITTEN);
-    }
+    out.written = volume();
     return out;
+  }
+
+  expected<write_volume> written() const override {
+    checked_call call{checks()};
+    if (!call) return call.error();
+    return volume();
   }
 
   expected<void> close() override {
@@ -550,6 +550,19 @@ public:
 private:
   call_checks checks() const {
     return {backend_kind::rocksdb, st_->path, st_->options.read_only, st_->names, st_->gate};
+  }
+
+  /// The statistics tickers behind write_volume (a gate pass must be held: st_->db is live).
+  write_volume volume() const {
+    write_volume out;
+    const auto& ticks = st_->db->statistics;
+    if (!ticks) return out;
+    out.user = ticks->getTickerCount(rocksdb::BYTES_WRITTEN);
+    out.wal = ticks->getTickerCount(rocksdb::WAL_FILE_BYTES);
+    out.flush = ticks->getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
+    out.compaction = ticks->getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
+    out.blob = ticks->getTickerCount(rocksdb::BLOB_DB_BLOB_FILE_BYTES_WRITTEN);
+    return out;
   }
 
   expected<void> write_checkpoint(const std::string& dir) {
