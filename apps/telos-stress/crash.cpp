@@ -121,6 +121,7 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
                                    "--seed",           std::to_string(cfg.seed),
                                    "--max-batch",      std::to_string(cfg.max_batch),
                                    "--hnsw-threshold", std::to_string(cfg.hnsw_threshold),
+                                   "--vector-storage", cfg.vector_storage,
                                    "--cycle",          std::to_string(cycle),
                                    "--ack-log",        log,
                                    "--state-file",     state};

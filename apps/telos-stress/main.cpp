@@ -28,6 +28,9 @@ store_options store_options_of(const config& cfg, const std::string& dir, const 
   opts.create_if_missing = create;
   opts.sync_writes = cfg.sync;
   opts.index_options.hnsw_threshold = cfg.hnsw_threshold;
+  // --vector-storage was checked against the three names when parsed.
+  if (cfg.vector_storage == "compressed") opts.backend_options.vector_keyspace_prefix.clear();
+  opts.backend_options.vector_blob_files = cfg.vector_storage == "blob-files";
   return opts;
 }
 
@@ -101,6 +104,11 @@ int main(int argc, char** argv) {
                  "Vectors from which a dense index builds its HNSW graph (reach it sooner)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  app.add_option("--vector-storage", cfg.vector_storage,
+                 "RocksDB vector keyspaces: uncompressed, compressed (like the other keyspaces) or "
+                 "blob-files")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"uncompressed", "compressed", "blob-files"}));
   app.add_option("--data-dir", cfg.data_dir,
                  "Directory for the store (default: a fresh temporary directory, removed after)");
   app.add_flag("--keep", cfg.keep, "Keep the temporary store directory");

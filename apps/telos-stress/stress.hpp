@@ -28,6 +28,10 @@ struct config {
   uint32_t max_batch = 8;
   /// index_options::hnsw_threshold of the store.
   size_t hnsw_threshold = storage::index_options{}.hnsw_threshold;
+  /// How a RocksDB store keeps its vector keyspaces: "uncompressed" (the default),
+  /// "compressed" (like every other keyspace: the settings before 2026-12-02) or "blob-files"
+  /// (uncompressed, in blob files). docs/STORAGE.md, "Vector keyspaces".
+  std::string vector_storage = "uncompressed";
   /// Queries per embedder compared with brute force after the run.
   uint32_t check_queries = 8;
   std::string report;
