@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -598,9 +599,12 @@ BOOST_AUTO_TEST_CASE(compact_and_flush_keep_every_memory) {
   auto got = f.telos_json({"get", id_of(13)});
   BOOST_CHECK_EQUAL(got["content"], memories[id_of(13)]["content"]);
   BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
-  for (auto* command : {"compact", "flush", "optimize"})
+  // A missing store is an error that names it, and nothing is created in its place.
+  for (auto* command : {"compact", "flush", "optimize"}) {
     expect_error(run(telos_binary(), {"--data-dir", f.dir / "none", command}), exit_store_error,
                  "no Telos store");
+    BOOST_CHECK(!std::filesystem::exists(f.dir / "none"));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_store_held_by_another_process_is_reported_locked) {
