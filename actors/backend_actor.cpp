@@ -244,14 +244,18 @@ backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<ba
                             "cannot create '" + parent.string() + "': " + ec.message());
         return lift(self->state.config.backend->checkpoint(dir));
       },
-      [=](atom::stats) -> caf::result<uint64_t> {
-        // Only the size on disk: backend::stats() also counts every key and byte of every
-        // keyspace with a full scan, which from ~17,000 teleo13 memories on held this actor (and
-        // so every commit of the shard) for about a second per call; telos-stress asks once a
-        // second, and its writes fell to one a second (docs/BENCHMARKS.md).
+      [=](atom::stats) -> caf::result<backend_info> {
+        // Only the size on disk and the write counters: backend::stats() also counts every key and
+        // byte of every keyspace with a full scan, which from ~17,000 teleo13 memories on held this
+        // actor (and so every commit of the shard) for about a second per call; telos-stress asks
+        // once a second, and its writes fell to one a second (docs/BENCHMARKS.md).
+        backend_info info;
+        auto written = self->state.config.backend->written();
+        if (!written) return std::move(written.error());
+        info.written = *written;
         const auto& dir = self->state.config.directory;
-        if (dir.empty()) return uint64_t{0};
-        return storage::detail::directory_bytes(dir);
+        if (!dir.empty()) info.disk_bytes = storage::detail::directory_bytes(dir);
+        return info;
       },
       [=](atom::close) -> caf::result<atom::ok> {
         self->quit();

@@ -695,8 +695,9 @@ shard_actor::behavior_type shard_behavior(shard_self self, shard_actor_config co
         info->per_namespace = c.catalog->per_namespace();
         self->request(c.backend, caf::infinite, atom::stats_v)
             .then(
-                [self, rp, info](uint64_t disk_bytes) mutable {
-                  info->disk_bytes = disk_bytes;
+                [self, rp, info](const backend_info& backend) mutable {
+                  info->disk_bytes = backend.disk_bytes;
+                  info->written = backend.written;
                   gather<index_info>(
                       self->state.config.indexes.size(),
                       [self](size_t j) {

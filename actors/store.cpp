@@ -556,6 +556,7 @@ expected<store_stats> store::stats() {
     for (const auto& [ns, n] : info.per_namespace)
       result.per_namespace[ns] += n;
     result.disk_bytes += info.disk_bytes;
+    result.written += info.written;
     result.sequences.push_back(info.sequence);
     for (auto& i : info.indexes) {
       index_report report;

@@ -108,6 +108,9 @@ struct store_stats {
   uint64_t memories = 0;
   std::map<std::string, uint64_t> per_namespace;
   uint64_t disk_bytes = 0;
+  /// Bytes written since each shard's backend was opened, summed over the shards (RocksDB; zeros
+  /// elsewhere): written.amplification() is the store's write amplification.
+  write_volume written;
   std::vector<index_report> indexes;
   storage::backend_kind backend = storage::backend_kind::rocksdb;
   uint32_t shards = 1;

@@ -15,6 +15,7 @@
 #include "telos/messages/search.hpp"
 #include "telos/messages/uuid.hpp"
 #include "telos/messages/write_batch.hpp"
+#include "telos/messages/write_volume.hpp"
 
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -208,6 +209,19 @@ typename Inspector::result_type inspect(Inspector& f, index_info& x) {
            x.checkpoint_error);
 }
 
+/// What a backend actor says about its store: only what needs no scan.
+struct backend_info {
+  /// Bytes of the store's directory.
+  uint64_t disk_bytes = 0;
+  /// Bytes written since the store was opened (RocksDB; zeros elsewhere).
+  write_volume written;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, backend_info& x) {
+  return f(caf::meta::type_name("backend_info"), x.disk_bytes, x.written);
+}
+
 /// Counters of one shard.
 struct shard_info {
   uint32_t shard = 0;
@@ -217,12 +231,14 @@ struct shard_info {
   std::map<std::string, uint64_t> per_namespace;
   uint64_t disk_bytes = 0;
   std::vector<index_info> indexes;
+  /// Bytes written since the shard's backend was opened (backend_info::written).
+  write_volume written;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_info& x) {
   return f(caf::meta::type_name("shard_info"), x.shard, x.sequence, x.memories, x.per_namespace,
-           x.disk_bytes, x.indexes);
+           x.disk_bytes, x.indexes, x.written);
 }
 
 /// The outcome of verify over one shard or the whole store.
@@ -295,8 +311,8 @@ using backend_actor = caf::typed_actor<
     caf::replies_to<atom::compact>::with<atom::ok>,
     /// Writes a consistent copy of the backend into a directory that does not exist yet.
     caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
-    /// Bytes on disk.
-    caf::replies_to<atom::stats>::with<uint64_t>,
+    /// Bytes on disk and bytes written since open (no scan: cheap enough to ask every second).
+    caf::replies_to<atom::stats>::with<backend_info>,
     /// The edges at a node, from the shard's graph (out before in; by type, then endpoint).
     caf::replies_to<atom::edges, neighbour_request>::with<std::vector<edge_data>>,
     /// Breadth-first traversal over this shard's edges only.

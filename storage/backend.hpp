@@ -4,6 +4,7 @@
 
 #include "telos/messages/error.hpp"
 #include "telos/messages/write_batch.hpp"
+#include "telos/messages/write_volume.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -52,6 +53,16 @@ struct backend_options {
   /// Bloom filters (10 bits/key) on every keyspace's point reads.
   bool bloom_filters = true;
   size_t write_buffer_mb = 64;
+  /// Keyspaces whose names start with this prefix hold incompressible values (raw f32 vectors,
+  /// storage/layout.hpp's "vec.<embedder>"): they are never compressed, whatever `compression`
+  /// says, and with `vector_blob_files` their values of at least `vector_min_blob_bytes` live in
+  /// blob files beside the LSM tree (RocksDB's integrated BlobDB), so compactions rewrite keys and
+  /// blob references instead of the vectors (docs/STORAGE.md, "Vector keyspaces"). Empty: no
+  /// keyspace is treated so.
+  std::string vector_keyspace_prefix = "vec.";
+  /// Off by default (telos-stress --vector-storage blob-files measures it; docs/BENCHMARKS.md).
+  bool vector_blob_files = false;
+  size_t vector_min_blob_bytes = 512;
 
   // LMDB
   /// Initial map size; the map grows by doubling on MDB_MAP_FULL.
@@ -127,6 +138,9 @@ struct backend_stats {
   uint64_t deletes = 0; ///< deletes applied (whether or not the key existed)
   /// Bytes the store occupies on disk (0 for memory).
   uint64_t disk_bytes = 0;
+  /// RocksDB, since this open (zeros elsewhere): bytes users wrote and bytes written to files for
+  /// them (WAL, flushes, compactions); written.amplification() relates the two.
+  write_volume written;
 };
 
 /// A store. Thread-safe: every member may be called concurrently from any thread. Errors are
@@ -177,7 +191,11 @@ public:
   /// Writes a consistent copy that opens as a store of the same kind; `dir` must not exist
   /// (ec::already_exists). The memory backend has no persistence: ec::invalid_argument.
   virtual expected<void> checkpoint(const std::string& dir) = 0;
+  /// Keys and bytes per keyspace (a full scan of every keyspace), operation counters, size on
+  /// disk and written().
   virtual expected<backend_stats> stats() const = 0;
+  /// Bytes written since open, from counters: no scan, cheap enough to ask every second.
+  virtual expected<write_volume> written() const = 0;
   /// Releases the store; every later call fails with ec::closed. Idempotent. Waits for calls in
   /// flight. Files and the directory lock are released once the last iterator and transaction
   /// still open on the store is gone (immediately when there are none).

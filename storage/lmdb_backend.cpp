@@ -721,6 +721,13 @@ public:
     return out;
   }
 
+  // LMDB keeps no such counters (and writes no WAL: a commit writes its pages once).
+  expected<write_volume> written() const override {
+    checked_call call{checks()};
+    if (!call) return call.error();
+    return write_volume{};
+  }
+
   expected<void> close() override {
     if (!st_->gate.close()) return {};
     {

@@ -305,6 +305,13 @@ public:
     return out;
   }
 
+  // Nothing is written to files.
+  expected<write_volume> written() const override {
+    checked_call call{checks()};
+    if (!call) return call.error();
+    return write_volume{};
+  }
+
   expected<void> close() override {
     if (!state_->gate.close()) return {};
     // Wait for a commit in flight, then free the data; iterators keep the versions they hold.

@@ -1,7 +1,8 @@
 // The RocksDB backend: one column family per keyspace plus "__meta", one shared LRU block cache,
-// bloom filters, LZ4 with ZSTD at the bottommost level. Transactions read from a RocksDB snapshot
-// and commit through the shared conflict tracker under the writer lock, so the conflict rules and
-// messages are those of every other backend.
+// bloom filters, LZ4 with ZSTD at the bottommost level (none, and blob files, for the keyspaces of
+// raw vectors); write statistics for the write amplification. Transactions read from a RocksDB
+// snapshot and commit through the shared conflict tracker under the writer lock, so the conflict
+// rules and messages are those of every other backend.
 #include "telos/messages/envelope.hpp"
 #include "telos/storage/backend_checks.hpp"
 #include "telos/storage/backend_impls.hpp"
@@ -17,6 +18,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -118,6 +120,8 @@ struct rocks_db {
   /// The file system of the fault seam while a fault_injector is installed (tests, telos-stress);
   /// else null and RocksDB uses its default environment. Outlives the DB (closed in ~rocks_db).
   std::unique_ptr<rocksdb::Env> fault_env;
+  /// Tickers only (no histograms or timers): the bytes behind backend_stats' write figures.
+  std::shared_ptr<rocksdb::Statistics> statistics;
   std::unique_ptr<rocksdb::DB> db;
   /// Every handle opened (declared keyspaces, __meta, and column families the store has but the
   /// caller did not declare: RocksDB insists on opening all).
@@ -524,7 +528,14 @@ public:
     }
     st_->counters.fill(out);
     out.disk_bytes = directory_bytes(st_->path);
+    out.written = volume();
     return out;
+  }
+
+  expected<write_volume> written() const override {
+    checked_call call{checks()};
+    if (!call) return call.error();
+    return volume();
   }
 
   expected<void> close() override {
@@ -539,6 +550,19 @@ public:
 private:
   call_checks checks() const {
     return {backend_kind::rocksdb, st_->path, st_->options.read_only, st_->names, st_->gate};
+  }
+
+  /// The statistics tickers behind write_volume (a gate pass must be held: st_->db is live).
+  write_volume volume() const {
+    write_volume out;
+    const auto& ticks = st_->db->statistics;
+    if (!ticks) return out;
+    out.user = ticks->getTickerCount(rocksdb::BYTES_WRITTEN);
+    out.wal = ticks->getTickerCount(rocksdb::WAL_FILE_BYTES);
+    out.flush = ticks->getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
+    out.compaction = ticks->getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
+    out.blob = ticks->getTickerCount(rocksdb::BLOB_DB_BLOB_FILE_BYTES_WRITTEN);
+    return out;
   }
 
   expected<void> write_checkpoint(const std::string& dir) {
@@ -597,6 +621,23 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
   if (opts.bloom_filters) table_opts.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   std::shared_ptr<rocksdb::TableFactory> tables{rocksdb::NewBlockBasedTableFactory(table_opts)};
   auto cf_opts = column_family_options(opts, tables);
+  // Raw f32 vectors do not compress: LZ4/ZSTD on them only burn CPU. With blob files the LSM tree
+  // of a vector keyspace holds keys and blob references, so compactions stop rewriting vectors.
+  auto vector_opts = cf_opts;
+  vector_opts.compression = rocksdb::kNoCompression;
+  vector_opts.bottommost_compression = rocksdb::kNoCompression;
+  if (opts.vector_blob_files) {
+    vector_opts.enable_blob_files = true;
+    vector_opts.min_blob_size = opts.vector_min_blob_bytes;
+    vector_opts.blob_compression_type = rocksdb::kNoCompression;
+    // Blobs of replaced or removed vectors are reclaimed when compaction meets them in the
+    // oldest quarter of the blob files (RocksDB's default cutoff).
+    vector_opts.enable_blob_garbage_collection = true;
+  }
+  auto is_vector_keyspace = [&](const std::string& name) {
+    return !opts.vector_keyspace_prefix.empty() &&
+           name.compare(0, opts.vector_keyspace_prefix.size(), opts.vector_keyspace_prefix) == 0;
+  };
 
   rocksdb::DBOptions db_opts;
   std::unique_ptr<rocksdb::Env> fault_env;
@@ -619,6 +660,9 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
   // per core opens a large store as fast.
   db_opts.max_file_opening_threads =
       static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+  auto statistics = rocksdb::CreateDBStatistics();
+  statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  db_opts.statistics = statistics;
 
   // RocksDB opens only if every existing column family is named: existing ones, then ours.
   std::vector<std::string> cf_names;
@@ -643,10 +687,11 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
     add_name(name);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& name : cf_names)
-    descriptors.emplace_back(name, cf_opts);
+    descriptors.emplace_back(name, is_vector_keyspace(name) ? vector_opts : cf_opts);
 
   auto result = std::make_shared<rocks_db>(std::move(dir));
   result->fault_env = std::move(fault_env);
+  result->statistics = std::move(statistics);
   rocksdb::DB* raw = nullptr;
   auto status =
       opts.read_only

@@ -134,6 +134,8 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
                                    std::to_string(cfg.checkpoint_every),
                                    "--max-fresh",
                                    std::to_string(cfg.max_fresh),
+                                   "--vector-storage",
+                                   cfg.vector_storage,
                                    "--cycle",
                                    std::to_string(cycle),
                                    "--ack-log",

@@ -450,6 +450,8 @@ int run_load(const config& cfg) {
   rep.problems = s.problems;
   rep.index_samples = s.index_samples;
 
+  // Before the close: the bytes written during the load count from this open.
+  if (auto st = db->stats()) rep.loaded = *st;
   auto ps = probes(gen);
   auto before = ask(*db, ps);
   if (!before) rep.problems.push_back("searches before close failed: " + describe(before.error()));

@@ -30,6 +30,9 @@ store_options store_options_of(const config& cfg, const std::string& dir, const 
   opts.index_options.hnsw_threshold = cfg.hnsw_threshold;
   opts.checkpoint_every = cfg.checkpoint_every;
   opts.max_fresh = cfg.max_fresh;
+  // --vector-storage was checked against the three names when parsed.
+  if (cfg.vector_storage == "compressed") opts.backend_options.vector_keyspace_prefix.clear();
+  opts.backend_options.vector_blob_files = cfg.vector_storage == "blob-files";
   return opts;
 }
 
@@ -110,6 +113,11 @@ int main(int argc, char** argv) {
                  "Vectors per index outside the graph beyond which writes wait for graph work "
                  "(0: no bound)")
       ->capture_default_str();
+  app.add_option("--vector-storage", cfg.vector_storage,
+                 "RocksDB vector keyspaces: uncompressed, compressed (like the other keyspaces) or "
+                 "blob-files")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"uncompressed", "compressed", "blob-files"}));
   app.add_option("--data-dir", cfg.data_dir,
                  "Directory for the store (default: a fresh temporary directory, removed after)");
   app.add_flag("--keep", cfg.keep, "Keep the temporary store directory");

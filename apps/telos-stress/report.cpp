@@ -20,11 +20,18 @@ double ms(uint32_t us) {
 }
 
 json config_json(const config& cfg, const telos::profile& p) {
-  return {
-      {"backend", cfg.backend},   {"profile", p.name},          {"embedders", p.embedders.size()},
-      {"memories", cfg.memories}, {"duration_s", cfg.duration}, {"writers", cfg.writers},
-      {"readers", cfg.readers},   {"seed", cfg.seed},           {"sync", cfg.sync},
-      {"shards", cfg.shards},     {"max_batch", cfg.max_batch}};
+  return {{"backend", cfg.backend},
+          {"profile", p.name},
+          {"embedders", p.embedders.size()},
+          {"memories", cfg.memories},
+          {"duration_s", cfg.duration},
+          {"writers", cfg.writers},
+          {"readers", cfg.readers},
+          {"seed", cfg.seed},
+          {"sync", cfg.sync},
+          {"shards", cfg.shards},
+          {"max_batch", cfg.max_batch},
+          {"vector_storage", cfg.vector_storage}};
 }
 
 std::string svg_polyline(const std::vector<second>& t, double max_y, bool log_scale,
@@ -174,6 +181,19 @@ bool finish_report(const run_report& rep) {
     std::printf("  store: %llu memories, %.1f MiB on disk\n",
                 static_cast<unsigned long long>(rep.stats->memories),
                 rep.stats->disk_bytes / 1048576.0);
+  if (rep.loaded && rep.loaded->written.user > 0) {
+    const auto& w = rep.loaded->written;
+    auto mib = [](uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; };
+    std::printf("  written during the load: %.1f MiB by users, %.1f MiB to files (WAL %.1f, "
+                "flushes %.1f, compactions %.1f, of these blob files %.1f): write amplification "
+                "%.2f; %.1f MiB on disk at the end of the load",
+                mib(w.user), mib(w.files()), mib(w.wal), mib(w.flush), mib(w.compaction),
+                mib(w.blob), w.amplification(), mib(rep.loaded->disk_bytes));
+    if (rep.loaded->memories > 0)
+      std::printf(", %.1f KiB per memory", static_cast<double>(rep.loaded->disk_bytes) / 1024.0 /
+                                               static_cast<double>(rep.loaded->memories));
+    std::printf("\n");
+  }
   std::printf("  close %.2f s, reopen %.2f s, check %.2f s\n", rep.close_s, rep.reopen_s,
               rep.check_s);
   std::printf("  checked after reopen: %llu ids (%llu present) field by field and every "
@@ -222,33 +242,43 @@ bool finish_report(const run_report& rep) {
                     {"graphs", x.graphs}});
     auto problems = rep.problems;
     problems.insert(problems.end(), rep.check.problems.begin(), rep.check.problems.end());
-    json doc = {{"mode", "load"},
-                {"passed", passed},
-                {"config", config_json(cfg, rep.profile)},
-                {"ops", ops_json},
-                {"totals",
-                 {{"writes_per_s", writes / secs},
-                  {"memories_per_s", memories / secs},
-                  {"reads_per_s", reads / secs},
-                  {"errors", errors}}},
-                {"phases_s",
-                 {{"load", rep.load_s},
-                  {"close", rep.close_s},
-                  {"reopen", rep.reopen_s},
-                  {"check", rep.check_s}}},
-                {"checks",
-                 {{"ids_checked", rep.check.memories_checked},
-                  {"present", rep.present},
-                  {"searches_checked", rep.check.searches_checked},
-                  {"min_recall", rep.check.min_recall}}},
-                {"store", rep.stats ? json{{"memories", rep.stats->memories},
-                                           {"disk_bytes", rep.stats->disk_bytes}}
-                                    : json(nullptr)},
-                {"problems", problems},
-                {"longest_ack_gap_ms", gap.longest_ms},
-                {"longest_ack_gap_from_ms", gap.from_ms},
-                {"indexes", ix},
-                {"timeline", tl}};
+    json doc = {
+        {"mode", "load"},
+        {"passed", passed},
+        {"config", config_json(cfg, rep.profile)},
+        {"ops", ops_json},
+        {"totals",
+         {{"writes_per_s", writes / secs},
+          {"memories_per_s", memories / secs},
+          {"reads_per_s", reads / secs},
+          {"errors", errors}}},
+        {"phases_s",
+         {{"load", rep.load_s},
+          {"close", rep.close_s},
+          {"reopen", rep.reopen_s},
+          {"check", rep.check_s}}},
+        {"checks",
+         {{"ids_checked", rep.check.memories_checked},
+          {"present", rep.present},
+          {"searches_checked", rep.check.searches_checked},
+          {"min_recall", rep.check.min_recall}}},
+        {"store",
+         rep.stats ? json{{"memories", rep.stats->memories}, {"disk_bytes", rep.stats->disk_bytes}}
+                   : json(nullptr)},
+        {"loaded", rep.loaded ? json{{"memories", rep.loaded->memories},
+                                     {"disk_bytes", rep.loaded->disk_bytes},
+                                     {"user_bytes", rep.loaded->written.user},
+                                     {"wal_bytes", rep.loaded->written.wal},
+                                     {"flush_bytes", rep.loaded->written.flush},
+                                     {"compaction_bytes", rep.loaded->written.compaction},
+                                     {"blob_bytes", rep.loaded->written.blob},
+                                     {"write_amplification", rep.loaded->written.amplification()}}
+                              : json(nullptr)},
+        {"problems", problems},
+        {"longest_ack_gap_ms", gap.longest_ms},
+        {"longest_ack_gap_from_ms", gap.from_ms},
+        {"indexes", ix},
+        {"timeline", tl}};
     std::ofstream out{cfg.report};
     out << doc.dump(2) << '\n';
     if (!out) std::cerr << "telos-stress: cannot write the report to " << cfg.report << '\n';

@@ -20,6 +20,9 @@ struct run_report {
   /// Problems seen while the load ran (readers' checks, failed writes).
   std::vector<std::string> problems;
   check_result check;
+  /// At the end of the load, before the close: bytes written during the load and its size on disk.
+  std::optional<store_stats> loaded;
+  /// After the reopen and the check.
   std::optional<store_stats> stats;
   uint64_t present = 0;
   double load_s = 0;

@@ -32,6 +32,10 @@ struct config {
   size_t checkpoint_every = store_options{}.checkpoint_every;
   /// store_options::max_fresh of the store.
   size_t max_fresh = store_options{}.max_fresh;
+  /// How a RocksDB store keeps its vector keyspaces: "uncompressed" (the default),
+  /// "compressed" (like every other keyspace: the settings before 2026-12-02) or "blob-files"
+  /// (uncompressed, in blob files). docs/STORAGE.md, "Vector keyspaces".
+  std::string vector_storage = "uncompressed";
   /// Queries per embedder compared with brute force after the run.
   uint32_t check_queries = 8;
   std::string report;

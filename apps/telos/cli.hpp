@@ -39,6 +39,9 @@ struct global_options {
   std::string connect;
   /// Certificates for a TLS connection (with connect).
   tls_options tls;
+  /// Vectors per dense index before it builds an HNSW graph (index_options::hnsw_threshold);
+  /// 0 = the engine's default. Applies to this process's open of a local store.
+  size_t hnsw_threshold = 0;
 };
 
 struct command {
@@ -103,6 +106,22 @@ int with_store(const global_options& globals, const std::function<int(store&)>& 
 
 /// Milliseconds since the Unix epoch, now.
 int64_t now_ms();
+
+/// What finish_indexes() did: vectors in all indexes, how many were still outside their HNSW graph
+/// ("fresh") when it started and when it returned, and how long it took.
+struct index_finish {
+  uint64_t vectors = 0;
+  uint64_t fresh_before = 0;
+  uint64_t fresh_after = 0;
+  double seconds = 0;
+};
+
+/// Waits until no index of the store holds a vector outside its graph (the index actors move them
+/// in the background; this only watches, through stats()), drawing a progress bar on stderr when
+/// `progress` is set. A store closed afterwards snapshots finished graphs, so the next process
+/// searches at full speed from its first query. ec::io_error if the fresh count stops falling for
+/// ten minutes. With `wait` off it only reads the counts (fresh_after = fresh_before).
+expected<index_finish> finish_indexes(store& db, bool progress, bool wait = true);
 
 /// Sets what a memory from JSON may leave open: a nil id becomes a fresh random id, a zero
 /// created_at or updated_at becomes now (complete_memory). Given values are kept, so an exported

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 #include <system_error>
+#include <thread>
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -144,6 +145,7 @@ expected<std::unique_ptr<store>> open_existing(const global_options& globals) {
   opts.path = globals.data_dir;
   opts.backend = *kind;
   opts.create_if_missing = false;
+  if (globals.hnsw_threshold > 0) opts.index_options.hnsw_threshold = globals.hnsw_threshold;
   auto opened = store::open(std::move(opts));
   if (opened) return opened;
   switch (code_of(opened.error())) {
@@ -166,6 +168,76 @@ int with_store(const global_options& globals, const std::function<int(store&)>& 
   if (auto closed = (*opened)->close(); !closed)
     return fail(exit_store_error, "closing the store: " + describe(closed.error()));
   return result;
+}
+
+namespace {
+
+struct fresh_count {
+  uint64_t vectors = 0;
+  uint64_t fresh = 0;
+};
+
+expected<fresh_count> count_fresh(store& db) {
+  auto st = db.stats();
+  if (!st) return st.error();
+  fresh_count n;
+  for (const auto& ix : st->indexes) {
+    n.vectors += ix.stats.vectors;
+    n.fresh += ix.stats.fresh;
+  }
+  return n;
+}
+
+void draw_finish_bar(uint64_t done, uint64_t total, double elapsed) {
+  constexpr int width = 30;
+  double fraction = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
+  int filled = static_cast<int>(fraction * width);
+  std::cerr << "\r[" << std::string(static_cast<size_t>(filled), '#')
+            << std::string(static_cast<size_t>(width - filled), ' ') << "] "
+            << static_cast<int>(fraction * 100) << "% indexes: " << done << " of " << total
+            << " vectors moved into their graphs, "
+            << static_cast<uint64_t>(elapsed > 0 ? static_cast<double>(done) / elapsed : 0)
+            << "/s   " << std::flush;
+}
+
+} // namespace
+
+expected<index_finish> finish_indexes(store& db, bool progress, bool wait) {
+  constexpr double stall_seconds = 600;
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  auto first = count_fresh(db);
+  if (!first) return first.error();
+  index_finish out;
+  out.vectors = first->vectors;
+  out.fresh_before = first->fresh;
+  out.fresh_after = first->fresh;
+  auto last_fall = start;
+  auto seconds_since = [](clock::time_point t) {
+    return std::chrono::duration<double>(clock::now() - t).count();
+  };
+  while (wait && out.fresh_after > 0) {
+    if (progress)
+      draw_finish_bar(out.fresh_before - std::min(out.fresh_before, out.fresh_after),
+                      out.fresh_before, seconds_since(start));
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+    auto now = count_fresh(db);
+    if (!now) return now.error();
+    out.vectors = now->vectors;
+    if (now->fresh < out.fresh_after) last_fall = clock::now();
+    out.fresh_after = now->fresh;
+    if (out.fresh_after > 0 && seconds_since(last_fall) > stall_seconds)
+      return make_error(ec::io_error, "the indexes moved no vector into their graphs for " +
+                                          std::to_string(static_cast<int>(stall_seconds)) + " s; " +
+                                          std::to_string(out.fresh_after) +
+                                          " vectors are still outside them");
+  }
+  if (wait && progress && out.fresh_before > 0) {
+    draw_finish_bar(out.fresh_before, out.fresh_before, seconds_since(start));
+    std::cerr << '\n';
+  }
+  out.seconds = seconds_since(start);
+  return out;
 }
 
 expected<std::string> read_input(const std::string& path) {

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", globals.tls.certificate, "With --connect: PEM client certificate");
   app.add_option("--tls-key", globals.tls.key, "With --connect: PEM key of the certificate");
   app.add_option("--tls-ca", globals.tls.cafile, "With --connect: PEM certificate of the CA");
+  app.add_option("--hnsw-threshold", globals.hnsw_threshold,
+                 "Vectors per dense index before it builds an HNSW graph (default: the engine's, "
+                 "20000)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   std::function<int()> run;
   for (auto& cmd : commands()) {
     auto* sub = app.add_subcommand(cmd.name, cmd.description);
@@ -29,7 +33,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string word = argv[i];
     if (word == "--data-dir" || word == "--backend" || word == "--connect" ||
-        word == "--tls-cert" || word == "--tls-key" || word == "--tls-ca") {
+        word == "--tls-cert" || word == "--tls-key" || word == "--tls-ca" ||
+        word == "--hnsw-threshold") {
       ++i;
       continue;
     }

@@ -150,7 +150,11 @@ std::function<int()> import_setup(CLI::App& sub, const global_options& globals) 
   sub.add_option("--batch", *batch, "Memories per atomic batch")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{100000}));
-  return [&globals, source, batch] {
+  auto no_optimize = std::make_shared<bool>(false);
+  sub.add_flag("--no-optimize", *no_optimize,
+               "Exit as soon as the memories are stored, leaving vectors outside the HNSW graphs "
+               "for the next process (or `telos optimize`) to finish");
+  return [&globals, source, batch, no_optimize] {
     struct stat st {};
     if (*source != "-" && ::stat(source->c_str(), &st) != 0)
       return fail(exit_bad_input, "cannot read '" + *source + "': no such file");
@@ -181,7 +185,16 @@ std::function<int()> import_setup(CLI::App& sub, const global_options& globals) 
         return fail(err, "import stopped at the end of " + *source + " after " +
                              std::to_string(run.imported()) + " memories");
       bar.finish(bytes, run.imported(), run.failed());
-      print({{"imported", run.imported()}, {"failed", run.failed()}});
+      // Unless told otherwise the graphs are finished before the store closes, so its snapshots
+      // hold them and the next search does not pay for them (--no-optimize only reads how many
+      // vectors are left outside them).
+      auto finished = finish_indexes(db, stderr_is_terminal(), !*no_optimize);
+      if (!finished)
+        return fail(finished.error(), "import: finishing the indexes after " +
+                                          std::to_string(run.imported()) + " memories");
+      print({{"imported", run.imported()},
+             {"failed", run.failed()},
+             {"fresh", finished->fresh_after}});
       return run.failed() == 0 ? int{exit_ok} : int{exit_bad_input};
     });
   };

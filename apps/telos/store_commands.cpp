@@ -1,4 +1,5 @@
-// Commands about the store as a whole: init, delete, count, stats, checkpoint, restore, verify.
+// Commands about the store as a whole: init, delete, count, stats, checkpoint, restore, verify,
+// optimize, compact, flush.
 #include "cli.hpp"
 
 #include "telos/actors/transactions.hpp"
@@ -262,6 +263,58 @@ std::function<int()> restore_setup(CLI::App& sub, const global_options& globals)
 
 registrar restore_command{
     {"restore", "Replace the store with the checkpoint in DIR", restore_setup}};
+
+/// Where the command's store is, for its output: the directory, or the cluster's coordinator.
+std::string store_name(const global_options& globals) {
+  return globals.connect.empty() ? globals.data_dir : globals.connect;
+}
+
+std::function<int()> optimize_setup(CLI::App&, const global_options& globals) {
+  return [&globals] {
+    return with_store(globals, [&](store& db) {
+      auto done = finish_indexes(db, stderr_is_terminal());
+      if (!done) return fail(done.error(), "optimize");
+      print({{"optimized", store_name(globals)},
+             {"vectors", done->vectors},
+             {"fresh_before", done->fresh_before},
+             {"fresh", done->fresh_after},
+             {"seconds", done->seconds}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar optimize_command{
+    {"optimize",
+     "Finish the indexes: move every vector still outside its HNSW graph into it (progress on "
+     "a terminal), so the next search runs at full speed",
+     optimize_setup}};
+
+std::function<int()> compact_setup(CLI::App&, const global_options& globals) {
+  return [&globals] {
+    return with_store(globals, [&](store& db) {
+      if (auto done = db.compact(); !done) return fail(done.error(), "compact");
+      print({{"compacted", store_name(globals)}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar compact_command{
+    {"compact", "Compact the backend's files (reclaims space; data unchanged)", compact_setup}};
+
+std::function<int()> flush_setup(CLI::App&, const global_options& globals) {
+  return [&globals] {
+    return with_store(globals, [&](store& db) {
+      if (auto done = db.flush(); !done) return fail(done.error(), "flush");
+      print({{"flushed", store_name(globals)}});
+      return int{exit_ok};
+    });
+  };
+}
+
+registrar flush_command{
+    {"flush", "Make everything written durable on disk (memtables and WAL flushed)", flush_setup}};
 
 json_value to_json(const verify_report& report) {
   return {{"consistent", report.consistent},

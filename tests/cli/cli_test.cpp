@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -530,6 +531,80 @@ BOOST_AUTO_TEST_CASE(verify_reports_a_consistent_store_with_exit_0) {
   auto repaired = f.telos_json({"verify", "--repair"});
   BOOST_CHECK(repaired["consistent"].get<bool>());
   BOOST_CHECK_EQUAL(repaired["repaired"].get<int>(), 0);
+}
+
+/// Per embedder of `telos stats`: {structure, fresh} summed over shards.
+std::map<std::string, std::pair<std::string, uint64_t>> index_states(const json& stats) {
+  std::map<std::string, std::pair<std::string, uint64_t>> out;
+  for (const auto& ix : stats["indexes"]) {
+    auto& e = out[ix["embedder"].get<std::string>()];
+    e.first = ix["structure"].get<std::string>();
+    e.second += ix["fresh"].get<uint64_t>();
+  }
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(import_finishes_the_graphs_and_optimize_finishes_what_no_optimize_left) {
+  // A threshold of 50 vectors makes the dense indexes of 300 memories HNSW graphs.
+  store_fixture f;
+  const std::vector<std::string> small_graphs = {"--hnsw-threshold", "50"};
+  auto with_graphs = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), small_graphs.begin(), small_graphs.end());
+    return f.telos_json(std::move(args));
+  };
+  std::string lines;
+  for (uint64_t i = 0; i < 300; ++i)
+    lines += make_memory(i, id_of(i)).dump() + "\n";
+  write_file(f.dir / "a.jsonl", lines);
+  auto out = with_graphs({"import", f.dir / "a.jsonl"});
+  BOOST_CHECK_EQUAL(out["imported"].get<int>(), 300);
+  BOOST_CHECK_EQUAL(out["fresh"].get<int>(), 0);
+  auto states = index_states(with_graphs({"stats"}));
+  for (auto* dense : {"E1", "E2"}) {
+    BOOST_CHECK_EQUAL(states[dense].first, "hnsw");
+    BOOST_CHECK_EQUAL(states[dense].second, 0u);
+  }
+
+  // Replacing every memory with --no-optimize may leave vectors outside the graphs; optimize
+  // moves all of them in, and the snapshot it closes with keeps them there.
+  lines.clear();
+  for (uint64_t i = 0; i < 300; ++i)
+    lines += make_memory(i + 1000, id_of(i)).dump() + "\n";
+  write_file(f.dir / "b.jsonl", lines);
+  out = with_graphs({"import", f.dir / "b.jsonl", "--no-optimize"});
+  BOOST_CHECK_EQUAL(out["imported"].get<int>(), 300);
+  BOOST_CHECK(out["fresh"].get<int>() >= 0);
+  auto optimized = with_graphs({"optimize"});
+  BOOST_CHECK_EQUAL(optimized["optimized"].get<std::string>(), f.data);
+  BOOST_CHECK_EQUAL(optimized["fresh"].get<int>(), 0);
+  // 300 memories in each of the four indexes.
+  BOOST_CHECK_EQUAL(optimized["vectors"].get<int>(), 1200);
+  states = index_states(with_graphs({"stats"}));
+  for (auto* dense : {"E1", "E2"})
+    BOOST_CHECK_EQUAL(states[dense].second, 0u);
+  // The graphs hold the replaced vectors: a memory's own E1 vector finds it first.
+  auto query = make_memory(1007);
+  auto hits = with_graphs({"search", "--embedder", "E1", "--vector",
+                           query["embeddings"]["E1"].dump(), "--k", "3"})["results"];
+  BOOST_REQUIRE(!hits.empty());
+  BOOST_CHECK_EQUAL(hits[0]["id"].get<std::string>(), id_of(7));
+}
+
+BOOST_AUTO_TEST_CASE(compact_and_flush_keep_every_memory) {
+  store_fixture f;
+  auto memories = f.import(40);
+  BOOST_CHECK_EQUAL(f.telos_json({"flush"})["flushed"].get<std::string>(), f.data);
+  BOOST_CHECK_EQUAL(f.telos_json({"compact"})["compacted"].get<std::string>(), f.data);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 40);
+  auto got = f.telos_json({"get", id_of(13)});
+  BOOST_CHECK_EQUAL(got["content"], memories[id_of(13)]["content"]);
+  BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+  // A missing store is an error that names it, and nothing is created in its place.
+  for (auto* command : {"compact", "flush", "optimize"}) {
+    expect_error(run(telos_binary(), {"--data-dir", f.dir / "none", command}), exit_store_error,
+                 "no Telos store");
+    BOOST_CHECK(!std::filesystem::exists(f.dir / "none"));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_store_held_by_another_process_is_reported_locked) {

@@ -279,6 +279,7 @@ public:
   expected<void> compact() override { return inner_->compact(); }
   expected<void> checkpoint(const std::string& dir) override { return inner_->checkpoint(dir); }
   expected<storage::backend_stats> stats() const override { return inner_->stats(); }
+  expected<write_volume> written() const override { return inner_->written(); }
   expected<void> close() override { return inner_->close(); }
 
 private:
