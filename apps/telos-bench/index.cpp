@@ -4,7 +4,8 @@
 // Data: Fashion-MNIST (Debian package dataset-fashion-mnist), 784-d, L2; or clustered synthetic
 // unit vectors (--synthetic DIM), cosine. --quantization builds ours on int8 or binary codes; its
 // searches re-score k * oversample candidates from the f32 originals, which the benchmark serves
-// from memory as a shard serves them from its vector keyspace.
+// from memory as a shard serves them from its vector keyspace. --no-hnswlib measures ours alone
+// (sweeps of --m / --ef-construction).
 #include "bench_command.hpp"
 
 #include "telos/storage/index_hnswlib.hpp"
@@ -59,6 +60,9 @@ struct index_bench_options {
   size_t clusters = 64;
   std::string quantization = "none";
   size_t oversample = 0;
+  /// false: measure ours alone (parameter sweeps, where hnswlib's f32 build would take most of
+  /// the time and tells nothing about our parameters).
+  bool hnswlib = true;
 };
 
 struct index_bench_failure : std::runtime_error {
@@ -266,11 +270,12 @@ int run_index_bench(const index_bench_options& o) {
     return w.cpu_seconds();
   };
 
-  // hnswlib, directly.
+  // hnswlib, directly (an empty graph of one element when not compared).
   hnswlib::L2Space space(base.dim);
-  hnswlib::HierarchicalNSW<float> raw(&space, base.count, o.m, o.ef_construction, o.seed);
+  hnswlib::HierarchicalNSW<float> raw(&space, o.hnswlib ? base.count : 1, o.m, o.ef_construction,
+                                      o.seed);
   stopwatch raw_time;
-  for (size_t i = 0; i < base.count; ++i)
+  for (size_t i = 0; o.hnswlib && i < base.count; ++i)
     raw.addPoint(base.row(i), i);
   double raw_build = account(raw_time);
 
@@ -316,14 +321,21 @@ int run_index_bench(const index_bench_options& o) {
                               " fresh vectors (" + stats.structure + "): " + stats.last_error);
   double ours_build = ours_upsert + ours_maintain;
   double n = static_cast<double>(base.count);
-  std::cout << std::setprecision(0) << "build  hnswlib " << n / raw_build << " inserts/s | ours "
-            << n / ours_build << " inserts/s (upsert " << n / ours_upsert << "/s, then maintain "
-            << n / ours_maintain << "/s) | ratio ours/hnswlib " << std::setprecision(3)
-            << raw_build / ours_build << "\n";
+  std::cout << std::setprecision(0);
+  if (o.hnswlib)
+    std::cout << "build  hnswlib " << n / raw_build << " inserts/s | ours ";
+  else
+    std::cout << "build  ours ";
+  std::cout << n / ours_build << " inserts/s (upsert " << n / ours_upsert << "/s, then maintain "
+            << n / ours_maintain << "/s)";
+  if (o.hnswlib)
+    std::cout << " | ratio ours/hnswlib " << std::setprecision(3) << raw_build / ours_build;
+  std::cout << "\n";
   double ours_bytes = static_cast<double>(stats.memory_bytes) / n;
   double raw_bytes = static_cast<double>(hnswlib_memory_bytes(raw)) / n;
-  std::cout << std::setprecision(0) << "memory ours " << ours_bytes << " bytes/vector | hnswlib "
-            << raw_bytes << " bytes/vector | raw vector " << base.dim * sizeof(float) << " bytes\n";
+  std::cout << std::setprecision(0) << "memory ours " << ours_bytes << " bytes/vector";
+  if (o.hnswlib) std::cout << " | hnswlib " << raw_bytes << " bytes/vector";
+  std::cout << " | raw vector " << base.dim * sizeof(float) << " bytes\n";
 
   std::vector<embedding> query_embeddings;
   for (size_t q = 0; q < queries.count; ++q)
@@ -331,8 +343,11 @@ int run_index_bench(const index_bench_options& o) {
         embedding::dense(std::vector<float>(queries.row(q), queries.row(q) + queries.dim)));
 
   std::vector<ef_result> results;
-  std::cout << "    ef | recall hnswlib | recall ours |   qps hnswlib |      qps ours | ratio | "
-               "identical\n";
+  if (o.hnswlib)
+    std::cout << "    ef | recall hnswlib | recall ours |   qps hnswlib |      qps ours | ratio | "
+                 "identical\n";
+  else
+    std::cout << "    ef | recall ours |      qps ours\n";
   for (size_t ef : o.ef) {
     raw.setEf(ef);
     index->set_ef_search(ef);
@@ -341,7 +356,7 @@ int run_index_bench(const index_bench_options& o) {
     // Alternate the two sides so that load from elsewhere hits both alike; keep the best pass.
     for (size_t round = 0; round < o.repeat; ++round) {
       stopwatch raw_pass;
-      for (size_t q = 0; q < queries.count; ++q) {
+      for (size_t q = 0; o.hnswlib && q < queries.count; ++q) {
         auto found = raw.searchKnn(queries.row(q), o.k);
         auto& labels = raw_found[q];
         labels.resize(found.size());
@@ -368,6 +383,12 @@ int run_index_bench(const index_bench_options& o) {
     for (size_t q = 0; q < queries.count; ++q)
       r.identical += raw_found[q] == ours_found[q];
     results.push_back(r);
+    if (!o.hnswlib) {
+      std::cout << std::setw(6) << ef << " | " << std::setprecision(4) << std::setw(11)
+                << r.ours_recall << " | " << std::setprecision(0) << std::setw(13) << r.ours_qps
+                << "\n";
+      continue;
+    }
     std::cout << std::setw(6) << ef << " | " << std::setprecision(4) << std::setw(14)
               << r.hnswlib_recall << " | " << std::setw(11) << r.ours_recall << " | "
               << std::setprecision(0) << std::setw(13) << r.hnswlib_qps << " | " << std::setw(13)
@@ -394,20 +415,37 @@ int run_index_bench(const index_bench_options& o) {
       {"dim", base.dim},
       {"m", o.m},
       {"ef_construction", o.ef_construction},
-      {"build_inserts_per_s", {{"hnswlib", n / raw_build}, {"ours", n / ours_build}}},
+      {"build_inserts_per_s", {{"ours", n / ours_build}}},
       {"ours_upsert_per_s", n / ours_upsert},
-      {"build_ratio", raw_build / ours_build},
-      {"bytes_per_vector", {{"hnswlib", raw_bytes}, {"ours", ours_bytes}}},
+      {"bytes_per_vector", {{"ours", ours_bytes}}},
       {"ef", json::array()}};
-  for (const auto& r : results)
-    report["ef"].push_back({{"ef", r.ef},
-                            {"recall_hnswlib", r.hnswlib_recall},
-                            {"recall_ours", r.ours_recall},
-                            {"qps_hnswlib", r.hnswlib_qps},
-                            {"qps_ours", r.ours_qps},
-                            {"identical", r.identical}});
+  if (o.hnswlib) {
+    report["build_inserts_per_s"]["hnswlib"] = n / raw_build;
+    report["build_ratio"] = raw_build / ours_build;
+    report["bytes_per_vector"]["hnswlib"] = raw_bytes;
+  }
+  for (const auto& r : results) {
+    json row{{"ef", r.ef}, {"recall_ours", r.ours_recall}, {"qps_ours", r.ours_qps}};
+    if (o.hnswlib) {
+      row["recall_hnswlib"] = r.hnswlib_recall;
+      row["qps_hnswlib"] = r.hnswlib_qps;
+      row["identical"] = r.identical;
+    }
+    report["ef"].push_back(row);
+  }
   int status = 0;
-  if (raw_at == nullptr || ours_at == nullptr) {
+  if (!o.hnswlib) {
+    if (ours_at == nullptr) {
+      std::cout << std::setprecision(2) << "no ef in the list reaches recall@" << o.k
+                << " >= " << recall_target << "; add a larger --ef\n";
+      status = 1;
+    } else {
+      report["matching_recall"] = {{"ours_ef", ours_at->ef}};
+      std::cout << std::setprecision(2) << "at recall@" << o.k << " >= " << recall_target
+                << ": ours ef " << ours_at->ef << " (" << std::setprecision(0) << ours_at->ours_qps
+                << " qps)\n";
+    }
+  } else if (raw_at == nullptr || ours_at == nullptr) {
     std::cout << "no ef in the list reaches recall@" << o.k << " >= " << recall_target
               << " on both sides; add a larger --ef\n";
     status = 1;
@@ -485,6 +523,8 @@ const registrar index_registration{command{
       sub.add_option("--quantization", options->quantization,
                      "In-memory form of our index: none, int8 or binary")
           ->capture_default_str();
+      sub.add_flag("!--no-hnswlib", options->hnswlib,
+                   "Measure our index alone (parameter sweeps): no hnswlib build or searches");
       sub.add_option("--oversample", options->oversample,
                      "Candidates re-scored per result (0: the index's default)")
           ->capture_default_str()

@@ -42,6 +42,11 @@ BOOST_AUTO_TEST_CASE(teleo13_has_the_documented_layout) {
       BOOST_CHECK(p.embedders[i].index.quantization ==
                   (dense ? quantization::int8 : quantization::none));
       BOOST_CHECK(p.embedders[i].index.structure == index_structure::hnsw);
+      // Graph parameters chosen by measured recall (docs/ENGINE.md "Index policy"); the exact
+      // structures take none.
+      BOOST_CHECK_EQUAL(p.embedders[i].index.m, dense ? 16u : 0u);
+      BOOST_CHECK_EQUAL(p.embedders[i].index.ef_construction, dense ? 100u : 0u);
+      BOOST_CHECK_EQUAL(p.embedders[i].index.oversample, 0u);
     }
   }
   BOOST_CHECK(p.validate());
