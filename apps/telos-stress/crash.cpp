@@ -132,6 +132,8 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
                                    std::to_string(cfg.hnsw_threshold),
                                    "--checkpoint-every",
                                    std::to_string(cfg.checkpoint_every),
+                                   "--ef-search",
+                                   std::to_string(cfg.ef_search),
                                    "--max-fresh",
                                    std::to_string(cfg.max_fresh),
                                    "--vector-storage",

@@ -30,6 +30,7 @@ store_options store_options_of(const config& cfg, const std::string& dir, const 
   opts.index_options.hnsw_threshold = cfg.hnsw_threshold;
   opts.checkpoint_every = cfg.checkpoint_every;
   opts.max_fresh = cfg.max_fresh;
+  if (cfg.ef_search > 0) opts.index_options.hnsw_ef_search = cfg.ef_search;
   // --vector-storage was checked against the three names when parsed.
   if (cfg.vector_storage == "compressed") opts.backend_options.vector_keyspace_prefix.clear();
   opts.backend_options.vector_blob_files = cfg.vector_storage == "blob-files";
@@ -109,6 +110,9 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", cfg.checkpoint_every,
                  "Each index saves a snapshot after this many changed vectors (0: at close only)")
       ->capture_default_str();
+  app.add_option("--ef-search", cfg.ef_search,
+                 "HNSW search ef of the store's indexes (0: the default, 64)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   app.add_option("--max-fresh", cfg.max_fresh,
                  "Vectors per index outside the graph beyond which writes wait for graph work "
                  "(0: no bound)")

@@ -30,6 +30,8 @@ struct config {
   size_t hnsw_threshold = storage::index_options{}.hnsw_threshold;
   /// store_options::checkpoint_every of the store.
   size_t checkpoint_every = store_options{}.checkpoint_every;
+  /// index_options::hnsw_ef_search of the store (0: the default).
+  size_t ef_search = 0;
   /// store_options::max_fresh of the store.
   size_t max_fresh = store_options{}.max_fresh;
   /// How a RocksDB store keeps its vector keyspaces: "uncompressed" (the default),
