@@ -29,7 +29,29 @@ store_options registry_store_options(const collection_options& o, const std::str
   so.backend = o.backend;
   so.profile = schema.profile();
   so.sync_writes = o.sync_writes;
+  // The attribute slots of payload indexes are fixed when the store is created; an existing
+  // store keeps what it has (graph unset).
+  if (schema.index_slot_count > 0) {
+    storage::graph_options g;
+    for (uint32_t i = 0; i < schema.index_slot_count; ++i)
+      g.indexed_attributes.insert(index_attribute(i));
+    so.graph = g;
+  }
   return so;
+}
+
+/// Writes `schema` to DIR/collection.json through a temporary file and a rename.
+bool registry_write_schema(const std::string& dir, const collection_schema& schema) {
+  auto tmp = fs::path{dir} / (std::string{schema_file} + ".tmp");
+  {
+    std::ofstream out{tmp};
+    out << dump(schema.to_json(), 2) << '\n';
+    out.flush();
+    if (!out) return false;
+  }
+  std::error_code ec;
+  fs::rename(tmp, fs::path{dir} / schema_file, ec);
+  return !ec;
 }
 
 } // namespace
@@ -110,24 +132,18 @@ void collection_registry::create(const std::string& name, const collection_schem
   }
   c->store = std::move(*s);
   // The schema file is written last, through a rename: a directory without it is not a collection.
-  auto tmp = fs::path{c->dir} / (std::string{schema_file} + ".tmp");
-  {
-    std::ofstream out{tmp};
-    out << dump(schema.to_json(), 2) << '\n';
-    out.flush();
-    if (!out) {
-      (void)c->store->close();
-      fs::remove_all(c->dir, ec);
-      throw api_error(500, "Service internal error: cannot write " + tmp.string());
-    }
-  }
-  fs::rename(tmp, fs::path{c->dir} / schema_file, ec);
-  if (ec) {
+  if (!registry_write_schema(c->dir, schema)) {
     (void)c->store->close();
     fs::remove_all(c->dir, ec);
     throw api_error(500, "Service internal error: cannot write the collection's schema");
   }
   collections_[name] = c;
+}
+
+void collection_registry::save_schema(const collection& c) {
+  if (!registry_write_schema(c.dir, c.schema))
+    throw api_error(500, "Service internal error: cannot write the schema of collection `" +
+                             c.name + "`");
 }
 
 bool collection_registry::drop(const std::string& name) {

@@ -51,6 +51,9 @@ public:
   std::shared_ptr<collection> get(const std::string& name) const;
   /// Creates a collection; 409 when it exists, 400 for an invalid name, 500 when the store fails.
   void create(const std::string& name, const collection_schema& schema);
+  /// Writes the collection's schema file again (after its payload indexes changed), through a
+  /// rename so a crash leaves the old file or the new one; api_error 500 when it cannot.
+  void save_schema(const collection& c);
   /// Closes and deletes a collection; false when there was none.
   bool drop(const std::string& name);
   /// Collection names in name order.

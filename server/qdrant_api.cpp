@@ -2,6 +2,8 @@
 // points, payloads, scroll and count, search and the universal query with prefetch and fusion.
 #include "telos/server/qdrant_api.hpp"
 
+#include "telos/server/telos_api.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -36,19 +38,8 @@ http_answer api_error_answer(int status, const std::string& message,
   return a;
 }
 
-/// A failed store call: invalid input is the client's (400), everything else the server's.
 [[noreturn]] void api_fail(const caf::error& err) {
-  switch (code_of(err)) {
-  case ec::invalid_argument:
-    throw api_error(400, "Bad request: " + describe(err));
-  case ec::not_found:
-    throw api_error(404, "Not found: " + describe(err));
-  case ec::overloaded:
-  case ec::unavailable:
-    throw api_error(503, "Service unavailable: " + describe(err));
-  default:
-    throw api_error(500, "Service internal error: " + describe(err));
-  }
+  store_failure(err);
 }
 
 template <class T>
@@ -62,25 +53,13 @@ json_value api_operation(collection& c) {
 }
 
 json_value api_parse_body(const std::string& body, bool required) {
-  if (body.empty()) {
-    if (required) bad_request("", "the request needs a JSON body");
-    return json_value::object();
-  }
-  auto doc = parse_json(body);
-  if (!doc) throw api_error(400, "Format error in JSON body: " + describe(doc.error()));
-  if (!doc->is_object()) throw api_error(400, "Format error in JSON body: expected an object");
-  return std::move(*doc);
+  return parse_body(body, required);
 }
 
 /// Refuses keys of a request body this subset does not know (so a typo is never ignored).
 void api_known_keys(const json_value& body, std::initializer_list<const char*> known,
                     const std::string& prefix = {}) {
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    bool ok = false;
-    for (const char* k : known)
-      ok = ok || it.key() == k;
-    if (!ok) bad_request(prefix + it.key(), "unknown or unsupported field");
-  }
+  known_keys(body, known, prefix);
 }
 
 size_t api_read_count(const json_value& body, const char* key, size_t fallback,
@@ -210,6 +189,67 @@ struct vector_selector {
   }
 };
 
+// -- payload paths --------------------------------------------------------------------------------
+
+/// The object keys of a set-payload `key` ("a.b"); 400 naming `field` for an array part.
+std::vector<std::string> api_object_path(const std::string& key, const std::string& field) {
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    auto dot = key.find('.', start);
+    auto part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) bad_request(field, "key '" + key + "' has an empty part");
+    if (part.find('[') != std::string::npos)
+      bad_request(field, "key '" + key + "': array elements cannot be set (object keys only)");
+    parts.push_back(part);
+    if (dot == std::string::npos) return parts;
+    start = dot + 1;
+  }
+}
+
+/// Sets `changes` into the object at `path` of `payload` (the payload itself when the path is
+/// empty; objects created on the way, other values there replaced): merged key by key, or the
+/// object replaced when `overwrite`.
+void api_set_at(json_value& payload, const std::vector<std::string>& path,
+                const json_value& changes, bool overwrite) {
+  json_value* at = &payload;
+  for (const auto& part : path) {
+    if (!at->is_object()) *at = json_value::object();
+    at = &(*at)[part];
+  }
+  if (overwrite || !at->is_object()) {
+    *at = changes;
+    return;
+  }
+  for (auto it = changes.begin(); it != changes.end(); ++it)
+    (*at)[it.key()] = it.value();
+}
+
+/// Removes the value at a key: "a.b" removes b of the object at a; "a[].b" (or an array met on
+/// the way) removes b of every object of the array.
+void api_erase_path(json_value& v, const std::string& key, size_t start = 0) {
+  auto dot = key.find('.', start);
+  auto part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+  bool each = part.size() >= 2 && part.compare(part.size() - 2, 2, "[]") == 0;
+  if (each) part.resize(part.size() - 2);
+  if (v.is_array()) {
+    for (auto& e : v)
+      api_erase_path(e, key, start);
+    return;
+  }
+  if (!v.is_object()) return;
+  auto it = v.find(part);
+  if (it == v.end()) return;
+  if (dot == std::string::npos) {
+    if (!each) {
+      v.erase(it);
+    } else if (it->is_array()) {
+      *it = json_value::array();
+    }
+    return;
+  }
+  api_erase_path(*it, key, dot + 1);
+}
+
 json_value api_record(const memory& m, const collection_schema& schema,
                       const payload_selector& payload, const vector_selector& vectors) {
   json_value r = {{"id", point_id_json(m.id)}};
@@ -257,6 +297,7 @@ memory api_make_point(const json_value& id, const json_value& vectors, const jso
   m.embeddings = api_read_vectors(vectors, schema, field);
   if (!payload.is_null() && !payload.is_object()) bad_request(payload_field, "expected an object");
   m.content = payload.is_null() ? std::string{} : payload_text(payload);
+  m.attributes = index_attributes(schema, payload.is_null() ? json_value::object() : payload);
   m.created_at = m.updated_at = api_now_ms();
   return m;
 }
@@ -328,16 +369,32 @@ std::vector<uuid> api_read_ids(const json_value& list, const std::string& field)
   return ids;
 }
 
-/// Every stored point the filter admits, in id order (a scan of the collection's records).
+/// Every stored point the filter admits, in id order: the candidates of the filter's conditions
+/// on indexed fields (from the store's secondary-index rows), else every record; each confirmed
+/// on its payload.
 template <class Visit>
 void api_scan(collection& c, const payload_filter& f, std::optional<uuid> after, Visit visit) {
+  auto indexed = f.index_filter(c.schema.index_slots);
   for (;;) {
-    auto page = api_check(c.store->list("", 256, after));
-    for (auto& m : page.items) {
-      auto payload = payload_of(m);
-      if (f.admits(m.id, payload))
-        if (!visit(m)) return;
+    if (!indexed) {
+      auto page = api_check(c.store->list("", 256, after));
+      for (auto& m : page.items)
+        if (f.admits(m.id, payload_of(m)))
+          if (!visit(m)) return;
+      if (!page.next_after) return;
+      after = page.next_after;
+      continue;
     }
+    // A filtered list reads its records without their vectors: the points it admits are read
+    // again whole (and confirmed again, should one have changed in between).
+    auto page = api_check(c.store->list_matching(*indexed, 256, after));
+    std::vector<uuid> ids;
+    for (const auto& m : page.items)
+      if (f.admits(m.id, payload_of(m))) ids.push_back(m.id);
+    if (!ids.empty())
+      for (auto& m : api_check(c.store->get_batch(ids)))
+        if (m && f.admits(m->id, payload_of(*m)))
+          if (!visit(*m)) return;
     if (!page.next_after) return;
     after = page.next_after;
   }
@@ -696,6 +753,110 @@ json_value api_search(collection& c, const json_value& body, const std::string& 
                          vector_selector::read(body));
 }
 
+// -- scroll with order_by -------------------------------------------------------------------------
+
+struct scroll_order {
+  std::string key;
+  bool descending = false;
+  /// Values are RFC 3339 datetimes (as microseconds), not numbers.
+  bool datetimes = false;
+  std::optional<double> start_from;
+
+  /// Reads "order_by": a key, or {"key","direction","start_from"}. Datetimes when start_from is
+  /// a datetime string or the key's payload index is a datetime index.
+  static scroll_order read(const json_value& v, const collection_schema& schema) {
+    scroll_order o;
+    if (v.is_string()) {
+      o.key = v.get<std::string>();
+    } else if (v.is_object()) {
+      api_known_keys(v, {"key", "direction", "start_from"}, "order_by.");
+      if (!v.contains("key") || !v["key"].is_string())
+        bad_request("order_by.key", "expected the payload key to order by");
+      o.key = v["key"].get<std::string>();
+      const auto& d = v.value("direction", json_value{});
+      if (d == "desc")
+        o.descending = true;
+      else if (!d.is_null() && d != "asc")
+        bad_request("order_by.direction", "expected asc or desc, got " + dump(d));
+      const auto& s = v.value("start_from", json_value{});
+      if (s.is_number()) {
+        o.start_from = s.get<double>();
+      } else if (s.is_string()) {
+        o.start_from = parse_datetime(s.get<std::string>());
+        if (!o.start_from)
+          bad_request("order_by.start_from", "not a number or an RFC 3339 datetime: " + dump(s));
+        o.datetimes = true;
+      } else if (!s.is_null()) {
+        bad_request("order_by.start_from", "expected a number or an RFC 3339 datetime");
+      }
+    } else {
+      bad_request("order_by", "expected a key or {\"key\",\"direction\",\"start_from\"}");
+    }
+    (void)normalised_key(o.key, "order_by.key");
+    if (schema.payload_schema.contains(o.key)) {
+      const auto& info = schema.payload_schema[o.key];
+      if (info.is_object() && info.value("data_type", json_value{}) == "datetime")
+        o.datetimes = true;
+    }
+    return o;
+  }
+
+  /// The value a point is ordered by: its first value in the order at or past start_from.
+  std::optional<double> value_of(const json_value& payload) const {
+    std::optional<double> best;
+    for (double x : payload_numbers(payload, key, datetimes)) {
+      if (start_from && (descending ? x > *start_from : x < *start_from)) continue;
+      if (!best || (descending ? x > *best : x < *best)) best = x;
+    }
+    return best;
+  }
+};
+
+/// Scroll ordered by a payload value: the points the filter admits that have a value at the key
+/// (at or past start_from), by value, ties by id; no next page offset (continue with start_from,
+/// as in Qdrant).
+json_value api_scroll_ordered(collection& c, const json_value& body, const payload_filter& f,
+                              size_t limit) {
+  if (body.contains("offset") && !body["offset"].is_null())
+    bad_request("offset", "cannot be used with order_by (continue with order_by.start_from)");
+  auto order = scroll_order::read(body["order_by"], c.schema);
+  struct entry {
+    double value;
+    memory record;
+  };
+  auto before = [&](const entry& a, const entry& b) {
+    if (a.value != b.value) return order.descending ? a.value > b.value : a.value < b.value;
+    return a.record.id < b.record.id;
+  };
+  std::vector<entry> best;
+  auto keep = [&]() {
+    std::sort(best.begin(), best.end(), before);
+    if (best.size() > limit) best.resize(limit);
+  };
+  api_scan(c, f, std::nullopt, [&](memory& m) {
+    if (auto v = order.value_of(payload_of(m))) {
+      best.push_back({*v, std::move(m)});
+      if (best.size() > 4 * limit + 64) keep();
+    }
+    return true;
+  });
+  keep();
+  auto payload = payload_selector::read(body, "with_payload", true);
+  auto vectors = vector_selector::read(body);
+  json_value points = json_value::array();
+  for (const auto& e : best) {
+    auto r = api_record(e.record, c.schema, payload, vectors);
+    double integral;
+    bool whole = std::modf(e.value, &integral) == 0 && std::abs(e.value) < 9e15;
+    if (order.datetimes || whole)
+      r["order_value"] = static_cast<int64_t>(e.value);
+    else
+      r["order_value"] = e.value;
+    points.push_back(std::move(r));
+  }
+  return {{"points", points}, {"next_page_offset", nullptr}};
+}
+
 // -- collections ----------------------------------------------------------------------------------
 
 json_value api_collection_info(collection& c) {
@@ -751,6 +912,114 @@ std::string api_url_decode(const std::string& s) {
   return out;
 }
 
+// -- payload indexes ------------------------------------------------------------------------------
+
+/// Rewrites every point whose index attributes differ from what the schema asks for (after an
+/// index was created or deleted), a page at a time.
+void api_reindex(collection& c) {
+  std::optional<uuid> after;
+  for (;;) {
+    auto page = api_check(c.store->list("", 256, after));
+    std::vector<memory> changed;
+    for (auto& m : page.items) {
+      auto attributes = index_attributes(c.schema, payload_of(m));
+      if (attributes == m.attributes) continue;
+      m.attributes = std::move(attributes);
+      changed.push_back(std::move(m));
+    }
+    if (!changed.empty()) api_check(c.store->put_batch(std::move(changed)));
+    if (!page.next_after) return;
+    after = page.next_after;
+  }
+}
+
+/// PUT /collections/{name}/index and DELETE /collections/{name}/index/{field}: the field gets
+/// (or loses) an attribute slot whose secondary-index rows answer match conditions on it; the
+/// collection's points are rewritten with (or without) it and the schema file saved. Requests to
+/// the collection wait meanwhile.
+json_value api_payload_index(collection_registry& registry, collection& c, const http_request& req,
+                             const std::vector<std::string>& rest, std::string& route) {
+  std::unique_lock<std::shared_mutex> exclusive{c.use};
+  if (c.closed) throw api_error(404, "Not found: Collection `" + c.name + "` doesn't exist!");
+  if (rest.size() == 1 && req.method == "PUT") {
+    route = "/collections/{name}/index";
+    auto body = api_parse_body(req.body, true);
+    api_known_keys(body, {"field_name", "field_schema"});
+    if (!body.contains("field_name") || !body["field_name"].is_string())
+      bad_request("field_name", "expected the name of a payload field");
+    auto field = body["field_name"].get<std::string>();
+    auto key = normalised_key(field, "field_name");
+    const auto& given = body.value("field_schema", json_value{});
+    std::string type;
+    json_value params;
+    if (given.is_string()) {
+      type = given.get<std::string>();
+    } else if (given.is_object() && given.contains("type") && given["type"].is_string()) {
+      type = given["type"].get<std::string>();
+      params = given;
+      params.erase("type");
+    } else {
+      bad_request("field_schema", "expected a type name or {\"type\":…}");
+    }
+    static const std::set<std::string> matched{"keyword", "integer", "bool", "uuid"};
+    static const std::set<std::string> recorded{"float", "text", "datetime", "geo"};
+    if (!matched.count(type) && !recorded.count(type))
+      bad_request("field_schema",
+                  "unknown type '" + type +
+                      "' (keyword, integer, bool, uuid, float, text, datetime, geo)");
+    json_value info = {{"data_type", type}};
+    if (params.is_object() && !params.empty()) info["params"] = params;
+    auto old = c.schema;
+    try {
+      c.schema.payload_schema[field] = info;
+      bool slotted = c.schema.index_slots.count(key) > 0;
+      if (matched.count(type) && !slotted && c.schema.index_slot_count > 0) {
+        std::set<uint32_t> taken;
+        for (const auto& [k, slot] : c.schema.index_slots)
+          taken.insert(slot);
+        uint32_t slot = 0;
+        while (taken.count(slot))
+          ++slot;
+        if (slot >= c.schema.index_slot_count)
+          bad_request("field_name", "the collection already has " +
+                                        std::to_string(c.schema.index_slot_count) +
+                                        " indexed fields that match conditions use (the most it "
+                                        "can have); delete one first");
+        c.schema.index_slots[key] = slot;
+        api_reindex(c);
+      } else if (!matched.count(type) && slotted) {
+        c.schema.index_slots.erase(key); // its rows are dropped below, once the schema is saved
+      }
+      registry.save_schema(c);
+    } catch (...) {
+      c.schema = old;
+      throw;
+    }
+    if (old.index_slots.size() > c.schema.index_slots.size()) api_reindex(c);
+    return api_operation(c);
+  }
+  if (rest.size() == 2 && req.method == "DELETE") {
+    route = "/collections/{name}/index/{field}";
+    auto field = api_url_decode(rest[1]);
+    auto key = normalised_key(field, "field_name");
+    // The schema goes first: once saved, filters no longer read the slot, so a rewrite that
+    // fails half way leaves only rows nobody reads (the next index on the slot rewrites them).
+    auto old = c.schema;
+    bool slotted = c.schema.index_slots.erase(key) > 0;
+    c.schema.payload_schema.erase(field);
+    try {
+      registry.save_schema(c);
+    } catch (...) {
+      c.schema = old;
+      throw;
+    }
+    if (slotted) api_reindex(c);
+    return api_operation(c);
+  }
+  route = "/collections/{name}/index";
+  throw api_error(405, "Method not allowed");
+}
+
 /// Collection routes under /collections/{name}/…; `route` is set to the pattern.
 json_value api_collection_route(collection_registry& registry, const http_request& req,
                                 const std::vector<std::string>& parts, std::string& route) {
@@ -780,19 +1049,12 @@ json_value api_collection_route(collection_registry& registry, const http_reques
     return {{"exists", registry.find(name) != nullptr}};
   }
   auto c = registry.get(name);
+  if (!rest.empty() && rest.front() == "index")
+    return api_payload_index(registry, *c, req, rest, route);
   std::shared_lock<std::shared_mutex> shared{c->use};
   if (c->closed) throw api_error(404, "Not found: Collection `" + name + "` doesn't exist!");
   if (rest.empty()) return api_collection_info(*c);
   route = "/collections/{name}/" + rest.front();
-  if (is({"index"}) && method == "PUT") {
-    auto body = api_parse_body(req.body, true);
-    if (!body.contains("field_name") || !body["field_name"].is_string())
-      bad_request("field_name", "missing");
-    std::lock_guard<std::mutex> guard{c->rewrite};
-    c->schema.payload_schema[body["field_name"].get<std::string>()] =
-        body.value("field_schema", json_value{});
-    return api_operation(*c);
-  }
   if (rest.front() != "points") throw api_error(404, "Not found: " + req.path);
   route = "/collections/{name}/points";
   if (is({"points"})) {
@@ -847,8 +1109,12 @@ json_value api_collection_route(collection_registry& registry, const http_reques
   }
   if (tail == "/payload" || tail == "/payload/delete" || tail == "/payload/clear") {
     api_known_keys(body, {"payload", "points", "filter", "keys", "key", "shard_key"});
-    if (body.contains("key") && !body["key"].is_null())
-      bad_request("key", "setting a payload at a nested key is not supported");
+    std::vector<std::string> at;
+    if (body.contains("key") && !body["key"].is_null()) {
+      if (tail != "/payload") bad_request("key", "only setting a payload takes a key");
+      if (!body["key"].is_string()) bad_request("key", "expected a payload key");
+      at = api_object_path(body["key"].get<std::string>(), "key");
+    }
     bool overwrite = method == "PUT";
     json_value changes;
     std::vector<std::string> keys;
@@ -862,6 +1128,7 @@ json_value api_collection_route(collection_registry& registry, const http_reques
       for (const auto& k : body["keys"]) {
         if (!k.is_string()) bad_request("keys", "expected a list of strings");
         keys.push_back(k.get<std::string>());
+        (void)normalised_key(keys.back(), "keys");
       }
     }
     std::lock_guard<std::mutex> guard{c->rewrite};
@@ -872,13 +1139,11 @@ json_value api_collection_route(collection_registry& registry, const http_reques
         payload = json_value::object();
       else if (tail == "/payload/delete")
         for (const auto& k : keys)
-          payload.erase(k);
-      else if (overwrite)
-        payload = changes;
+          api_erase_path(payload, k);
       else
-        for (auto it = changes.begin(); it != changes.end(); ++it)
-          payload[it.key()] = it.value();
+        api_set_at(payload, at, changes, overwrite);
       m.content = payload_text(payload);
+      m.attributes = index_attributes(c->schema, payload);
       m.updated_at = api_now_ms();
     }
     // One batch: every selected point changes, or none.
@@ -888,10 +1153,10 @@ json_value api_collection_route(collection_registry& registry, const http_reques
   if (tail == "/scroll") {
     api_known_keys(body, {"filter", "limit", "offset", "with_payload", "with_vector",
                           "with_vectors", "order_by", "shard_key", "consistency"});
-    if (body.contains("order_by") && !body["order_by"].is_null())
-      bad_request("order_by", "not supported (points come in id order)");
     auto f = payload_filter::parse(body.value("filter", json_value{}), "filter");
     size_t limit = api_read_count(body, "limit", 10);
+    if (body.contains("order_by") && !body["order_by"].is_null())
+      return api_scroll_ordered(*c, body, f, limit);
     std::optional<uuid> after;
     if (body.contains("offset") && !body["offset"].is_null())
       after = uuid_before(point_uuid(body["offset"], "offset"));
@@ -988,6 +1253,11 @@ http_answer qdrant_api::handle(const http_request& req) {
         a.route = route;
         return a;
       }
+    }
+    if (!parts.empty() && parts[0] == "telos") {
+      auto a = api_ok(telos_api_route(collections_, req, parts, route), started);
+      a.route = route;
+      return a;
     }
     throw api_error(404, "Not found: " + req.path);
   } catch (const api_error& e) {

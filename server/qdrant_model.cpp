@@ -6,11 +6,50 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <set>
 
 namespace telos::server {
 
 void bad_request(const std::string& field, const std::string& what) {
   throw api_error(400, "Bad request: " + (field.empty() ? what : field + ": " + what));
+}
+
+json_value parse_body(const std::string& body, bool required) {
+  if (body.empty()) {
+    if (required) bad_request("", "the request needs a JSON body");
+    return json_value::object();
+  }
+  auto doc = parse_json(body);
+  if (!doc) throw api_error(400, "Format error in JSON body: " + describe(doc.error()));
+  if (!doc->is_object()) throw api_error(400, "Format error in JSON body: expected an object");
+  return std::move(*doc);
+}
+
+void known_keys(const json_value& body, std::initializer_list<const char*> known,
+                const std::string& prefix) {
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    bool ok = false;
+    for (const char* k : known)
+      ok = ok || it.key() == k;
+    if (!ok) bad_request(prefix + it.key(), "unknown or unsupported field");
+  }
+}
+
+void store_failure(const caf::error& err) {
+  switch (code_of(err)) {
+  case ec::invalid_argument:
+    throw api_error(400, "Bad request: " + describe(err));
+  case ec::not_found:
+    throw api_error(404, "Not found: " + describe(err));
+  case ec::already_exists:
+    throw api_error(409, "Conflict: " + describe(err));
+  case ec::overloaded:
+  case ec::unavailable:
+    throw api_error(503, "Service unavailable: " + describe(err));
+  default:
+    throw api_error(500, "Service internal error: " + describe(err));
+  }
 }
 
 namespace {
@@ -187,6 +226,7 @@ collection_schema collection_schema::from_request(const json_value& body) {
   if (s.slots.size() > 64) bad_request("vectors", "at most 64 vectors per collection");
   for (size_t i = 0; i < s.slots.size(); ++i)
     s.slots[i].embedder = "v" + std::to_string(i);
+  s.index_slot_count = payload_index_slots;
   return s;
 }
 
@@ -202,7 +242,9 @@ json_value collection_schema::to_json() const {
           {"slots", slots_json},
           {"vectors", vectors_config},
           {"sparse_vectors", sparse_config},
-          {"payload_schema", payload_schema}};
+          {"payload_schema", payload_schema},
+          {"index_slot_count", index_slot_count},
+          {"index_slots", index_slots}};
 }
 
 collection_schema collection_schema::from_json(const json_value& doc) {
@@ -220,6 +262,9 @@ collection_schema collection_schema::from_json(const json_value& doc) {
   s.vectors_config = doc.at("vectors");
   s.sparse_config = doc.at("sparse_vectors");
   s.payload_schema = doc.value("payload_schema", json_value::object());
+  s.index_slot_count = doc.value("index_slot_count", 0u);
+  if (doc.contains("index_slots"))
+    s.index_slots = doc["index_slots"].get<std::map<std::string, uint32_t>>();
   return s;
 }
 
@@ -548,8 +593,12 @@ bool filter_equal(const json_value& a, const json_value& b) {
   if (ai && bi) {
     if (a.is_number_unsigned() && b.is_number_unsigned())
       return a.get<uint64_t>() == b.get<uint64_t>();
-    return a.get<int64_t>() == b.get<int64_t>() &&
-           (a.get<int64_t>() >= 0) == (b.get<int64_t>() >= 0);
+    if (!a.is_number_unsigned() && !b.is_number_unsigned())
+      return a.get<int64_t>() == b.get<int64_t>();
+    // One unsigned, one signed: equal only when the signed one is not negative.
+    const auto& s = a.is_number_unsigned() ? b : a;
+    const auto& u = a.is_number_unsigned() ? a : b;
+    return s.get<int64_t>() >= 0 && uint64_t(s.get<int64_t>()) == u.get<uint64_t>();
   }
   return false;
 }
@@ -822,7 +871,110 @@ bool filter_admits(const filter_node& n, const uuid& id, const json_value& paylo
   return true;
 }
 
+/// A match operand or payload value as the attribute text of an index row (typed, so "1" and 1
+/// differ as filter_equal has them); nullopt for values no match condition can equal.
+std::optional<std::string> index_value_text(const json_value& v) {
+  if (v.is_string()) return "s" + v.get<std::string>();
+  if (v.is_boolean()) return std::string{v.get<bool>() ? "b1" : "b0"};
+  if (v.is_number_unsigned()) return "i" + std::to_string(v.get<uint64_t>());
+  if (v.is_number_integer()) return "i" + std::to_string(v.get<int64_t>());
+  return std::nullopt;
+}
+
+/// The attribute text of a record whose indexed field holds several matchable values (or one
+/// too long for an attribute): a candidate of every match on the field.
+constexpr const char* index_many = "*";
+/// Longest value text kept in an index row (attributes hold at most 64 KiB).
+constexpr size_t index_max_text = 4096;
+
+/// Collects the index conditions a filter requires: field conditions with match value or any on
+/// an indexed key, reached from the root through `must` lists only (each of those must hold).
+void index_collect(const filter_node& n, const std::map<std::string, uint32_t>& slots,
+                   std::map<uint32_t, std::vector<std::string>>& out) {
+  if (n.what == filter_node::kind::filter) {
+    for (const auto& c : n.must)
+      index_collect(*c, slots, out);
+    return;
+  }
+  if (n.what != filter_node::kind::field ||
+      (n.how != filter_node::test::value && n.how != filter_node::test::any))
+    return;
+  std::string key;
+  for (const auto& part : n.path)
+    key += (key.empty() ? "" : ".") + part;
+  auto slot = slots.find(key);
+  if (slot == slots.end() || out.count(slot->second)) return;
+  std::vector<std::string> values{index_many};
+  auto add = [&](const json_value& v) {
+    if (auto text = index_value_text(v); text && text->size() <= index_max_text)
+      values.push_back(*text);
+  };
+  if (n.how == filter_node::test::value)
+    add(n.operand);
+  else
+    for (const auto& e : n.operand)
+      add(e);
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  out[slot->second] = std::move(values);
+}
+
 } // namespace
+
+std::vector<double> payload_numbers(const json_value& payload, const std::string& key,
+                                    bool datetimes) {
+  std::vector<const json_value*> values;
+  filter_collect(payload, filter_split_key(key, "key"), 0, values);
+  std::vector<double> out;
+  for (auto* v : values)
+    if (datetimes && v->is_string()) {
+      if (auto t = filter_parse_datetime(v->get<std::string>())) out.push_back(*t);
+    } else if (!datetimes && v->is_number()) {
+      out.push_back(v->get<double>());
+    }
+  return out;
+}
+
+std::optional<double> parse_datetime(const std::string& text) {
+  return filter_parse_datetime(text);
+}
+
+std::string index_attribute(uint32_t slot) {
+  return "qdrant.index." + std::to_string(slot);
+}
+
+std::string normalised_key(const std::string& key, const std::string& field) {
+  std::string out;
+  for (const auto& part : filter_split_key(key, field))
+    out += (out.empty() ? "" : ".") + part;
+  return out;
+}
+
+std::map<std::string, std::string> index_attributes(const collection_schema& schema,
+                                                    const json_value& payload) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, slot] : schema.index_slots) {
+    std::vector<std::string> path;
+    for (size_t start = 0;;) {
+      auto dot = key.find('.', start);
+      path.push_back(key.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    std::vector<const json_value*> values;
+    filter_collect(payload, path, 0, values);
+    std::set<std::string> texts;
+    bool too_long = false;
+    for (auto* v : values)
+      if (auto text = index_value_text(*v)) {
+        too_long = too_long || text->size() > index_max_text;
+        texts.insert(std::move(*text));
+      }
+    if (texts.empty()) continue;
+    out[index_attribute(slot)] = texts.size() == 1 && !too_long ? *texts.begin() : index_many;
+  }
+  return out;
+}
 
 payload_filter::payload_filter() = default;
 payload_filter::~payload_filter() = default;
@@ -855,6 +1007,18 @@ bool payload_filter::empty() const {
 
 bool payload_filter::admits(const uuid& id, const json_value& payload) const {
   return !root_ || filter_admits(*root_, id, payload);
+}
+
+std::optional<telos::filter>
+payload_filter::index_filter(const std::map<std::string, uint32_t>& slots) const {
+  if (!root_ || slots.empty()) return std::nullopt;
+  std::map<uint32_t, std::vector<std::string>> conditions;
+  index_collect(*root_, slots, conditions);
+  if (conditions.empty()) return std::nullopt;
+  telos::filter f;
+  for (auto& [slot, values] : conditions)
+    f.where.push_back({index_attribute(slot), std::move(values)});
+  return f;
 }
 
 } // namespace telos::server

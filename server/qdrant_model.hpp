@@ -6,8 +6,11 @@
 #include "telos/messages/json_value.hpp"
 #include "telos/messages/memory.hpp"
 #include "telos/messages/profile.hpp"
+#include "telos/messages/search.hpp"
 #include "telos/messages/uuid.hpp"
 
+#include <initializer_list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -26,6 +29,16 @@ struct api_error : std::runtime_error {
 
 /// 400 "Bad request: <field>: <what>".
 [[noreturn]] void bad_request(const std::string& field, const std::string& what);
+/// A request's JSON body, which must be an object; an empty body is {} unless `required`.
+/// 400 "Format error in JSON body: …" otherwise.
+json_value parse_body(const std::string& body, bool required);
+/// Refuses keys of a request body (or part of one, its keys prefixed by `prefix`) other than
+/// `known`, so a typo is never ignored: 400 naming the key.
+void known_keys(const json_value& body, std::initializer_list<const char*> known,
+                const std::string& prefix = {});
+/// A failed store call as an api_error: invalid input is the client's (400), an absent id 404,
+/// overload 503, everything else the server's (500).
+[[noreturn]] void store_failure(const caf::error& err);
 
 // -- point ids ------------------------------------------------------------------------------------
 
@@ -64,6 +77,12 @@ struct collection_schema {
   json_value sparse_config;
   /// Fields announced by PUT /collections/{name}/index: field → schema as given.
   json_value payload_schema = json_value::object();
+  /// How many attributes of the store get secondary-index rows for payload indexes (fixed when
+  /// the store is created: payload_index_slots for new collections, 0 for collections created
+  /// before payload indexes existed).
+  uint32_t index_slot_count = 0;
+  /// Indexed payload fields (normalised key, "a.b") → the attribute slot holding their values.
+  std::map<std::string, uint32_t> index_slots;
 
   /// Reads the body of PUT /collections/{name}; refuses what Telos cannot do, naming the field.
   static collection_schema from_request(const json_value& body);
@@ -99,6 +118,31 @@ json_value payload_of(const memory& m);
 /// The record content holding a payload.
 std::string payload_text(const json_value& payload);
 
+// -- payload indexes ------------------------------------------------------------------------------
+
+/// Attribute slots a new collection's store indexes (graph_options::indexed_attributes), so at
+/// most this many payload fields of a collection are indexed at once.
+constexpr uint32_t payload_index_slots = 16;
+/// The record attribute of slot `n` ("qdrant.index.<n>").
+std::string index_attribute(uint32_t slot);
+/// A filter key in its normalised form ("a[].b" → "a.b"); 400 naming `field` when malformed.
+std::string normalised_key(const std::string& key, const std::string& field);
+/// The attributes a record carries for the collection's indexed fields: for each, the one
+/// string, integer or boolean value at the field (encoded with its type), or a marker when the
+/// field holds several such values (or a very long string), so the record is a candidate for
+/// every match on it; no attribute when the field holds none.
+std::map<std::string, std::string> index_attributes(const collection_schema& schema,
+                                                    const json_value& payload);
+
+// -- payload paths --------------------------------------------------------------------------------
+
+/// The numbers at a payload key (arrays met on the way and at the end flattened); with
+/// `datetimes`, the RFC 3339 datetime strings there instead, as microseconds since the epoch.
+std::vector<double> payload_numbers(const json_value& payload, const std::string& key,
+                                    bool datetimes);
+/// Microseconds since the epoch of an RFC 3339 datetime; nullopt when `text` is not one.
+std::optional<double> parse_datetime(const std::string& text);
+
 // -- filters --------------------------------------------------------------------------------------
 
 /// A Qdrant filter: must, should, must_not and min_should over conditions (match value / any /
@@ -119,6 +163,11 @@ public:
   payload_filter both(const payload_filter& other) const;
   bool empty() const;
   bool admits(const uuid& id, const json_value& payload) const;
+  /// A store filter whose matches are a superset of this filter's (candidates from the
+  /// secondary-index rows of indexed fields: every `match` value or any condition on an indexed
+  /// field that the whole filter requires), or nullopt when no such condition is indexed.
+  /// Every candidate still has to pass admits().
+  std::optional<telos::filter> index_filter(const std::map<std::string, uint32_t>& slots) const;
 
   struct node;
 
