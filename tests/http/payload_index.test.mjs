@@ -153,6 +153,11 @@ test('payload indexes survive a restart', async () => {
   assert.deepEqual(Object.keys(info.payload_schema).sort(),
     ['city', 'code', 'flag', 'meta.lang', 'n', 'score', 'tags[]']);
   await agree('after restart');
+  // The store's verify checks every point's index rows against its attributes.
+  const v = await call(server.url, 'POST', `/telos/collections/${NAME}/verify`, {});
+  assert.equal(v.json.result.consistent, true, v.text);
+  const st = await call(server.url, 'GET', `/telos/collections/${NAME}/stats`);
+  assert.deepEqual(st.json.result.payload_index_slots, { used: 6, total: 16 });
 });
 
 test('dropping an index keeps the results; bad index requests are refused naming the field',
@@ -187,4 +192,6 @@ test('dropping an index keeps the results; bad index requests are refused naming
     assert.match(full.json.status.error, /field_name/);
     assert.equal((await client.getCollection(NAME)).payload_schema.f11, undefined);
     await agree('full');
+    const v = await call(server.url, 'POST', `/telos/collections/${NAME}/verify`, {});
+    assert.equal(v.json.result.consistent, true, v.text);
   });
