@@ -92,6 +92,8 @@ struct options {
   std::string json_path;
   std::string plot_path = "telos-bench-scale.png";
   bool keep = false;
+  /// Fail (exit 3) if any embedder's or the fused recall@10 is below this; 0 = report only.
+  double min_recall = 0;
   // A child's part (hidden options): ingest [child_first, child_first + child_count) of the data
   // of `child_seed`, log acks to child_acks, write its report to child_report.
   size_t child_count = 0;
@@ -731,8 +733,13 @@ json run_parent(const options& o) {
     for (size_t e = 0; e < teleo13.embedders.size(); ++e) {
       const auto& spec = teleo13.embedders[e];
       auto stored = prepared(spec, m.embeddings.at(spec.name));
-      for (size_t q = 0; q < o.queries; ++q)
-        exact[q][e].offer(exact_score(spec, prepared_queries[q][e], stored), i);
+      for (size_t q = 0; q < o.queries; ++q) {
+        auto score = exact_score(spec, prepared_queries[q][e], stored);
+        // The sparse index answers from its postings: a memory that shares no term with the
+        // query is not a candidate (score 0), so it is not in the reference list either.
+        if (spec.kind == embedder_kind::sparse && score == 0) continue;
+        exact[q][e].offer(score, i);
+      }
     }
     if (i < compare_n) e1.push_back(unit(m.embeddings.at("E1").values));
     writes[0].puts.push_back(std::move(m));
@@ -929,6 +936,9 @@ registrar scale_command{command{
       sub.add_option("--json", o->json_path, "also write the report here");
       sub.add_option("--plot", o->plot_path, "PNG of the ingest over time (empty = none)");
       sub.add_flag("--keep", o->keep, "keep the store afterwards");
+      sub.add_option("--min-recall", o->min_recall,
+                     "exit 3 if any embedder's or the fused recall@10 is below this (0 = none)")
+          ->check(CLI::Range(0.0, 1.0));
       sub.add_option("--child-count", o->child_count)->group("");
       sub.add_option("--child-first", o->child_first)->group("");
       sub.add_option("--child-seed", o->child_seed)->group("");
@@ -940,7 +950,14 @@ registrar scale_command{command{
           auto report = run_parent(*o);
           std::cout << report.dump(2) << '\n';
           if (!o->json_path.empty()) std::ofstream{o->json_path} << report.dump(2) << '\n';
-          return 0;
+          int code = 0;
+          for (const auto& [name, recall] : report["recall_at_10"].items())
+            if (recall.get<double>() < o->min_recall) {
+              std::cerr << "telos-bench scale: recall@10 of " << name << " is "
+                        << recall.get<double>() << ", below --min-recall " << o->min_recall << '\n';
+              code = 3;
+            }
+          return code;
         } catch (const std::exception& e) {
           std::cerr << "telos-bench scale: " << e.what() << '\n';
           return 2;
