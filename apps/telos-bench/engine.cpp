@@ -5,6 +5,7 @@
 // ef_construction / ef); fused 13-embedder latency; resident bytes per memory; restart time with
 // index snapshots against a rebuild. Data: clustered synthetic vectors (seeded).
 #include "bench_command.hpp"
+#include "synthetic.hpp"
 #include "timing.hpp"
 
 #include "telos/actors/store.hpp"
@@ -97,6 +98,8 @@ struct engine_bench_options {
   std::string scheduler = "stealing";
   /// store_options::max_group_bytes.
   size_t group_bytes = store_options{}.max_group_bytes;
+  /// backend_options::vector_blob_files on both sides (the store and the raw RocksDB).
+  bool vector_blob_files = storage::backend_options{}.vector_blob_files;
   std::string json_path;
   /// fsync every acknowledged write, in Telos (store_options::sync_writes) and in raw RocksDB
   /// (WriteOptions::sync) alike.
@@ -187,89 +190,6 @@ double percentile(std::vector<double> xs, double p) {
   return xs[std::min(i, xs.size() - 1)];
 }
 
-/// Clustered synthetic embeddings: every memory belongs to a cluster, and each of its embeddings
-/// lies near that cluster's centre for the embedder (dense and multi tokens: centre + noise;
-/// sparse: terms drawn from the cluster's term pool).
-class synthetic {
-public:
-  synthetic(profile p, size_t clusters, uint32_t seed) : profile_(std::move(p)), gen_(seed) {
-    std::normal_distribution<float> normal{0.0f, 1.0f};
-    std::uniform_int_distribution<uint32_t> term;
-    for (const auto& spec : profile_.embedders) {
-      std::vector<std::vector<float>> centres(clusters);
-      std::vector<std::vector<uint32_t>> pools(clusters);
-      for (size_t c = 0; c < clusters; ++c) {
-        if (spec.kind == embedder_kind::sparse) {
-          std::uniform_int_distribution<uint32_t> any{0, spec.dim - 1};
-          for (int t = 0; t < 256; ++t)
-            pools[c].push_back(any(gen_));
-        } else {
-          centres[c].resize(spec.dim);
-          for (auto& x : centres[c])
-            x = normal(gen_);
-        }
-      }
-      centres_.push_back(std::move(centres));
-      pools_.push_back(std::move(pools));
-    }
-  }
-
-  embedding make(size_t embedder, size_t cluster) {
-    const auto& spec = profile_.embedders[embedder];
-    std::normal_distribution<float> noise{0.0f, 0.6f};
-    embedding e;
-    switch (spec.kind) {
-    case embedder_kind::dense:
-      e.values = centres_[embedder][cluster];
-      for (auto& x : e.values)
-        x += noise(gen_);
-      break;
-    case embedder_kind::multi: {
-      auto tokens = std::uniform_int_distribution<int>{4, 8}(gen_);
-      for (int t = 0; t < tokens; ++t)
-        for (auto x : centres_[embedder][cluster])
-          e.values.push_back(x + noise(gen_));
-      break;
-    }
-    case embedder_kind::sparse: {
-      std::vector<uint32_t> terms;
-      std::uniform_int_distribution<size_t> pick{0, pools_[embedder][cluster].size() - 1};
-      for (int t = 0; t < 48; ++t)
-        terms.push_back(pools_[embedder][cluster][pick(gen_)]);
-      std::sort(terms.begin(), terms.end());
-      terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
-      std::uniform_real_distribution<float> weight{0.1f, 1.0f};
-      e.indices = terms;
-      for (size_t i = 0; i < terms.size(); ++i)
-        e.values.push_back(weight(gen_));
-      break;
-    }
-    }
-    return e;
-  }
-
-  memory make_memory(size_t i) {
-    memory m;
-    m.id = uuid::random();
-    m.ns = "bench";
-    m.content = "synthetic memory " + std::to_string(i);
-    m.attributes["cluster"] = std::to_string(i % centres_[0].size());
-    m.created_at = 1'700'000'000'000 + static_cast<int64_t>(i);
-    m.updated_at = m.created_at;
-    for (size_t e = 0; e < profile_.embedders.size(); ++e)
-      m.embeddings[profile_.embedders[e].name] = make(e, i % centres_[0].size());
-    return m;
-  }
-
-  const profile& prof() const { return profile_; }
-
-private:
-  profile profile_;
-  std::mt19937 gen_;
-  std::vector<std::vector<std::vector<float>>> centres_;
-  std::vector<std::vector<std::vector<uint32_t>>> pools_;
-};
-
 store_options store_at(const std::string& path, const profile& p, const engine_bench_options& o) {
   store_options opts;
   opts.path = path;
@@ -281,6 +201,7 @@ store_options store_at(const std::string& path, const profile& p, const engine_b
       o.scheduler == "sharing" ? scheduler_policy::sharing : scheduler_policy::stealing;
   opts.max_group_bytes = o.group_bytes;
   opts.sync_writes = o.sync;
+  opts.backend_options.vector_blob_files = o.vector_blob_files;
   opts.index_options.hnsw_m = o.m;
   opts.index_options.hnsw_ef_construction = o.ef_construction;
   opts.index_options.hnsw_ef_search = o.ef;
@@ -305,10 +226,23 @@ public:
     db.create_if_missing = true;
     db.create_missing_column_families = true;
     db.max_open_files = o.max_open_files;
+    // The vector keyspaces as the backend configures them: uncompressed, values in blob files.
+    auto vectors = cf;
+    vectors.compression = rocksdb::kNoCompression;
+    vectors.bottommost_compression = rocksdb::kNoCompression;
+    if (o.vector_blob_files) {
+      vectors.enable_blob_files = true;
+      vectors.min_blob_size = o.vector_min_blob_bytes;
+      vectors.blob_compression_type = rocksdb::kNoCompression;
+      vectors.enable_blob_garbage_collection = true;
+    }
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf);
-    for (const auto& name : keyspaces)
-      descriptors.emplace_back(name, cf);
+    for (const auto& name : keyspaces) {
+      bool vector = !o.vector_keyspace_prefix.empty() &&
+                    name.compare(0, o.vector_keyspace_prefix.size(), o.vector_keyspace_prefix) == 0;
+      descriptors.emplace_back(name, vector ? vectors : cf);
+    }
     rocksdb::DB* raw = nullptr;
     auto status = rocksdb::DB::Open(db, path, descriptors, &handles_, &raw);
     if (!status.ok()) throw bench_failure("raw RocksDB open: " + status.ToString());
@@ -438,6 +372,7 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   auto layout = check(storage::shard_layout::make(profile::teleo13()), "layout");
   auto store_opts = store_at(path, profile::teleo13(), o);
   storage::backend_options bo;
+  bo.vector_blob_files = o.vector_blob_files;
   auto raw = std::make_unique<engine_raw_rocksdb>(path + "-raw", layout.keyspaces(), bo);
   raw->sync = o.sync;
   auto natives = prepare_baseline(o, data, layout, *raw, store_opts, r);
@@ -854,6 +789,8 @@ registrar engine_command{command{
       sub.add_option("--group-bytes", o->group_bytes,
                      "estimated bytes of one commit group (store_options::max_group_bytes)")
           ->check(CLI::PositiveNumber);
+      sub.add_option("--vector-blob-files", o->vector_blob_files,
+                     "vector keyspaces' values in RocksDB blob files, on both sides (true/false)");
       sub.add_option("--json", o->json_path, "also write the results as JSON here");
       sub.add_flag("--sync", o->sync,
                    "fsync every acknowledged write (Telos sync_writes, raw WriteOptions::sync)");

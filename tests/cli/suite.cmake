@@ -36,3 +36,15 @@ if(TARGET telos-cli AND TARGET telos-stress)
                      ${suite}_stress_crash_lmdb_sync ${suite}_stress_faults
                      ${suite}_stress_power_loss_sync)
 endif()
+# telos-bench scale, tiny: a child ingests 400 teleo13 memories with every acknowledgement logged,
+# a second child is killed with SIGKILL halfway (the run fails if an acknowledged memory is
+# missing after the reopen), and every embedder and the fused search must find the exact top 10
+# (below the HNSW threshold every index is exact). The bench is built in the plain stage only.
+if(TARGET telos-bench)
+  add_test(NAME bench_scale_smoke
+           COMMAND $<TARGET_FILE:telos-bench> scale --n 400 --compare-n 200 --queries 5
+                   --crash-n 200 --min-recall 0.99 --plot "" --dir ${CMAKE_CURRENT_BINARY_DIR}/bench-scale-smoke)
+  # Plain build, loaded machine (load 20): 19 s.
+  telos_test_timeout(300 bench_scale_smoke)
+endif()
+

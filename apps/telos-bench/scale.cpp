@@ -1,0 +1,968 @@
+// telos-bench scale: one node at scale. A child process ingests N clustered teleo13 memories
+// through the facade (every write acknowledged) and logs every acknowledgement; the parent then
+// reports the ingest rate over time and the longest gap between acknowledgements, resident memory,
+// disk bytes and write amplification per memory, recall@10 of every embedder and of the fused
+// search against exact f32 answers, search latency percentiles, and restart times after a clean
+// close and after a `kill -9` of a second ingesting child. The same E1 vectors then go through
+// hnswlib and FAISS (IndexHNSWFlat, IndexHNSWSQ, IndexIVFScalarQuantizer) for build cost and
+// memory per vector. JSON on stdout (and --json), a PNG plot through gnuplot.
+#include "bench_command.hpp"
+#include "synthetic.hpp"
+#include "timing.hpp"
+
+#include "telos/actors/store.hpp"
+#include "telos/shard/record_catalog.hpp"
+#include "telos/shard/write_group.hpp"
+#include "telos/storage/layout.hpp"
+
+// hnswlib defines a few non-inline functions; they get names of their own here, so this file
+// links beside engine.cpp and index.cpp (see engine.cpp).
+#define cpuid telos_scale_bench_cpuid
+#define xgetbv telos_scale_bench_xgetbv
+#define AVXCapable telos_scale_bench_AVXCapable
+#define AVX512Capable telos_scale_bench_AVX512Capable
+#define L2SqrSIMD16Ext telos_scale_bench_L2SqrSIMD16Ext
+#define L2SqrSIMD4Ext telos_scale_bench_L2SqrSIMD4Ext
+#define InnerProductSIMD16Ext telos_scale_bench_InnerProductSIMD16Ext
+#define InnerProductSIMD4Ext telos_scale_bench_InnerProductSIMD4Ext
+#define InnerProductDistanceSIMD16Ext telos_scale_bench_InnerProductDistanceSIMD16Ext
+#define InnerProductDistanceSIMD4Ext telos_scale_bench_InnerProductDistanceSIMD4Ext
+#include <hnswlib/hnswlib.h>
+#undef cpuid
+#undef xgetbv
+#undef AVXCapable
+#undef AVX512Capable
+#undef L2SqrSIMD16Ext
+#undef L2SqrSIMD4Ext
+#undef InnerProductSIMD16Ext
+#undef InnerProductSIMD4Ext
+#undef InnerProductDistanceSIMD16Ext
+#undef InnerProductDistanceSIMD4Ext
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexScalarQuantizer.h>
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <malloc.h>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace telos::bench::scale_bench {
+
+using steady = std::chrono::steady_clock;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+struct options {
+  std::string dir = "/tmp/telos-bench-scale";
+  size_t n = 1'000'000;
+  size_t batch = 32;
+  size_t clients = 2;
+  size_t clusters = 64;
+  uint32_t seed = 42;
+  size_t queries = 50;
+  size_t m = 16;
+  /// The libraries' M and efConstruction; the store's dense embedders take theirs from
+  /// teleo13's index policy (M 16, efConstruction 100), so the defaults match it.
+  size_t ef_construction = 100;
+  size_t ef = 64;
+  /// E1 vectors given to hnswlib and FAISS (the first ones of the data); 0 = none.
+  size_t compare_n = 200'000;
+  /// Memories the second child tries to add before it is killed (at half of them).
+  size_t crash_n = 2000;
+  /// backend_options::vector_blob_files of the store.
+  bool vector_blob_files = storage::backend_options{}.vector_blob_files;
+  std::string json_path;
+  std::string plot_path = "telos-bench-scale.png";
+  bool keep = false;
+  /// Fail (exit 3) if any embedder's or the fused recall@10 is below this; 0 = report only.
+  double min_recall = 0;
+  // A child's part (hidden options): ingest [child_first, child_first + child_count) of the data
+  // of `child_seed`, log acks to child_acks, write its report to child_report.
+  size_t child_count = 0;
+  size_t child_first = 0;
+  uint32_t child_seed = 0;
+  std::string child_acks;
+  std::string child_report;
+};
+
+struct scale_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <class T>
+T need(expected<T> x, const std::string& what) {
+  if (!x) throw scale_failure(what + ": " + describe(x.error()));
+  return std::move(*x);
+}
+
+void need(expected<void> x, const std::string& what) {
+  if (!x) throw scale_failure(what + ": " + describe(x.error()));
+}
+
+/// A field of /proc/self/status in bytes (VmRSS, VmHWM).
+uint64_t status_bytes(const std::string& field) {
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1)) * 1024;
+  return 0;
+}
+
+/// Bytes this process caused to be written to the block device so far (every thread, RocksDB's
+/// background flushes and compactions included): /proc/self/io write_bytes.
+uint64_t device_write_bytes() {
+  std::ifstream in{"/proc/self/io"};
+  std::string key;
+  uint64_t value = 0;
+  while (in >> key >> value)
+    if (key == "write_bytes:") return value;
+  return 0;
+}
+
+uint64_t directory_bytes(const std::string& path) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator{path, ec}; !ec && it != fs::end(it);
+       it.increment(ec))
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  return total;
+}
+
+double percentile_of(std::vector<double> xs, double p) {
+  if (xs.empty()) return 0;
+  std::sort(xs.begin(), xs.end());
+  auto i = static_cast<size_t>(std::ceil(p * static_cast<double>(xs.size())));
+  return xs[std::min(xs.size() - 1, i == 0 ? 0 : i - 1)];
+}
+
+/// The id of memory i: deterministic, so the parent knows what its children stored.
+uuid id_of(uint64_t i) {
+  std::string raw(16, '\0');
+  raw[0] = 's';
+  for (int b = 0; b < 8; ++b)
+    raw[static_cast<size_t>(15 - b)] = static_cast<char>((i >> (8 * b)) & 0xff);
+  return uuid::from_bytes(raw);
+}
+
+/// Memories [first, first + count) of the data of `seed`: the generator runs from memory 0, so
+/// every process that asks for memory i gets the same one.
+class data_stream {
+public:
+  data_stream(const options& o, uint32_t seed) : gen_(profile::teleo13(), o.clusters, seed) {}
+  memory next() {
+    auto m = gen_.make_memory(i_);
+    m.id = id_of(i_);
+    ++i_;
+    return m;
+  }
+  void skip_to(size_t first) {
+    while (i_ < first)
+      next();
+  }
+
+private:
+  synthetic gen_;
+  size_t i_ = 0;
+};
+
+store_options store_at(const options& o) {
+  store_options so;
+  so.path = o.dir + "/store";
+  so.backend = storage::backend_kind::rocksdb;
+  so.profile = profile::teleo13();
+  so.create_if_missing = true;
+  so.index_options.hnsw_m = o.m;
+  so.index_options.hnsw_ef_construction = o.ef_construction;
+  so.index_options.hnsw_ef_search = o.ef;
+  so.backend_options.vector_blob_files = o.vector_blob_files;
+  return so;
+}
+
+// -- the child: ingest and log every acknowledgement -------------------------------------------
+
+int run_child(const options& o) {
+  auto opened = steady::now();
+  auto db = need(store::open(store_at(o)), "open");
+  double open_s = seconds_since(opened);
+  ::malloc_trim(0);
+  auto rss_before = status_bytes("VmRSS");
+  auto io_before = device_write_bytes();
+  data_stream data{o, o.child_seed};
+  data.skip_to(o.child_first);
+  std::mutex data_mutex;
+  size_t next = o.child_first;
+  const size_t end = o.child_first + o.child_count;
+  std::FILE* acks = std::fopen(o.child_acks.c_str(), "w");
+  if (acks == nullptr) throw scale_failure("cannot write " + o.child_acks);
+  std::mutex ack_mutex;
+  std::atomic<bool> failed{false};
+  std::string failure;
+  auto start = steady::now();
+  std::vector<std::thread> clients;
+  for (size_t c = 0; c < o.clients; ++c)
+    clients.emplace_back([&] {
+      while (!failed) {
+        std::vector<memory> batch;
+        size_t first = 0;
+        {
+          std::lock_guard guard{data_mutex};
+          if (next >= end) return;
+          first = next;
+          for (; next < end && batch.size() < o.batch; ++next)
+            batch.push_back(data.next());
+        }
+        auto count = batch.size();
+        auto t0 = seconds_since(start);
+        auto ok = db->put_batch(std::move(batch));
+        auto t1 = seconds_since(start);
+        std::lock_guard guard{ack_mutex};
+        if (!ok) {
+          failure = describe(ok.error());
+          failed = true;
+          return;
+        }
+        // One line per acknowledged batch: when, its latency, its first memory, its size.
+        std::fprintf(acks, "%.6f %.6f %zu %zu\n", t1, t1 - t0, first, count);
+        std::fflush(acks);
+      }
+    });
+  for (auto& t : clients)
+    t.join();
+  double ingest_s = seconds_since(start);
+  std::fclose(acks);
+  if (failed) throw scale_failure("put_batch: " + failure);
+  ::malloc_trim(0);
+  auto rss_after = status_bytes("VmRSS");
+  auto hwm = status_bytes("VmHWM");
+  auto stats = need(db->stats(), "stats");
+  uint64_t fresh = 0, index_bytes = 0;
+  for (const auto& ix : stats.indexes) {
+    fresh += ix.stats.fresh;
+    index_bytes += ix.stats.memory_bytes;
+  }
+  auto closing = steady::now();
+  need(db->close(), "close");
+  double close_s = seconds_since(closing);
+  json report = {{"open_s", open_s},
+                 {"ingest_s", ingest_s},
+                 {"close_s", close_s},
+                 {"rss_before", rss_before},
+                 {"rss_after", rss_after},
+                 {"vm_hwm", hwm},
+                 {"fresh_at_end", fresh},
+                 {"index_bytes", index_bytes},
+                 {"device_write_bytes", device_write_bytes() - io_before}};
+  std::ofstream{o.child_report} << report.dump() << '\n';
+  return 0;
+}
+
+/// Starts this binary as a child ingesting [first, first + count) of the data of `seed`.
+pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
+                  const std::string& acks, const std::string& report) {
+  std::vector<std::string> args = {"telos-bench",
+                                   "scale",
+                                   "--dir",
+                                   o.dir,
+                                   "--clusters",
+                                   std::to_string(o.clusters),
+                                   "--batch",
+                                   std::to_string(o.batch),
+                                   "--clients",
+                                   std::to_string(o.clients),
+                                   "--m",
+                                   std::to_string(o.m),
+                                   "--ef-construction",
+                                   std::to_string(o.ef_construction),
+                                   "--ef",
+                                   std::to_string(o.ef),
+                                   "--vector-blob-files",
+                                   o.vector_blob_files ? "true" : "false",
+                                   "--child-first",
+                                   std::to_string(first),
+                                   "--child-count",
+                                   std::to_string(count),
+                                   "--child-seed",
+                                   std::to_string(seed),
+                                   "--child-acks",
+                                   acks,
+                                   "--child-report",
+                                   report};
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto pid = ::fork();
+  if (pid < 0) throw scale_failure("fork failed");
+  if (pid == 0) {
+    ::execv("/proc/self/exe", argv.data());
+    std::perror("telos-bench scale: exec");
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct ack {
+  double at = 0;
+  double latency = 0;
+  size_t first = 0;
+  size_t count = 0;
+};
+
+std::vector<ack> read_acks(const std::string& path) {
+  std::vector<ack> out;
+  std::ifstream in{path};
+  ack a;
+  while (in >> a.at >> a.latency >> a.first >> a.count)
+    out.push_back(a);
+  std::sort(out.begin(), out.end(), [](const ack& x, const ack& y) { return x.at < y.at; });
+  return out;
+}
+
+// -- exact answers ------------------------------------------------------------------------------
+
+float dot(const float* a, const float* b, size_t n) {
+  float s[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (size_t j = 0; j < 8; ++j)
+      s[j] += a[i + j] * b[i + j];
+  float total = 0;
+  for (; i < n; ++i)
+    total += a[i] * b[i];
+  for (float x : s)
+    total += x;
+  return total;
+}
+
+std::vector<float> unit(const std::vector<float>& v, size_t from = 0, size_t dim = 0) {
+  if (dim == 0) dim = v.size();
+  std::vector<float> out(v.begin() + static_cast<ptrdiff_t>(from),
+                         v.begin() + static_cast<ptrdiff_t>(from + dim));
+  auto norm = std::sqrt(dot(out.data(), out.data(), dim));
+  if (norm > 0)
+    for (auto& x : out)
+      x /= norm;
+  return out;
+}
+
+/// An embedding prepared for exact scoring: dense vectors and multi tokens scaled to unit length
+/// (teleo13's dense metric is cosine; MaxSim compares tokens by cosine); sparse ones unchanged.
+embedding prepared(const embedder& spec, const embedding& e) {
+  embedding out = e;
+  size_t dim = spec.kind == embedder_kind::multi ? spec.dim : e.values.size();
+  if (spec.kind == embedder_kind::sparse || dim == 0) return out;
+  for (size_t from = 0; from + dim <= e.values.size(); from += dim) {
+    auto u = unit(e.values, from, dim);
+    std::copy(u.begin(), u.end(), out.values.begin() + static_cast<ptrdiff_t>(from));
+  }
+  return out;
+}
+
+/// The exact score of a stored embedding for a query of the same embedder (both prepared), as the
+/// engine defines it: cosine, sparse dot product, MaxSim (mean over query tokens of the best
+/// token cosine).
+float exact_score(const embedder& spec, const embedding& q, const embedding& d) {
+  switch (spec.kind) {
+  case embedder_kind::dense:
+    return dot(q.values.data(), d.values.data(), std::min(q.values.size(), d.values.size()));
+  case embedder_kind::sparse: {
+    float s = 0;
+    size_t i = 0, j = 0;
+    while (i < q.indices.size() && j < d.indices.size()) {
+      if (q.indices[i] < d.indices[j])
+        ++i;
+      else if (d.indices[j] < q.indices[i])
+        ++j;
+      else
+        s += q.values[i++] * d.values[j++];
+    }
+    return s;
+  }
+  case embedder_kind::multi: {
+    size_t dim = spec.dim;
+    size_t qt = q.values.size() / dim, dt = d.values.size() / dim;
+    float total = 0;
+    for (size_t a = 0; a < qt; ++a) {
+      float best = -1e30f;
+      for (size_t b = 0; b < dt; ++b)
+        best = std::max(best, dot(q.values.data() + a * dim, d.values.data() + b * dim, dim));
+      total += best;
+    }
+    return qt == 0 ? 0 : total / static_cast<float>(qt);
+  }
+  }
+  return 0;
+}
+
+/// The best `depth` (score, memory index) pairs, best first, ties by id (= index order).
+struct top_list {
+  size_t depth = 10;
+  std::vector<std::pair<float, size_t>> items;
+  void offer(float s, size_t i) {
+    if (items.size() == depth && s <= items.back().first) return;
+    auto at = std::upper_bound(items.begin(), items.end(), std::make_pair(s, i),
+                               [](const auto& x, const auto& y) { return x.first > y.first; });
+    items.insert(at, {s, i});
+    if (items.size() > depth) items.pop_back();
+  }
+};
+
+double recall_at_10(const std::vector<size_t>& truth, const std::vector<uuid>& found) {
+  size_t hits = 0;
+  for (size_t i = 0; i < std::min<size_t>(10, truth.size()); ++i)
+    hits += std::count(found.begin(), found.end(), id_of(truth[i]));
+  return static_cast<double>(hits) / static_cast<double>(std::min<size_t>(10, truth.size()));
+}
+
+/// Exact fused reference: weighted (1) reciprocal-rank fusion of every embedder's exact top
+/// `depth`, as the store fuses its embedders' top lists; best 10, ties by id.
+std::vector<size_t> exact_fused(const std::vector<top_list>& per_embedder, uint32_t rrf_k) {
+  std::map<size_t, double> score;
+  for (const auto& list : per_embedder)
+    for (size_t r = 0; r < list.items.size(); ++r)
+      score[list.items[r].second] += 1.0 / (rrf_k + static_cast<double>(r + 1));
+  std::vector<std::pair<double, size_t>> all;
+  for (auto [i, s] : score)
+    all.emplace_back(s, i);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : id_of(a.second) < id_of(b.second);
+  });
+  std::vector<size_t> out;
+  for (size_t i = 0; i < std::min<size_t>(10, all.size()); ++i)
+    out.push_back(all[i].second);
+  return out;
+}
+
+// -- other libraries on the same E1 vectors -----------------------------------------------------
+
+struct library_row {
+  std::string name;
+  double build_s = 0;
+  double bytes_per_vector = 0;
+  double recall = 0;
+  double search_us = 0;
+};
+
+template <class Build, class Search>
+library_row measure_library(const std::string& name, Build build, Search search,
+                            const std::vector<std::vector<float>>& queries,
+                            const std::vector<std::vector<size_t>>& truth, size_t n) {
+  library_row row;
+  row.name = name;
+  ::malloc_trim(0);
+  auto before = status_bytes("VmRSS");
+  auto start = steady::now();
+  auto index = build();
+  row.build_s = seconds_since(start);
+  ::malloc_trim(0);
+  row.bytes_per_vector =
+      static_cast<double>(status_bytes("VmRSS") - std::min(before, status_bytes("VmRSS"))) /
+      static_cast<double>(n);
+  double recall = 0, seconds = 0;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    auto t = steady::now();
+    auto found = search(*index, queries[q]);
+    seconds += seconds_since(t);
+    size_t hits = 0;
+    for (auto label : found)
+      hits += std::count(truth[q].begin(), truth[q].end(), label);
+    recall += static_cast<double>(hits) / 10.0;
+  }
+  row.recall = recall / static_cast<double>(queries.size());
+  row.search_us = seconds * 1e6 / static_cast<double>(queries.size());
+  return row;
+}
+
+std::vector<library_row> compare_libraries(const options& o,
+                                           const std::vector<std::vector<float>>& vectors,
+                                           const std::vector<std::vector<float>>& queries) {
+  size_t n = vectors.size();
+  if (n == 0) return {};
+  size_t dim = vectors[0].size();
+  std::vector<float> flat;
+  flat.reserve(n * dim);
+  for (const auto& v : vectors)
+    flat.insert(flat.end(), v.begin(), v.end());
+  std::vector<std::vector<size_t>> truth;
+  for (const auto& q : queries) {
+    top_list top;
+    for (size_t i = 0; i < n; ++i)
+      top.offer(dot(q.data(), flat.data() + i * dim, dim), i);
+    std::vector<size_t> ids;
+    for (auto& [s, i] : top.items)
+      ids.push_back(i);
+    truth.push_back(ids);
+  }
+  // One thread each, as hnswlib's addPoint loop here is one thread.
+  omp_set_num_threads(1);
+  std::vector<library_row> rows;
+  hnswlib::InnerProductSpace space{dim};
+  rows.push_back(measure_library(
+      "hnswlib HNSW f32",
+      [&] {
+        auto g = std::make_unique<hnswlib::HierarchicalNSW<float>>(&space, n, o.m,
+                                                                   o.ef_construction, 100);
+        for (size_t i = 0; i < n; ++i)
+          g->addPoint(flat.data() + i * dim, i);
+        g->setEf(o.ef);
+        return g;
+      },
+      [](hnswlib::HierarchicalNSW<float>& g, const std::vector<float>& q) {
+        auto found = g.searchKnn(q.data(), 10);
+        std::vector<size_t> out;
+        while (!found.empty()) {
+          out.push_back(found.top().second);
+          found.pop();
+        }
+        return out;
+      },
+      queries, truth, n));
+  auto faiss_search = [](faiss::Index& index, const std::vector<float>& q) {
+    std::vector<float> d(10);
+    std::vector<faiss::Index::idx_t> l(10);
+    index.search(1, q.data(), 10, d.data(), l.data());
+    std::vector<size_t> out;
+    for (auto x : l)
+      if (x >= 0) out.push_back(static_cast<size_t>(x));
+    return out;
+  };
+  auto m = static_cast<int>(o.m);
+  auto efc = static_cast<int>(o.ef_construction);
+  auto ef = static_cast<int>(o.ef);
+  auto d = static_cast<faiss::Index::idx_t>(dim);
+  auto count = static_cast<faiss::Index::idx_t>(n);
+  rows.push_back(measure_library(
+      "FAISS IndexHNSWFlat",
+      [&] {
+        auto index = std::make_unique<faiss::IndexHNSWFlat>(d, m, faiss::METRIC_INNER_PRODUCT);
+        index->hnsw.efConstruction = efc;
+        index->add(count, flat.data());
+        index->hnsw.efSearch = ef;
+        return index;
+      },
+      faiss_search, queries, truth, n));
+  rows.push_back(measure_library(
+      "FAISS IndexHNSWSQ int8",
+      [&] {
+        auto index = std::make_unique<faiss::IndexHNSWSQ>(d, faiss::ScalarQuantizer::QT_8bit, m,
+                                                          faiss::METRIC_INNER_PRODUCT);
+        index->hnsw.efConstruction = efc;
+        index->train(count, flat.data());
+        index->add(count, flat.data());
+        index->hnsw.efSearch = ef;
+        return index;
+      },
+      faiss_search, queries, truth, n));
+  // nlist ~ sqrt(n), nprobe 1/16 of the lists, k-means on 40 vectors per list (FAISS's minimum
+  // without a warning): Debian's FAISS uses the reference BLAS, so training on everything would
+  // dominate the run.
+  auto nlist = std::max<size_t>(1, static_cast<size_t>(std::sqrt(static_cast<double>(n))));
+  auto train_n = static_cast<faiss::Index::idx_t>(std::min(n, 40 * nlist));
+  auto quantizer = std::make_shared<faiss::IndexFlatIP>(d);
+  rows.push_back(measure_library(
+      "FAISS IndexIVFScalarQuantizer int8",
+      [&] {
+        auto index = std::make_unique<faiss::IndexIVFScalarQuantizer>(
+            quantizer.get(), d, nlist, faiss::ScalarQuantizer::QT_8bit,
+            faiss::METRIC_INNER_PRODUCT);
+        index->train(train_n, flat.data());
+        index->add(count, flat.data());
+        index->nprobe = std::max<size_t>(1, nlist / 16);
+        return index;
+      },
+      faiss_search, queries, truth, n));
+  rows.back().name += " (nlist " + std::to_string(nlist) + ", nprobe " +
+                      std::to_string(std::max<size_t>(1, nlist / 16)) + ")";
+  return rows;
+}
+
+// -- the parent ---------------------------------------------------------------------------------
+
+void write_plot(const options& o, const std::vector<ack>& acks) {
+  if (o.plot_path.empty() || acks.empty()) return;
+  auto data_path = o.plot_path + ".dat";
+  {
+    std::ofstream out{data_path};
+    auto seconds = static_cast<size_t>(acks.back().at) + 1;
+    std::vector<double> memories(seconds), worst(seconds);
+    for (const auto& a : acks) {
+      auto s = static_cast<size_t>(a.at);
+      memories[s] += static_cast<double>(a.count);
+      worst[s] = std::max(worst[s], a.latency * 1000);
+    }
+    size_t total = 0;
+    for (size_t s = 0; s < seconds; ++s) {
+      total += static_cast<size_t>(memories[s]);
+      out << s << ' ' << memories[s] << ' ' << worst[s] << ' ' << total << '\n';
+    }
+  }
+  auto script_path = o.plot_path + ".gp";
+  {
+    std::ofstream gp{script_path};
+    gp << "set terminal pngcairo size 1200,800 noenhanced\n"
+       << "set output '" << o.plot_path << "'\n"
+       << "set multiplot layout 2,1 title 'telos-bench scale --n " << o.n << "'\n"
+       << "set xlabel 'memories stored'\nset grid\n"
+       << "set ylabel 'memories/s'\n"
+       << "plot '" << data_path << "' using 4:2 with lines title 'acknowledged per second'\n"
+       << "set ylabel 'ms'\nset logscale y\n"
+       << "plot '" << data_path
+       << "' using 4:($3 > 0 ? $3 : 1/0) with lines title 'slowest acknowledgement in that "
+          "second'\n"
+       << "unset multiplot\n";
+  }
+  auto command = "gnuplot '" + script_path + "' 2>/dev/null";
+  if (std::system(command.c_str()) != 0)
+    std::cerr << "telos-bench scale: gnuplot failed; the data is in " << data_path << '\n';
+}
+
+json run_parent(const options& o) {
+  fs::remove_all(o.dir);
+  fs::create_directories(o.dir);
+  const auto teleo13 = profile::teleo13();
+  json out;
+  out["n"] = o.n;
+  out["batch"] = o.batch;
+  out["clients"] = o.clients;
+  out["hnsw"] = {{"m", o.m}, {"ef_construction", o.ef_construction}, {"ef", o.ef}};
+  out["vector_blob_files"] = o.vector_blob_files;
+
+  // 1. Ingest in a child, every acknowledgement logged.
+  std::cerr << "scale: ingesting " << o.n << " memories in a child process\n";
+  auto acks_path = o.dir + "/acks.txt", report_path = o.dir + "/ingest.json";
+  auto pid = spawn_child(o, 0, o.n, o.seed, acks_path, report_path);
+  if (auto code = wait_child(pid); code != 0)
+    throw scale_failure("the ingesting child exited with " + std::to_string(code));
+  std::ifstream report_file{report_path};
+  auto child = json::parse(report_file);
+  auto acks = read_acks(acks_path);
+  double longest_gap = acks.empty() ? 0 : acks.front().at;
+  std::vector<double> latencies;
+  for (size_t i = 0; i < acks.size(); ++i) {
+    if (i > 0) longest_gap = std::max(longest_gap, acks[i].at - acks[i - 1].at);
+    latencies.push_back(acks[i].latency * 1000);
+  }
+  // Rate per tenth of the data (the plot has it per second), in the order acks arrived.
+  json rates = json::array();
+  {
+    size_t stored = 0, tenth = 1, stored_before = 0;
+    double since = 0;
+    for (const auto& a : acks) {
+      stored += a.count;
+      while (tenth <= 10 && stored >= o.n * tenth / 10) {
+        if (a.at > since)
+          rates.push_back(
+              {{"up_to", stored},
+               {"memories_per_s", static_cast<double>(stored - stored_before) / (a.at - since)}});
+        stored_before = stored;
+        since = a.at;
+        ++tenth;
+      }
+    }
+  }
+  auto n = static_cast<double>(o.n);
+  double ingest_s = child["ingest_s"];
+  out["ingest"] = {{"seconds", ingest_s},
+                   {"memories_per_s", n / ingest_s},
+                   {"rate_by_tenth", rates},
+                   {"longest_gap_between_acks_s", longest_gap},
+                   {"ack_latency_ms",
+                    {{"p50", percentile_of(latencies, 0.5)},
+                     {"p99", percentile_of(latencies, 0.99)},
+                     {"max", percentile_of(latencies, 1.0)}}},
+                   {"fresh_at_end", child["fresh_at_end"]},
+                   {"close_s", child["close_s"]},
+                   {"resident_bytes_per_memory",
+                    (child["rss_after"].get<double>() - child["rss_before"].get<double>()) / n},
+                   {"index_bytes_per_memory", child["index_bytes"].get<double>() / n},
+                   {"peak_resident_bytes", child["vm_hwm"]}};
+  write_plot(o, acks);
+
+  // 2. The same data again, in this process: its logical bytes (the engine's own batch builder)
+  //    and the exact answers of the queries.
+  std::cerr << "scale: exact answers and logical bytes\n";
+  synthetic query_gen{teleo13, o.clusters, o.seed};
+  query_gen.reseed(o.seed + 7777);
+  std::vector<std::vector<embedding>> queries(o.queries);
+  for (size_t q = 0; q < o.queries; ++q)
+    for (size_t e = 0; e < teleo13.embedders.size(); ++e)
+      queries[q].push_back(query_gen.make(e, (q * 7) % o.clusters));
+  store_options defaults;
+  std::vector<std::vector<top_list>> exact(
+      o.queries,
+      std::vector<top_list>(teleo13.embedders.size(), top_list{defaults.fused_depth, {}}));
+  auto layout = need(storage::shard_layout::make(teleo13), "layout");
+  record_catalog catalog;
+  std::vector<std::shared_ptr<storage::row_contributor>> none;
+  uint64_t logical_bytes = 0, sequence = 0;
+  size_t compare_n = std::min(o.compare_n, o.n);
+  std::vector<std::vector<float>> e1;
+  e1.reserve(compare_n);
+  data_stream data{o, o.seed};
+  std::vector<shard_write> writes(1);
+  std::vector<std::vector<embedding>> prepared_queries(o.queries);
+  for (size_t q = 0; q < o.queries; ++q)
+    for (size_t e = 0; e < teleo13.embedders.size(); ++e)
+      prepared_queries[q].push_back(prepared(teleo13.embedders[e], queries[q][e]));
+  for (size_t i = 0; i < o.n; ++i) {
+    auto m = data.next();
+    for (size_t e = 0; e < teleo13.embedders.size(); ++e) {
+      const auto& spec = teleo13.embedders[e];
+      auto stored = prepared(spec, m.embeddings.at(spec.name));
+      for (size_t q = 0; q < o.queries; ++q) {
+        auto score = exact_score(spec, prepared_queries[q][e], stored);
+        // The sparse index answers from its postings: a memory that shares no term with the
+        // query is not a candidate (score 0), so it is not in the reference list either.
+        if (spec.kind == embedder_kind::sparse && score == 0) continue;
+        exact[q][e].offer(score, i);
+      }
+    }
+    if (i < compare_n) e1.push_back(unit(m.embeddings.at("E1").values));
+    writes[0].puts.push_back(std::move(m));
+    if (writes[0].puts.size() == o.batch || i + 1 == o.n) {
+      write_group_context ctx;
+      ctx.layout = &layout;
+      ctx.catalog = &catalog;
+      ctx.sequence = ++sequence;
+      ctx.now_ms = 1;
+      ctx.contributors = &none;
+      auto g = build_write_group(ctx, writes);
+      catalog.apply(g.changes);
+      for (const auto& op : g.batch.ops())
+        logical_bytes += op.key.size() + op.value.size();
+      writes[0].puts.clear();
+    }
+  }
+  auto disk_after_ingest = directory_bytes(o.dir + "/store");
+  out["disk"] = {{"bytes_per_memory", static_cast<double>(disk_after_ingest) / n},
+                 {"logical_bytes_per_memory", static_cast<double>(logical_bytes) / n},
+                 {"device_write_bytes_per_memory", child["device_write_bytes"].get<double>() / n},
+                 {"write_amplification",
+                  child["device_write_bytes"].get<double>() / static_cast<double>(logical_bytes)}};
+
+  // 3. Clean restart, then recall and latency.
+  std::cerr << "scale: reopening after a clean close, searching\n";
+  ::malloc_trim(0);
+  auto rss_before_open = status_bytes("VmRSS");
+  auto start = steady::now();
+  auto db = need(store::open(store_at(o)), "reopen");
+  double open_s = seconds_since(start);
+  uint64_t fresh = 1;
+  while (fresh > 0) {
+    auto st = need(db->stats(), "stats");
+    fresh = 0;
+    for (const auto& ix : st.indexes)
+      fresh += ix.stats.fresh;
+    if (fresh > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  double graphs_ready_s = seconds_since(start);
+  ::malloc_trim(0);
+  auto resident_open = static_cast<double>(status_bytes("VmRSS") - rss_before_open) / n;
+  json recall = json::object();
+  std::vector<double> single_ms, e1_ms, fused_ms;
+  for (size_t e = 0; e < teleo13.embedders.size(); ++e) {
+    const auto& spec = teleo13.embedders[e];
+    double sum = 0;
+    for (size_t q = 0; q < o.queries; ++q) {
+      search_request req;
+      req.embedder = spec.name;
+      req.query = queries[q][e];
+      req.k = 10;
+      req.with_records = false;
+      auto t = steady::now();
+      auto result = need(db->search(std::move(req)), "search " + spec.name);
+      auto ms = seconds_since(t) * 1000;
+      single_ms.push_back(ms);
+      if (spec.name == "E1") e1_ms.push_back(ms);
+      std::vector<uuid> found;
+      for (const auto& h : result.hits)
+        found.push_back(h.id);
+      std::vector<size_t> truth;
+      for (auto& [s, i] : exact[q][e].items)
+        truth.push_back(i);
+      sum += recall_at_10(truth, found);
+    }
+    recall[spec.name] = sum / static_cast<double>(o.queries);
+  }
+  double fused_sum = 0;
+  for (size_t q = 0; q < o.queries; ++q) {
+    fused_search_request req;
+    for (size_t e = 0; e < teleo13.embedders.size(); ++e)
+      req.queries[teleo13.embedders[e].name] = queries[q][e];
+    req.k = 10;
+    req.with_records = false;
+    auto rrf_k = req.rrf_k;
+    auto t = steady::now();
+    auto result = need(db->search_fused(std::move(req)), "fused search");
+    fused_ms.push_back(seconds_since(t) * 1000);
+    std::vector<uuid> found;
+    for (const auto& h : result.hits)
+      found.push_back(h.id);
+    fused_sum += recall_at_10(exact_fused(exact[q], rrf_k), found);
+  }
+  recall["fused"] = fused_sum / static_cast<double>(o.queries);
+  out["recall_at_10"] = recall;
+  out["search_ms"] = {
+      {"E1", {{"p50", percentile_of(e1_ms, 0.5)}, {"p99", percentile_of(e1_ms, 0.99)}}},
+      {"single_all_embedders",
+       {{"p50", percentile_of(single_ms, 0.5)}, {"p99", percentile_of(single_ms, 0.99)}}},
+      {"fused_13",
+       {{"p50", percentile_of(fused_ms, 0.5)}, {"p99", percentile_of(fused_ms, 0.99)}}}};
+  auto closing = steady::now();
+  need(db->close(), "close");
+  db.reset();
+  out["restart_clean"] = {{"open_s", open_s},
+                          {"graphs_ready_s", graphs_ready_s},
+                          {"resident_bytes_per_memory", resident_open},
+                          {"close_s", seconds_since(closing)}};
+
+  // 4. A second child adds other memories and is killed with SIGKILL halfway; nothing it had
+  //    acknowledged may be missing after the reopen.
+  if (o.crash_n > 0) {
+    std::cerr << "scale: kill -9 of an ingesting child, reopening\n";
+    auto crash_acks = o.dir + "/crash-acks.txt";
+    auto crash_pid =
+        spawn_child(o, o.n, o.crash_n, o.seed + 1, crash_acks, o.dir + "/crash-report.json");
+    size_t acked = 0;
+    for (;;) {
+      acked = 0;
+      for (const auto& a : read_acks(crash_acks))
+        acked += a.count;
+      int status = 0;
+      if (::waitpid(crash_pid, &status, WNOHANG) == crash_pid) {
+        crash_pid = -1;
+        break;
+      }
+      if (acked >= o.crash_n / 2) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (crash_pid > 0) {
+      ::kill(crash_pid, SIGKILL);
+      wait_child(crash_pid);
+    }
+    auto acked_batches = read_acks(crash_acks);
+    std::vector<uuid> acked_ids;
+    for (const auto& a : acked_batches)
+      for (size_t i = a.first; i < a.first + a.count; ++i)
+        acked_ids.push_back(id_of(i));
+    start = steady::now();
+    db = need(store::open(store_at(o)), "reopen after kill -9");
+    double crash_open_s = seconds_since(start);
+    auto found = need(db->get_batch(acked_ids), "get acknowledged");
+    size_t missing = static_cast<size_t>(
+        std::count_if(found.begin(), found.end(), [](const auto& m) { return !m.has_value(); }));
+    auto count = need(db->count(), "count");
+    need(db->close(), "close");
+    db.reset();
+    out["restart_after_kill"] = {{"acknowledged_before_kill", acked_ids.size()},
+                                 {"missing_after_reopen", missing},
+                                 {"memories_after_reopen", count},
+                                 {"open_s", crash_open_s}};
+    if (missing > 0)
+      throw scale_failure(std::to_string(missing) + " acknowledged memories lost after kill -9");
+  }
+
+  // 5. Other libraries, the same E1 vectors.
+  if (compare_n > 0) {
+    std::cerr << "scale: hnswlib and FAISS on " << compare_n << " E1 vectors\n";
+    std::vector<std::vector<float>> e1_queries;
+    for (size_t q = 0; q < o.queries; ++q)
+      e1_queries.push_back(unit(queries[q][0].values));
+    json libs = json::array();
+    for (const auto& row : compare_libraries(o, e1, e1_queries))
+      libs.push_back({{"name", row.name},
+                      {"vectors", compare_n},
+                      {"build_s", row.build_s},
+                      {"vectors_per_s", static_cast<double>(compare_n) / row.build_s},
+                      {"resident_bytes_per_vector", row.bytes_per_vector},
+                      {"recall_at_10", row.recall},
+                      {"search_us", row.search_us}});
+    out["libraries_e1"] = libs;
+  }
+  if (!o.keep) fs::remove_all(o.dir);
+  return out;
+}
+
+registrar scale_command{command{
+    "scale",
+    "one node at scale: ingest rate and gaps, memory, disk, write amplification, recall, "
+    "latency, restarts; hnswlib and FAISS beside it",
+    [](CLI::App& sub) -> std::function<int()> {
+      auto o = std::make_shared<options>();
+      sub.add_option("--n", o->n, "teleo13 memories to ingest (200000 for a quick run)")
+          ->check(CLI::PositiveNumber);
+      sub.add_option("--dir", o->dir, "scratch directory (removed unless --keep)");
+      sub.add_option("--batch", o->batch, "memories per put_batch")->check(CLI::PositiveNumber);
+      sub.add_option("--clients", o->clients, "client threads of the ingest")
+          ->check(CLI::PositiveNumber);
+      sub.add_option("--clusters", o->clusters, "clusters of the synthetic data")
+          ->check(CLI::PositiveNumber);
+      sub.add_option("--seed", o->seed, "data seed");
+      sub.add_option("--queries", o->queries, "queries per embedder (and fused)")
+          ->check(CLI::PositiveNumber);
+      sub.add_option("--m", o->m, "HNSW M (Telos and the libraries)");
+      sub.add_option("--ef-construction", o->ef_construction, "HNSW efConstruction");
+      sub.add_option("--ef", o->ef, "HNSW ef at query time");
+      sub.add_option("--compare-n", o->compare_n,
+                     "E1 vectors given to hnswlib and FAISS (at most --n; 0 = skip)");
+      sub.add_option("--crash-n", o->crash_n,
+                     "memories the second child tries to add; killed at half (0 = skip)");
+      sub.add_option("--vector-blob-files", o->vector_blob_files,
+                     "vector keyspaces' values in RocksDB blob files (true/false)");
+      sub.add_option("--json", o->json_path, "also write the report here");
+      sub.add_option("--plot", o->plot_path, "PNG of the ingest over time (empty = none)");
+      sub.add_flag("--keep", o->keep, "keep the store afterwards");
+      sub.add_option("--min-recall", o->min_recall,
+                     "exit 3 if any embedder's or the fused recall@10 is below this (0 = none)")
+          ->check(CLI::Range(0.0, 1.0));
+      sub.add_option("--child-count", o->child_count)->group("");
+      sub.add_option("--child-first", o->child_first)->group("");
+      sub.add_option("--child-seed", o->child_seed)->group("");
+      sub.add_option("--child-acks", o->child_acks)->group("");
+      sub.add_option("--child-report", o->child_report)->group("");
+      return [o] {
+        try {
+          if (o->child_count > 0) return run_child(*o);
+          auto report = run_parent(*o);
+          std::cout << report.dump(2) << '\n';
+          if (!o->json_path.empty()) std::ofstream{o->json_path} << report.dump(2) << '\n';
+          int code = 0;
+          for (const auto& [name, recall] : report["recall_at_10"].items())
+            if (recall.get<double>() < o->min_recall) {
+              std::cerr << "telos-bench scale: recall@10 of " << name << " is "
+                        << recall.get<double>() << ", below --min-recall " << o->min_recall << '\n';
+              code = 3;
+            }
+          return code;
+        } catch (const std::exception& e) {
+          std::cerr << "telos-bench scale: " << e.what() << '\n';
+          return 2;
+        }
+      };
+    }}};
+
+} // namespace telos::bench::scale_bench
