@@ -48,7 +48,6 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       ic.max_fresh = opts.max_fresh;
       sc.indexes.push_back(spawn_index(sys, std::move(ic)));
     }
-    result.indexes.push_back(sc.indexes);
     sc.contributors = opts.row_contributors;
     sc.graph = s.graph;
     sc.shard_count = s.count;
@@ -60,6 +59,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       sc.intents.emplace(intent.id, intent);
     result.shards.push_back(spawn_shard(sys, std::move(sc)));
   }
+  result.local = std::make_shared<local_indexes>(shards);
   coordinator_config cc;
   cc.profile = p;
   cc.limits = opts.limits;
