@@ -48,6 +48,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       ic.max_fresh = opts.max_fresh;
       sc.indexes.push_back(spawn_index(sys, std::move(ic)));
     }
+    result.indexes.push_back(sc.indexes);
     sc.contributors = opts.row_contributors;
     sc.graph = s.graph;
     sc.shard_count = s.count;

@@ -46,8 +46,13 @@ struct engine_options {
 struct engine_actors {
   coordinator_actor coordinator;
   std::vector<shard_actor> shards;
-  /// The same shards' indexes for searches on the caller's thread (searches that need no
-  /// record); close it before close_shard.
+  /// Per shard, one per embedder in profile order: the blocking facade asks them directly for the
+  /// top lists of a search that needs no record and has more than one list (several shards or
+  /// embedders): two thread hand-offs per query instead of five through the coordinator, and the
+  /// lists are searched in parallel.
+  std::vector<std::vector<index_actor>> indexes;
+  /// The same shards' indexes for searches on the caller's thread (one list, no record); close it
+  /// before close_shard.
   std::shared_ptr<local_indexes> local;
 };
 

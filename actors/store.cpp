@@ -79,8 +79,10 @@ struct store::impl {
     return result;
   }
 
-  /// One search, run by search_run: here over the local indexes when it needs no record (no
-  /// thread hand-off at all), else by the coordinator, which also fetches the records.
+  /// One search, run by search_run. A search that needs no record of a store in this process is
+  /// driven here: with one top list (one embedder, one shard) this thread searches the index
+  /// itself, no thread hand-off at all; with several, the index actors search them in parallel.
+  /// Every other search is driven by the coordinator, which also fetches the records.
   template <class Request>
   expected<search_result> search(Request req) {
     if (remote || !local || needs_records(req))
@@ -89,8 +91,58 @@ struct store::impl {
     auto run = plan_search(std::move(req));
     if (!run) return std::move(run.error());
     if (run->empty()) return search_result{};
-    if (auto ok = local->search(*run); !ok) return std::move(ok.error());
+    auto ok = run->list_count() == 1 ? local->search(*run) : ask_index_actors(*run);
+    if (!ok) return std::move(ok.error());
     return run->finish();
+  }
+
+  /// Steps 1 and 2 of `run` by the index actors: every request of a step goes out before the
+  /// first answer is awaited, so the shards and embedders search concurrently.
+  expected<void> ask_index_actors(search_run& run) {
+    caf::scoped_actor self{*sys};
+    caf::error failure;
+    auto collect = [&](auto& pending, std::vector<std::vector<hit>>& out) {
+      out.resize(pending.size());
+      for (size_t i = 0; i < pending.size(); ++i)
+        pending[i].receive([&out, i](std::vector<hit>& hits) { out[i] = std::move(hits); },
+                           [&failure](caf::error& err) {
+                             if (!failure) failure = std::move(err);
+                           });
+    };
+    auto index_of = [&](size_t shard, size_t part) -> const index_actor& {
+      return actors.indexes[shard][run.parts()[part].index];
+    };
+    auto ask_list = [&](size_t i) {
+      const auto& part = run.list_part(i);
+      return self->request(actors.indexes[run.list_shard(i)][part.index], request_timeout,
+                           atom::search_v, part.query, run.depth(), run.request_filter());
+    };
+    std::vector<decltype(ask_list(0))> lists_pending;
+    for (size_t i = 0; i < run.list_count(); ++i)
+      lists_pending.push_back(ask_list(i));
+    std::vector<std::vector<hit>> lists;
+    collect(lists_pending, lists);
+    if (failure) return search_failure(std::move(failure));
+    run.take_lists(std::move(lists));
+    auto asked = run.missing_scores();
+    if (asked.empty()) return {};
+    auto ask_score = [&](const search_run::score_request& a) {
+      return self->request(index_of(a.shard, a.part), request_timeout, atom::score_v,
+                           run.parts()[a.part].query, a.ids);
+    };
+    std::vector<decltype(ask_score(asked.front()))> scores_pending;
+    for (const auto& a : asked)
+      scores_pending.push_back(ask_score(a));
+    std::vector<std::vector<hit>> scores;
+    collect(scores_pending, scores);
+    if (failure) return search_failure(std::move(failure));
+    run.take_scores(asked, std::move(scores));
+    return {};
+  }
+
+  /// An index actor's error; ec::closed when the actor was gone because the store closed.
+  caf::error search_failure(caf::error err) const {
+    return closed && code_of(err) == ec::internal ? closed_error() : std::move(err);
   }
 
   expected<search_run> plan_search(search_request req) const {
@@ -630,7 +682,10 @@ expected<void> store::close() {
   // Searches on callers' threads that started before this finish first; later ones see closed.
   p.local->close();
   p.closed = true;
-  p.actors = {};
+  // The index actors' handles stay until the facade goes: a search racing with close may still be
+  // reading them (its requests fail, the actors are gone).
+  p.actors.coordinator = coordinator_actor{};
+  p.actors.shards.clear();
   if (!ok) return std::move(ok.error());
   // Every actor stopped: the indexes and backends are ours alone now.
   caf::error first;

@@ -18,8 +18,10 @@ public:
   /// Shares the index handles and catalogs of `shards` (one per shard, in shard order).
   explicit local_indexes(const std::vector<opened_shard>& shards);
 
-  /// Runs steps 1 and 2 of `run` (top lists, missing exact scores) here, shards one after
-  /// another; ec::closed once close() ran.
+  /// Runs steps 1 and 2 of `run` (top lists, missing exact scores) on this thread, one list after
+  /// another; ec::closed once close() ran. The facade uses it for a run of one list (one
+  /// embedder, one shard), where it saves every thread hand-off; runs of several lists go to the
+  /// index actors, which search them in parallel.
   expected<void> search(search_run& run) const;
 
   /// Waits for searches in progress; later ones get ec::closed. Call before the shards' indexes
