@@ -60,8 +60,8 @@ public:
     std::vector<uuid> ids;
   };
 
-  /// A single-embedder search over `shards` shards. Errors: ec::not_found for an unknown
-  /// embedder, ec::invalid_argument naming the embedder for an invalid query.
+  /// A single-embedder search over `shards` shards. Errors: ec::invalid_argument naming an
+  /// unknown embedder, or the embedder of an invalid query.
   static expected<search_run> plan(const profile& p, const limits& lim, search_request req,
                                    size_t shards);
   /// A fused search: each embedder contributes its top max(k, fused_depth) of every shard.

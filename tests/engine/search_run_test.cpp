@@ -63,7 +63,8 @@ BOOST_AUTO_TEST_CASE(plan_errors_name_the_field) {
   single.query = maker.make_embedding(p.embedders[0]);
   auto unknown = search_run::plan(p, {}, single, 1);
   BOOST_REQUIRE(!unknown);
-  BOOST_CHECK(code_of(unknown.error()) == ec::not_found);
+  BOOST_CHECK(code_of(unknown.error()) == ec::invalid_argument);
+  BOOST_CHECK(describe(unknown.error()).find("unknown embedder nope") != std::string::npos);
 
   single.embedder = "l2";
   auto wrong_dim = search_run::plan(p, {}, single, 1);
@@ -340,19 +341,20 @@ BOOST_AUTO_TEST_CASE(the_facade_answers_alike_on_its_thread_by_index_actors_and_
   // the index actors); with records the coordinator drives it. The hits must be the same.
   for (uint32_t shards : {1u, 3u}) {
     BOOST_TEST_CONTEXT(shards << " shard(s)") {
+      auto prof = mixed_profile();
       store_options opts;
       opts.backend = storage::backend_kind::memory;
-      opts.profile = mixed_profile();
+      opts.profile = prof;
       opts.shards = shards;
       auto db = open_store(opts);
-      memory_maker maker{opts.profile, 41};
+      memory_maker maker{prof, 41};
       std::vector<memory> batch;
       for (int i = 0; i < 50; ++i)
         batch.push_back(maker.make(i % 2 == 0 ? "a" : "b", 1000 + i));
       require(db->put_batch(batch), "put_batch");
       search_request req;
       req.embedder = "l2";
-      req.query = maker.make_embedding(opts.profile.embedders[2]);
+      req.query = maker.make_embedding(prof.embedders[2]);
       req.k = 8;
       req.filter.ns = "a";
       req.with_records = false;
@@ -367,8 +369,7 @@ BOOST_AUTO_TEST_CASE(the_facade_answers_alike_on_its_thread_by_index_actors_and_
         fused.k = 12;
         fused.with_records = false;
         for (size_t e : {0, 3, 4})
-          fused.queries[opts.profile.embedders[e].name] =
-              maker.make_embedding(opts.profile.embedders[e]);
+          fused.queries[prof.embedders[e].name] = maker.make_embedding(prof.embedders[e]);
         fused.weights["sparse"] = 0.25f;
         auto fused_direct = require(db->search_fused(fused), "fused");
         BOOST_CHECK_EQUAL(fused_direct.hits.size(), 12u);
