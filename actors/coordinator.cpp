@@ -1,8 +1,11 @@
-// The coordinator: validation, routing, scatter-gather of writes, reads and searches.
+// The coordinator: validation, routing, scatter-gather of writes, reads and searches. Each
+// message has one handler function below (coordinator_behavior only maps messages to them);
+// searches run the one search routine (shard/search_run.hpp) by messages to the shards.
 #include "telos/actors/coordinator.hpp"
 
 #include "telos/actors/fan_out.hpp"
 #include "telos/actors/test_hooks.hpp"
+#include "telos/shard/search_run.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -12,7 +15,6 @@
 #include <cmath>
 #include <limits>
 #include <tuple>
-#include <unordered_map>
 #include <unordered_set>
 
 namespace telos {
@@ -20,6 +22,43 @@ namespace telos {
 namespace {
 
 using coordinator_self = coordinator_actor::stateful_pointer<coordinator_state>;
+
+// -- answering ------------------------------------------------------------------------------------
+
+caf::error store_closing() {
+  return make_error(ec::closed, "the store is closing");
+}
+
+/// Delivers the value `result` holds, or its error.
+template <class T, class U>
+void deliver_result(caf::typed_response_promise<T>& rp, caf::expected<U>&& result) {
+  if (result)
+    rp.deliver(std::move(*result));
+  else
+    rp.deliver(std::move(result.error()));
+}
+
+/// Delivers `value` when `result` holds a value, else the error of `result`.
+template <class T, class U, class V>
+void deliver_if_ok(caf::typed_response_promise<T>& rp, const caf::expected<U>& result, V&& value) {
+  if (result)
+    rp.deliver(std::forward<V>(value));
+  else
+    rp.deliver(result.error());
+}
+
+/// Sends the same request to every shard; done gets the answers in shard order, or the first
+/// error.
+template <class T, class Done, class Atom, class... Ts>
+void ask_all_shards(coordinator_self self, Done done, Atom, Ts... xs) {
+  gather<T>(
+      self->state.config.shards.size(),
+      [self, xs...](size_t i) {
+        // Atom{} rather than a captured copy, as in ask_by_shard.
+        return self->request(self->state.config.shards[i], caf::infinite, Atom{}, xs...);
+      },
+      std::move(done));
+}
 
 // -- write admission ------------------------------------------------------------------------------
 
@@ -43,7 +82,7 @@ void check_waiters(coordinator_self self) {
 
 caf::error admit_write(coordinator_self self) {
   auto& st = self->state;
-  if (st.closing) return make_error(ec::closed, "the store is closing");
+  if (st.closing) return store_closing();
   if (st.inflight >= st.config.max_inflight_writes)
     return make_error(ec::overloaded, std::to_string(st.inflight) +
                                           " writes in flight, the limit (max_inflight_writes)");
@@ -78,12 +117,13 @@ using write_done = std::function<void(caf::expected<std::vector<shard_write_resu
 
 /// The first error of a multi-shard write, naming the shards whose part committed anyway:
 /// each shard commits its part atomically, the parts together are not (see docs/ENGINE.md).
-caf::error partial_write_error(const write_plan& plan, const std::vector<caf::error>& errors) {
+caf::error partial_write_error(const write_plan& plan,
+                               const std::vector<caf::expected<shard_write_result>>& answers) {
   caf::error first;
   std::string committed;
-  for (size_t i = 0; i < errors.size(); ++i) {
-    if (errors[i]) {
-      if (!first) first = errors[i];
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (!answers[i]) {
+      if (!first) first = answers[i].error();
     } else {
       committed += (committed.empty() ? "" : ", ") + std::to_string(plan.shards[i]);
     }
@@ -97,44 +137,24 @@ caf::error partial_write_error(const write_plan& plan, const std::vector<caf::er
 void dispatch(coordinator_self self, std::shared_ptr<write_plan> plan, write_done done) {
   auto job = [self, plan, done] {
     ++self->state.dispatched;
-    struct outcomes {
-      std::vector<shard_write_result> results;
-      std::vector<caf::error> errors;
-      size_t pending = 0;
-    };
-    auto n = plan->shards.size();
-    auto out = std::make_shared<outcomes>();
-    out->results.resize(n);
-    out->errors.resize(n);
-    out->pending = n;
-    auto finish = [self, plan, out, done] {
-      auto& st = self->state;
-      --st.dispatched;
-      --st.inflight;
-      bool failed = std::any_of(out->errors.begin(), out->errors.end(),
-                                [](const caf::error& e) { return static_cast<bool>(e); });
-      if (failed)
-        done(partial_write_error(*plan, out->errors));
-      else
-        done(std::move(out->results));
-      check_waiters(self);
-    };
-    if (n == 0) {
-      finish();
-      return;
-    }
-    for (size_t i = 0; i < n; ++i)
-      self->request(self->state.config.shards[plan->shards[i]], caf::infinite, atom::write_v,
-                    std::move(plan->parts[i]))
-          .then(
-              [out, i, finish](shard_write_result& r) {
-                out->results[i] = std::move(r);
-                if (--out->pending == 0) finish();
-              },
-              [out, i, finish](caf::error& err) {
-                out->errors[i] = std::move(err);
-                if (--out->pending == 0) finish();
-              });
+    gather_all<shard_write_result>(
+        plan->shards.size(),
+        [self, plan](size_t i) {
+          return self->request(self->state.config.shards[plan->shards[i]], caf::infinite,
+                               atom::write_v, std::move(plan->parts[i]));
+        },
+        [self, plan, done](std::vector<caf::expected<shard_write_result>> answers) {
+          auto& st = self->state;
+          --st.dispatched;
+          --st.inflight;
+          bool failed =
+              std::any_of(answers.begin(), answers.end(), [](const auto& x) { return !x; });
+          if (failed)
+            done(partial_write_error(*plan, answers));
+          else
+            done(first_error_or_values(std::move(answers)));
+          check_waiters(self);
+        });
   };
   if (self->state.paused)
     self->state.held.push_back(std::move(job));
@@ -142,7 +162,23 @@ void dispatch(coordinator_self self, std::shared_ptr<write_plan> plan, write_don
     job();
 }
 
-// -- searches -------------------------------------------------------------------------------------
+/// Admits, dispatches and answers a write whose answer follows from the shards' results alone.
+template <class T, class Answer>
+caf::result<T> write_and_answer(coordinator_self self, std::shared_ptr<write_plan> plan,
+                                Answer answer) {
+  if (auto err = admit_write(self)) return err;
+  auto rp = self->make_response_promise<T>();
+  dispatch(self, plan,
+           [rp, answer](caf::expected<std::vector<shard_write_result>> results) mutable {
+             if (results)
+               rp.deliver(answer(*results));
+             else
+               rp.deliver(results.error());
+           });
+  return rp;
+}
+
+// -- reads by id ----------------------------------------------------------------------------------
 
 /// Groups ids by shard: per shard the ids and their positions in `ids`.
 struct by_shard {
@@ -168,23 +204,27 @@ by_shard group_by_shard(const coordinator_state& st, const std::vector<uuid>& id
   return g;
 }
 
-/// Memories by id across shards, in the order asked; nil id = absent.
-void fetch(coordinator_self self, const std::vector<uuid>& ids,
-           std::function<void(caf::expected<std::vector<memory>>)> done) {
+/// Asks each shard holding some of `ids` about its ids (`what`: get or exists) and gives `done`
+/// the answers in the order of `ids`.
+template <class T, class Atom>
+void ask_by_shard(coordinator_self self, const std::vector<uuid>& ids, Atom,
+                  std::function<void(caf::expected<std::vector<T>>)> done) {
   auto groups = std::make_shared<by_shard>(group_by_shard(self->state, ids));
   auto n = ids.size();
-  gather<std::vector<memory>>(
+  gather<std::vector<T>>(
       groups->shards.size(),
       [self, groups](size_t i) {
-        return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
-                             atom::get_v, groups->ids[i]);
+        // A fresh Atom, not a captured copy: GCC's -Wmaybe-uninitialized takes the copy of the
+        // empty atom type for uninitialized at -O2.
+        return self->request(self->state.config.shards[groups->shards[i]], caf::infinite, Atom{},
+                             groups->ids[i]);
       },
-      [groups, n, done](caf::expected<std::vector<std::vector<memory>>> parts) {
+      [groups, n, done](caf::expected<std::vector<std::vector<T>>> parts) {
         if (!parts) {
           done(parts.error());
           return;
         }
-        std::vector<memory> result(n);
+        std::vector<T> result(n);
         for (size_t i = 0; i < parts->size(); ++i)
           for (size_t k = 0; k < (*parts)[i].size(); ++k)
             result[groups->positions[i][k]] = std::move((*parts)[i][k]);
@@ -192,104 +232,60 @@ void fetch(coordinator_self self, const std::vector<uuid>& ids,
       });
 }
 
-/// Fetches the records of the hits when asked (or when attribute predicates must be confirmed on
-/// the records) and drops hits whose memory vanished or does not match.
-void finish_search(coordinator_self self, std::vector<hit> hits, const filter& f, bool with_records,
-                   caf::typed_response_promise<search_result> rp) {
-  bool confirm = !f.where.empty();
-  if (!with_records && !confirm) {
-    rp.deliver(search_result{std::move(hits), {}});
-    return;
-  }
-  std::vector<uuid> ids;
-  ids.reserve(hits.size());
-  for (const auto& h : hits)
-    ids.push_back(h.id);
-  fetch(self, ids,
-        [hits = std::move(hits), f, with_records,
-         rp](caf::expected<std::vector<memory>> records) mutable {
-          if (!records) {
-            rp.deliver(records.error());
-            return;
-          }
-          search_result result;
-          for (size_t i = 0; i < hits.size(); ++i) {
-            auto& m = (*records)[i];
-            if (m.id.is_nil()) continue;
-            if (!f.empty() && !f.matches(m)) continue;
-            result.hits.push_back(hits[i]);
-            if (with_records) result.records.push_back(std::move(m));
-          }
-          rp.deliver(std::move(result));
-        });
+/// Memories by id across shards, in the order asked; nil id = absent.
+void fetch(coordinator_self self, const std::vector<uuid>& ids,
+           std::function<void(caf::expected<std::vector<memory>>)> done) {
+  ask_by_shard<memory>(self, ids, atom::get_v, std::move(done));
 }
 
-expected<size_t> check_query(const coordinator_config& c, const std::string& embedder,
-                             const embedding& query) {
-  return telos::check_query(c.profile, c.limits, embedder, query);
-}
+// -- searches -------------------------------------------------------------------------------------
 
-struct fused_run {
-  fused_search_request req;
-  std::vector<std::string> embedders;
-  std::vector<float> weights;
-  std::vector<std::vector<hit>> lists;
-  std::vector<std::vector<hit>> exact;
-};
-
-void fuse_and_finish(coordinator_self self, std::shared_ptr<fused_run> run,
-                     caf::typed_response_promise<search_result> rp) {
-  auto hits = fuse(run->lists, run->weights, run->req.fusion, run->req.rrf_k, run->req.k,
-                   run->req.fusion == fusion::weighted_sum ? &run->exact : nullptr);
-  finish_search(self, std::move(hits), run->req.filter, run->req.with_records, rp);
-}
-
-/// Weighted sum: the exact score of every candidate some embedder's list lacks.
-void rescore(coordinator_self self, std::shared_ptr<fused_run> run,
-             caf::typed_response_promise<search_result> rp) {
-  std::vector<uuid> candidates;
-  {
-    std::unordered_set<uuid> seen;
-    for (const auto& l : run->lists)
-      for (const auto& h : l)
-        if (seen.insert(h.id).second) candidates.push_back(h.id);
-  }
-  struct request_slot {
-    size_t embedder;
-    size_t shard;
-    std::vector<uuid> ids;
-  };
-  auto slots = std::make_shared<std::vector<request_slot>>();
-  for (size_t e = 0; e < run->lists.size(); ++e) {
-    std::unordered_set<uuid> listed;
-    for (const auto& h : run->lists[e])
-      listed.insert(h.id);
-    std::vector<uuid> missing;
-    for (const auto& id : candidates)
-      if (!listed.count(id)) missing.push_back(id);
-    auto groups = group_by_shard(self->state, missing);
-    for (size_t i = 0; i < groups.shards.size(); ++i)
-      slots->push_back(request_slot{e, groups.shards[i], std::move(groups.ids[i])});
-  }
-  run->exact.assign(run->lists.size(), {});
+/// The coordinator's driver of search_run: each step's requests go to the shard actors (local
+/// or remote), then the records are fetched when the answer needs them.
+void run_search(coordinator_self self, std::shared_ptr<search_run> run,
+                caf::typed_response_promise<search_result> rp) {
   gather<std::vector<hit>>(
-      slots->size(),
-      [self, run, slots](size_t i) {
-        auto& slot = (*slots)[i];
-        return self->request(self->state.config.shards[slot.shard], caf::infinite, atom::score_v,
-                             run->embedders[slot.embedder],
-                             run->req.queries[run->embedders[slot.embedder]], std::move(slot.ids));
+      run->list_count(),
+      [self, run](size_t i) {
+        const auto& part = run->list_part(i);
+        return self->request(self->state.config.shards[run->list_shard(i)], caf::infinite,
+                             atom::search_v, part.name, part.query, run->depth(),
+                             run->request_filter());
       },
-      [self, run, slots, rp](caf::expected<std::vector<std::vector<hit>>> scores) mutable {
-        if (!scores) {
-          rp.deliver(scores.error());
+      [self, run, rp](caf::expected<std::vector<std::vector<hit>>> lists) mutable {
+        if (!lists) {
+          rp.deliver(lists.error());
           return;
         }
-        for (size_t i = 0; i < scores->size(); ++i) {
-          auto& target = run->exact[(*slots)[i].embedder];
-          target.insert(target.end(), (*scores)[i].begin(), (*scores)[i].end());
-        }
-        fuse_and_finish(self, run, rp);
+        run->take_lists(std::move(*lists));
+        auto asked =
+            std::make_shared<std::vector<search_run::score_request>>(run->missing_scores());
+        gather<std::vector<hit>>(
+            asked->size(),
+            [self, run, asked](size_t i) {
+              const auto& a = (*asked)[i];
+              const auto& part = run->parts()[a.part];
+              return self->request(self->state.config.shards[a.shard], caf::infinite, atom::score_v,
+                                   part.name, part.query, a.ids);
+            },
+            [self, run, asked, rp](caf::expected<std::vector<std::vector<hit>>> scores) mutable {
+              if (!scores) {
+                rp.deliver(scores.error());
+                return;
+              }
+              run->take_scores(*asked, std::move(*scores));
+              if (!run->needs_records()) {
+                rp.deliver(run->finish());
+                return;
+              }
+              fetch(self, run->record_ids(),
+                    [run, rp](caf::expected<std::vector<memory>> records) mutable {
+                      if (records)
+                        rp.deliver(run->finish(std::move(*records)));
+                      else
+                        rp.deliver(records.error());
+                    });
+            });
       });
 }
 
@@ -414,51 +410,42 @@ void apply_intents(coordinator_self self, size_t origin, std::vector<shard_inten
   // shard committed a write with intents and before any intent is applied (tests/cli prove the
   // recovery at the next open with it).
   detail::crash_point("after-intent");
-  struct outcomes {
-    std::vector<shard_intent> intents;
-    std::vector<edge_data> skipped;
-    caf::error error;
-    size_t pending = 0;
-  };
-  auto out = std::make_shared<outcomes>();
-  out->intents = std::move(intents);
-  out->pending = out->intents.size();
   auto fail = [origin](const caf::error& err) {
     return make_error(code_of(err),
                       describe(err) + "; the write committed on shard " + std::to_string(origin) +
                           ", its copies on other shards are applied at the next open");
   };
-  auto resolve = [self, origin, out, done, fail] {
-    if (out->error) {
-      done(fail(out->error));
-      return;
-    }
-    auto plan = std::make_shared<write_plan>();
-    auto& part = plan->part(origin);
-    for (const auto& intent : out->intents)
-      part.intents_done.push_back(intent.id);
-    part.graph.edge_removes = std::move(out->skipped);
-    ++self->state.inflight;
-    dispatch(self, plan, [done, fail](caf::expected<std::vector<shard_write_result>> r) {
-      done(r ? caf::error{} : fail(r.error()));
-    });
-  };
-  for (const auto& intent : out->intents) {
-    auto plan = std::make_shared<write_plan>();
-    auto& part = plan->part(intent.shard);
-    part.graph = intent.graph;
-    part.applies_intent = true;
-    ++self->state.inflight;
-    dispatch(self, plan, [out, resolve](caf::expected<std::vector<shard_write_result>> r) {
-      if (!r) {
-        if (!out->error) out->error = r.error();
-      } else {
-        for (auto& e : r->front().skipped_edges)
-          out->skipped.push_back(std::move(e));
-      }
-      if (--out->pending == 0) resolve();
-    });
-  }
+  auto shared = std::make_shared<std::vector<shard_intent>>(std::move(intents));
+  await_all<std::vector<shard_write_result>>(
+      shared->size(),
+      [self, shared](size_t i, auto reply) {
+        const auto& intent = (*shared)[i];
+        auto plan = std::make_shared<write_plan>();
+        auto& part = plan->part(intent.shard);
+        part.graph = intent.graph;
+        part.applies_intent = true;
+        ++self->state.inflight;
+        dispatch(self, plan, std::move(reply));
+      },
+      [self, origin, shared, done,
+       fail](std::vector<caf::expected<std::vector<shard_write_result>>> answers) {
+        auto plan = std::make_shared<write_plan>();
+        auto& part = plan->part(origin);
+        for (auto& answer : answers) {
+          if (!answer) {
+            done(fail(answer.error()));
+            return;
+          }
+          for (auto& e : answer->front().skipped_edges)
+            part.graph.edge_removes.push_back(std::move(e));
+        }
+        for (const auto& intent : *shared)
+          part.intents_done.push_back(intent.id);
+        ++self->state.inflight;
+        dispatch(self, plan, [done, fail](caf::expected<std::vector<shard_write_result>> r) {
+          done(r ? caf::error{} : fail(r.error()));
+        });
+      });
 }
 
 /// The completion of apply_all_intents for a request whose answer is `value`: the error if
@@ -478,24 +465,25 @@ auto deliver_when_applied(Promise rp, T value) {
 void apply_all_intents(coordinator_self self, const std::vector<size_t>& shards,
                        std::vector<shard_write_result>& results,
                        std::function<void(caf::error)> done) {
-  struct progress {
-    size_t pending = 0;
-    caf::error error;
-  };
-  auto p = std::make_shared<progress>();
-  std::vector<size_t> origins;
+  auto origins = std::make_shared<std::vector<std::pair<size_t, std::vector<shard_intent>>>>();
   for (size_t i = 0; i < results.size(); ++i)
-    if (!results[i].intents.empty()) origins.push_back(i);
-  if (origins.empty()) {
-    done({});
-    return;
-  }
-  p->pending = origins.size();
-  for (auto i : origins)
-    apply_intents(self, shards[i], std::move(results[i].intents), [p, done](caf::error err) {
-      if (err && !p->error) p->error = std::move(err);
-      if (--p->pending == 0) done(p->error);
-    });
+    if (!results[i].intents.empty())
+      origins->emplace_back(shards[i], std::move(results[i].intents));
+  await_all<atom::ok>(
+      origins->size(),
+      [self, origins](size_t i, auto reply) {
+        auto& [origin, intents] = (*origins)[i];
+        apply_intents(self, origin, std::move(intents), [reply](caf::error err) mutable {
+          if (err)
+            reply(std::move(err));
+          else
+            reply(atom::ok_v);
+        });
+      },
+      [done](std::vector<caf::expected<atom::ok>> applied) {
+        auto ok = first_error_or_values(std::move(applied));
+        done(ok ? caf::error{} : std::move(ok.error()));
+      });
 }
 
 /// One page of `list` over every shard: each shard sends up to limit + 1 memories after `after`
@@ -503,17 +491,13 @@ void apply_all_intents(coordinator_self self, const std::vector<size_t>& shards,
 template <class Selector>
 caf::result<list_page> list_across_shards(coordinator_self self, const Selector& selector,
                                           uuid after, uint64_t limit) {
-  if (self->state.closing) return make_error(ec::closed, "the store is closing");
+  if (self->state.closing) return store_closing();
   if (limit == 0) return list_page{};
   auto rp = self->make_response_promise<list_page>();
   // One more than asked tells whether another page follows.
   auto ask = limit == std::numeric_limits<uint64_t>::max() ? limit : limit + 1;
-  gather<std::vector<memory>>(
-      self->state.config.shards.size(),
-      [self, selector, after, ask](size_t i) {
-        return self->request(self->state.config.shards[i], caf::infinite, atom::list_v, selector,
-                             after, ask);
-      },
+  ask_all_shards<std::vector<memory>>(
+      self,
       [rp, limit](caf::expected<std::vector<std::vector<memory>>> parts) mutable {
         if (!parts) {
           rp.deliver(parts.error());
@@ -530,20 +514,18 @@ caf::result<list_page> list_across_shards(coordinator_self self, const Selector&
           page.next_after = page.items.back().id;
         }
         rp.deliver(std::move(page));
-      });
+      },
+      atom::list_v, selector, after, ask);
   return rp;
 }
 
 /// The sum of every shard's count of the memories `selector` (a namespace or a filter) admits.
 template <class Selector>
 caf::result<uint64_t> count_across_shards(coordinator_self self, const Selector& selector) {
-  if (self->state.closing) return make_error(ec::closed, "the store is closing");
+  if (self->state.closing) return store_closing();
   auto rp = self->make_response_promise<uint64_t>();
-  gather<uint64_t>(
-      self->state.config.shards.size(),
-      [self, selector](size_t i) {
-        return self->request(self->state.config.shards[i], caf::infinite, atom::count_v, selector);
-      },
+  ask_all_shards<uint64_t>(
+      self,
       [rp](caf::expected<std::vector<uint64_t>> counts) mutable {
         if (!counts) {
           rp.deliver(counts.error());
@@ -553,9 +535,367 @@ caf::result<uint64_t> count_across_shards(coordinator_self self, const Selector&
         for (auto n : *counts)
           total += n;
         rp.deliver(total);
-      });
+      },
+      atom::count_v, selector);
   return rp;
 }
+
+/// One handler per message of coordinator_actor (Broker's master has one method per command).
+struct coordinator_commands {
+  coordinator_self self;
+
+  // -- memories -----------------------------------------------------------------------------------
+
+  caf::result<std::vector<uuid>> put(std::vector<memory>& batch) const {
+    auto& st = self->state;
+    for (auto& m : batch)
+      if (m.id.is_nil()) m.id = uuid::random();
+    if (auto ok = validate(batch, st.config.profile, st.config.limits); !ok)
+      return std::move(ok.error());
+    auto ids = std::vector<uuid>{};
+    ids.reserve(batch.size());
+    auto plan = std::make_shared<write_plan>();
+    for (auto& m : batch) {
+      ids.push_back(m.id);
+      plan->part(st.shard_of(m.id)).puts.push_back(std::move(m));
+    }
+    return write_and_answer<std::vector<uuid>>(
+        self, plan, [ids = std::move(ids)](const std::vector<shard_write_result>&) { return ids; });
+  }
+
+  caf::result<atom::ok> update(memory& m) const {
+    auto& st = self->state;
+    if (m.id.is_nil())
+      return make_error(ec::invalid_argument, "update needs the id of a stored memory");
+    if (auto ok = validate(m, st.config.profile, st.config.limits); !ok)
+      return std::move(ok.error());
+    auto plan = std::make_shared<write_plan>();
+    auto& part = plan->part(st.shard_of(m.id));
+    part.must_exist = true;
+    part.puts.push_back(std::move(m));
+    return write_and_answer<atom::ok>(
+        self, plan, [](const std::vector<shard_write_result>&) { return atom::ok_v; });
+  }
+
+  caf::result<std::vector<bool>> remove(const std::vector<uuid>& ids) const {
+    auto& st = self->state;
+    if (auto err = admit_write(self)) return err;
+    auto plan = std::make_shared<write_plan>();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto s = st.shard_of(ids[i]);
+      plan->part(s).removes.push_back(ids[i]);
+      plan->part(s).intend_edge_copies = st.config.shards.size() > 1;
+      plan->positions_of(s).push_back(i);
+    }
+    auto rp = self->make_response_promise<std::vector<bool>>();
+    auto n = ids.size();
+    auto me = self;
+    dispatch(self, plan,
+             [me, rp, plan, n](caf::expected<std::vector<shard_write_result>> results) mutable {
+               if (!results) {
+                 rp.deliver(results.error());
+                 return;
+               }
+               std::vector<bool> removed(n, false);
+               for (size_t i = 0; i < results->size(); ++i)
+                 for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
+                   removed[plan->positions[i][k]] = (*results)[i].removed[k];
+               // Each memory's batch recorded intents deleting its edges' copies on other shards.
+               apply_all_intents(me, plan->shards, *results,
+                                 deliver_when_applied(rp, std::move(removed)));
+             });
+    return rp;
+  }
+
+  template <class T, class Atom>
+  caf::result<std::vector<T>> by_id(const std::vector<uuid>& ids, Atom what) const {
+    if (self->state.closing) return store_closing();
+    auto rp = self->make_response_promise<std::vector<T>>();
+    ask_by_shard<T>(self, ids, what, [rp](caf::expected<std::vector<T>> result) mutable {
+      deliver_result(rp, std::move(result));
+    });
+    return rp;
+  }
+
+  // -- graph --------------------------------------------------------------------------------------
+
+  caf::result<atom::ok> add_edges(std::vector<edge_data>& edges) const {
+    for (auto& e : edges)
+      if (auto ok = check_edge(e); !ok) return std::move(ok.error());
+    if (auto err = admit_write(self)) return err;
+    auto& st = self->state;
+    // Every endpoint must exist; each shard checks its own again inside its batch.
+    std::vector<uuid> endpoints;
+    for (const auto& e : edges)
+      endpoints.insert(endpoints.end(), {e.source, e.target});
+    // Each edge's batch on its source's shard is the commit point: it holds the source's copy
+    // and an intent for the copy on the target's shard.
+    auto plan = std::make_shared<write_plan>();
+    for (auto& e : edges) {
+      auto shards = edge_shards(st, e);
+      auto& part = plan->part(shards.front());
+      part.graph.edge_puts.push_back(e);
+      if (shards.size() > 1) intend(part, shards.back()).graph.edge_puts.push_back(e);
+    }
+    auto rp = self->make_response_promise<atom::ok>();
+    auto me = self;
+    ask_by_shard<bool>(
+        self, endpoints, atom::exists_v,
+        [me, endpoints, plan, rp](caf::expected<std::vector<bool>> found) mutable {
+          if (!found) {
+            drop_write(me);
+            rp.deliver(found.error());
+            return;
+          }
+          for (size_t i = 0; i < found->size(); ++i)
+            if (!(*found)[i]) {
+              drop_write(me);
+              rp.deliver(make_error(ec::not_found, "edge endpoint memory " +
+                                                       endpoints[i].to_string() +
+                                                       " is not stored"));
+              return;
+            }
+          dispatch(me, plan,
+                   [me, plan, rp](caf::expected<std::vector<shard_write_result>> results) mutable {
+                     if (!results) {
+                       rp.deliver(results.error());
+                       return;
+                     }
+                     apply_all_intents(me, plan->shards, *results,
+                                       deliver_when_applied(rp, atom::ok_v));
+                   });
+        });
+    return rp;
+  }
+
+  caf::result<std::vector<bool>> remove_edges(std::vector<edge_data>& edges) const {
+    for (auto& e : edges)
+      if (auto ok = check_edge(e); !ok) return std::move(ok.error());
+    if (auto err = admit_write(self)) return err;
+    auto& st = self->state;
+    auto plan = std::make_shared<write_plan>();
+    // Where each edge's answer comes from: its source's shard, position in that part.
+    auto answers = std::make_shared<std::vector<std::pair<size_t, size_t>>>();
+    // As for adds: the source's shard deletes its copy and records an intent for the other.
+    for (auto& e : edges) {
+      auto shards = edge_shards(st, e);
+      auto& part = plan->part(shards.front());
+      answers->emplace_back(shards.front(), part.graph.edge_removes.size());
+      part.graph.edge_removes.push_back(e);
+      if (shards.size() > 1) intend(part, shards.back()).graph.edge_removes.push_back(e);
+    }
+    auto rp = self->make_response_promise<std::vector<bool>>();
+    auto me = self;
+    dispatch(
+        self, plan,
+        [me, rp, plan, answers](caf::expected<std::vector<shard_write_result>> results) mutable {
+          if (!results) {
+            rp.deliver(results.error());
+            return;
+          }
+          std::vector<bool> existed;
+          for (auto [shard, k] : *answers)
+            for (size_t i = 0; i < plan->shards.size(); ++i)
+              if (plan->shards[i] == shard)
+                existed.push_back((*results)[i].graph.edges_removed.at(k));
+          apply_all_intents(me, plan->shards, *results,
+                            deliver_when_applied(rp, std::move(existed)));
+        });
+    return rp;
+  }
+
+  caf::result<std::vector<edge_data>> neighbours(neighbour_request& q) const {
+    if (self->state.closing) return store_closing();
+    if (q.node.is_nil()) return make_error(ec::invalid_argument, "neighbours need a node id");
+    auto& st = self->state;
+    return self->delegate(st.config.shards[st.shard_of(q.node)], atom::edges_v, std::move(q));
+  }
+
+  caf::result<std::vector<graph_path>> traverse(traverse_request& q) const {
+    auto& st = self->state;
+    if (st.closing) return store_closing();
+    if (auto ok = check_traverse(q); !ok) return std::move(ok.error());
+    if (st.config.shards.size() == 1)
+      return self->delegate(st.config.shards.front(), atom::traverse_v, std::move(q));
+    auto run = std::make_shared<traversal_run>();
+    run->rp = self->make_response_promise<std::vector<graph_path>>();
+    run->visited.insert(q.start);
+    run->frontier.push_back(graph_path{{q.start}, {}, {}});
+    run->q = std::move(q);
+    traverse_level(self, run);
+    return run->rp;
+  }
+
+  // Quads of free text live on shard 0, so a pattern's pages keep one storage order.
+
+  caf::result<atom::ok> add_quads(std::vector<quad_text>& quads) const {
+    auto plan = std::make_shared<write_plan>();
+    plan->part(0).graph.quad_puts = std::move(quads);
+    return write_and_answer<atom::ok>(
+        self, plan, [](const std::vector<shard_write_result>&) { return atom::ok_v; });
+  }
+
+  caf::result<std::vector<bool>> remove_quads(std::vector<quad_text>& quads) const {
+    auto plan = std::make_shared<write_plan>();
+    plan->part(0).graph.quad_removes = std::move(quads);
+    return write_and_answer<std::vector<bool>>(
+        self, plan, [](std::vector<shard_write_result>& results) {
+          return std::move(results.front().graph.quads_removed);
+        });
+  }
+
+  caf::result<quad_match_page> match_quads(quad_match_request& q) const {
+    if (self->state.closing) return store_closing();
+    return self->delegate(self->state.config.shards.front(), atom::quads_v, std::move(q));
+  }
+
+  // -- searches -----------------------------------------------------------------------------------
+
+  /// A single-embedder or a fused search, both run by search_run.
+  template <class Request>
+  caf::result<search_result> search(Request& req) const {
+    auto& st = self->state;
+    if (st.closing) return store_closing();
+    auto run = plan(std::move(req));
+    if (!run) return std::move(run.error());
+    if (run->empty()) return search_result{};
+    auto rp = self->make_response_promise<search_result>();
+    run_search(self, std::make_shared<search_run>(std::move(*run)), rp);
+    return rp;
+  }
+
+  expected<search_run> plan(search_request req) const {
+    const auto& c = self->state.config;
+    return search_run::plan(c.profile, c.limits, std::move(req), c.shards.size());
+  }
+
+  expected<search_run> plan(fused_search_request req) const {
+    const auto& c = self->state.config;
+    return search_run::plan(c.profile, c.limits, std::move(req), c.fused_depth, c.shards.size());
+  }
+
+  // -- maintenance --------------------------------------------------------------------------------
+
+  /// Flush or compact: every shard does it, the answer is ok once all did.
+  template <class Atom>
+  caf::result<atom::ok> on_every_shard(Atom what) const {
+    auto rp = self->make_response_promise<atom::ok>();
+    ask_all_shards<atom::ok>(
+        self,
+        [rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+          deliver_if_ok(rp, acks, atom::ok_v);
+        },
+        what);
+    return rp;
+  }
+
+  caf::result<atom::ok> checkpoint(const std::string& dir) const {
+    auto& st = self->state;
+    if (st.closing) return store_closing();
+    if (st.paused) return make_error(ec::overloaded, "another checkpoint is in progress");
+    // Writes already sent finish first and new ones wait, so every shard's copy shows the
+    // same set of acknowledged writes.
+    st.paused = true;
+    auto rp = self->make_response_promise<atom::ok>();
+    auto me = self;
+    st.on_quiet.push_back([me, dir, rp]() mutable {
+      ask_all_shards<atom::ok>(
+          me,
+          [me, rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+            auto& st = me->state;
+            st.paused = false;
+            auto held = std::move(st.held);
+            st.held.clear();
+            for (auto& job : held)
+              job();
+            deliver_if_ok(rp, acks, atom::ok_v);
+          },
+          atom::checkpoint_v, dir);
+    });
+    check_waiters(self);
+    return rp;
+  }
+
+  caf::result<std::vector<shard_info>> stats() const {
+    auto rp = self->make_response_promise<std::vector<shard_info>>();
+    ask_all_shards<shard_info>(
+        self,
+        [rp](caf::expected<std::vector<shard_info>> infos) mutable {
+          deliver_result(rp, std::move(infos));
+        },
+        atom::stats_v);
+    return rp;
+  }
+
+  caf::result<verify_result> verify(bool repair) const {
+    auto rp = self->make_response_promise<verify_result>();
+    ask_all_shards<verify_result>(
+        self,
+        [rp](caf::expected<std::vector<verify_result>> parts) mutable {
+          if (!parts) {
+            rp.deliver(parts.error());
+            return;
+          }
+          verify_result total;
+          for (auto& p : *parts) {
+            total.records_checked += p.records_checked;
+            total.repaired += p.repaired;
+            for (auto& line : p.problems)
+              total.problems.push_back(std::move(line));
+          }
+          rp.deliver(std::move(total));
+        },
+        atom::verify_v, repair);
+    return rp;
+  }
+
+  caf::result<uint64_t> recover() const {
+    if (self->state.closing) return store_closing();
+    auto rp = self->make_response_promise<uint64_t>();
+    auto me = self;
+    ask_all_shards<std::vector<shard_intent>>(
+        self,
+        [me, rp](caf::expected<std::vector<std::vector<shard_intent>>> pending) mutable {
+          if (!pending) {
+            rp.deliver(pending.error());
+            return;
+          }
+          std::vector<size_t> origins;
+          std::vector<shard_write_result> results;
+          uint64_t total = 0;
+          for (size_t i = 0; i < pending->size(); ++i) {
+            if ((*pending)[i].empty()) continue;
+            total += (*pending)[i].size();
+            origins.push_back(i);
+            results.emplace_back();
+            results.back().intents = std::move((*pending)[i]);
+          }
+          apply_all_intents(me, origins, results, deliver_when_applied(rp, total));
+        },
+        atom::intents_v);
+    return rp;
+  }
+
+  caf::result<atom::ok> close() const {
+    auto& st = self->state;
+    if (st.closing) return make_error(ec::closed, "the store is already closing");
+    st.closing = true;
+    auto rp = self->make_response_promise<atom::ok>();
+    auto me = self;
+    // Every accepted write is answered before the shards close.
+    st.on_idle.push_back([me, rp]() mutable {
+      ask_all_shards<atom::ok>(
+          me,
+          [me, rp](caf::expected<std::vector<atom::ok>> acks) mutable {
+            deliver_if_ok(rp, acks, atom::ok_v);
+            me->quit();
+          },
+          atom::close_v);
+    });
+    check_waiters(self);
+    return rp;
+  }
+};
 
 } // namespace
 
@@ -563,525 +903,46 @@ size_t coordinator_state::shard_of(const uuid& id) const {
   return static_cast<size_t>(stable_hash(id) % config.shards.size());
 }
 
-std::vector<hit> fuse(const std::vector<std::vector<hit>>& lists, const std::vector<float>& weights,
-                      fusion method, uint32_t rrf_k, size_t k,
-                      const std::vector<std::vector<hit>>* exact) {
-  std::unordered_map<uuid, float> total;
-  for (size_t e = 0; e < lists.size(); ++e) {
-    auto w = weights[e];
-    const auto& list = lists[e];
-    for (size_t r = 0; r < list.size(); ++r) {
-      auto contribution = method == fusion::rrf
-                              ? w / (static_cast<float>(rrf_k) + static_cast<float>(r + 1))
-                              : w * list[r].score;
-      total[list[r].id] += contribution;
-    }
-    if (method == fusion::weighted_sum && exact && e < exact->size())
-      for (const auto& h : (*exact)[e])
-        total[h.id] += w * h.score;
-  }
-  std::vector<hit> hits;
-  hits.reserve(total.size());
-  for (const auto& [id, score] : total)
-    hits.push_back(hit{id, score});
-  std::sort(hits.begin(), hits.end(), better);
-  if (hits.size() > k) hits.resize(k);
-  return hits;
-}
-
 coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
                                                       coordinator_config config) {
   self->state.config = std::move(config);
+  coordinator_commands c{self};
   return {
-      [=](atom::put, std::vector<memory>& batch) -> caf::result<std::vector<uuid>> {
-        auto& st = self->state;
-        for (auto& m : batch)
-          if (m.id.is_nil()) m.id = uuid::random();
-        if (auto ok = validate(batch, st.config.profile, st.config.limits); !ok)
-          return std::move(ok.error());
-        if (auto err = admit_write(self)) return err;
-        auto ids = std::vector<uuid>{};
-        ids.reserve(batch.size());
-        auto plan = std::make_shared<write_plan>();
-        for (auto& m : batch) {
-          ids.push_back(m.id);
-          plan->part(st.shard_of(m.id)).puts.push_back(std::move(m));
-        }
-        auto rp = self->make_response_promise<std::vector<uuid>>();
-        dispatch(self, plan,
-                 [rp, ids = std::move(ids)](
-                     caf::expected<std::vector<shard_write_result>> results) mutable {
-                   if (results)
-                     rp.deliver(std::move(ids));
-                   else
-                     rp.deliver(results.error());
-                 });
-        return rp;
+      [=](atom::put, std::vector<memory>& batch) { return c.put(batch); },
+      [=](atom::update, memory& m) { return c.update(m); },
+      [=](atom::remove, std::vector<uuid>& ids) { return c.remove(ids); },
+      [=](atom::get, const std::vector<uuid>& ids) { return c.by_id<memory>(ids, atom::get_v); },
+      [=](atom::exists, const std::vector<uuid>& ids) {
+        return c.by_id<bool>(ids, atom::exists_v);
       },
-      [=](atom::update, memory& m) -> caf::result<atom::ok> {
-        auto& st = self->state;
-        if (m.id.is_nil())
-          return make_error(ec::invalid_argument, "update needs the id of a stored memory");
-        if (auto ok = validate(m, st.config.profile, st.config.limits); !ok)
-          return std::move(ok.error());
-        if (auto err = admit_write(self)) return err;
-        auto plan = std::make_shared<write_plan>();
-        auto& part = plan->part(st.shard_of(m.id));
-        part.must_exist = true;
-        part.puts.push_back(std::move(m));
-        auto rp = self->make_response_promise<atom::ok>();
-        dispatch(self, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
-          if (results)
-            rp.deliver(atom::ok_v);
-          else
-            rp.deliver(results.error());
-        });
-        return rp;
-      },
-      [=](atom::remove, std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
-        auto& st = self->state;
-        if (auto err = admit_write(self)) return err;
-        auto plan = std::make_shared<write_plan>();
-        for (size_t i = 0; i < ids.size(); ++i) {
-          auto s = st.shard_of(ids[i]);
-          plan->part(s).removes.push_back(ids[i]);
-          plan->part(s).intend_edge_copies = st.config.shards.size() > 1;
-          plan->positions_of(s).push_back(i);
-        }
-        auto rp = self->make_response_promise<std::vector<bool>>();
-        auto n = ids.size();
-        dispatch(
-            self, plan,
-            [self, rp, plan, n](caf::expected<std::vector<shard_write_result>> results) mutable {
-              if (!results) {
-                rp.deliver(results.error());
-                return;
-              }
-              std::vector<bool> removed(n, false);
-              for (size_t i = 0; i < results->size(); ++i)
-                for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
-                  removed[plan->positions[i][k]] = (*results)[i].removed[k];
-              // Each memory's batch recorded intents deleting its edges' copies on other shards.
-              apply_all_intents(self, plan->shards, *results,
-                                deliver_when_applied(rp, std::move(removed)));
-            });
-        return rp;
-      },
-      [=](atom::get, const std::vector<uuid>& ids) -> caf::result<std::vector<memory>> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        auto rp = self->make_response_promise<std::vector<memory>>();
-        fetch(self, ids, [rp](caf::expected<std::vector<memory>> result) mutable {
-          if (result)
-            rp.deliver(std::move(*result));
-          else
-            rp.deliver(result.error());
-        });
-        return rp;
-      },
-      [=](atom::exists, const std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        auto groups = std::make_shared<by_shard>(group_by_shard(self->state, ids));
-        auto rp = self->make_response_promise<std::vector<bool>>();
-        auto n = ids.size();
-        gather<std::vector<bool>>(
-            groups->shards.size(),
-            [self, groups](size_t i) {
-              return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
-                                   atom::exists_v, groups->ids[i]);
-            },
-            [groups, n, rp](caf::expected<std::vector<std::vector<bool>>> parts) mutable {
-              if (!parts) {
-                rp.deliver(parts.error());
-                return;
-              }
-              std::vector<bool> result(n, false);
-              for (size_t i = 0; i < parts->size(); ++i)
-                for (size_t k = 0; k < (*parts)[i].size(); ++k)
-                  result[groups->positions[i][k]] = (*parts)[i][k];
-              rp.deliver(std::move(result));
-            });
-        return rp;
-      },
-      [=](atom::list, const std::string& ns, uuid after, uint64_t limit) -> caf::result<list_page> {
+      [=](atom::list, const std::string& ns, uuid after, uint64_t limit) {
         return list_across_shards(self, ns, after, limit);
       },
-      [=](atom::count, const std::string& ns) -> caf::result<uint64_t> {
-        return count_across_shards(self, ns);
-      },
-      [=](atom::list, filter& f, uuid after, uint64_t limit) -> caf::result<list_page> {
+      [=](atom::count, const std::string& ns) { return count_across_shards(self, ns); },
+      [=](atom::list, filter& f, uuid after, uint64_t limit) {
         return list_across_shards(self, f, after, limit);
       },
-      [=](atom::count, filter& f) -> caf::result<uint64_t> { return count_across_shards(self, f); },
-      [=](atom::edges, atom::put, std::vector<edge_data>& edges) -> caf::result<atom::ok> {
-        for (auto& e : edges)
-          if (auto ok = check_edge(e); !ok) return std::move(ok.error());
-        if (auto err = admit_write(self)) return err;
-        auto& st = self->state;
-        // Every endpoint must exist; each shard checks its own again inside its batch.
-        std::vector<uuid> endpoints;
-        for (const auto& e : edges)
-          endpoints.insert(endpoints.end(), {e.source, e.target});
-        // Each edge's batch on its source's shard is the commit point: it holds the source's copy
-        // and an intent for the copy on the target's shard.
-        auto plan = std::make_shared<write_plan>();
-        for (auto& e : edges) {
-          auto shards = edge_shards(st, e);
-          auto& part = plan->part(shards.front());
-          part.graph.edge_puts.push_back(e);
-          if (shards.size() > 1) intend(part, shards.back()).graph.edge_puts.push_back(e);
-        }
-        auto groups = std::make_shared<by_shard>(group_by_shard(st, endpoints));
-        auto rp = self->make_response_promise<atom::ok>();
-        gather<std::vector<bool>>(
-            groups->shards.size(),
-            [self, groups](size_t i) {
-              return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
-                                   atom::exists_v, groups->ids[i]);
-            },
-            [self, groups, plan, rp](caf::expected<std::vector<std::vector<bool>>> found) mutable {
-              if (!found) {
-                drop_write(self);
-                rp.deliver(found.error());
-                return;
-              }
-              for (size_t i = 0; i < found->size(); ++i)
-                for (size_t k = 0; k < (*found)[i].size(); ++k)
-                  if (!(*found)[i][k]) {
-                    drop_write(self);
-                    rp.deliver(make_error(ec::not_found, "edge endpoint memory " +
-                                                             groups->ids[i][k].to_string() +
-                                                             " is not stored"));
-                    return;
-                  }
-              dispatch(
-                  self, plan,
-                  [self, plan, rp](caf::expected<std::vector<shard_write_result>> results) mutable {
-                    if (!results) {
-                      rp.deliver(results.error());
-                      return;
-                    }
-                    apply_all_intents(self, plan->shards, *results,
-                                      deliver_when_applied(rp, atom::ok_v));
-                  });
-            });
-        return rp;
+      [=](atom::count, filter& f) { return count_across_shards(self, f); },
+      [=](atom::edges, atom::put, std::vector<edge_data>& edges) { return c.add_edges(edges); },
+      [=](atom::edges, atom::remove, std::vector<edge_data>& edges) {
+        return c.remove_edges(edges);
       },
-      [=](atom::edges, atom::remove,
-          std::vector<edge_data>& edges) -> caf::result<std::vector<bool>> {
-        for (auto& e : edges)
-          if (auto ok = check_edge(e); !ok) return std::move(ok.error());
-        if (auto err = admit_write(self)) return err;
-        auto& st = self->state;
-        auto plan = std::make_shared<write_plan>();
-        // Where each edge's answer comes from: its source's shard, position in that part.
-        auto answers = std::make_shared<std::vector<std::pair<size_t, size_t>>>();
-        // As for adds: the source's shard deletes its copy and records an intent for the other.
-        for (auto& e : edges) {
-          auto shards = edge_shards(st, e);
-          auto& part = plan->part(shards.front());
-          answers->emplace_back(shards.front(), part.graph.edge_removes.size());
-          part.graph.edge_removes.push_back(e);
-          if (shards.size() > 1) intend(part, shards.back()).graph.edge_removes.push_back(e);
-        }
-        auto rp = self->make_response_promise<std::vector<bool>>();
-        dispatch(self, plan,
-                 [self, rp, plan,
-                  answers](caf::expected<std::vector<shard_write_result>> results) mutable {
-                   if (!results) {
-                     rp.deliver(results.error());
-                     return;
-                   }
-                   std::vector<bool> existed;
-                   for (auto [shard, k] : *answers)
-                     for (size_t i = 0; i < plan->shards.size(); ++i)
-                       if (plan->shards[i] == shard)
-                         existed.push_back((*results)[i].graph.edges_removed.at(k));
-                   apply_all_intents(self, plan->shards, *results,
-                                     deliver_when_applied(rp, std::move(existed)));
-                 });
-        return rp;
+      [=](atom::edges, neighbour_request& q) { return c.neighbours(q); },
+      [=](atom::traverse, traverse_request& q) { return c.traverse(q); },
+      [=](atom::quads, atom::put, std::vector<quad_text>& quads) { return c.add_quads(quads); },
+      [=](atom::quads, atom::remove, std::vector<quad_text>& quads) {
+        return c.remove_quads(quads);
       },
-      [=](atom::edges, neighbour_request& q) -> caf::result<std::vector<edge_data>> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        if (q.node.is_nil()) return make_error(ec::invalid_argument, "neighbours need a node id");
-        auto& st = self->state;
-        return self->delegate(st.config.shards[st.shard_of(q.node)], atom::edges_v, std::move(q));
-      },
-      [=](atom::traverse, traverse_request& q) -> caf::result<std::vector<graph_path>> {
-        auto& st = self->state;
-        if (st.closing) return make_error(ec::closed, "the store is closing");
-        if (auto ok = check_traverse(q); !ok) return std::move(ok.error());
-        if (st.config.shards.size() == 1)
-          return self->delegate(st.config.shards.front(), atom::traverse_v, std::move(q));
-        auto run = std::make_shared<traversal_run>();
-        run->rp = self->make_response_promise<std::vector<graph_path>>();
-        run->visited.insert(q.start);
-        run->frontier.push_back(graph_path{{q.start}, {}, {}});
-        run->q = std::move(q);
-        traverse_level(self, run);
-        return run->rp;
-      },
-      [=](atom::quads, atom::put, std::vector<quad_text>& quads) -> caf::result<atom::ok> {
-        if (auto err = admit_write(self)) return err;
-        auto plan = std::make_shared<write_plan>();
-        plan->part(0).graph.quad_puts = std::move(quads);
-        auto rp = self->make_response_promise<atom::ok>();
-        dispatch(self, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
-          if (results)
-            rp.deliver(atom::ok_v);
-          else
-            rp.deliver(results.error());
-        });
-        return rp;
-      },
-      [=](atom::quads, atom::remove,
-          std::vector<quad_text>& quads) -> caf::result<std::vector<bool>> {
-        if (auto err = admit_write(self)) return err;
-        auto plan = std::make_shared<write_plan>();
-        plan->part(0).graph.quad_removes = std::move(quads);
-        auto rp = self->make_response_promise<std::vector<bool>>();
-        dispatch(self, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
-          if (results)
-            rp.deliver(std::move(results->front().graph.quads_removed));
-          else
-            rp.deliver(results.error());
-        });
-        return rp;
-      },
-      [=](atom::quads, quad_match_request& q) -> caf::result<quad_match_page> {
-        if (self->state.closing) return make_error(ec::closed, "the store is closing");
-        // Quads of free text live on shard 0, so a pattern's pages keep one storage order.
-        return self->delegate(self->state.config.shards.front(), atom::quads_v, std::move(q));
-      },
-      [=](atom::search, search_request& req) -> caf::result<search_result> {
-        auto& st = self->state;
-        if (st.closing) return make_error(ec::closed, "the store is closing");
-        if (auto ok = check_query(st.config, req.embedder, req.query); !ok)
-          return std::move(ok.error());
-        if (req.k == 0) return search_result{};
-        auto rp = self->make_response_promise<search_result>();
-        auto shared = std::make_shared<search_request>(std::move(req));
-        gather<std::vector<hit>>(
-            st.config.shards.size(),
-            [self, shared](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::search_v,
-                                   shared->embedder, shared->query, shared->k, shared->filter);
-            },
-            [self, shared, rp](caf::expected<std::vector<std::vector<hit>>> lists) mutable {
-              if (!lists) {
-                rp.deliver(lists.error());
-                return;
-              }
-              auto hits = merge_top(*lists, shared->k);
-              finish_search(self, std::move(hits), shared->filter, shared->with_records, rp);
-            });
-        return rp;
-      },
-      [=](atom::search, fused_search_request& req) -> caf::result<search_result> {
-        auto& st = self->state;
-        if (st.closing) return make_error(ec::closed, "the store is closing");
-        if (req.queries.empty())
-          return make_error(ec::invalid_argument, "a fused search needs at least one query");
-        for (const auto& [name, query] : req.queries)
-          if (auto ok = check_query(st.config, name, query); !ok) return std::move(ok.error());
-        for (const auto& [name, weight] : req.weights) {
-          if (!req.queries.count(name))
-            return make_error(ec::invalid_argument,
-                              "weight given for embedder '" + name + "', which has no query");
-          if (!std::isfinite(weight))
-            return make_error(ec::invalid_argument,
-                              "weight of embedder '" + name + "' is not a finite number");
-        }
-        if (req.k == 0) return search_result{};
-        auto run = std::make_shared<fused_run>();
-        run->req = std::move(req);
-        for (const auto& kv : run->req.queries) {
-          run->embedders.push_back(kv.first);
-          auto w = run->req.weights.find(kv.first);
-          run->weights.push_back(w == run->req.weights.end() ? 1.0f : w->second);
-        }
-        auto depth = std::max(run->req.k, st.config.fused_depth);
-        auto shards = st.config.shards.size();
-        auto rp = self->make_response_promise<search_result>();
-        gather<std::vector<hit>>(
-            run->embedders.size() * shards,
-            [self, run, depth, shards](size_t i) {
-              const auto& name = run->embedders[i / shards];
-              return self->request(self->state.config.shards[i % shards], caf::infinite,
-                                   atom::search_v, name, run->req.queries[name], depth,
-                                   run->req.filter);
-            },
-            [self, run, depth, shards,
-             rp](caf::expected<std::vector<std::vector<hit>>> lists) mutable {
-              if (!lists) {
-                rp.deliver(lists.error());
-                return;
-              }
-              for (size_t e = 0; e < run->embedders.size(); ++e) {
-                std::vector<std::vector<hit>> per_shard(
-                    std::make_move_iterator(lists->begin() + e * shards),
-                    std::make_move_iterator(lists->begin() + (e + 1) * shards));
-                run->lists.push_back(merge_top(per_shard, depth));
-              }
-              if (run->req.fusion == fusion::weighted_sum)
-                rescore(self, run, rp);
-              else
-                fuse_and_finish(self, run, rp);
-            });
-        return rp;
-      },
-      [=](atom::flush) -> caf::result<atom::ok> {
-        auto rp = self->make_response_promise<atom::ok>();
-        gather<atom::ok>(
-            self->state.config.shards.size(),
-            [self](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::flush_v);
-            },
-            [rp](caf::expected<std::vector<atom::ok>> acks) mutable {
-              if (acks)
-                rp.deliver(atom::ok_v);
-              else
-                rp.deliver(acks.error());
-            });
-        return rp;
-      },
-      [=](atom::compact) -> caf::result<atom::ok> {
-        auto rp = self->make_response_promise<atom::ok>();
-        gather<atom::ok>(
-            self->state.config.shards.size(),
-            [self](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::compact_v);
-            },
-            [rp](caf::expected<std::vector<atom::ok>> acks) mutable {
-              if (acks)
-                rp.deliver(atom::ok_v);
-              else
-                rp.deliver(acks.error());
-            });
-        return rp;
-      },
-      [=](atom::checkpoint, const std::string& dir) -> caf::result<atom::ok> {
-        auto& st = self->state;
-        if (st.closing) return make_error(ec::closed, "the store is closing");
-        if (st.paused) return make_error(ec::overloaded, "another checkpoint is in progress");
-        // Writes already sent finish first and new ones wait, so every shard's copy shows the
-        // same set of acknowledged writes.
-        st.paused = true;
-        auto rp = self->make_response_promise<atom::ok>();
-        st.on_quiet.push_back([self, dir, rp]() mutable {
-          gather<atom::ok>(
-              self->state.config.shards.size(),
-              [self, dir](size_t i) {
-                return self->request(self->state.config.shards[i], caf::infinite,
-                                     atom::checkpoint_v, dir);
-              },
-              [self, rp](caf::expected<std::vector<atom::ok>> acks) mutable {
-                auto& st = self->state;
-                st.paused = false;
-                auto held = std::move(st.held);
-                st.held.clear();
-                for (auto& job : held)
-                  job();
-                if (acks)
-                  rp.deliver(atom::ok_v);
-                else
-                  rp.deliver(acks.error());
-              });
-        });
-        check_waiters(self);
-        return rp;
-      },
-      [=](atom::stats) -> caf::result<std::vector<shard_info>> {
-        auto rp = self->make_response_promise<std::vector<shard_info>>();
-        gather<shard_info>(
-            self->state.config.shards.size(),
-            [self](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::stats_v);
-            },
-            [rp](caf::expected<std::vector<shard_info>> infos) mutable {
-              if (infos)
-                rp.deliver(std::move(*infos));
-              else
-                rp.deliver(infos.error());
-            });
-        return rp;
-      },
-      [=](atom::verify, bool repair) -> caf::result<verify_result> {
-        auto rp = self->make_response_promise<verify_result>();
-        gather<verify_result>(
-            self->state.config.shards.size(),
-            [self, repair](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::verify_v,
-                                   repair);
-            },
-            [rp](caf::expected<std::vector<verify_result>> parts) mutable {
-              if (!parts) {
-                rp.deliver(parts.error());
-                return;
-              }
-              verify_result total;
-              for (auto& p : *parts) {
-                total.records_checked += p.records_checked;
-                total.repaired += p.repaired;
-                for (auto& line : p.problems)
-                  total.problems.push_back(std::move(line));
-              }
-              rp.deliver(std::move(total));
-            });
-        return rp;
-      },
-      [=](atom::recover) -> caf::result<uint64_t> {
-        auto& st = self->state;
-        if (st.closing) return make_error(ec::closed, "the store is closing");
-        auto rp = self->make_response_promise<uint64_t>();
-        gather<std::vector<shard_intent>>(
-            st.config.shards.size(),
-            [self](size_t i) {
-              return self->request(self->state.config.shards[i], caf::infinite, atom::intents_v);
-            },
-            [self, rp](caf::expected<std::vector<std::vector<shard_intent>>> pending) mutable {
-              if (!pending) {
-                rp.deliver(pending.error());
-                return;
-              }
-              std::vector<size_t> origins;
-              std::vector<shard_write_result> results;
-              uint64_t total = 0;
-              for (size_t i = 0; i < pending->size(); ++i) {
-                if ((*pending)[i].empty()) continue;
-                total += (*pending)[i].size();
-                origins.push_back(i);
-                results.emplace_back();
-                results.back().intents = std::move((*pending)[i]);
-              }
-              apply_all_intents(self, origins, results, deliver_when_applied(rp, total));
-            });
-        return rp;
-      },
-      [=](atom::close) -> caf::result<atom::ok> {
-        auto& st = self->state;
-        if (st.closing) return make_error(ec::closed, "the store is already closing");
-        st.closing = true;
-        auto rp = self->make_response_promise<atom::ok>();
-        auto close_shards = [self, rp]() mutable {
-          gather<atom::ok>(
-              self->state.config.shards.size(),
-              [self](size_t i) {
-                return self->request(self->state.config.shards[i], caf::infinite, atom::close_v);
-              },
-              [self, rp](caf::expected<std::vector<atom::ok>> acks) mutable {
-                if (acks)
-                  rp.deliver(atom::ok_v);
-                else
-                  rp.deliver(acks.error());
-                self->quit();
-              });
-        };
-        // Every accepted write is answered before the shards close.
-        st.on_idle.push_back(std::move(close_shards));
-        check_waiters(self);
-        return rp;
-      },
+      [=](atom::quads, quad_match_request& q) { return c.match_quads(q); },
+      [=](atom::search, search_request& req) { return c.search(req); },
+      [=](atom::search, fused_search_request& req) { return c.search(req); },
+      [=](atom::flush) { return c.on_every_shard(atom::flush_v); },
+      [=](atom::compact) { return c.on_every_shard(atom::compact_v); },
+      [=](atom::checkpoint, const std::string& dir) { return c.checkpoint(dir); },
+      [=](atom::stats) { return c.stats(); },
+      [=](atom::verify, bool repair) { return c.verify(repair); },
+      [=](atom::recover) { return c.recover(); },
+      [=](atom::close) { return c.close(); },
   };
 }
 

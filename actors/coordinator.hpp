@@ -1,7 +1,8 @@
 // The coordinator: the entry point of a store. Validates every write (telos::validate), routes
 // each memory to shard stable_hash(id) % shards, and answers once every shard involved answered;
-// fans searches out to every shard, merges top-k per embedder, fuses across embedders, and
-// fetches the records. Bounds writes in flight (ec::overloaded beyond the limit).
+// runs searches (shard/search_run.hpp: per-shard top lists, merge per embedder, fusion across
+// embedders) by messages to every shard and fetches the records. Bounds writes in flight
+// (ec::overloaded beyond the limit).
 #pragma once
 
 #include "telos/messages/actor_interfaces.hpp"
@@ -53,12 +54,5 @@ coordinator_behavior(coordinator_actor::stateful_pointer<coordinator_state> self
                      coordinator_config config);
 
 coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_config config);
-
-/// Reciprocal rank fusion and weighted score sum over per-embedder ranked lists (each sorted by
-/// telos::better): the fused hits, sorted by telos::better, at most k. `exact` (weighted sum
-/// only) gives, per list, the scores of ids missing from that list; without it they count 0.
-std::vector<hit> fuse(const std::vector<std::vector<hit>>& lists, const std::vector<float>& weights,
-                      fusion method, uint32_t rrf_k, size_t k,
-                      const std::vector<std::vector<hit>>* exact = nullptr);
 
 } // namespace telos

@@ -60,6 +60,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       sc.intents.emplace(intent.id, intent);
     result.shards.push_back(spawn_shard(sys, std::move(sc)));
   }
+  result.local = std::make_shared<local_indexes>(shards);
   coordinator_config cc;
   cc.profile = p;
   cc.limits = opts.limits;

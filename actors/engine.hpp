@@ -5,6 +5,7 @@
 
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/memory.hpp"
+#include "telos/shard/local_indexes.hpp"
 #include "telos/shard/shard_storage.hpp"
 #include "telos/storage/layout.hpp"
 
@@ -45,10 +46,14 @@ struct engine_options {
 struct engine_actors {
   coordinator_actor coordinator;
   std::vector<shard_actor> shards;
-  /// Per shard, one per embedder in profile order: the blocking facade asks them directly for
-  /// plain single-embedder searches of a store with several shards (two thread hand-offs instead
-  /// of five; with one shard the facade searches the index on its own thread).
+  /// Per shard, one per embedder in profile order: the blocking facade asks them directly for the
+  /// top lists of a search that needs no record and has more than one list (several shards or
+  /// embedders): two thread hand-offs per query instead of five through the coordinator, and the
+  /// lists are searched in parallel.
   std::vector<std::vector<index_actor>> indexes;
+  /// The same shards' indexes for searches on the caller's thread (one list, no record); close it
+  /// before close_shard.
+  std::shared_ptr<local_indexes> local;
 };
 
 /// Spawns every actor over `shards` (which stay owned by the caller and must outlive the

@@ -1,5 +1,6 @@
-// Fan-out-and-gather for CAF 0.17, which has no fan_out_request: send n requests, collect the
-// answers in request order, and continue once the last arrived (or with the first error).
+// Fan-out-and-gather for CAF 0.17, which has no fan_out_request: start n members (requests or
+// other asynchronous steps), collect their answers in member order, and continue once the last
+// arrived: with every member's answer or error (gather_all), or with the first error (gather).
 #pragma once
 
 #include <caf/error.hpp>
@@ -15,43 +16,66 @@ namespace telos {
 namespace detail {
 
 template <class T>
-struct gathering {
-  std::vector<T> results;
+struct collecting {
+  std::vector<caf::expected<T>> answers;
   size_t pending = 0;
-  caf::error error;
 };
 
 } // namespace detail
 
-/// Calls send(i) for i in [0, n), each returning a response handle of a request answering T, and
-/// then done(caf::expected<std::vector<T>>) once: with the answers in order, or with the first
-/// error after every answer arrived (so nothing is still running when done runs).
-template <class T, class Send, class Done>
-void gather(size_t n, Send send, Done done) {
+/// Calls start(i, reply) for i in [0, n); each member calls reply(caf::expected<T>) exactly once.
+/// Once every member replied, done(std::vector<caf::expected<T>>) runs once, answers in member
+/// order (so nothing is still running when done runs).
+template <class T, class Start, class Done>
+void await_all(size_t n, Start start, Done done) {
   if (n == 0) {
-    done(caf::expected<std::vector<T>>{std::vector<T>{}});
+    done(std::vector<caf::expected<T>>{});
     return;
   }
-  auto g = std::make_shared<detail::gathering<T>>();
-  g->results.resize(n);
-  g->pending = n;
+  auto c = std::make_shared<detail::collecting<T>>();
+  c->answers.resize(n, caf::expected<T>{caf::error{}});
+  c->pending = n;
   auto finish = std::make_shared<Done>(std::move(done));
-  for (size_t i = 0; i < n; ++i) {
-    send(i).then(
-        [g, i, finish](T& x) {
-          g->results[i] = std::move(x);
-          if (--g->pending == 0) {
-            if (g->error)
-              (*finish)(caf::expected<std::vector<T>>{std::move(g->error)});
-            else
-              (*finish)(caf::expected<std::vector<T>>{std::move(g->results)});
-          }
-        },
-        [g, finish](caf::error& err) {
-          if (!g->error) g->error = std::move(err);
-          if (--g->pending == 0) (*finish)(caf::expected<std::vector<T>>{std::move(g->error)});
-        });
+  for (size_t i = 0; i < n; ++i)
+    start(i, [c, i, finish](caf::expected<T> x) {
+      c->answers[i] = std::move(x);
+      if (--c->pending == 0) (*finish)(std::move(c->answers));
+    });
+}
+
+/// Calls send(i) for i in [0, n), each returning a response handle of a request answering T, and
+/// then done(std::vector<caf::expected<T>>) once, with every member's answer or error in order.
+template <class T, class Send, class Done>
+void gather_all(size_t n, Send send, Done done) {
+  await_all<T>(
+      n,
+      [send](size_t i, auto reply) mutable {
+        send(i).then([reply](T& x) mutable { reply(std::move(x)); },
+                     [reply](caf::error& err) mutable { reply(std::move(err)); });
+      },
+      std::move(done));
+}
+
+/// The answers in order, or the first error among them.
+template <class T>
+caf::expected<std::vector<T>> first_error_or_values(std::vector<caf::expected<T>> answers) {
+  std::vector<T> values;
+  values.reserve(answers.size());
+  for (auto& x : answers) {
+    if (!x) return std::move(x.error());
+    values.push_back(std::move(*x));
   }
+  return values;
+}
+
+/// As gather_all, but done(caf::expected<std::vector<T>>) gets the answers in order, or the first
+/// error (in member order) after every answer arrived.
+template <class T, class Send, class Done>
+void gather(size_t n, Send send, Done done) {
+  gather_all<T>(n, std::move(send),
+                [done = std::move(done)](std::vector<caf::expected<T>> xs) mutable {
+                  done(first_error_or_values(std::move(xs)));
+                });
 }
 
 } // namespace telos

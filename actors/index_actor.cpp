@@ -1,6 +1,8 @@
 // The index actor.
 #include "telos/actors/index_actor.hpp"
 
+#include "telos/shard/search_run.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -145,11 +147,7 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return self->state.search(query, k, f);
       },
       [=](atom::score, const embedding& query, const std::vector<uuid>& ids) {
-        std::vector<hit> hits;
-        hits.reserve(ids.size());
-        for (const auto& id : ids)
-          if (auto s = self->state.index().score(query, id)) hits.push_back(hit{id, *s});
-        return hits;
+        return score_ids(self->state.index(), query, ids);
       },
       [=](atom::check, const std::vector<uuid>& ids) {
         index_check result;

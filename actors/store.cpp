@@ -1,11 +1,14 @@
 // The blocking facade: opens the shards (recovery runs here, on the caller's thread), spawns the
-// actors, and turns each call into one request to the coordinator.
+// actors, and turns each call into one request to the coordinator; a search that needs no record
+// runs search_run here over the local indexes instead (shard/local_indexes.hpp).
 #include "telos/actors/store.hpp"
 
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/shard/local_indexes.hpp"
+#include "telos/shard/search_run.hpp"
 #include "telos/shard/shard_storage.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -18,7 +21,6 @@
 #include <filesystem>
 #include <mutex>
 #include <set>
-#include <shared_mutex>
 
 namespace fs = std::filesystem;
 
@@ -43,9 +45,9 @@ struct store::impl {
 
   std::mutex close_mutex;
   std::atomic<bool> closed{false};
-  /// Searches that read a shard's indexes on the caller's thread hold it shared; close holds it
-  /// exclusively before it snapshots and frees the indexes, so none of them reads freed memory.
-  std::shared_mutex readers;
+  /// The shards' indexes, searched on the caller's thread; kept (closed, not reset) until the
+  /// facade goes, so a search racing with close meets ec::closed, never a freed index.
+  std::shared_ptr<local_indexes> local;
 
   // The facade's own bound on writes in flight: callers beyond it wait here instead of seeing
   // ec::overloaded from the coordinator.
@@ -75,6 +77,80 @@ struct store::impl {
                        closed && code_of(err) == ec::internal ? closed_error() : std::move(err);
                  });
     return result;
+  }
+
+  /// One search, run by search_run. A search that needs no record of a store in this process is
+  /// driven here: with one top list (one embedder, one shard) this thread searches the index
+  /// itself, no thread hand-off at all; with several, the index actors search them in parallel.
+  /// Every other search is driven by the coordinator, which also fetches the records.
+  template <class Request>
+  expected<search_result> search(Request req) {
+    if (remote || !local || needs_records(req))
+      return ask<search_result>(atom::search_v, std::move(req));
+    if (closed) return closed_error();
+    auto run = plan_search(std::move(req));
+    if (!run) return std::move(run.error());
+    if (run->empty()) return search_result{};
+    auto ok = run->list_count() == 1 ? local->search(*run) : ask_index_actors(*run);
+    if (!ok) return std::move(ok.error());
+    return run->finish();
+  }
+
+  /// Steps 1 and 2 of `run` by the index actors: every request of a step goes out before the
+  /// first answer is awaited, so the shards and embedders search concurrently.
+  expected<void> ask_index_actors(search_run& run) {
+    caf::scoped_actor self{*sys};
+    caf::error failure;
+    auto collect = [&](auto& pending, std::vector<std::vector<hit>>& out) {
+      out.resize(pending.size());
+      for (size_t i = 0; i < pending.size(); ++i)
+        pending[i].receive([&out, i](std::vector<hit>& hits) { out[i] = std::move(hits); },
+                           [&failure](caf::error& err) {
+                             if (!failure) failure = std::move(err);
+                           });
+    };
+    auto index_of = [&](size_t shard, size_t part) -> const index_actor& {
+      return actors.indexes[shard][run.parts()[part].index];
+    };
+    auto ask_list = [&](size_t i) {
+      const auto& part = run.list_part(i);
+      return self->request(actors.indexes[run.list_shard(i)][part.index], request_timeout,
+                           atom::search_v, part.query, run.depth(), run.request_filter());
+    };
+    std::vector<decltype(ask_list(0))> lists_pending;
+    for (size_t i = 0; i < run.list_count(); ++i)
+      lists_pending.push_back(ask_list(i));
+    std::vector<std::vector<hit>> lists;
+    collect(lists_pending, lists);
+    if (failure) return search_failure(std::move(failure));
+    run.take_lists(std::move(lists));
+    auto asked = run.missing_scores();
+    if (asked.empty()) return {};
+    auto ask_score = [&](const search_run::score_request& a) {
+      return self->request(index_of(a.shard, a.part), request_timeout, atom::score_v,
+                           run.parts()[a.part].query, a.ids);
+    };
+    std::vector<decltype(ask_score(asked.front()))> scores_pending;
+    for (const auto& a : asked)
+      scores_pending.push_back(ask_score(a));
+    std::vector<std::vector<hit>> scores;
+    collect(scores_pending, scores);
+    if (failure) return search_failure(std::move(failure));
+    run.take_scores(asked, std::move(scores));
+    return {};
+  }
+
+  /// An index actor's error; ec::closed when the actor was gone because the store closed.
+  caf::error search_failure(caf::error err) const {
+    return closed && code_of(err) == ec::internal ? closed_error() : std::move(err);
+  }
+
+  expected<search_run> plan_search(search_request req) const {
+    return search_run::plan(profile, opts.limits, std::move(req), shards.size());
+  }
+
+  expected<search_run> plan_search(fused_search_request req) const {
+    return search_run::plan(profile, opts.limits, std::move(req), opts.fused_depth, shards.size());
   }
 
   template <class T, class... Ts>
@@ -251,6 +327,7 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   eo.checkpoint_every = opts.checkpoint_every;
   eo.max_fresh = opts.max_fresh;
   p->actors = spawn_engine(sys, p->shards, p->profile, eo);
+  p->local = p->actors.local;
   p->opts = std::move(opts);
   auto opened = std::unique_ptr<store>{new store(std::move(p))};
   // Writes spanning shards that a crash interrupted are finished before the store serves.
@@ -408,52 +485,11 @@ expected<uint64_t> store::count(const std::string& ns) {
 }
 
 expected<search_result> store::search(search_request req) {
-  auto& p = *impl_;
-  // A search that needs no record (none asked for, no attribute predicate to confirm on them)
-  // is answered by the indexes alone. With one shard this thread searches the index itself, under
-  // the index's shared lock: no thread hand-off at all. With several, it asks their index actors
-  // concurrently and merges as the coordinator would. The coordinator path costs three more
-  // thread hand-offs per query.
-  if (p.remote || req.with_records || !req.filter.where.empty() || p.actors.indexes.empty())
-    return p.ask<search_result>(atom::search_v, std::move(req));
-  if (p.closed) return p.closed_error();
-  auto checked = check_query(p.profile, p.opts.limits, req.embedder, req.query);
-  if (!checked) return std::move(checked.error());
-  if (req.k == 0) return search_result{};
-  auto j = *checked;
-  if (p.shards.size() == 1) {
-    std::shared_lock alive{p.readers};
-    if (p.closed) return p.closed_error();
-    const auto& shard = p.shards.front();
-    auto& handle = *shard.indexes[j];
-    std::vector<std::vector<hit>> lists(1);
-    {
-      std::shared_lock guard{handle.lock};
-      lists[0] = search_index(*handle.index, *shard.catalog, req.query, req.k, req.filter);
-    }
-    return search_result{merge_top(lists, req.k), {}};
-  }
-  caf::scoped_actor self{*p.sys};
-  auto ask_shard = [&](const index_actor& index) {
-    return self->request(index, p.request_timeout, atom::search_v, req.query, req.k, req.filter);
-  };
-  // Every shard's request goes out before the first answer is awaited.
-  std::vector<decltype(ask_shard(p.actors.indexes.front()[j]))> pending;
-  for (const auto& shard : p.actors.indexes)
-    pending.push_back(ask_shard(shard[j]));
-  std::vector<std::vector<hit>> lists;
-  caf::error failure;
-  for (auto& handle : pending)
-    handle.receive([&](std::vector<hit>& hits) { lists.push_back(std::move(hits)); },
-                   [&](caf::error& err) {
-                     if (!failure) failure = std::move(err);
-                   });
-  if (failure) return p.closed && code_of(failure) == ec::internal ? p.closed_error() : failure;
-  return search_result{merge_top(lists, req.k), {}};
+  return impl_->search(std::move(req));
 }
 
 expected<search_result> store::search_fused(fused_search_request req) {
-  return impl_->ask<search_result>(atom::search_v, std::move(req));
+  return impl_->search(std::move(req));
 }
 
 expected<memory_page> store::list_matching(const filter& f, size_t limit,
@@ -643,12 +679,13 @@ expected<void> store::close() {
     return {};
   }
   auto ok = p.ask<atom::ok>(atom::close_v);
-  {
-    // Searches on callers' threads that started before this finish first; later ones see closed.
-    std::unique_lock guard{p.readers};
-    p.closed = true;
-  }
-  p.actors = {};
+  // Searches on callers' threads that started before this finish first; later ones see closed.
+  p.local->close();
+  p.closed = true;
+  // The index actors' handles stay until the facade goes: a search racing with close may still be
+  // reading them (its requests fail, the actors are gone).
+  p.actors.coordinator = coordinator_actor{};
+  p.actors.shards.clear();
   if (!ok) return std::move(ok.error());
   // Every actor stopped: the indexes and backends are ours alone now.
   caf::error first;
