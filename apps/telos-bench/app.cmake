@@ -3,3 +3,5 @@ target_link_libraries(${app} PRIVATE RocksDB::rocksdb LMDB::lmdb)
 # telos-bench index reads Fashion-MNIST's gzip-compressed IDX files.
 find_package(ZLIB REQUIRED)
 target_link_libraries(${app} PRIVATE ZLIB::ZLIB)
+# telos-bench http runs the HTTP server of telosd --http in process.
+target_link_libraries(${app} PRIVATE telos_server)

@@ -419,10 +419,13 @@ int run_http(const options& o) {
   auto where = parse_endpoint(o.http);
   if (!where) return fail("--http: " + describe(where.error()));
   bool loopback = where->host == "127.0.0.1" || where->host == "localhost" || where->host == "::1";
-  if (!loopback && !o.insecure)
+  // Off loopback, clients must be authenticated (TLS with client certificates, or TLS and an
+  // API key) unless insisted on: plain HTTP would carry the key in the clear.
+  bool authenticated = o.tls.enabled() && (!o.tls.cafile.empty() || !o.api_key.empty());
+  if (!loopback && !authenticated && !o.insecure)
     return fail("--http " + where->to_string() +
-                " would serve plain HTTP to anyone who reaches the port: give --insecure (and "
-                "--api-key) to allow it");
+                " would serve anyone who reaches the port: give --tls-cert and --tls-key with "
+                "--api-key or --tls-ca (docs/HTTP.md, \"TLS\"), or --insecure to allow it");
   auto backend = storage::backend_kind::rocksdb;
   if (!o.backend.empty()) {
     auto b = storage::parse_backend_kind(o.backend);
@@ -449,6 +452,7 @@ int run_http(const options& o) {
   ho.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.http_timeout * 1000));
   ho.worker_threads = o.http_threads;
   ho.api_key = o.api_key;
+  ho.tls = o.tls;
   auto srv = server::http_server::start(
       ho, [&api](const server::http_request& r) { return api.handle(r); }, metrics);
   if (!srv) {
@@ -460,7 +464,8 @@ int run_http(const options& o) {
             {"api", "qdrant"},
             {"collections", *opened},
             {"backend", storage::to_string(backend)},
-            {"api_key", !o.api_key.empty()}});
+            {"api_key", !o.api_key.empty()},
+            {"tls", o.tls.enabled()}});
   wait_for_stop(stop);
   (*srv)->stop();
   registry.close_all();
@@ -515,10 +520,12 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", o.insecure,
                "Allow plain TCP on an address other than loopback (anyone who reaches the port "
                "is served)");
-  app.add_option("--tls-cert", o.tls.certificate, "PEM certificate of this node (TLS)");
+  app.add_option("--tls-cert", o.tls.certificate,
+                 "PEM certificate of this node (TLS; with --http: the port serves HTTPS)");
   app.add_option("--tls-key", o.tls.key, "PEM key of the certificate");
   app.add_option("--tls-ca", o.tls.cafile,
-                 "PEM certificate of the CA every peer must be signed by");
+                 "PEM certificate of the CA every peer must be signed by (with --http: optional; "
+                 "clients must then present a certificate signed by it)");
   app.add_option("--http", o.http,
                  "Serve collections of this node over HTTP in Qdrant's dialect at HOST:PORT "
                  "(port 0 = any free port); --data-dir holds one store per collection");
