@@ -265,7 +265,7 @@ int run_http_bench(const http_bench_options& o) {
 
   // Upserts: facade first, then HTTP (each into its own collection, the same points).
   auto facade_upsert = run_phase<facade_client>(facade, batches, [&](facade_client& c, uint64_t b) {
-    auto ok = c.db->put_batch(facade_batches[b]);
+    auto ok = c.db->put_batch(std::move(facade_batches[b]));
     if (!ok) throw http_bench_failure("put_batch: " + describe(ok.error()));
   });
   facade_upsert.items = o.points;
