@@ -2,8 +2,10 @@
 // operations through the blocking facade, in one process, on the same data: requests/s and
 // latency percentiles of each, and the ratio HTTP/facade. The server is the one telosd --http
 // runs (collection registry, qdrant_api, http_server on a loopback port); the clients are
-// Boost.Beast connections with keep-alive, one thread each. docs/BENCHMARKS.md, "HTTP".
+// Boost.Beast connections with keep-alive, one thread each. Data: seeded Gaussian vectors, or
+// Fashion-MNIST (--fashion-mnist). docs/BENCHMARKS.md, "HTTP".
 #include "bench_command.hpp"
+#include "idx_images.hpp"
 #include "timing.hpp"
 
 #include "telos/actors/config.hpp"
@@ -49,6 +51,8 @@ struct http_bench_options {
   uint32_t clients = 4;
   size_t server_threads = 4;
   uint64_t seed = 1;
+  /// Empty: seeded Gaussian vectors of --dim; else Fashion-MNIST's directory (784-d images).
+  std::string fashion_mnist;
   std::string json_path;
 };
 
@@ -185,15 +189,30 @@ int run_http_bench(const http_bench_options& o) {
   if (!backend) throw http_bench_failure("--backend: " + describe(backend.error()));
   fs::remove_all(o.data_dir);
 
-  // The data: seeded Gaussian vectors (uniform on the sphere once normalised for Cosine), a small
-  // payload per point, and query vectors drawn the same way.
-  std::mt19937_64 rng{o.seed};
+  // The data: Fashion-MNIST (training images as points, test images as queries), or seeded
+  // Gaussian vectors (uniform on the sphere once normalised for Cosine); a small payload per point.
+  uint32_t dim = o.dim;
   std::vector<std::vector<float>> vectors(o.points);
-  for (auto& v : vectors)
-    v = random_vector(rng, o.dim);
   std::vector<std::vector<float>> queries(o.queries);
-  for (auto& q : queries)
-    q = random_vector(rng, o.dim);
+  if (!o.fashion_mnist.empty()) {
+    auto base = read_idx_images(o.fashion_mnist + "/train-images-idx3-ubyte.gz", o.points);
+    auto tests = read_idx_images(o.fashion_mnist + "/t10k-images-idx3-ubyte.gz", o.queries);
+    if (base.count < o.points || tests.count < o.queries)
+      throw http_bench_failure("Fashion-MNIST has " + std::to_string(base.count) +
+                               " training and " + std::to_string(tests.count) +
+                               " test images: lower --points or --queries");
+    dim = static_cast<uint32_t>(base.dim);
+    for (size_t i = 0; i < o.points; ++i)
+      vectors[i].assign(base.row(i), base.row(i) + dim);
+    for (size_t i = 0; i < o.queries; ++i)
+      queries[i].assign(tests.row(i), tests.row(i) + dim);
+  } else {
+    std::mt19937_64 rng{o.seed};
+    for (auto& v : vectors)
+      v = random_vector(rng, dim);
+    for (auto& q : queries)
+      q = random_vector(rng, dim);
+  }
   auto payload = [](uint64_t i) {
     return json_value{{"text", "point " + std::to_string(i)}, {"group", i % 8}};
   };
@@ -217,7 +236,7 @@ int run_http_bench(const http_bench_options& o) {
   if (!srv) throw http_bench_failure(describe(srv.error()));
   auto port = (*srv)->port();
 
-  json_value config = {{"vectors", {{"size", o.dim}, {"distance", "Cosine"}}}};
+  json_value config = {{"vectors", {{"size", dim}, {"distance", "Cosine"}}}};
   {
     http_client setup{port};
     setup.call(bhttp::verb::put, "/collections/facade", dump(config));
@@ -259,7 +278,8 @@ int run_http_bench(const http_bench_options& o) {
         dump(json_value{{"vector", std::move(vec)}, {"limit", o.k}, {"with_payload", true}}));
   }
 
-  std::cerr << "telos-bench http: " << o.points << " points of " << o.dim << " dims in batches of "
+  std::cerr << "telos-bench http: " << o.points << " points of " << dim << " dims ("
+            << (o.fashion_mnist.empty() ? "seeded Gaussian" : "Fashion-MNIST") << ") in batches of "
             << o.batch << ", " << o.queries << " searches (k " << o.k << "), " << o.clients
             << " client threads, " << o.server_threads << " server threads, " << o.backend << '\n';
 
@@ -325,7 +345,8 @@ int run_http_bench(const http_bench_options& o) {
               static_cast<double>(o.points) / http_upsert.wall, overlap);
   json_value out = {
       {"points", o.points},
-      {"dim", o.dim},
+      {"dim", dim},
+      {"data", o.fashion_mnist.empty() ? "gaussian" : "fashion-mnist"},
       {"batch", o.batch},
       {"queries", o.queries},
       {"k", o.k},
@@ -377,6 +398,10 @@ registrar http_command{
                       "worker threads of the HTTP server (telosd --http-threads)")
            ->capture_default_str();
        sub.add_option("--seed", o->seed, "data seed")->capture_default_str();
+       sub.add_option(
+           "--fashion-mnist", o->fashion_mnist,
+           "use Fashion-MNIST from this directory (e.g. /usr/share/datasets/fashion-mnist, "
+           "Debian package dataset-fashion-mnist): 784-d images instead of --dim");
        sub.add_option("--json", o->json_path, "also write the results as JSON here");
        return [o] {
          try {
