@@ -15,7 +15,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <openssl/err.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -33,6 +38,14 @@ std::string server_error_body(const std::string& message, double seconds) {
   return dump(json_value{{"status", {{"error", message}}}, {"time", seconds}});
 }
 
+/// OpenSSL's reason for a failed ssl::context call (asio's own message is "asio.ssl error").
+std::string server_ssl_reason(const beast::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category())
+    if (const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value())))
+      return reason;
+  return ec.message();
+}
+
 /// The TLS context of an HTTPS port: the certificate chain and key; with a CA file, clients must
 /// present a certificate signed by it (mutual TLS, as between cluster nodes). TLS 1.2 or newer.
 expected<std::unique_ptr<asio::ssl::context>> server_tls_context(const tls_options& tls) {
@@ -40,6 +53,15 @@ expected<std::unique_ptr<asio::ssl::context>> server_tls_context(const tls_optio
     return make_error(ec::invalid_argument,
                       "--http with TLS needs --tls-cert and --tls-key (--tls-ca is optional: it "
                       "makes clients present a certificate signed by that CA)");
+  for (const auto& [option, path] :
+       {std::pair{"--tls-cert", tls.certificate}, std::pair{"--tls-key", tls.key},
+        std::pair{"--tls-ca", tls.cafile}}) {
+    if (path.empty()) continue;
+    std::ifstream in{path};
+    if (!in)
+      return make_error(ec::invalid_argument, std::string{option} + " '" + path +
+                                                  "' cannot be read: " + std::strerror(errno));
+  }
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
@@ -48,13 +70,16 @@ expected<std::unique_ptr<asio::ssl::context>> server_tls_context(const tls_optio
   ctx->use_certificate_chain_file(tls.certificate, ec);
   if (ec)
     return make_error(ec::invalid_argument,
-                      "--tls-cert '" + tls.certificate + "': " + ec.message());
+                      "--tls-cert '" + tls.certificate + "': " + server_ssl_reason(ec));
   ctx->use_private_key_file(tls.key, asio::ssl::context::pem, ec);
-  if (ec) return make_error(ec::invalid_argument, "--tls-key '" + tls.key + "': " + ec.message());
+  if (ec)
+    return make_error(ec::invalid_argument,
+                      "--tls-key '" + tls.key + "': " + server_ssl_reason(ec));
   if (!tls.cafile.empty()) {
     ctx->load_verify_file(tls.cafile, ec);
     if (ec)
-      return make_error(ec::invalid_argument, "--tls-ca '" + tls.cafile + "': " + ec.message());
+      return make_error(ec::invalid_argument,
+                        "--tls-ca '" + tls.cafile + "': " + server_ssl_reason(ec));
     ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
   }
   return ctx;
