@@ -231,6 +231,9 @@ int run_http_bench(const http_bench_options& o) {
   ho.port = 0;
   ho.worker_threads = o.server_threads;
   ho.max_body_bytes = size_t{1} << 30;
+  // The client connections are opened once and idle while the facade runs its phases: the
+  // server's deadline for slow clients must not cut them.
+  ho.timeout = std::chrono::hours(24);
   auto srv = server::http_server::start(
       ho, [&api](const server::http_request& r) { return api.handle(r); }, metrics);
   if (!srv) throw http_bench_failure(describe(srv.error()));
