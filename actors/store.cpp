@@ -383,6 +383,22 @@ expected<std::unique_ptr<store>> store::connect(const std::string& host, uint16_
   return std::unique_ptr<store>{new store(std::move(p))};
 }
 
+std::unique_ptr<store> store::attach(caf::actor_system& sys, const caf::actor& coordinator,
+                                     const cluster_identity& identity, const std::string& name,
+                                     std::chrono::milliseconds timeout) {
+  auto p = std::make_unique<impl>();
+  p->sys = &sys;
+  p->remote = true;
+  p->remote_address = name;
+  p->request_timeout = caf::duration{timeout};
+  p->actors.coordinator = caf::actor_cast<coordinator_actor>(coordinator);
+  p->profile = identity.profile;
+  p->manifest.profile = identity.profile;
+  p->manifest.shards = identity.shards;
+  if (auto kind = storage::parse_backend_kind(identity.backend)) p->opts.backend = *kind;
+  return std::unique_ptr<store>{new store(std::move(p))};
+}
+
 expected<std::unique_ptr<store>> store::restore(const std::string& checkpoint_dir,
                                                 store_options target) {
   auto manifest = read_manifest(checkpoint_dir);

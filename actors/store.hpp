@@ -26,6 +26,8 @@
 
 namespace telos {
 
+struct cluster_identity;
+
 /// How the scheduler of a store's own actor system hands work to its threads (CAF's policies).
 enum class scheduler_policy : uint8_t {
   /// CAF's default: one queue per worker; an idle worker polls (spins, then sleeps 50 µs, then
@@ -150,6 +152,13 @@ public:
   static expected<std::unique_ptr<store>>
   connect(const std::string& host, uint16_t port, const tls_options& tls = {},
           std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  /// A facade over a coordinator actor of this actor system that belongs to someone else (the
+  /// transaction front of `telosd --coordinator`, for its HTTP port): calls behave as over
+  /// connect(); close() lets go of the coordinator and leaves it running. `identity` gives the
+  /// profile, shard count and backend; `name` names the coordinator in errors.
+  static std::unique_ptr<store>
+  attach(caf::actor_system& sys, const caf::actor& coordinator, const cluster_identity& identity,
+         const std::string& name, std::chrono::milliseconds timeout = std::chrono::seconds(60));
   /// Replaces the store at `target.path` with the checkpoint in `checkpoint_dir` and opens it.
   static expected<std::unique_ptr<store>> restore(const std::string& checkpoint_dir,
                                                   store_options target);

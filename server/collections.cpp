@@ -108,7 +108,31 @@ std::shared_ptr<collection> collection_registry::get(const std::string& name) co
   return c;
 }
 
+namespace {
+
+[[noreturn]] void registry_refuse_fixed(const std::string& fixed) {
+  throw api_error(400, "Bad request: this telosd serves a cluster's store as the one collection `" +
+                           fixed +
+                           "`; collections are not created or deleted over HTTP on a coordinator "
+                           "(docs/HTTP.md, \"Clusters\")");
+}
+
+} // namespace
+
+void collection_registry::serve_fixed(const std::string& name, collection_schema schema,
+                                      std::unique_ptr<telos::store> s) {
+  auto c = std::make_shared<collection>();
+  c->name = name;
+  c->dir = (fs::path{opts_.data_dir} / ("http-" + name)).string();
+  c->schema = std::move(schema);
+  c->store = std::move(s);
+  std::lock_guard<std::mutex> guard{mutex_};
+  fixed_ = name;
+  collections_[name] = c;
+}
+
 void collection_registry::create(const std::string& name, const collection_schema& schema) {
+  if (!fixed_.empty()) registry_refuse_fixed(fixed_);
   if (!registry_valid_name(name))
     bad_request("collection_name", "'" + name +
                                        "' is not a valid name (1 to 255 of A-Z a-z 0-9 _ - ., "
@@ -150,6 +174,7 @@ bool collection_registry::drop(const std::string& name) {
   std::shared_ptr<collection> c;
   {
     std::lock_guard<std::mutex> guard{mutex_};
+    if (!fixed_.empty()) registry_refuse_fixed(fixed_);
     auto it = collections_.find(name);
     if (it == collections_.end()) return false;
     c = it->second;

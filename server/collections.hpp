@@ -1,6 +1,7 @@
 // The collections of telosd --http: one Telos store per Qdrant collection, each in its own
 // directory under the data dir (collection.json holds the Qdrant schema, store/ the Telos store),
-// all in one actor system. Looked up by name from the HTTP worker threads.
+// all in one actor system. Looked up by name from the HTTP worker threads. On a cluster's
+// coordinator it serves the cluster's store as one fixed collection instead (serve_fixed).
 #pragma once
 
 #include "telos/actors/store.hpp"
@@ -56,6 +57,11 @@ public:
   void save_schema(const collection& c);
   /// Closes and deletes a collection; false when there was none.
   bool drop(const std::string& name);
+  /// Serves `s` (a cluster's store, telosd --coordinator --http) as the only collection, `name`,
+  /// with `schema` (collection_schema::from_profile of its profile). From then on creating or
+  /// deleting a collection is refused (400 naming the served one); close_all lets go of the store.
+  void serve_fixed(const std::string& name, collection_schema schema,
+                   std::unique_ptr<telos::store> s);
   /// Collection names in name order.
   std::vector<std::string> names() const;
   /// Closes every store (flushing them); the registry is empty after.
@@ -66,6 +72,8 @@ private:
   collection_options opts_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<collection>> collections_;
+  /// Set by serve_fixed: the name of the one collection, which cannot be created or deleted.
+  std::string fixed_;
 };
 
 } // namespace telos::server

@@ -79,6 +79,14 @@ std::string http_metrics::render(const collection_registry& collections) const {
   std::ostringstream disk;
   disk << "# HELP telos_collection_disk_bytes Bytes on disk per collection's store.\n"
        << "# TYPE telos_collection_disk_bytes gauge\n";
+  std::ostringstream vectors;
+  vectors << "# HELP telos_index_vectors Vectors in one index (a vector of a collection, one "
+             "shard).\n"
+          << "# TYPE telos_index_vectors gauge\n";
+  std::ostringstream fresh;
+  fresh << "# HELP telos_index_fresh_vectors Vectors searchable exactly but not yet in the HNSW "
+           "graph, per index.\n"
+        << "# TYPE telos_index_fresh_vectors gauge\n";
   for (const auto& name : collections.names()) {
     auto c = collections.find(name);
     if (!c) continue;
@@ -90,8 +98,19 @@ std::string http_metrics::render(const collection_registry& collections) const {
     if (auto bytes = c->store->storage_size(); bytes)
       disk << "telos_collection_disk_bytes{collection=\"" << metrics_label(name) << "\"} " << *bytes
            << '\n';
+    if (auto stats = c->store->stats(); stats)
+      for (const auto& index : stats->indexes) {
+        // The Qdrant name of the embedder's vector ("" for the unnamed one).
+        std::string vector = index.embedder;
+        for (const auto& slot : c->schema.slots)
+          if (slot.embedder == index.embedder) vector = slot.name;
+        auto labels = "collection=\"" + metrics_label(name) + "\",vector=\"" +
+                      metrics_label(vector) + "\",shard=\"" + std::to_string(index.shard) + "\"";
+        vectors << "telos_index_vectors{" << labels << "} " << index.stats.vectors << '\n';
+        fresh << "telos_index_fresh_vectors{" << labels << "} " << index.stats.fresh << '\n';
+      }
   }
-  out << disk.str();
+  out << disk.str() << vectors.str() << fresh.str();
   out << "# HELP process_resident_memory_bytes Resident memory of telosd.\n"
       << "# TYPE process_resident_memory_bytes gauge\n"
       << "process_resident_memory_bytes " << metrics_resident_bytes() << '\n';

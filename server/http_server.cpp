@@ -11,11 +11,19 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <openssl/err.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 namespace telos::server {
 
@@ -28,6 +36,53 @@ namespace {
 
 std::string server_error_body(const std::string& message, double seconds) {
   return dump(json_value{{"status", {{"error", message}}}, {"time", seconds}});
+}
+
+/// OpenSSL's reason for a failed ssl::context call (asio's own message is "asio.ssl error").
+std::string server_ssl_reason(const beast::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category())
+    if (const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value())))
+      return reason;
+  return ec.message();
+}
+
+/// The TLS context of an HTTPS port: the certificate chain and key; with a CA file, clients must
+/// present a certificate signed by it (mutual TLS, as between cluster nodes). TLS 1.2 or newer.
+expected<std::unique_ptr<asio::ssl::context>> server_tls_context(const tls_options& tls) {
+  if (tls.certificate.empty() || tls.key.empty())
+    return make_error(ec::invalid_argument,
+                      "--http with TLS needs --tls-cert and --tls-key (--tls-ca is optional: it "
+                      "makes clients present a certificate signed by that CA)");
+  for (const auto& [option, path] :
+       {std::pair{"--tls-cert", tls.certificate}, std::pair{"--tls-key", tls.key},
+        std::pair{"--tls-ca", tls.cafile}}) {
+    if (path.empty()) continue;
+    std::ifstream in{path};
+    if (!in)
+      return make_error(ec::invalid_argument, std::string{option} + " '" + path +
+                                                  "' cannot be read: " + std::strerror(errno));
+  }
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(tls.certificate, ec);
+  if (ec)
+    return make_error(ec::invalid_argument,
+                      "--tls-cert '" + tls.certificate + "': " + server_ssl_reason(ec));
+  ctx->use_private_key_file(tls.key, asio::ssl::context::pem, ec);
+  if (ec)
+    return make_error(ec::invalid_argument,
+                      "--tls-key '" + tls.key + "': " + server_ssl_reason(ec));
+  if (!tls.cafile.empty()) {
+    ctx->load_verify_file(tls.cafile, ec);
+    if (ec)
+      return make_error(ec::invalid_argument,
+                        "--tls-ca '" + tls.cafile + "': " + server_ssl_reason(ec));
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+  }
+  return ctx;
 }
 
 bool server_is_probe(const std::string& path) {
@@ -45,6 +100,8 @@ struct http_server::impl {
   asio::thread_pool workers;
   std::thread io_thread;
   std::atomic<bool> stopped{false};
+  /// Set when the port serves TLS (http_options::tls).
+  std::unique_ptr<asio::ssl::context> tls;
 
   impl(http_options o, http_handler h, http_metrics& m)
       : opts(std::move(o)), handler(std::move(h)), metrics(m), workers(opts.worker_threads) {}
@@ -100,23 +157,47 @@ struct http_server::impl {
 
 namespace {
 
-class http_session : public std::enable_shared_from_this<http_session> {
+/// The transport of a session: a TCP stream, or TLS over one.
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+beast::tcp_stream& tcp_of(plain_stream& s) {
+  return s;
+}
+beast::tcp_stream& tcp_of(tls_stream& s) {
+  return beast::get_lowest_layer(s);
+}
+
+/// One connection: reads a request, has a worker run it, writes the answer, and again while the
+/// client keeps the connection alive.
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 public:
-  http_session(tcp::socket socket, http_server::impl& server)
-      : stream_(std::move(socket)), server_(server) {}
+  http_session(Stream stream, beast::flat_buffer buffer, http_server::impl& server)
+      : stream_(std::move(stream)), buffer_(std::move(buffer)), server_(server) {}
 
   void run() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&http_session::read, shared_from_this()));
+    if constexpr (std::is_same_v<Stream, tls_stream>) {
+      // The bytes the TLS detector already read are the start of the handshake.
+      tcp_of(stream_).expires_after(server_.opts.timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                              [self = this->shared_from_this()](beast::error_code ec, size_t used) {
+                                if (ec) return self->close(); // not TLS, wrong CA, timeout
+                                self->buffer_.consume(used);
+                                self->read();
+                              });
+    } else {
+      read();
+    }
   }
 
 private:
   void read() {
     parser_.emplace();
     parser_->body_limit(server_.opts.max_body_bytes);
-    stream_.expires_after(server_.opts.timeout);
+    tcp_of(stream_).expires_after(server_.opts.timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+                      beast::bind_front_handler(&http_session::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
@@ -136,7 +217,7 @@ private:
     if (ec) return close(); // end of stream, deadline passed, malformed request, reset
     auto started = std::chrono::steady_clock::now();
     auto req = std::make_shared<bhttp::request<bhttp::string_body>>(parser_->release());
-    asio::post(server_.workers, [self = shared_from_this(), req, started] {
+    asio::post(server_.workers, [self = this->shared_from_this(), req, started] {
       auto res = self->server_.process(*req, started);
       asio::post(self->stream_.get_executor(), [self, res] { self->write(res); });
     });
@@ -144,17 +225,76 @@ private:
 
   void write(std::shared_ptr<bhttp::response<bhttp::string_body>> res) {
     res_ = std::move(res);
-    stream_.expires_after(server_.opts.timeout);
+    tcp_of(stream_).expires_after(server_.opts.timeout);
     bhttp::async_write(stream_, *res_,
-                       beast::bind_front_handler(&http_session::on_written, shared_from_this(),
-                                                 !res_->keep_alive()));
+                       beast::bind_front_handler(&http_session::on_written,
+                                                 this->shared_from_this(), !res_->keep_alive()));
   }
 
   void on_written(bool last, beast::error_code ec, size_t) {
     if (ec) return close();
     res_.reset();
-    if (last || server_.stopped) return close();
+    if (last || server_.stopped) return finish();
     read();
+  }
+
+  /// The server ends the connection: TLS says so first (close_notify), under the deadline.
+  void finish() {
+    if constexpr (std::is_same_v<Stream, tls_stream>) {
+      tcp_of(stream_).expires_after(server_.opts.timeout);
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->close(); });
+    } else {
+      close();
+    }
+  }
+
+  void close() {
+    beast::error_code ec;
+    tcp_of(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_of(stream_).socket().close(ec);
+  }
+
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<bhttp::response<bhttp::string_body>> res_;
+  http_server::impl& server_;
+};
+
+/// On a TLS port: looks at the first bytes of a connection. A TLS handshake goes on to a TLS
+/// session; anything else (plain HTTP) gets one 400 in plain text naming the scheme, and the
+/// connection is closed, so a client sent to the wrong scheme learns why instead of hanging.
+class tls_detector : public std::enable_shared_from_this<tls_detector> {
+public:
+  tls_detector(tcp::socket socket, http_server::impl& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void run() {
+    stream_.expires_after(server_.opts.timeout);
+    beast::async_detect_ssl(
+        stream_, buffer_, beast::bind_front_handler(&tls_detector::on_detect, shared_from_this()));
+  }
+
+private:
+  void on_detect(beast::error_code ec, bool tls) {
+    if (ec) return close();
+    if (tls) {
+      std::make_shared<http_session<tls_stream>>(tls_stream{std::move(stream_), *server_.tls},
+                                                 std::move(buffer_), server_)
+          ->run();
+      return;
+    }
+    res_ = std::make_shared<bhttp::response<bhttp::string_body>>(bhttp::status::bad_request, 11);
+    res_->set(bhttp::field::server, "telosd");
+    res_->set(bhttp::field::content_type, "application/json");
+    res_->body() = server_error_body(
+        "Bad request: this port serves HTTPS (TLS); plain HTTP is refused: use https://", 0);
+    res_->keep_alive(false);
+    res_->prepare_payload();
+    server_.metrics.record("", "plain_http_on_tls", 400, 0);
+    bhttp::async_write(stream_, *res_,
+                       [self = shared_from_this()](beast::error_code, size_t) { self->close(); });
   }
 
   void close() {
@@ -165,7 +305,6 @@ private:
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<bhttp::response<bhttp::string_body>> res_;
   http_server::impl& server_;
 };
@@ -175,7 +314,14 @@ private:
 void http_server::impl::accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
     if (stopped) return;
-    if (!ec) std::make_shared<http_session>(std::move(s), *this)->run();
+    if (!ec) {
+      if (tls)
+        std::make_shared<tls_detector>(std::move(s), *this)->run();
+      else
+        std::make_shared<http_session<plain_stream>>(plain_stream{std::move(s)},
+                                                     beast::flat_buffer{}, *this)
+            ->run();
+    }
     accept();
   });
 }
@@ -184,6 +330,11 @@ expected<std::unique_ptr<http_server>> http_server::start(http_options opts, htt
                                                           http_metrics& metrics) {
   auto p = std::make_unique<impl>(std::move(opts), std::move(handler), metrics);
   beast::error_code ec;
+  if (p->opts.tls.enabled()) {
+    auto ctx = server_tls_context(p->opts.tls);
+    if (!ctx) return ctx.error();
+    p->tls = std::move(*ctx);
+  }
   auto address =
       asio::ip::make_address(p->opts.host == "localhost" ? "127.0.0.1" : p->opts.host, ec);
   if (ec)

@@ -1,9 +1,11 @@
 // The HTTP/1.1 server of telosd --http (Boost.Beast): one I/O thread reads and writes sockets
 // with deadlines (a slow client is cut off), a pool of worker threads runs the handler, which may
 // block on the store facade; no CAF scheduler thread ever waits for HTTP. Bodies are bounded
-// (413), the API key is checked before the handler runs (401), and every answer is counted.
+// (413), TLS optional (HTTPS only on that port), the API key is checked before the handler runs
+// (401), and every answer is counted.
 #pragma once
 
+#include "telos/actors/cluster.hpp"
 #include "telos/messages/error.hpp"
 
 #include <chrono>
@@ -46,6 +48,9 @@ struct http_options {
   /// When set, every request but the health probes must carry it in the `api-key` header (or
   /// `Authorization: Bearer …`).
   std::string api_key;
+  /// When it names a certificate and key, the port serves HTTPS only (a plain HTTP request gets
+  /// one 400 naming the scheme); a CA file on top requires client certificates signed by it.
+  tls_options tls;
 };
 
 class http_server {

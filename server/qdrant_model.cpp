@@ -230,6 +230,34 @@ collection_schema collection_schema::from_request(const json_value& body) {
   return s;
 }
 
+collection_schema collection_schema::from_profile(const telos::profile& p) {
+  collection_schema s;
+  s.vectors_config = json_value::object();
+  s.sparse_config = json_value::object();
+  for (const auto& e : p.embedders) {
+    vector_slot slot;
+    slot.name = e.name;
+    slot.embedder = e.name;
+    slot.kind = e.kind;
+    if (e.kind == embedder_kind::sparse) {
+      slot.distance = "Dot";
+      s.sparse_config[e.name] = json_value::object();
+    } else {
+      slot.size = e.dim;
+      slot.distance = e.kind == embedder_kind::multi ? "Cosine"
+                      : e.metric == metric::dot      ? "Dot"
+                      : e.metric == metric::l2       ? "Euclid"
+                                                     : "Cosine";
+      json_value params = {{"size", slot.size}, {"distance", slot.distance}};
+      if (e.kind == embedder_kind::multi)
+        params["multivector_config"] = {{"comparator", "max_sim"}};
+      s.vectors_config[e.name] = params;
+    }
+    s.slots.push_back(slot);
+  }
+  return s;
+}
+
 json_value collection_schema::to_json() const {
   json_value slots_json = json_value::array();
   for (const auto& s : slots)

@@ -86,6 +86,10 @@ struct collection_schema {
 
   /// Reads the body of PUT /collections/{name}; refuses what Telos cannot do, naming the field.
   static collection_schema from_request(const json_value& body);
+  /// The collection a store's profile is (a cluster's store on a coordinator): every embedder a
+  /// named vector of its name; dense {size, distance: cosine Cosine, dot Dot, l2 Euclid}, multi
+  /// {size, distance Cosine, multivector_config max_sim}, sparse a sparse vector.
+  static collection_schema from_profile(const telos::profile& p);
   /// The form kept in the collection's directory, and back.
   json_value to_json() const;
   static collection_schema from_json(const json_value& doc);

@@ -7,3 +7,5 @@ target_link_libraries(${app} PRIVATE ZLIB::ZLIB)
 find_package(OpenMP REQUIRED)
 find_package(faiss CONFIG REQUIRED)
 target_link_libraries(${app} PRIVATE faiss OpenMP::OpenMP_CXX)
+# telos-bench http runs the HTTP server of telosd --http in process.
+target_link_libraries(${app} PRIVATE telos_server)

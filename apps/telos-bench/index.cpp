@@ -7,13 +7,13 @@
 // from memory as a shard serves them from its vector keyspace. --no-hnswlib measures ours alone
 // (sweeps of --m / --ef-construction).
 #include "bench_command.hpp"
+#include "idx_images.hpp"
 
 #include "telos/storage/index_hnswlib.hpp"
 #include "telos/storage/vector_index.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
 #include <nlohmann/json.hpp>
-#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -90,43 +90,6 @@ private:
   steady::time_point wall_;
   double cpu_;
 };
-
-uint32_t big_endian_u32(const unsigned char* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
-}
-
-/// Row-major float vectors.
-struct vectors {
-  size_t count = 0;
-  size_t dim = 0;
-  std::vector<float> values;
-  const float* row(size_t i) const { return values.data() + i * dim; }
-};
-
-/// Reads up to `limit` images of a gzip-compressed IDX file (magic 0x803, u8 pixels) as floats.
-vectors read_idx_images(const std::string& path, size_t limit) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) throw index_bench_failure("cannot open " + path);
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> closer{file, gzclose};
-  unsigned char header[16];
-  if (gzread(file, header, sizeof(header)) != static_cast<int>(sizeof(header)) ||
-      big_endian_u32(header) != 0x803)
-    throw index_bench_failure(path + " is not an IDX file of u8 images (magic 0x00000803)");
-  vectors out;
-  out.count = std::min<size_t>(big_endian_u32(header + 4), limit);
-  out.dim = size_t{big_endian_u32(header + 8)} * big_endian_u32(header + 12);
-  std::vector<unsigned char> pixels(out.count * out.dim);
-  size_t done = 0;
-  while (done < pixels.size()) {
-    auto chunk = static_cast<unsigned>(std::min<size_t>(pixels.size() - done, 1 << 24));
-    int got = gzread(file, pixels.data() + done, chunk);
-    if (got <= 0)
-      throw index_bench_failure(path + " ends after " + std::to_string(done) + " pixels");
-    done += static_cast<size_t>(got);
-  }
-  out.values.assign(pixels.begin(), pixels.end());
-  return out;
-}
 
 /// Exact k nearest neighbours (L2) of every query, by brute force with the library's kernel:
 /// blocks of base vectors stay in cache while every query passes over them.

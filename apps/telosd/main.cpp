@@ -1,6 +1,7 @@
 // telosd: a Telos node. Either hosts shards of a store and publishes them to a coordinator, or
 // runs a coordinator over shards on other nodes and publishes it to clients (docs/CLUSTER.md), or
-// serves collections of its own over HTTP in Qdrant's dialect (--http, docs/HTTP.md).
+// serves collections of its own over HTTP in Qdrant's dialect (--http, docs/HTTP.md); a
+// coordinator with --http serves the cluster's store as one collection there too.
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/coordinator.hpp"
@@ -13,6 +14,7 @@
 #include "telos/shard/shard_storage.hpp"
 
 #include <CLI/CLI.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -50,6 +52,7 @@ struct options {
   tls_options tls;
   std::string http;
   std::string api_key;
+  std::string http_collection = "telos";
   double max_body_mb = 32;
   double http_timeout = 30;
   size_t http_threads = 4;
@@ -261,6 +264,58 @@ int run_shard_host(const options& o, const endpoint& where) {
   }
 }
 
+// -- HTTP port ------------------------------------------------------------------------------------
+
+/// The address of --http, refused off loopback unless clients are authenticated (TLS with client
+/// certificates, or TLS and an API key) or --insecure insists: plain HTTP would carry the key in
+/// the clear.
+expected<endpoint> http_address(const options& o) {
+  auto where = parse_endpoint(o.http);
+  if (!where) return make_error(ec::invalid_argument, "--http: " + describe(where.error()));
+  bool loopback = where->host == "127.0.0.1" || where->host == "localhost" || where->host == "::1";
+  bool authenticated = o.tls.enabled() && (!o.tls.cafile.empty() || !o.api_key.empty());
+  if (!loopback && !authenticated && !o.insecure)
+    return make_error(ec::invalid_argument,
+                      "--http " + where->to_string() +
+                          " would serve anyone who reaches the port: give --tls-cert and "
+                          "--tls-key with --api-key or --tls-ca (docs/HTTP.md, \"TLS\"), or "
+                          "--insecure to allow it");
+  return where;
+}
+
+/// What serves the Qdrant dialect: the collections, the metrics, the API over them, the server.
+struct http_front {
+  std::unique_ptr<server::collection_registry> registry;
+  server::http_metrics metrics;
+  std::unique_ptr<server::qdrant_api> api;
+  std::unique_ptr<server::http_server> server;
+
+  /// Starts serving `registry` at `where`.
+  expected<void> start(const options& o, const endpoint& where) {
+    api = std::make_unique<server::qdrant_api>(*registry, metrics);
+    server::http_options ho;
+    ho.host = where.host;
+    ho.port = where.port;
+    ho.max_body_bytes = static_cast<size_t>(o.max_body_mb * 1024 * 1024);
+    ho.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.http_timeout * 1000));
+    ho.worker_threads = o.http_threads;
+    ho.api_key = o.api_key;
+    ho.tls = o.tls;
+    auto* a = api.get();
+    auto srv = server::http_server::start(
+        ho, [a](const server::http_request& r) { return a->handle(r); }, metrics);
+    if (!srv) return std::move(srv.error());
+    server = std::move(*srv);
+    return {};
+  }
+
+  /// Stops the server, then closes (or lets go of) every store.
+  void stop() {
+    if (server) server->stop();
+    if (registry) registry->close_all();
+  }
+};
+
 // -- coordinator ----------------------------------------------------------------------------------
 
 int run_coordinator(const options& o, const endpoint& where) {
@@ -403,12 +458,38 @@ int run_coordinator(const options& o, const endpoint& where) {
     shutdown();
     return fail(port.error());
   }
-  announce({{"listening", where.host + ":" + std::to_string(*port)},
-            {"role", "coordinator"},
-            {"cluster", map.cluster.to_string()},
-            {"shards", map.shards.size()},
-            {"tls", o.tls.enabled()}});
+  json_value line = {{"listening", where.host + ":" + std::to_string(*port)},
+                     {"role", "coordinator"},
+                     {"cluster", map.cluster.to_string()},
+                     {"shards", map.shards.size()},
+                     {"tls", o.tls.enabled()}};
+  // --http: the cluster's store as one collection, through a facade over the transaction front
+  // (every request takes the path a remote client's does, two-phase commit included).
+  http_front front;
+  if (!o.http.empty()) {
+    auto http_where = http_address(o);
+    if (!http_where) {
+      shutdown();
+      return fail(http_where.error());
+    }
+    server::collection_options co;
+    co.data_dir = o.data_dir;
+    front.registry = std::make_unique<server::collection_registry>(sys, co);
+    front.registry->serve_fixed(o.http_collection,
+                                server::collection_schema::from_profile(map.profile),
+                                store::attach(sys, caf::actor_cast<caf::actor>(coordinator),
+                                              identity, "this node's coordinator"));
+    if (auto ok = front.start(o, *http_where); !ok) {
+      front.stop();
+      shutdown();
+      return fail(ok.error());
+    }
+    line["http"] = http_where->host + ":" + std::to_string(front.server->port());
+    line["collection"] = o.http_collection;
+  }
+  announce(line);
   wait_for_stop(stop);
+  front.stop();
   shutdown();
   return 0;
 }
@@ -416,13 +497,8 @@ int run_coordinator(const options& o, const endpoint& where) {
 // -- HTTP (Qdrant dialect) ------------------------------------------------------------------------
 
 int run_http(const options& o) {
-  auto where = parse_endpoint(o.http);
-  if (!where) return fail("--http: " + describe(where.error()));
-  bool loopback = where->host == "127.0.0.1" || where->host == "localhost" || where->host == "::1";
-  if (!loopback && !o.insecure)
-    return fail("--http " + where->to_string() +
-                " would serve plain HTTP to anyone who reaches the port: give --insecure (and "
-                "--api-key) to allow it");
+  auto where = http_address(o);
+  if (!where) return fail(where.error());
   auto backend = storage::backend_kind::rocksdb;
   if (!o.backend.empty()) {
     auto b = storage::parse_backend_kind(o.backend);
@@ -437,33 +513,23 @@ int run_http(const options& o) {
   co.data_dir = o.data_dir;
   co.backend = backend;
   co.sync_writes = o.sync;
-  server::collection_registry registry{sys, co};
-  auto opened = registry.open_existing();
+  http_front front;
+  front.registry = std::make_unique<server::collection_registry>(sys, co);
+  auto opened = front.registry->open_existing();
   if (!opened) return fail(opened.error());
-  server::http_metrics metrics;
-  server::qdrant_api api{registry, metrics};
-  server::http_options ho;
-  ho.host = where->host;
-  ho.port = where->port;
-  ho.max_body_bytes = static_cast<size_t>(o.max_body_mb * 1024 * 1024);
-  ho.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.http_timeout * 1000));
-  ho.worker_threads = o.http_threads;
-  ho.api_key = o.api_key;
-  auto srv = server::http_server::start(
-      ho, [&api](const server::http_request& r) { return api.handle(r); }, metrics);
-  if (!srv) {
-    registry.close_all();
-    return fail(srv.error());
+  if (auto ok = front.start(o, *where); !ok) {
+    front.stop();
+    return fail(ok.error());
   }
-  announce({{"listening", where->host + ":" + std::to_string((*srv)->port())},
+  announce({{"listening", where->host + ":" + std::to_string(front.server->port())},
             {"role", "http"},
             {"api", "qdrant"},
             {"collections", *opened},
             {"backend", storage::to_string(backend)},
-            {"api_key", !o.api_key.empty()}});
+            {"api_key", !o.api_key.empty()},
+            {"tls", o.tls.enabled()}});
   wait_for_stop(stop);
-  (*srv)->stop();
-  registry.close_all();
+  front.stop();
   // As for the shard host: every store is closed and durable; skip CAF 0.17's join of detached
   // actor threads in ~actor_system (actor-framework issue #1196).
   std::cout.flush();
@@ -515,13 +581,19 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", o.insecure,
                "Allow plain TCP on an address other than loopback (anyone who reaches the port "
                "is served)");
-  app.add_option("--tls-cert", o.tls.certificate, "PEM certificate of this node (TLS)");
+  app.add_option("--tls-cert", o.tls.certificate,
+                 "PEM certificate of this node (TLS; with --http: the port serves HTTPS)");
   app.add_option("--tls-key", o.tls.key, "PEM key of the certificate");
   app.add_option("--tls-ca", o.tls.cafile,
-                 "PEM certificate of the CA every peer must be signed by");
+                 "PEM certificate of the CA every peer must be signed by (with --http: optional; "
+                 "clients must then present a certificate signed by it)");
   app.add_option("--http", o.http,
                  "Serve collections of this node over HTTP in Qdrant's dialect at HOST:PORT "
                  "(port 0 = any free port); --data-dir holds one store per collection");
+  app.add_option("--http-collection", o.http_collection,
+                 "--coordinator --http: the name of the one collection that is the cluster's "
+                 "store")
+      ->capture_default_str();
   app.add_option("--api-key", o.api_key,
                  "--http: every request but /healthz, /livez, /readyz must carry this key in the "
                  "api-key header (or Authorization: Bearer)");
@@ -541,12 +613,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (!o.http.empty()) {
-    if (o.coordinator)
-      return fail("--http with --coordinator is not supported yet: --http serves the "
-                  "collections of a single node (docs/HTTP.md)");
+  if (!o.http.empty() && !o.coordinator) {
     if (!o.shard_ids.empty() || !o.shards.empty())
-      return fail("--http serves a single node: drop --shard-id / --shards");
+      return fail("--http serves the collections of a single node, or a cluster's store with "
+                  "--coordinator: drop --shard-id / --shards");
     return run_http(o);
   }
   auto where = parse_endpoint(o.listen);

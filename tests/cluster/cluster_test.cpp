@@ -3,6 +3,9 @@
 #include "cli/lcg.hpp"
 #include "cli/process.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
@@ -180,6 +183,28 @@ struct cluster_fixture {
     return dir / "import.jsonl";
   }
 };
+
+/// One HTTP/1.1 request to telosd --http at "host:port"; the status and the parsed JSON answer.
+std::pair<int, json> http_call(const std::string& address, boost::beast::http::verb verb,
+                               const std::string& target, const json& body = nullptr) {
+  namespace bhttp = boost::beast::http;
+  auto colon = address.rfind(':');
+  boost::asio::io_context ioc;
+  boost::beast::tcp_stream stream{ioc};
+  stream.expires_after(std::chrono::seconds(60));
+  stream.connect({boost::asio::ip::make_address(address.substr(0, colon)),
+                  static_cast<unsigned short>(std::stoi(address.substr(colon + 1)))});
+  bhttp::request<bhttp::string_body> req{verb, target, 11};
+  req.set(bhttp::field::host, address);
+  req.set(bhttp::field::content_type, "application/json");
+  if (!body.is_null()) req.body() = body.dump();
+  req.prepare_payload();
+  bhttp::write(stream, req);
+  boost::beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(stream, buffer, res);
+  return {res.result_int(), json::parse(res.body())};
+}
 
 /// The two FIFOs of a TELOS_TEST_PAUSE point (see actors/cluster.cpp, pause_point): the node
 /// writes a byte to DIR/reached when it gets there and goes on once a byte is written to
@@ -850,6 +875,81 @@ BOOST_AUTO_TEST_CASE(a_live_restore_refuses_a_down_node_and_a_failed_one_finishe
   BOOST_CHECK_EQUAL(contents.size(), n);
   for (uint64_t i = 0; i < n; ++i)
     BOOST_CHECK_EQUAL(contents[id_of(i)], "memory number " + std::to_string(i));
+}
+
+BOOST_AUTO_TEST_CASE(http_on_the_coordinator_serves_the_cluster_store_as_one_collection) {
+  using boost::beast::http::verb;
+  cluster_fixture f;
+  auto a = f.start_shard_host({0}, 2, "a");
+  auto b = f.start_shard_host({1}, 2, "b");
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address},
+                               {"--http", "127.0.0.1:0", "--http-collection", "memories"});
+  const auto& ready = f.nodes[c].ready;
+  BOOST_REQUIRE_MESSAGE(ready.contains("http"), ready.dump());
+  BOOST_CHECK_EQUAL(ready["collection"], "memories");
+  auto http = ready["http"].get<std::string>();
+  auto coordinator = f.nodes[c].address;
+
+  // The one collection is the cluster's profile: E1 dense 8 cosine, E2 sparse.
+  auto [status, list] = http_call(http, verb::get, "/collections");
+  BOOST_CHECK_EQUAL(status, 200);
+  BOOST_CHECK_EQUAL(list["result"]["collections"], json::parse(R"([{"name":"memories"}])"));
+  auto info = http_call(http, verb::get, "/collections/memories").second["result"];
+  BOOST_CHECK_EQUAL(info["config"]["params"]["vectors"],
+                    json::parse(R"({"E1":{"size":8,"distance":"Cosine"}})"));
+  BOOST_CHECK(info["config"]["params"]["sparse_vectors"].contains("E2"));
+  // Collections are neither created nor deleted on a coordinator; the answer names the one.
+  auto refused = http_call(http, verb::put, "/collections/other",
+                           json::parse(R"({"vectors":{"size":8,"distance":"Cosine"}})"));
+  BOOST_CHECK_EQUAL(refused.first, 400);
+  BOOST_CHECK_NE(refused.second["status"]["error"].get<std::string>().find("`memories`"),
+                 std::string::npos);
+  BOOST_CHECK_EQUAL(http_call(http, verb::delete_, "/collections/memories").first, 400);
+
+  // Points written over HTTP land in the cluster's store, on both shards, and an ordinary cluster
+  // client sees them; memories the CLI imported are points over HTTP.
+  json points = json::array();
+  std::vector<json> vectors;
+  for (uint64_t i = 1; i <= 20; ++i) {
+    lcg r{i};
+    vectors.push_back(dense(r));
+    points.push_back({{"id", i},
+                      {"vector", {{"E1", vectors.back()}, {"E2", sparse(r)}}},
+                      {"payload", {{"i", i}}}});
+  }
+  BOOST_CHECK_EQUAL(
+      http_call(http, verb::put, "/collections/memories/points?wait=true", {{"points", points}})
+          .first,
+      200);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 20);
+  auto stats = parse_line(f.telos(coordinator, {"stats"}));
+  for (auto& index : stats["indexes"])
+    BOOST_CHECK_GT(index["vectors"].get<uint64_t>(), 0u);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"import", f.write_import(10)}))["imported"],
+                    10);
+  auto count = http_call(http, verb::post, "/collections/memories/points/count", json::object());
+  BOOST_CHECK_EQUAL(count.second["result"]["count"], 30);
+  auto got = http_call(http, verb::get, "/collections/memories/points/" + id_of(3));
+  BOOST_CHECK_EQUAL(got.first, 200);
+  BOOST_CHECK_EQUAL(got.second["result"]["id"], id_of(3));
+
+  // A search over HTTP runs on every shard: each stored vector finds its own point first.
+  for (uint64_t i : {1, 7, 20}) {
+    auto hits = http_call(http, verb::post, "/collections/memories/points/search",
+                          {{"vector", {{"name", "E1"}, {"vector", vectors[i - 1]}}},
+                           {"limit", 3},
+                           {"with_payload", true}});
+    BOOST_REQUIRE_EQUAL(hits.first, 200);
+    BOOST_CHECK_EQUAL(hits.second["result"][0]["id"], i);
+    BOOST_CHECK_EQUAL(hits.second["result"][0]["payload"]["i"], i);
+  }
+  // A point the cluster refuses (E1 of the wrong size) is a 400 naming the field, nothing written.
+  lcg r{99};
+  json wrong = {{"id", 99}, {"vector", {{"E1", json::array({1, 2})}, {"E2", sparse(r)}}}};
+  auto bad = http_call(http, verb::put, "/collections/memories/points?wait=true",
+                       {{"points", json::array({wrong})}});
+  BOOST_CHECK_EQUAL(bad.first, 400);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 30);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -382,6 +382,14 @@ test('metrics in the Prometheus text format', async () => {
   assert.match(text, /telos_http_request_duration_seconds_bucket\{method="POST",route="\/collections\/\{name\}\/points\/query",le="\+Inf"\} \d+/);
   assert.match(text, new RegExp(`telos_collection_memories\\{collection="${NAME}"\\} ${live.size}`));
   assert.match(text, /process_resident_memory_bytes \d+/);
+  // Every vector of the collection is an index per shard; their vectors add up to the points.
+  const perIndex = (metric, vector) => [...text.matchAll(new RegExp(
+    `${metric}\\{collection="${NAME}",vector="${vector}",shard="\\d+"\\} (\\d+)`, 'g'))]
+    .map((m) => Number(m[1]));
+  for (const vector of ['dense', 'euclid', 'colbert', 'text']) {
+    assert.equal(perIndex('telos_index_vectors', vector).reduce((a, b) => a + b, 0), live.size);
+    assert.ok(perIndex('telos_index_fresh_vectors', vector).length > 0);
+  }
   const root = await call(server.url, 'GET', '/');
   assert.equal(typeof root.json.version, 'string');
   assert.equal((await fetch(`${server.url}/healthz`)).status, 200);

@@ -39,7 +39,8 @@ export async function startTelosd(dataDir, extra = []) {
       if (nl < 0) return;
       clearTimeout(timer);
       const line = JSON.parse(out.slice(0, nl));
-      if (line.listening) resolve({ child, url: `http://${line.listening}`, line });
+      if (line.listening)
+        resolve({ child, url: `${line.tls ? 'https' : 'http'}://${line.listening}`, line });
       else reject(new Error(`telosd failed: ${out} ${stderr}`));
     });
     child.on('exit', (code) => {
