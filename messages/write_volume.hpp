@@ -23,6 +23,14 @@ struct write_volume {
   /// The part of flush and compaction that went to blob files
   /// (`rocksdb.blobdb.blob.file.bytes.written`); not added again in files().
   uint64_t blob = 0;
+  /// Compaction and stall state (RocksDB; zeros elsewhere), summed over shards: microseconds
+  /// writers were slowed down or stopped because flushes or compactions fell behind
+  /// (`rocksdb.stall.micros`), compactions running now (`rocksdb.num-running-compactions`), and
+  /// bytes compactions still have to rewrite (`rocksdb.estimate-pending-compaction-bytes`, over
+  /// every keyspace).
+  uint64_t stall_micros = 0;
+  uint64_t running_compactions = 0;
+  uint64_t pending_compaction_bytes = 0;
 
   /// Every byte written to files: WAL, flushes, compactions.
   uint64_t files() const { return wal + flush + compaction; }
@@ -38,13 +46,17 @@ struct write_volume {
     flush += x.flush;
     compaction += x.compaction;
     blob += x.blob;
+    stall_micros += x.stall_micros;
+    running_compactions += x.running_compactions;
+    pending_compaction_bytes += x.pending_compaction_bytes;
     return *this;
   }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_volume& x) {
-  return f(caf::meta::type_name("write_volume"), x.user, x.wal, x.flush, x.compaction, x.blob);
+  return f(caf::meta::type_name("write_volume"), x.user, x.wal, x.flush, x.compaction, x.blob,
+           x.stall_micros, x.running_compactions, x.pending_compaction_bytes);
 }
 
 } // namespace telos

@@ -87,6 +87,21 @@ std::string http_metrics::render(const collection_registry& collections) const {
   fresh << "# HELP telos_index_fresh_vectors Vectors searchable exactly but not yet in the HNSW "
            "graph, per index.\n"
         << "# TYPE telos_index_fresh_vectors gauge\n";
+  std::ostringstream rocks;
+  rocks << "# HELP telos_rocksdb_written_bytes_total Bytes written per collection's store since it "
+           "was opened: by users, to the write-ahead log, by flushes, by compactions (RocksDB).\n"
+        << "# TYPE telos_rocksdb_written_bytes_total counter\n";
+  std::ostringstream stalls;
+  stalls << "# HELP telos_rocksdb_stall_seconds_total Time writers were slowed down or stopped "
+            "because flushes or compactions fell behind (RocksDB).\n"
+         << "# TYPE telos_rocksdb_stall_seconds_total counter\n";
+  std::ostringstream compactions;
+  compactions << "# HELP telos_rocksdb_running_compactions Compactions running now (RocksDB).\n"
+              << "# TYPE telos_rocksdb_running_compactions gauge\n";
+  std::ostringstream pending;
+  pending << "# HELP telos_rocksdb_pending_compaction_bytes Bytes compactions still have to "
+             "rewrite, estimated (RocksDB).\n"
+          << "# TYPE telos_rocksdb_pending_compaction_bytes gauge\n";
   for (const auto& name : collections.names()) {
     auto c = collections.find(name);
     if (!c) continue;
@@ -98,7 +113,24 @@ std::string http_metrics::render(const collection_registry& collections) const {
     if (auto bytes = c->store->storage_size(); bytes)
       disk << "telos_collection_disk_bytes{collection=\"" << metrics_label(name) << "\"} " << *bytes
            << '\n';
-    if (auto stats = c->store->stats(); stats)
+    auto stats = c->store->stats();
+    if (stats && stats->backend == storage::backend_kind::rocksdb) {
+      auto label = "collection=\"" + metrics_label(name) + "\"";
+      const auto& w = stats->written;
+      for (auto [kind, bytes] : {std::pair<const char*, uint64_t>{"user", w.user},
+                                 {"wal", w.wal},
+                                 {"flush", w.flush},
+                                 {"compaction", w.compaction}})
+        rocks << "telos_rocksdb_written_bytes_total{" << label << ",kind=\"" << kind << "\"} "
+              << bytes << '\n';
+      stalls << "telos_rocksdb_stall_seconds_total{" << label << "} "
+             << static_cast<double>(w.stall_micros) / 1e6 << '\n';
+      compactions << "telos_rocksdb_running_compactions{" << label << "} " << w.running_compactions
+                  << '\n';
+      pending << "telos_rocksdb_pending_compaction_bytes{" << label << "} "
+              << w.pending_compaction_bytes << '\n';
+    }
+    if (stats)
       for (const auto& index : stats->indexes) {
         // The Qdrant name of the embedder's vector ("" for the unnamed one).
         std::string vector = index.embedder;
@@ -110,7 +142,8 @@ std::string http_metrics::render(const collection_registry& collections) const {
         fresh << "telos_index_fresh_vectors{" << labels << "} " << index.stats.fresh << '\n';
       }
   }
-  out << disk.str() << vectors.str() << fresh.str();
+  out << disk.str() << vectors.str() << fresh.str() << rocks.str() << stalls.str()
+      << compactions.str() << pending.str();
   out << "# HELP process_resident_memory_bytes Resident memory of telosd.\n"
       << "# TYPE process_resident_memory_bytes gauge\n"
       << "process_resident_memory_bytes " << metrics_resident_bytes() << '\n';

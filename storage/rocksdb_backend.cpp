@@ -562,6 +562,15 @@ private:
     out.flush = ticks->getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
     out.compaction = ticks->getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
     out.blob = ticks->getTickerCount(rocksdb::BLOB_DB_BLOB_FILE_BYTES_WRITTEN);
+    out.stall_micros = ticks->getTickerCount(rocksdb::STALL_MICROS);
+    // A DB-wide property (asked of the default column family) and a per-keyspace one (summed).
+    uint64_t value = 0;
+    if (st_->raw->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &value))
+      out.running_compactions = value;
+    value = 0;
+    if (st_->raw->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                                           &value))
+      out.pending_compaction_bytes = value;
     return out;
   }
 

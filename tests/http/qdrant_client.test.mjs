@@ -390,6 +390,15 @@ test('metrics in the Prometheus text format', async () => {
     assert.equal(perIndex('telos_index_vectors', vector).reduce((a, b) => a + b, 0), live.size);
     assert.ok(perIndex('telos_index_fresh_vectors', vector).length > 0);
   }
+  // RocksDB's write figures: users wrote the points, so their bytes and the WAL's are > 0.
+  const written = (kind) => Number(text.match(new RegExp(
+    `telos_rocksdb_written_bytes_total\\{collection="${NAME}",kind="${kind}"\\} (\\d+)`))[1]);
+  assert.ok(written('user') > 0);
+  assert.ok(written('wal') > 0);
+  assert.ok(written('compaction') >= 0);
+  assert.match(text, new RegExp(`telos_rocksdb_stall_seconds_total\\{collection="${NAME}"\\} [0-9.e+-]+`));
+  assert.match(text, new RegExp(`telos_rocksdb_running_compactions\\{collection="${NAME}"\\} \\d+`));
+  assert.match(text, new RegExp(`telos_rocksdb_pending_compaction_bytes\\{collection="${NAME}"\\} \\d+`));
   const root = await call(server.url, 'GET', '/');
   assert.equal(typeof root.json.version, 'string');
   assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
