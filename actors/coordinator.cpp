@@ -638,7 +638,7 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
         });
         return rp;
       },
-      [=](atom::remove, std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
+      [=](atom::remove, std::vector<uuid>& ids) -> caf::result<flag_list> {
         auto& st = self->state;
         if (auto err = admit_write(self)) return err;
         auto plan = std::make_shared<write_plan>();
@@ -648,7 +648,7 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
           plan->part(s).intend_edge_copies = st.config.shards.size() > 1;
           plan->positions_of(s).push_back(i);
         }
-        auto rp = self->make_response_promise<std::vector<bool>>();
+        auto rp = self->make_response_promise<flag_list>();
         auto n = ids.size();
         dispatch(
             self, plan,
@@ -657,7 +657,7 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
                 rp.deliver(results.error());
                 return;
               }
-              std::vector<bool> removed(n, false);
+              flag_list removed(n, false);
               for (size_t i = 0; i < results->size(); ++i)
                 for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
                   removed[plan->positions[i][k]] = (*results)[i].removed[k];
@@ -678,23 +678,23 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
         });
         return rp;
       },
-      [=](atom::exists, const std::vector<uuid>& ids) -> caf::result<std::vector<bool>> {
+      [=](atom::exists, const std::vector<uuid>& ids) -> caf::result<flag_list> {
         if (self->state.closing) return make_error(ec::closed, "the store is closing");
         auto groups = std::make_shared<by_shard>(group_by_shard(self->state, ids));
-        auto rp = self->make_response_promise<std::vector<bool>>();
+        auto rp = self->make_response_promise<flag_list>();
         auto n = ids.size();
-        gather<std::vector<bool>>(
+        gather<flag_list>(
             groups->shards.size(),
             [self, groups](size_t i) {
               return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
                                    atom::exists_v, groups->ids[i]);
             },
-            [groups, n, rp](caf::expected<std::vector<std::vector<bool>>> parts) mutable {
+            [groups, n, rp](caf::expected<std::vector<flag_list>> parts) mutable {
               if (!parts) {
                 rp.deliver(parts.error());
                 return;
               }
-              std::vector<bool> result(n, false);
+              flag_list result(n, false);
               for (size_t i = 0; i < parts->size(); ++i)
                 for (size_t k = 0; k < (*parts)[i].size(); ++k)
                   result[groups->positions[i][k]] = (*parts)[i][k];
@@ -732,13 +732,13 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
         }
         auto groups = std::make_shared<by_shard>(group_by_shard(st, endpoints));
         auto rp = self->make_response_promise<atom::ok>();
-        gather<std::vector<bool>>(
+        gather<flag_list>(
             groups->shards.size(),
             [self, groups](size_t i) {
               return self->request(self->state.config.shards[groups->shards[i]], caf::infinite,
                                    atom::exists_v, groups->ids[i]);
             },
-            [self, groups, plan, rp](caf::expected<std::vector<std::vector<bool>>> found) mutable {
+            [self, groups, plan, rp](caf::expected<std::vector<flag_list>> found) mutable {
               if (!found) {
                 drop_write(self);
                 rp.deliver(found.error());
@@ -766,8 +766,7 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
             });
         return rp;
       },
-      [=](atom::edges, atom::remove,
-          std::vector<edge_data>& edges) -> caf::result<std::vector<bool>> {
+      [=](atom::edges, atom::remove, std::vector<edge_data>& edges) -> caf::result<flag_list> {
         for (auto& e : edges)
           if (auto ok = check_edge(e); !ok) return std::move(ok.error());
         if (auto err = admit_write(self)) return err;
@@ -783,7 +782,7 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
           part.graph.edge_removes.push_back(e);
           if (shards.size() > 1) intend(part, shards.back()).graph.edge_removes.push_back(e);
         }
-        auto rp = self->make_response_promise<std::vector<bool>>();
+        auto rp = self->make_response_promise<flag_list>();
         dispatch(self, plan,
                  [self, rp, plan,
                   answers](caf::expected<std::vector<shard_write_result>> results) mutable {
@@ -791,7 +790,7 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
                      rp.deliver(results.error());
                      return;
                    }
-                   std::vector<bool> existed;
+                   flag_list existed;
                    for (auto [shard, k] : *answers)
                      for (size_t i = 0; i < plan->shards.size(); ++i)
                        if (plan->shards[i] == shard)
@@ -834,12 +833,11 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
         });
         return rp;
       },
-      [=](atom::quads, atom::remove,
-          std::vector<quad_text>& quads) -> caf::result<std::vector<bool>> {
+      [=](atom::quads, atom::remove, std::vector<quad_text>& quads) -> caf::result<flag_list> {
         if (auto err = admit_write(self)) return err;
         auto plan = std::make_shared<write_plan>();
         plan->part(0).graph.quad_removes = std::move(quads);
-        auto rp = self->make_response_promise<std::vector<bool>>();
+        auto rp = self->make_response_promise<flag_list>();
         dispatch(self, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
           if (results)
             rp.deliver(std::move(results->front().graph.quads_removed));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "telos/messages/error.hpp"
+#include "telos/messages/flag_list.hpp"
 #include "telos/messages/uuid.hpp"
 
 #include <caf/meta/type_name.hpp>
@@ -173,9 +174,9 @@ typename Inspector::result_type inspect(Inspector& f, graph_write& x) {
 /// Edge count and quad count a graph write changed.
 struct graph_write_result {
   /// Parallel to edge_removes: whether the edge existed.
-  std::vector<bool> edges_removed;
+  flag_list edges_removed;
   /// Parallel to quad_removes: whether the quad existed.
-  std::vector<bool> quads_removed;
+  flag_list quads_removed;
 };
 
 template <class Inspector>
