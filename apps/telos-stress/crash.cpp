@@ -132,6 +132,8 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
                                    std::to_string(cfg.hnsw_threshold),
                                    "--checkpoint-every",
                                    std::to_string(cfg.checkpoint_every),
+                                   "--compact-every",
+                                   std::to_string(cfg.compact_every),
                                    "--ef-search",
                                    std::to_string(cfg.ef_search),
                                    "--max-fresh",
@@ -293,6 +295,21 @@ int run_crash_child(const config& cfg) {
           return;
         }
         writer_script::apply(op, model);
+      }
+    });
+  // Every compact_every-th cycle, flush and compact while the writers run, so the kill can land
+  // inside a memtable flush or a compaction (RocksDB; on LMDB flush is an env sync and compact
+  // does nothing).
+  if (cfg.compact_every != 0 && cfg.cycle % cfg.compact_every == 0)
+    writers.emplace_back([&] {
+      while (failure == 0) {
+        if (auto r = db.flush(); !r) {
+          std::cerr << "telos-stress child: flush failed: " << describe(r.error()) << '\n';
+          failure = 1;
+        } else if (auto c = db.compact(); !c) {
+          std::cerr << "telos-stress child: compact failed: " << describe(c.error()) << '\n';
+          failure = 1;
+        }
       }
     });
   for (auto& t : writers)
