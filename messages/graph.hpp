@@ -6,7 +6,9 @@
 #include "telos/messages/error.hpp"
 #include "telos/messages/flag_list.hpp"
 #include "telos/messages/uuid.hpp"
+#include "telos/messages/wire_float.hpp"
 
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -35,8 +37,13 @@ struct edge_data {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, edge_data& x) {
-  return f(caf::meta::type_name("edge_data"), x.source, x.type, x.target, x.ns, x.weight,
-           x.attributes);
+  auto weight = bits_of(x.weight); // wire_float.hpp: CAF cannot write an infinite double
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.weight = double_of(weight);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("edge_data"), x.source, x.type, x.target, x.ns, weight,
+           x.attributes, load);
 }
 
 /// Which edges of a node: leaving it, arriving at it, or both.
