@@ -1142,7 +1142,7 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
         return forward<std::vector<memory>>(self, atom::get_v, std::move(ids));
       },
       [self](atom::exists, std::vector<uuid>& ids) {
-        return forward<std::vector<bool>>(self, atom::exists_v, std::move(ids));
+        return forward<flag_list>(self, atom::exists_v, std::move(ids));
       },
       [self](atom::list, std::string& ns, uuid& after, uint64_t limit) {
         return forward<std::vector<memory>>(self, atom::list_v, std::move(ns), after, limit);

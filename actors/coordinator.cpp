@@ -204,14 +204,27 @@ by_shard group_by_shard(const coordinator_state& st, const std::vector<uuid>& id
   return g;
 }
 
+/// The list a shard answers for each of several ids: memories as a vector, yes/no answers as a
+/// flag_list (messages/flag_list.hpp says why not std::vector<bool>).
+template <class T>
+struct answer_list_of {
+  using type = std::vector<T>;
+};
+template <>
+struct answer_list_of<bool> {
+  using type = flag_list;
+};
+template <class T>
+using answer_list = typename answer_list_of<T>::type;
+
 /// Asks each shard holding some of `ids` about its ids (`what`: get or exists) and gives `done`
 /// the answers in the order of `ids`.
 template <class T, class Atom>
 void ask_by_shard(coordinator_self self, const std::vector<uuid>& ids, Atom,
-                  std::function<void(caf::expected<std::vector<T>>)> done) {
+                  std::function<void(caf::expected<answer_list<T>>)> done) {
   auto groups = std::make_shared<by_shard>(group_by_shard(self->state, ids));
   auto n = ids.size();
-  gather<std::vector<T>>(
+  gather<answer_list<T>>(
       groups->shards.size(),
       [self, groups](size_t i) {
         // A fresh Atom, not a captured copy: GCC's -Wmaybe-uninitialized takes the copy of the
@@ -219,12 +232,12 @@ void ask_by_shard(coordinator_self self, const std::vector<uuid>& ids, Atom,
         return self->request(self->state.config.shards[groups->shards[i]], caf::infinite, Atom{},
                              groups->ids[i]);
       },
-      [groups, n, done](caf::expected<std::vector<std::vector<T>>> parts) {
+      [groups, n, done](caf::expected<std::vector<answer_list<T>>> parts) {
         if (!parts) {
           done(parts.error());
           return;
         }
-        std::vector<T> result(n);
+        answer_list<T> result(n);
         for (size_t i = 0; i < parts->size(); ++i)
           for (size_t k = 0; k < (*parts)[i].size(); ++k)
             result[groups->positions[i][k]] = std::move((*parts)[i][k]);
@@ -577,7 +590,7 @@ struct coordinator_commands {
         self, plan, [](const std::vector<shard_write_result>&) { return atom::ok_v; });
   }
 
-  caf::result<std::vector<bool>> remove(const std::vector<uuid>& ids) const {
+  caf::result<flag_list> remove(const std::vector<uuid>& ids) const {
     auto& st = self->state;
     if (auto err = admit_write(self)) return err;
     auto plan = std::make_shared<write_plan>();
@@ -587,7 +600,7 @@ struct coordinator_commands {
       plan->part(s).intend_edge_copies = st.config.shards.size() > 1;
       plan->positions_of(s).push_back(i);
     }
-    auto rp = self->make_response_promise<std::vector<bool>>();
+    auto rp = self->make_response_promise<flag_list>();
     auto n = ids.size();
     auto me = self;
     dispatch(self, plan,
@@ -596,7 +609,7 @@ struct coordinator_commands {
                  rp.deliver(results.error());
                  return;
                }
-               std::vector<bool> removed(n, false);
+               flag_list removed(n, false);
                for (size_t i = 0; i < results->size(); ++i)
                  for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
                    removed[plan->positions[i][k]] = (*results)[i].removed[k];
@@ -608,10 +621,10 @@ struct coordinator_commands {
   }
 
   template <class T, class Atom>
-  caf::result<std::vector<T>> by_id(const std::vector<uuid>& ids, Atom what) const {
+  caf::result<answer_list<T>> by_id(const std::vector<uuid>& ids, Atom what) const {
     if (self->state.closing) return store_closing();
-    auto rp = self->make_response_promise<std::vector<T>>();
-    ask_by_shard<T>(self, ids, what, [rp](caf::expected<std::vector<T>> result) mutable {
+    auto rp = self->make_response_promise<answer_list<T>>();
+    ask_by_shard<T>(self, ids, what, [rp](caf::expected<answer_list<T>> result) mutable {
       deliver_result(rp, std::move(result));
     });
     return rp;
@@ -641,7 +654,7 @@ struct coordinator_commands {
     auto me = self;
     ask_by_shard<bool>(
         self, endpoints, atom::exists_v,
-        [me, endpoints, plan, rp](caf::expected<std::vector<bool>> found) mutable {
+        [me, endpoints, plan, rp](caf::expected<flag_list> found) mutable {
           if (!found) {
             drop_write(me);
             rp.deliver(found.error());
@@ -668,7 +681,7 @@ struct coordinator_commands {
     return rp;
   }
 
-  caf::result<std::vector<bool>> remove_edges(std::vector<edge_data>& edges) const {
+  caf::result<flag_list> remove_edges(std::vector<edge_data>& edges) const {
     for (auto& e : edges)
       if (auto ok = check_edge(e); !ok) return std::move(ok.error());
     if (auto err = admit_write(self)) return err;
@@ -684,7 +697,7 @@ struct coordinator_commands {
       part.graph.edge_removes.push_back(e);
       if (shards.size() > 1) intend(part, shards.back()).graph.edge_removes.push_back(e);
     }
-    auto rp = self->make_response_promise<std::vector<bool>>();
+    auto rp = self->make_response_promise<flag_list>();
     auto me = self;
     dispatch(
         self, plan,
@@ -693,7 +706,7 @@ struct coordinator_commands {
             rp.deliver(results.error());
             return;
           }
-          std::vector<bool> existed;
+          flag_list existed;
           for (auto [shard, k] : *answers)
             for (size_t i = 0; i < plan->shards.size(); ++i)
               if (plan->shards[i] == shard)
@@ -735,13 +748,12 @@ struct coordinator_commands {
         self, plan, [](const std::vector<shard_write_result>&) { return atom::ok_v; });
   }
 
-  caf::result<std::vector<bool>> remove_quads(std::vector<quad_text>& quads) const {
+  caf::result<flag_list> remove_quads(std::vector<quad_text>& quads) const {
     auto plan = std::make_shared<write_plan>();
     plan->part(0).graph.quad_removes = std::move(quads);
-    return write_and_answer<std::vector<bool>>(
-        self, plan, [](std::vector<shard_write_result>& results) {
-          return std::move(results.front().graph.quads_removed);
-        });
+    return write_and_answer<flag_list>(self, plan, [](std::vector<shard_write_result>& results) {
+      return std::move(results.front().graph.quads_removed);
+    });
   }
 
   caf::result<quad_match_page> match_quads(quad_match_request& q) const {

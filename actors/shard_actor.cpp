@@ -620,7 +620,7 @@ shard_actor::behavior_type shard_behavior(shard_self self, shard_actor_config co
         return self->delegate(self->state.config.backend, atom::get_v, std::move(ids), true);
       },
       [=](atom::exists, const std::vector<uuid>& ids) {
-        std::vector<bool> result;
+        flag_list result;
         result.reserve(ids.size());
         for (const auto& id : ids)
           result.push_back(self->state.config.catalog->contains(id));

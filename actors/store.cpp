@@ -451,7 +451,7 @@ expected<void> store::update(memory m) {
 }
 
 expected<bool> store::remove(const uuid& id) {
-  auto removed = impl_->ask_write<std::vector<bool>>(atom::remove_v, std::vector<uuid>{id});
+  auto removed = impl_->ask_write<flag_list>(atom::remove_v, std::vector<uuid>{id});
   if (!removed) return std::move(removed.error());
   if (removed->size() != 1)
     return make_error(ec::internal,
@@ -481,7 +481,7 @@ expected<std::vector<std::optional<memory>>> store::get_batch(const std::vector<
 }
 
 expected<bool> store::exists(const uuid& id) {
-  auto found = impl_->ask<std::vector<bool>>(atom::exists_v, std::vector<uuid>{id});
+  auto found = impl_->ask<flag_list>(atom::exists_v, std::vector<uuid>{id});
   if (!found) return std::move(found.error());
   return !found->empty() && found->front();
 }
@@ -537,7 +537,7 @@ expected<void> store::edge_add(edge_data e) {
 
 expected<bool> store::edge_remove(const edge_data& e) {
   auto existed =
-      impl_->ask_write<std::vector<bool>>(atom::edges_v, atom::remove_v, std::vector<edge_data>{e});
+      impl_->ask_write<flag_list>(atom::edges_v, atom::remove_v, std::vector<edge_data>{e});
   if (!existed) return std::move(existed.error());
   if (existed->size() != 1)
     return make_error(ec::internal,
@@ -560,7 +560,9 @@ expected<void> store::quad_add(std::vector<quad_text> quads) {
 }
 
 expected<std::vector<bool>> store::quad_remove(std::vector<quad_text> quads) {
-  return impl_->ask_write<std::vector<bool>>(atom::quads_v, atom::remove_v, std::move(quads));
+  auto existed = impl_->ask_write<flag_list>(atom::quads_v, atom::remove_v, std::move(quads));
+  if (!existed) return std::move(existed.error());
+  return std::vector<bool>{std::move(*existed)};
 }
 
 expected<quad_match_page> store::quad_match(quad_match_request q) {

@@ -834,8 +834,8 @@ void put_batch(front_ptr self, std::vector<memory> batch,
 
 /// A client remove, as put_batch.
 template <class ShardOf>
-void remove_ids(front_ptr self, std::vector<uuid> ids,
-                caf::typed_response_promise<std::vector<bool>> rp, ShardOf shard_of) {
+void remove_ids(front_ptr self, std::vector<uuid> ids, caf::typed_response_promise<flag_list> rp,
+                ShardOf shard_of) {
   if (auto err = locked_conflict(self->state, ids)) {
     rp.deliver(std::move(err));
     return;
@@ -847,7 +847,7 @@ void remove_ids(front_ptr self, std::vector<uuid> ids,
     plan->positions[s].push_back(i);
   }
   if (plan->parts.size() <= 1) {
-    forward_write<std::vector<bool>>(self, rp, atom::remove_v, std::move(ids));
+    forward_write<flag_list>(self, rp, atom::remove_v, std::move(ids));
     return;
   }
   auto n = ids.size();
@@ -857,7 +857,7 @@ void remove_ids(front_ptr self, std::vector<uuid> ids,
                 rp.deliver(r.error());
                 return;
               }
-              std::vector<bool> removed(n, false);
+              flag_list removed(n, false);
               for (auto& [s, result] : *r)
                 for (size_t k = 0; k < result.removed.size(); ++k)
                   removed[plan->positions[s][k]] = result.removed[k];
@@ -898,7 +898,7 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
         return rp;
       },
       [=](atom::remove, std::vector<uuid>& ids) {
-        auto rp = self->make_response_promise<std::vector<bool>>();
+        auto rp = self->make_response_promise<flag_list>();
         unless_restoring(self, [self, rp, ids = std::move(ids), shard_of]() mutable {
           remove_ids(self, std::move(ids), rp, shard_of);
         });
@@ -920,7 +920,7 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
       },
       [=](atom::exists, std::vector<uuid>& ids) {
         auto fp = of_ids(ids);
-        return read<std::vector<bool>>(self, std::move(fp), atom::exists_v, std::move(ids));
+        return read<flag_list>(self, std::move(fp), atom::exists_v, std::move(ids));
       },
       [=](atom::list, std::string& ns, uuid& after, uint64_t limit) {
         return read<list_page>(self, everything(), atom::list_v, std::move(ns), after, limit);
@@ -940,7 +940,7 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
         return write<atom::ok>(self, atom::edges_v, atom::put_v, std::move(edges));
       },
       [=](atom::edges, atom::remove, std::vector<edge_data>& edges) {
-        return write<std::vector<bool>>(self, atom::edges_v, atom::remove_v, std::move(edges));
+        return write<flag_list>(self, atom::edges_v, atom::remove_v, std::move(edges));
       },
       [=](atom::edges, neighbour_request& req) {
         return read<std::vector<edge_data>>(self, everything(), atom::edges_v, std::move(req));
@@ -952,7 +952,7 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
         return write<atom::ok>(self, atom::quads_v, atom::put_v, std::move(quads));
       },
       [=](atom::quads, atom::remove, std::vector<quad_text>& quads) {
-        return write<std::vector<bool>>(self, atom::quads_v, atom::remove_v, std::move(quads));
+        return write<flag_list>(self, atom::quads_v, atom::remove_v, std::move(quads));
       },
       [=](atom::quads, quad_match_request& req) {
         return read<quad_match_page>(self, everything(), atom::quads_v, std::move(req));

@@ -227,10 +227,9 @@ void caf_message_seeds() {
   batch.put(1, "key", "value");
   batch.del(2, "gone");
   caf_seed(sys, index_of(caf::type_id<write_batch>::value), "write_batch", batch);
-  caf_seed(sys, index_of(caf::type_id<std::vector<bool>>::value), "bools",
-           std::vector<bool>{true, false, true});
+  caf_seed(sys, index_of(caf::type_id<flag_list>::value), "bools", flag_list{true, false, true});
   caf_seed(sys, 255, "message-memory", caf::make_message(sample_memory(1)));
-  caf_seed(sys, 255, "message-search", caf::make_message(request, std::vector<bool>{true}));
+  caf_seed(sys, 255, "message-search", caf::make_message(request, flag_list{true}));
   caf_seed(sys, 255, "message-batch", caf::make_message(batch, uint32_t{7}, std::string{"x"}));
 }
 

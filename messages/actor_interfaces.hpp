@@ -9,6 +9,7 @@
 #pragma once
 
 #include "telos/messages/atoms.hpp"
+#include "telos/messages/flag_list.hpp"
 #include "telos/messages/graph.hpp"
 #include "telos/messages/memory.hpp"
 #include "telos/messages/profile.hpp"
@@ -80,7 +81,7 @@ typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
 /// What a committed shard_write changed.
 struct shard_write_result {
   /// Parallel to shard_write::removes: whether the id was stored.
-  std::vector<bool> removed;
+  flag_list removed;
   graph_write_result graph;
   /// Edges deleted because one of their endpoints was removed (both directions), so the
   /// coordinator can delete the copies on the other endpoints' shards.
@@ -356,7 +357,7 @@ using shard_actor = caf::typed_actor<
     /// Memories with embeddings, from one snapshot; nil id = absent.
     caf::replies_to<atom::get, std::vector<uuid>>::with<std::vector<memory>>,
     /// Whether each id is stored.
-    caf::replies_to<atom::exists, std::vector<uuid>>::with<std::vector<bool>>,
+    caf::replies_to<atom::exists, std::vector<uuid>>::with<flag_list>,
     /// Up to `limit` memories of namespace ns ("" = all) with ids after `after`, in id order.
     caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<std::vector<memory>>,
     /// Memories in namespace ns ("" = all), from counters.
@@ -399,11 +400,11 @@ using coordinator_actor = caf::typed_actor<
     /// Replaces a stored memory; ec::not_found when absent.
     caf::replies_to<atom::update, memory>::with<atom::ok>,
     /// Removes memories; replies whether each existed.
-    caf::replies_to<atom::remove, std::vector<uuid>>::with<std::vector<bool>>,
+    caf::replies_to<atom::remove, std::vector<uuid>>::with<flag_list>,
     /// Memories with embeddings; nil id = absent.
     caf::replies_to<atom::get, std::vector<uuid>>::with<std::vector<memory>>,
     /// Whether each id is stored.
-    caf::replies_to<atom::exists, std::vector<uuid>>::with<std::vector<bool>>,
+    caf::replies_to<atom::exists, std::vector<uuid>>::with<flag_list>,
     /// A page of memories of namespace ns ("" = all) with ids after `after`, in id order.
     caf::replies_to<atom::list, std::string, uuid, uint64_t>::with<list_page>,
     /// Memories in namespace ns ("" = all), O(shards).
@@ -416,7 +417,7 @@ using coordinator_actor = caf::typed_actor<
     /// (ec::not_found); all or nothing per shard.
     caf::replies_to<atom::edges, atom::put, std::vector<edge_data>>::with<atom::ok>,
     /// Removes edges (key fields only); replies whether each existed.
-    caf::replies_to<atom::edges, atom::remove, std::vector<edge_data>>::with<std::vector<bool>>,
+    caf::replies_to<atom::edges, atom::remove, std::vector<edge_data>>::with<flag_list>,
     /// The edges at a node: out, in or both, filtered by type and namespace.
     caf::replies_to<atom::edges, neighbour_request>::with<std::vector<edge_data>>,
     /// Breadth-first traversal to a depth, one shortest path per reached node, at most `limit`.
@@ -424,7 +425,7 @@ using coordinator_actor = caf::typed_actor<
     /// Adds quads of free-text terms (kept on shard 0); all or nothing.
     caf::replies_to<atom::quads, atom::put, std::vector<quad_text>>::with<atom::ok>,
     /// Removes quads; replies whether each existed.
-    caf::replies_to<atom::quads, atom::remove, std::vector<quad_text>>::with<std::vector<bool>>,
+    caf::replies_to<atom::quads, atom::remove, std::vector<quad_text>>::with<flag_list>,
     /// One page of the quads matching a pattern, in a stable order.
     caf::replies_to<atom::quads, quad_match_request>::with<quad_match_page>,
     /// Top-k of one embedder across shards, filtered, with records.

@@ -4,8 +4,11 @@
 #pragma once
 
 #include "telos/messages/error.hpp"
+#include "telos/messages/flag_list.hpp"
 #include "telos/messages/uuid.hpp"
+#include "telos/messages/wire_float.hpp"
 
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -34,8 +37,13 @@ struct edge_data {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, edge_data& x) {
-  return f(caf::meta::type_name("edge_data"), x.source, x.type, x.target, x.ns, x.weight,
-           x.attributes);
+  auto weight = bits_of(x.weight); // wire_float.hpp: CAF cannot write an infinite double
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.weight = double_of(weight);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("edge_data"), x.source, x.type, x.target, x.ns, weight,
+           x.attributes, load);
 }
 
 /// Which edges of a node: leaving it, arriving at it, or both.
@@ -173,9 +181,9 @@ typename Inspector::result_type inspect(Inspector& f, graph_write& x) {
 /// Edge count and quad count a graph write changed.
 struct graph_write_result {
   /// Parallel to edge_removes: whether the edge existed.
-  std::vector<bool> edges_removed;
+  flag_list edges_removed;
   /// Parallel to quad_removes: whether the quad existed.
-  std::vector<bool> quads_removed;
+  flag_list quads_removed;
 };
 
 template <class Inspector>

@@ -5,7 +5,9 @@
 #include "telos/messages/error.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/uuid.hpp"
+#include "telos/messages/wire_float.hpp"
 
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -43,7 +45,12 @@ struct embedding {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, embedding& x) {
-  return f(caf::meta::type_name("embedding"), x.values, x.indices);
+  auto values = bits_of(x.values); // wire_float.hpp: CAF cannot write an infinite float
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.values = floats_of(values);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("embedding"), values, x.indices, load);
 }
 
 struct memory {

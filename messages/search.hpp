@@ -3,6 +3,7 @@
 
 #include "telos/messages/memory.hpp"
 #include "telos/messages/uuid.hpp"
+#include "telos/messages/wire_float.hpp"
 
 #include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
@@ -90,7 +91,12 @@ struct hit {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hit& x) {
-  return f(caf::meta::type_name("hit"), x.id, x.score);
+  auto score = bits_of(x.score); // wire_float.hpp: CAF cannot write an infinite float
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.score = float_of(score);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("hit"), x.id, score, load);
 }
 
 /// Result order: score descending, ties by id ascending.
@@ -163,8 +169,13 @@ struct fused_search_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, fused_search_request& x) {
-  return f(caf::meta::type_name("fused_search_request"), x.queries, x.weights, x.fusion, x.rrf_k,
-           x.k, x.filter, x.with_records);
+  auto weights = bits_of(x.weights); // wire_float.hpp: CAF cannot write an infinite float
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.weights = floats_of(weights);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("fused_search_request"), x.queries, weights, x.fusion, x.rrf_k, x.k,
+           x.filter, x.with_records, load);
 }
 
 struct search_result {

@@ -51,7 +51,7 @@ CAF_ADD_TYPE_ID(telos, (telos::backend_info))
 CAF_ADD_TYPE_ID(telos, (telos::shard_info))
 CAF_ADD_TYPE_ID(telos, (std::vector<telos::shard_info>))
 CAF_ADD_TYPE_ID(telos, (telos::verify_result))
-CAF_ADD_TYPE_ID(telos, (std::vector<bool>))
+CAF_ADD_TYPE_ID(telos, (telos::flag_list))
 
 // Graph (issue 5).
 CAF_ADD_TYPE_ID(telos, (telos::edge_data))

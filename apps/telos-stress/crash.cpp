@@ -132,6 +132,8 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
                                    std::to_string(cfg.hnsw_threshold),
                                    "--checkpoint-every",
                                    std::to_string(cfg.checkpoint_every),
+                                   "--compact-every",
+                                   std::to_string(cfg.compact_every),
                                    "--ef-search",
                                    std::to_string(cfg.ef_search),
                                    "--max-fresh",
@@ -171,11 +173,12 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
   return {pid, fds[0]};
 }
 
-/// Waits up to `timeout_ms` for the child's "ready" line; false if it died or took too long.
-bool wait_ready(int fd, int timeout_ms) {
-  std::string got;
+/// Reads the child's pipe into `got` (all it said so far) until `line` is there, for up to
+/// `timeout_ms`; false if it died or took too long. The child says "opening" before store::open
+/// and "ready" after it.
+bool wait_line(int fd, std::string& got, const char* line, int timeout_ms) {
   auto deadline = clock::now() + std::chrono::milliseconds{timeout_ms};
-  while (got.find('\n') == std::string::npos) {
+  while (got.find(line) == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
@@ -185,12 +188,29 @@ bool wait_ready(int fd, int timeout_ms) {
     if (n <= 0) return false;
     got.append(buf, static_cast<size_t>(n));
   }
-  return got.rfind("ready", 0) == 0;
+  return true;
+}
+
+/// Where an early kill landed, from what the dead child had said on its pipe: "starting" (before
+/// store::open began), "opening" (inside store::open: recovery) or "running" (after it).
+std::string phase_at_kill(int fd, std::string got) {
+  pollfd p{fd, POLLIN, 0};
+  while (::poll(&p, 1, 0) > 0) {
+    char buf[64];
+    auto n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  if (got.find("ready\n") != std::string::npos) return "running";
+  if (got.find("opening\n") != std::string::npos) return "opening";
+  return "starting";
 }
 
 struct cycle_result {
   uint32_t cycle = 0;
   bool early = false;
+  /// Of an early kill: "starting", "opening" (recovery) or "running" (phase_at_kill).
+  std::string phase;
   double killed_after_ms = 0;
   uint64_t acked_ops = 0;
   uint64_t acked_memories = 0;
@@ -218,6 +238,7 @@ int run_crash_child(const config& cfg) {
     std::cerr << "telos-stress child: cannot read the state file " << cfg.state_file << '\n';
     return 3;
   }
+  std::cout << "opening" << std::endl;
   auto opened = store::open(store_options_of(cfg, cfg.data_dir, *prof, false));
   if (!opened) {
     std::cerr << "telos-stress child: cannot open " << cfg.data_dir << ": "
@@ -276,6 +297,21 @@ int run_crash_child(const config& cfg) {
         writer_script::apply(op, model);
       }
     });
+  // Every compact_every-th cycle, flush and compact while the writers run, so the kill can land
+  // inside a memtable flush or a compaction (RocksDB; on LMDB flush is an env sync and compact
+  // does nothing).
+  if (cfg.compact_every != 0 && cfg.cycle % cfg.compact_every == 0)
+    writers.emplace_back([&] {
+      while (failure == 0) {
+        if (auto r = db.flush(); !r) {
+          std::cerr << "telos-stress child: flush failed: " << describe(r.error()) << '\n';
+          failure = 1;
+        } else if (auto c = db.compact(); !c) {
+          std::cerr << "telos-stress child: compact failed: " << describe(c.error()) << '\n';
+          failure = 1;
+        }
+      }
+    });
   for (auto& t : writers)
     t.join();
   return 3;
@@ -314,16 +350,18 @@ int run_crash(const config& cfg) {
   std::vector<cycle_result> cycles;
   bool passed = true;
   rng timing{mix(cfg.seed, 0x4B111)};
+  double last_open_ms = 40; // the first early kill, before any reopen was timed
   for (uint32_t c = 1; c <= cfg.crash && passed; ++c) {
     cycle_result res;
     res.cycle = c;
     auto log = root + "/acks-" + std::to_string(c) + ".log";
     auto state = root + "/state-" + std::to_string(c);
     save_state(state, model);
-    // One cycle in five is killed while the child is still opening (recovering) the store.
+    // One cycle in five is killed while the child is still opening (recovering) the store: at a
+    // random moment after it said "opening", within the time the last reopen here took.
     res.early = timing.chance(0.2);
     auto delay_ms = res.early
-                        ? timing.below(40)
+                        ? timing.below(std::max<uint64_t>(1, static_cast<uint64_t>(last_open_ms)))
                         : cfg.kill_min_ms + timing.below(cfg.kill_max_ms - cfg.kill_min_ms + 1);
     auto child = spawn_child(cfg, store_dir, c, log, state);
     if (child.pid < 0) {
@@ -331,12 +369,14 @@ int run_crash(const config& cfg) {
       return 3;
     }
     auto started = clock::now();
-    if (!res.early && !wait_ready(child.ready_fd, 120000))
+    std::string said;
+    if (!wait_line(child.ready_fd, said, res.early ? "opening\n" : "ready\n", 120000))
       res.problems.push_back("the child did not become ready (see its messages above)");
     std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms});
     ::kill(child.pid, SIGKILL);
     int status = 0;
     ::waitpid(child.pid, &status, 0);
+    if (res.early) res.phase = phase_at_kill(child.ready_fd, said);
     ::close(child.ready_fd);
     res.killed_after_ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
     if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
@@ -381,6 +421,7 @@ int run_crash(const config& cfg) {
       res.problems.push_back("reopen after the kill failed: " + describe(opened.error()));
     } else {
       res.open_s = std::chrono::duration<double>(clock::now() - t).count();
+      last_open_ms = res.open_s * 1000;
       res.recovered = (*opened)->recovered();
       auto checked = check_store(**opened, gen, model, copts);
       res.problems.insert(res.problems.end(), checked.problems.begin(), checked.problems.end());
@@ -399,7 +440,8 @@ int run_crash(const config& cfg) {
                    "all present; %llu in flight (%llu landed); %llu memories stored; reopen "
                    "%.2f s (%u indexes from a snapshot + %llu ids replayed, %u rebuilt), reopen + "
                    "check %.2f s: %s\n",
-                   c, cfg.crash, res.killed_after_ms, res.early ? " (while opening)" : "",
+                   c, cfg.crash, res.killed_after_ms,
+                   res.early ? (" (early kill, " + res.phase + ")").c_str() : "",
                    static_cast<unsigned long long>(res.acked_ops),
                    static_cast<unsigned long long>(res.acked_memories),
                    static_cast<unsigned long long>(res.in_flight),
@@ -415,8 +457,14 @@ int run_crash(const config& cfg) {
     cycles.push_back(std::move(res));
   }
   uint64_t total_acked = 0;
-  for (auto& r : cycles)
+  size_t early = 0, in_recovery = 0;
+  for (auto& r : cycles) {
     total_acked += r.acked_ops;
+    early += r.early ? 1 : 0;
+    in_recovery += r.phase == "opening" ? 1 : 0;
+  }
+  std::printf("telos-stress --crash: %zu early kills, %zu of them inside store::open (recovery)\n",
+              early, in_recovery);
   std::printf("telos-stress --crash: %zu of %u cycles, %llu acknowledged writes checked, %s\n",
               cycles.size(), cfg.crash, static_cast<unsigned long long>(total_acked),
               passed ? "PASS: nothing acknowledged was lost, nothing half-written"
@@ -432,7 +480,8 @@ int run_crash(const config& cfg) {
     auto& list = doc["cycles"] = nlohmann::ordered_json::array();
     for (auto& r : cycles)
       list.push_back({{"cycle", r.cycle},
-                      {"killed_while_opening", r.early},
+                      {"killed_early", r.early},
+                      {"phase_at_kill", r.early ? r.phase : std::string{"running"}},
                       {"killed_after_ms", r.killed_after_ms},
                       {"acked_writes", r.acked_ops},
                       {"acked_memories", r.acked_memories},

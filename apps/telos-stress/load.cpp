@@ -153,7 +153,7 @@ void write_next(caf::event_based_actor* self, shared_state* s, std::shared_ptr<w
     self->request(s->coordinator, caf::infinite, atom::remove_v,
                   std::vector<uuid>{s->gen.id(op.ids.front())})
         .then(
-            [=](const std::vector<bool>& existed) {
+            [=](const flag_list& existed) {
               if (existed.size() != 1 || !existed.front())
                 s->problem("writer " + std::to_string(w->index) + ": delete of present memory " +
                            s->gen.id(op.ids.front()).to_string() + " found nothing to delete");

@@ -110,6 +110,10 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", cfg.checkpoint_every,
                  "Each index saves a snapshot after this many changed vectors (0: at close only)")
       ->capture_default_str();
+  app.add_option("--compact-every", cfg.compact_every,
+                 "Crash mode: in every Nth cycle the child flushes and compacts its store in a "
+                 "loop while it writes, so kills land inside compactions (0: never)")
+      ->capture_default_str();
   app.add_option("--ef-search", cfg.ef_search,
                  "HNSW search ef of the store's indexes (0: the default, 64)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));

@@ -30,6 +30,9 @@ struct config {
   size_t hnsw_threshold = storage::index_options{}.hnsw_threshold;
   /// store_options::checkpoint_every of the store.
   size_t checkpoint_every = store_options{}.checkpoint_every;
+  /// Crash mode: in every Nth cycle the child flushes and compacts its store over and over while
+  /// its writers run, so kills land inside compactions (0: never).
+  uint32_t compact_every = 0;
   /// index_options::hnsw_ef_search of the store (0: the default).
   size_t ef_search = 0;
   /// store_options::max_fresh of the store.

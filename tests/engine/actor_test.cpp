@@ -217,8 +217,7 @@ BOOST_FIXTURE_TEST_CASE(failed_commit_reaches_the_client_and_no_index, actor_fix
     for (const auto& index : info.indexes)
       BOOST_CHECK_EQUAL(index.vectors, 0u);
   }
-  auto exists =
-      require(call<std::vector<bool>>(atom::exists_v, std::vector<uuid>{batch[0].id}), "exists");
+  auto exists = require(call<flag_list>(atom::exists_v, std::vector<uuid>{batch[0].id}), "exists");
   BOOST_CHECK(!exists[0]);
 }
 
@@ -308,7 +307,7 @@ BOOST_FIXTURE_TEST_CASE(row_contributor_rows_commit_with_the_memory, actor_fixtu
   BOOST_REQUIRE(!result);
   BOOST_CHECK(code_of(result.error()) == ec::invalid_argument);
   BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 1u);
-  require(call<std::vector<bool>>(atom::remove_v, std::vector<uuid>{m.id}), "remove");
+  require(call<flag_list>(atom::remove_v, std::vector<uuid>{m.id}), "remove");
   BOOST_CHECK(!has("color", "blue"));
 }
 

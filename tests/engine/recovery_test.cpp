@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_changelog_replay_after_a_crash) {
     all.insert(all.end(), more.begin(), more.end());
     std::vector<uuid> gone{all[0].id, all[45].id};
     self->request(actors.coordinator, caf::infinite, atom::remove_v, gone)
-        .receive([](std::vector<bool>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+        .receive([](flag_list&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
     all.erase(all.begin() + 45);
     all.erase(all.begin());
     auto replaced = maker.make();
@@ -300,7 +300,7 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
     }
     std::vector<uuid> gone{all[5].id, all[150].id};
     self->request(actors.coordinator, caf::infinite, atom::remove_v, gone)
-        .receive([](std::vector<bool>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+        .receive([](flag_list&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
     all.erase(all.begin() + 150);
     all.erase(all.begin() + 5);
     // A checkpoint is a message an index actor sends itself while it applies an update, so it is
