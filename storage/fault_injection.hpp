@@ -77,6 +77,11 @@ public:
   /// Lifts the armed fault: operations succeed again (unless the power is cut).
   void lift();
   fault_kind armed() const { return armed_.load(std::memory_order_relaxed); }
+  /// From now on, before each decision, reads the file `path`: a fault kind name ("no_space",
+  /// …) arms that kind with probability 1, an empty or missing file lifts it. For a process
+  /// driven from outside (telosd under TELOS_TEST_FAULT_FILE, actors/test_hooks.hpp): the next
+  /// file operation after the file changed already sees the change. Call before installing.
+  void arm_from_file(std::string path);
   /// Called by the seams for each operation of class `op` on `path`.
   fault_decision decide(file_op op, std::string_view path);
   /// Faults injected so far.
@@ -113,6 +118,9 @@ private:
     bool new_entry = false;
   };
 
+  void read_control_file();
+
+  std::string control_file_;
   std::atomic<fault_kind> armed_{fault_kind::none};
   std::atomic<bool> cut_{false};
   std::atomic<uint64_t> injected_{0};
