@@ -1,9 +1,15 @@
 // Test hooks (see test_hooks.hpp).
 #include "telos/actors/test_hooks.hpp"
 
+#include "telos/storage/fault_injection.hpp"
+
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
 
 #include <signal.h>
 #include <unistd.h>
@@ -13,6 +19,34 @@ namespace telos::detail {
 void crash_point(const char* point) {
   auto* wanted = std::getenv("TELOS_TEST_CRASH");
   if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+void test_faults_from_environment(char** argv) {
+  const char* control = std::getenv("TELOS_TEST_FAULT_FILE");
+  if (control == nullptr || *control == '\0') return;
+  if (!storage::posix_faults_loaded() && std::getenv("TELOS_TEST_FAULTS_PRELOADED") == nullptr) {
+    auto preload = storage::posix_fault_preload_path();
+    if (::access(preload.c_str(), R_OK) == 0) {
+      std::string value = preload;
+      if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0')
+        value += std::string{":"} + old;
+      ::setenv("LD_PRELOAD", value.c_str(), 1);
+      ::setenv("TELOS_TEST_FAULTS_PRELOADED", "1", 1);
+      ::execv("/proc/self/exe", argv);
+      std::cerr << "TELOS_TEST_FAULT_FILE: cannot start again with " << preload << ": "
+                << std::strerror(errno) << '\n';
+      std::_Exit(2);
+    }
+  }
+  auto injector = std::make_shared<storage::fault_injector>(1);
+  injector->arm_from_file(control);
+  storage::install_fault_injector(injector);
+  // LMDB's calls too, when the preload library is there (RocksDB needs nothing more).
+  if (storage::posix_faults_loaded())
+    if (auto enabled = storage::enable_posix_faults(); !enabled) {
+      std::cerr << "TELOS_TEST_FAULT_FILE: " << describe(enabled.error()) << '\n';
+      std::_Exit(2);
+    }
 }
 
 } // namespace telos::detail

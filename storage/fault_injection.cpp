@@ -2,7 +2,9 @@
 // what a power cut leaves on disk.
 #include "telos/storage/fault_injection.hpp"
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 
 #include <unistd.h>
@@ -92,7 +94,31 @@ void fault_injector::lift() {
   armed_.store(fault_kind::none, std::memory_order_relaxed);
 }
 
+void fault_injector::arm_from_file(std::string path) {
+  control_file_ = std::move(path);
+}
+
+void fault_injector::read_control_file() {
+  std::string text;
+  if (std::FILE* file = std::fopen(control_file_.c_str(), "r")) {
+    char buffer[64];
+    size_t got = std::fread(buffer, 1, sizeof buffer, file);
+    std::fclose(file);
+    text.assign(buffer, got);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.pop_back();
+  auto kind = text.empty() ? expected<fault_kind>{fault_kind::none} : parse_fault_kind(text);
+  auto wanted = kind ? *kind : fault_kind::none;
+  if (wanted == armed()) return;
+  if (wanted == fault_kind::none)
+    lift();
+  else
+    arm(wanted, 1.0);
+}
+
 fault_decision fault_injector::decide(file_op op, std::string_view) {
+  if (!control_file_.empty()) read_control_file();
   if (cut_.load(std::memory_order_relaxed)) return {EIO, false};
   auto kind = armed_.load(std::memory_order_relaxed);
   if (!fault_hits(kind, op)) return {};

@@ -77,6 +77,11 @@ public:
   /// Lifts the armed fault: operations succeed again (unless the power is cut).
   void lift();
   fault_kind armed() const { return armed_.load(std::memory_order_relaxed); }
+  /// From now on, before each decision, reads the file `path`: a fault kind name ("no_space",
+  /// …) arms that kind with probability 1, an empty or missing file lifts it. For a process
+  /// driven from outside (telosd under TELOS_TEST_FAULT_FILE, actors/test_hooks.hpp): the next
+  /// file operation after the file changed already sees the change. Call before installing.
+  void arm_from_file(std::string path);
   /// Called by the seams for each operation of class `op` on `path`.
   fault_decision decide(file_op op, std::string_view path);
   /// Faults injected so far.
@@ -113,6 +118,9 @@ private:
     bool new_entry = false;
   };
 
+  void read_control_file();
+
+  std::string control_file_;
   std::atomic<fault_kind> armed_{fault_kind::none};
   std::atomic<bool> cut_{false};
   std::atomic<uint64_t> injected_{0};
@@ -133,5 +141,38 @@ std::shared_ptr<fault_injector> installed_fault_injector();
 /// The seam of Telos's own files: what the operation `op` on `path` must do now. Cheap when
 /// nothing is installed.
 fault_decision own_file_fault(file_op op, std::string_view path);
+
+// -- the POSIX seam (LMDB) ------------------------------------------------------------------------
+//
+// LMDB writes its data file through its own pwrite/writev/fdatasync calls (and reads it through a
+// memory map), not through a file object that can be wrapped. Its calls are faulted through
+// Debian's libfiu instead: telos-stress runs with libfiu's fiu_posix_preload.so preloaded
+// (LD_PRELOAD), which puts a named point of failure in front of every POSIX I/O call of the
+// process; enable_posix_faults() hands the decision for those points to the installed injector,
+// and only for calls made on a thread inside a posix_fault_scope (the LMDB backend opens one
+// around each commit, sync and open), so the rest of the process (logs, stdout, RocksDB) is never
+// faulted through this seam.
+
+/// Marks the calls this thread makes until destruction as calls on the store at `path`. Cheap
+/// (a thread-local pointer); nests.
+class posix_fault_scope {
+public:
+  explicit posix_fault_scope(const std::string& path);
+  ~posix_fault_scope();
+  posix_fault_scope(const posix_fault_scope&) = delete;
+  posix_fault_scope& operator=(const posix_fault_scope&) = delete;
+
+private:
+  const std::string* previous_;
+};
+
+/// Where libfiu's POSIX preload library is (TELOS_FIU_PRELOAD, else Debian's path).
+std::string posix_fault_preload_path();
+/// Whether that library is loaded into this process (it must be preloaded: it replaces libc's
+/// calls only when it comes first).
+bool posix_faults_loaded();
+/// Routes libfiu's POSIX points of failure (writes, syncs, reads) to the installed injector.
+/// Error if the preload library is not loaded. Idempotent.
+expected<void> enable_posix_faults();
 
 } // namespace telos::storage

@@ -7,6 +7,7 @@
 #include "telos/storage/backend_impls.hpp"
 #include "telos/storage/call_gate.hpp"
 #include "telos/storage/conflict_tracker.hpp"
+#include "telos/storage/fault_injection.hpp"
 #include "telos/storage/snapshot_transaction.hpp"
 #include "telos/storage/store_dir.hpp"
 
@@ -64,6 +65,10 @@ caf::error lmdb_error(int rc, const std::string& what) {
   default:
     break;
   }
+  if (rc == MDB_PANIC)
+    // A failed write of the meta page leaves the environment unusable until it is reopened.
+    return make_error(code, what + ": " + mdb_strerror(rc) +
+                                " (a fatal LMDB error: close and reopen the store to write again)");
   return make_error(code, what + ": " + mdb_strerror(rc));
 }
 
@@ -366,11 +371,25 @@ struct lmdb_state {
     }
     // The id this transaction commits as: what snapshots opened later report.
     uint64_t seq = mdb_txn_id(txn.get());
-    if (int rc = mdb_txn_commit(txn.release()); rc != 0) return rc;
-    // Committed: record it before anything else can fail.
+    bool sync = opts.sync || options.sync_by_default;
+    int rc;
+    {
+      posix_fault_scope faults{path};
+      if (!sync) {
+        rc = mdb_txn_commit(txn.release());
+      } else {
+        // A durable commit runs LMDB's own protocol: its data pages (and every unsynced page of
+        // commits before) are written and fdatasync'ed before the meta page that points to them
+        // is written through the O_DSYNC descriptor. Committing under MDB_NOSYNC and syncing
+        // after would let a power cut leave the new meta page on disk without its pages.
+        mdb_env_set_flags(raw, MDB_NOSYNC, 0);
+        rc = mdb_txn_commit(txn.release());
+        mdb_env_set_flags(raw, MDB_NOSYNC, 1);
+      }
+    }
+    if (rc != 0) return rc;
+    // Committed: record it.
     if (tracker.any_open()) tracker.record(seq, batch);
-    if (opts.sync || options.sync_by_default)
-      if (int rc = mdb_env_sync(raw, 1); rc != 0) return rc;
     return 0;
   }
 };
@@ -658,6 +677,7 @@ public:
     checked_call call{checks()};
     if (!call) return call.error();
     if (st_->options.read_only) return {}; // nothing was written
+    posix_fault_scope faults{st_->path};
     if (int rc = mdb_env_sync(st_->raw, 1); rc != 0)
       return lmdb_error(rc, "flush of store " + st_->path + " failed");
     return {};
@@ -778,8 +798,12 @@ expected<std::shared_ptr<lmdb_env>> open_lmdb_env(const backend_options& opts, s
   // MDB_NOTLS: read transactions belong to iterators and transactions, not threads.
   // MDB_NOSYNC: commits are not flushed; a write with sync (or flush()) calls mdb_env_sync.
   unsigned flags = MDB_NOTLS | MDB_NOSYNC | (opts.read_only ? MDB_RDONLY : 0);
-  if (int rc = mdb_env_open(env, data.c_str(), flags, 0644); rc != 0)
-    return lmdb_error(rc, "cannot open LMDB store " + path);
+  int open_rc;
+  {
+    posix_fault_scope faults{path};
+    open_rc = mdb_env_open(env, data.c_str(), flags, 0644);
+  }
+  if (open_rc != 0) return lmdb_error(open_rc, "cannot open LMDB store " + path);
   if (!creating) {
     // A data file shorter than the pages its meta page claims would fault (SIGBUS) on the first
     // access through the map: refuse it as corrupt instead.

@@ -5,14 +5,17 @@
 #include "stress.hpp"
 
 #include "telos/storage/backend.hpp"
+#include "telos/storage/fault_injection.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <ftw.h>
 #include <iostream>
+#include <unistd.h>
 
 namespace telos::stress {
 
@@ -143,11 +146,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--faults", cfg.faults,
                  "Fault mode: N cycles of load while a disk fault (ENOSPC, EIO on write or fsync, "
-                 "short write, EIO on read) is injected and lifted, then a check (RocksDB)")
+                 "short write, EIO on read) is injected and lifted, then a check (RocksDB, LMDB)")
       ->check(CLI::Range(1, 100000));
   app.add_option("--power-loss", cfg.power_loss,
                  "Power-loss mode: N cycles of load, a simulated power cut dropping every byte "
-                 "not fsynced, reopen, check (RocksDB)")
+                 "not fsynced, reopen, check (RocksDB; LMDB: docs/STORAGE.md)")
       ->check(CLI::Range(1, 100000));
   // The child of a crash cycle; started by the parent, never by people, so not in --help.
   app.add_flag("--crash-child", cfg.child)->group("");
@@ -173,6 +176,29 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cfg.child) return run_crash_child(cfg);
+  if ((cfg.faults > 0 || cfg.power_loss > 0) && cfg.backend == "lmdb" &&
+      !telos::storage::posix_faults_loaded()) {
+    // LMDB's file calls are faulted through libfiu's POSIX preload library, which must be loaded
+    // before libc: start this program again with it (docs/STORAGE.md, "Faults and power loss").
+    auto preload = telos::storage::posix_fault_preload_path();
+    if (std::getenv("TELOS_STRESS_PRELOADED") != nullptr || ::access(preload.c_str(), R_OK) != 0) {
+      std::cerr << "telos-stress: --faults and --power-loss on LMDB need libfiu's POSIX preload "
+                   "library "
+                << preload
+                << " (Debian packages fiu-utils and libfiu0, installed by scripts/setup.sh; "
+                   "TELOS_FIU_PRELOAD names another path)\n";
+      return 2;
+    }
+    std::string value = preload;
+    if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0')
+      value += std::string{":"} + old;
+    ::setenv("LD_PRELOAD", value.c_str(), 1);
+    ::setenv("TELOS_STRESS_PRELOADED", "1", 1);
+    ::execv("/proc/self/exe", argv);
+    std::cerr << "telos-stress: cannot start itself again with " << preload << ": "
+              << std::strerror(errno) << '\n';
+    return 2;
+  }
   if (cfg.faults > 0) return run_faults(cfg);
   if (cfg.power_loss > 0) return run_power_loss(cfg);
   if (cfg.crash > 0) return run_crash(cfg);

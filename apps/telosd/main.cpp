@@ -6,6 +6,7 @@
 #include "telos/actors/config.hpp"
 #include "telos/actors/coordinator.hpp"
 #include "telos/actors/engine.hpp"
+#include "telos/actors/test_hooks.hpp"
 #include "telos/messages/json_value.hpp"
 #include "telos/server/collections.hpp"
 #include "telos/server/http_metrics.hpp"
@@ -540,6 +541,8 @@ int run_http(const options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Tests only: disk faults switched on and off through a file (docs/CLUSTER.md).
+  telos::detail::test_faults_from_environment(argv);
   CLI::App app{"telosd: a Telos node hosting shards (--shard-id) or a coordinator (--coordinator)"};
   options o;
   app.add_option("--listen", o.listen, "HOST:PORT to publish on (port 0 = any free port)")

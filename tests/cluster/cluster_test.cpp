@@ -355,6 +355,50 @@ BOOST_AUTO_TEST_CASE(a_dead_shard_node_fails_fast_and_the_coordinator_reconnects
     BOOST_CHECK_EQUAL(contents[id_of(i)], "memory number " + std::to_string(i));
 }
 
+BOOST_AUTO_TEST_CASE(a_node_whose_disk_fails_answers_with_the_error_and_recovers) {
+  cluster_fixture f;
+  // Both nodes run on LMDB (one backend per cluster); shard 1's disk is under the control of a file
+  // (TELOS_TEST_FAULT_FILE, actors/test_hooks.hpp): "no_space" fills the disk, "" frees it.
+  auto control = f.dir / "disk-fault";
+  auto a = f.start_shard_host({0}, 2, "a", {"--backend", "lmdb"});
+  auto b =
+      f.start_shard_host({1}, 2, "b", {"--backend", "lmdb"}, "TELOS_TEST_FAULT_FILE=" + control);
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address});
+  auto coordinator = f.nodes[c].address;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(20)}).code, 0);
+  write_file(control, "no_space");
+  // Writes to shard 1 fail with the disk's error, naming the shard; shard 0 keeps taking writes.
+  std::vector<uint64_t> refused;
+  int written = 0;
+  for (uint64_t i = 100; i < 110; ++i) {
+    auto put = f.telos(coordinator, {"put"}, make_memory(i).dump());
+    if (put.code == 0) {
+      ++written;
+      continue;
+    }
+    refused.push_back(i);
+    BOOST_CHECK_EQUAL(put.code, 3);
+    // The error names shard 1 by its store ("write of 9 operations to store …/b/shard-1 failed:
+    // No space left on device").
+    BOOST_CHECK_MESSAGE(put.err.find("/b/shard-1") != std::string::npos, put.err);
+    BOOST_CHECK_MESSAGE(put.err.find("No space left on device") != std::string::npos, put.err);
+  }
+  BOOST_CHECK_GT(written, 0);
+  BOOST_REQUIRE(!refused.empty());
+  // Reads keep working on both shards, and a refused write left nothing behind.
+  auto during = contents_of(f, coordinator);
+  BOOST_CHECK_EQUAL(during.size(), 20u + written);
+  for (uint64_t i = 0; i < 20; ++i)
+    BOOST_CHECK_EQUAL(during[id_of(i)], "memory number " + std::to_string(i));
+  for (auto i : refused)
+    BOOST_CHECK(during.count(id_of(i)) == 0);
+  // The disk has room again: the same writes succeed, without a restart.
+  write_file(control, "");
+  for (auto i : refused)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"put"}, make_memory(i).dump()).code, 0);
+  BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 30);
+}
+
 BOOST_AUTO_TEST_CASE(a_node_with_the_wrong_shard_or_data_dir_is_refused) {
   cluster_fixture f;
   auto a = f.start_shard_host({0}, 2, "a");
