@@ -115,15 +115,25 @@ struct write_plan {
 
 using write_done = std::function<void(caf::expected<std::vector<shard_write_result>>)>;
 
-/// The first error of a multi-shard write, naming the shards whose part committed anyway:
-/// each shard commits its part atomically, the parts together are not (see docs/ENGINE.md).
+/// The first error of a write, naming the shard that failed when the store has several (a node
+/// whose disk fails answers with its error; the client learns which shard it was), and the shards
+/// whose part committed anyway: each shard commits its part atomically, the parts together are
+/// not (see docs/ENGINE.md).
 caf::error partial_write_error(const write_plan& plan,
-                               const std::vector<caf::expected<shard_write_result>>& answers) {
+                               const std::vector<caf::expected<shard_write_result>>& answers,
+                               size_t shard_count) {
   caf::error first;
   std::string committed;
   for (size_t i = 0; i < answers.size(); ++i) {
     if (!answers[i]) {
-      if (!first) first = answers[i].error();
+      if (!first) {
+        first = answers[i].error();
+        const auto& ctx = first.context();
+        if (shard_count > 1 && first.category() == caf::atom("telos") &&
+            ctx.match_elements<std::string>())
+          first = make_error(code_of(first), "shard " + std::to_string(plan.shards[i]) + ": " +
+                                                 ctx.get_as<std::string>(0));
+      }
     } else {
       committed += (committed.empty() ? "" : ", ") + std::to_string(plan.shards[i]);
     }
@@ -150,7 +160,7 @@ void dispatch(coordinator_self self, std::shared_ptr<write_plan> plan, write_don
           bool failed =
               std::any_of(answers.begin(), answers.end(), [](const auto& x) { return !x; });
           if (failed)
-            done(partial_write_error(*plan, answers));
+            done(partial_write_error(*plan, answers, st.config.shards.size()));
           else
             done(first_error_or_values(std::move(answers)));
           check_waiters(self);

@@ -378,8 +378,9 @@ BOOST_AUTO_TEST_CASE(a_node_whose_disk_fails_answers_with_the_error_and_recovers
     }
     refused.push_back(i);
     BOOST_CHECK_EQUAL(put.code, 3);
-    // The error names shard 1 by its store ("write of 9 operations to store …/b/shard-1 failed:
-    // No space left on device").
+    // The coordinator names the shard, and the shard's own error its store ("shard 1: write of 9
+    // operations to store …/b/shard-1 failed: No space left on device").
+    BOOST_CHECK_MESSAGE(put.err.find("shard 1: ") != std::string::npos, put.err);
     BOOST_CHECK_MESSAGE(put.err.find("/b/shard-1") != std::string::npos, put.err);
     BOOST_CHECK_MESSAGE(put.err.find("No space left on device") != std::string::npos, put.err);
   }
