@@ -27,10 +27,7 @@ void test_faults_from_environment(char** argv) {
   if (!storage::posix_faults_loaded() && std::getenv("TELOS_TEST_FAULTS_PRELOADED") == nullptr) {
     auto preload = storage::posix_fault_preload_path();
     if (::access(preload.c_str(), R_OK) == 0) {
-      std::string value = preload;
-      if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0')
-        value += std::string{":"} + old;
-      ::setenv("LD_PRELOAD", value.c_str(), 1);
+      ::setenv("LD_PRELOAD", storage::posix_fault_preload_list().c_str(), 1);
       ::setenv("TELOS_TEST_FAULTS_PRELOADED", "1", 1);
       ::execv("/proc/self/exe", argv);
       std::cerr << "TELOS_TEST_FAULT_FILE: cannot start again with " << preload << ": "

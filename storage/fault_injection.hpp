@@ -168,6 +168,9 @@ private:
 
 /// Where libfiu's POSIX preload library is (TELOS_FIU_PRELOAD, else Debian's path).
 std::string posix_fault_preload_path();
+/// The LD_PRELOAD value that loads it: a sanitizer runtime this process runs with first, then
+/// the preload library, then what LD_PRELOAD held.
+std::string posix_fault_preload_list();
 /// Whether that library is loaded into this process (it must be preloaded: it replaces libc's
 /// calls only when it comes first).
 bool posix_faults_loaded();

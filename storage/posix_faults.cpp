@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 
 #include <dlfcn.h>
@@ -64,7 +65,37 @@ std::string posix_fault_preload_path() {
   return "/usr/lib/fiu/fiu_posix_preload.so";
 }
 
+std::string posix_fault_preload_list() {
+  std::string value;
+  // A sanitizer runtime this process runs with must stay first in the list, or it refuses to
+  // start (ASan: "runtime does not come first in initial library list").
+  {
+    std::ifstream maps{"/proc/self/maps"};
+    std::string line;
+    while (std::getline(maps, line)) {
+      auto at = line.find('/');
+      if (at == std::string::npos) continue;
+      auto path = line.substr(at);
+      if (path.find("/libasan.so") != std::string::npos ||
+          path.find("/libtsan.so") != std::string::npos) {
+        value = path + ":";
+        break;
+      }
+    }
+  }
+  value += posix_fault_preload_path();
+  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0')
+    value += std::string{":"} + old;
+  return value;
+}
+
 bool posix_faults_loaded() {
+  // Loaded, whichever library comes first (a sanitizer runtime's pwrite may stand before it).
+  if (void* handle = dlopen(posix_fault_preload_path().c_str(), RTLD_LAZY | RTLD_NOLOAD);
+      handle != nullptr) {
+    dlclose(handle);
+    return true;
+  }
   // The preload library defines pwrite itself; when it was preloaded, the process's pwrite is its.
   void* symbol = dlsym(RTLD_DEFAULT, "pwrite");
   Dl_info info;

@@ -189,10 +189,7 @@ int main(int argc, char** argv) {
                    "TELOS_FIU_PRELOAD names another path)\n";
       return 2;
     }
-    std::string value = preload;
-    if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0')
-      value += std::string{":"} + old;
-    ::setenv("LD_PRELOAD", value.c_str(), 1);
+    ::setenv("LD_PRELOAD", telos::storage::posix_fault_preload_list().c_str(), 1);
     ::setenv("TELOS_STRESS_PRELOADED", "1", 1);
     ::execv("/proc/self/exe", argv);
     std::cerr << "telos-stress: cannot start itself again with " << preload << ": "
