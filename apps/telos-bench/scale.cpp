@@ -94,8 +94,9 @@ struct options {
   bool keep = false;
   /// Fail (exit 3) if any embedder's or the fused recall@10 is below this; 0 = report only.
   double min_recall = 0;
-  // A child's part (hidden options): ingest [child_first, child_first + child_count) of the data
-  // of `child_seed`, log acks to child_acks, write its report to child_report.
+  // A child's part (hidden options): ingest the first child_count memories of the data of
+  // `child_seed`, with the ids of memories [child_first, child_first + child_count), log acks to
+  // child_acks, write its report to child_report.
   size_t child_count = 0;
   size_t child_first = 0;
   uint32_t child_seed = 0;
@@ -162,24 +163,23 @@ uuid id_of(uint64_t i) {
   return uuid::from_bytes(raw);
 }
 
-/// Memories [first, first + count) of the data of `seed`: the generator runs from memory 0, so
-/// every process that asks for memory i gets the same one.
+/// The data of `seed` from its first memory on (the generator's noise is one sequence, so every
+/// process that asks for memory i of a seed gets the same one), with ids from `first_id` on: the
+/// second child adds other memories under new ids without generating the first child's again.
 class data_stream {
 public:
-  data_stream(const options& o, uint32_t seed) : gen_(profile::teleo13(), o.clusters, seed) {}
+  data_stream(const options& o, uint32_t seed, size_t first_id = 0)
+      : gen_(profile::teleo13(), o.clusters, seed), first_id_(first_id) {}
   memory next() {
     auto m = gen_.make_memory(i_);
-    m.id = id_of(i_);
+    m.id = id_of(first_id_ + i_);
     ++i_;
     return m;
-  }
-  void skip_to(size_t first) {
-    while (i_ < first)
-      next();
   }
 
 private:
   synthetic gen_;
+  size_t first_id_ = 0;
   size_t i_ = 0;
 };
 
@@ -205,8 +205,7 @@ int run_child(const options& o) {
   ::malloc_trim(0);
   auto rss_before = status_bytes("VmRSS");
   auto io_before = device_write_bytes();
-  data_stream data{o, o.child_seed};
-  data.skip_to(o.child_first);
+  data_stream data{o, o.child_seed, o.child_first};
   std::mutex data_mutex;
   size_t next = o.child_first;
   const size_t end = o.child_first + o.child_count;
