@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config git clang-format
   libcaf-dev librocksdb-dev liblmdb-dev libcereal-dev libboost-test-dev libhnswlib-dev
   libcli11-dev nlohmann-json3-dev libxxhash-dev libbenchmark-dev libssl-dev gnuplot-nox openssl
-  clang libfuzzer-14-dev libboost-dev libfaiss-dev fiu-utils libfiu0)
+  clang libfuzzer-14-dev libboost-dev libfaiss-dev fiu-utils libfiu0
+  ccache) # ccache: development trees share objects (scripts/build.sh; CI builds without it)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
