@@ -724,17 +724,24 @@ expected<void> check_checkpoint(const std::string& dir, const store_manifest& m,
 
 expected<void> replace_shard_directory(const std::string& data_dir, const std::string& dir,
                                        uint32_t shard) {
+  // The checkpoint's copy is made beside the shard's directory, made durable and swapped in with
+  // one atomic exchange, so a crash leaves the old or the new directory whole, never a mix that
+  // RocksDB could open as a different store. The next restore removes what a crash left beside.
   std::error_code ec;
-  for (const auto& gone : {backend_directory(data_dir, shard), snapshot_directory(data_dir, shard),
+  auto target = backend_directory(data_dir, shard);
+  auto staging = target + ".restoring";
+  for (const auto& gone : {staging, staging + ".old", snapshot_directory(data_dir, shard),
                            prepared_dir(data_dir, shard)}) {
     fs::remove_all(gone, ec);
     if (ec) return make_error(ec::io_error, "cannot remove '" + gone + "': " + ec.message());
   }
-  fs::copy(backend_directory(dir, shard), backend_directory(data_dir, shard),
-           fs::copy_options::recursive, ec);
+  fs::copy(backend_directory(dir, shard), staging, fs::copy_options::recursive, ec);
   if (ec)
     return make_error(ec::io_error, "cannot copy '" + backend_directory(dir, shard) + "' to '" +
-                                        backend_directory(data_dir, shard) + "': " + ec.message());
+                                        staging + "': " + ec.message());
+  if (auto synced = sync_tree(staging); !synced) return synced;
+  if (auto swapped = swap_directory(staging, target); !swapped) return swapped;
+  fs::remove_all(staging, ec);
   return {};
 }
 

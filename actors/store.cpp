@@ -6,7 +6,9 @@
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
+#include "telos/actors/test_hooks.hpp"
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/shard/durable_file.hpp"
 #include "telos/shard/local_indexes.hpp"
 #include "telos/shard/search_run.hpp"
 #include "telos/shard/shard_storage.hpp"
@@ -417,12 +419,33 @@ expected<std::unique_ptr<store>> store::restore(const std::string& checkpoint_di
   if (directory_has_entries(target.path) && !fs::exists(manifest_path(target.path), ec))
     return make_error(ec::not_a_store, "refusing to replace '" + target.path +
                                            "': it is not empty and holds no Telos store");
-  fs::remove_all(target.path, ec);
-  if (ec) return make_error(ec::io_error, "cannot remove '" + target.path + "': " + ec.message());
-  fs::copy(checkpoint_dir, target.path, fs::copy_options::recursive, ec);
-  if (ec)
-    return make_error(ec::io_error, "cannot copy '" + checkpoint_dir + "' to '" + target.path +
-                                        "': " + ec.message());
+  // The checkpoint is copied beside the store, made durable, and swapped in with one atomic
+  // exchange: a crash at any instant leaves the old store or the whole checkpoint at target.path,
+  // never a mix. What a crash leaves beside it (`<path>.restoring`) the next restore removes.
+  auto dest_path = fs::absolute(target.path).lexically_normal();
+  if (!dest_path.has_filename()) dest_path = dest_path.parent_path();
+  auto staging = dest_path.string() + ".restoring";
+  if (source == fs::weakly_canonical(staging, ec))
+    return make_error(ec::invalid_argument,
+                      "checkpoint '" + checkpoint_dir + "' is the directory restore copies into");
+  fs::remove_all(staging, ec);
+  if (!ec) fs::remove_all(staging + ".old", ec);
+  if (ec) return make_error(ec::io_error, "cannot remove '" + staging + "': " + ec.message());
+  fs::create_directories(dest_path.parent_path(), ec);
+  if (!ec) fs::copy(checkpoint_dir, staging, fs::copy_options::recursive, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove_all(staging, ignored);
+    return make_error(ec::io_error,
+                      "cannot copy '" + checkpoint_dir + "' to '" + staging + "': " + ec.message());
+  }
+  if (auto synced = sync_tree(staging); !synced) return std::move(synced.error());
+  detail::crash_point("restore-copied");
+  if (auto swapped = swap_directory(staging, dest_path.string()); !swapped)
+    return std::move(swapped.error());
+  detail::crash_point("restore-swapped");
+  // What is left at `staging` is the replaced store; failing to remove it loses nothing.
+  fs::remove_all(staging, ec);
   target.backend = (*manifest)->backend;
   target.create_if_missing = false;
   return open(std::move(target));

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -64,6 +65,52 @@ expected<void> sync_directory(const std::string& dir) {
   ::close(fd);
   if (!ok) return make_error(ec::io_error, "cannot sync '" + dir + "'");
   return {};
+}
+
+expected<void> sync_tree(const std::string& dir) {
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto path = it->path().string();
+    if (it->is_directory(ec)) {
+      if (auto ok = sync_directory(path); !ok) return ok;
+      continue;
+    }
+    auto fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return make_error(ec::io_error, "cannot open '" + path + "': " + std::strerror(errno));
+    bool ok = !storage::own_file_fault(storage::file_op::sync, path) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return make_error(ec::io_error, "cannot sync '" + path + "'");
+  }
+  if (ec) return make_error(ec::io_error, "cannot list '" + dir + "': " + ec.message());
+  return sync_directory(dir);
+}
+
+expected<void> swap_directory(const std::string& staging, const std::string& target) {
+  auto parent = fs::path(target).parent_path().string();
+  if (parent.empty()) parent = ".";
+  std::error_code ec;
+  if (!fs::exists(target, ec)) {
+    fs::rename(staging, target, ec);
+    if (ec)
+      return make_error(ec::io_error,
+                        "cannot rename '" + staging + "' to '" + target + "': " + ec.message());
+    return sync_directory(parent);
+  }
+  if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno != EINVAL && errno != ENOSYS)
+      return make_error(ec::io_error, "cannot exchange '" + staging + "' and '" + target +
+                                          "': " + std::strerror(errno));
+    auto old = staging + ".old";
+    fs::remove_all(old, ec);
+    fs::rename(target, old, ec);
+    if (!ec) fs::rename(staging, target, ec);
+    if (!ec) fs::rename(old, staging, ec);
+    if (ec)
+      return make_error(ec::io_error,
+                        "cannot move '" + staging + "' to '" + target + "': " + ec.message());
+  }
+  return sync_directory(parent);
 }
 
 } // namespace telos

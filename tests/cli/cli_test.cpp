@@ -764,6 +764,46 @@ BOOST_AUTO_TEST_CASE(cross_shard_edge_writes_survive_a_kill_between_the_two_shar
   BOOST_CHECK(report["problems"].empty());
 }
 
+/// Runs `telos restore CHECKPOINT` with TELOS_TEST_CRASH=`point`: the process kills itself there.
+run_result restore_killed_at(const store_fixture& f, const std::string& checkpoint,
+                             const char* point) {
+  ::setenv("TELOS_TEST_CRASH", point, 1);
+  auto r = f.telos({"restore", checkpoint});
+  ::unsetenv("TELOS_TEST_CRASH");
+  return r;
+}
+
+BOOST_AUTO_TEST_CASE(a_restore_killed_before_or_after_its_swap_leaves_one_whole_store) {
+  store_fixture f;
+  f.import(25);
+  auto cp = f.dir / "cp";
+  f.telos_json({"checkpoint", cp});
+  for (uint64_t i = 0; i < 2; ++i)
+    f.telos_json({"delete", id_of(i)});
+  f.telos_json({"put"}, make_memory(500, id_of(500)).dump());
+  auto staging = f.data + ".restoring";
+  // Killed once the checkpoint is copied beside the store, before the swap: the old store is in
+  // place and whole.
+  BOOST_REQUIRE_EQUAL(restore_killed_at(f, cp, "restore-copied").code, killed);
+  BOOST_CHECK(std::filesystem::exists(staging));
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 24);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(500)}).code, 0);
+  BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+  // Killed right after the swap: the checkpoint is in place and whole.
+  BOOST_REQUIRE_EQUAL(restore_killed_at(f, cp, "restore-swapped").code, killed);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 25);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(0)}).code, 0);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(500)}).code, exit_not_found);
+  BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+  // The checkpoint itself is untouched, and the next restore clears what the kills left beside
+  // the store.
+  f.telos_json({"put"}, make_memory(501, id_of(501)).dump());
+  BOOST_CHECK_EQUAL(f.telos_json({"restore", cp})["memories"].get<int>(), 25);
+  BOOST_CHECK_EQUAL(f.telos({"get", id_of(501)}).code, exit_not_found);
+  BOOST_CHECK(!std::filesystem::exists(staging));
+  BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
+}
+
 BOOST_AUTO_TEST_CASE(traverse_prints_paths_and_checks_its_input) {
   store_fixture f;
   f.import(5);
