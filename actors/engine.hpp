@@ -25,7 +25,8 @@ struct engine_options {
   /// Estimated bytes of one commit group (shard_actor_config::max_group_bytes).
   size_t max_group_bytes = size_t{1} << 20;
   uint32_t fused_depth = 100;
-  bool sync_writes = false;
+  /// fsync every write before acknowledging it (store_options::sync_writes).
+  bool sync_writes = true;
   std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;
   /// Backend actors on threads of their own; deterministic tests turn it off.
   bool detached_backends = true;

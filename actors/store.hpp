@@ -48,8 +48,10 @@ struct store_options {
   /// Number of shards of a new store (persisted; an existing store keeps its own).
   uint32_t shards = 1;
   bool create_if_missing = true;
-  /// fsync every acknowledged write (RocksDB WAL sync / LMDB durable commit).
-  bool sync_writes = false;
+  /// fsync every write before acknowledging it (RocksDB WAL sync / LMDB durable commit), so an
+  /// acknowledged write survives a power loss. On by default; off, a write is acknowledged once it
+  /// is in the OS page cache: it survives a process crash, not a power loss (docs/STORAGE.md).
+  bool sync_writes = true;
   telos::limits limits;
   storage::backend_options backend_options;
   storage::index_options index_options;

@@ -37,7 +37,8 @@ struct collection {
 struct collection_options {
   std::string data_dir = "telos-data";
   storage::backend_kind backend = storage::backend_kind::rocksdb;
-  bool sync_writes = false;
+  /// fsync every write before acknowledging it (store_options::sync_writes).
+  bool sync_writes = true;
 };
 
 class collection_registry {

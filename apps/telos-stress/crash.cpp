@@ -146,7 +146,7 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
                                    log,
                                    "--state-file",
                                    state};
-  if (cfg.sync) args.push_back("--sync");
+  args.push_back(cfg.sync ? "--sync" : "--no-sync");
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

@@ -95,7 +95,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 256));
   app.add_option("--seed", cfg.seed, "Seed of every id, content and operation sequence")
       ->capture_default_str();
-  app.add_flag("--sync", cfg.sync, "fsync every acknowledged write");
+  app.add_flag(
+      "--sync,!--no-sync", cfg.sync,
+      "fsync every acknowledged write (the default, as the store's; --no-sync turns it off)");
   app.add_option("--shards", cfg.shards, "Shards of the store")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));

@@ -23,7 +23,7 @@ struct config {
   uint32_t writers = 2;
   uint32_t readers = 2;
   uint64_t seed = 1;
-  bool sync = false;
+  bool sync = true;
   uint32_t shards = 1;
   uint32_t max_batch = 8;
   /// index_options::hnsw_threshold of the store.

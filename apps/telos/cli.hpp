@@ -42,6 +42,8 @@ struct global_options {
   /// Vectors per dense index before it builds an HNSW graph (index_options::hnsw_threshold);
   /// 0 = the engine's default. Applies to this process's open of a local store.
   size_t hnsw_threshold = 0;
+  /// --no-sync: acknowledge writes before they are fsynced (store_options::sync_writes off).
+  bool no_sync = false;
 };
 
 struct command {

@@ -145,6 +145,7 @@ expected<std::unique_ptr<store>> open_existing(const global_options& globals) {
   opts.path = globals.data_dir;
   opts.backend = *kind;
   opts.create_if_missing = false;
+  opts.sync_writes = !globals.no_sync;
   if (globals.hnsw_threshold > 0) opts.index_options.hnsw_threshold = globals.hnsw_threshold;
   auto opened = store::open(std::move(opts));
   if (opened) return opened;

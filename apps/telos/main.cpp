@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
                  "Vectors per dense index before it builds an HNSW graph (default: the engine's, "
                  "20000)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  app.add_flag("--no-sync", globals.no_sync,
+               "Acknowledge writes once they are in the OS page cache instead of fsynced (faster "
+               "for few small writes; a power loss can take the last ones)");
   std::function<int()> run;
   for (auto& cmd : commands()) {
     auto* sub = app.add_subcommand(cmd.name, cmd.description);

@@ -115,6 +115,7 @@ std::function<int()> init_setup(CLI::App& sub, const global_options& globals) {
     opts.profile = *profile;
     opts.shards = *shards;
     opts.create_if_missing = true;
+    opts.sync_writes = !globals.no_sync;
     graph->indexed_attributes.insert(indexed->begin(), indexed->end());
     opts.graph = *graph;
     auto opened = store::open(std::move(opts));
@@ -249,6 +250,7 @@ std::function<int()> restore_setup(CLI::App& sub, const global_options& globals)
     target.path = globals.data_dir;
     target.backend = *kind;
     target.create_if_missing = true;
+    target.sync_writes = !globals.no_sync;
     auto restored = store::restore(*dir, std::move(target));
     if (!restored)
       return fail(exit_store_error, "restore from '" + *dir + "': " + describe(restored.error()));

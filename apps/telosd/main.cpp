@@ -41,7 +41,7 @@ struct options {
   std::vector<uint32_t> shard_ids;
   uint32_t shard_count = 0;
   std::string profile;
-  bool sync = false;
+  bool sync = true;
   bool insecure = false;
   bool coordinator = false;
   std::string shards;
@@ -557,7 +557,9 @@ int main(int argc, char** argv) {
                  "Shards of the whole cluster (needed to create a data dir)")
       ->check(CLI::Range(1, 256));
   app.add_option("--profile", o.profile, "teleo13, or a profile JSON file (new data dir)");
-  app.add_flag("--sync", o.sync, "fsync every acknowledged write");
+  app.add_flag("--sync,!--no-sync", o.sync,
+               "fsync every acknowledged write before acknowledging it (the default; --no-sync: "
+               "acknowledge once the write is in the OS page cache)");
   app.add_flag("--coordinator", o.coordinator, "Run a coordinator over remote shards");
   app.add_option("--shards", o.shards, "Coordinator: HOST:PORT of shard 0, 1, … comma-separated");
   app.add_option("--wait-shards", o.wait_shards,
