@@ -3,6 +3,7 @@
 
 #include "telos/storage/fault_injection.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +21,31 @@ namespace telos::detail {
 void crash_point(const char* point) {
   auto* wanted = std::getenv("TELOS_TEST_CRASH");
   if (wanted != nullptr && std::strcmp(wanted, point) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+void pause_point(const char* point) {
+  static std::atomic<bool> paused{false};
+  auto* wanted = std::getenv("TELOS_TEST_PAUSE");
+  if (wanted == nullptr) return;
+  std::string spec = wanted;
+  auto colon = spec.find(':');
+  if (colon == std::string::npos || spec.substr(0, colon) != point || paused.exchange(true)) return;
+  auto dir = spec.substr(colon + 1);
+  char byte = '1';
+  if (auto fd = ::open((dir + "/reached").c_str(), O_WRONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::write(fd, &byte, 1);
+    ::close(fd);
+  }
+  if (auto fd = ::open((dir + "/resume").c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::read(fd, &byte, 1);
+    ::close(fd);
+  }
+}
+
+bool fail_point(const char* point) {
+  static std::atomic<bool> fired{false};
+  auto* wanted = std::getenv("TELOS_TEST_FAIL");
+  return wanted != nullptr && std::strcmp(wanted, point) == 0 && !fired.exchange(true);
 }
 
 void test_faults_from_environment(char** argv) {

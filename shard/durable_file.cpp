@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -111,6 +113,28 @@ expected<void> swap_directory(const std::string& staging, const std::string& tar
                         "cannot move '" + staging + "' to '" + target + "': " + ec.message());
   }
   return sync_directory(parent);
+}
+
+expected<std::string> read_small_file(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) return make_error(ec::io_error, "cannot read '" + path + "': " + ec.message());
+  if (size > (1u << 20))
+    return make_error(ec::corrupt_value, "'" + path + "' is " + std::to_string(size) +
+                                             " bytes, too large for what Telos writes there");
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (!in && !in.eof()) return make_error(ec::io_error, "cannot read '" + path + "'");
+  return out.str();
+}
+
+expected<std::optional<std::string>> read_optional_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<std::string>{};
+  auto text = read_small_file(path);
+  if (!text) return std::move(text.error());
+  return std::optional<std::string>{std::move(*text)};
 }
 
 } // namespace telos

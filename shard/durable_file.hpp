@@ -1,10 +1,12 @@
 // Files that survive a crash whole: the store manifest, the node binding, the cluster map and the
 // decision log are replaced through a temporary file, fsync, rename (and a directory fsync); a
-// restored store directory is swapped in whole (copy beside it, fsync, one atomic exchange).
+// restored store directory is swapped in whole (copy beside it, fsync, one atomic exchange). Also
+// reading such a small file back.
 #pragma once
 
 #include "telos/messages/error.hpp"
 
+#include <optional>
 #include <string>
 
 namespace telos {
@@ -27,5 +29,11 @@ expected<void> sync_tree(const std::string& dir);
 /// `target` is first renamed to `staging + ".old"` (a crash between the two renames leaves no
 /// directory at `target`; both remain beside it).
 expected<void> swap_directory(const std::string& staging, const std::string& target);
+
+/// The content of a small file Telos wrote (at most 1 MiB; a larger one is ec::corrupt_value).
+expected<std::string> read_small_file(const std::string& path);
+
+/// The text of a small file, or nothing when there is no such file.
+expected<std::optional<std::string>> read_optional_file(const std::string& path);
 
 } // namespace telos

@@ -206,7 +206,7 @@ std::pair<int, json> http_call(const std::string& address, boost::beast::http::v
   return {res.result_int(), json::parse(res.body())};
 }
 
-/// The two FIFOs of a TELOS_TEST_PAUSE point (see actors/cluster.cpp, pause_point): the node
+/// The two FIFOs of a TELOS_TEST_PAUSE point (see actors/test_hooks.hpp, pause_point): the node
 /// writes a byte to DIR/reached when it gets there and goes on once a byte is written to
 /// DIR/resume.
 struct pause_point {

@@ -1,0 +1,453 @@
+// The shard node: the node actor of a telosd shard host (see shard_node.hpp).
+#include "telos/actors/shard_node.hpp"
+
+#include "telos/actors/node_files.hpp"
+#include "telos/actors/test_hooks.hpp"
+#include "telos/actors/transactions.hpp"
+#include "telos/shard/durable_file.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace fs = std::filesystem;
+
+namespace telos {
+
+namespace {
+
+std::string shard_list(const std::vector<shard_host>& shards) {
+  std::string names;
+  for (const auto& s : shards)
+    names += (names.empty() ? "" : ", ") + std::to_string(s.storage->id);
+  return names;
+}
+
+struct shard_node_state {
+  static inline const char* name = "shard_node";
+  std::string data_dir;
+  std::string backend;
+  telos::profile profile;
+  uint32_t shard_count = 0;
+  shard_node_config config;
+  std::vector<shard_host> shards;
+  /// Shards being restored (their actor is null meanwhile).
+  std::set<uint32_t> restoring;
+  /// Shards a restore closed and could not reopen: why (they serve nothing until a restore
+  /// succeeds).
+  std::map<uint32_t, std::string> broken;
+  /// Run once no restore is in progress (stop_shard_node).
+  std::vector<std::function<void()>> after_restores;
+  /// Commits being applied, by shard and transaction: a repeated commit (the coordinator retries
+  /// after a lost answer) waits for the first instead of applying the part twice.
+  std::map<std::pair<uint32_t, uuid>, std::vector<caf::typed_response_promise<shard_write_result>>>
+      applying;
+};
+
+using attach_reply = caf::result<caf::actor, shard_identity>;
+
+/// A shard host's node actor: the attach handshake plus the participant side of two-phase
+/// commit. Published as a node_actor; coordinators cast it to participant_actor.
+using shard_node_actor = node_actor::extend_with<participant_actor>::extend<
+    caf::replies_to<atom::close>::with<atom::ok>>;
+using shard_node_ptr = shard_node_actor::stateful_pointer<shard_node_state>;
+
+shard_host* hosted(shard_node_state& st, uint32_t shard) {
+  for (auto& h : st.shards)
+    if (h.storage->id == shard) return &h;
+  return nullptr;
+}
+
+/// ec::unavailable for a hosted shard that has no actor now (being restored, or a restore failed).
+caf::error not_serving(const shard_node_state& st, uint32_t shard) {
+  auto name = "shard " + std::to_string(shard) + " on the node with data dir '" + st.data_dir + "'";
+  if (st.restoring.count(shard) != 0)
+    return make_error(ec::unavailable, name + " is being restored");
+  auto why = st.broken.find(shard);
+  return make_error(ec::unavailable,
+                    name + " serves nothing: a restore closed it and could not reopen it (" +
+                        (why == st.broken.end() ? std::string{"unknown reason"} : why->second) +
+                        "); run the restore again");
+}
+
+/// Restore phase 1 on this node: what check_checkpoint says about DIR for `shard`.
+caf::error check_restore(const shard_node_state& st, uint32_t shard, const std::string& dir) {
+  auto name = "shard " + std::to_string(shard) + " on the node with data dir '" + st.data_dir + "'";
+  auto m = read_manifest(st.data_dir);
+  if (!m) return make_error(code_of(m.error()), name + ": " + describe(m.error()));
+  if (!*m)
+    return make_error(ec::invalid_argument,
+                      name + ": the node's store has no MANIFEST (a memory store has nothing to "
+                             "restore into)");
+  if (auto ok = check_checkpoint(dir, **m, {shard}); !ok)
+    return make_error(code_of(ok.error()), name + ": " + describe(ok.error()));
+  return {};
+}
+
+/// The blocking part of a live restore, run on a thread of its own so that the node keeps
+/// answering (pings, other shards): closes the shard's storage, swaps its directory, reopens it.
+struct restore_job {
+  opened_shard* storage = nullptr;
+  std::string data_dir;
+  std::string dir;
+  shard_open_options open;
+  expected<opened_shard> result{make_error(ec::internal, "the restore did not run")};
+
+  void run() {
+    if (auto ok = close_shard(*storage); !ok) {
+      result = make_error(code_of(ok.error()), "closing the shard: " + describe(ok.error()));
+      return;
+    }
+    if (detail::fail_point("restore-copy")) {
+      result = make_error(ec::io_error, "cannot copy '" + backend_directory(dir, open.shard) +
+                                            "': failure injected by TELOS_TEST_FAIL");
+      return;
+    }
+    if (auto ok = replace_shard_directory(data_dir, dir, open.shard); !ok) {
+      result = std::move(ok.error());
+      return;
+    }
+    auto opened = open_shard(open);
+    if (!opened) {
+      result = make_error(code_of(opened.error()),
+                          "reopening the restored shard: " + describe(opened.error()));
+      return;
+    }
+    result = std::move(*opened);
+  }
+};
+
+using run_job = caf::atom_constant<caf::atom("runjob")>;
+constexpr run_job run_job_v{};
+
+void restores_done(shard_node_state& st) {
+  if (!st.restoring.empty()) return;
+  auto waiting = std::move(st.after_restores);
+  st.after_restores.clear();
+  for (auto& f : waiting)
+    f();
+}
+
+caf::error not_hosted(const shard_node_state& st, uint32_t shard) {
+  return make_error(ec::not_found, "the node with data dir '" + st.data_dir + "' hosts shard(s) " +
+                                       shard_list(st.shards) + ", not shard " +
+                                       std::to_string(shard));
+}
+
+shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_config config,
+                                           std::vector<shard_host> shards) {
+  auto& st = self->state;
+  st.config = std::move(config);
+  st.data_dir = st.config.data_dir;
+  st.backend = st.config.backend;
+  st.profile = st.config.profile;
+  st.shard_count = st.config.shard_count;
+  st.shards = std::move(shards);
+  return {
+      [self](atom::attach, uint32_t shard, const uuid& cluster, uint32_t count,
+             bool bound_before) -> attach_reply {
+        auto& st = self->state;
+        auto it = std::find_if(st.shards.begin(), st.shards.end(),
+                               [&](const shard_host& h) { return h.storage->id == shard; });
+        if (it == st.shards.end())
+          return make_error(ec::format_mismatch,
+                            "the node with data dir '" + st.data_dir + "' hosts shard(s) " +
+                                shard_list(st.shards) + ", not shard " + std::to_string(shard) +
+                                " (wrong --shard-id, or wrong position in --shards)");
+        if (!it->actor) return not_serving(st, shard);
+        if (count != st.shard_count)
+          return make_error(ec::format_mismatch,
+                            "shard " + std::to_string(shard) + " in '" + st.data_dir +
+                                "' belongs to a store of " + std::to_string(st.shard_count) +
+                                " shards, the coordinator routes over " + std::to_string(count));
+        auto binding = read_node_binding(st.data_dir);
+        if (!binding) return std::move(binding.error());
+        if (*binding) {
+          if ((*binding)->cluster != cluster)
+            return make_error(ec::format_mismatch,
+                              "data dir '" + st.data_dir + "' belongs to cluster " +
+                                  (*binding)->cluster.to_string() + ", not to cluster " +
+                                  cluster.to_string() + " (wrong --data-dir?)");
+        } else {
+          if (bound_before)
+            return make_error(ec::format_mismatch,
+                              "data dir '" + st.data_dir + "' is bound to no cluster, but shard " +
+                                  std::to_string(shard) + " of cluster " + cluster.to_string() +
+                                  " was attached before (wrong or wiped --data-dir?)");
+          if (auto ok = write_node_binding(st.data_dir, node_binding{cluster, count}); !ok)
+            return std::move(ok.error());
+        }
+        shard_identity id;
+        id.shard = shard;
+        id.shard_count = st.shard_count;
+        id.backend = st.backend;
+        id.profile = st.profile;
+        id.data_dir = st.data_dir;
+        return attach_reply{caf::actor_cast<caf::actor>(it->actor), std::move(id)};
+      },
+      [self](atom::attach) -> caf::result<caf::actor, cluster_identity> {
+        return make_error(ec::invalid_argument,
+                          "this telosd hosts shard(s) " + shard_list(self->state.shards) +
+                              "; clients connect to the coordinator node (telosd --coordinator)");
+      },
+      [self](atom::prepare_tx, uint32_t shard, const uuid& tx,
+             const shard_write& part) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        std::vector<char> bytes;
+        caf::binary_serializer sink{self->system(), bytes};
+        if (auto err = sink(const_cast<shard_write&>(part)))
+          return make_error(ec::internal,
+                            "cannot encode the prepared part: " + self->system().render(err));
+        if (auto ok = write_prepared_part(st.data_dir, shard, tx, {bytes.begin(), bytes.end()});
+            !ok)
+          return std::move(ok.error());
+        detail::crash_point("after-prepare");
+        return atom::ok_v;
+      },
+      [self](atom::commit_tx, uint32_t shard, const uuid& tx) -> caf::result<shard_write_result> {
+        detail::crash_point("before-commit");
+        detail::pause_point("before-commit");
+        auto& st = self->state;
+        auto* host = hosted(st, shard);
+        if (host == nullptr) return not_hosted(st, shard);
+        if (!host->actor) return not_serving(st, shard);
+        auto key = std::make_pair(shard, tx);
+        if (auto it = st.applying.find(key); it != st.applying.end()) {
+          it->second.push_back(self->make_response_promise<shard_write_result>());
+          return it->second.back();
+        }
+        auto bytes = read_prepared_part(st.data_dir, shard, tx);
+        if (!bytes) return std::move(bytes.error());
+        // Applied and dropped already (a repeated commit after a lost answer).
+        if (!*bytes) return shard_write_result{};
+        shard_write part;
+        caf::binary_deserializer source{self->system(), (*bytes)->data(), (*bytes)->size()};
+        if (auto err = source(part))
+          return make_error(ec::corrupt_value,
+                            "prepared part '" + prepared_dir(st.data_dir, shard) + "/" +
+                                tx.to_string() +
+                                "' does not decode: " + self->system().render(err));
+        auto rp = self->make_response_promise<shard_write_result>();
+        st.applying[key].push_back(rp);
+        auto answer = [self, key](auto result) {
+          auto waiting = std::move(self->state.applying[key]);
+          self->state.applying.erase(key);
+          for (auto& w : waiting)
+            w.deliver(result);
+        };
+        self->request(host->actor, caf::infinite, atom::write_v, std::move(part))
+            .then(
+                [self, answer, shard, tx](shard_write_result& r) mutable {
+                  remove_prepared_part(self->state.data_dir, shard, tx);
+                  detail::pause_point("after-commit");
+                  answer(r);
+                },
+                [answer](caf::error& err) mutable { answer(err); });
+        return rp;
+      },
+      [self](atom::abort_tx, uint32_t shard, const uuid& tx) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        remove_prepared_part(st.data_dir, shard, tx);
+        return atom::ok_v;
+      },
+      [](atom::ping) { return atom::ok_v; },
+      [self](atom::checkpoint, uint32_t shard, std::string& dir) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        auto* host = hosted(st, shard);
+        if (host == nullptr) return not_hosted(st, shard);
+        if (!host->actor) return not_serving(st, shard);
+        auto target = backend_directory(dir, shard);
+        std::error_code ec;
+        if (fs::exists(target, ec))
+          return make_error(ec::already_exists, "checkpoint directory '" + target +
+                                                    "' exists already on the node of shard " +
+                                                    std::to_string(shard));
+        fs::create_directories(dir, ec);
+        if (ec)
+          return make_error(ec::io_error, "cannot create '" + dir + "' on the node of shard " +
+                                              std::to_string(shard) + ": " + ec.message());
+        auto rp = self->make_response_promise<atom::ok>();
+        self->request(host->actor, caf::infinite, atom::checkpoint_v, dir)
+            .then(
+                [self, rp, dir](atom::ok) mutable {
+                  auto& st = self->state;
+                  // Copies of the node's MANIFEST and binding make DIR a data dir that telosd
+                  // serves as it is. Nodes sharing a disk may write them at once: each through
+                  // a temporary file of its own, all with the same bytes.
+                  for (auto name : {"MANIFEST", "NODE"}) {
+                    auto from = st.data_dir + "/" + name;
+                    std::error_code ec;
+                    if (!fs::exists(from, ec)) continue;
+                    auto bytes = read_small_file(from);
+                    if (!bytes) {
+                      rp.deliver(std::move(bytes.error()));
+                      return;
+                    }
+                    if (auto ok = replace_file(dir + "/" + name, *bytes, true); !ok) {
+                      rp.deliver(std::move(ok.error()));
+                      return;
+                    }
+                  }
+                  rp.deliver(atom::ok_v);
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](atom::prepared_tx, uint32_t shard) -> caf::result<std::vector<uuid>> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        return prepared_parts(st.data_dir, shard);
+      },
+      [self](atom::restore_check, uint32_t shard, std::string& dir) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
+        if (st.restoring.count(shard) != 0) return not_serving(st, shard);
+        if (auto err = check_restore(st, shard, dir)) return err;
+        return atom::ok_v;
+      },
+      [self](atom::restore_live, uint32_t shard, std::string& dir) -> caf::result<caf::actor> {
+        auto& st = self->state;
+        auto* host = hosted(st, shard);
+        if (host == nullptr) return not_hosted(st, shard);
+        if (st.restoring.count(shard) != 0) return not_serving(st, shard);
+        if (auto err = check_restore(st, shard, dir)) return err;
+        st.restoring.insert(shard);
+        auto job = std::make_shared<restore_job>();
+        job->storage = host->storage;
+        job->data_dir = st.data_dir;
+        job->dir = dir;
+        job->open = st.config.open;
+        job->open.shard = shard;
+        job->open.backend_options.create_if_missing = false;
+        auto rp = self->make_response_promise<caf::actor>();
+        // Reopened: the shard serves again through actors of its own.
+        auto finish = [self, shard, job, rp]() mutable {
+          auto& st = self->state;
+          st.restoring.erase(shard);
+          auto* host = hosted(st, shard);
+          if (!job->result) {
+            st.broken[shard] = describe(job->result.error());
+            std::cerr << "telosd: restoring shard " << shard << " from '" << job->dir
+                      << "' failed: " << st.broken[shard] << '\n';
+            rp.deliver(make_error(code_of(job->result.error()),
+                                  "shard " + std::to_string(shard) +
+                                      " on the node with data dir '" + st.data_dir +
+                                      "' was closed but not restored: " + st.broken[shard]));
+            restores_done(st);
+            return;
+          }
+          st.broken.erase(shard);
+          *host->storage = std::move(*job->result);
+          std::vector<opened_shard> one;
+          one.push_back(std::move(*host->storage));
+          auto actors = spawn_engine(self->system(), one, st.profile, st.config.engine);
+          *host->storage = std::move(one.front());
+          host->actor = actors.shards.front();
+          host->engine = actors.coordinator;
+          std::cerr << "telosd: shard " << shard << " restored live from '" << job->dir << "'\n";
+          rp.deliver(caf::actor_cast<caf::actor>(host->actor));
+          restores_done(st);
+        };
+        // The blocking part runs on a thread of its own once the shard's actors stopped.
+        auto run = [self, job, finish]() mutable {
+          // (The job goes in as an argument: CAF 0.17 dereferences an empty argument tuple when
+          // a function-based actor takes none, which UBSan rejects.)
+          auto worker = self->system().spawn<caf::detached>(
+              [](caf::event_based_actor* w, std::shared_ptr<restore_job> job) -> caf::behavior {
+                return {[job, w](run_job) {
+                  job->run();
+                  w->quit();
+                  return atom::ok_v;
+                }};
+              },
+              job);
+          self->request(worker, caf::infinite, run_job_v)
+              .then([finish](atom::ok) mutable { finish(); },
+                    [job, finish](caf::error& err) mutable {
+                      job->result =
+                          make_error(ec::internal, "the restore thread failed: " + to_string(err));
+                      finish();
+                    });
+        };
+        if (!host->actor) {
+          run();
+          return rp;
+        }
+        auto engine = host->engine;
+        host->actor = nullptr;
+        host->engine = nullptr;
+        self->request(engine, caf::infinite, atom::close_v)
+            .then([run](atom::ok) mutable { run(); },
+                  [run, shard](caf::error& err) mutable {
+                    // The storage is closed below whatever the actors said.
+                    std::cerr << "telosd: stopping shard " << shard
+                              << " for the restore: " << to_string(err) << '\n';
+                    run();
+                  });
+        return rp;
+      },
+      [self](atom::close) -> caf::result<atom::ok> {
+        auto rp = self->make_response_promise<atom::ok>();
+        auto close_all = [self, rp]() mutable {
+          auto& st = self->state;
+          auto left = std::make_shared<size_t>(1);
+          auto done = [self, rp, left]() mutable {
+            if (--*left > 0) return;
+            rp.deliver(atom::ok_v);
+            self->quit();
+          };
+          for (auto& h : st.shards) {
+            if (!h.engine) continue;
+            ++*left;
+            auto engine = std::move(h.engine);
+            h.actor = nullptr;
+            self->request(engine, caf::infinite, atom::close_v)
+                .then([done](atom::ok) mutable { done(); },
+                      [done](caf::error& err) mutable {
+                        std::cerr << "telosd: closing: " << to_string(err) << '\n';
+                        done();
+                      });
+          }
+          done();
+        };
+        if (self->state.restoring.empty())
+          close_all();
+        else
+          self->state.after_restores.push_back(close_all);
+        return rp;
+      },
+  };
+}
+
+} // namespace
+
+node_actor spawn_shard_node(caf::actor_system& sys, shard_node_config config,
+                            std::vector<shard_host> shards) {
+  return caf::actor_cast<node_actor>(sys.spawn(shard_node, std::move(config), std::move(shards)));
+}
+
+expected<void> stop_shard_node(caf::actor_system& sys, const node_actor& node) {
+  caf::scoped_actor self{sys};
+  expected<void> result;
+  self->request(caf::actor_cast<caf::actor>(node), caf::infinite, atom::close_v)
+      .receive([](atom::ok) {},
+               [&](caf::error& err) { result = make_error(ec::internal, sys.render(err)); });
+  return result;
+}
+
+} // namespace telos

@@ -1,0 +1,49 @@
+// The shard node (owns): the node actor a telosd shard host publishes. It answers the attach
+// handshake for the shards it hosts, is the participant of two-phase commit (stages parts in
+// prepared/, applies or drops them), writes checkpoints and restores a shard live.
+#pragma once
+
+#include "telos/actors/engine.hpp"
+#include "telos/messages/actor_interfaces.hpp"
+#include "telos/messages/error.hpp"
+#include "telos/messages/profile.hpp"
+#include "telos/shard/shard_storage.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace telos {
+
+struct shard_host {
+  /// Owned by the caller; a live restore replaces what it holds (close_shard, then open_shard).
+  opened_shard* storage = nullptr;
+  /// Null while the shard is being restored, or after a restore that failed.
+  shard_actor actor;
+  /// The engine coordinator over this shard alone (spawn_engine): closing it stops the shard's
+  /// actors (shard, backend, indexes).
+  coordinator_actor engine;
+};
+
+struct shard_node_config {
+  std::string data_dir;
+  std::string backend;
+  telos::profile profile;
+  uint32_t shard_count = 0;
+  /// How the node (re)opens a shard after a live restore (`shard` is set per shard).
+  shard_open_options open;
+  engine_options engine;
+};
+
+/// The node actor of a telosd shard host: answers attach for the shards it hosts, takes part in
+/// two-phase commit, writes checkpoints and restores them live.
+node_actor spawn_shard_node(caf::actor_system& sys, shard_node_config config,
+                            std::vector<shard_host> shards);
+
+/// Stops a shard node: waits for a restore in progress, closes the actors of every hosted shard
+/// and lets the node quit. Afterwards the caller closes the storage (close_shard).
+expected<void> stop_shard_node(caf::actor_system& sys, const node_actor& node);
+
+} // namespace telos
