@@ -69,10 +69,6 @@ expected<attached_shard> attach_shard(caf::actor_system& sys, const cluster_map&
 
 namespace {
 
-using remote_shard_actor =
-    shard_actor::extend<caf::reacts_to<atom::reconnect>,
-                        caf::reacts_to<atom::heartbeat>>::extend_with<transaction_shard_actor>;
-
 struct remote_shard_state {
   static inline const char* name = "remote_shard";
   remote_shard_config config;
@@ -130,7 +126,10 @@ void resolve_prepared(remote_ptr self) {
                     .then(
                         [self, tx](shard_write_result&) {
                           auto& st = self->state;
-                          (void)st.config.decisions->record_applied(tx, st.config.shard);
+                          if (st.config.decision_writer)
+                            self->request(st.config.decision_writer, caf::infinite,
+                                          atom::applied_tx_v, tx, st.config.shard)
+                                .then([](atom::ok) {}, [](caf::error&) {});
                         },
                         [](caf::error&) {});
               else

@@ -41,6 +41,8 @@ struct remote_shard_config {
   node_actor initial_node;
   /// Resolves the transactions a participant still holds prepared, whenever it attaches.
   std::shared_ptr<decision_log> decisions;
+  /// Writes the log (spawn_decision_writer): what a participant applied is recorded through it.
+  decision_log_actor decision_writer;
   /// Why `initial` is null, for the first errors.
   std::string initial_error;
   /// Reconnect delays double from min to max.

@@ -3,7 +3,6 @@
 
 #include "telos/actors/node_files.hpp"
 #include "telos/actors/test_hooks.hpp"
-#include "telos/actors/transactions.hpp"
 #include "telos/shard/durable_file.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -12,6 +11,7 @@
 #include <caf/binary_serializer.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -36,6 +36,36 @@ std::string shard_list(const std::vector<shard_host>& shards) {
   return names;
 }
 
+/// The keeper of a node's staged two-phase-commit parts (node_files.hpp has their format); one
+/// mailbox, so a part's write, read, removal and listing happen in the order the node asked.
+prepared_parts_actor::behavior_type parts_keeper(prepared_parts_actor::pointer self,
+                                                 std::string data_dir) {
+  return {
+      [data_dir](atom::prepare_tx, uint32_t shard, const uuid& tx,
+                 const std::string& bytes) -> caf::result<atom::ok> {
+        if (auto ok = write_prepared_part(data_dir, shard, tx, bytes); !ok)
+          return std::move(ok.error());
+        detail::crash_point("after-prepare");
+        return atom::ok_v;
+      },
+      [data_dir](atom::get, uint32_t shard, const uuid& tx) -> caf::result<bool, std::string> {
+        auto bytes = read_prepared_part(data_dir, shard, tx);
+        if (!bytes) return std::move(bytes.error());
+        if (!*bytes) return {false, std::string{}};
+        return {true, std::move(**bytes)};
+      },
+      [data_dir](atom::remove, uint32_t shard, const uuid& tx) {
+        remove_prepared_part(data_dir, shard, tx);
+        return atom::ok_v;
+      },
+      [data_dir](atom::prepared_tx, uint32_t shard) { return prepared_parts(data_dir, shard); },
+      [self](atom::close) {
+        self->quit();
+        return atom::ok_v;
+      },
+  };
+}
+
 struct shard_node_state {
   static inline const char* name = "shard_node";
   std::string data_dir;
@@ -55,14 +85,12 @@ struct shard_node_state {
   /// after a lost answer) waits for the first instead of applying the part twice.
   std::map<std::pair<uint32_t, uuid>, std::vector<caf::typed_response_promise<shard_write_result>>>
       applying;
+  /// Keeps the staged parts in prepared/ (detached: writes and fsyncs them off the scheduler).
+  prepared_parts_actor parts;
 };
 
 using attach_reply = caf::result<caf::actor, shard_identity>;
 
-/// A shard host's node actor: the attach handshake plus the participant side of two-phase
-/// commit. Published as a node_actor; coordinators cast it to participant_actor.
-using shard_node_actor = node_actor::extend_with<participant_actor>::extend<
-    caf::replies_to<atom::close>::with<atom::ok>>;
 using shard_node_ptr = shard_node_actor::stateful_pointer<shard_node_state>;
 
 shard_host* hosted(shard_node_state& st, uint32_t shard) {
@@ -130,9 +158,6 @@ struct restore_job {
   }
 };
 
-using run_job = caf::atom_constant<caf::atom("runjob")>;
-constexpr run_job run_job_v{};
-
 void restores_done(shard_node_state& st) {
   if (!st.restoring.empty()) return;
   auto waiting = std::move(st.after_restores);
@@ -156,6 +181,8 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
   st.profile = st.config.profile;
   st.shard_count = st.config.shard_count;
   st.shards = std::move(shards);
+  st.parts = self->system().spawn<caf::detached>(parts_keeper, st.data_dir);
+  self->link_to(st.parts);
   return {
       [self](atom::attach, uint32_t shard, const uuid& cluster, uint32_t count,
              bool bound_before) -> attach_reply {
@@ -212,11 +239,13 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
         if (auto err = sink(const_cast<shard_write&>(part)))
           return make_error(ec::internal,
                             "cannot encode the prepared part: " + self->system().render(err));
-        if (auto ok = write_prepared_part(st.data_dir, shard, tx, {bytes.begin(), bytes.end()});
-            !ok)
-          return std::move(ok.error());
-        detail::crash_point("after-prepare");
-        return atom::ok_v;
+        // Written and synced by the detached keeper of the parts, off the scheduler's threads.
+        auto rp = self->make_response_promise<atom::ok>();
+        self->request(st.parts, caf::infinite, atom::prepare_tx_v, shard, tx,
+                      std::string{bytes.begin(), bytes.end()})
+            .then([rp](atom::ok) mutable { rp.deliver(atom::ok_v); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
       [self](atom::commit_tx, uint32_t shard, const uuid& tx) -> caf::result<shard_write_result> {
         detail::crash_point("before-commit");
@@ -230,17 +259,6 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
           it->second.push_back(self->make_response_promise<shard_write_result>());
           return it->second.back();
         }
-        auto bytes = read_prepared_part(st.data_dir, shard, tx);
-        if (!bytes) return std::move(bytes.error());
-        // Applied and dropped already (a repeated commit after a lost answer).
-        if (!*bytes) return shard_write_result{};
-        shard_write part;
-        caf::binary_deserializer source{self->system(), (*bytes)->data(), (*bytes)->size()};
-        if (auto err = source(part))
-          return make_error(ec::corrupt_value,
-                            "prepared part '" + prepared_dir(st.data_dir, shard) + "/" +
-                                tx.to_string() +
-                                "' does not decode: " + self->system().render(err));
         auto rp = self->make_response_promise<shard_write_result>();
         st.applying[key].push_back(rp);
         auto answer = [self, key](auto result) {
@@ -249,21 +267,52 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
           for (auto& w : waiting)
             w.deliver(result);
         };
-        self->request(host->actor, caf::infinite, atom::write_v, std::move(part))
-            .then(
-                [self, answer, shard, tx](shard_write_result& r) mutable {
-                  remove_prepared_part(self->state.data_dir, shard, tx);
-                  detail::pause_point("after-commit");
-                  answer(r);
-                },
-                [answer](caf::error& err) mutable { answer(err); });
+        auto apply = [self, answer, shard, tx](bool staged, std::string& bytes) mutable {
+          // Applied and dropped already (a repeated commit after a lost answer).
+          if (!staged) {
+            answer(shard_write_result{});
+            return;
+          }
+          auto& st = self->state;
+          shard_write part;
+          caf::binary_deserializer source{self->system(), bytes.data(), bytes.size()};
+          if (auto err = source(part)) {
+            answer(make_error(ec::corrupt_value,
+                              "prepared part '" + prepared_dir(st.data_dir, shard) + "/" +
+                                  tx.to_string() +
+                                  "' does not decode: " + self->system().render(err)));
+            return;
+          }
+          auto* host = hosted(st, shard);
+          if (!host->actor) {
+            answer(not_serving(st, shard));
+            return;
+          }
+          self->request(host->actor, caf::infinite, atom::write_v, std::move(part))
+              .then(
+                  [self, answer, shard, tx](shard_write_result& r) mutable {
+                    self->request(self->state.parts, caf::infinite, atom::remove_v, shard, tx)
+                        .then(
+                            [answer, r](atom::ok) mutable {
+                              detail::pause_point("after-commit");
+                              answer(r);
+                            },
+                            [answer, r](caf::error&) mutable { answer(r); });
+                  },
+                  [answer](caf::error& err) mutable { answer(err); });
+        };
+        self->request(st.parts, caf::infinite, atom::get_v, shard, tx)
+            .then(apply, [answer](caf::error& err) mutable { answer(err); });
         return rp;
       },
       [self](atom::abort_tx, uint32_t shard, const uuid& tx) -> caf::result<atom::ok> {
         auto& st = self->state;
         if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
-        remove_prepared_part(st.data_dir, shard, tx);
-        return atom::ok_v;
+        auto rp = self->make_response_promise<atom::ok>();
+        self->request(st.parts, caf::infinite, atom::remove_v, shard, tx)
+            .then([rp](atom::ok) mutable { rp.deliver(atom::ok_v); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
       [](atom::ping) { return atom::ok_v; },
       [self](atom::checkpoint, uint32_t shard, std::string& dir) -> caf::result<atom::ok> {
@@ -311,7 +360,11 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
       [self](atom::prepared_tx, uint32_t shard) -> caf::result<std::vector<uuid>> {
         auto& st = self->state;
         if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
-        return prepared_parts(st.data_dir, shard);
+        auto rp = self->make_response_promise<std::vector<uuid>>();
+        self->request(st.parts, caf::infinite, atom::prepared_tx_v, shard)
+            .then([rp](std::vector<uuid>& txs) mutable { rp.deliver(std::move(txs)); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
       [self](atom::restore_check, uint32_t shard, std::string& dir) -> caf::result<atom::ok> {
         auto& st = self->state;
@@ -369,14 +422,14 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
           // a function-based actor takes none, which UBSan rejects.)
           auto worker = self->system().spawn<caf::detached>(
               [](caf::event_based_actor* w, std::shared_ptr<restore_job> job) -> caf::behavior {
-                return {[job, w](run_job) {
+                return {[job, w](atom::run_job) {
                   job->run();
                   w->quit();
                   return atom::ok_v;
                 }};
               },
               job);
-          self->request(worker, caf::infinite, run_job_v)
+          self->request(worker, caf::infinite, atom::run_job_v)
               .then([finish](atom::ok) mutable { finish(); },
                     [job, finish](caf::error& err) mutable {
                       job->result =
@@ -408,6 +461,7 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
           auto left = std::make_shared<size_t>(1);
           auto done = [self, rp, left]() mutable {
             if (--*left > 0) return;
+            caf::anon_send(self->state.parts, atom::close_v);
             rp.deliver(atom::ok_v);
             self->quit();
           };

@@ -1,9 +1,11 @@
-// Two-phase commit at the coordinator: the decision log and the transaction front.
+// Two-phase commit at the coordinator: the decision log, its detached writer and the transaction
+// front (see transactions.hpp).
 #include "telos/actors/transactions.hpp"
 #include "telos/shard/durable_file.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -208,6 +210,39 @@ size_t decision_log::lines() const {
   return lines_;
 }
 
+// -- the decision log's writer
+// ---------------------------------------------------------------------
+
+namespace {
+
+decision_log_actor::behavior_type decision_writer(decision_log_actor::pointer self,
+                                                  std::shared_ptr<decision_log> log) {
+  return {
+      [log](atom::commit_tx, const uuid& tx, const std::vector<uint32_t>& shards,
+            const std::vector<uuid>& ids) -> caf::result<atom::ok> {
+        if (auto logged = log->record_commit(tx, {shards.begin(), shards.end()}, ids); !logged)
+          return std::move(logged.error());
+        return atom::ok_v;
+      },
+      // A failure only keeps the decision in the log longer (its line is rewritten later).
+      [log](atom::applied_tx, const uuid& tx, uint32_t shard) {
+        (void)log->record_applied(tx, shard);
+        return atom::ok_v;
+      },
+      [self](atom::close) {
+        self->quit();
+        return atom::ok_v;
+      },
+  };
+}
+
+} // namespace
+
+decision_log_actor spawn_decision_writer(caf::actor_system& sys,
+                                         std::shared_ptr<decision_log> log) {
+  return sys.spawn<caf::detached>(decision_writer, std::move(log));
+}
+
 // -- transaction front ----------------------------------------------------------------------------
 
 namespace {
@@ -258,6 +293,8 @@ struct front_state {
   telos::profile profile;
   telos::limits limits;
   std::shared_ptr<decision_log> decisions;
+  /// Writes the decision log (detached): the front never waits for a disk itself.
+  decision_log_actor writer;
   /// Ids of every cross-shard batch from its prepare until its commit phase ended: writes to them
   /// fail with ec::conflict meanwhile.
   std::map<uuid, std::set<uuid>> locked;
@@ -279,14 +316,7 @@ struct front_state {
   std::function<void()> on_drained;
 };
 
-/// Retries the commit of an unapplied transaction on the shards that did not apply it.
-using retry_commit = caf::atom_constant<caf::atom("retrycmt")>;
-constexpr retry_commit retry_commit_v{};
-
-using front_actor =
-    coordinator_actor::extend<caf::reacts_to<retry_commit, uuid>,
-                              caf::replies_to<atom::restore_live, std::string>::with<uint64_t>>;
-using front_ptr = front_actor::stateful_pointer<front_state>;
+using front_ptr = transaction_front_actor::stateful_pointer<front_state>;
 
 std::string shard_names(const std::set<size_t>& shards) {
   std::string names;
@@ -492,7 +522,8 @@ using tx_done = std::function<void(caf::expected<std::map<size_t, shard_write_re
 void applied(front_ptr self, const uuid& tx, size_t shard) {
   auto& st = self->state;
   // A failure here only keeps the decision in the log longer (its line is rewritten later).
-  (void)st.decisions->record_applied(tx, static_cast<uint32_t>(shard));
+  self->request(st.writer, caf::infinite, atom::applied_tx_v, tx, static_cast<uint32_t>(shard))
+      .then([](atom::ok) {}, [](caf::error&) {});
   auto it = st.unapplied.find(tx);
   if (it == st.unapplied.end()) return;
   it->second.shards.erase(shard);
@@ -511,7 +542,7 @@ void schedule_retry(front_ptr self, const uuid& tx) {
   u.retrying = true;
   u.backoff =
       std::clamp(u.backoff * 2, std::chrono::milliseconds{50}, std::chrono::milliseconds{1000});
-  self->delayed_send(self, u.backoff, retry_commit_v, tx);
+  self->delayed_send(self, u.backoff, atom::retry_commit_v, tx);
 }
 
 /// Asks every shard that did not apply its part of tx to commit it again (a remote shard fails at
@@ -575,9 +606,12 @@ void commit_all(front_ptr self, uuid tx, std::shared_ptr<tx_plan> plan, tx_done 
     self->request(self->state.shards[s], caf::infinite, atom::commit_tx_v, tx)
         .then(
             [self, out, tx, s, finish](shard_write_result& r) {
-              (void)self->state.decisions->record_applied(tx, static_cast<uint32_t>(s));
               out->results[s] = std::move(r);
-              finish();
+              // The answer waits for the log to learn it (a failure only keeps the decision in
+              // the log longer).
+              self->request(self->state.writer, caf::infinite, atom::applied_tx_v, tx,
+                            static_cast<uint32_t>(s))
+                  .then([finish](atom::ok) { finish(); }, [finish](caf::error&) { finish(); });
             },
             [out, s, finish](caf::error& err) {
               out->failed.insert(s);
@@ -620,19 +654,8 @@ void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
   };
   auto v = std::make_shared<votes>();
   v->pending = plan->parts.size();
-  auto decide = [self, tx, plan, v, done] {
-    if (--v->pending > 0) return;
-    caf::error failed = std::move(v->first);
-    if (!failed) {
-      std::set<uint32_t> shards;
-      for (const auto& [s, part] : plan->parts)
-        shards.insert(static_cast<uint32_t>(s));
-      const auto& ids = self->state.locked[tx];
-      if (auto logged = self->state.decisions->record_commit(
-              tx, shards, std::vector<uuid>(ids.begin(), ids.end()));
-          !logged)
-        failed = std::move(logged.error());
-    }
+  // Once every vote is in and the decision (when all voted yes) is logged.
+  auto conclude = [self, tx, plan, v, done](caf::error failed) {
     self->state.decisions->end(tx);
     if (failed) {
       // No decision was logged: the transaction is aborted everywhere. A participant that cannot
@@ -657,6 +680,22 @@ void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
     };
     self->state.commits.push_back(std::move(phase));
     start_commits(self);
+  };
+  auto decide = [self, tx, plan, v, conclude] {
+    if (--v->pending > 0) return;
+    if (v->first) {
+      conclude(std::move(v->first));
+      return;
+    }
+    // The commit point: the detached writer appends and syncs the decision off this thread.
+    std::vector<uint32_t> shards;
+    for (const auto& [s, part] : plan->parts)
+      shards.push_back(static_cast<uint32_t>(s));
+    const auto& ids = self->state.locked[tx];
+    self->request(self->state.writer, caf::infinite, atom::commit_tx_v, tx, std::move(shards),
+                  std::vector<uuid>(ids.begin(), ids.end()))
+        .then([conclude](atom::ok) { conclude({}); },
+              [conclude](caf::error& err) { conclude(std::move(err)); });
   };
   for (auto& [shard, part] : plan->parts) {
     auto s = shard;
@@ -865,16 +904,18 @@ void remove_ids(front_ptr self, std::vector<uuid> ids, caf::typed_response_promi
             });
 }
 
-front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor coordinator,
-                                             std::vector<transaction_shard_actor> shards,
-                                             telos::profile profile, telos::limits limits,
-                                             std::shared_ptr<decision_log> decisions) {
+transaction_front_actor::behavior_type
+transaction_front(front_ptr self, coordinator_actor coordinator,
+                  std::vector<transaction_shard_actor> shards, telos::profile profile,
+                  telos::limits limits, std::shared_ptr<decision_log> decisions,
+                  decision_log_actor writer) {
   auto& st = self->state;
   st.coordinator = std::move(coordinator);
   st.shards = std::move(shards);
   st.profile = std::move(profile);
   st.limits = limits;
   st.decisions = std::move(decisions);
+  st.writer = std::move(writer);
   // Batches a shard had not applied when the coordinator stopped: locked again, and retried.
   for (auto& d : st.decisions->pending()) {
     st.locked[d.tx].insert(d.ids.begin(), d.ids.end());
@@ -882,14 +923,14 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
     for (auto s : d.shards)
       if (s < st.shards.size()) u.shards.insert(s);
     u.why = "not confirmed applied before the coordinator restarted";
-    self->send(self, retry_commit_v, d.tx);
+    self->send(self, atom::retry_commit_v, d.tx);
   }
   auto shard_of = [self](const uuid& id) {
     return static_cast<size_t>(stable_hash(id) % self->state.shards.size());
   };
   auto& c = st.coordinator;
   return {
-      [=](retry_commit, uuid& tx) { retry_unapplied(self, tx); },
+      [=](atom::retry_commit, uuid& tx) { retry_unapplied(self, tx); },
       [=](atom::put, std::vector<memory>& batch) {
         auto rp = self->make_response_promise<std::vector<uuid>>();
         unless_restoring(self, [self, rp, batch = std::move(batch), shard_of]() mutable {
@@ -988,7 +1029,9 @@ front_actor::behavior_type transaction_front(front_ptr self, coordinator_actor c
         return rp;
       },
       [=](atom::close) {
-        // Clients on other nodes keep references to the front: it must quit by itself.
+        // Clients on other nodes keep references to the front: it must quit by itself. The log's
+        // writer quits after the decisions and applied marks sent to it before.
+        caf::anon_send(self->state.writer, atom::close_v);
         auto closing = self->delegate(c, atom::close_v);
         self->quit();
         return closing;
@@ -1017,10 +1060,11 @@ expected<uint64_t> restore_cluster(caf::actor_system& sys, const caf::actor& fro
 coordinator_actor spawn_transaction_front(caf::actor_system& sys, coordinator_actor coordinator,
                                           std::vector<transaction_shard_actor> shards,
                                           telos::profile profile, telos::limits limits,
-                                          std::shared_ptr<decision_log> decisions) {
+                                          std::shared_ptr<decision_log> decisions,
+                                          decision_log_actor writer) {
   return caf::actor_cast<coordinator_actor>(sys.spawn(transaction_front, std::move(coordinator),
                                                       std::move(shards), std::move(profile), limits,
-                                                      std::move(decisions)));
+                                                      std::move(decisions), std::move(writer)));
 }
 
 } // namespace telos

@@ -1,5 +1,6 @@
-// The whole message protocol of Telos: every typed actor interface, with the payload types only
-// actors exchange. Reading this file tells you who talks to whom and what each answer means.
+// The whole message protocol of Telos: every typed actor interface (engine and cluster), with the
+// payload types only actors exchange; the atoms are in atoms.hpp. Reading this file tells you who
+// talks to whom and what each answer means.
 //
 //   client ─▶ coordinator ─▶ shard ─▶ backend (detached: every blocking storage call)
 //                                  └▶ index × embedder
@@ -289,6 +290,19 @@ typename Inspector::result_type inspect(Inspector& f, cluster_identity& x) {
 
 // -- actors ---------------------------------------------------------------------------------------
 
+/// The maintenance every store-holding actor (backend, shard, coordinator) answers alike.
+using maintenance_actor = caf::typed_actor<
+    /// Makes every committed (acknowledged) write durable.
+    caf::replies_to<atom::flush>::with<atom::ok>,
+    /// Full compaction of the backend(s).
+    caf::replies_to<atom::compact>::with<atom::ok>,
+    /// A consistent copy of what the actor holds under a directory that does not exist yet (a
+    /// shard: DIR/shard-<id>; the coordinator: every shard, writes held back meanwhile).
+    caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
+    /// Finishes queued work, stops what the actor owns (a backend: stops using it; its owner
+    /// closes it) and quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
 /// Owns one shard's backend and runs every blocking call on it; spawned detached, so disk I/O
 /// never stalls the scheduler. Answers in arrival order.
 using backend_actor = caf::typed_actor<
@@ -306,12 +320,6 @@ using backend_actor = caf::typed_actor<
     caf::replies_to<atom::scan, filter>::with<std::vector<uuid>>,
     /// Checks every row; with repair, fixes rows and drops the index snapshot markers.
     caf::replies_to<atom::verify, bool>::with<storage_check>,
-    /// Makes every committed write durable.
-    caf::replies_to<atom::flush>::with<atom::ok>,
-    /// Full compaction.
-    caf::replies_to<atom::compact>::with<atom::ok>,
-    /// Writes a consistent copy of the backend into a directory that does not exist yet.
-    caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
     /// Bytes on disk and bytes written since open (no scan: cheap enough to ask every second).
     caf::replies_to<atom::stats>::with<backend_info>,
     /// The edges at a node, from the shard's graph (out before in; by type, then endpoint).
@@ -319,9 +327,8 @@ using backend_actor = caf::typed_actor<
     /// Breadth-first traversal over this shard's edges only.
     caf::replies_to<atom::traverse, traverse_request>::with<std::vector<graph_path>>,
     /// One page of the quads matching a pattern.
-    caf::replies_to<atom::quads, quad_match_request>::with<quad_match_page>,
-    /// Stops using the backend (its owner closes it) and quits.
-    caf::replies_to<atom::close>::with<atom::ok>>;
+    caf::replies_to<atom::quads,
+                    quad_match_request>::with<quad_match_page>>::extend_with<maintenance_actor>;
 
 /// Holds one embedder's index of one shard. Updates arrive in sequence order; an acknowledged
 /// update is searchable. Fresh vectors move into the ANN graph while the actor is idle.
@@ -376,20 +383,13 @@ using shard_actor = caf::typed_actor<
     caf::replies_to<atom::search, std::string, embedding, uint32_t, filter>::with<std::vector<hit>>,
     /// Exact scores of one embedder for those of the ids the shard holds.
     caf::replies_to<atom::score, std::string, embedding, std::vector<uuid>>::with<std::vector<hit>>,
-    /// Makes every committed write durable.
-    caf::replies_to<atom::flush>::with<atom::ok>,
-    /// Full compaction of the backend.
-    caf::replies_to<atom::compact>::with<atom::ok>,
-    /// Consistent copy of the shard's backend into <dir>/shard-<id>.
-    caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
     /// Counters of the shard and its indexes.
     caf::replies_to<atom::stats>::with<shard_info>,
     /// Checks rows, counters and indexes with writes held back; with repair, fixes and rebuilds.
     caf::replies_to<atom::verify, bool>::with<verify_result>,
-    /// Finishes queued writes, stops its backend and index actors, and quits.
-    caf::replies_to<atom::close>::with<atom::ok>,
     /// The roll-forward intents this shard recorded and not deleted yet, by id.
-    caf::replies_to<atom::intents>::with<std::vector<shard_intent>>>;
+    caf::replies_to<atom::intents>::with<std::vector<shard_intent>>>::
+    extend_with<maintenance_actor>;
 
 /// The entry point of a store: validates, routes by stable_hash(id) % shards, fans out and
 /// merges. Writes beyond the in-flight limit fail with ec::overloaded.
@@ -432,21 +432,13 @@ using coordinator_actor = caf::typed_actor<
     caf::replies_to<atom::search, search_request>::with<search_result>,
     /// Top-k fused over several embedders (weighted RRF or weighted score sum).
     caf::replies_to<atom::search, fused_search_request>::with<search_result>,
-    /// Makes every acknowledged write durable.
-    caf::replies_to<atom::flush>::with<atom::ok>,
-    /// Full compaction of every shard.
-    caf::replies_to<atom::compact>::with<atom::ok>,
-    /// A consistent copy of every shard under a new directory, writes held back meanwhile.
-    caf::replies_to<atom::checkpoint, std::string>::with<atom::ok>,
     /// Counters of every shard.
     caf::replies_to<atom::stats>::with<std::vector<shard_info>>,
     /// Checks (and with the flag repairs) every shard.
     caf::replies_to<atom::verify, bool>::with<verify_result>,
-    /// Finishes in-flight work, stops every shard and quits.
-    caf::replies_to<atom::close>::with<atom::ok>,
     /// Applies every roll-forward intent the shards still hold (a crash left them) and deletes
     /// them; replies how many were applied. The facade asks once at open, before serving.
-    caf::replies_to<atom::recover>::with<uint64_t>>;
+    caf::replies_to<atom::recover>::with<uint64_t>>::extend_with<maintenance_actor>;
 
 /// What a telosd process publishes on its port (actors/cluster.hpp): it hands out the shard
 /// actors or the coordinator it hosts, after checking who asks for what.
@@ -458,5 +450,94 @@ using node_actor = caf::typed_actor<
     caf::replies_to<atom::attach, uint32_t, uuid, uint32_t, bool>::with<caf::actor, shard_identity>,
     /// A client attaches to the coordinator a coordinator node runs.
     caf::replies_to<atom::attach>::with<caf::actor, cluster_identity>>;
+
+// -- the cluster: nodes, remote shards, two-phase commit (actors/cluster.hpp) ---------------------
+
+/// The participant side of two-phase commit and the node's own jobs for a shard it hosts, served
+/// by a shard host's node actor (the shard's id comes first).
+using participant_actor = caf::typed_actor<
+    /// Stages a shard's part of transaction tx durably (fsync) and votes yes.
+    caf::replies_to<atom::prepare_tx, uint32_t, uuid, shard_write>::with<atom::ok>,
+    /// Applies the staged part through the shard (an unknown tx was applied already).
+    caf::replies_to<atom::commit_tx, uint32_t, uuid>::with<shard_write_result>,
+    /// Drops the staged part.
+    caf::replies_to<atom::abort_tx, uint32_t, uuid>::with<atom::ok>,
+    /// The transactions staged and not resolved yet.
+    caf::replies_to<atom::prepared_tx, uint32_t>::with<std::vector<uuid>>,
+    /// Answers at once: the coordinator's heartbeat (a node that stops answering is hung).
+    caf::replies_to<atom::ping>::with<atom::ok>,
+    /// Checkpoints the shard into DIR/shard-<i> on the node's own disk, and puts the node's
+    /// MANIFEST and cluster binding beside it (DIR then is a data dir for `telosd`).
+    caf::replies_to<atom::checkpoint, uint32_t, std::string>::with<atom::ok>,
+    /// Restore phase 1: checks that DIR (on the node's disk) holds the shard as a checkpoint of a
+    /// store like the node's (backend, shard count, profile); changes nothing.
+    caf::replies_to<atom::restore_check, uint32_t, std::string>::with<atom::ok>,
+    /// Restore phase 2: stops the shard's actors, replaces its directory with DIR/shard-<i>, drops
+    /// its index snapshots and staged parts, reopens it (indexes rebuilt) and answers with the new
+    /// shard actor.
+    caf::replies_to<atom::restore_live, uint32_t, std::string>::with<caf::actor>>;
+
+/// A shard host's node actor (actors/shard_node.hpp): the attach handshake plus the participant
+/// side. Published as a node_actor; coordinators cast it to participant_actor.
+using shard_node_actor = node_actor::extend_with<participant_actor>::extend<
+    /// Waits for a restore in progress, closes every hosted shard's actors and quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
+/// Keeps a shard host's staged two-phase-commit parts, <data-dir>/prepared/shard-<i>/<tx>;
+/// spawned detached by the shard node, so their writes and fsyncs never stall the scheduler.
+using prepared_parts_actor = caf::typed_actor<
+    /// Stores shard i's encoded part of tx durably (file and directory synced).
+    caf::replies_to<atom::prepare_tx, uint32_t, uuid, std::string>::with<atom::ok>,
+    /// Shard i's encoded part of tx; false when none is stored (applied and dropped already).
+    caf::replies_to<atom::get, uint32_t, uuid>::with<bool, std::string>,
+    /// Drops shard i's part of tx (absent is fine).
+    caf::replies_to<atom::remove, uint32_t, uuid>::with<atom::ok>,
+    /// The transactions with a part of shard i stored.
+    caf::replies_to<atom::prepared_tx, uint32_t>::with<std::vector<uuid>>,
+    /// Quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
+/// Writes a coordinator node's decision log (actors/transactions.hpp); spawned detached, so the
+/// fsync of a decision never stalls the scheduler.
+using decision_log_actor = caf::typed_actor<
+    /// The commit point of cross-shard transaction tx over the shards, writing the ids: appends its
+    /// decision and syncs.
+    caf::replies_to<atom::commit_tx, uuid, std::vector<uint32_t>,
+                    std::vector<uuid>>::with<atom::ok>,
+    /// A shard applied its part of tx (not synced; may compact the log).
+    caf::replies_to<atom::applied_tx, uuid, uint32_t>::with<atom::ok>,
+    /// Quits.
+    caf::replies_to<atom::close>::with<atom::ok>>;
+
+/// The participant protocol as the coordinator's remote shard actors take it (they add the shard
+/// id and forward to the node).
+using transaction_shard_actor = caf::typed_actor<
+    /// Stages this shard's part of transaction tx on its node and votes yes.
+    caf::replies_to<atom::prepare_tx, uuid, shard_write>::with<atom::ok>,
+    /// Applies the staged part (an unknown tx was applied already).
+    caf::replies_to<atom::commit_tx, uuid>::with<shard_write_result>,
+    /// Drops the staged part.
+    caf::replies_to<atom::abort_tx, uuid>::with<atom::ok>,
+    /// Restore phase 1 for this shard on its node.
+    caf::replies_to<atom::restore_check, std::string>::with<atom::ok>,
+    /// Restore phase 2: answers once the shard serves the restored data and the remote shard is
+    /// attached to its new actor.
+    caf::replies_to<atom::restore_live, std::string>::with<atom::ok>>;
+
+/// The coordinator's stand-in for a shard on another node (actors/remote_shard.hpp): a shard_actor
+/// that forwards, plus the two-phase-commit messages, forwarded to the node's participant.
+using remote_shard_actor = shard_actor::extend<
+    /// Tries to reach the node again (sent to itself with backoff).
+    caf::reacts_to<atom::reconnect>,
+    /// Pings the node (sent to itself every ping interval).
+    caf::reacts_to<atom::heartbeat>>::extend_with<transaction_shard_actor>;
+
+/// What a coordinator node hands to clients in front of the coordinator (actors/transactions.hpp):
+/// the coordinator's protocol, with cross-shard put and remove batches committed in two phases.
+using transaction_front_actor = coordinator_actor::extend<
+    /// Retries the commit of a decided transaction on the shards that did not apply it.
+    caf::reacts_to<atom::retry_commit, uuid>,
+    /// Restores checkpoint DIR on the live cluster; replies with the memories after it.
+    caf::replies_to<atom::restore_live, std::string>::with<uint64_t>>;
 
 } // namespace telos

@@ -401,6 +401,8 @@ int run_coordinator(const options& o, const endpoint& where) {
       std::cerr << "telosd: shard " << i
                 << " not reachable yet, retrying in the background: " << why[i] << '\n';
     }
+  // Writes the log off the scheduler's threads; the transaction front closes it.
+  auto decision_writer = spawn_decision_writer(sys, *decisions);
   coordinator_config cc;
   cc.profile = map.profile;
   for (uint32_t i = 0; i < map.shards.size(); ++i) {
@@ -414,6 +416,7 @@ int run_coordinator(const options& o, const endpoint& where) {
     rc.initial = attached[i].shard;
     rc.initial_node = attached[i].node;
     rc.decisions = *decisions;
+    rc.decision_writer = decision_writer;
     rc.initial_error = why[i];
     rc.ping_interval = std::chrono::milliseconds(static_cast<int64_t>(o.ping_interval * 1000));
     rc.ping_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.ping_timeout * 1000));
@@ -441,7 +444,7 @@ int run_coordinator(const options& o, const endpoint& where) {
   // Clients reach the coordinator through the transaction front: batches spanning shards commit
   // with two-phase commit, everything else goes to the coordinator as it is.
   auto coordinator = spawn_transaction_front(sys, engine_coordinator, std::move(participants),
-                                             map.profile, cc.limits, *decisions);
+                                             map.profile, cc.limits, *decisions, decision_writer);
   cluster_identity identity;
   identity.cluster = map.cluster;
   identity.shards = static_cast<uint32_t>(map.shards.size());
