@@ -87,6 +87,28 @@ void fan_out(shard_self self, std::shared_ptr<std::vector<queued_write>> group,
       });
 }
 
+/// Whether building a group needs the stored record of an id it replaces or removes: row
+/// contributors see it, and the graph's attribute index rows name its attribute values. Without
+/// either, the record catalog's facts (namespace, created_at) are all the graph needs of it.
+bool needs_stored_records(const shard_state& st) {
+  return !st.config.contributors.empty() ||
+         (st.config.graph && !st.config.graph->options().indexed_attributes.empty());
+}
+
+/// The record fields of `id` that the catalog knows (no attributes: none is indexed), in
+/// `previous`; true when the id is stored.
+bool previous_from_catalog(const shard_state& st, const uuid& id,
+                           std::map<uuid, memory>& previous) {
+  auto fact = st.config.catalog->find(id);
+  if (!fact) return false;
+  memory m;
+  m.id = id;
+  m.ns = fact->ns;
+  m.created_at = fact->created_at;
+  previous.emplace(id, std::move(m));
+  return true;
+}
+
 bool plain_write(const shard_write& w) {
   return w.removes.empty() && !w.must_exist && w.graph.empty() && w.intents.empty() &&
          w.intents_done.empty();
@@ -174,14 +196,16 @@ void prepare_next(shard_self self) {
   auto& writing = *st.writing;
   if (!writing.plain) return;
   // The candidates: the plain writes at the head of the queue whose ids are all fresh to the
-  // group in flight and, where contributors or the graph need the stored record, not stored.
+  // group in flight and, where contributors or the graph need the stored record, not stored
+  // (or, with the graph alone, known well enough from the catalog).
   bool needs_previous = !st.config.contributors.empty() || st.config.graph;
+  bool needs_records = needs_stored_records(st);
   size_t n = 0;
   for (const auto& q : st.queue) {
     if (!plain_write(q.request) || n == st.config.max_group_writes) break;
     bool ok = true;
     for (const auto& m : q.request.puts)
-      if (writing.ids.count(m.id) || (needs_previous && st.config.catalog->contains(m.id))) {
+      if (writing.ids.count(m.id) || (needs_records && st.config.catalog->contains(m.id))) {
         ok = false;
         break;
       }
@@ -190,9 +214,14 @@ void prepare_next(shard_self self) {
   }
   if (n == 0) return;
   // Ids repeated inside the new group are fine: the builder sees its own overlay.
-  std::map<uuid, memory> none;
+  auto group = take_writes(st, n);
+  std::map<uuid, memory> previous;
+  if (needs_previous)
+    for (const auto& q : *group)
+      for (const auto& m : q.request.puts)
+        previous_from_catalog(st, m.id, previous);
   st.ready =
-      build_group(self, take_writes(st, n), needs_previous ? &none : nullptr, st.writing.get());
+      build_group(self, std::move(group), needs_previous ? &previous : nullptr, st.writing.get());
 }
 
 /// After a write ended: the group that was ready (if any) goes out now, or the writer is idle.
@@ -264,13 +293,26 @@ void start_group(shard_self self) {
       next_after_write(self);
     return;
   }
-  // Contributors see the record a write replaces, so read those first.
+  // Contributors (and the graph's attribute index) see the record a write replaces, so read those
+  // first. With the graph alone, the catalog's facts stand in for the record: no read.
   std::vector<uuid> stored;
+  std::map<uuid, memory> known;
+  bool read = needs_stored_records(st);
   for (const auto& q : *group) {
     for (const auto& m : q.request.puts)
-      if (st.config.catalog->contains(m.id)) stored.push_back(m.id);
+      if (read ? st.config.catalog->contains(m.id) : previous_from_catalog(st, m.id, known))
+        stored.push_back(m.id);
     for (const auto& id : q.request.removes)
-      if (st.config.catalog->contains(id)) stored.push_back(id);
+      if (read ? st.config.catalog->contains(id) : previous_from_catalog(st, id, known))
+        stored.push_back(id);
+  }
+  if (!read) {
+    auto b = build_group(self, group, &known, nullptr);
+    if (b)
+      write_group_out(self, std::move(b));
+    else
+      next_after_write(self);
+    return;
   }
   auto build_and_write = [self, group](std::map<uuid, memory>& previous) {
     auto b = build_group(self, group, &previous, nullptr);

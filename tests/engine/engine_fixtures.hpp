@@ -305,6 +305,8 @@ struct actor_fixture {
   profile prof = mixed_profile();
   std::vector<opened_shard> shards;
   engine_actors actors;
+  /// The shards' graph (none unless set before start).
+  std::optional<storage::graph_options> graph;
 
   /// Opens `n` memory shards and spawns the engine over them; the shards listed in
   /// `failing_shards` fail every write.
@@ -315,6 +317,10 @@ struct actor_fixture {
       so.shard_count = n;
       so.backend = storage::backend_kind::memory;
       so.profile = prof;
+      if (graph) {
+        so.graph = true;
+        so.graph_options = *graph;
+      }
       for (const auto& c : opts.row_contributors)
         for (auto& ks : c->keyspaces())
           so.extra_keyspaces.push_back(ks);

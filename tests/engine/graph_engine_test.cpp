@@ -422,4 +422,58 @@ BOOST_AUTO_TEST_CASE(verify_detects_a_removed_quad_order_row_and_a_dangling_edge
   BOOST_CHECK_MESSAGE(named, (report.problems.empty() ? std::string{} : report.problems[0]));
 }
 
+/// A replacement with the graph on reads the stored record through the backend only when the
+/// graph indexes attributes (their old rows name the old values); otherwise the record catalog's
+/// facts stand in for it. Either way the edges stay and the namespace and time rows move.
+BOOST_AUTO_TEST_CASE(a_replacement_reads_the_stored_record_only_when_attributes_are_indexed) {
+  for (bool indexed : {false, true}) {
+    BOOST_TEST_CONTEXT("indexed attributes: " << indexed) {
+      actor_fixture f;
+      storage::graph_options g;
+      if (indexed) g.indexed_attributes = {"color"};
+      g.time_bucket_ms = 100;
+      f.graph = g;
+      f.start(1);
+      memory_maker maker{f.prof};
+      auto a = maker.make("default", 1000);
+      a.attributes["color"] = "red";
+      auto b = maker.make("default", 1000);
+      require(f.call<std::vector<uuid>>(atom::put_v, std::vector<memory>{a, b}), "put");
+      require(f.call<atom::ok>(atom::edges_v, atom::put_v,
+                               std::vector<edge_data>{make_edge(a.id, "cites", b.id)}),
+              "edge put");
+      auto reads = [&] { return require(f.shards[0].backend->stats(), "stats").reads; };
+      auto before = reads();
+      auto replaced = a;
+      replaced.ns = "other";
+      replaced.created_at = 5000;
+      replaced.attributes["color"] = "blue";
+      require(f.call<std::vector<uuid>>(atom::put_v, std::vector<memory>{replaced}), "replace");
+      if (indexed)
+        BOOST_CHECK_GT(reads(), before);
+      else
+        BOOST_CHECK_EQUAL(reads(), before);
+      neighbour_request out;
+      out.node = a.id;
+      auto edges = require(f.call<std::vector<edge_data>>(atom::edges_v, out), "edges");
+      BOOST_CHECK(edge_set(edges) ==
+                  (std::set<std::tuple<uuid, std::string, uuid>>{{a.id, "cites", b.id}}));
+      BOOST_CHECK_EQUAL(require(f.call<uint64_t>(atom::count_v, std::string{"other"}), "count"),
+                        1u);
+      BOOST_CHECK_EQUAL(require(f.call<uint64_t>(atom::count_v, std::string{"default"}), "count"),
+                        1u);
+      filter old_time;
+      old_time.created_after = 0;
+      old_time.created_before = 2000;
+      filter new_time;
+      new_time.created_after = 4000;
+      new_time.created_before = 6000;
+      BOOST_CHECK_EQUAL(require(f.call<uint64_t>(atom::count_v, old_time), "count old"), 1u);
+      BOOST_CHECK_EQUAL(require(f.call<uint64_t>(atom::count_v, new_time), "count new"), 1u);
+      auto checked = require(f.call<verify_result>(atom::verify_v, false), "verify");
+      BOOST_CHECK_EQUAL(checked.problems.size(), 0u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
