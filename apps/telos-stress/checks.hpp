@@ -47,6 +47,9 @@ struct check_options {
   uint32_t k = 10;
   /// Minimum recall@k accepted from an index that reports itself approximate ("hnsw").
   double min_recall = 0.9;
+  /// An approximate index's mean recall is taken over at least this many queries (when
+  /// `queries` > 0): over two, one hard query among thousands of checks fails a sound index.
+  uint32_t recall_queries = 10;
   /// Which version the in-flight ids turned out to have is written back into `model`.
   std::vector<in_flight> uncertain;
 };
