@@ -30,8 +30,12 @@ constexpr size_t maxsim_compact_dead_percent = 30;
 /// Writes compact without waiting for maintain() once dead rows outnumber live ones (and are this
 /// many), so an owner that never calls maintain() still wastes at most half.
 constexpr size_t write_path_compact_minimum_rows = 4096;
+/// Centroids trained by default: this many times the square root of the token count (1x left
+/// candidates ranked by centroid MaxSim too coarse: recall@10 0.49 against 0.94 at 4x with
+/// oversample 8, telos-bench maxsim, docs/BENCHMARKS.md).
+constexpr double centroids_per_sqrt_token = 4;
 /// k-means trains on at most this many sampled token rows per centroid...
-constexpr size_t training_rows_per_centroid = 64;
+constexpr size_t training_rows_per_centroid = 32;
 /// ...for this many Lloyd iterations.
 constexpr size_t training_iterations = 8;
 /// Multiply-adds one maintain() step may spend (about a millisecond), so searches and writes that
@@ -446,9 +450,11 @@ private:
       for (uint32_t t = 0; t < doc.tokens; ++t)
         live.push_back(static_cast<uint32_t>(doc.first + t));
     if (live.empty()) return false;
-    size_t centroids = opts_.maxsim_centroids != 0
-                           ? opts_.maxsim_centroids
-                           : static_cast<size_t>(std::lround(std::sqrt(double(live.size()))));
+    size_t centroids =
+        opts_.maxsim_centroids != 0
+            ? opts_.maxsim_centroids
+            : static_cast<size_t>(std::lround(centroids_per_sqrt_token *
+                                              std::sqrt(static_cast<double>(live.size()))));
     centroids = std::clamp<size_t>(centroids, 1, live.size());
     auto t = std::make_unique<training>();
     t->rng.seed(opts_.seed);

@@ -60,7 +60,7 @@ struct index_options {
   /// A search re-scores exactly at most k * maxsim_oversample candidates, the best by their
   /// centroid scores (all of them when the probed lists hold fewer).
   size_t maxsim_oversample = 128;
-  /// Centroids to train; 0 = the square root of the token count when training starts.
+  /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
   /// Where a quantised index reads the originals it re-scores (the shard reads its vector
   /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
