@@ -316,7 +316,7 @@ struct checker {
     auto st = db.stats();
     if (!st) return result_map;
     for (auto& ix : st->indexes)
-      if (ix.stats.structure == "hnsw") result_map[ix.embedder] = true;
+      if (storage::approximate_structure(ix.stats.structure)) result_map[ix.embedder] = true;
     return result_map;
   }
 

@@ -526,12 +526,12 @@ int run_load(const config& cfg) {
     copts.uncertain = s.failed_writes;
     rep.check = check_store(*db, gen, s.model, std::move(copts));
     rep.check_s = seconds_since(t);
-    // An HNSW graph rebuilt at open may differ from the one before, so only exact indexes must
-    // answer bit for bit as before the reopen.
+    // An HNSW graph or MaxSim centroids rebuilt at open may differ from before, so only exact
+    // indexes must answer bit for bit as before the reopen.
     bool exact = true;
     if (auto st = db->stats())
       for (auto& ix : st->indexes)
-        exact = exact && ix.stats.structure != "hnsw";
+        exact = exact && !storage::approximate_structure(ix.stats.structure);
     if (before && exact) {
       auto after = ask(*db, ps);
       if (!after)
