@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(above_the_threshold_recall_reaches_the_bound_and_scores_are
   BOOST_CHECK_EQUAL(stats.structure, "maxsim-centroids");
   BOOST_CHECK(telos::storage::approximate_structure(stats.structure));
   BOOST_CHECK_EQUAL(stats.fresh, 0u);
-  // Measured 0.99 (seeds 50, 51); the bound leaves room for other k-means outcomes.
+  // Measured 0.983; the bound leaves room for other k-means outcomes (other compilers, kernels).
   auto recall = f.mean_recall(60, 10);
   BOOST_TEST_MESSAGE("recall@10 with oversample 8: " << recall);
   BOOST_CHECK_GE(recall, 0.9);
