@@ -264,9 +264,8 @@ struct rocks_state {
       return make_error(ec::io_error, "writes to store " + path +
                                           " are stopped after an I/O error RocksDB cannot recover "
                                           "from while open (" +
-                                          why +
-                                          "); nothing was written; reads keep working; close and "
-                                          "reopen the store to write again");
+                                          why + "); nothing was written; reads keep working; " +
+                                          std::string{reopen_needed_text});
     // Busy: RocksDB's own automatic recovery is running; ours waits for it.
     if (status.IsBusy()) why = "RocksDB is still recovering";
     return make_error(ec::io_error, "writes to store " + path +
