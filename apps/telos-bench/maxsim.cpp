@@ -101,7 +101,7 @@ private:
   std::vector<std::vector<size_t>> topics_;
 };
 
-uuid id_of(size_t n) {
+uuid maxsim_id_of(size_t n) {
   uuid id;
   id.bytes[0] = 0x42;
   for (int i = 0; i < 8; ++i)
@@ -152,8 +152,8 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
   for (size_t i = 0; i < o.n; ++i) {
     auto e = data.make(o.min_tokens, o.max_tokens);
     tokens += e.values.size() / o.dim;
-    exact->upsert(id_of(i), e);
-    built->upsert(id_of(i), e);
+    exact->upsert(maxsim_id_of(i), e);
+    built->upsert(maxsim_id_of(i), e);
   }
   double generate_s = seconds_since(start);
   // Training and filing, in maintain() steps as an index actor runs them.

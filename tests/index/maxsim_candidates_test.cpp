@@ -143,7 +143,7 @@ struct candidates_fixture {
 
 /// Both indexes answer every query with the same hits, scores included.
 void check_same_maxsim_results(const vector_index& a, const vector_index& b,
-                        const std::vector<embedding>& queries) {
+                               const std::vector<embedding>& queries) {
   for (const auto& q : queries) {
     auto x = a.search(q, 10);
     auto y = b.search(q, 10);
