@@ -141,20 +141,6 @@ struct candidates_fixture {
   std::map<uuid, embedding> stored;
 };
 
-/// Both indexes answer every query with the same hits, scores included.
-void check_same_maxsim_results(const vector_index& a, const vector_index& b,
-                               const std::vector<embedding>& queries) {
-  for (const auto& q : queries) {
-    auto x = a.search(q, 10);
-    auto y = b.search(q, 10);
-    BOOST_REQUIRE_EQUAL(x.size(), y.size());
-    for (size_t i = 0; i < x.size(); ++i) {
-      BOOST_CHECK(x[i].id == y[i].id);
-      BOOST_CHECK_EQUAL(x[i].score, y[i].score);
-    }
-  }
-}
-
 /// The meta data the exact MaxSim index wrote into its snapshots (structure maxsim).
 struct exact_snapshot_meta {
   telos::embedder spec;
@@ -308,7 +294,7 @@ BOOST_AUTO_TEST_CASE(snapshot_round_trip_gives_the_same_answers) {
   BOOST_CHECK_EQUAL(b.structure, "maxsim-centroids");
   BOOST_CHECK_EQUAL(a.vectors, b.vectors);
   BOOST_CHECK_EQUAL(a.fresh, b.fresh);
-  check_same_maxsim_results(*f.index, *loaded, queries);
+  check_same_results(10, *f.index, *loaded, queries);
   // Both go on the same way: filing the fresh memories and writing more.
   f.settle();
   while (loaded->maintain(64) > 0) {
@@ -318,7 +304,7 @@ BOOST_AUTO_TEST_CASE(snapshot_round_trip_gives_the_same_answers) {
     f.index->upsert(id_of(i), e);
     loaded->upsert(id_of(i), e);
   }
-  check_same_maxsim_results(*f.index, *loaded, queries);
+  check_same_results(10, *f.index, *loaded, queries);
 }
 
 BOOST_AUTO_TEST_CASE(a_snapshot_of_the_exact_index_loads_and_trains_anew) {
