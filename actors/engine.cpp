@@ -58,6 +58,10 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
     sc.next_intent = s.intents.next_id;
     for (const auto& intent : s.intents.pending)
       sc.intents.emplace(intent.id, intent);
+    if (opts.on_write_error)
+      sc.on_write_error = [f = opts.on_write_error, id = s.id](const caf::error& err) {
+        f(id, err);
+      };
     result.shards.push_back(spawn_shard(sys, std::move(sc)));
   }
   result.local = std::make_shared<local_indexes>(shards);

@@ -41,6 +41,9 @@ struct engine_options {
   size_t checkpoint_every = 100000;
   /// Milliseconds since the epoch for unset timestamps; empty = the system clock.
   std::function<int64_t()> clock;
+  /// Called from a shard actor with the shard's id and the error of each of its backend writes
+  /// that failed (shard_actor_config::on_write_error); may be empty.
+  std::function<void(uint32_t shard, const caf::error&)> on_write_error;
 };
 
 /// The actors of a running store.

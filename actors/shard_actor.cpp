@@ -262,6 +262,7 @@ void write_group_out(shard_self self, std::shared_ptr<built_group> b) {
           },
           [self, b](caf::error& err) {
             auto& st = self->state;
+            if (st.config.on_write_error) st.config.on_write_error(err);
             if (st.config.graph) st.config.graph->settle(b->stagings, false);
             deliver(*b->writes, *b->g, err);
             // The group built behind it counted on this one: it is not written either.

@@ -50,6 +50,9 @@ struct shard_actor_config {
   std::optional<keyspace_id> intents_keyspace;
   uint64_t next_intent = 1;
   std::map<uint64_t, shard_intent> intents;
+  /// Called with the error of every backend write that failed (a telosd node reopens the shard
+  /// when the error asks for it: storage::asks_for_reopen); may be empty.
+  std::function<void(const caf::error&)> on_write_error;
 };
 
 struct queued_write {

@@ -4,6 +4,7 @@
 #include "telos/actors/node_files.hpp"
 #include "telos/actors/test_hooks.hpp"
 #include "telos/shard/durable_file.hpp"
+#include "telos/storage/backend_checks.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -87,6 +88,13 @@ struct shard_node_state {
       applying;
   /// Keeps the staged parts in prepared/ (detached: writes and fsyncs them off the scheduler).
   prepared_parts_actor parts;
+  /// Shards whose store asked to be reopened after a write error, with the wait before the next
+  /// probe of the disk (or the next attempt to open, after a reopen that failed).
+  std::map<uint32_t, std::chrono::milliseconds> recovering;
+  /// Shards being closed and reopened after such an error (their actor is null meanwhile).
+  std::set<uint32_t> reopening;
+  /// close began: no recovery starts any more.
+  bool stopping = false;
 };
 
 using attach_reply = caf::result<caf::actor, shard_identity>;
@@ -105,6 +113,15 @@ caf::error not_serving(const shard_node_state& st, uint32_t shard) {
   if (st.restoring.count(shard) != 0)
     return make_error(ec::unavailable, name + " is being restored");
   auto why = st.broken.find(shard);
+  if (st.reopening.count(shard) != 0)
+    return make_error(ec::unavailable, name + " is being reopened after a write error its store "
+                                              "could not recover from while open");
+  if (st.recovering.count(shard) != 0)
+    return make_error(ec::unavailable,
+                      name +
+                          " was closed after a write error and is reopened once its disk takes "
+                          "writes again (last attempt: " +
+                          (why == st.broken.end() ? std::string{"unknown"} : why->second) + ")");
   return make_error(ec::unavailable,
                     name + " serves nothing: a restore closed it and could not reopen it (" +
                         (why == st.broken.end() ? std::string{"unknown reason"} : why->second) +
@@ -159,7 +176,7 @@ struct restore_job {
 };
 
 void restores_done(shard_node_state& st) {
-  if (!st.restoring.empty()) return;
+  if (!st.restoring.empty() || !st.reopening.empty()) return;
   auto waiting = std::move(st.after_restores);
   st.after_restores.clear();
   for (auto& f : waiting)
@@ -170,6 +187,155 @@ caf::error not_hosted(const shard_node_state& st, uint32_t shard) {
   return make_error(ec::not_found, "the node with data dir '" + st.data_dir + "' hosts shard(s) " +
                                        shard_list(st.shards) + ", not shard " +
                                        std::to_string(shard));
+}
+
+/// Runs `work` on a thread of its own (blocking file I/O must not stall the node, which keeps
+/// answering pings and serving its other shards), then `then` in the node actor.
+void run_blocking(shard_node_ptr self, std::function<void()> work, std::function<void()> then) {
+  // (The work goes in as an argument: CAF 0.17 dereferences an empty argument tuple when a
+  // function-based actor takes none, which UBSan rejects.)
+  auto worker = self->system().spawn<caf::detached>(
+      [](caf::event_based_actor* w, std::shared_ptr<std::function<void()>> job) -> caf::behavior {
+        return {[job, w](atom::run_job) {
+          (*job)();
+          w->quit();
+          return atom::ok_v;
+        }};
+      },
+      std::make_shared<std::function<void()>>(std::move(work)));
+  self->request(worker, caf::infinite, atom::run_job_v)
+      .then([then](atom::ok) { then(); }, [then](caf::error&) { then(); });
+}
+
+/// Spawns the actors of a hosted shard over its opened storage. A write of the shard that fails
+/// with an error asking for a reopen tells the node (atom::reopen).
+void serve(shard_node_ptr self, shard_host& host) {
+  auto& st = self->state;
+  auto opts = st.config.engine;
+  opts.on_write_error = [node = self->address()](uint32_t shard, const caf::error& err) {
+    if (!storage::asks_for_reopen(err)) return;
+    if (auto handle = caf::actor_cast<caf::actor>(node))
+      caf::anon_send(handle, atom::reopen_v, shard, false);
+  };
+  std::vector<opened_shard> one;
+  one.push_back(std::move(*host.storage));
+  auto actors = spawn_engine(self->system(), one, st.profile, opts);
+  *host.storage = std::move(one.front());
+  host.actor = actors.shards.front();
+  host.engine = actors.coordinator;
+}
+
+/// Whether the disk under the node's data dir takes writes: a small file written, fsynced and
+/// removed again (through the same seams as every own file, so an injected fault fails it too).
+expected<void> probe_disk(const std::string& data_dir, uint32_t shard) {
+  auto path = data_dir + "/.write-probe-shard-" + std::to_string(shard);
+  auto ok = replace_file(path, "telosd write probe\n", true);
+  std::error_code ec;
+  fs::remove(path, ec);
+  return ok;
+}
+
+/// Closes a shard whose store stopped writes and opens it again, on a thread of its own; its
+/// actors are stopped first. A reopen that fails is tried again after a wait.
+void reopen_shard(shard_node_ptr self, uint32_t shard) {
+  auto& st = self->state;
+  auto* host = hosted(st, shard);
+  st.reopening.insert(shard);
+  auto open = st.config.open;
+  open.shard = shard;
+  open.backend_options.create_if_missing = false;
+  auto result =
+      std::make_shared<expected<opened_shard>>(make_error(ec::internal, "the reopen did not run"));
+  auto storage = host->storage;
+  auto finish = [self, shard, result] {
+    auto& st = self->state;
+    st.reopening.erase(shard);
+    auto* host = hosted(st, shard);
+    if (!*result) {
+      st.broken[shard] = describe(result->error());
+      std::cerr << "telosd: reopening shard " << shard << " failed: " << st.broken[shard]
+                << "; trying again\n";
+      auto& wait = st.recovering[shard];
+      wait = std::clamp(wait * 2, std::chrono::milliseconds{50}, st.config.max_probe_wait);
+      if (!st.stopping) self->delayed_send(self, wait, atom::reopen_v, shard, true);
+      restores_done(st);
+      return;
+    }
+    st.broken.erase(shard);
+    st.recovering.erase(shard);
+    *host->storage = std::move(**result);
+    serve(self, *host);
+    std::cerr << "telosd: shard " << shard << " reopened; it takes writes again\n";
+    restores_done(st);
+  };
+  auto run = [self, storage, open, result, finish] {
+    run_blocking(
+        self,
+        [storage, open, result] {
+          // A store that stopped writes cannot save its index snapshots: the close reports that,
+          // and the open replays the changelog after the last snapshot instead. Nothing is lost.
+          if (auto ok = close_shard(*storage); !ok)
+            std::cerr << "telosd: closing shard " << open.shard
+                      << " to reopen it: " << describe(ok.error()) << '\n';
+          *result = open_shard(open);
+        },
+        finish);
+  };
+  if (!host->engine) {
+    run();
+    return;
+  }
+  auto engine = host->engine;
+  host->actor = nullptr;
+  host->engine = nullptr;
+  self->request(engine, caf::infinite, atom::close_v)
+      .then([run](atom::ok) { run(); },
+            [run](caf::error&) {
+              // The storage is closed below whatever the actors said.
+              run();
+            });
+}
+
+/// A write of `shard` failed with an error asking for a reopen (`retry` false), or a wait of its
+/// recovery ended (`retry` true). While the shard still serves reads it probes the disk first and
+/// reopens only once the disk takes writes again; otherwise it tries the reopen again at once.
+void recover(shard_node_ptr self, uint32_t shard, bool retry) {
+  auto& st = self->state;
+  auto* host = hosted(st, shard);
+  if (host == nullptr || st.stopping) return;
+  // A second report while the recovery runs, or a retry of a recovery that ended, changes nothing.
+  if (retry != (st.recovering.count(shard) != 0)) return;
+  if (st.restoring.count(shard) != 0 || st.reopening.count(shard) != 0) return;
+  if (!retry) {
+    st.recovering[shard] = std::chrono::milliseconds{0};
+    std::cerr << "telosd: shard " << shard
+              << " stopped writes after an error its store cannot recover from while open; it is "
+                 "reopened once its disk takes writes again\n";
+  }
+  if (!host->engine) {
+    reopen_shard(self, shard);
+    return;
+  }
+  auto probe = std::make_shared<expected<void>>();
+  run_blocking(
+      self, [probe, dir = st.data_dir, shard] { *probe = probe_disk(dir, shard); },
+      [self, shard, probe] {
+        auto& st = self->state;
+        auto it = st.recovering.find(shard);
+        if (it == st.recovering.end() || st.stopping) return;
+        if (!*probe) {
+          it->second =
+              std::clamp(it->second * 2, std::chrono::milliseconds{50}, st.config.max_probe_wait);
+          self->delayed_send(self, it->second, atom::reopen_v, shard, true);
+          return;
+        }
+        auto* host = hosted(st, shard);
+        if (host == nullptr || !host->engine || st.restoring.count(shard) != 0) {
+          st.recovering.erase(it);
+          return;
+        }
+        reopen_shard(self, shard);
+      });
 }
 
 shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_config config,
@@ -183,7 +349,10 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
   st.shards = std::move(shards);
   st.parts = self->system().spawn<caf::detached>(parts_keeper, st.data_dir);
   self->link_to(st.parts);
+  for (auto& h : st.shards)
+    if (!h.engine) serve(self, h);
   return {
+      [self](atom::reopen, uint32_t shard, bool retry) { recover(self, shard, retry); },
       [self](atom::attach, uint32_t shard, const uuid& cluster, uint32_t count,
              bool bound_before) -> attach_reply {
         auto& st = self->state;
@@ -377,7 +546,8 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
         auto& st = self->state;
         auto* host = hosted(st, shard);
         if (host == nullptr) return not_hosted(st, shard);
-        if (st.restoring.count(shard) != 0) return not_serving(st, shard);
+        if (st.restoring.count(shard) != 0 || st.reopening.count(shard) != 0)
+          return not_serving(st, shard);
         if (auto err = check_restore(st, shard, dir)) return err;
         st.restoring.insert(shard);
         auto job = std::make_shared<restore_job>();
@@ -405,37 +575,17 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
             return;
           }
           st.broken.erase(shard);
+          st.recovering.erase(shard);
           *host->storage = std::move(*job->result);
-          std::vector<opened_shard> one;
-          one.push_back(std::move(*host->storage));
-          auto actors = spawn_engine(self->system(), one, st.profile, st.config.engine);
-          *host->storage = std::move(one.front());
-          host->actor = actors.shards.front();
-          host->engine = actors.coordinator;
+          serve(self, *host);
           std::cerr << "telosd: shard " << shard << " restored live from '" << job->dir << "'\n";
           rp.deliver(caf::actor_cast<caf::actor>(host->actor));
           restores_done(st);
         };
         // The blocking part runs on a thread of its own once the shard's actors stopped.
-        auto run = [self, job, finish]() mutable {
-          // (The job goes in as an argument: CAF 0.17 dereferences an empty argument tuple when
-          // a function-based actor takes none, which UBSan rejects.)
-          auto worker = self->system().spawn<caf::detached>(
-              [](caf::event_based_actor* w, std::shared_ptr<restore_job> job) -> caf::behavior {
-                return {[job, w](atom::run_job) {
-                  job->run();
-                  w->quit();
-                  return atom::ok_v;
-                }};
-              },
-              job);
-          self->request(worker, caf::infinite, atom::run_job_v)
-              .then([finish](atom::ok) mutable { finish(); },
-                    [job, finish](caf::error& err) mutable {
-                      job->result =
-                          make_error(ec::internal, "the restore thread failed: " + to_string(err));
-                      finish();
-                    });
+        auto run = [self, job, finish] {
+          run_blocking(
+              self, [job] { job->run(); }, finish);
         };
         if (!host->actor) {
           run();
@@ -445,8 +595,8 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
         host->actor = nullptr;
         host->engine = nullptr;
         self->request(engine, caf::infinite, atom::close_v)
-            .then([run](atom::ok) mutable { run(); },
-                  [run, shard](caf::error& err) mutable {
+            .then([run](atom::ok) { run(); },
+                  [run, shard](caf::error& err) {
                     // The storage is closed below whatever the actors said.
                     std::cerr << "telosd: stopping shard " << shard
                               << " for the restore: " << to_string(err) << '\n';
@@ -479,7 +629,8 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
           }
           done();
         };
-        if (self->state.restoring.empty())
+        self->state.stopping = true;
+        if (self->state.restoring.empty() && self->state.reopening.empty())
           close_all();
         else
           self->state.after_restores.push_back(close_all);

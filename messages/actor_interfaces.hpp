@@ -481,7 +481,10 @@ using participant_actor = caf::typed_actor<
 /// side. Published as a node_actor; coordinators cast it to participant_actor.
 using shard_node_actor = node_actor::extend_with<participant_actor>::extend<
     /// Waits for a restore in progress, closes every hosted shard's actors and quits.
-    caf::replies_to<atom::close>::with<atom::ok>>;
+    caf::replies_to<atom::close>::with<atom::ok>,
+    /// A shard's write failed with an error that asks for a reopen (`false`), or the wait of
+    /// that shard's recovery ended (`true`): sent by the node to itself.
+    caf::reacts_to<atom::reopen, uint32_t, bool>>;
 
 /// Keeps a shard host's staged two-phase-commit parts, <data-dir>/prepared/shard-<i>/<tx>;
 /// spawned detached by the shard node, so their writes and fsyncs never stall the scheduler.

@@ -6,6 +6,14 @@
 #include <filesystem>
 #include <set>
 
+namespace telos::storage {
+
+bool asks_for_reopen(const caf::error& err) {
+  return err && describe(err).find(reopen_needed_text) != std::string::npos;
+}
+
+} // namespace telos::storage
+
 namespace telos::storage::detail {
 
 caf::error check_keyspace_names(const std::vector<std::string>& names) {

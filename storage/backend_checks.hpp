@@ -10,6 +10,17 @@
 #include <atomic>
 #include <cstring>
 
+namespace telos::storage {
+
+/// How a backend's error ends when it holds a failure fatal while open (RocksDB's unrecoverable
+/// background error after a failed write or sync of its log, LMDB's MDB_PANIC): only closing and
+/// reopening the store brings writes back.
+inline constexpr std::string_view reopen_needed_text = "close and reopen the store to write again";
+/// Whether `err` is such an error (its text says reopen_needed_text).
+bool asks_for_reopen(const caf::error& err);
+
+} // namespace telos::storage
+
 namespace telos::storage::detail {
 
 /// Checks the keyspace list given at open: 1..255 bytes, no NUL, unique, no "__" prefix.

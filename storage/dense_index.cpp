@@ -307,13 +307,26 @@ public:
       ++done;
     }
     compact_fresh();
+    update_search_ef();
     return done;
   }
 
   void set_ef_search(size_t ef) override {
     opts_.hnsw_ef_search = ef;
-    if (graph_) graph_->graph->ef_ = ef;
-    if (rebuild_) rebuild_->next.graph->ef_ = ef;
+    update_search_ef();
+  }
+
+  /// The ef a search of the current graph uses (before max with the results asked for).
+  size_t search_ef() const {
+    if (opts_.hnsw_ef_search != 0) return opts_.hnsw_ef_search;
+    return default_search_ef(graph_ ? graph_->live() : 0);
+  }
+
+  /// hnswlib reads ef_ in searchKnn: set under the owner's exclusive lock (maintain, load,
+  /// set_ef_search), never while searches run.
+  void update_search_ef() {
+    if (graph_) graph_->graph->ef_ = search_ef();
+    if (rebuild_) rebuild_->next.graph->ef_ = search_ef();
   }
 
   index_stats stats() const override {
@@ -549,7 +562,7 @@ private:
                              kernels::top_k& best) const {
     size_t live = graph_->live();
     // Asking for ef results costs the same as asking for k (hnswlib searches with max(ef, k)).
-    size_t fetch = std::min(live, std::max(2 * k, opts_.hnsw_ef_search));
+    size_t fetch = std::min(live, std::max(2 * k, search_ef()));
     std::vector<hit> passed;
     while (true) {
       bool failed = false;
@@ -630,7 +643,7 @@ private:
       graph_state g;
       g.graph = std::make_unique<graph_type>(space_.get(), std::max<size_t>(capacity, 16),
                                              opts_.hnsw_m, opts_.hnsw_ef_construction, opts_.seed);
-      g.graph->ef_ = opts_.hnsw_ef_search;
+      g.graph->ef_ = search_ef();
       return g;
     } catch (const std::exception& e) {
       last_error_ = what_of(e);
@@ -835,7 +848,8 @@ private:
     // loadIndex counts deletions on top of an unset counter and does not seed the level generator;
     // both matter for later insertions.
     h.num_deleted_ = g.deleted;
-    h.ef_ = opts_.hnsw_ef_search;
+    h.ef_ = opts_.hnsw_ef_search != 0 ? opts_.hnsw_ef_search
+                                      : default_search_ef(g.ids.size() - g.deleted);
     h.level_generator_.seed(static_cast<unsigned>(opts_.seed + g.ids.size()));
     h.update_probability_generator_.seed(static_cast<unsigned>(opts_.seed + g.ids.size() + 1));
     return g;
@@ -863,6 +877,13 @@ private:
 };
 
 } // namespace
+
+size_t default_search_ef(size_t live) {
+  if (live <= search_ef_from) return search_ef_base;
+  auto grown = static_cast<double>(search_ef_base) *
+               std::pow(static_cast<double>(live) / static_cast<double>(search_ef_from), 0.75);
+  return std::min(search_ef_max, static_cast<size_t>(std::ceil(grown)));
+}
 
 std::unique_ptr<vector_index> make_dense_index(const embedder& spec, const index_options& opts) {
   return std::make_unique<dense_index>(spec, opts);

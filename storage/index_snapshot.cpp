@@ -163,6 +163,11 @@ snapshot_reader::~snapshot_reader() {
 }
 
 expected<std::string> snapshot_reader::open(const std::string& path, snapshot_structure structure) {
+  return open(path, {structure});
+}
+
+expected<std::string> snapshot_reader::open(const std::string& path,
+                                            std::initializer_list<snapshot_structure> accepted) {
   path_ = path;
   if (!hash_)
     return make_error(ec::io_error, "cannot allocate an XXH3 state to read '" + path + "'");
@@ -197,10 +202,16 @@ expected<std::string> snapshot_reader::open(const std::string& path, snapshot_st
     return make_error(ec::format_mismatch, "index snapshot '" + path + "' has version " +
                                                std::to_string(version) + ", expected " +
                                                std::to_string(index_snapshot_version));
-  if (tag != static_cast<uint8_t>(structure))
+  std::string expected_tags;
+  bool known = false;
+  for (auto s : accepted) {
+    known = known || tag == static_cast<uint8_t>(s);
+    expected_tags += (expected_tags.empty() ? "" : " or ") + std::to_string(static_cast<int>(s));
+  }
+  if (!known)
     return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds structure " +
-                                               std::to_string(tag) + ", expected " +
-                                               std::to_string(static_cast<int>(structure)));
+                                               std::to_string(tag) + ", expected " + expected_tags);
+  structure_ = static_cast<snapshot_structure>(tag);
   if (meta_length > max_meta_bytes || meta_length > remaining())
     return corrupt("has a meta length of " + std::to_string(meta_length) + " bytes, " +
                    std::to_string(remaining()) + " bytes left");

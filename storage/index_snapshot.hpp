@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -24,7 +25,9 @@ namespace telos::storage {
 inline constexpr uint32_t index_snapshot_version = 1;
 
 /// Which index wrote a snapshot (a byte of the header).
-enum class snapshot_structure : uint8_t { dense = 1, sparse = 2, maxsim = 3 };
+/// maxsim (3) is the exact MaxSim index before token centroids; it still loads. maxsim_centroids
+/// (4) is what a MaxSim index writes now: its memories, and its centroids when it has them.
+enum class snapshot_structure : uint8_t { dense = 1, sparse = 2, maxsim = 3, maxsim_centroids = 4 };
 
 /// XXH3-64 and size of a whole file (used for the HNSW graph file beside a snapshot).
 struct file_digest {
@@ -78,6 +81,12 @@ public:
   /// missing, ec::format_mismatch when another structure or version wrote it, ec::corrupt_value
   /// when the header is damaged.
   expected<std::string> open(const std::string& path, snapshot_structure structure);
+  /// As above, accepting any of `accepted` (structure() then says which one wrote the file).
+  expected<std::string> open(const std::string& path,
+                             std::initializer_list<snapshot_structure> accepted);
+
+  /// The structure byte of the opened file.
+  snapshot_structure structure() const { return structure_; }
 
   /// Reads `size` bytes; false when fewer remain before the trailer.
   bool read(void* data, size_t size);
@@ -110,6 +119,7 @@ private:
   std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash_;
   uint64_t position_ = 0;
   uint64_t payload_end_ = 0;
+  snapshot_structure structure_ = snapshot_structure::dense;
 };
 
 } // namespace telos::storage

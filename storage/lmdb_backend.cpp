@@ -68,7 +68,7 @@ caf::error lmdb_error(int rc, const std::string& what) {
   if (rc == MDB_PANIC)
     // A failed write of the meta page leaves the environment unusable until it is reopened.
     return make_error(code, what + ": " + mdb_strerror(rc) +
-                                " (a fatal LMDB error: close and reopen the store to write again)");
+                                " (a fatal LMDB error: " + std::string{reopen_needed_text} + ")");
   return make_error(code, what + ": " + mdb_strerror(rc));
 }
 

@@ -1,5 +1,13 @@
-// Multi-vector (late interaction) embeddings: exact MaxSim over every stored memory. Token rows are
-// normalised at insert and kept in one contiguous array, so a search streams through memory once.
+// Multi-vector (late interaction) embeddings, scored by MaxSim. Token rows are normalised at insert
+// and kept in one contiguous array. Below index_options::maxsim_threshold memories a search scores
+// every memory exactly, streaming through the rows once. From the threshold on, maintain() trains
+// token centroids (spherical k-means on a sample of the rows, in steps of bounded work) and then
+// files every memory under the centroids nearest to its tokens (PLAID-style lists). A search then
+// probes, for each query token, its maxsim_nprobe nearest centroids, ranks the memories filed there
+// by their centroid MaxSim (each token replaced by its centroid), re-scores the best
+// k * maxsim_oversample exactly over the f32 rows, and scores the memories not filed yet (fresh)
+// exactly. Memories added later are filed under the existing centroids; the centroids are trained
+// once and not retrained as the index grows (a rebuild or an old snapshot trains them anew).
 // Removal leaves the rows of the removed memory behind until a compaction copies the live ones
 // together.
 #include "telos/storage/index_kinds.hpp"
@@ -7,6 +15,10 @@
 #include "telos/storage/vector_kernels.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
 #include <unordered_map>
 
 namespace telos::storage {
@@ -18,7 +30,23 @@ constexpr size_t maxsim_compact_dead_percent = 30;
 /// Writes compact without waiting for maintain() once dead rows outnumber live ones (and are this
 /// many), so an owner that never calls maintain() still wastes at most half.
 constexpr size_t write_path_compact_minimum_rows = 4096;
+/// Centroids trained by default: this many times the square root of the token count (1x left
+/// candidates ranked by centroid MaxSim too coarse: recall@10 0.49 against 0.94 at 4x with
+/// oversample 8, telos-bench maxsim, docs/BENCHMARKS.md).
+constexpr double centroids_per_sqrt_token = 4;
+/// k-means trains on at most this many sampled token rows per centroid...
+constexpr size_t training_rows_per_centroid = 32;
+/// ...for this many Lloyd iterations.
+constexpr size_t training_iterations = 8;
+/// Multiply-adds one maintain() step may spend (about a millisecond), so searches and writes that
+/// wait for the owner's lock wait for one step at most.
+constexpr size_t step_work = size_t{1} << 21;
+/// Code of a row that is not filed under a centroid (its memory is fresh).
+constexpr uint32_t no_code = std::numeric_limits<uint32_t>::max();
+/// Position in fresh_ of a memory that is not fresh.
+constexpr uint32_t not_fresh = std::numeric_limits<uint32_t>::max();
 
+/// The exact index's snapshot meta (structure maxsim, read only).
 struct maxsim_snapshot_meta {
   embedder spec;
   uint64_t documents = 0;
@@ -31,9 +59,26 @@ struct maxsim_snapshot_meta {
   }
 };
 
+/// Snapshot meta of structure maxsim_centroids. Sections: ids, token counts, token rows (as in
+/// structure maxsim); with centroids > 0 also the centroid rows, one filed flag (u8) per document
+/// and one code (u32 centroid, no_code when not filed) per token row.
+struct maxsim_centroids_snapshot_meta {
+  embedder spec;
+  uint64_t documents = 0;
+  uint64_t tokens = 0;
+  /// 0 while untrained.
+  uint64_t centroids = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(spec, documents, tokens, centroids);
+  }
+};
+
 class maxsim_index final : public vector_index {
 public:
-  maxsim_index(const embedder& spec, const index_options&) : spec_(spec), dim_(spec.dim) {}
+  maxsim_index(const embedder& spec, const index_options& opts)
+      : spec_(spec), dim_(spec.dim), opts_(opts) {}
 
   const embedder& spec() const override { return spec_; }
 
@@ -45,13 +90,16 @@ public:
     }
     // Whole tokens only (validation guarantees the size is a multiple of dim).
     size_t tokens = dim_ == 0 ? 0 : e.values.size() / dim_;
-    document doc{id, rows(), static_cast<uint32_t>(tokens)};
+    document doc{id, rows(), static_cast<uint32_t>(tokens), not_fresh};
     tokens_.insert(tokens_.end(), e.values.begin(),
                    e.values.begin() + static_cast<ptrdiff_t>(tokens * dim_));
+    codes_.resize(rows(), no_code);
     for (size_t t = 0; t < tokens; ++t)
       kernels::normalize(tokens_.data() + (doc.first + t) * dim_, dim_);
-    slot_of_[id] = static_cast<uint32_t>(documents_.size());
+    auto slot = static_cast<uint32_t>(documents_.size());
+    slot_of_[id] = slot;
     documents_.push_back(doc);
+    if (trained()) make_fresh(slot);
     compact_if(dead_rows_ > rows() - dead_rows_ && dead_rows_ >= write_path_compact_minimum_rows);
   }
 
@@ -70,27 +118,43 @@ public:
                           const id_predicate* allow) const override {
     std::vector<float> q;
     if (k == 0 || documents_.empty() || !prepare(query, q)) return {};
-    size_t query_tokens = q.size() / dim_;
-    kernels::top_k best{k};
-    for (const auto& doc : documents_) {
-      float s = kernels::maxsim(q.data(), query_tokens, row(doc.first), doc.tokens, dim_);
-      if (!best.admits(s) || (allow != nullptr && !(*allow)(doc.id))) continue;
-      best.push(doc.id, s);
+    if (trained()) {
+      auto hits = search_candidates(q, k, allow);
+      // Fewer than k hits while more memories exist: the probed lists were too short (or the
+      // filter passed few of them); the exact scan answers instead.
+      if (hits.size() >= k || hits.size() >= documents_.size()) return hits;
     }
-    return best.take();
+    return search_exact(q, k, allow);
   }
 
   std::optional<float> score(const embedding& query, const uuid& id) const override {
     auto it = slot_of_.find(id);
     std::vector<float> q;
     if (it == slot_of_.end() || !prepare(query, q)) return std::nullopt;
-    const auto& doc = documents_[it->second];
-    return kernels::maxsim(q.data(), q.size() / dim_, row(doc.first), doc.tokens, dim_);
+    return exact(q, documents_[it->second]);
   }
 
-  size_t maintain(size_t) override {
+  size_t maintain(size_t budget) override {
+    size_t done = 0;
+    while (done < budget) {
+      if (!trained()) {
+        if (!training_ && !start_training()) break;
+        train_step();
+        ++done;
+        continue;
+      }
+      if (fresh_.empty()) break;
+      // File fresh memories until a step's work is spent.
+      size_t work = 0;
+      while (!fresh_.empty() && work < step_work && done < budget) {
+        auto slot = fresh_.back();
+        work += size_t{std::max<uint32_t>(documents_[slot].tokens, 1)} * centroid_count() * dim_;
+        file(slot);
+        ++done;
+      }
+    }
     compact_if(dead_rows_ > 0 && dead_rows_ * 100 > rows() * maxsim_compact_dead_percent);
-    return 0;
+    return done;
   }
 
   void set_ef_search(size_t) override {}
@@ -98,30 +162,48 @@ public:
   index_stats stats() const override {
     index_stats s;
     s.vectors = documents_.size();
-    s.memory_bytes = tokens_.capacity() * sizeof(float) + documents_.capacity() * sizeof(document) +
-                     hash_map_bytes(slot_of_);
-    s.structure = "maxsim";
+    // Above the threshold, the memories not filed under centroids yet (all of them while the
+    // centroids train); they are scored exactly by every search.
+    s.fresh = trained() ? fresh_.size() : (training_ ? documents_.size() : 0);
+    s.memory_bytes = tokens_.capacity() * sizeof(float) + codes_.capacity() * sizeof(uint32_t) +
+                     documents_.capacity() * sizeof(document) + hash_map_bytes(slot_of_) +
+                     centroids_.capacity() * sizeof(float) + fresh_.capacity() * sizeof(uint32_t) +
+                     lists_.capacity() * sizeof(std::vector<uint32_t>);
+    for (const auto& list : lists_)
+      s.memory_bytes += list.capacity() * sizeof(uint32_t);
+    if (training_)
+      s.memory_bytes += (training_->sample.capacity() + training_->sums.capacity()) * sizeof(float);
+    s.structure = trained() ? "maxsim-centroids" : "maxsim";
     return s;
   }
 
   expected<void> save(const std::string& path) const override {
-    maxsim_snapshot_meta meta;
+    maxsim_centroids_snapshot_meta meta;
     meta.spec = spec_;
     meta.documents = documents_.size();
+    meta.centroids = centroid_count();
     std::vector<uuid> ids;
     std::vector<uint32_t> counts;
+    std::vector<uint8_t> filed;
     ids.reserve(documents_.size());
     counts.reserve(documents_.size());
     for (const auto& doc : documents_) {
       ids.push_back(doc.id);
       counts.push_back(doc.tokens);
+      filed.push_back(doc.fresh_pos == not_fresh ? 1 : 0);
       meta.tokens += doc.tokens;
     }
-    snapshot_writer out{path, snapshot_structure::maxsim, encode_value(meta)};
+    snapshot_writer out{path, snapshot_structure::maxsim_centroids, encode_value(meta)};
     out.write_array(ids.data(), ids.size());
     out.write_array(counts.data(), counts.size());
     for (const auto& doc : documents_)
       if (doc.tokens > 0) out.write_array(row(doc.first), size_t{doc.tokens} * dim_);
+    if (trained()) {
+      out.write_array(centroids_.data(), centroids_.size());
+      out.write_array(filed.data(), filed.size());
+      for (const auto& doc : documents_)
+        if (doc.tokens > 0) out.write_array(codes_.data() + doc.first, doc.tokens);
+    }
     return out.commit();
   }
 
@@ -138,10 +220,31 @@ private:
     /// First token row in tokens_.
     size_t first;
     uint32_t tokens;
+    /// Index in fresh_, or not_fresh (filed under centroids, or no centroids yet).
+    uint32_t fresh_pos;
+  };
+
+  /// k-means in progress: the sampled rows, the centroids of the iteration (centroids_), and the
+  /// sums and counts of the rows assigned to each so far.
+  struct training {
+    std::vector<float> sample;
+    size_t points = 0;
+    std::vector<float> sums;
+    std::vector<uint32_t> counts;
+    size_t iteration = 0;
+    size_t position = 0;
+    std::mt19937_64 rng;
   };
 
   size_t rows() const { return dim_ == 0 ? 0 : tokens_.size() / dim_; }
   const float* row(size_t r) const { return tokens_.data() + r * dim_; }
+  bool trained() const { return !lists_.empty(); }
+  /// Trained centroids (lists_ has one more list: memories without tokens, always candidates).
+  size_t centroid_count() const { return trained() ? lists_.size() - 1 : 0; }
+
+  float exact(const std::vector<float>& q, const document& doc) const {
+    return kernels::maxsim(q.data(), q.size() / dim_, row(doc.first), doc.tokens, dim_);
+  }
 
   /// The query's tokens, each normalised; false when it is not a whole number of tokens.
   bool prepare(const embedding& query, std::vector<float>& out) const {
@@ -152,81 +255,374 @@ private:
     return true;
   }
 
-  /// Swap-removes the document of `slot`; its rows stay behind as dead rows.
+  std::vector<hit> search_exact(const std::vector<float>& q, size_t k,
+                                const id_predicate* allow) const {
+    kernels::top_k best{k};
+    for (const auto& doc : documents_) {
+      float s = exact(q, doc);
+      if (!best.admits(s) || (allow != nullptr && !(*allow)(doc.id))) continue;
+      best.push(doc.id, s);
+    }
+    return best.take();
+  }
+
+  std::vector<hit> search_candidates(const std::vector<float>& q, size_t k,
+                                     const id_predicate* allow) const {
+    const size_t query_tokens = q.size() / dim_;
+    const size_t centroids = centroid_count();
+    // Every query token against every centroid: which lists to probe, and the centroid scores.
+    std::vector<float> centroid_score(query_tokens * centroids);
+    for (size_t i = 0; i < query_tokens; ++i)
+      kernels::dot_rows(q.data() + i * dim_, centroids_.data(), centroids, dim_, dim_,
+                        centroid_score.data() + i * centroids);
+    const size_t nprobe = std::clamp<size_t>(opts_.maxsim_nprobe, 1, centroids);
+    std::vector<uint32_t> order(centroids);
+    std::vector<uint8_t> probed(centroids + 1, 0);
+    probed[centroids] = 1;
+    for (size_t i = 0; i < query_tokens; ++i) {
+      const float* s = centroid_score.data() + i * centroids;
+      std::iota(order.begin(), order.end(), 0u);
+      std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(nprobe), order.end(),
+                        [s](uint32_t a, uint32_t b) { return s[a] > s[b]; });
+      for (size_t p = 0; p < nprobe; ++p)
+        probed[order[p]] = 1;
+    }
+    std::vector<uint32_t> candidates;
+    for (size_t c = 0; c <= centroids; ++c)
+      if (probed[c] != 0) candidates.insert(candidates.end(), lists_[c].begin(), lists_[c].end());
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    if (allow != nullptr)
+      candidates.erase(
+          std::remove_if(candidates.begin(), candidates.end(),
+                         [&](uint32_t slot) { return !(*allow)(documents_[slot].id); }),
+          candidates.end());
+    // More candidates than the re-scoring budget: keep the best by centroid MaxSim.
+    const size_t budget = std::max<size_t>(k * std::max<size_t>(opts_.maxsim_oversample, 1), k);
+    if (candidates.size() > budget) {
+      std::vector<std::pair<float, uint32_t>> ranked;
+      ranked.reserve(candidates.size());
+      for (auto slot : candidates)
+        ranked.emplace_back(centroid_maxsim(centroid_score, query_tokens, documents_[slot]), slot);
+      std::nth_element(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(budget),
+                       ranked.end(),
+                       [](const auto& a, const auto& b) { return a.first > b.first; });
+      candidates.resize(budget);
+      for (size_t i = 0; i < budget; ++i)
+        candidates[i] = ranked[i].second;
+    }
+    kernels::top_k best{k};
+    auto consider = [&](uint32_t slot) {
+      const auto& doc = documents_[slot];
+      float s = exact(q, doc);
+      if (best.admits(s)) best.push(doc.id, s);
+    };
+    for (auto slot : candidates)
+      consider(slot);
+    for (auto slot : fresh_)
+      if (allow == nullptr || (*allow)(documents_[slot].id)) consider(slot);
+    return best.take();
+  }
+
+  /// MaxSim with each of the memory's tokens replaced by its centroid.
+  float centroid_maxsim(const std::vector<float>& centroid_score, size_t query_tokens,
+                        const document& doc) const {
+    if (doc.tokens == 0) return 0;
+    const size_t centroids = centroid_count();
+    const uint32_t* codes = codes_.data() + doc.first;
+    float total = 0;
+    for (size_t i = 0; i < query_tokens; ++i) {
+      const float* s = centroid_score.data() + i * centroids;
+      float best = s[codes[0]];
+      for (size_t t = 1; t < doc.tokens; ++t)
+        best = std::max(best, s[codes[t]]);
+      total += best;
+    }
+    return total / static_cast<float>(query_tokens);
+  }
+
+  /// The lists a filed memory is in: the distinct codes of its rows (the last list when it has
+  /// no token).
+  std::vector<uint32_t> lists_of(const document& doc) const {
+    if (doc.tokens == 0) return {static_cast<uint32_t>(centroid_count())};
+    std::vector<uint32_t> out(codes_.begin() + static_cast<ptrdiff_t>(doc.first),
+                              codes_.begin() + static_cast<ptrdiff_t>(doc.first + doc.tokens));
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  void make_fresh(uint32_t slot) {
+    documents_[slot].fresh_pos = static_cast<uint32_t>(fresh_.size());
+    fresh_.push_back(slot);
+  }
+
+  /// Takes `slot` out of fresh_.
+  void unfresh(uint32_t slot) {
+    auto pos = documents_[slot].fresh_pos;
+    if (pos + 1 != fresh_.size()) {
+      fresh_[pos] = fresh_.back();
+      documents_[fresh_[pos]].fresh_pos = pos;
+    }
+    fresh_.pop_back();
+    documents_[slot].fresh_pos = not_fresh;
+  }
+
+  /// Files a fresh memory under the nearest centroid of each of its tokens.
+  void file(uint32_t slot) {
+    unfresh(slot);
+    const auto& doc = documents_[slot];
+    const size_t centroids = centroid_count();
+    std::vector<float> scores(centroids);
+    for (size_t t = 0; t < doc.tokens; ++t) {
+      kernels::dot_rows(row(doc.first + t), centroids_.data(), centroids, dim_, dim_,
+                        scores.data());
+      codes_[doc.first + t] =
+          static_cast<uint32_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+    }
+    for (auto c : lists_of(doc))
+      lists_[c].push_back(slot);
+  }
+
+  /// Swap-removes the document of `slot` (out of fresh_ or its lists); its rows stay behind as
+  /// dead rows.
   void drop(uint32_t slot) {
+    const bool filed = trained() && documents_[slot].fresh_pos == not_fresh;
+    if (filed)
+      for (auto c : lists_of(documents_[slot]))
+        replace_in_list(c, slot, std::nullopt);
+    else if (trained())
+      unfresh(slot);
     dead_rows_ += documents_[slot].tokens;
-    if (slot + 1 != documents_.size()) {
-      documents_[slot] = documents_.back();
+    auto last = static_cast<uint32_t>(documents_.size() - 1);
+    if (slot != last) {
+      const auto& moved = documents_[last];
+      if (trained() && moved.fresh_pos == not_fresh)
+        for (auto c : lists_of(moved))
+          replace_in_list(c, last, slot);
+      else if (trained())
+        fresh_[moved.fresh_pos] = slot;
+      documents_[slot] = moved;
       slot_of_[documents_[slot].id] = slot;
     }
     documents_.pop_back();
   }
 
-  /// Copies the live rows together, in document order.
+  /// Replaces `from` in list `c` by `to`, or removes it (order within a list does not matter).
+  void replace_in_list(uint32_t c, uint32_t from, std::optional<uint32_t> to) {
+    auto& list = lists_[c];
+    auto it = std::find(list.begin(), list.end(), from);
+    if (it == list.end()) return;
+    if (to) {
+      *it = *to;
+    } else {
+      *it = list.back();
+      list.pop_back();
+    }
+  }
+
+  /// Copies the live rows (and their codes) together, in document order.
   void compact_if(bool due) {
     if (!due) return;
     std::vector<float> packed;
+    std::vector<uint32_t> packed_codes;
     packed.reserve((rows() - dead_rows_) * dim_);
+    packed_codes.reserve(rows() - dead_rows_);
     for (auto& doc : documents_) {
       size_t first = packed.size() / dim_;
       packed.insert(packed.end(), row(doc.first), row(doc.first) + size_t{doc.tokens} * dim_);
+      packed_codes.insert(packed_codes.end(), codes_.begin() + static_cast<ptrdiff_t>(doc.first),
+                          codes_.begin() + static_cast<ptrdiff_t>(doc.first + doc.tokens));
       doc.first = first;
     }
     tokens_.swap(packed);
+    codes_.swap(packed_codes);
     dead_rows_ = 0;
+  }
+
+  /// Samples the rows k-means trains on and picks the first centroids among them; false when the
+  /// index is below the threshold or holds no token.
+  bool start_training() {
+    if (documents_.size() < std::max<size_t>(opts_.maxsim_threshold, 1) || dim_ == 0) return false;
+    std::vector<uint32_t> live;
+    live.reserve(rows() - dead_rows_);
+    for (const auto& doc : documents_)
+      for (uint32_t t = 0; t < doc.tokens; ++t)
+        live.push_back(static_cast<uint32_t>(doc.first + t));
+    if (live.empty()) return false;
+    size_t centroids =
+        opts_.maxsim_centroids != 0
+            ? opts_.maxsim_centroids
+            : static_cast<size_t>(std::lround(centroids_per_sqrt_token *
+                                              std::sqrt(static_cast<double>(live.size()))));
+    centroids = std::clamp<size_t>(centroids, 1, live.size());
+    auto t = std::make_unique<training>();
+    t->rng.seed(opts_.seed);
+    t->points = std::min(live.size(), centroids * training_rows_per_centroid);
+    // A partial Fisher-Yates shuffle: the first `points` rows are a uniform sample.
+    for (size_t i = 0; i < t->points; ++i) {
+      std::uniform_int_distribution<size_t> pick{i, live.size() - 1};
+      std::swap(live[i], live[pick(t->rng)]);
+    }
+    t->sample.resize(t->points * dim_);
+    for (size_t i = 0; i < t->points; ++i)
+      std::copy(row(live[i]), row(live[i]) + dim_, t->sample.data() + i * dim_);
+    centroids_.assign(t->sample.begin(),
+                      t->sample.begin() + static_cast<ptrdiff_t>(centroids * dim_));
+    t->sums.assign(centroids * dim_, 0.0f);
+    t->counts.assign(centroids, 0);
+    training_ = std::move(t);
+    return true;
+  }
+
+  /// Assigns a step's worth of sampled rows to their nearest centroid; at the end of the sample,
+  /// moves each centroid to the normalised mean of its rows (an empty one to a random row); after
+  /// the last iteration, every memory becomes fresh, to be filed by later steps.
+  void train_step() {
+    auto& t = *training_;
+    const size_t centroids = t.counts.size();
+    const size_t chunk = std::max<size_t>(1, step_work / std::max<size_t>(centroids * dim_, 1));
+    std::vector<float> scores(centroids);
+    for (size_t end = std::min(t.points, t.position + chunk); t.position < end; ++t.position) {
+      const float* x = t.sample.data() + t.position * dim_;
+      kernels::dot_rows(x, centroids_.data(), centroids, dim_, dim_, scores.data());
+      auto c = static_cast<size_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+      float* sum = t.sums.data() + c * dim_;
+      for (size_t d = 0; d < dim_; ++d)
+        sum[d] += x[d];
+      ++t.counts[c];
+    }
+    if (t.position < t.points) return;
+    std::uniform_int_distribution<size_t> any{0, t.points - 1};
+    for (size_t c = 0; c < centroids; ++c) {
+      float* centre = centroids_.data() + c * dim_;
+      if (t.counts[c] == 0) {
+        const float* x = t.sample.data() + any(t.rng) * dim_;
+        std::copy(x, x + dim_, centre);
+      } else {
+        std::copy(t.sums.data() + c * dim_, t.sums.data() + (c + 1) * dim_, centre);
+        kernels::normalize(centre, dim_);
+      }
+    }
+    std::fill(t.sums.begin(), t.sums.end(), 0.0f);
+    std::fill(t.counts.begin(), t.counts.end(), 0u);
+    t.position = 0;
+    if (++t.iteration < training_iterations) return;
+    training_.reset();
+    lists_.assign(centroids + 1, {});
+    fresh_.clear();
+    fresh_.reserve(documents_.size());
+    for (uint32_t slot = 0; slot < documents_.size(); ++slot)
+      make_fresh(slot);
   }
 
   void reset() {
     tokens_.clear();
     tokens_.shrink_to_fit();
+    codes_.clear();
+    codes_.shrink_to_fit();
     documents_.clear();
     slot_of_.clear();
     dead_rows_ = 0;
+    centroids_.clear();
+    lists_.clear();
+    fresh_.clear();
+    training_.reset();
   }
 
   expected<void> read_snapshot(const std::string& path) {
     snapshot_reader in;
-    auto meta_bytes = in.open(path, snapshot_structure::maxsim);
+    auto meta_bytes =
+        in.open(path, {snapshot_structure::maxsim_centroids, snapshot_structure::maxsim});
     if (!meta_bytes) return meta_bytes.error();
-    auto meta = decode_value<maxsim_snapshot_meta>(*meta_bytes, "meta");
-    if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
-    if (meta->spec != spec_)
+    maxsim_centroids_snapshot_meta meta;
+    if (in.structure() == snapshot_structure::maxsim) {
+      // Written before centroids existed: the memories only; maintain() trains centroids anew.
+      auto old = decode_value<maxsim_snapshot_meta>(*meta_bytes, "meta");
+      if (!old) return in.corrupt("has unreadable meta data: " + telos::describe(old.error()));
+      meta.spec = old->spec;
+      meta.documents = old->documents;
+      meta.tokens = old->tokens;
+    } else {
+      auto current = decode_value<maxsim_centroids_snapshot_meta>(*meta_bytes, "meta");
+      if (!current)
+        return in.corrupt("has unreadable meta data: " + telos::describe(current.error()));
+      meta = *current;
+    }
+    if (meta.spec != spec_)
       return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
-                                                 describe_embedder(meta->spec) +
-                                                 ", this index is " + describe_embedder(spec_));
+                                                 describe_embedder(meta.spec) + ", this index is " +
+                                                 describe_embedder(spec_));
     std::vector<uuid> ids;
     std::vector<uint32_t> counts;
-    if (!in.read_array(ids, meta->documents) || !in.read_array(counts, meta->documents) ||
-        meta->tokens > in.remaining() / (dim_ * sizeof(float)) ||
-        !in.read_array(tokens_, meta->tokens * dim_))
-      return in.corrupt("is truncated in its " + std::to_string(meta->documents) +
-                        " documents of " + std::to_string(meta->tokens) + " tokens");
+    if (!in.read_array(ids, meta.documents) || !in.read_array(counts, meta.documents) ||
+        meta.tokens > in.remaining() / (dim_ * sizeof(float)) ||
+        !in.read_array(tokens_, meta.tokens * dim_))
+      return in.corrupt("is truncated in its " + std::to_string(meta.documents) + " documents of " +
+                        std::to_string(meta.tokens) + " tokens");
+    std::vector<uint8_t> filed;
+    if (meta.centroids > 0 &&
+        (meta.centroids > in.remaining() / (dim_ * sizeof(float)) ||
+         !in.read_array(centroids_, meta.centroids * dim_) ||
+         !in.read_array(filed, meta.documents) || !in.read_array(codes_, meta.tokens)))
+      return in.corrupt("is truncated in its " + std::to_string(meta.centroids) +
+                        " centroids and their lists");
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
     uint64_t total = 0;
     for (auto n : counts)
       total += n;
-    if (total != meta->tokens)
+    if (total != meta.tokens)
       return in.corrupt("has documents of " + std::to_string(total) + " tokens in all, expected " +
-                        std::to_string(meta->tokens));
+                        std::to_string(meta.tokens));
+    if (meta.centroids == 0) codes_.assign(meta.tokens, no_code);
     size_t first = 0;
     for (size_t d = 0; d < ids.size(); ++d) {
       if (ids[d].is_nil() || !slot_of_.emplace(ids[d], static_cast<uint32_t>(d)).second)
         return in.corrupt("lists id " + ids[d].to_string() + " twice or as nil");
-      documents_.push_back(document{ids[d], first, counts[d]});
+      documents_.push_back(document{ids[d], first, counts[d], not_fresh});
       first += counts[d];
+    }
+    if (meta.centroids == 0) return {};
+    lists_.assign(meta.centroids + 1, {});
+    for (uint32_t slot = 0; slot < documents_.size(); ++slot) {
+      const auto& doc = documents_[slot];
+      if (filed[slot] == 0) {
+        std::fill(codes_.begin() + static_cast<ptrdiff_t>(doc.first),
+                  codes_.begin() + static_cast<ptrdiff_t>(doc.first + doc.tokens), no_code);
+        make_fresh(slot);
+        continue;
+      }
+      for (uint32_t t = 0; t < doc.tokens; ++t)
+        if (codes_[doc.first + t] >= meta.centroids)
+          return in.corrupt("files a token of " + doc.id.to_string() + " under centroid " +
+                            std::to_string(codes_[doc.first + t]) + " of " +
+                            std::to_string(meta.centroids));
+      for (auto c : lists_of(doc))
+        lists_[c].push_back(slot);
     }
     return {};
   }
 
   embedder spec_;
   size_t dim_;
+  index_options opts_;
   /// Token rows of dim floats, each of unit length (or zero).
   std::vector<float> tokens_;
+  /// Per token row: the centroid it is filed under, or no_code.
+  std::vector<uint32_t> codes_;
   /// By slot (swap-removed, so dense).
   std::vector<document> documents_;
   std::unordered_map<uuid, uint32_t> slot_of_;
   /// Rows in tokens_ no document refers to any more.
   size_t dead_rows_ = 0;
+  /// Centroid rows of dim floats (unit length); while training, the current iteration's.
+  std::vector<float> centroids_;
+  /// Once trained: per centroid, the slots of the filed memories with a token there (each
+  /// once), plus a last list of the filed memories without tokens. Empty while untrained.
+  std::vector<std::vector<uint32_t>> lists_;
+  /// Slots of the memories not filed yet (only once trained).
+  std::vector<uint32_t> fresh_;
+  std::unique_ptr<training> training_;
 };
 
 } // namespace

@@ -28,6 +28,8 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include <sys/time.h>
@@ -66,11 +68,18 @@ rocksdb::Slice slice(std::string_view s) {
 /// RocksDB's informational LOG, written by us. RocksDB's own file logger writes through a
 /// WritableFileWriter that asserts (Debian builds RocksDB with assertions: SIGABRT) when it is
 /// written again after a failed write, which is what a full disk does to the next log line. This
-/// one writes each line with one fwrite and drops the lines it cannot write.
+/// one writes each line with one fwrite and drops the lines it cannot write. It appends across
+/// opens and keeps at most two files: past max_bytes, LOG becomes LOG.old (replacing the previous
+/// one) and a new LOG starts (a store opened a thousand times had grown a 211 MB LOG).
 class rocks_info_log final : public rocksdb::Logger {
 public:
-  explicit rocks_info_log(const std::string& path)
-      : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), file_(std::fopen(path.c_str(), "ae")) {}
+  static constexpr long max_bytes = 16L << 20;
+
+  explicit rocks_info_log(std::string path)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), path_(std::move(path)) {
+    open_file();
+    if (file_ != nullptr && written_ > max_bytes) rotate();
+  }
   ~rocks_info_log() override {
     if (file_ != nullptr) std::fclose(file_);
   }
@@ -93,11 +102,34 @@ public:
     size_t n = std::min(sizeof(line) - 2, static_cast<size_t>(head) + static_cast<size_t>(body));
     line[n++] = '\n';
     // A line that cannot be written (disk full) is dropped; RocksDB carries on either way.
-    if (std::fwrite(line, 1, n, file_) == n) std::fflush(file_);
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (file_ == nullptr) return;
+    if (std::fwrite(line, 1, n, file_) == n) {
+      std::fflush(file_);
+      written_ += static_cast<long>(n);
+      if (written_ > max_bytes) rotate();
+    }
   }
 
 private:
-  std::FILE* file_;
+  void open_file() {
+    file_ = std::fopen(path_.c_str(), "ae");
+    written_ = 0;
+    if (file_ != nullptr && std::fseek(file_, 0, SEEK_END) == 0) written_ = std::ftell(file_);
+  }
+
+  /// LOG -> LOG.old, then a new LOG; if the rename fails the old file is kept and grows.
+  void rotate() {
+    std::fclose(file_);
+    file_ = nullptr;
+    (void)std::rename(path_.c_str(), (path_ + ".old").c_str());
+    open_file();
+  }
+
+  std::string path_;
+  std::mutex mutex_;
+  std::FILE* file_ = nullptr;
+  long written_ = 0;
 };
 
 /// The open database; shared by the backend, its iterators and transactions, so the DB is closed
@@ -232,9 +264,8 @@ struct rocks_state {
       return make_error(ec::io_error, "writes to store " + path +
                                           " are stopped after an I/O error RocksDB cannot recover "
                                           "from while open (" +
-                                          why +
-                                          "); nothing was written; reads keep working; close and "
-                                          "reopen the store to write again");
+                                          why + "); nothing was written; reads keep working; " +
+                                          std::string{reopen_needed_text});
     // Busy: RocksDB's own automatic recovery is running; ours waits for it.
     if (status.IsBusy()) why = "RocksDB is still recovering";
     return make_error(ec::io_error, "writes to store " + path +

@@ -1,8 +1,8 @@
 // In-memory per-embedder vector indexes (plain C++, no actors): exact flat search with a
-// vectorised kernel and HNSW for dense embedders, an inverted index for sparse ones, exact MaxSim
-// for multi-vector ones. One index holds one embedder's vectors of one shard; its owner (the
-// index actor) serialises modifications. const calls may run concurrently with each other, not
-// with a modification.
+// vectorised kernel and HNSW for dense embedders, an inverted index for sparse ones, MaxSim for
+// multi-vector ones (exact; above a threshold, candidates from token centroids re-scored exactly).
+// One index holds one embedder's vectors of one shard; its owner (the index actor) serialises
+// modifications. const calls may run concurrently with each other, not with a modification.
 //
 // Scores, higher is better: cosine similarity; dot product; l2 = the NEGATED Euclidean distance
 // (-sqrt(sum of squared differences), not squared); sparse = dot product over common terms;
@@ -44,14 +44,40 @@ struct index_options {
   size_t hnsw_threshold = 20000;
   size_t hnsw_m = 16;
   size_t hnsw_ef_construction = 200;
-  /// ef at query time is max(hnsw_ef_search, k).
-  size_t hnsw_ef_search = 64;
-  /// HNSW graphs are built with this seed, so builds are reproducible.
+  /// ef at query time is max(hnsw_ef_search, k); 0 (the default) lets it grow with the graph:
+  /// default_search_ef(vectors in the graph).
+  size_t hnsw_ef_search = 0;
+  /// HNSW graphs are built with this seed, so builds are reproducible (and MaxSim centroids are
+  /// trained with it).
   size_t seed = 100;
+  /// Multi-vector embedders score every memory exactly until they hold this many memories; from
+  /// then on maintain() trains token centroids (k-means on a sample of the tokens) and files each
+  /// memory under the centroids of its tokens, and a search re-scores exactly only the candidates
+  /// filed under the centroids nearest to its tokens (docs/ENGINE.md, "Multi-vector index").
+  /// The centroids stay when the index shrinks again.
+  size_t maxsim_threshold = 20000;
+  /// Centroids each query token probes.
+  size_t maxsim_nprobe = 4;
+  /// A search re-scores exactly at most k * maxsim_oversample candidates, the best by their
+  /// centroid scores (all of them when the probed lists hold fewer).
+  size_t maxsim_oversample = 128;
+  /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
+  size_t maxsim_centroids = 0;
   /// Where a quantised index reads the originals it re-scores (the shard reads its vector
   /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
   originals_reader originals;
 };
+
+/// The search ef of an HNSW graph of `live` vectors when index_options::hnsw_ef_search is 0:
+/// recall@10 at a fixed ef falls as a graph grows (docs/ENGINE.md, "Search ef"), so ef rises with
+/// (size / search_ef_from)^0.75 above search_ef_from vectors, from search_ef_base to search_ef_max:
+/// 64 up to 50,000, 108 at 100,000, 182 at 200,000, 512 from about 800,000 (measured at 768 dims,
+/// M 16, efConstruction 100, int8: recall@10 0.975 at 50,000 and ef 64; at 200,000 0.850 at ef 64,
+/// 0.949 at 128, 0.986 at 256).
+inline constexpr size_t search_ef_base = 64;
+inline constexpr size_t search_ef_from = 50000;
+inline constexpr size_t search_ef_max = 512;
+size_t default_search_ef(size_t live);
 
 /// Counters a caller can report.
 struct index_stats {
@@ -62,12 +88,19 @@ struct index_stats {
   /// Estimated heap bytes: vectors, id maps, postings, and the HNSW graph (hnswlib's per-element
   /// block times its capacity, upper-layer link lists, locks, label map).
   size_t memory_bytes = 0;
-  /// "flat", "hnsw", "sparse", "maxsim".
+  /// "flat", "hnsw", "sparse", "maxsim" (exact scan), "maxsim-centroids" (candidates from token
+  /// centroids, re-scored exactly). approximate_structure() says which ones are approximate.
   std::string structure;
   /// Why the last maintain() stopped early (hnswlib failed, e.g. out of memory); empty when it
   /// did not. The vectors it could not move stay searchable exactly.
   std::string last_error;
 };
+
+/// True for the structures whose searches may miss a true top-k hit ("hnsw",
+/// "maxsim-centroids"); the others answer exactly what a brute-force scan answers.
+inline bool approximate_structure(const std::string& structure) {
+  return structure == "hnsw" || structure == "maxsim-centroids";
+}
 
 class vector_index {
 public:
@@ -84,8 +117,9 @@ public:
   virtual bool contains(const uuid& id) const = 0;
 
   /// Top-k by the embedder's metric, sorted by telos::better, only ids `allow` accepts (when
-  /// given). Exact unless the index uses HNSW, whose recall depends on index_options; a filtered
-  /// HNSW search over-fetches and falls back to an exact scan when few ids pass. A sparse index
+  /// given). Exact unless the index uses HNSW or MaxSim centroids (approximate_structure), whose
+  /// recall depends on index_options; a filtered approximate search over-fetches and falls back
+  /// to an exact scan when few ids pass. A sparse index
   /// returns only vectors sharing at least one term with the query. A query of the wrong shape
   /// (dense: size != dim; multi: not whole tokens) finds nothing.
   virtual std::vector<hit> search(const embedding& query, size_t k,
@@ -95,12 +129,14 @@ public:
 
   /// Moves up to `budget` fresh vectors into the ANN graph (or re-inserts live vectors into a
   /// replacement graph once more than 30% of the current one is deleted); returns how many
-  /// vectors it inserted, 0 when nothing is left to do. Also reclaims the space of removed
-  /// vectors where that is due. Called off the acknowledgement path, when the owner is idle.
+  /// vectors it inserted, 0 when nothing is left to do. A MaxSim index instead trains its token
+  /// centroids in steps of bounded work (each counts 1) and files up to `budget` fresh memories
+  /// under them. Also reclaims the space of removed vectors where that is due. Called off the
+  /// acknowledgement path, when the owner is idle.
   virtual size_t maintain(size_t budget) = 0;
 
-  /// Sets the query-time breadth of HNSW search (index_options::hnsw_ef_search); exact
-  /// structures ignore it.
+  /// Sets the query-time breadth of HNSW search (index_options::hnsw_ef_search; 0: grows with
+  /// the graph); exact structures ignore it.
   virtual void set_ef_search(size_t ef) = 0;
 
   virtual index_stats stats() const = 0;

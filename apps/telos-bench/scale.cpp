@@ -14,6 +14,7 @@
 #include "telos/shard/record_catalog.hpp"
 #include "telos/shard/write_group.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/vector_index.hpp"
 
 // hnswlib defines a few non-inline functions; they get names of their own here, so this file
 // links beside engine.cpp and index.cpp (see engine.cpp).
@@ -82,7 +83,9 @@ struct options {
   /// The libraries' M and efConstruction; the store's dense embedders take theirs from
   /// teleo13's index policy (M 16, efConstruction 100), so the defaults match it.
   size_t ef_construction = 100;
-  size_t ef = 64;
+  /// HNSW ef at query time; 0: the store's default, which grows with each graph
+  /// (storage::default_search_ef), and the libraries get the value it gives for their size.
+  size_t ef = 0;
   /// E1 vectors given to hnswlib and FAISS (the first ones of the data); 0 = none.
   size_t compare_n = 200'000;
   /// Memories the second child tries to add before it is killed (at half of them).
@@ -466,6 +469,11 @@ struct library_row {
   double search_us = 0;
 };
 
+/// The libraries' search ef for a graph of n vectors: --ef, or what the store's default gives.
+size_t library_ef(const options& o, size_t n) {
+  return o.ef != 0 ? o.ef : storage::default_search_ef(n);
+}
+
 template <class Build, class Search>
 library_row measure_library(const std::string& name, Build build, Search search,
                             const std::vector<std::vector<float>>& queries,
@@ -527,7 +535,7 @@ std::vector<library_row> compare_libraries(const options& o,
                                                                    o.ef_construction, 100);
         for (size_t i = 0; i < n; ++i)
           g->addPoint(flat.data() + i * dim, i);
-        g->setEf(o.ef);
+        g->setEf(library_ef(o, n));
         return g;
       },
       [](hnswlib::HierarchicalNSW<float>& g, const std::vector<float>& q) {
@@ -551,7 +559,7 @@ std::vector<library_row> compare_libraries(const options& o,
   };
   auto m = static_cast<int>(o.m);
   auto efc = static_cast<int>(o.ef_construction);
-  auto ef = static_cast<int>(o.ef);
+  auto ef = static_cast<int>(library_ef(o, n));
   auto d = static_cast<faiss::Index::idx_t>(dim);
   auto count = static_cast<faiss::Index::idx_t>(n);
   rows.push_back(measure_library(
@@ -925,7 +933,8 @@ registrar scale_command{command{
           ->check(CLI::PositiveNumber);
       sub.add_option("--m", o->m, "HNSW M (Telos and the libraries)");
       sub.add_option("--ef-construction", o->ef_construction, "HNSW efConstruction");
-      sub.add_option("--ef", o->ef, "HNSW ef at query time");
+      sub.add_option("--ef", o->ef,
+                     "HNSW ef at query time (0: the store's default, growing with the graph)");
       sub.add_option("--compare-n", o->compare_n,
                      "E1 vectors given to hnswlib and FAISS (at most --n; 0 = skip)");
       sub.add_option("--crash-n", o->crash_n,

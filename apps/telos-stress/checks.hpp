@@ -36,7 +36,8 @@ struct check_result {
   std::vector<std::string> problems;
   uint64_t memories_checked = 0;
   uint64_t searches_checked = 0;
-  /// Mean recall@k of the searches answered by approximate (HNSW) indexes; 1 when all exact.
+  /// Mean recall@k of the searches answered by approximate indexes (HNSW, MaxSim centroids:
+  /// storage::approximate_structure); 1 when all exact.
   double min_recall = 1.0;
   bool ok() const { return problems.empty(); }
 };
@@ -45,8 +46,12 @@ struct check_options {
   /// Queries per embedder compared with brute force, plus as many fused queries.
   uint32_t queries = 8;
   uint32_t k = 10;
-  /// Minimum recall@k accepted from an index that reports itself approximate ("hnsw").
+  /// Minimum recall@k accepted from an index that reports itself approximate ("hnsw",
+  /// "maxsim-centroids").
   double min_recall = 0.9;
+  /// An approximate index's mean recall is taken over at least this many queries (when
+  /// `queries` > 0): over two, one hard query among thousands of checks fails a sound index.
+  uint32_t recall_queries = 10;
   /// Which version the in-flight ids turned out to have is written back into `model`.
   std::vector<in_flight> uncertain;
 };

@@ -140,6 +140,8 @@ child_process spawn_child(const config& cfg, const std::string& store_dir, uint3
                                    std::to_string(cfg.max_fresh),
                                    "--vector-storage",
                                    cfg.vector_storage,
+                                   "--max-inflight-writes",
+                                   std::to_string(cfg.max_inflight_writes),
                                    "--cycle",
                                    std::to_string(cycle),
                                    "--ack-log",

@@ -10,6 +10,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -68,14 +69,15 @@ struct shared_state {
     if (problems.size() < 200) problems.push_back(std::move(text));
   }
 
-  void record(size_t worker, op_type type, clock::time_point begin, bool ok, size_t memories) {
+  void record(size_t worker, op_type type, clock::time_point begin, bool ok, size_t memories,
+              bool overloaded = false) {
     auto end = clock::now();
     recorders[worker].add(
         {static_cast<uint32_t>(
              std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count()),
          static_cast<uint32_t>(
              std::chrono::duration_cast<std::chrono::microseconds>(end - begin).count()),
-         type, ok, static_cast<uint16_t>(memories)});
+         type, ok, static_cast<uint16_t>(memories), overloaded});
   }
 };
 
@@ -98,7 +100,13 @@ struct writer_position {
   uint32_t index;
   writer_script script;
   uint64_t seq = 0;
+  /// The wait before sending a write again that the store pushed back (ec::overloaded): 1 ms,
+  /// doubled on each push-back in a row up to 32 ms, back to 0 on any other answer.
+  std::chrono::milliseconds backoff{0};
 };
+
+/// A writer's message to itself: send the write that was pushed back again.
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 void acknowledged(shared_state& s, const write_op& op) {
   int64_t delta = 0;
@@ -109,31 +117,48 @@ void acknowledged(shared_state& s, const write_op& op) {
   s.present.fetch_add(delta, std::memory_order_relaxed);
 }
 
-/// Sends the writer's next operation to the coordinator; its answer sends the one after.
-void write_next(caf::event_based_actor* self, shared_state* s, std::shared_ptr<writer_position> w) {
-  if (s->stop.load(std::memory_order_relaxed)) {
-    self->quit();
-    return;
-  }
-  auto op = w->script.next(s->model);
-  auto seq = ++w->seq;
+void write_next(caf::event_based_actor* self, shared_state* s, std::shared_ptr<writer_position> w);
+
+/// Sends one write (operation number `seq` of the writer) to the coordinator; its answer sends
+/// the next one, or this one again after a back-off if the store pushed it back.
+void send_write(caf::event_based_actor* self, shared_state* s, std::shared_ptr<writer_position> w,
+                write_op op, uint64_t seq) {
   std::vector<memory> batch;
   for (size_t i = 0; i < op.ids.size() && op.kind != op_kind::remove; ++i)
     batch.push_back(s->gen.make(op.ids[i], op.versions[i]));
   auto begin = clock::now();
   auto done = [=] {
+    w->backoff = std::chrono::milliseconds{0};
     s->record(w->index, type_of(op.kind), begin, true, op.ids.size());
     acknowledged(*s, op);
     write_next(self, s, w);
   };
   auto failed = [=](caf::error& err) {
+    if (code_of(err) == ec::overloaded) {
+      // Push-back: the coordinator refused the write before dispatching it, so it changed
+      // nothing; the writer waits and sends the same write again (a remove sent twice that had
+      // landed would find nothing to delete, which the writer reports).
+      s->record(w->index, type_of(op.kind), begin, false, op.ids.size(), true);
+      w->backoff =
+          std::clamp(w->backoff * 2, std::chrono::milliseconds{1}, std::chrono::milliseconds{32});
+      self->become([=](retry_atom) {
+        if (s->stop.load(std::memory_order_relaxed)) {
+          self->quit();
+          return;
+        }
+        send_write(self, s, w, op, seq);
+      });
+      self->delayed_send(self, w->backoff, retry_atom::value);
+      return;
+    }
+    w->backoff = std::chrono::milliseconds{0};
     s->record(w->index, type_of(op.kind), begin, false, op.ids.size());
     {
       std::lock_guard<std::mutex> guard{s->mutex};
       // The engine promises a failed write changed nothing; the final check holds it to that
       // but also accepts the write having landed, as for a crash.
       s->failed_writes.push_back({op, w->index, seq});
-      if (s->problems.size() < 200 && code_of(err) != ec::overloaded)
+      if (s->problems.size() < 200)
         s->problems.push_back("writer " + std::to_string(w->index) + ": " + to_string(op.kind) +
                               " failed: " + describe(err));
     }
@@ -164,8 +189,18 @@ void write_next(caf::event_based_actor* self, shared_state* s, std::shared_ptr<w
   }
 }
 
+/// Sends the writer's next operation.
+void write_next(caf::event_based_actor* self, shared_state* s, std::shared_ptr<writer_position> w) {
+  if (s->stop.load(std::memory_order_relaxed)) {
+    self->quit();
+    return;
+  }
+  auto op = w->script.next(s->model);
+  send_write(self, s, w, std::move(op), ++w->seq);
+}
+
 /// A writer: one operation in flight at a time, each acknowledged before the next, so its part
-/// of the model is exact.
+/// of the model is exact. A write the store pushes back is sent again after a back-off.
 caf::behavior writer_actor(caf::event_based_actor* self, shared_state* s, uint32_t w) {
   self->attach_functor([s] { s->worker_finished(); });
   write_next(
@@ -294,8 +329,11 @@ void progress(shared_state& s, std::vector<sample>& all, std::vector<size_t>& po
   std::vector<uint32_t> w;
   std::vector<uint32_t> r;
   uint64_t memories = 0;
+  uint64_t overloaded = 0;
   for (size_t i = from; i < all.size(); ++i) {
-    if (all[i].at_ms + 1000 < now_ms || !all[i].ok) continue;
+    if (all[i].at_ms + 1000 < now_ms) continue;
+    overloaded += all[i].overloaded ? 1 : 0;
+    if (!all[i].ok) continue;
     if (is_write(all[i].type)) {
       w.push_back(all[i].latency_us);
       memories += all[i].memories;
@@ -311,15 +349,18 @@ void progress(shared_state& s, std::vector<sample>& all, std::vector<size_t>& po
     std::lock_guard<std::mutex> guard{s.mutex};
     if (!s.index_samples.empty()) last = s.index_samples.back();
   }
-  char line[320];
+  char line[400];
   std::snprintf(line, sizeof(line),
-                "%4.0fs  writes %5zu/s (%5llu memories/s) p50 %s ms p99 %s ms | reads %5zu/s p50 "
-                "%s ms p99 %s ms | present %lld | fresh %llu (%.0fs ago)",
+                "%4.0fs  writes %5zu/s (%5llu memories/s) p50 %s ms p99 %s ms, overloaded %llu/s | "
+                "reads %5zu/s p50 %s ms p99 %s ms | present %lld | fresh %llu, RSS %.0f MiB "
+                "(%.0fs ago)",
                 elapsed, w.size(), static_cast<unsigned long long>(memories),
-                ms_text(percentile(w, 50)).c_str(), ms_text(percentile(w, 99)).c_str(), r.size(),
+                ms_text(percentile(w, 50)).c_str(), ms_text(percentile(w, 99)).c_str(),
+                static_cast<unsigned long long>(overloaded), r.size(),
                 ms_text(percentile(r, 50)).c_str(), ms_text(percentile(r, 99)).c_str(),
                 static_cast<long long>(s.present.load()),
-                static_cast<unsigned long long>(last.fresh_max), elapsed - last.at_ms / 1000.0);
+                static_cast<unsigned long long>(last.fresh_max), last.rss_kib / 1024.0,
+                elapsed - last.at_ms / 1000.0);
   std::cerr << (tty ? "\r" : "") << line << (tty ? "\033[K" : "\n") << std::flush;
 }
 
@@ -417,6 +458,7 @@ int run_load(const config& cfg) {
           x.fresh_max = std::max<uint64_t>(x.fresh_max, ix.stats.fresh);
           x.graphs += ix.stats.structure == "hnsw" ? 1 : 0;
         }
+        x.rss_kib = read_resident_memory().now_kib;
         std::lock_guard<std::mutex> guard{s.mutex};
         s.index_samples.push_back(x);
       }
@@ -443,6 +485,8 @@ int run_load(const config& cfg) {
   s.await_workers();
   sampler.join();
   rep.load_s = seconds_since(s.start);
+  // The peak of the load, before the close and the check (which reads every id back) add theirs.
+  rep.peak_rss_kib = read_resident_memory().peak_kib;
   for (size_t i = 0; i < s.recorders.size(); ++i)
     positions[i] = s.recorders[i].copy_since(positions[i], all);
   if (!cfg.quiet && ::isatty(STDERR_FILENO) == 1) std::cerr << '\n';
@@ -482,12 +526,12 @@ int run_load(const config& cfg) {
     copts.uncertain = s.failed_writes;
     rep.check = check_store(*db, gen, s.model, std::move(copts));
     rep.check_s = seconds_since(t);
-    // An HNSW graph rebuilt at open may differ from the one before, so only exact indexes must
-    // answer bit for bit as before the reopen.
+    // An HNSW graph or MaxSim centroids rebuilt at open may differ from before, so only exact
+    // indexes must answer bit for bit as before the reopen.
     bool exact = true;
     if (auto st = db->stats())
       for (auto& ix : st->indexes)
-        exact = exact && ix.stats.structure != "hnsw";
+        exact = exact && !storage::approximate_structure(ix.stats.structure);
     if (before && exact) {
       auto after = ask(*db, ps);
       if (!after)

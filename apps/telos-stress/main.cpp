@@ -33,6 +33,7 @@ store_options store_options_of(const config& cfg, const std::string& dir, const 
   opts.index_options.hnsw_threshold = cfg.hnsw_threshold;
   opts.checkpoint_every = cfg.checkpoint_every;
   opts.max_fresh = cfg.max_fresh;
+  if (cfg.max_inflight_writes > 0) opts.max_inflight_writes = cfg.max_inflight_writes;
   if (cfg.ef_search > 0) opts.index_options.hnsw_ef_search = cfg.ef_search;
   // --vector-storage was checked against the three names when parsed.
   if (cfg.vector_storage == "compressed") opts.backend_options.vector_keyspace_prefix.clear();
@@ -126,6 +127,17 @@ int main(int argc, char** argv) {
                  "Vectors per index outside the graph beyond which writes wait for graph work "
                  "(0: no bound)")
       ->capture_default_str();
+  app.add_option("--max-inflight-writes", cfg.max_inflight_writes,
+                 "Writes in flight in the store beyond which writers are pushed back: answered "
+                 "'overloaded' (load mode: writer actors back off and retry) or made to wait "
+                 "(facade callers) (0: the store's default, 256)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 30));
+  app.add_flag("--require-push-back", cfg.require_push_back,
+               "Load mode: fail unless some write was pushed back (answered 'overloaded')");
+  app.add_option("--max-rss-mib", cfg.max_rss_mib,
+                 "Load mode: fail if the peak resident memory during the load (VmHWM) exceeds "
+                 "this many MiB (0: no bound)")
+      ->check(CLI::Range(0.0, 1e9));
   app.add_option("--vector-storage", cfg.vector_storage,
                  "RocksDB vector keyspaces: uncompressed, compressed (like the other keyspaces) or "
                  "blob-files")
@@ -175,6 +187,12 @@ int main(int argc, char** argv) {
   }
   if ((cfg.crash > 0) + (cfg.faults > 0) + (cfg.power_loss > 0) > 1) {
     std::cerr << "telos-stress: --crash, --faults and --power-loss are separate modes; pick one\n";
+    return 2;
+  }
+  if ((cfg.require_push_back || cfg.max_rss_mib > 0) &&
+      (cfg.crash > 0 || cfg.faults > 0 || cfg.power_loss > 0)) {
+    std::cerr << "telos-stress: --require-push-back and --max-rss-mib apply to the load mode "
+                 "only, not to --crash, --faults or --power-loss\n";
     return 2;
   }
   if (cfg.child) return run_crash_child(cfg);

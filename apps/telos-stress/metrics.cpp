@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 namespace telos::stress {
 
@@ -44,7 +47,7 @@ std::array<op_summary, op_types> summarize(const std::vector<sample>& all) {
     auto& r = result[static_cast<size_t>(s.type)];
     ++r.ops;
     if (!s.ok) {
-      ++r.errors;
+      ++(s.overloaded ? r.overloaded : r.errors);
       continue;
     }
     r.memories += s.memories;
@@ -68,8 +71,9 @@ std::vector<second> timeline(const std::vector<sample>& all) {
   std::vector<std::vector<uint32_t>> write_lat(result.size());
   std::vector<std::vector<uint32_t>> read_lat(result.size());
   for (auto& s : all) {
-    if (!s.ok) continue;
     auto t = s.at_ms / 1000;
+    result[t].overloaded += s.overloaded ? 1 : 0;
+    if (!s.ok) continue;
     if (is_write(s.type)) {
       ++result[t].writes;
       result[t].memories_written += s.memories;
@@ -85,6 +89,21 @@ std::vector<second> timeline(const std::vector<sample>& all) {
     result[t].write_p99_us = percentile(write_lat[t], 99);
     result[t].read_p50_us = percentile(read_lat[t], 50);
     result[t].read_p99_us = percentile(read_lat[t], 99);
+  }
+  return result;
+}
+
+resident_memory read_resident_memory() {
+  resident_memory result;
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  // Lines like "VmHWM:     123456 kB".
+  auto value = [&](const char* key) -> uint64_t {
+    return std::strtoull(line.c_str() + std::char_traits<char>::length(key), nullptr, 10);
+  };
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) result.now_kib = value("VmRSS:");
+    if (line.rfind("VmHWM:", 0) == 0) result.peak_kib = value("VmHWM:");
   }
   return result;
 }

@@ -27,6 +27,8 @@ struct sample {
   bool ok;
   /// Memories written by the operation (batches write several).
   uint16_t memories;
+  /// The store pushed the write back (ec::overloaded): not an error, the writer retries it.
+  bool overloaded = false;
 };
 
 /// One worker's samples. The worker appends; the progress reporter copies new ones under the
@@ -53,8 +55,12 @@ private:
 uint32_t percentile(std::vector<uint32_t>& latencies_us, double p);
 
 struct op_summary {
+  /// Answers, errors and push-backs included.
   uint64_t ops = 0;
+  /// Failed answers other than push-back.
   uint64_t errors = 0;
+  /// Answers ec::overloaded (push-back).
+  uint64_t overloaded = 0;
   uint64_t memories = 0;
   uint32_t p50_us = 0;
   uint32_t p90_us = 0;
@@ -68,6 +74,8 @@ struct second {
   uint64_t writes = 0;
   uint64_t reads = 0;
   uint64_t memories_written = 0;
+  /// Writes answered ec::overloaded in this second.
+  uint64_t overloaded = 0;
   uint32_t write_p50_us = 0;
   uint32_t write_p99_us = 0;
   uint32_t read_p50_us = 0;
@@ -85,7 +93,17 @@ struct index_sample {
   uint64_t fresh_max = 0;
   /// Indexes that have an HNSW graph.
   uint32_t graphs = 0;
+  /// Resident memory of the process (VmRSS), KiB.
+  uint64_t rss_kib = 0;
 };
+
+/// Resident memory of this process from /proc/self/status: now (VmRSS) and its peak so far
+/// (VmHWM), in KiB; 0 when unknown.
+struct resident_memory {
+  uint64_t now_kib = 0;
+  uint64_t peak_kib = 0;
+};
+resident_memory read_resident_memory();
 
 /// The longest time in which no write was acknowledged: between the start, the acknowledgements
 /// of successful writes and `end_ms`.

@@ -19,6 +19,12 @@ double ms(uint32_t us) {
   return us / 1000.0;
 }
 
+std::string one_decimal(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", x);
+  return buf;
+}
+
 json config_json(const config& cfg, const telos::profile& p) {
   return {{"backend", cfg.backend},
           {"profile", p.name},
@@ -31,6 +37,7 @@ json config_json(const config& cfg, const telos::profile& p) {
           {"sync", cfg.sync},
           {"shards", cfg.shards},
           {"max_batch", cfg.max_batch},
+          {"max_inflight_writes", cfg.max_inflight_writes},
           {"vector_storage", cfg.vector_storage}};
 }
 
@@ -120,36 +127,63 @@ bool finish_report(const run_report& rep) {
   // The last second is cut short by the end of the load; as a rate it would read as a collapse.
   while (!timeline_data.empty() && timeline_data.back().t + 1 > rep.load_s)
     timeline_data.pop_back();
-  bool passed = rep.problems.empty() && rep.check.ok();
   uint64_t writes = 0;
   uint64_t reads = 0;
   uint64_t memories = 0;
   uint64_t errors = 0;
+  uint64_t overloaded = 0;
   for (size_t i = 0; i < op_types; ++i) {
-    (is_write(static_cast<op_type>(i)) ? writes : reads) += ops[i].ops;
+    // Pushed-back writes are sent again: they count as push-back, not as writes done.
+    (is_write(static_cast<op_type>(i)) ? writes : reads) += ops[i].ops - ops[i].overloaded;
     memories += ops[i].memories;
     errors += ops[i].errors;
+    overloaded += ops[i].overloaded;
   }
   auto secs = rep.load_s > 0 ? rep.load_s : 1;
+  uint64_t overloaded_peak = 0;
+  for (auto& t : timeline_data)
+    overloaded_peak = std::max(overloaded_peak, t.overloaded);
+  auto peak_rss_mib = static_cast<double>(rep.peak_rss_kib) / 1024.0;
+  // The bounds asked for on the command line.
+  auto problems = rep.problems;
+  if (cfg.require_push_back && overloaded == 0)
+    problems.push_back("--require-push-back: no write was pushed back (no 'overloaded' answer); "
+                       "lower --max-inflight-writes or add writers");
+  if (cfg.max_rss_mib > 0 && peak_rss_mib > cfg.max_rss_mib)
+    problems.push_back("--max-rss-mib: the peak resident memory during the load, " +
+                       one_decimal(peak_rss_mib) + " MiB, exceeds " + one_decimal(cfg.max_rss_mib) +
+                       " MiB");
+  bool passed = problems.empty() && rep.check.ok();
 
   std::printf("\ntelos-stress: %s, profile %s (%zu embedders), %u writers, %u readers, %.0f s, "
               "seed %llu%s\n",
               cfg.backend.c_str(), rep.profile.name.c_str(), rep.profile.embedders.size(),
               cfg.writers, cfg.readers, rep.load_s, static_cast<unsigned long long>(cfg.seed),
               cfg.sync ? ", sync" : "");
-  std::printf("  %-8s %10s %8s %10s %10s %9s %9s %9s %9s\n", "op", "count", "errors", "memories",
-              "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms");
+  std::printf("  %-8s %10s %8s %10s %10s %10s %9s %9s %9s %9s\n", "op", "count", "errors",
+              "overloaded", "memories", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms");
   for (size_t i = 0; i < op_types; ++i) {
     auto& o = ops[i];
-    std::printf("  %-8s %10llu %8llu %10llu %10.1f %9.2f %9.2f %9.2f %9.2f\n",
-                to_string(static_cast<op_type>(i)), static_cast<unsigned long long>(o.ops),
+    auto done = o.ops - o.overloaded;
+    std::printf("  %-8s %10llu %8llu %10llu %10llu %10.1f %9.2f %9.2f %9.2f %9.2f\n",
+                to_string(static_cast<op_type>(i)), static_cast<unsigned long long>(done),
                 static_cast<unsigned long long>(o.errors),
-                static_cast<unsigned long long>(o.memories), o.ops / secs, ms(o.p50_us),
+                static_cast<unsigned long long>(o.overloaded),
+                static_cast<unsigned long long>(o.memories), done / secs, ms(o.p50_us),
                 ms(o.p90_us), ms(o.p99_us), ms(o.max_us));
   }
   std::printf("  writes %.1f ops/s (%.1f memories/s), reads %.1f ops/s, %llu errors\n",
               writes / secs, memories / secs, reads / secs,
               static_cast<unsigned long long>(errors));
+  auto limit =
+      cfg.max_inflight_writes > 0
+          ? std::to_string(cfg.max_inflight_writes) + " writes in flight"
+          : std::to_string(store_options{}.max_inflight_writes) + " writes in flight, the default";
+  std::printf("  push-back: %llu writes answered 'overloaded' (%.1f/s, at most %llu in one "
+              "second; limit %s); peak resident memory during the load %.1f "
+              "MiB (VmHWM)\n",
+              static_cast<unsigned long long>(overloaded), overloaded / secs,
+              static_cast<unsigned long long>(overloaded_peak), limit.c_str(), peak_rss_mib);
   auto end_ms = static_cast<uint32_t>(rep.cfg.duration * 1000);
   auto gap = longest_ack_gap(rep.samples, end_ms);
   std::printf("  longest time without an acknowledged write: %.2f s (from %.1f s)\n",
@@ -205,7 +239,7 @@ bool finish_report(const run_report& rep) {
                                             std::to_string(rep.check.min_recall) + ")")
                                                .c_str()
                                          : " (exact)");
-  for (auto& p : rep.problems)
+  for (auto& p : problems)
     std::printf("  PROBLEM: %s\n", p.c_str());
   for (auto& p : rep.check.problems)
     std::printf("  PROBLEM: %s\n", p.c_str());
@@ -217,11 +251,15 @@ bool finish_report(const run_report& rep) {
     json ops_json = json::object();
     for (size_t i = 0; i < op_types; ++i) {
       auto& o = ops[i];
-      ops_json[to_string(static_cast<op_type>(i))] = {
-          {"count", o.ops},         {"errors", o.errors},
-          {"memories", o.memories}, {"ops_per_s", o.ops / secs},
-          {"p50_ms", ms(o.p50_us)}, {"p90_ms", ms(o.p90_us)},
-          {"p99_ms", ms(o.p99_us)}, {"max_ms", ms(o.max_us)}};
+      ops_json[to_string(static_cast<op_type>(i))] = {{"count", o.ops - o.overloaded},
+                                                      {"errors", o.errors},
+                                                      {"overloaded", o.overloaded},
+                                                      {"memories", o.memories},
+                                                      {"ops_per_s", (o.ops - o.overloaded) / secs},
+                                                      {"p50_ms", ms(o.p50_us)},
+                                                      {"p90_ms", ms(o.p90_us)},
+                                                      {"p99_ms", ms(o.p99_us)},
+                                                      {"max_ms", ms(o.max_us)}};
     }
     json tl = json::array();
     for (auto& s : timeline_data)
@@ -229,6 +267,7 @@ bool finish_report(const run_report& rep) {
                     {"writes", s.writes},
                     {"reads", s.reads},
                     {"memories_written", s.memories_written},
+                    {"overloaded", s.overloaded},
                     {"write_p50_ms", ms(s.write_p50_us)},
                     {"write_p99_ms", ms(s.write_p99_us)},
                     {"read_p50_ms", ms(s.read_p50_us)},
@@ -239,9 +278,10 @@ bool finish_report(const run_report& rep) {
                     {"memories", x.memories},
                     {"fresh_total", x.fresh_total},
                     {"fresh_max", x.fresh_max},
-                    {"graphs", x.graphs}});
-    auto problems = rep.problems;
-    problems.insert(problems.end(), rep.check.problems.begin(), rep.check.problems.end());
+                    {"graphs", x.graphs},
+                    {"rss_mib", static_cast<double>(x.rss_kib) / 1024.0}});
+    auto all_problems = problems;
+    all_problems.insert(all_problems.end(), rep.check.problems.begin(), rep.check.problems.end());
     json doc = {
         {"mode", "load"},
         {"passed", passed},
@@ -251,7 +291,11 @@ bool finish_report(const run_report& rep) {
          {{"writes_per_s", writes / secs},
           {"memories_per_s", memories / secs},
           {"reads_per_s", reads / secs},
-          {"errors", errors}}},
+          {"errors", errors},
+          {"overloaded", overloaded},
+          {"overloaded_per_s", overloaded / secs},
+          {"overloaded_peak_per_s", overloaded_peak},
+          {"peak_rss_mib", peak_rss_mib}}},
         {"phases_s",
          {{"load", rep.load_s},
           {"close", rep.close_s},
@@ -274,7 +318,7 @@ bool finish_report(const run_report& rep) {
                                      {"blob_bytes", rep.loaded->written.blob},
                                      {"write_amplification", rep.loaded->written.amplification()}}
                               : json(nullptr)},
-        {"problems", problems},
+        {"problems", all_problems},
         {"longest_ack_gap_ms", gap.longest_ms},
         {"longest_ack_gap_from_ms", gap.from_ms},
         {"indexes", ix},

@@ -25,6 +25,8 @@ struct run_report {
   /// After the reopen and the check.
   std::optional<store_stats> stats;
   uint64_t present = 0;
+  /// Peak resident memory of the process at the end of the load (VmHWM), KiB.
+  uint64_t peak_rss_kib = 0;
   double load_s = 0;
   double close_s = 0;
   double reopen_s = 0;

@@ -41,6 +41,14 @@ struct config {
   /// "compressed" (like every other keyspace: the settings before 2026-12-02) or "blob-files"
   /// (uncompressed, in blob files). docs/STORAGE.md, "Vector keyspaces".
   std::string vector_storage = "uncompressed";
+  /// store_options::max_inflight_writes of the store (0: its default). Writers beyond it are
+  /// pushed back: actor writers get ec::overloaded, facade callers wait.
+  size_t max_inflight_writes = 0;
+  /// Load mode: fail unless some writer was pushed back (answered ec::overloaded).
+  bool require_push_back = false;
+  /// Load mode: fail if the peak resident memory of the process during the load (VmHWM) exceeds
+  /// this many MiB (0: no bound).
+  double max_rss_mib = 0;
   /// Queries per embedder compared with brute force after the run.
   uint32_t check_queries = 8;
   std::string report;

@@ -228,14 +228,12 @@ int run_shard_host(const options& o, const endpoint& where) {
     nc.shard_count = m.shards;
     nc.open = so;
     nc.engine.sync_writes = o.sync;
-    // One engine per shard, never published: closing its coordinator stops that shard's actors,
-    // so a live restore replaces one shard while the others serve.
+    // The node spawns one engine per shard, never published: closing its coordinator stops that
+    // shard's actors, so a live restore (or a reopen after a write error) replaces one shard
+    // while the others serve.
     std::vector<shard_host> hosts;
-    for (auto& s : shards) {
-      std::vector<opened_shard> one{s};
-      auto actors = spawn_engine(sys, one, m.profile, nc.engine);
-      hosts.push_back({&s, actors.shards.front(), actors.coordinator});
-    }
+    for (auto& s : shards)
+      hosts.push_back({&s, {}, {}});
     auto node = spawn_shard_node(sys, std::move(nc), hosts);
     auto port = publish_node(sys, node, where, o.tls.enabled());
     if (!port) {

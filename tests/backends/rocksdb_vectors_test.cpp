@@ -1,11 +1,13 @@
 // RocksDB's vector keyspaces ("vec." names: uncompressed, values in blob files) and its write
 // statistics: values come back from blob files after reopening and from a checkpoint, and stats()
-// accounts for the bytes users wrote and the bytes written to files for them.
+// accounts for the bytes users wrote and the bytes written to files for them. Also: the backend's
+// own info LOG rotates instead of growing without bound.
 #include "telos/storage/backend.hpp"
 
 #include "backend_test_helpers.hpp"
 
 #include <filesystem>
+#include <fstream>
 
 using namespace telos;
 using namespace telos::storage;
@@ -166,6 +168,38 @@ BOOST_AUTO_TEST_CASE(lmdb_and_memory_report_no_write_volume) {
     BOOST_REQUIRE((*db)->close());
     BOOST_CHECK_EQUAL(code((*db)->written()), "closed");
   }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(rocksdb_info_log)
+
+BOOST_AUTO_TEST_CASE(the_info_log_is_rotated_once_it_passes_16_mib) {
+  temp_dir dir;
+  auto opts = vector_store_options(dir.sub("store"), false);
+  open_vector_store(opts).reset();
+  std::filesystem::path log;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator{opts.path})
+    if (entry.path().filename() == "LOG") log = entry.path();
+  BOOST_REQUIRE(!log.empty());
+  {
+    // A LOG grown over many opens.
+    std::ofstream grow{log, std::ios::app};
+    std::string line(1023, 'x');
+    for (int i = 0; i < 17 * 1024; ++i)
+      grow << line << '\n';
+  }
+  auto grown = std::filesystem::file_size(log);
+  BOOST_REQUIRE_GT(grown, 16u << 20);
+  auto db = open_vector_store(opts);
+  auto old = log;
+  old += ".old";
+  BOOST_REQUIRE(std::filesystem::exists(old));
+  BOOST_CHECK_GE(std::filesystem::file_size(old), grown);
+  BOOST_CHECK_LT(std::filesystem::file_size(log), 1u << 20);
+  // The store works as before.
+  BOOST_CHECK(db->put(0, "k", "v"));
+  BOOST_CHECK_EQUAL(db->get(0, "k")->value_or("-"), "v");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

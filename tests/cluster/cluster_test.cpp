@@ -400,6 +400,54 @@ BOOST_AUTO_TEST_CASE(a_node_whose_disk_fails_answers_with_the_error_and_recovers
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"count"}))["count"], 30);
 }
 
+BOOST_AUTO_TEST_CASE(a_node_whose_store_cannot_resume_writes_reopens_it_by_itself) {
+  cluster_fixture f;
+  // RocksDB holds a failed write of its log fatal: writes stop until the store is reopened. Shard
+  // 1's disk fails every write while the control file says "write_error" (TELOS_TEST_FAULT_FILE).
+  auto control = f.dir / "disk-fault";
+  auto a = f.start_shard_host({0}, 2, "a");
+  auto b = f.start_shard_host({1}, 2, "b", {}, "TELOS_TEST_FAULT_FILE=" + control);
+  auto c = f.start_coordinator({f.nodes[a].address, f.nodes[b].address});
+  auto coordinator = f.nodes[c].address;
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(20)}).code, 0);
+  write_file(control, "write_error");
+  std::vector<uint64_t> refused;
+  int written = 0;
+  bool asked_for_reopen = false;
+  for (uint64_t i = 100; i < 120; ++i) {
+    auto put = f.telos(coordinator, {"put"}, make_memory(i).dump());
+    if (put.code == 0) {
+      ++written;
+      continue;
+    }
+    refused.push_back(i);
+    BOOST_CHECK_MESSAGE(put.err.find("shard 1") != std::string::npos, put.err);
+    asked_for_reopen =
+        asked_for_reopen || put.err.find("close and reopen the store") != std::string::npos;
+  }
+  BOOST_CHECK_GT(written, 0);
+  BOOST_REQUIRE_GE(refused.size(), 2u);
+  // The store itself cannot resume: after the first failed write, the next says so.
+  BOOST_CHECK(asked_for_reopen);
+  // Reads keep working meanwhile: the node reopens the shard only once its disk takes writes.
+  auto during = contents_of(f, coordinator);
+  BOOST_CHECK_EQUAL(during.size(), 20u + written);
+  // The disk works again: with no operator and no restart, the node reopens the shard and the
+  // refused writes succeed.
+  write_file(control, "");
+  BOOST_REQUIRE(eventually([&] {
+    return f.telos(coordinator, {"put"}, make_memory(refused.front()).dump()).code == 0;
+  }));
+  for (auto i : refused)
+    BOOST_CHECK_EQUAL(f.telos(coordinator, {"put"}, make_memory(i).dump()).code, 0);
+  auto after = contents_of(f, coordinator);
+  BOOST_CHECK_EQUAL(after.size(), 20u + written + refused.size());
+  for (uint64_t i = 0; i < 20; ++i)
+    BOOST_CHECK_EQUAL(after[id_of(i)], "memory number " + std::to_string(i));
+  auto log = read_file(f.nodes[b].proc.err_file());
+  BOOST_CHECK_MESSAGE(log.find("shard 1 reopened") != std::string::npos, log);
+}
+
 BOOST_AUTO_TEST_CASE(a_node_with_the_wrong_shard_or_data_dir_is_refused) {
   cluster_fixture f;
   auto a = f.start_shard_host({0}, 2, "a");

@@ -230,6 +230,34 @@ BOOST_AUTO_TEST_CASE(filtered_hnsw_search_has_high_recall_and_only_allowed_hits)
   }
 }
 
+BOOST_AUTO_TEST_CASE(the_default_search_ef_grows_with_the_graph) {
+  using telos::storage::default_search_ef;
+  BOOST_CHECK_EQUAL(default_search_ef(0), 64u);
+  BOOST_CHECK_EQUAL(default_search_ef(50000), 64u);
+  BOOST_CHECK_EQUAL(default_search_ef(100000), 108u);
+  BOOST_CHECK_EQUAL(default_search_ef(200000), 182u);
+  BOOST_CHECK_EQUAL(default_search_ef(1000000), 512u);
+  BOOST_CHECK_EQUAL(default_search_ef(100000000), 512u);
+  size_t last = 0;
+  for (size_t n = 0; n <= 2000000; n += 25000) {
+    BOOST_CHECK_GE(default_search_ef(n), last);
+    last = default_search_ef(n);
+  }
+  // The option's default (0) is the growing ef; a graph searched with it answers as one with the
+  // same ef set by hand.
+  BOOST_CHECK_EQUAL(index_options{}.hnsw_ef_search, 0u);
+  hnsw_fixture f{metric::l2, 16, 100, 29};
+  f.fill(0, 600);
+  f.drain();
+  auto q = f.data.next();
+  auto automatic = f.index->search(embedding::dense(q), 10, nullptr);
+  f.index->set_ef_search(64);
+  auto fixed = f.index->search(embedding::dense(q), 10, nullptr);
+  BOOST_REQUIRE_EQUAL(automatic.size(), fixed.size());
+  for (size_t i = 0; i < fixed.size(); ++i)
+    BOOST_CHECK(automatic[i].id == fixed[i].id);
+}
+
 BOOST_AUTO_TEST_CASE(set_ef_search_trades_recall_for_speed) {
   hnsw_fixture f{metric::l2, 32, 100, 19};
   f.fill(0, 1500);

@@ -259,4 +259,19 @@ private:
   std::filesystem::path path_;
 };
 
+/// Both indexes answer every query with the same top `k` hits, scores included.
+inline void check_same_results(size_t k, const telos::storage::vector_index& a,
+                               const telos::storage::vector_index& b,
+                               const std::vector<embedding>& queries) {
+  for (const auto& q : queries) {
+    auto x = a.search(q, k);
+    auto y = b.search(q, k);
+    BOOST_REQUIRE_EQUAL(x.size(), y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      BOOST_CHECK(x[i].id == y[i].id);
+      BOOST_CHECK_EQUAL(x[i].score, y[i].score);
+    }
+  }
+}
+
 } // namespace index_test

@@ -27,20 +27,6 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-/// Both indexes answer every query with the same hits, scores included.
-void check_same_results(const vector_index& a, const vector_index& b,
-                        const std::vector<embedding>& queries) {
-  for (const auto& q : queries) {
-    auto x = a.search(q, 15);
-    auto y = b.search(q, 15);
-    BOOST_REQUIRE_EQUAL(x.size(), y.size());
-    for (size_t i = 0; i < x.size(); ++i) {
-      BOOST_CHECK(x[i].id == y[i].id);
-      BOOST_CHECK_EQUAL(x[i].score, y[i].score);
-    }
-  }
-}
-
 index_options hnsw_options() {
   index_options opts;
   opts.hnsw_threshold = 300;
@@ -124,13 +110,13 @@ BOOST_AUTO_TEST_CASE(every_structure_round_trips_to_identical_results) {
       BOOST_CHECK_EQUAL(a.vectors, b.vectors);
       BOOST_CHECK_EQUAL(a.fresh, b.fresh);
       BOOST_CHECK_EQUAL(a.structure, b.structure);
-      check_same_results(*original, *copy, queries);
+      check_same_results(15, *original, *copy, queries);
       // Both go on working: drain the fresh buffers and compare again.
       while (original->maintain(1000) > 0) {
       }
       while (copy->maintain(1000) > 0) {
       }
-      check_same_results(*original, *copy, queries);
+      check_same_results(15, *original, *copy, queries);
     }
   }
   size_t graph_files = 0;
@@ -213,7 +199,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_missing_graph_file_is_an_error) {
   BOOST_CHECK_EQUAL(target->size(), 0u);
   write_bytes(graph_path, graph);
   BOOST_CHECK(target->load(path));
-  check_same_results(*source, *target, queries);
+  check_same_results(15, *source, *target, queries);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
