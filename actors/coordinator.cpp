@@ -4,6 +4,7 @@
 #include "telos/actors/coordinator.hpp"
 
 #include "telos/actors/fan_out.hpp"
+#include "telos/actors/shard_plan.hpp"
 #include "telos/actors/test_hooks.hpp"
 #include "telos/shard/search_run.hpp"
 
@@ -318,17 +319,6 @@ void run_search(coordinator_self self, std::shared_ptr<search_run> run,
 void drop_write(coordinator_self self) {
   --self->state.inflight;
   check_waiters(self);
-}
-
-expected<void> check_edge(edge_data& e) {
-  auto name = "edge " + e.source.to_string() + " -[" + e.type + "]-> " + e.target.to_string();
-  if (e.source.is_nil() || e.target.is_nil())
-    return make_error(ec::invalid_argument, name + " has a nil endpoint");
-  if (e.type.empty()) return make_error(ec::invalid_argument, name + " has an empty type");
-  if (e.ns.empty()) return make_error(ec::invalid_argument, name + " has an empty namespace");
-  if (!std::isfinite(e.weight))
-    return make_error(ec::invalid_argument, name + " has a non-finite weight");
-  return {};
 }
 
 /// The shards an edge is stored on: its source's and, when different, its target's.
