@@ -52,6 +52,19 @@ expected<void> check_edge(const edge_data& e) {
   return {};
 }
 
+expected<std::vector<uuid>> name_and_validate(std::vector<memory>& batch,
+                                              const telos::profile& profile,
+                                              const telos::limits& limits) {
+  std::vector<uuid> ids;
+  ids.reserve(batch.size());
+  for (auto& m : batch) {
+    if (m.id.is_nil()) m.id = uuid::random();
+    ids.push_back(m.id);
+  }
+  if (auto ok = validate(batch, profile, limits); !ok) return std::move(ok.error());
+  return ids;
+}
+
 shard_plan plan_puts(std::vector<memory> batch, const shard_of_fn& shard_of) {
   shard_plan plan;
   for (auto& m : batch) {

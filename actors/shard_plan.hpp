@@ -6,6 +6,7 @@
 
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/error.hpp"
+#include "telos/messages/profile.hpp"
 
 #include <cstddef>
 #include <functional>
@@ -38,6 +39,12 @@ struct shard_plan {
 
 /// A nil endpoint, an empty type or namespace, a non-finite weight: ec::invalid_argument.
 expected<void> check_edge(const edge_data& e);
+
+/// Gives each memory without an id a fresh one and validates the batch as a whole (one invalid
+/// memory rejects it); the ids of the batch in order.
+expected<std::vector<uuid>> name_and_validate(std::vector<memory>& batch,
+                                              const telos::profile& profile,
+                                              const telos::limits& limits);
 
 /// Each memory on its shard.
 shard_plan plan_puts(std::vector<memory> batch, const shard_of_fn& shard_of);

@@ -887,15 +887,12 @@ void replace_phase(front_ptr self, std::string dir, caf::typed_response_promise<
 void put_batch(front_ptr self, std::vector<memory> batch,
                caf::typed_response_promise<std::vector<uuid>> rp, const shard_of_fn& shard_of) {
   auto& st = self->state;
-  for (auto& m : batch)
-    if (m.id.is_nil()) m.id = uuid::random();
-  if (auto ok = validate(batch, st.profile, st.limits); !ok) {
-    rp.deliver(std::move(ok.error()));
+  auto named = name_and_validate(batch, st.profile, st.limits);
+  if (!named) {
+    rp.deliver(std::move(named.error()));
     return;
   }
-  std::vector<uuid> ids;
-  for (auto& m : batch)
-    ids.push_back(m.id);
+  auto ids = std::move(*named);
   if (auto err = locked_conflict(st, ids)) {
     rp.deliver(std::move(err));
     return;
@@ -945,9 +942,11 @@ void remove_ids(front_ptr self, std::vector<uuid> ids, caf::typed_response_promi
         all.insert(all.end(), list.begin(), list.end());
       auto plan = std::make_shared<shard_plan>(plan_removes(ids, all, shard_of));
       if (plan->parts.size() <= 1) {
-        abandon_tx(self, tx);
+        // Handed on (and counted with its ids) before the lock goes: no write naming them, and
+        // no restore, comes in between.
         std::set<uuid> names{ids.begin(), ids.end()};
         forward_write<flag_list>(self, rp, std::move(names), atom::remove_v, std::move(ids));
+        abandon_tx(self, tx);
         return;
       }
       auto n = ids.size();
