@@ -287,7 +287,7 @@ edges_at(const cluster_fixture& f, const std::string& coordinator, const std::st
 }
 
 /// The edges of edges_at joined by ", " ("absent" when the memory is not stored).
-std::string listed(const std::optional<std::set<std::string>>& edges) {
+std::string edge_lines(const std::optional<std::set<std::string>>& edges) {
   if (!edges) return "absent";
   std::string text;
   for (const auto& e : *edges)
@@ -825,8 +825,8 @@ BOOST_AUTO_TEST_CASE(a_node_killed_mid_edge_write_or_delete_leaves_no_dangling_e
                       aborted.err);
   BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
   restart_b("before-commit");
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, x)), "");
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, y)), "");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, x)), "");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), "");
   // Killed after the decision, before applying its copy: shard 0 holds its copy, reads of the
   // graph fail meanwhile, and the restarted node applies the copy.
   auto decided = f.telos(coordinator, {"edge", "add", x, "link", y});
@@ -839,8 +839,8 @@ BOOST_AUTO_TEST_CASE(a_node_killed_mid_edge_write_or_delete_leaves_no_dangling_e
                       half.err);
   restart_b("");
   auto link = x + " link " + y;
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, x)), link);
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, y)), link);
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, x)), link);
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), link);
   check_no_dangling_edge(f, coordinator, ids);
   // x gets an edge from y (across shards) and one from z (same shard); then x is deleted and
   // shard 1's node dies after the decision, before deleting its copies.
@@ -853,10 +853,10 @@ BOOST_AUTO_TEST_CASE(a_node_killed_mid_edge_write_or_delete_leaves_no_dangling_e
   BOOST_CHECK_MESSAGE(deleted.err.find("is committed") != std::string::npos, deleted.err);
   BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
   restart_b("");
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, x)), "absent");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, x)), "absent");
   auto far = z + " far " + y;
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, y)), far);
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, z)), far);
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), far);
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, z)), far);
   check_no_dangling_edge(f, coordinator, ids);
   // An edge removed across shards, the node killed between the halves: on neither afterwards.
   restart_b("before-commit");
@@ -864,8 +864,8 @@ BOOST_AUTO_TEST_CASE(a_node_killed_mid_edge_write_or_delete_leaves_no_dangling_e
   BOOST_CHECK_EQUAL(removed.code, 3);
   BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
   restart_b("");
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, y)), "");
-  BOOST_CHECK_EQUAL(listed(edges_at(f, coordinator, z)), "");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), "");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, z)), "");
   check_no_dangling_edge(f, coordinator, ids);
 }
 
