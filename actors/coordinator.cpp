@@ -4,6 +4,7 @@
 #include "telos/actors/coordinator.hpp"
 
 #include "telos/actors/fan_out.hpp"
+#include "telos/actors/shard_plan.hpp"
 #include "telos/actors/test_hooks.hpp"
 #include "telos/shard/search_run.hpp"
 
@@ -97,6 +98,17 @@ struct write_plan {
   /// Per part: the client positions of its puts or removes.
   std::vector<std::vector<size_t>> positions;
 
+  /// The plan built by shard_plan.hpp (the one place a write is split by shard), in shard order.
+  static std::shared_ptr<write_plan> of(shard_plan built) {
+    auto plan = std::make_shared<write_plan>();
+    for (auto& [shard, part] : built.parts) {
+      plan->shards.push_back(shard);
+      plan->parts.push_back(std::move(part));
+      plan->positions.push_back(std::move(built.positions[shard]));
+    }
+    return plan;
+  }
+
   shard_write& part(size_t shard) {
     for (size_t i = 0; i < shards.size(); ++i)
       if (shards[i] == shard) return parts[i];
@@ -104,12 +116,6 @@ struct write_plan {
     parts.emplace_back();
     positions.emplace_back();
     return parts.back();
-  }
-  std::vector<size_t>& positions_of(size_t shard) {
-    for (size_t i = 0; i < shards.size(); ++i)
-      if (shards[i] == shard) return positions[i];
-    part(shard);
-    return positions.back();
   }
 };
 
@@ -318,17 +324,6 @@ void run_search(coordinator_self self, std::shared_ptr<search_run> run,
 void drop_write(coordinator_self self) {
   --self->state.inflight;
   check_waiters(self);
-}
-
-expected<void> check_edge(edge_data& e) {
-  auto name = "edge " + e.source.to_string() + " -[" + e.type + "]-> " + e.target.to_string();
-  if (e.source.is_nil() || e.target.is_nil())
-    return make_error(ec::invalid_argument, name + " has a nil endpoint");
-  if (e.type.empty()) return make_error(ec::invalid_argument, name + " has an empty type");
-  if (e.ns.empty()) return make_error(ec::invalid_argument, name + " has an empty namespace");
-  if (!std::isfinite(e.weight))
-    return make_error(ec::invalid_argument, name + " has a non-finite weight");
-  return {};
 }
 
 /// The shards an edge is stored on: its source's and, when different, its target's.
@@ -571,19 +566,13 @@ struct coordinator_commands {
 
   caf::result<std::vector<uuid>> put(std::vector<memory>& batch) const {
     auto& st = self->state;
-    for (auto& m : batch)
-      if (m.id.is_nil()) m.id = uuid::random();
-    if (auto ok = validate(batch, st.config.profile, st.config.limits); !ok)
-      return std::move(ok.error());
-    auto ids = std::vector<uuid>{};
-    ids.reserve(batch.size());
-    auto plan = std::make_shared<write_plan>();
-    for (auto& m : batch) {
-      ids.push_back(m.id);
-      plan->part(st.shard_of(m.id)).puts.push_back(std::move(m));
-    }
+    auto ids = name_and_validate(batch, st.config.profile, st.config.limits);
+    if (!ids) return std::move(ids.error());
+    auto plan = write_plan::of(
+        plan_puts(std::move(batch), [&st](const uuid& id) { return st.shard_of(id); }));
     return write_and_answer<std::vector<uuid>>(
-        self, plan, [ids = std::move(ids)](const std::vector<shard_write_result>&) { return ids; });
+        self, plan,
+        [ids = std::move(*ids)](const std::vector<shard_write_result>&) { return ids; });
   }
 
   caf::result<atom::ok> update(memory& m) const {
@@ -603,13 +592,11 @@ struct coordinator_commands {
   caf::result<flag_list> remove(const std::vector<uuid>& ids) const {
     auto& st = self->state;
     if (auto err = admit_write(self)) return err;
-    auto plan = std::make_shared<write_plan>();
-    for (size_t i = 0; i < ids.size(); ++i) {
-      auto s = st.shard_of(ids[i]);
-      plan->part(s).removes.push_back(ids[i]);
-      plan->part(s).intend_edge_copies = st.config.shards.size() > 1;
-      plan->positions_of(s).push_back(i);
-    }
+    // The edge copies on other shards are deleted by the intents each memory's batch records.
+    auto plan =
+        write_plan::of(plan_removes(ids, {}, [&st](const uuid& id) { return st.shard_of(id); }));
+    for (auto& part : plan->parts)
+      part.intend_edge_copies = st.config.shards.size() > 1;
     auto rp = self->make_response_promise<flag_list>();
     auto n = ids.size();
     auto me = self;

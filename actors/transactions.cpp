@@ -1,6 +1,7 @@
 // Two-phase commit at the coordinator: the decision log, its detached writer and the transaction
 // front (see transactions.hpp).
 #include "telos/actors/transactions.hpp"
+#include "telos/actors/shard_plan.hpp"
 #include "telos/shard/durable_file.hpp"
 
 #include <caf/actor_system.hpp>
@@ -18,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -309,6 +311,13 @@ struct front_state {
   std::map<uuid, unapplied_tx> unapplied;
   /// Writes handed to the coordinator (or in two-phase commit) and not answered yet.
   size_t writes = 0;
+  /// The memory ids of each write handed to the coordinator and not answered yet (memories put,
+  /// updated or removed, edge endpoints).
+  std::map<uint64_t, std::set<uuid>> writing;
+  uint64_t next_write = 0;
+  /// Cross-shard writes whose ids are locked, waiting for the writes in `writing` that name them
+  /// before they read what they plan with (in arrival order).
+  std::deque<std::pair<std::set<uuid>, std::function<void()>>> unwritten_waits;
   /// A restore runs: new requests wait in `paused` and start in arrival order once it ended.
   bool restoring = false;
   std::deque<std::function<void()>> paused;
@@ -432,30 +441,75 @@ void unless_restoring(front_ptr self, std::function<void()> job) {
     job();
 }
 
-/// A write (or anything else that changes the shards) handed to the coordinator, counted until it
-/// is answered; its answer goes to `rp`.
+bool overlap(const std::set<uuid>& a, const std::set<uuid>& b) {
+  for (const auto& id : a)
+    if (b.count(id) != 0) return true;
+  return false;
+}
+
+/// Starts the cross-shard writes that waited for writes naming their ids and no longer have to.
+void start_unwritten(front_ptr self) {
+  auto& st = self->state;
+  auto waits = std::move(st.unwritten_waits);
+  st.unwritten_waits.clear();
+  std::deque<std::pair<std::set<uuid>, std::function<void()>>> still;
+  for (auto& w : waits) {
+    bool busy = std::any_of(st.writing.begin(), st.writing.end(),
+                            [&](const auto& x) { return overlap(x.second, w.first); });
+    if (busy)
+      still.push_back(std::move(w));
+    else
+      w.second();
+  }
+  for (auto& w : st.unwritten_waits)
+    still.push_back(std::move(w));
+  st.unwritten_waits = std::move(still);
+}
+
+/// Runs `job` once no write handed to the coordinator names one of `ids` (the caller locked them,
+/// so no new one does).
+void when_unwritten(front_ptr self, std::set<uuid> ids, std::function<void()> job) {
+  auto& st = self->state;
+  bool busy = std::any_of(st.writing.begin(), st.writing.end(),
+                          [&](const auto& x) { return overlap(x.second, ids); });
+  if (busy)
+    st.unwritten_waits.emplace_back(std::move(ids), std::move(job));
+  else
+    job();
+}
+
+/// A write (or anything else that changes the shards) handed to the coordinator, counted with the
+/// memory ids it writes (`ids`) until it is answered; its answer goes to `rp`.
 template <class R, class... Ts>
-void forward_write(front_ptr self, caf::typed_response_promise<R> rp, Ts... xs) {
-  ++self->state.writes;
-  self->request(self->state.coordinator, caf::infinite, xs...)
+void forward_write(front_ptr self, caf::typed_response_promise<R> rp, std::set<uuid> ids,
+                   Ts... xs) {
+  auto& st = self->state;
+  ++st.writes;
+  auto id = st.next_write++;
+  st.writing.emplace(id, std::move(ids));
+  auto finished = [self, id] {
+    --self->state.writes;
+    self->state.writing.erase(id);
+    start_unwritten(self);
+    check_drained(self);
+  };
+  self->request(st.coordinator, caf::infinite, xs...)
       .then(
-          [self, rp](R& r) mutable {
+          [rp, finished](R& r) mutable {
             rp.deliver(std::move(r));
-            --self->state.writes;
-            check_drained(self);
+            finished();
           },
-          [self, rp](caf::error& err) mutable {
+          [rp, finished](caf::error& err) mutable {
             rp.deliver(std::move(err));
-            --self->state.writes;
-            check_drained(self);
+            finished();
           });
 }
 
-/// forward_write, after the restore in progress if one runs.
+/// forward_write of a write that names no memory, after the restore in progress if one runs.
 template <class R, class... Ts>
 caf::typed_response_promise<R> write(front_ptr self, Ts... xs) {
   auto rp = self->make_response_promise<R>();
-  unless_restoring(self, [self, rp, xs...]() mutable { forward_write<R>(self, rp, xs...); });
+  unless_restoring(self, [self, rp, xs...]() mutable { forward_write<R>(self, rp, {}, xs...); });
   return rp;
 }
 
@@ -508,12 +562,6 @@ footprint of_ids(const std::vector<uuid>& ids) {
   fp.ids.insert(ids.begin(), ids.end());
   return fp;
 }
-
-/// Per shard (in shard order) its part of a client batch, and the client positions of its ids.
-struct tx_plan {
-  std::map<size_t, shard_write> parts;
-  std::map<size_t, std::vector<size_t>> positions;
-};
 
 using tx_done = std::function<void(caf::expected<std::map<size_t, shard_write_result>>)>;
 
@@ -575,7 +623,7 @@ void retry_unapplied(front_ptr self, const uuid& tx) {
 
 /// Phase 2: every participant applies its staged part. A shard that cannot is retried until it
 /// applies it; the batch's ids stay locked meanwhile.
-void commit_all(front_ptr self, uuid tx, std::shared_ptr<tx_plan> plan, tx_done done) {
+void commit_all(front_ptr self, uuid tx, std::shared_ptr<shard_plan> plan, tx_done done) {
   struct outcome {
     std::map<size_t, shard_write_result> results;
     std::set<size_t> failed;
@@ -621,31 +669,33 @@ void commit_all(front_ptr self, uuid tx, std::shared_ptr<tx_plan> plan, tx_done 
   }
 }
 
-/// Every id a plan writes.
-std::set<uuid> ids_of(const tx_plan& plan) {
-  std::set<uuid> ids;
-  for (const auto& [shard, part] : plan.parts) {
-    for (const auto& m : part.puts)
-      ids.insert(m.id);
-    for (const auto& id : part.removes)
-      ids.insert(id);
-  }
-  return ids;
+/// A new transaction over `ids`: they are locked (writes naming them fail with ec::conflict) and
+/// it counts as a write (a restore waits for it) until two_phase answers or abandon_tx.
+uuid begin_tx(front_ptr self, std::set<uuid> ids) {
+  auto tx = uuid::random();
+  ++self->state.writes;
+  self->state.locked.emplace(tx, std::move(ids));
+  return tx;
 }
 
-/// Both phases over the plan's parts; `done` gets the per-shard results or the error. The plan's
-/// ids are locked from prepare to the end of the commit phase; the commit phase starts once no
-/// read in flight overlaps it, and overlapping reads arriving meanwhile wait for its end.
-void two_phase(front_ptr self, std::shared_ptr<tx_plan> plan, tx_done done) {
-  auto tx = uuid::random();
-  // Counted as a write from its prepare to its answer: a restore waits for it.
-  ++self->state.writes;
+/// A transaction of begin_tx that ends before its prepare (its planning read failed).
+void abandon_tx(front_ptr self, const uuid& tx) {
+  self->state.locked.erase(tx);
+  --self->state.writes;
+  check_drained(self);
+}
+
+/// Both phases over the plan's parts of tx (begin_tx, whose ids must hold the plan's); `done`
+/// gets the per-shard results or the error. The ids stay locked to the end of the commit phase;
+/// the commit phase starts once no read in flight overlaps it, and overlapping reads arriving
+/// meanwhile wait for its end.
+void two_phase(front_ptr self, uuid tx, std::shared_ptr<shard_plan> plan, tx_done done) {
   done = [self, done = std::move(done)](auto r) {
     done(std::move(r));
     --self->state.writes;
     check_drained(self);
   };
-  self->state.locked.emplace(tx, ids_of(*plan));
+  self->state.locked[tx].merge(plan->ids());
   self->state.decisions->begin(tx);
   struct votes {
     std::vector<size_t> prepared;
@@ -834,74 +884,159 @@ void replace_phase(front_ptr self, std::string dir, caf::typed_response_promise<
 
 /// A client put: one shard's batch goes to the coordinator, a batch over several shards through
 /// two-phase commit.
-template <class ShardOf>
 void put_batch(front_ptr self, std::vector<memory> batch,
-               caf::typed_response_promise<std::vector<uuid>> rp, ShardOf shard_of) {
+               caf::typed_response_promise<std::vector<uuid>> rp, const shard_of_fn& shard_of) {
   auto& st = self->state;
-  for (auto& m : batch)
-    if (m.id.is_nil()) m.id = uuid::random();
-  if (auto ok = validate(batch, st.profile, st.limits); !ok) {
-    rp.deliver(std::move(ok.error()));
+  auto named = name_and_validate(batch, st.profile, st.limits);
+  if (!named) {
+    rp.deliver(std::move(named.error()));
     return;
   }
-  auto plan = std::make_shared<tx_plan>();
-  std::vector<uuid> ids;
-  for (auto& m : batch)
-    ids.push_back(m.id);
+  auto ids = std::move(*named);
   if (auto err = locked_conflict(st, ids)) {
     rp.deliver(std::move(err));
     return;
   }
-  ids.clear();
-  for (auto& m : batch)
-    plan->parts[shard_of(m.id)];
+  auto plan = std::make_shared<shard_plan>(plan_puts(batch, shard_of));
   if (plan->parts.size() <= 1) {
-    forward_write<std::vector<uuid>>(self, rp, atom::put_v, std::move(batch));
+    forward_write<std::vector<uuid>>(self, rp, {ids.begin(), ids.end()}, atom::put_v,
+                                     std::move(batch));
     return;
   }
-  for (auto& m : batch) {
-    ids.push_back(m.id);
-    plan->parts[shard_of(m.id)].puts.push_back(std::move(m));
-  }
-  two_phase(self, plan, [rp, ids](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
-    if (r)
-      rp.deliver(ids);
-    else
-      rp.deliver(r.error());
-  });
+  two_phase(self, begin_tx(self, plan->ids()), plan,
+            [rp, ids](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
+              if (r)
+                rp.deliver(ids);
+              else
+                rp.deliver(r.error());
+            });
 }
 
-/// A client remove, as put_batch.
-template <class ShardOf>
+/// A client remove. The ids are locked first; once no write handed on earlier names them, their
+/// edges are read, and the copies of those on other shards are removed in the same transaction:
+/// removes on one shard whose memories have edges only there go to the coordinator, anything
+/// else through two-phase commit.
 void remove_ids(front_ptr self, std::vector<uuid> ids, caf::typed_response_promise<flag_list> rp,
-                ShardOf shard_of) {
+                const shard_of_fn& shard_of) {
   if (auto err = locked_conflict(self->state, ids)) {
     rp.deliver(std::move(err));
     return;
   }
-  auto plan = std::make_shared<tx_plan>();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto s = shard_of(ids[i]);
-    plan->parts[s].removes.push_back(ids[i]);
-    plan->positions[s].push_back(i);
-  }
-  if (plan->parts.size() <= 1) {
-    forward_write<flag_list>(self, rp, atom::remove_v, std::move(ids));
+  std::set<uuid> locked{ids.begin(), ids.end()};
+  auto tx = begin_tx(self, locked);
+  when_unwritten(self, locked, [self, tx, ids, rp, shard_of]() mutable {
+    auto edges = std::make_shared<std::vector<std::vector<edge_data>>>(ids.size());
+    auto left = std::make_shared<size_t>(ids.size());
+    auto failed = std::make_shared<caf::error>();
+    auto planned = [self, tx, ids, rp, shard_of, edges, failed]() mutable {
+      if (*failed) {
+        abandon_tx(self, tx);
+        rp.deliver(make_error(code_of(*failed),
+                              "reading the edges of the memories to remove failed, nothing was "
+                              "removed: " +
+                                  describe(*failed)));
+        return;
+      }
+      std::vector<edge_data> all;
+      for (auto& list : *edges)
+        all.insert(all.end(), list.begin(), list.end());
+      auto plan = std::make_shared<shard_plan>(plan_removes(ids, all, shard_of));
+      if (plan->parts.size() <= 1) {
+        // Handed on (and counted with its ids) before the lock goes: no write naming them, and
+        // no restore, comes in between.
+        std::set<uuid> names{ids.begin(), ids.end()};
+        forward_write<flag_list>(self, rp, std::move(names), atom::remove_v, std::move(ids));
+        abandon_tx(self, tx);
+        return;
+      }
+      auto n = ids.size();
+      two_phase(self, tx, plan,
+                [rp, plan, n](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
+                  if (r)
+                    rp.deliver(plan->removed(*r, n));
+                  else
+                    rp.deliver(r.error());
+                });
+    };
+    if (ids.empty()) {
+      planned();
+      return;
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      neighbour_request q;
+      q.node = ids[i];
+      q.direction = edge_dir::both;
+      self->request(self->state.coordinator, caf::infinite, atom::edges_v, std::move(q))
+          .then(
+              [edges, left, i, planned](std::vector<edge_data>& found) mutable {
+                (*edges)[i] = std::move(found);
+                if (--*left == 0) planned();
+              },
+              [left, failed, planned](caf::error& err) mutable {
+                // A memory that is not stored has no edges (and nothing to remove).
+                if (code_of(err) != ec::not_found && !*failed) *failed = std::move(err);
+                if (--*left == 0) planned();
+              });
+    }
+  });
+}
+
+/// Client edge writes: edges whose copies live on one shard go to the coordinator; the others
+/// through two-phase commit, both copies of each edge in one transaction. The endpoints are
+/// locked first; an add then checks, once no write handed on earlier names them, that every
+/// endpoint is stored.
+template <class R, class Atom, class Answer>
+void edge_write(front_ptr self, Atom what, std::vector<edge_data> edges,
+                caf::typed_response_promise<R> rp, std::shared_ptr<shard_plan> plan,
+                Answer answer) {
+  for (const auto& e : edges)
+    if (auto ok = check_edge(e); !ok) {
+      rp.deliver(std::move(ok.error()));
+      return;
+    }
+  auto ids = plan->ids();
+  if (auto err = locked_conflict(self->state, {ids.begin(), ids.end()})) {
+    rp.deliver(std::move(err));
     return;
   }
-  auto n = ids.size();
-  two_phase(self, plan,
-            [rp, plan, n](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
-              if (!r) {
-                rp.deliver(r.error());
-                return;
-              }
-              flag_list removed(n, false);
-              for (auto& [s, result] : *r)
-                for (size_t k = 0; k < result.removed.size(); ++k)
-                  removed[plan->positions[s][k]] = result.removed[k];
-              rp.deliver(std::move(removed));
-            });
+  if (plan->parts.size() <= 1) {
+    forward_write<R>(self, rp, std::move(ids), atom::edges_v, what, std::move(edges));
+    return;
+  }
+  auto tx = begin_tx(self, ids);
+  auto commit = [self, tx, plan, rp, answer]() mutable {
+    two_phase(self, tx, plan,
+              [rp, plan, answer](caf::expected<std::map<size_t, shard_write_result>> r) mutable {
+                if (r)
+                  rp.deliver(answer(*plan, *r));
+                else
+                  rp.deliver(r.error());
+              });
+  };
+  if constexpr (!std::is_same_v<Atom, atom::put>) {
+    when_unwritten(self, ids, commit);
+  } else {
+    when_unwritten(self, ids, [self, tx, ids, rp, commit]() mutable {
+      std::vector<uuid> endpoints{ids.begin(), ids.end()};
+      self->request(self->state.coordinator, caf::infinite, atom::exists_v, endpoints)
+          .then(
+              [self, tx, endpoints, rp, commit](flag_list& found) mutable {
+                for (size_t i = 0; i < found.size(); ++i)
+                  if (!found[i]) {
+                    abandon_tx(self, tx);
+                    rp.deliver(make_error(ec::not_found, "edge endpoint memory " +
+                                                             endpoints[i].to_string() +
+                                                             " is not stored"));
+                    return;
+                  }
+                commit();
+              },
+              [self, tx, rp](caf::error& err) mutable {
+                abandon_tx(self, tx);
+                rp.deliver(std::move(err));
+              });
+    });
+  }
 }
 
 transaction_front_actor::behavior_type
@@ -925,8 +1060,9 @@ transaction_front(front_ptr self, coordinator_actor coordinator,
     u.why = "not confirmed applied before the coordinator restarted";
     self->send(self, atom::retry_commit_v, d.tx);
   }
-  auto shard_of = [self](const uuid& id) {
-    return static_cast<size_t>(stable_hash(id) % self->state.shards.size());
+  auto count = st.shards.size();
+  shard_of_fn shard_of = [count](const uuid& id) {
+    return static_cast<size_t>(stable_hash(id) % count);
   };
   auto& c = st.coordinator;
   return {
@@ -951,7 +1087,7 @@ transaction_front(front_ptr self, coordinator_actor coordinator,
           if (auto err = locked_conflict(self->state, {m.id}))
             rp.deliver(std::move(err));
           else
-            forward_write<atom::ok>(self, rp, atom::update_v, std::move(m));
+            forward_write<atom::ok>(self, rp, {m.id}, atom::update_v, std::move(m));
         });
         return rp;
       },
@@ -975,13 +1111,26 @@ transaction_front(front_ptr self, coordinator_actor coordinator,
       [=](atom::count, filter& f) {
         return read<uint64_t>(self, everything(), atom::count_v, std::move(f));
       },
-      // Graph writes go straight to the coordinator: atomic per shard, with the cross-shard rules
-      // of docs/GRAPH.md (they do not take part in the two-phase commit yet).
+      // An edge whose endpoints live on two shards is written on both in one transaction.
       [=](atom::edges, atom::put, std::vector<edge_data>& edges) {
-        return write<atom::ok>(self, atom::edges_v, atom::put_v, std::move(edges));
+        auto rp = self->make_response_promise<atom::ok>();
+        unless_restoring(self, [self, rp, edges = std::move(edges), shard_of]() mutable {
+          auto plan = std::make_shared<shard_plan>(plan_edge_puts(edges, shard_of));
+          edge_write(self, atom::put_v, std::move(edges), rp, plan,
+                     [](const shard_plan&, const auto&) { return atom::ok_v; });
+        });
+        return rp;
       },
       [=](atom::edges, atom::remove, std::vector<edge_data>& edges) {
-        return write<flag_list>(self, atom::edges_v, atom::remove_v, std::move(edges));
+        auto rp = self->make_response_promise<flag_list>();
+        unless_restoring(self, [self, rp, edges = std::move(edges), shard_of]() mutable {
+          auto plan = std::make_shared<shard_plan>(plan_edge_removes(edges, shard_of));
+          edge_write(self, atom::remove_v, std::move(edges), rp, plan,
+                     [](const shard_plan& p, const std::map<size_t, shard_write_result>& r) {
+                       return p.edges_existed(r);
+                     });
+        });
+        return rp;
       },
       [=](atom::edges, neighbour_request& req) {
         return read<std::vector<edge_data>>(self, everything(), atom::edges_v, std::move(req));

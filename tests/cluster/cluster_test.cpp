@@ -2,6 +2,7 @@
 // driven with the telos CLI over --connect, compared with a single-process store of the same data.
 #include "cli/lcg.hpp"
 #include "cli/process.hpp"
+#include "telos/messages/uuid.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -175,6 +177,15 @@ struct cluster_fixture {
     return {a, b, nodes[c].address};
   }
 
+  /// Two shards of a cluster, each on a node of its own (shard 1's started with the test hook
+  /// TELOS_TEST_CRASH=`crash_at`), and a coordinator: the two nodes' indexes and its address.
+  std::tuple<size_t, size_t, std::string> start_two_shards(const std::string& crash_at) {
+    auto a = start_shard_host({0}, 2, "a");
+    auto b = start_shard_host({1}, 2, "b", {}, "TELOS_TEST_CRASH=" + crash_at);
+    auto c = start_coordinator({nodes[a].address, nodes[b].address});
+    return {a, b, nodes[c].address};
+  }
+
   std::string write_import(uint64_t n) const {
     std::string lines;
     for (uint64_t i = 0; i < n; ++i)
@@ -254,6 +265,59 @@ std::map<std::string, std::string> contents_of(const cluster_fixture& f,
   for (auto& m : page["memories"])
     contents[m["id"].get<std::string>()] = m["content"].get<std::string>();
   return contents;
+}
+
+/// The shard of id_of(i)'s text in a cluster of `shards` shards.
+size_t shard_of(const std::string& id, size_t shards) {
+  return static_cast<size_t>(telos::stable_hash(*telos::uuid::parse(id)) % shards);
+}
+
+/// The edges at `id` (both directions) as "source type target" lines; nullopt when it is not
+/// stored.
+std::optional<std::set<std::string>>
+edges_at(const cluster_fixture& f, const std::string& coordinator, const std::string& id) {
+  auto r = f.telos(coordinator, {"edge", "list", id, "--both"});
+  if (r.code == 1) return std::nullopt;
+  std::set<std::string> edges;
+  auto page = parse_line(r);
+  for (auto& e : page["edges"])
+    edges.insert(e["source"].get<std::string>() + " " + e["type"].get<std::string>() + " " +
+                 e["target"].get<std::string>());
+  return edges;
+}
+
+/// The edges of edges_at joined by ", " ("absent" when the memory is not stored).
+std::string edge_lines(const std::optional<std::set<std::string>>& edges) {
+  if (!edges) return "absent";
+  std::string text;
+  for (const auto& e : *edges)
+    text += (text.empty() ? "" : ", ") + e;
+  return text;
+}
+
+/// No dangling edge among `ids`: every edge at a stored memory names stored memories only, and
+/// is listed at its other endpoint too (both copies, or neither); `verify` is clean.
+void check_no_dangling_edge(const cluster_fixture& f, const std::string& coordinator,
+                            const std::vector<std::string>& ids) {
+  std::map<std::string, std::optional<std::set<std::string>>> at;
+  for (const auto& id : ids)
+    at[id] = edges_at(f, coordinator, id);
+  for (const auto& [id, edges] : at) {
+    if (!edges) continue;
+    for (const auto& e : *edges) {
+      auto source = e.substr(0, e.find(' '));
+      auto target = e.substr(e.rfind(' ') + 1);
+      auto other = source == id ? target : source;
+      BOOST_REQUIRE(at.count(other) != 0);
+      BOOST_CHECK_MESSAGE(at[other].has_value(),
+                          "edge " << e << " at " << id << " names a memory that is not stored");
+      if (at[other])
+        BOOST_CHECK_MESSAGE(at[other]->count(e) != 0,
+                            "edge " << e << " at " << id << " but not at " << other);
+    }
+  }
+  auto verified = f.telos(coordinator, {"verify"});
+  BOOST_CHECK_MESSAGE(verified.code == 0, verified.out << verified.err);
 }
 
 } // namespace
@@ -538,14 +602,11 @@ BOOST_AUTO_TEST_CASE(without_a_certificate_of_the_cluster_a_client_gets_nothing)
 
 BOOST_AUTO_TEST_CASE(a_cross_shard_batch_commits_on_every_shard_or_on_none) {
   cluster_fixture f;
-  auto a = f.start_shard_host({0}, 2, "a");
   // Shard 1's node dies (like kill -9) right after it staged its part of a transaction.
-  auto b = f.start_node({"--data-dir", f.dir / "b", "--shard-count", "2", "--shard-id", "1",
-                         "--profile", f.dir / "profile.json"},
-                        "after-prepare");
+  size_t b = 0;
+  std::string coordinator;
+  std::tie(std::ignore, b, coordinator) = f.start_two_shards("after-prepare");
   auto b_address = f.nodes[b].address;
-  auto c = f.start_coordinator({f.nodes[a].address, b_address});
-  auto coordinator = f.nodes[c].address;
   auto file = f.write_import(30);
   auto failed = f.telos(coordinator, {"import", file, "--batch", "100"});
   BOOST_CHECK_EQUAL(failed.code, 3);
@@ -729,6 +790,83 @@ BOOST_AUTO_TEST_CASE(readers_never_see_half_a_cross_shard_batch_and_its_ids_are_
   BOOST_CHECK_EQUAL(f.telos(coordinator, {"put"}, clash.dump()).code, 0);
   BOOST_CHECK_EQUAL(parse_line(f.telos(coordinator, {"get", id_of(3)}))["content"],
                     "a clashing write");
+}
+
+BOOST_AUTO_TEST_CASE(a_node_killed_mid_edge_write_or_delete_leaves_no_dangling_edge) {
+  cluster_fixture f;
+  // Shard 1's node dies (like kill -9) right after it staged its part of the first transaction.
+  size_t b = 0;
+  std::string coordinator;
+  std::tie(std::ignore, b, coordinator) = f.start_two_shards("after-prepare");
+  auto b_address = f.nodes[b].address;
+  // One memory per batch: single-shard writes, no transaction.
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"import", f.write_import(8), "--batch", "1"}).code, 0);
+  std::vector<std::string> ids, on0, on1;
+  for (uint64_t i = 0; i < 8; ++i) {
+    ids.push_back(id_of(i));
+    (shard_of(ids.back(), 2) == 0 ? on0 : on1).push_back(ids.back());
+  }
+  BOOST_REQUIRE(on0.size() >= 2 && !on1.empty());
+  auto x = on0[0], z = on0[1], y = on1[0];
+  // Shard 1's node is started again with `crash_at` (none: for good) once the last one died.
+  auto restart_b = [&](const std::string& crash_at) {
+    if (f.nodes[b].proc.running()) BOOST_CHECK_EQUAL(f.nodes[b].proc.stop(SIGTERM), 0);
+    b = f.start_node({"--data-dir", f.dir / "b", "--shard-id", "1", "--listen", b_address},
+                     crash_at);
+    BOOST_REQUIRE(eventually([&] {
+      return f.telos(coordinator, {"count"}).code == 0 &&
+             run("/bin/sh", {"-c", "ls -A " + f.dir / "b/prepared/shard-1"}).out.empty();
+    }));
+  };
+  // Killed before its vote: the edge is on neither shard.
+  auto aborted = f.telos(coordinator, {"edge", "add", x, "link", y});
+  BOOST_CHECK_EQUAL(aborted.code, 3);
+  BOOST_CHECK_MESSAGE(aborted.err.find("nothing of the batch was committed") != std::string::npos,
+                      aborted.err);
+  BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
+  restart_b("before-commit");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, x)), "");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), "");
+  // Killed after the decision, before applying its copy: shard 0 holds its copy, reads of the
+  // graph fail meanwhile, and the restarted node applies the copy.
+  auto decided = f.telos(coordinator, {"edge", "add", x, "link", y});
+  BOOST_CHECK_EQUAL(decided.code, 3);
+  BOOST_CHECK_MESSAGE(decided.err.find("is committed") != std::string::npos, decided.err);
+  BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
+  auto half = f.telos(coordinator, {"edge", "list", x, "--both"});
+  BOOST_CHECK_EQUAL(half.code, 3);
+  BOOST_CHECK_MESSAGE(half.err.find("not applied yet on shard(s) 1") != std::string::npos,
+                      half.err);
+  restart_b("");
+  auto link = x + " link " + y;
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, x)), link);
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), link);
+  check_no_dangling_edge(f, coordinator, ids);
+  // x gets an edge from y (across shards) and one from z (same shard); then x is deleted and
+  // shard 1's node dies after the decision, before deleting its copies.
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"edge", "add", y, "back", x}).code, 0);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"edge", "add", z, "near", x}).code, 0);
+  BOOST_REQUIRE_EQUAL(f.telos(coordinator, {"edge", "add", z, "far", y}).code, 0);
+  restart_b("before-commit");
+  auto deleted = f.telos(coordinator, {"delete", x});
+  BOOST_CHECK_EQUAL(deleted.code, 3);
+  BOOST_CHECK_MESSAGE(deleted.err.find("is committed") != std::string::npos, deleted.err);
+  BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
+  restart_b("");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, x)), "absent");
+  auto far = z + " far " + y;
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), far);
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, z)), far);
+  check_no_dangling_edge(f, coordinator, ids);
+  // An edge removed across shards, the node killed between the halves: on neither afterwards.
+  restart_b("before-commit");
+  auto removed = f.telos(coordinator, {"edge", "remove", z, "far", y});
+  BOOST_CHECK_EQUAL(removed.code, 3);
+  BOOST_CHECK_EQUAL(f.nodes[b].proc.wait(), 128 + SIGKILL);
+  restart_b("");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, y)), "");
+  BOOST_CHECK_EQUAL(edge_lines(edges_at(f, coordinator, z)), "");
+  check_no_dangling_edge(f, coordinator, ids);
 }
 
 BOOST_AUTO_TEST_CASE(a_hung_shard_node_fails_fast_and_is_used_again_when_it_resumes) {
