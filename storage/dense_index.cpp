@@ -461,13 +461,15 @@ public:
 
 private:
   /// Where an id's vector is: a fresh row, a graph label, or (policy ivf) a row of a list.
+  /// 8 bytes, as before lists existed: the list number shares a word with the flag.
   struct location {
     uint32_t position;
     /// The list of an ivf row.
-    uint32_t list;
+    uint32_t list : 31;
     /// In the graph or the lists (not fresh).
-    bool in_graph;
+    uint32_t in_graph : 1;
   };
+  static_assert(sizeof(location) == 8);
 
   /// A replacement graph being filled by maintain() from the live elements of the current one,
   /// which keeps answering searches meanwhile.
@@ -616,6 +618,12 @@ private:
         static_cast<uint32_t>(std::max_element(centroid_scratch_.begin(), centroid_scratch_.end()) -
                               centroid_scratch_.begin());
     auto& list = ivf_->lists[c];
+    // Grow by a quarter rather than double: the lists hold nearly all of the index's bytes.
+    if (list.ids.size() == list.ids.capacity()) {
+      size_t next = list.ids.size() + std::max<size_t>(16, list.ids.size() / 4);
+      list.ids.reserve(next);
+      list.rows.reserve(next * row_);
+    }
     auto position = static_cast<uint32_t>(list.ids.size());
     list.ids.push_back(id);
     list.rows.insert(list.rows.end(), row, row + row_);
