@@ -306,4 +306,50 @@ BOOST_AUTO_TEST_CASE(ivf_snapshots_round_trip_and_refuse_another_structure) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_ivf_index_retrains_as_it_grows_and_answers_throughout) {
+  // Trained at 400 vectors (20 lists); at 4 x that it retrains (about 40 lists) and moves its
+  // rows to the new lists step by step, removing and searching meanwhile.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 400;
+  auto spec = ivf_spec(32, metric::cosine, quantization::int8);
+  ivf_fixture f{spec, opts};
+  clustered_data data{32, 12, 71};
+  for (uint64_t i = 0; i < 400; ++i)
+    f.put(id_of(i), data.next());
+  f.drain();
+  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "ivf");
+  for (uint64_t i = 400; i < 2400; ++i)
+    f.put(id_of(i), data.next());
+  bool saved = false;
+  for (int round = 0; f.index->maintain(5) > 0; ++round) {
+    if (round % 40 != 0) continue;
+    if (auto gone = id_of(static_cast<uint64_t>(round) * 7 % 2400); f.stored.count(gone) == 1)
+      f.drop(gone);
+    f.put(id_of(100000 + static_cast<uint64_t>(round)), data.next());
+    auto qv = data.next();
+    for (const auto& h : f.index->search(embedding::dense(qv), 10))
+      BOOST_REQUIRE_MESSAGE(f.stored.count(h.id) == 1, "a removed id was returned");
+    BOOST_CHECK_EQUAL(f.index->size(), f.stored.size());
+    if (!saved && round > 400) {
+      // A snapshot taken while rows move loads, and its index drains to the same vectors.
+      saved = true;
+      BOOST_REQUIRE(f.index->save(dir.file("moving")));
+      ivf_fixture copy{spec, opts};
+      copy.stored = f.stored;
+      BOOST_REQUIRE(copy.index->load(dir.file("moving")));
+      BOOST_CHECK_EQUAL(copy.index->size(), f.stored.size());
+      copy.drain();
+      BOOST_CHECK_EQUAL(copy.index->stats().fresh, 0u);
+      BOOST_CHECK_GE(copy.mean_recall([&] { return data.next(); }, 30), 0.95);
+    }
+  }
+  BOOST_CHECK(saved);
+  BOOST_CHECK_EQUAL(f.index->stats().fresh, 0u);
+  BOOST_CHECK_EQUAL(f.index->size(), f.stored.size());
+  double r = f.mean_recall([&] { return data.next(); }, 60);
+  BOOST_TEST_MESSAGE("recall@10 after retraining = " << r);
+  BOOST_CHECK_GE(r, 0.95);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
