@@ -238,7 +238,7 @@ constexpr size_t default_oversample_binary = 10;
 /// default_ivf_nprobe: at least this many lists, and one in this many (measured,
 /// docs/BENCHMARKS.md "Inverted-file index").
 constexpr size_t ivf_nprobe_min = 8;
-constexpr size_t ivf_nprobe_divisor = 16;
+constexpr size_t ivf_nprobe_divisor = 64;
 
 class kernel_space final : public hnswlib::SpaceInterface<float> {
 public:

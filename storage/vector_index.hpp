@@ -87,7 +87,9 @@ size_t default_search_ef(size_t live);
 /// Lists an ivf index trains by default per square root of its vector count at training time.
 inline constexpr double ivf_lists_per_sqrt = 1.0;
 /// The lists an ivf search of an index with `lists` lists scans when index_options::ivf_nprobe is
-/// 0 (docs/ENGINE.md, "Inverted-file index").
+/// 0: max(8, lists / 64), 8 up to 512 lists (about 260,000 vectors), 16 at 1,000 (1M vectors);
+/// measured recall@10 at nprobe 8: 0.9997 at 200,000 and 0.991 at 1M clustered 768-d int8
+/// vectors, 0.990 on Fashion-MNIST (docs/ENGINE.md, "Inverted-file index").
 size_t default_ivf_nprobe(size_t lists);
 
 /// Counters a caller can report.
