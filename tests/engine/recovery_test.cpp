@@ -202,13 +202,15 @@ BOOST_AUTO_TEST_CASE(an_ivf_store_reopens_from_its_snapshots_with_exact_scores) 
   // and every hit's score is the exact one (re-scored from the vector keyspace).
   temp_dir dir{"ivf"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
-  for (auto& e : opts.profile.embedders)
+  auto ivf_profile = mixed_profile();
+  for (auto& e : ivf_profile.embedders)
     if (e.kind == embedder_kind::dense) {
       e.index.structure = index_structure::ivf;
       e.index.quantization = quantization::int8;
     }
+  opts.profile = ivf_profile;
   opts.index_options.hnsw_threshold = 32;
-  memory_maker maker{opts.profile, 31};
+  memory_maker maker{ivf_profile, 31};
   std::vector<memory> all;
   {
     auto db = open_store(opts);
@@ -221,7 +223,7 @@ BOOST_AUTO_TEST_CASE(an_ivf_store_reopens_from_its_snapshots_with_exact_scores) 
   BOOST_CHECK(mentions(db->recovery_report(), "snapshot"));
   BOOST_CHECK(!mentions(db->recovery_report(), "rebuilt"));
   BOOST_CHECK_EQUAL(require(db->count(), "count"), 600u);
-  for (const auto& spec : opts.profile.embedders) {
+  for (const auto& spec : ivf_profile.embedders) {
     if (spec.kind != embedder_kind::dense) continue;
     for (int q = 0; q < 5; ++q) {
       search_request req;
