@@ -314,7 +314,8 @@ profile decode_profile(const json_value& doc) {
     // Which kinds may have a policy is profile::validate()'s to say; here only the values.
     if (auto v = find_field(entry, "index")) {
       auto parsed = v->is_string() ? parse_index_structure(v->get<std::string>()) : std::nullopt;
-      if (!parsed) fail(member(path, "index"), e.name + ": expected hnsw or flat, got " + got(*v));
+      if (!parsed)
+        fail(member(path, "index"), e.name + ": expected hnsw, flat or ivf, got " + got(*v));
       e.index.structure = *parsed;
     }
     if (auto v = find_field(entry, "quantization")) {

@@ -47,7 +47,7 @@ expected<void> validate_policy(const embedder& e, const std::string& at) {
   const auto& p = e.index;
   if (!parse_index_structure(to_string(p.structure)))
     return bad("index", "has unknown index structure " +
-                            std::to_string(static_cast<int>(p.structure)) + " (hnsw or flat)");
+                            std::to_string(static_cast<int>(p.structure)) + " (hnsw, flat or ivf)");
   if (!parse_quantization(to_string(p.quantization)))
     return bad("quantization", "has unknown quantization " +
                                    std::to_string(static_cast<int>(p.quantization)) +
@@ -55,6 +55,10 @@ expected<void> validate_policy(const embedder& e, const std::string& at) {
   if (e.kind != embedder_kind::dense) {
     const char* structure = e.kind == embedder_kind::sparse ? "an exact inverted index"
                                                             : "exact MaxSim over f32 tokens";
+    if (p.structure == index_structure::ivf)
+      return bad("index", std::string{"is "} + to_string(e.kind) +
+                              " and cannot have index ivf (it uses " + structure +
+                              "; ivf applies to dense embedders)");
     if (p.quantization != quantization::none)
       return bad("quantization", std::string{"is "} + to_string(e.kind) + " and cannot have " +
                                      to_string(p.quantization) + " quantization (it uses " +
@@ -76,6 +80,13 @@ expected<void> validate_policy(const embedder& e, const std::string& at) {
   if (auto ok = in_range("m", p.m, 2, 128); !ok) return ok;
   if (auto ok = in_range("ef_construction", p.ef_construction, 1, 4096); !ok) return ok;
   if (auto ok = in_range("oversample", p.oversample, 1, 1000); !ok) return ok;
+  if (p.structure == index_structure::ivf && p.m != 0)
+    return bad("m", "has index ivf and m " + std::to_string(p.m) +
+                        " (m is an HNSW graph parameter; ivf has no graph)");
+  if (p.structure == index_structure::ivf && p.ef_construction != 0)
+    return bad("ef_construction", "has index ivf and ef_construction " +
+                                      std::to_string(p.ef_construction) +
+                                      " (an HNSW graph parameter; ivf has no graph)");
   if (p.quantization == quantization::none && p.oversample != 0)
     return bad("oversample", "has oversample " + std::to_string(p.oversample) +
                                  " without quantization (f32 scores need no re-scoring)");
@@ -114,6 +125,8 @@ const char* to_string(index_structure s) {
     return "hnsw";
   case index_structure::flat:
     return "flat";
+  case index_structure::ivf:
+    return "ivf";
   }
   return "invalid";
 }
@@ -131,7 +144,7 @@ const char* to_string(quantization q) {
 }
 
 std::optional<index_structure> parse_index_structure(std::string_view text) {
-  for (auto s : {index_structure::hnsw, index_structure::flat})
+  for (auto s : {index_structure::hnsw, index_structure::flat, index_structure::ivf})
     if (text == to_string(s)) return s;
   return std::nullopt;
 }

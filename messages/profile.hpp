@@ -27,8 +27,10 @@ enum class embedder_kind : uint8_t {
 enum class metric : uint8_t { cosine = 0, dot = 1, l2 = 2 };
 
 /// How a dense embedder's index is organised: "hnsw" is exact flat search below
-/// index_options::hnsw_threshold vectors and an HNSW graph above it; "flat" stays exact.
-enum class index_structure : uint8_t { hnsw = 0, flat = 1 };
+/// index_options::hnsw_threshold vectors and an HNSW graph above it; "flat" stays exact; "ivf" is
+/// exact below the threshold and an inverted file above it (k-means centroids, the vectors' codes
+/// in one list per centroid, a search scans the lists of the centroids nearest to the query).
+enum class index_structure : uint8_t { hnsw = 0, flat = 1, ivf = 2 };
 
 /// The in-memory form of a dense embedder's vectors: f32 ("none"), int8 codes with one scale per
 /// vector, or one sign bit per dimension ("binary"). A quantised index re-scores its candidates
@@ -68,7 +70,7 @@ const char* to_string(quantization q);
 std::optional<embedder_kind> parse_embedder_kind(std::string_view text);
 /// Inverse of to_string ("cosine", "dot", "l2"); nullopt for anything else.
 std::optional<metric> parse_metric(std::string_view text);
-/// Inverse of to_string ("hnsw", "flat"); nullopt for anything else.
+/// Inverse of to_string ("hnsw", "flat", "ivf"); nullopt for anything else.
 std::optional<index_structure> parse_index_structure(std::string_view text);
 /// Inverse of to_string ("none", "int8", "binary"); nullopt for anything else.
 std::optional<quantization> parse_quantization(std::string_view text);
@@ -138,7 +140,7 @@ struct profile {
   /// (default "custom"), "metric" is optional (default cosine) and only allowed for dense
   /// embedders. The result is validated. Errors name the offending entry and field, e.g.
   /// "embedders[2].dim: expected a positive integer, got -3". A dense embedder may carry an index
-  /// policy: "index" ("hnsw" or "flat"), "quantization" ("none", "int8", "binary"), "m",
+  /// policy: "index" ("hnsw", "flat" or "ivf"), "quantization" ("none", "int8", "binary"), "m",
   /// "ef_construction", "oversample" (positive integers); absent fields keep the defaults.
   static expected<profile> from_json(std::string_view json);
   /// The form from_json reads, on one line.
@@ -154,8 +156,9 @@ struct profile {
   /// Checks names (non-empty, unique, [A-Za-z0-9_.-], <= 64 chars), kinds and metrics (known
   /// values), dims (> 0; dense and multi <= 65536), at least one and at most 64 embedders, and
   /// the profile name (<= 64 bytes of UTF-8), and index policies (only dense embedders take one;
-  /// binary needs cosine or dot; m in [2, 128], ef_construction in [1, 4096], oversample in
-  /// [1, 1000] when set). Errors name the entry, the embedder and the field, like from_json.
+  /// binary needs cosine or dot; ivf takes no m or ef_construction; m in [2, 128], ef_construction
+  /// in [1, 4096], oversample in [1, 1000] when set). Errors name the entry, the embedder and the
+  /// field, like from_json.
   expected<void> validate() const;
 
   friend bool operator==(const profile& a, const profile& b) {

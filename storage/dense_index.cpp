@@ -7,9 +7,15 @@
 // sign bits). The graph of a quantised index is built and searched on the codes; a quantised
 // search collects k * oversample candidates by code and re-scores them exactly from the f32
 // originals that index_options::originals reads from the vector keyspace.
+// Policy ivf replaces the graph by an inverted file: maintain() trains k-means centroids on a
+// sample of the fresh rows (in bounded steps, kmeans.hpp), then files each fresh row's code into
+// the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
+// fresh rows and the lists of the nprobe centroids nearest to the query, by code. Removal
+// swap-removes a row from its list.
 #include "telos/storage/float_buffer.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
+#include "telos/storage/kmeans.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
 #include "telos/storage/index_hnswlib.hpp"
@@ -19,6 +25,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <numeric>
+#include <random>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
@@ -60,6 +68,59 @@ struct dense_snapshot_meta {
   void serialize(Archive& ar) {
     ar(spec, fresh_count, graph_count, has_graph, graph_file, graph_bytes, graph_xxh3,
        level_generator);
+  }
+};
+
+/// Snapshot meta of structure dense_ivf. Sections: fresh ids and rows (as in structure dense); with
+/// lists > 0 also the centroid rows (row floats each, the codes' form), the length of each list
+/// (u32), and the ids and rows of every list, one list after the other.
+struct ivf_snapshot_meta {
+  embedder spec;
+  uint64_t fresh_count = 0;
+  /// 0 while untrained.
+  uint64_t lists = 0;
+  /// Rows in all lists.
+  uint64_t filed = 0;
+  /// Vectors the index held when its centroids were trained (retraining is due at 4x that).
+  uint64_t trained_at = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(spec, fresh_count, lists, filed, trained_at);
+  }
+};
+
+/// ivf training samples at most this many fresh rows per centroid (as the MaxSim index does)...
+constexpr size_t ivf_training_rows_per_centroid = 32;
+/// ...for this many Lloyd iterations.
+constexpr size_t ivf_training_iterations = 8;
+/// With the default list count (c x sqrt(n)), the centroids are retrained once the index holds
+/// this many times the vectors it was trained at (the list count then doubles); the rows move to
+/// the new lists in bounded maintain() steps while the old lists keep answering.
+constexpr size_t ivf_retrain_growth = 4;
+
+/// One inverted list: the ids and rows (codes) filed under one centroid, swap-removed.
+struct ivf_list {
+  std::vector<uuid> ids;
+  std::vector<float> rows;
+};
+
+/// An inverted file: centroid rows (in the rows' own form, so a row finds its list by the same
+/// similarity a search ranks with) and one list per centroid.
+struct ivf_state {
+  std::vector<float> centroids;
+  std::vector<ivf_list> lists;
+  size_t filed = 0;
+  /// Vectors the index held at training.
+  size_t trained_at = 0;
+  /// Counts retrainings; its parity tells a location which of two inverted files it is in.
+  uint32_t generation = 0;
+
+  size_t memory_bytes() const {
+    size_t bytes = centroids.capacity() * sizeof(float) + lists.capacity() * sizeof(ivf_list);
+    for (const auto& list : lists)
+      bytes += list.ids.capacity() * sizeof(uuid) + list.rows.capacity() * sizeof(float);
+    return bytes;
   }
 };
 
@@ -174,6 +235,11 @@ size_t row_floats(quantization q, size_t dim) {
 constexpr size_t default_oversample_int8 = 3;
 constexpr size_t default_oversample_binary = 10;
 
+/// default_ivf_nprobe: at least this many lists, and one in this many (measured,
+/// docs/BENCHMARKS.md "Inverted-file index").
+constexpr size_t ivf_nprobe_min = 8;
+constexpr size_t ivf_nprobe_divisor = 64;
+
 class kernel_space final : public hnswlib::SpaceInterface<float> {
 public:
   kernel_space(size_t dim, size_t row_bytes, hnswlib::DISTFUNC<float> distance)
@@ -221,14 +287,14 @@ public:
       return;
     }
     if (it != where_.end()) {
-      delete_from_graph(it->second.position);
+      delete_placed(it->second);
       where_.erase(it);
     }
     size_t position = fresh_ids_.size();
     fresh_ids_.push_back(id);
     fresh_vectors_.resize(fresh_vectors_.size() + row_);
     store_row(fresh_vectors_.data() + position * row_, e);
-    where_[id] = location{static_cast<uint32_t>(position), false};
+    where_[id] = fresh_at(static_cast<uint32_t>(position));
   }
 
   bool remove(const uuid& id) override {
@@ -237,7 +303,7 @@ public:
     auto loc = it->second;
     where_.erase(it);
     if (loc.in_graph)
-      delete_from_graph(loc.position);
+      delete_placed(loc);
     else
       delete_fresh(loc.position);
     return true;
@@ -262,6 +328,8 @@ public:
       else
         search_graph_filtered(q, wanted, *allow, best);
     }
+    if (ivf_ && ivf_->filed > 0) search_ivf(*ivf_, q, k, allow, best);
+    if (ivf_next_ && ivf_next_->filed > 0) search_ivf(*ivf_next_, q, k, allow, best);
     if (quant_ == quantization::none) return best.take();
     return rescore(query, best.take(), k);
   }
@@ -278,12 +346,11 @@ public:
     }
     std::vector<float> normalized;
     const float* q = prepare(query, normalized);
-    const auto& loc = it->second;
-    return similarity(q, loc.in_graph ? graph_->vector(loc.position)
-                                      : fresh_vectors_.data() + loc.position * row_);
+    return similarity(q, row_of(it->second));
   }
 
   size_t maintain(size_t budget) override {
+    if (ivf_policy()) return maintain_ivf(budget);
     size_t done = 0;
     last_error_.clear();
     if (!graph_) {
@@ -302,13 +369,21 @@ public:
       const uuid id = fresh_ids_[fresh_head_];
       auto label = insert(*graph_, fresh_vectors_.data() + fresh_head_ * row_, id, fresh_live());
       if (label == no_label) break;
-      where_[id] = location{label, true};
+      where_[id] = graph_at(label);
       ++fresh_head_;
       ++done;
     }
     compact_fresh();
     update_search_ef();
     return done;
+  }
+
+  void set_nprobe(size_t nprobe) override { opts_.ivf_nprobe = nprobe; }
+
+  /// Lists a search of an inverted file scans.
+  size_t nprobe(const ivf_state& ivf) const {
+    size_t lists = ivf.lists.size();
+    return std::min(lists, opts_.ivf_nprobe != 0 ? opts_.ivf_nprobe : default_ivf_nprobe(lists));
   }
 
   void set_ef_search(size_t ef) override {
@@ -339,12 +414,16 @@ public:
     if (rebuild_)
       s.memory_bytes +=
           rebuild_->next.memory_bytes() + rebuild_->moved_to.capacity() * sizeof(uint32_t);
-    s.structure = graph_ ? "hnsw" : "flat";
+    if (ivf_) s.memory_bytes += ivf_->memory_bytes();
+    if (ivf_next_) s.memory_bytes += ivf_next_->memory_bytes();
+    if (ivf_training_) s.memory_bytes += ivf_training_->memory_bytes();
+    s.structure = graph_ ? "hnsw" : ivf_ ? "ivf" : "flat";
     s.last_error = last_error_;
     return s;
   }
 
   expected<void> save(const std::string& path) const override {
+    if (ivf_policy()) return save_ivf(path);
     dense_snapshot_meta meta;
     meta.spec = spec_;
     meta.fresh_count = fresh_live();
@@ -385,17 +464,30 @@ public:
 
   expected<void> load(const std::string& path) override {
     reset();
-    auto loaded = read_snapshot(path);
+    auto loaded = ivf_policy() ? read_ivf_snapshot(path) : read_snapshot(path);
     if (!loaded) reset();
     return loaded;
   }
 
 private:
-  /// Where an id's vector is: a fresh row, or a graph label.
+  /// Where an id's vector is: a fresh row, a graph label, or (policy ivf) a row of a list.
+  /// 8 bytes, as before lists existed: the list number shares a word with the flags.
   struct location {
     uint32_t position;
-    bool in_graph;
+    /// The list of an ivf row.
+    uint32_t list : 30;
+    /// Parity of the generation of the inverted file the row is in (two exist while retraining).
+    uint32_t generation : 1;
+    /// In the graph or the lists (not fresh).
+    uint32_t in_graph : 1;
   };
+
+  static location fresh_at(uint32_t position) { return location{position, 0, 0, 0}; }
+  static location graph_at(uint32_t label) { return location{label, 0, 0, 1}; }
+  static location filed_at(uint32_t position, uint32_t list, uint32_t generation) {
+    return location{position, list, generation & 1, 1};
+  }
+  static_assert(sizeof(location) == 8);
 
   /// A replacement graph being filled by maintain() from the live elements of the current one,
   /// which keeps answering searches meanwhile.
@@ -411,7 +503,334 @@ private:
 
   bool wants_graph() const {
     if (spec_.index.structure == index_structure::flat) return false;
-    return graph_ != nullptr || where_.size() >= std::max<size_t>(opts_.hnsw_threshold, 1);
+    return graph_ != nullptr || ivf_ != nullptr || ivf_training_ != nullptr ||
+           where_.size() >= std::max<size_t>(opts_.hnsw_threshold, 1);
+  }
+
+  bool ivf_policy() const { return spec_.index.structure == index_structure::ivf; }
+
+  /// The stored row of an id.
+  const float* row_of(const location& loc) const {
+    if (!loc.in_graph) return fresh_vectors_.data() + loc.position * row_;
+    if (ivf_) return ivf_of(loc).lists[loc.list].rows.data() + size_t{loc.position} * row_;
+    return graph_->vector(loc.position);
+  }
+
+  /// The inverted file a filed row is in: the current one, or the one it is moving to.
+  ivf_state& ivf_of(const location& loc) const {
+    return loc.generation == (ivf_->generation & 1) ? *ivf_ : *ivf_next_;
+  }
+
+  /// Where new rows are filed: the retrained inverted file while rows move to it.
+  ivf_state& newest_ivf() const { return ivf_next_ ? *ivf_next_ : *ivf_; }
+
+  /// Takes a graph element or list row out of the index (its id's entry in where_ stays for the
+  /// caller to erase).
+  void delete_placed(const location& loc) {
+    if (!ivf_) return delete_from_graph(loc.position);
+    auto& ivf = ivf_of(loc);
+    auto& list = ivf.lists[loc.list];
+    size_t last = list.ids.size() - 1;
+    if (loc.position != last) {
+      std::copy_n(list.rows.data() + last * row_, row_, list.rows.data() + loc.position * row_);
+      list.ids[loc.position] = list.ids[last];
+      where_[list.ids[loc.position]].position = loc.position;
+    }
+    list.ids.pop_back();
+    list.rows.resize(list.rows.size() - row_);
+    --ivf.filed;
+  }
+
+  /// Policy ivf: trains the centroids once the index reaches the threshold, and again (with the
+  /// default list count) each time it has grown ivf_retrain_growth-fold since (each k-means step
+  /// counts 1 of the budget); files up to `budget` fresh rows into their lists; while a retrained
+  /// inverted file exists, moves rows of the old one to it (each counts 1).
+  size_t maintain_ivf(size_t budget) {
+    size_t done = 0;
+    last_error_.clear();
+    if (!ivf_ && !wants_graph()) {
+      compact_fresh();
+      return 0;
+    }
+    // Fresh rows first: a retraining (seconds of CPU at a million vectors) runs when the index
+    // has nothing fresh, so it never holds back what the write path's backpressure counts.
+    while (ivf_ && done < budget && fresh_live() > 0) {
+      file_row(fresh_ids_[fresh_head_], fresh_vectors_.data() + fresh_head_ * row_);
+      ++fresh_head_;
+      ++done;
+    }
+    if (!ivf_training_ && (!ivf_ || retrain_due()) && !start_ivf_training()) return done;
+    while (done < budget && ivf_training_) {
+      ++done;
+      if (ivf_training_->step()) finish_ivf_training();
+    }
+    while (ivf_ && done < budget && fresh_live() > 0) {
+      file_row(fresh_ids_[fresh_head_], fresh_vectors_.data() + fresh_head_ * row_);
+      ++fresh_head_;
+      ++done;
+    }
+    while (ivf_next_ && done < budget) {
+      move_one_row();
+      ++done;
+    }
+    compact_fresh();
+    return done;
+  }
+
+  bool retrain_due() const {
+    return ivf_ && !ivf_next_ && opts_.ivf_lists == 0 && fresh_live() == 0 &&
+           where_.size() >= ivf_retrain_growth * std::max<size_t>(ivf_->trained_at, 1);
+  }
+
+  /// Moves the last row of the first non-empty list of the old inverted file to the new one;
+  /// when the old one is empty, the new one replaces it.
+  void move_one_row() {
+    while (ivf_move_list_ < ivf_->lists.size() && ivf_->lists[ivf_move_list_].ids.empty())
+      ++ivf_move_list_;
+    if (ivf_move_list_ < ivf_->lists.size()) {
+      auto& list = ivf_->lists[ivf_move_list_];
+      const uuid id = list.ids.back();
+      file_row(id, list.rows.data() + list.rows.size() - row_);
+      list.ids.pop_back();
+      list.rows.resize(list.rows.size() - row_);
+      --ivf_->filed;
+      if (list.ids.empty()) {
+        list.ids.shrink_to_fit();
+        list.rows.shrink_to_fit();
+      }
+    }
+    if (ivf_->filed == 0) {
+      ivf_ = std::move(ivf_next_);
+      ivf_move_list_ = 0;
+    }
+  }
+
+  /// Samples live rows (fresh, and the lists' when retraining), decoded to floats, for k-means;
+  /// false when there is nothing to train on.
+  bool start_ivf_training() {
+    std::vector<const float*> rows;
+    rows.reserve(where_.size());
+    for (size_t i = fresh_head_; i < fresh_ids_.size(); ++i)
+      rows.push_back(fresh_vectors_.data() + i * row_);
+    if (ivf_)
+      for (const auto& list : ivf_->lists)
+        for (size_t i = 0; i < list.ids.size(); ++i)
+          rows.push_back(list.rows.data() + i * row_);
+    size_t live = rows.size();
+    if (live == 0 || dim_ == 0) return false;
+    size_t lists = opts_.ivf_lists != 0
+                       ? opts_.ivf_lists
+                       : static_cast<size_t>(std::lround(ivf_lists_per_sqrt *
+                                                         std::sqrt(static_cast<double>(live))));
+    lists = std::clamp<size_t>(lists, 1, std::min<size_t>(live, size_t{1} << 30));
+    std::mt19937_64 rng{opts_.seed + (ivf_ ? ivf_->generation + 1 : 0)};
+    std::vector<uint32_t> positions(live);
+    std::iota(positions.begin(), positions.end(), 0u);
+    size_t points = std::min(live, lists * ivf_training_rows_per_centroid);
+    sample_front(positions, points, rng);
+    std::vector<float> sample(points * dim_);
+    for (size_t i = 0; i < points; ++i)
+      decode(rows[positions[i]], sample.data() + i * dim_);
+    ivf_training_at_ = live;
+    auto kind = spec_.metric == metric::l2 ? kmeans_kind::euclidean : kmeans_kind::spherical;
+    ivf_training_ = std::make_unique<kmeans_training>(
+        std::move(sample), dim_, lists, ivf_training_iterations, kind, std::move(rng));
+    return true;
+  }
+
+  /// Encodes the trained centroids as rows. The first time, every vector stays fresh until
+  /// maintain() files it; a retrained inverted file takes the rows of the old one step by step.
+  void finish_ivf_training() {
+    auto centroids = ivf_training_->take_centroids();
+    size_t lists = ivf_training_->centroid_count();
+    ivf_training_.reset();
+    auto next = std::make_unique<ivf_state>();
+    next->trained_at = ivf_training_at_;
+    next->generation = ivf_ ? ivf_->generation + 1 : 0;
+    next->centroids.assign(lists * row_, 0.0f);
+    next->lists.resize(lists);
+    for (size_t c = 0; c < lists; ++c) {
+      float* row = next->centroids.data() + c * row_;
+      if (quant_ == quantization::none)
+        std::copy_n(centroids.data() + c * dim_, dim_, row);
+      else
+        encode(centroids.data() + c * dim_, row);
+    }
+    if (ivf_) {
+      ivf_next_ = std::move(next);
+      ivf_move_list_ = 0;
+    } else {
+      ivf_ = std::move(next);
+    }
+  }
+
+  /// The floats a row stands for: itself (f32), scale x code (int8), +-1 per sign bit (binary).
+  void decode(const float* row, float* out) const {
+    switch (quant_) {
+    case quantization::none:
+      std::copy_n(row, dim_, out);
+      return;
+    case quantization::int8: {
+      const int8_t* codes = int8_codes(row);
+      for (size_t d = 0; d < dim_; ++d)
+        out[d] = row[0] * static_cast<float>(codes[d]);
+      return;
+    }
+    case quantization::binary: {
+      auto words = reinterpret_cast<const uint64_t*>(row);
+      for (size_t d = 0; d < dim_; ++d)
+        out[d] = ((words[d / 64] >> (d % 64)) & 1) != 0 ? 1.0f : -1.0f;
+      return;
+    }
+    }
+  }
+
+  /// Scores of a (prepared) query or row against every centroid, by the rows' similarity.
+  void centroid_scores(const ivf_state& ivf, const float* q, std::vector<float>& scores) const {
+    const size_t lists = ivf.lists.size();
+    scores.resize(lists);
+    if (quant_ == quantization::none && spec_.metric != metric::l2)
+      return kernels::dot_rows(q, ivf.centroids.data(), lists, dim_, row_, scores.data());
+    for (size_t c = 0; c < lists; ++c)
+      scores[c] = similarity(q, ivf.centroids.data() + c * row_);
+  }
+
+  /// Appends a row to the list of its nearest centroid in the newest inverted file.
+  void file_row(const uuid& id, const float* row) {
+    auto& ivf = newest_ivf();
+    centroid_scores(ivf, row, centroid_scratch_);
+    auto c =
+        static_cast<uint32_t>(std::max_element(centroid_scratch_.begin(), centroid_scratch_.end()) -
+                              centroid_scratch_.begin());
+    auto& list = ivf.lists[c];
+    // Grow by a quarter rather than double: the lists hold nearly all of the index's bytes.
+    if (list.ids.size() == list.ids.capacity()) {
+      size_t next = list.ids.size() + std::max<size_t>(16, list.ids.size() / 4);
+      list.ids.reserve(next);
+      list.rows.reserve(next * row_);
+    }
+    auto position = static_cast<uint32_t>(list.ids.size());
+    list.ids.push_back(id);
+    list.rows.insert(list.rows.end(), row, row + row_);
+    ++ivf.filed;
+    where_[id] = filed_at(position, c, ivf.generation);
+  }
+
+  /// Scans the lists of the nprobe centroids nearest to the query into `best` (by code); with a
+  /// filter that leaves fewer than k hits, every other list too.
+  void search_ivf(const ivf_state& ivf, const float* q, size_t k, const id_predicate* allow,
+                  kernels::top_k& best) const {
+    std::vector<float> scores;
+    centroid_scores(ivf, q, scores);
+    const size_t lists = scores.size();
+    const size_t probes = nprobe(ivf);
+    std::vector<uint32_t> order(lists);
+    std::iota(order.begin(), order.end(), 0u);
+    std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(probes), order.end(),
+                      [&](uint32_t a, uint32_t b) { return scores[a] > scores[b]; });
+    auto scan_list = [&](uint32_t c) {
+      const auto& list = ivf.lists[c];
+      if (!list.ids.empty())
+        scan(q, list.rows.data(), list.ids.size(), row_, list.ids.data(), allow, best);
+    };
+    for (size_t p = 0; p < probes; ++p)
+      scan_list(order[p]);
+    if (allow != nullptr && best.size() < k)
+      for (size_t p = probes; p < lists; ++p)
+        scan_list(order[p]);
+  }
+
+  expected<void> save_ivf(const std::string& path) const {
+    ivf_snapshot_meta meta;
+    meta.spec = spec_;
+    // Rows already moved to a retrained inverted file are saved as fresh rows: a loaded index
+    // files them under the old centroids and retrains again (training is not saved).
+    meta.fresh_count = fresh_live() + (ivf_next_ ? ivf_next_->filed : 0);
+    if (ivf_) {
+      meta.lists = ivf_->lists.size();
+      meta.filed = ivf_->filed;
+      meta.trained_at = ivf_->trained_at;
+    }
+    snapshot_writer out{path, snapshot_structure::dense_ivf, encode_value(meta)};
+    if (fresh_live() > 0) out.write_array(fresh_ids_.data() + fresh_head_, fresh_live());
+    if (ivf_next_)
+      for (const auto& list : ivf_next_->lists)
+        out.write_array(list.ids.data(), list.ids.size());
+    if (fresh_live() > 0)
+      out.write_array(fresh_vectors_.data() + fresh_head_ * row_, fresh_live() * row_);
+    if (ivf_next_)
+      for (const auto& list : ivf_next_->lists)
+        out.write_array(list.rows.data(), list.rows.size());
+    if (ivf_) {
+      out.write_array(ivf_->centroids.data(), ivf_->centroids.size());
+      std::vector<uint32_t> lengths;
+      lengths.reserve(ivf_->lists.size());
+      for (const auto& list : ivf_->lists)
+        lengths.push_back(static_cast<uint32_t>(list.ids.size()));
+      out.write_array(lengths.data(), lengths.size());
+      for (const auto& list : ivf_->lists)
+        out.write_array(list.ids.data(), list.ids.size());
+      for (const auto& list : ivf_->lists)
+        out.write_array(list.rows.data(), list.rows.size());
+    }
+    return out.commit();
+  }
+
+  expected<void> read_ivf_snapshot(const std::string& path) {
+    snapshot_reader in;
+    auto meta_bytes = in.open(path, snapshot_structure::dense_ivf);
+    if (!meta_bytes) return meta_bytes.error();
+    auto meta = decode_value<ivf_snapshot_meta>(*meta_bytes, "meta");
+    if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
+    if (meta->spec != spec_)
+      return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
+                                                 describe_embedder(meta->spec) +
+                                                 ", this index is " + describe_embedder(spec_));
+    const size_t row_bytes = sizeof(uuid) + row_ * sizeof(float);
+    if (meta->fresh_count > in.remaining() / row_bytes ||
+        !in.read_array(fresh_ids_, meta->fresh_count) ||
+        !in.read_array(fresh_vectors_, meta->fresh_count * row_))
+      return in.corrupt("is truncated in its " + std::to_string(meta->fresh_count) +
+                        " fresh vectors");
+    auto ivf = std::make_unique<ivf_state>();
+    std::vector<uint32_t> lengths;
+    if (meta->lists > 0) {
+      if (meta->lists > in.remaining() / (row_ * sizeof(float) + sizeof(uint32_t)) ||
+          !in.read_array(ivf->centroids, meta->lists * row_) ||
+          !in.read_array(lengths, meta->lists))
+        return in.corrupt("is truncated in its " + std::to_string(meta->lists) + " centroids");
+      uint64_t total = 0;
+      for (auto n : lengths)
+        total += n;
+      if (total != meta->filed || meta->filed > in.remaining() / row_bytes)
+        return in.corrupt("has lists of " + std::to_string(total) + " rows in all, expected " +
+                          std::to_string(meta->filed) + " (or is truncated)");
+      ivf->lists.resize(lengths.size());
+      for (size_t c = 0; c < lengths.size(); ++c)
+        if (!in.read_array(ivf->lists[c].ids, lengths[c]))
+          return in.corrupt("is truncated in the ids of list " + std::to_string(c));
+      for (size_t c = 0; c < lengths.size(); ++c)
+        if (!in.read_array(ivf->lists[c].rows, size_t{lengths[c]} * row_))
+          return in.corrupt("is truncated in the rows of list " + std::to_string(c));
+      ivf->filed = meta->filed;
+    }
+    if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
+    for (size_t i = 0; i < fresh_ids_.size(); ++i)
+      if (fresh_ids_[i].is_nil() ||
+          !where_.emplace(fresh_ids_[i], fresh_at(static_cast<uint32_t>(i))).second)
+        return in.corrupt("lists fresh id " + fresh_ids_[i].to_string() + " twice or as nil");
+    if (meta->lists == 0) return {};
+    for (size_t c = 0; c < ivf->lists.size(); ++c) {
+      const auto& ids = ivf->lists[c].ids;
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i].is_nil() ||
+            !where_.emplace(ids[i], filed_at(static_cast<uint32_t>(i), static_cast<uint32_t>(c), 0))
+                 .second)
+          return in.corrupt("lists id " + ids[i].to_string() + " twice or as nil");
+    }
+    ivf->trained_at = meta->trained_at;
+    ivf_ = std::move(ivf);
+    return {};
   }
 
   /// Copies an embedding into a row (cut or zero-padded to dim), normalised for cosine, encoded
@@ -755,6 +1174,10 @@ private:
     fresh_head_ = 0;
     rebuild_.reset();
     graph_.reset();
+    ivf_.reset();
+    ivf_next_.reset();
+    ivf_move_list_ = 0;
+    ivf_training_.reset();
     where_.clear();
     last_error_.clear();
   }
@@ -780,14 +1203,14 @@ private:
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
     for (size_t i = 0; i < fresh_ids_.size(); ++i)
       if (fresh_ids_[i].is_nil() ||
-          !where_.emplace(fresh_ids_[i], location{static_cast<uint32_t>(i), false}).second)
+          !where_.emplace(fresh_ids_[i], fresh_at(static_cast<uint32_t>(i))).second)
         return in.corrupt("lists fresh id " + fresh_ids_[i].to_string() + " twice or as nil");
     if (!meta->has_graph) return {};
     auto graph = read_graph(in, *meta, std::move(graph_ids));
     if (!graph) return graph.error();
     for (size_t label = 0; label < graph->size(); ++label) {
       const uuid& id = graph->ids[label];
-      if (!id.is_nil() && !where_.emplace(id, location{static_cast<uint32_t>(label), true}).second)
+      if (!id.is_nil() && !where_.emplace(id, graph_at(static_cast<uint32_t>(label))).second)
         return in.corrupt("lists id " + id.to_string() + " twice");
     }
     graph_ = std::make_unique<graph_state>(std::move(*graph));
@@ -864,6 +1287,8 @@ private:
   size_t oversample_ = 1;
   /// store_row's normalised copy of a vector about to be encoded.
   std::vector<float> scratch_;
+  /// file_row's scores of a row against the centroids.
+  std::vector<float> centroid_scratch_;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
   /// Rows not (yet) in the graph, row_ floats each, normalised for cosine. Rows before fresh_head_
   /// were moved into the graph and are dropped by compact_fresh().
@@ -872,6 +1297,15 @@ private:
   size_t fresh_head_ = 0;
   std::unique_ptr<graph_state> graph_;
   std::unique_ptr<rebuild_state> rebuild_;
+  /// Policy ivf: the inverted file once trained, the k-means in progress before.
+  std::unique_ptr<ivf_state> ivf_;
+  /// While retrained centroids take over: the new inverted file, and the old list rows move
+  /// from next.
+  std::unique_ptr<ivf_state> ivf_next_;
+  size_t ivf_move_list_ = 0;
+  std::unique_ptr<kmeans_training> ivf_training_;
+  /// Vectors sampled from when the running training started.
+  size_t ivf_training_at_ = 0;
   std::unordered_map<uuid, location> where_;
   std::string last_error_;
 };
@@ -883,6 +1317,10 @@ size_t default_search_ef(size_t live) {
   auto grown = static_cast<double>(search_ef_base) *
                std::pow(static_cast<double>(live) / static_cast<double>(search_ef_from), 0.75);
   return std::min(search_ef_max, static_cast<size_t>(std::ceil(grown)));
+}
+
+size_t default_ivf_nprobe(size_t lists) {
+  return std::max<size_t>(ivf_nprobe_min, (lists + ivf_nprobe_divisor - 1) / ivf_nprobe_divisor);
 }
 
 std::unique_ptr<vector_index> make_dense_index(const embedder& spec, const index_options& opts) {

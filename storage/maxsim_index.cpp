@@ -12,6 +12,7 @@
 // together.
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
+#include "telos/storage/kmeans.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
 #include <algorithm>
@@ -38,9 +39,8 @@ constexpr double centroids_per_sqrt_token = 4;
 constexpr size_t training_rows_per_centroid = 32;
 /// ...for this many Lloyd iterations.
 constexpr size_t training_iterations = 8;
-/// Multiply-adds one maintain() step may spend (about a millisecond), so searches and writes that
-/// wait for the owner's lock wait for one step at most.
-constexpr size_t step_work = size_t{1} << 21;
+/// Multiply-adds one maintain() step may spend (kmeans.hpp).
+constexpr size_t step_work = kmeans_step_work;
 /// Code of a row that is not filed under a centroid (its memory is fresh).
 constexpr uint32_t no_code = std::numeric_limits<uint32_t>::max();
 /// Position in fresh_ of a memory that is not fresh.
@@ -139,7 +139,7 @@ public:
     while (done < budget) {
       if (!trained()) {
         if (!training_ && !start_training()) break;
-        train_step();
+        if (training_->step()) finish_training();
         ++done;
         continue;
       }
@@ -171,8 +171,7 @@ public:
                      lists_.capacity() * sizeof(std::vector<uint32_t>);
     for (const auto& list : lists_)
       s.memory_bytes += list.capacity() * sizeof(uint32_t);
-    if (training_)
-      s.memory_bytes += (training_->sample.capacity() + training_->sums.capacity()) * sizeof(float);
+    if (training_) s.memory_bytes += training_->memory_bytes();
     s.structure = trained() ? "maxsim-centroids" : "maxsim";
     return s;
   }
@@ -222,18 +221,6 @@ private:
     uint32_t tokens;
     /// Index in fresh_, or not_fresh (filed under centroids, or no centroids yet).
     uint32_t fresh_pos;
-  };
-
-  /// k-means in progress: the sampled rows, the centroids of the iteration (centroids_), and the
-  /// sums and counts of the rows assigned to each so far.
-  struct training {
-    std::vector<float> sample;
-    size_t points = 0;
-    std::vector<float> sums;
-    std::vector<uint32_t> counts;
-    size_t iteration = 0;
-    size_t position = 0;
-    std::mt19937_64 rng;
   };
 
   size_t rows() const { return dim_ == 0 ? 0 : tokens_.size() / dim_; }
@@ -456,58 +443,23 @@ private:
             : static_cast<size_t>(std::lround(centroids_per_sqrt_token *
                                               std::sqrt(static_cast<double>(live.size()))));
     centroids = std::clamp<size_t>(centroids, 1, live.size());
-    auto t = std::make_unique<training>();
-    t->rng.seed(opts_.seed);
-    t->points = std::min(live.size(), centroids * training_rows_per_centroid);
-    // A partial Fisher-Yates shuffle: the first `points` rows are a uniform sample.
-    for (size_t i = 0; i < t->points; ++i) {
-      std::uniform_int_distribution<size_t> pick{i, live.size() - 1};
-      std::swap(live[i], live[pick(t->rng)]);
-    }
-    t->sample.resize(t->points * dim_);
-    for (size_t i = 0; i < t->points; ++i)
-      std::copy(row(live[i]), row(live[i]) + dim_, t->sample.data() + i * dim_);
-    centroids_.assign(t->sample.begin(),
-                      t->sample.begin() + static_cast<ptrdiff_t>(centroids * dim_));
-    t->sums.assign(centroids * dim_, 0.0f);
-    t->counts.assign(centroids, 0);
-    training_ = std::move(t);
+    std::mt19937_64 rng{opts_.seed};
+    size_t points = std::min(live.size(), centroids * training_rows_per_centroid);
+    sample_front(live, points, rng);
+    std::vector<float> sample(points * dim_);
+    for (size_t i = 0; i < points; ++i)
+      std::copy(row(live[i]), row(live[i]) + dim_, sample.data() + i * dim_);
+    training_ =
+        std::make_unique<kmeans_training>(std::move(sample), dim_, centroids, training_iterations,
+                                          kmeans_kind::spherical, std::move(rng));
     return true;
   }
 
-  /// Assigns a step's worth of sampled rows to their nearest centroid; at the end of the sample,
-  /// moves each centroid to the normalised mean of its rows (an empty one to a random row); after
-  /// the last iteration, every memory becomes fresh, to be filed by later steps.
-  void train_step() {
-    auto& t = *training_;
-    const size_t centroids = t.counts.size();
-    const size_t chunk = std::max<size_t>(1, step_work / std::max<size_t>(centroids * dim_, 1));
-    std::vector<float> scores(centroids);
-    for (size_t end = std::min(t.points, t.position + chunk); t.position < end; ++t.position) {
-      const float* x = t.sample.data() + t.position * dim_;
-      kernels::dot_rows(x, centroids_.data(), centroids, dim_, dim_, scores.data());
-      auto c = static_cast<size_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
-      float* sum = t.sums.data() + c * dim_;
-      for (size_t d = 0; d < dim_; ++d)
-        sum[d] += x[d];
-      ++t.counts[c];
-    }
-    if (t.position < t.points) return;
-    std::uniform_int_distribution<size_t> any{0, t.points - 1};
-    for (size_t c = 0; c < centroids; ++c) {
-      float* centre = centroids_.data() + c * dim_;
-      if (t.counts[c] == 0) {
-        const float* x = t.sample.data() + any(t.rng) * dim_;
-        std::copy(x, x + dim_, centre);
-      } else {
-        std::copy(t.sums.data() + c * dim_, t.sums.data() + (c + 1) * dim_, centre);
-        kernels::normalize(centre, dim_);
-      }
-    }
-    std::fill(t.sums.begin(), t.sums.end(), 0.0f);
-    std::fill(t.counts.begin(), t.counts.end(), 0u);
-    t.position = 0;
-    if (++t.iteration < training_iterations) return;
+  /// After the last iteration: the centroids are final and every memory becomes fresh, to be
+  /// filed by later steps.
+  void finish_training() {
+    centroids_ = training_->take_centroids();
+    const size_t centroids = centroids_.size() / dim_;
     training_.reset();
     lists_.assign(centroids + 1, {});
     fresh_.clear();
@@ -615,14 +567,14 @@ private:
   std::unordered_map<uuid, uint32_t> slot_of_;
   /// Rows in tokens_ no document refers to any more.
   size_t dead_rows_ = 0;
-  /// Centroid rows of dim floats (unit length); while training, the current iteration's.
+  /// Centroid rows of dim floats (unit length), once trained.
   std::vector<float> centroids_;
   /// Once trained: per centroid, the slots of the filed memories with a token there (each
   /// once), plus a last list of the filed memories without tokens. Empty while untrained.
   std::vector<std::vector<uint32_t>> lists_;
   /// Slots of the memories not filed yet (only once trained).
   std::vector<uint32_t> fresh_;
-  std::unique_ptr<training> training_;
+  std::unique_ptr<kmeans_training> training_;
 };
 
 } // namespace

@@ -5,7 +5,9 @@
 // unit vectors (--synthetic DIM), cosine. --quantization builds ours on int8 or binary codes; its
 // searches re-score k * oversample candidates from the f32 originals, which the benchmark serves
 // from memory as a shard serves them from its vector keyspace. --no-hnswlib measures ours alone
-// (sweeps of --m / --ef-construction).
+// (sweeps of --m / --ef-construction). --index hnsw,ivf measures the inverted-file policy too, on
+// the same data in the same run: build rate (k-means training and filing apart), recall@10 and
+// queries/s per --nprobe, bytes per vector.
 #include "bench_command.hpp"
 #include "idx_images.hpp"
 
@@ -63,6 +65,13 @@ struct index_bench_options {
   /// false: measure ours alone (parameter sweeps, where hnswlib's f32 build would take most of
   /// the time and tells nothing about our parameters).
   bool hnswlib = true;
+  /// Index policies to measure, in order: hnsw (against hnswlib) and/or ivf.
+  std::vector<std::string> structures = {"hnsw"};
+  std::vector<size_t> nprobe = {8, 16, 32, 64};
+  /// ivf lists; 0: the index's default (by the vectors at training).
+  size_t ivf_lists = 0;
+  /// ivf trains when it holds this many vectors (the rest is upserted and filed after); 0: all.
+  size_t ivf_train_at = 0;
 };
 
 struct index_bench_failure : std::runtime_error {
@@ -201,6 +210,139 @@ struct ef_result {
   size_t identical;
 };
 
+/// The share of a core the run got, and the JSON file.
+void finish_report(const index_bench_options& o, json& report, double measured_cpu,
+                   double measured_wall) {
+  double core_share = measured_wall > 0 ? measured_cpu / measured_wall : 0;
+  report["core_share"] = core_share;
+  std::cout << std::setprecision(2)
+            << "rates are per CPU second of the benchmark thread, which got " << core_share
+            << " of a core while measuring (CPU time / wall time)\n";
+  if (!o.json_path.empty()) {
+    std::ofstream out{o.json_path};
+    out << report.dump(2) << "\n";
+    if (!out) throw index_bench_failure("cannot write " + o.json_path);
+  }
+}
+
+/// The originals a quantised index re-scores from, as a shard reads them (one copy per id).
+storage::originals_reader originals_of(const vectors& base, size_t& originals_read) {
+  return [&base, &originals_read](const embedder&, const std::vector<uuid>& ids) {
+    std::vector<std::optional<embedding>> out;
+    out.reserve(ids.size());
+    for (const auto& id : ids) {
+      auto label = label_of(id);
+      out.emplace_back(
+          embedding::dense(std::vector<float>(base.row(label), base.row(label) + base.dim)));
+    }
+    originals_read += ids.size();
+    return expected<std::vector<std::optional<embedding>>>{std::move(out)};
+  };
+}
+
+/// Policy ivf on the same vectors: upsert, maintain() (k-means training, then filing) until
+/// nothing is fresh, then recall@10 and queries/s per nprobe.
+template <class Account>
+int run_ivf(const index_bench_options& o, quantization quant, const vectors& base,
+            const std::vector<embedding>& queries, const std::vector<std::vector<uint32_t>>& truth,
+            json& report, Account& account) {
+  bool synthetic = o.synthetic_dim != 0;
+  size_t originals_read = 0;
+  storage::index_options opts;
+  opts.hnsw_threshold = o.ivf_train_at == 0 ? 1 : o.ivf_train_at;
+  opts.seed = o.seed;
+  opts.ivf_lists = o.ivf_lists;
+  opts.originals = originals_of(base, originals_read);
+  embedder spec{synthetic ? "synthetic" : "fashion-mnist", embedder_kind::dense,
+                static_cast<uint32_t>(base.dim), synthetic ? metric::cosine : metric::l2};
+  spec.index.structure = index_structure::ivf;
+  spec.index.quantization = quant;
+  spec.index.oversample = static_cast<uint32_t>(o.oversample);
+  if (auto valid = profile{"bench", {spec}}.validate(); !valid)
+    throw index_bench_failure(describe(valid.error()));
+  auto index = storage::make_vector_index(spec, opts);
+  auto upsert = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i)
+      index->upsert(id_of(i),
+                    embedding::dense(std::vector<float>(base.row(i), base.row(i) + base.dim)));
+  };
+  // Training ends when the index first reports structure ivf: every maintain() call before that
+  // is k-means; the calls after it file rows (and retrain and move rows when the index has grown
+  // 4-fold since training, which --ivf-train-at makes happen).
+  double upsert_cpu = 0, train_cpu = 0, file_cpu = 0;
+  size_t filed_before_rest = 0;
+  auto drain = [&] {
+    while (true) {
+      bool training = index->stats().structure != "ivf";
+      stopwatch step;
+      size_t done = index->maintain(training ? 1 : o.maintain_budget);
+      (training ? train_cpu : file_cpu) += account(step);
+      if (done == 0) break;
+    }
+  };
+  size_t first = o.ivf_train_at == 0 ? base.count : std::min(o.ivf_train_at, base.count);
+  stopwatch upsert_first;
+  upsert(0, first);
+  upsert_cpu += account(upsert_first);
+  drain();
+  filed_before_rest = first;
+  stopwatch upsert_rest;
+  upsert(first, base.count);
+  upsert_cpu += account(upsert_rest);
+  drain();
+  auto stats = index->stats();
+  if (stats.fresh != 0 || stats.structure != "ivf" || !stats.last_error.empty())
+    throw index_bench_failure("ivf: maintain() left " + std::to_string(stats.fresh) +
+                              " fresh vectors (" + stats.structure + "): " + stats.last_error);
+  double n = static_cast<double>(base.count);
+  double build = upsert_cpu + train_cpu + file_cpu;
+  double bytes = static_cast<double>(stats.memory_bytes) / n;
+  std::cout << std::setprecision(0) << "ivf build " << n / build << " inserts/s (upsert "
+            << n / upsert_cpu << "/s, filing (retraining included) " << n / file_cpu
+            << "/s, first k-means training " << std::setprecision(1) << train_cpu << " s CPU at "
+            << filed_before_rest << " vectors) | memory " << std::setprecision(0) << bytes
+            << " bytes/vector\n";
+  json section{{"trained_at", filed_before_rest},  {"lists", o.ivf_lists},
+               {"build_inserts_per_s", n / build}, {"upsert_per_s", n / upsert_cpu},
+               {"filing_per_s", n / file_cpu},     {"training_cpu_s", train_cpu},
+               {"bytes_per_vector", bytes},        {"nprobe", json::array()}};
+  std::cout << "nprobe | recall ivf  |      qps ivf\n";
+  const size_t passes = std::max<size_t>(o.repeat, 1);
+  const size_t* first_reaching = nullptr;
+  for (const size_t& nprobe : o.nprobe) {
+    index->set_nprobe(nprobe);
+    std::vector<std::vector<uint32_t>> found(queries.size());
+    double best = 1e300;
+    for (size_t round = 0; round < passes; ++round) {
+      stopwatch pass;
+      for (size_t q = 0; q < queries.size(); ++q) {
+        auto hits = index->search(queries[q], o.k);
+        auto& labels = found[q];
+        labels.resize(hits.size());
+        for (size_t i = 0; i < hits.size(); ++i)
+          labels[i] = static_cast<uint32_t>(label_of(hits[i].id));
+      }
+      best = std::min(best, account(pass));
+    }
+    double r = mean_recall(found, truth);
+    double qps = static_cast<double>(queries.size()) / best;
+    if (first_reaching == nullptr && r >= recall_target) first_reaching = &nprobe;
+    std::cout << std::setw(6) << nprobe << " | " << std::setprecision(4) << std::setw(11) << r
+              << " | " << std::setprecision(0) << std::setw(12) << qps << "\n";
+    section["nprobe"].push_back({{"nprobe", nprobe}, {"recall", r}, {"qps", qps}});
+  }
+  index->set_nprobe(0);
+  report["ivf"] = section;
+  if (first_reaching == nullptr) {
+    std::cout << "ivf: no nprobe in the list reaches recall@" << o.k << " >= " << recall_target
+              << "\n";
+    return 1;
+  }
+  std::cout << "ivf: at recall@" << o.k << " >= " << std::setprecision(2) << recall_target
+            << ": nprobe " << *first_reaching << "\n";
+  return 0;
+}
+
 int run_index_bench(const index_bench_options& o) {
   std::cout << std::fixed;
   auto quant = parse_quantization(o.quantization);
@@ -242,6 +384,29 @@ int run_index_bench(const index_bench_options& o) {
     raw.addPoint(base.row(i), i);
   double raw_build = account(raw_time);
 
+  std::vector<embedding> query_embeddings;
+  for (size_t q = 0; q < queries.count; ++q)
+    query_embeddings.push_back(
+        embedding::dense(std::vector<float>(queries.row(q), queries.row(q) + queries.dim)));
+  json report{{"data", synthetic ? "synthetic" : "fashion-mnist"},
+              {"quantization", o.quantization},
+              {"oversample", o.oversample},
+              {"n", base.count},
+              {"queries", queries.count},
+              {"dim", base.dim}};
+  bool want_hnsw =
+      std::find(o.structures.begin(), o.structures.end(), "hnsw") != o.structures.end();
+  int status = 0;
+  for (const auto& structure : o.structures) {
+    if (structure == "hnsw") continue;
+    if (structure != "ivf") throw index_bench_failure("--index: expected hnsw or ivf");
+    status = std::max(status, run_ivf(o, *quant, base, query_embeddings, truth, report, account));
+  }
+  if (!want_hnsw) {
+    finish_report(o, report, measured_cpu, measured_wall);
+    return status;
+  }
+
   // Ours: every vector through upsert() (exactly searchable at once), then maintain() until
   // the graph holds them all, in insertion order, like hnswlib above.
   storage::index_options opts;
@@ -249,19 +414,8 @@ int run_index_bench(const index_bench_options& o) {
   opts.hnsw_m = o.m;
   opts.hnsw_ef_construction = o.ef_construction;
   opts.seed = o.seed;
-  // The originals a quantised index re-scores from, as a shard reads them (one copy per id).
   size_t originals_read = 0;
-  opts.originals = [&](const embedder&, const std::vector<uuid>& ids) {
-    std::vector<std::optional<embedding>> out;
-    out.reserve(ids.size());
-    for (const auto& id : ids) {
-      auto label = label_of(id);
-      out.emplace_back(
-          embedding::dense(std::vector<float>(base.row(label), base.row(label) + base.dim)));
-    }
-    originals_read += ids.size();
-    return expected<std::vector<std::optional<embedding>>>{std::move(out)};
-  };
+  opts.originals = originals_of(base, originals_read);
   embedder spec{synthetic ? "synthetic" : "fashion-mnist", embedder_kind::dense,
                 static_cast<uint32_t>(base.dim), synthetic ? metric::cosine : metric::l2};
   spec.index.quantization = *quant;
@@ -299,11 +453,6 @@ int run_index_bench(const index_bench_options& o) {
   std::cout << std::setprecision(0) << "memory ours " << ours_bytes << " bytes/vector";
   if (o.hnswlib) std::cout << " | hnswlib " << raw_bytes << " bytes/vector";
   std::cout << " | raw vector " << base.dim * sizeof(float) << " bytes\n";
-
-  std::vector<embedding> query_embeddings;
-  for (size_t q = 0; q < queries.count; ++q)
-    query_embeddings.push_back(
-        embedding::dense(std::vector<float>(queries.row(q), queries.row(q) + queries.dim)));
 
   std::vector<ef_result> results;
   if (o.hnswlib)
@@ -367,21 +516,14 @@ int run_index_bench(const index_bench_options& o) {
   };
   const auto* raw_at = first_reaching([](const ef_result& r) { return r.hnswlib_recall; });
   const auto* ours_at = first_reaching([](const ef_result& r) { return r.ours_recall; });
-  json report{
-      {"data", synthetic ? "synthetic" : "fashion-mnist"},
-      {"quantization", o.quantization},
-      {"oversample", o.oversample},
-      {"originals_read_per_query", static_cast<double>(originals_read) /
-                                       static_cast<double>(queries.count * o.repeat * o.ef.size())},
-      {"n", base.count},
-      {"queries", queries.count},
-      {"dim", base.dim},
-      {"m", o.m},
-      {"ef_construction", o.ef_construction},
-      {"build_inserts_per_s", {{"ours", n / ours_build}}},
-      {"ours_upsert_per_s", n / ours_upsert},
-      {"bytes_per_vector", {{"ours", ours_bytes}}},
-      {"ef", json::array()}};
+  report["originals_read_per_query"] = static_cast<double>(originals_read) /
+                                       static_cast<double>(queries.count * o.repeat * o.ef.size());
+  report["m"] = o.m;
+  report["ef_construction"] = o.ef_construction;
+  report["build_inserts_per_s"] = {{"ours", n / ours_build}};
+  report["ours_upsert_per_s"] = n / ours_upsert;
+  report["bytes_per_vector"] = {{"ours", ours_bytes}};
+  report["ef"] = json::array();
   if (o.hnswlib) {
     report["build_inserts_per_s"]["hnswlib"] = n / raw_build;
     report["build_ratio"] = raw_build / ours_build;
@@ -396,7 +538,6 @@ int run_index_bench(const index_bench_options& o) {
     }
     report["ef"].push_back(row);
   }
-  int status = 0;
   if (!o.hnswlib) {
     if (ours_at == nullptr) {
       std::cout << std::setprecision(2) << "no ef in the list reaches recall@" << o.k
@@ -425,16 +566,7 @@ int run_index_bench(const index_bench_options& o) {
     // The target compares like with like: f32 graphs on both sides.
     if (ratio < qps_ratio_target && *quant == quantization::none) status = 1;
   }
-  double core_share = measured_wall > 0 ? measured_cpu / measured_wall : 0;
-  report["core_share"] = core_share;
-  std::cout << std::setprecision(2)
-            << "rates are per CPU second of the benchmark thread, which got " << core_share
-            << " of a core while measuring (CPU time / wall time)\n";
-  if (!o.json_path.empty()) {
-    std::ofstream out{o.json_path};
-    out << report.dump(2) << "\n";
-    if (!out) throw index_bench_failure("cannot write " + o.json_path);
-  }
+  finish_report(o, report, measured_cpu, measured_wall);
   return status;
 }
 
@@ -488,6 +620,21 @@ const registrar index_registration{command{
           ->capture_default_str();
       sub.add_flag("!--no-hnswlib", options->hnswlib,
                    "Measure our index alone (parameter sweeps): no hnswlib build or searches");
+      sub.add_option("--index", options->structures,
+                     "Index policies to measure in this run, in order: hnsw (with hnswlib unless "
+                     "--no-hnswlib), ivf")
+          ->capture_default_str()
+          ->delimiter(',');
+      sub.add_option("--nprobe", options->nprobe, "ivf: lists scanned per query, values to measure")
+          ->capture_default_str()
+          ->delimiter(',');
+      sub.add_option("--ivf-lists", options->ivf_lists,
+                     "ivf: lists to train (0: the index's default for the vectors at training)")
+          ->capture_default_str();
+      sub.add_option("--ivf-train-at", options->ivf_train_at,
+                     "ivf: train when the index holds this many vectors, then upsert and file the "
+                     "rest (0: train on all of them, as the graph is built on all)")
+          ->capture_default_str();
       sub.add_option("--oversample", options->oversample,
                      "Candidates re-scored per result (0: the index's default)")
           ->capture_default_str()

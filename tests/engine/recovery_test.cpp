@@ -196,6 +196,56 @@ BOOST_AUTO_TEST_CASE(vectors_still_fresh_at_close_give_the_same_answers_after_a_
   BOOST_CHECK_EQUAL(require(db->count(), "count"), 1500u);
 }
 
+BOOST_AUTO_TEST_CASE(an_ivf_store_reopens_from_its_snapshots_with_exact_scores) {
+  // Dense embedders of policy ivf (int8) above a threshold of 32: the index actors train lists
+  // and file the vectors; the shard's snapshots (structure 5) load on reopen without a rebuild,
+  // and every hit's score is the exact one (re-scored from the vector keyspace).
+  temp_dir dir{"ivf"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  auto ivf_profile = mixed_profile();
+  for (auto& e : ivf_profile.embedders)
+    if (e.kind == embedder_kind::dense) {
+      e.index.structure = index_structure::ivf;
+      e.index.quantization = quantization::int8;
+    }
+  opts.profile = ivf_profile;
+  opts.index_options.hnsw_threshold = 32;
+  memory_maker maker{ivf_profile, 31};
+  std::vector<memory> all;
+  {
+    auto db = open_store(opts);
+    for (int i = 0; i < 600; ++i)
+      all.push_back(maker.make("a"));
+    require(db->put_batch(all), "put_batch");
+    require(db->close(), "close");
+  }
+  auto db = open_store(opts);
+  BOOST_CHECK(mentions(db->recovery_report(), "snapshot"));
+  BOOST_CHECK(!mentions(db->recovery_report(), "rebuilt"));
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), 600u);
+  for (const auto& spec : ivf_profile.embedders) {
+    if (spec.kind != embedder_kind::dense) continue;
+    for (int q = 0; q < 5; ++q) {
+      search_request req;
+      req.embedder = spec.name;
+      req.query = maker.make_embedding(spec);
+      req.k = 5;
+      req.with_records = false;
+      auto hits = require(db->search(req), "search").hits;
+      auto reference = reference_ranking(all, spec, req.query);
+      BOOST_REQUIRE_EQUAL(hits.size(), 5u);
+      std::map<uuid, double> exact;
+      for (const auto& r : reference)
+        exact[r.id] = r.score;
+      for (const auto& h : hits) {
+        BOOST_REQUIRE(exact.count(h.id) == 1);
+        BOOST_CHECK_CLOSE_FRACTION(static_cast<double>(h.score), exact[h.id] + 0.0, 1e-4);
+      }
+    }
+  }
+  BOOST_CHECK(require(db->verify(), "verify").consistent);
+}
+
 BOOST_AUTO_TEST_CASE(snapshot_plus_changelog_replay_after_a_crash) {
   temp_dir dir{"replay"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);

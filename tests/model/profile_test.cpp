@@ -242,8 +242,9 @@ BOOST_AUTO_TEST_CASE(index_policies_parse_round_trip_and_are_checked_per_kind) {
               std::string::npos);
 
   auto entry = [](const std::string& e) { return R"({"embedders":[)" + e + "]}"; };
-  check_invalid(profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"index":"ivf"})")),
-                "embedders[0].index: E1: expected hnsw or flat, got string \"ivf\"");
+  check_invalid(
+      profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"index":"annoy"})")),
+      "embedders[0].index: E1: expected hnsw, flat or ivf, got string \"annoy\"");
   check_invalid(
       profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"quantization":"pq"})")),
       "embedders[0].quantization: E1: expected none, int8 or binary, got string \"pq\"");
@@ -280,7 +281,42 @@ BOOST_AUTO_TEST_CASE(index_policies_parse_round_trip_and_are_checked_per_kind) {
   built = test::small_profile();
   built.embedders[0].index.structure = static_cast<index_structure>(9);
   check_invalid(built.validate(),
-                "embedders[0].index: d has unknown index structure 9 (hnsw or flat)");
+                "embedders[0].index: d has unknown index structure 9 (hnsw, flat or ivf)");
+}
+
+BOOST_AUTO_TEST_CASE(ivf_is_a_dense_policy_and_refused_elsewhere) {
+  auto entry = [](const std::string& e) { return R"({"embedders":[)" + e + "]}"; };
+  auto p = profile::from_json(
+      entry(R"({"name":"E1","kind":"dense","dim":8,"index":"ivf","quantization":"int8"})"));
+  BOOST_REQUIRE_MESSAGE(p, test::why(p));
+  BOOST_CHECK(p->embedders[0].index.structure == index_structure::ivf);
+  BOOST_CHECK(p->to_json().find(R"("index":"ivf")") != std::string::npos);
+  auto back = profile::from_json(p->to_json());
+  BOOST_REQUIRE_MESSAGE(back, test::why(back));
+  BOOST_CHECK(*back == *p);
+  auto decoded = decode_value<embedder>(encode_value(p->embedders[0]), "ivf");
+  BOOST_REQUIRE(decoded);
+  BOOST_CHECK(*decoded == p->embedders[0]);
+
+  check_invalid(profile::from_json(entry(R"({"name":"E6","kind":"sparse","dim":4,"index":"ivf"})")),
+                "embedders[0].index: E6 is sparse and cannot have index ivf (it uses an exact "
+                "inverted index; ivf applies to dense embedders)");
+  check_invalid(
+      profile::from_json(entry(R"({"name":"E12","kind":"multi","dim":4,"index":"ivf"})")),
+      "embedders[0].index: E12 is multi and cannot have index ivf (it uses exact MaxSim over f32 "
+      "tokens; ivf applies to dense embedders)");
+  check_invalid(
+      profile::from_json(entry(R"({"name":"E1","kind":"dense","dim":4,"index":"ivf","m":8})")),
+      "embedders[0].m: E1 has index ivf and m 8 (m is an HNSW graph parameter; ivf has no graph)");
+  check_invalid(profile::from_json(entry(
+                    R"({"name":"E1","kind":"dense","dim":4,"index":"ivf","ef_construction":50})")),
+                "embedders[0].ef_construction: E1 has index ivf and ef_construction 50 (an HNSW "
+                "graph parameter; ivf has no graph)");
+  // validate() (store creation, init) refuses the same for a profile built in code.
+  auto built = test::small_profile();
+  built.embedders[2].index.structure = index_structure::ivf;
+  check_invalid(built.validate(), "embedders[2].index: s is sparse and cannot have index ivf (it "
+                                  "uses an exact inverted index; ivf applies to dense embedders)");
 }
 
 BOOST_AUTO_TEST_CASE(an_embedder_without_a_policy_is_stored_as_before_policies) {

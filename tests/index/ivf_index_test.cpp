@@ -1,0 +1,355 @@
+// Dense indexes of policy ivf: exact below the threshold, k-means lists above it (trained in
+// bounded maintain() steps), recall after re-scoring, removes and replacements, filters, and
+// snapshots that round-trip and refuse another structure.
+#include "index_reference.hpp"
+
+#include "telos/storage/vector_index.hpp"
+
+using namespace index_test;
+using telos::ec;
+using telos::index_structure;
+using telos::metric;
+using telos::quantization;
+using telos::storage::index_options;
+using telos::storage::make_vector_index;
+using telos::storage::vector_index;
+
+namespace {
+
+telos::embedder ivf_spec(uint32_t dim, metric m, quantization q,
+                         index_structure s = index_structure::ivf) {
+  auto spec = dense_spec(dim, m);
+  spec.index.quantization = q;
+  spec.index.structure = s;
+  return spec;
+}
+
+/// An index over a map of originals its reader serves, as a shard's vector keyspace does.
+struct ivf_fixture {
+  ivf_fixture(const telos::embedder& spec, index_options opts) : spec(spec) {
+    opts.originals = [this](const telos::embedder&, const std::vector<uuid>& ids) {
+      std::vector<std::optional<embedding>> out;
+      for (const auto& id : ids) {
+        auto it = stored.find(id);
+        out.push_back(it == stored.end() ? std::nullopt : std::optional<embedding>{it->second});
+      }
+      return telos::expected<std::vector<std::optional<embedding>>>{std::move(out)};
+    };
+    index = make_vector_index(spec, opts);
+  }
+
+  void put(const uuid& id, std::vector<float> v) {
+    index->upsert(id, embedding::dense(v));
+    stored[id] = embedding::dense(std::move(v));
+  }
+
+  void drop(const uuid& id) {
+    BOOST_CHECK(index->remove(id));
+    stored.erase(id);
+  }
+
+  void drain() {
+    while (index->maintain(1000) > 0) {
+    }
+  }
+
+  std::vector<scored> truth(const std::vector<float>& q) const {
+    return brute_force(
+        stored, [&](const embedding& e) { return reference_dense(spec.metric, q, e.values); });
+  }
+
+  /// Mean recall@10 over `queries` drawn by `next`; every reported score must be exact.
+  template <class Next>
+  double mean_recall(Next next, int queries) {
+    double sum = 0;
+    for (int query = 0; query < queries; ++query) {
+      auto qv = next();
+      auto got = index->search(embedding::dense(qv), 10);
+      for (const auto& h : got) {
+        BOOST_REQUIRE(stored.count(h.id) == 1);
+        auto exact = reference_dense(spec.metric, qv, stored.at(h.id).values);
+        BOOST_CHECK_SMALL(h.score - exact, tolerance(exact));
+      }
+      sum += recall(got, truth(qv), 10);
+    }
+    return sum / queries;
+  }
+
+  telos::embedder spec;
+  std::unique_ptr<vector_index> index;
+  std::map<uuid, embedding> stored;
+};
+
+/// Near copies (noise 0.1) of random Gaussian anchors: close neighbours binary codes can rank.
+std::vector<float> near_copy(std::mt19937& rng, const std::vector<std::vector<float>>& anchors,
+                             size_t i) {
+  const auto& anchor = anchors[i % anchors.size()];
+  auto v = gaussian(rng, anchor.size(), 0.1f);
+  for (size_t d = 0; d < v.size(); ++d)
+    v[d] += anchor[d];
+  return v;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(ivf_index)
+
+BOOST_AUTO_TEST_CASE(ivf_below_the_threshold_is_the_exact_top_k) {
+  for (auto [m, q] :
+       {std::pair{metric::cosine, quantization::int8}, std::pair{metric::dot, quantization::int8},
+        std::pair{metric::l2, quantization::int8}, std::pair{metric::cosine, quantization::none},
+        std::pair{metric::l2, quantization::none}}) {
+    BOOST_TEST_CONTEXT(telos::to_string(m) << " " << telos::to_string(q)) {
+      ivf_fixture f{ivf_spec(37, m, q), index_options{}};
+      clustered_data data{37, 8, 11};
+      for (uint64_t i = 0; i < 600; ++i)
+        f.put(id_of(i), data.next());
+      BOOST_CHECK_EQUAL(f.index->maintain(1000), 0u);
+      BOOST_CHECK_EQUAL(f.index->stats().structure, "flat");
+      BOOST_CHECK_EQUAL(f.index->stats().fresh, 0u);
+      for (int query = 0; query < 20; ++query) {
+        auto qv = data.next();
+        auto truth = f.truth(qv);
+        for (size_t k : {1, 10})
+          check_exact_top_k(f.index->search(embedding::dense(qv), k), truth, k);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(ivf_trains_in_bounded_steps_and_answers_exactly_meanwhile) {
+  index_options opts;
+  opts.hnsw_threshold = 500;
+  ivf_fixture f{ivf_spec(64, metric::cosine, quantization::int8), opts};
+  clustered_data data{64, 10, 41};
+  for (uint64_t i = 0; i < 2000; ++i)
+    f.put(id_of(i), data.next());
+  // One k-means step per unit of budget: after one step the index still trains, counts every
+  // vector as fresh and answers exactly.
+  BOOST_CHECK_EQUAL(f.index->maintain(1), 1u);
+  BOOST_CHECK_EQUAL(f.index->stats().structure, "flat");
+  BOOST_CHECK_EQUAL(f.index->stats().fresh, 2000u);
+  auto qv = data.next();
+  check_exact_top_k(f.index->search(embedding::dense(qv), 10), f.truth(qv), 10);
+  f.drain();
+  auto stats = f.index->stats();
+  BOOST_CHECK_EQUAL(stats.structure, "ivf");
+  BOOST_CHECK(telos::storage::approximate_structure(stats.structure));
+  BOOST_CHECK_EQUAL(stats.fresh, 0u);
+  BOOST_CHECK_EQUAL(stats.vectors, 2000u);
+  BOOST_CHECK_EQUAL(f.index->size(), 2000u);
+  // Codes (64 + 8 bytes), id and where_ entry per vector; no graph.
+  BOOST_CHECK_LT(stats.memory_bytes / 2000, 260u);
+}
+
+BOOST_AUTO_TEST_CASE(ivf_recall_at_10_above_the_threshold_is_at_least_0_95) {
+  for (auto [m, q] :
+       {std::pair{metric::cosine, quantization::int8}, std::pair{metric::l2, quantization::int8},
+        std::pair{metric::dot, quantization::none},
+        std::pair{metric::cosine, quantization::binary}}) {
+    BOOST_TEST_CONTEXT(telos::to_string(m) << " " << telos::to_string(q)) {
+      index_options opts;
+      opts.hnsw_threshold = 500;
+      bool binary = q == quantization::binary;
+      uint32_t dim = binary ? 256 : 64;
+      ivf_fixture f{ivf_spec(dim, m, q), opts};
+      clustered_data clustered{dim, 20, 23};
+      std::mt19937 rng{23};
+      std::vector<std::vector<float>> anchors;
+      for (int a = 0; a < 400; ++a)
+        anchors.push_back(gaussian(rng, dim));
+      size_t drawn = 0;
+      auto next = [&] { return binary ? near_copy(rng, anchors, drawn++) : clustered.next(); };
+      for (uint64_t i = 0; i < 4000; ++i)
+        f.put(id_of(i), next());
+      f.drain();
+      BOOST_CHECK_EQUAL(f.index->stats().structure, "ivf");
+      BOOST_CHECK_EQUAL(f.index->stats().fresh, 0u);
+      // Vectors written after training are filed under the trained centroids.
+      for (uint64_t i = 4000; i < 4500; ++i)
+        f.put(id_of(i), next());
+      BOOST_CHECK_EQUAL(f.index->stats().fresh, 500u);
+      f.drain();
+      BOOST_CHECK_EQUAL(f.index->stats().fresh, 0u);
+      double r = f.mean_recall(next, 100);
+      BOOST_TEST_MESSAGE("recall@10 = " << r);
+      BOOST_CHECK_GE(r, 0.95);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(removed_and_replaced_ivf_vectors_are_never_returned) {
+  index_options opts;
+  opts.hnsw_threshold = 300;
+  ivf_fixture f{ivf_spec(32, metric::cosine, quantization::int8), opts};
+  clustered_data data{32, 8, 53};
+  std::map<uuid, std::vector<float>> before;
+  for (uint64_t i = 0; i < 1500; ++i) {
+    auto v = data.next();
+    before[id_of(i)] = v;
+    f.put(id_of(i), v);
+  }
+  f.drain();
+  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "ivf");
+  auto bytes_before = f.index->stats().memory_bytes;
+  // Remove every third, replace every third + 1 by a new vector (fresh again until filed).
+  for (uint64_t i = 0; i < 1500; i += 3) {
+    f.drop(id_of(i));
+    f.put(id_of(i + 1), data.next());
+  }
+  BOOST_CHECK_EQUAL(f.index->size(), 1000u);
+  BOOST_CHECK_EQUAL(f.index->stats().fresh, 500u);
+  BOOST_CHECK(!f.index->contains(id_of(0)));
+  BOOST_CHECK(!f.index->remove(id_of(0)));
+  auto check = [&] {
+    for (uint64_t i = 0; i < 1500; i += 25) {
+      // The old vector of a removed or replaced id as the query: its own id must not come back
+      // (removed), or come back with its new vector's exact score (replaced).
+      const auto& old = before.at(id_of(i));
+      for (const auto& h : f.index->search(embedding::dense(old), 10)) {
+        BOOST_REQUIRE_MESSAGE(f.stored.count(h.id) == 1, "a removed id was returned");
+        auto exact = reference_dense(metric::cosine, old, f.stored.at(h.id).values);
+        BOOST_CHECK_SMALL(h.score - exact, tolerance(exact));
+      }
+      auto score = f.index->score(embedding::dense(old), id_of(i));
+      BOOST_CHECK_EQUAL(score.has_value(), i % 3 != 0);
+    }
+  };
+  check();
+  f.drain();
+  BOOST_CHECK_EQUAL(f.index->stats().fresh, 0u);
+  BOOST_CHECK_LE(f.index->stats().memory_bytes, bytes_before);
+  check();
+  // Removing everything leaves an empty, still trained index that finds nothing.
+  for (uint64_t i = 0; i < 1500; ++i)
+    if (i % 3 != 0) f.drop(id_of(i));
+  BOOST_CHECK_EQUAL(f.index->size(), 0u);
+  BOOST_CHECK(f.index->search(embedding::dense(data.next()), 10).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_filtered_ivf_search_returns_only_allowed_ids_and_k_of_them) {
+  index_options opts;
+  opts.hnsw_threshold = 300;
+  opts.ivf_nprobe = 1;
+  ivf_fixture f{ivf_spec(32, metric::l2, quantization::int8), opts};
+  clustered_data data{32, 8, 59};
+  for (uint64_t i = 0; i < 2000; ++i)
+    f.put(id_of(i), data.next());
+  f.drain();
+  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "ivf");
+  // One id in a hundred passes: one probed list rarely holds ten of them; the others are scanned.
+  telos::storage::id_predicate allow = [](const uuid& id) { return id.bytes[15] % 100 == 7; };
+  for (int query = 0; query < 5; ++query) {
+    auto qv = data.next();
+    auto got = f.index->search(embedding::dense(qv), 10, &allow);
+    BOOST_CHECK_EQUAL(got.size(), 10u);
+    for (const auto& h : got)
+      BOOST_CHECK(allow(h.id));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(ivf_snapshots_round_trip_and_refuse_another_structure) {
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 300;
+  auto spec = ivf_spec(48, metric::cosine, quantization::int8);
+  clustered_data data{48, 10, 61};
+  // Untrained (below the threshold), then trained with lists, fresh rows and removals.
+  for (size_t count : {200, 1200}) {
+    BOOST_TEST_CONTEXT(count << " vectors") {
+      ivf_fixture original{spec, opts};
+      for (uint64_t i = 0; i < count; ++i)
+        original.put(id_of(i), data.next());
+      original.index->maintain(700);
+      for (uint64_t i = 0; i < count; i += 10)
+        original.drop(id_of(i));
+      for (uint64_t i = 1; i < count; i += 20)
+        original.put(id_of(i), data.next());
+      auto path = dir.file("ivf-" + std::to_string(count));
+      BOOST_REQUIRE(original.index->save(path));
+      ivf_fixture copy{spec, opts};
+      copy.stored = original.stored;
+      BOOST_REQUIRE(copy.index->load(path));
+      auto a = original.index->stats(), b = copy.index->stats();
+      BOOST_CHECK_EQUAL(a.structure, b.structure);
+      BOOST_CHECK_EQUAL(a.vectors, b.vectors);
+      BOOST_CHECK_EQUAL(a.fresh, b.fresh);
+      std::vector<embedding> queries;
+      for (int i = 0; i < 20; ++i)
+        queries.push_back(embedding::dense(data.next()));
+      check_same_results(10, *original.index, *copy.index, queries);
+      // Filing the rest after the load gives the same index as filing it before.
+      original.drain();
+      copy.drain();
+      check_same_results(10, *original.index, *copy.index, queries);
+      // Another structure (hnsw, flat) or quantisation is a format mismatch and leaves the
+      // index empty; so is an ivf index asked to load an hnsw snapshot.
+      for (const auto& other :
+           {ivf_spec(48, metric::cosine, quantization::int8, index_structure::hnsw),
+            ivf_spec(48, metric::cosine, quantization::int8, index_structure::flat),
+            ivf_spec(48, metric::cosine, quantization::binary)}) {
+        ivf_fixture refused{other, opts};
+        auto loaded = refused.index->load(path);
+        BOOST_REQUIRE(!loaded);
+        BOOST_CHECK(loaded.error() == ec::format_mismatch);
+        BOOST_CHECK_EQUAL(refused.index->size(), 0u);
+        auto hnsw_path = path + "-other";
+        refused.put(id_of(1), data.next());
+        BOOST_REQUIRE(refused.index->save(hnsw_path));
+        auto back = copy.index->load(hnsw_path);
+        BOOST_REQUIRE(!back);
+        BOOST_CHECK(back.error() == ec::format_mismatch);
+        BOOST_CHECK_EQUAL(copy.index->size(), 0u);
+        BOOST_REQUIRE(copy.index->load(path));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_ivf_index_retrains_as_it_grows_and_answers_throughout) {
+  // Trained at 400 vectors (20 lists); at 4 x that it retrains (about 40 lists) and moves its
+  // rows to the new lists step by step, removing and searching meanwhile.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 400;
+  auto spec = ivf_spec(32, metric::cosine, quantization::int8);
+  ivf_fixture f{spec, opts};
+  clustered_data data{32, 12, 71};
+  for (uint64_t i = 0; i < 400; ++i)
+    f.put(id_of(i), data.next());
+  f.drain();
+  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "ivf");
+  for (uint64_t i = 400; i < 2400; ++i)
+    f.put(id_of(i), data.next());
+  bool saved = false;
+  for (int round = 0; f.index->maintain(5) > 0; ++round) {
+    if (round % 40 != 0) continue;
+    if (auto gone = id_of(static_cast<uint64_t>(round) * 7 % 2400); f.stored.count(gone) == 1)
+      f.drop(gone);
+    f.put(id_of(100000 + static_cast<uint64_t>(round)), data.next());
+    auto qv = data.next();
+    for (const auto& h : f.index->search(embedding::dense(qv), 10))
+      BOOST_REQUIRE_MESSAGE(f.stored.count(h.id) == 1, "a removed id was returned");
+    BOOST_CHECK_EQUAL(f.index->size(), f.stored.size());
+    if (!saved && round > 400) {
+      // A snapshot taken while rows move loads, and its index drains to the same vectors.
+      saved = true;
+      BOOST_REQUIRE(f.index->save(dir.file("moving")));
+      ivf_fixture copy{spec, opts};
+      copy.stored = f.stored;
+      BOOST_REQUIRE(copy.index->load(dir.file("moving")));
+      BOOST_CHECK_EQUAL(copy.index->size(), f.stored.size());
+      copy.drain();
+      BOOST_CHECK_EQUAL(copy.index->stats().fresh, 0u);
+      BOOST_CHECK_GE(copy.mean_recall([&] { return data.next(); }, 30), 0.95);
+    }
+  }
+  BOOST_CHECK(saved);
+  BOOST_CHECK_EQUAL(f.index->stats().fresh, 0u);
+  BOOST_CHECK_EQUAL(f.index->size(), f.stored.size());
+  double r = f.mean_recall([&] { return data.next(); }, 60);
+  BOOST_TEST_MESSAGE("recall@10 after retraining = " << r);
+  BOOST_CHECK_GE(r, 0.95);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
