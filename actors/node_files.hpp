@@ -8,7 +8,7 @@
 #include "telos/messages/error.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/uuid.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/manifest.hpp"
 
 #include <cstdint>
 #include <optional>
