@@ -1,7 +1,9 @@
-// The backend actor: thin glue from messages to the blocking calls of shard_storage.hpp.
+// The backend actor: thin glue from messages to the blocking calls of shard/reads.hpp,
+// shard/verify.hpp (the rows' half of a verify) and the shard's graph.
 #include "telos/actors/backend_actor.hpp"
 
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/reads.hpp"
+#include "telos/shard/verify.hpp"
 #include "telos/storage/backend_checks.hpp"
 
 #include <caf/actor_system.hpp>
@@ -31,61 +33,6 @@ caf::result<atom::ok> lift(expected<void>&& x) {
 
 caf::error no_graph(uint32_t shard) {
   return make_error(ec::invalid_argument, "shard " + std::to_string(shard) + " has no graph");
-}
-
-/// The graph rows' verdict, added to the storage check: edges whose endpoint lives on this
-/// shard must name a stored memory (endpoints on other shards are checked there).
-expected<void> check_graph(const backend_actor_config& c, storage_check& check, bool repair) {
-  auto& db = *c.backend;
-  auto records = c.layout.records();
-  auto exists = [&](const uuid& id) -> expected<bool> {
-    if (c.shard_count > 1 && stable_hash(id) % c.shard_count != c.shard) return true;
-    return db.contains(records, storage::id_key(id));
-  };
-  auto prefix = "shard " + std::to_string(c.shard) + " graph: ";
-  // Every stored memory has its index rows.
-  std::vector<memory> lacking;
-  constexpr size_t chunk = 1024;
-  for (size_t first = 0; first < check.facts.size(); first += chunk) {
-    std::vector<uuid> ids;
-    for (size_t i = first; i < std::min(check.facts.size(), first + chunk); ++i)
-      ids.push_back(check.facts[i].id);
-    auto read = read_memories(db, c.layout, ids, false);
-    if (!read) return std::move(read.error());
-    for (auto& m : *read) {
-      if (m.id.is_nil()) continue;
-      auto missing = c.graph->index().missing_rows(m);
-      if (!missing) return std::move(missing.error());
-      for (const auto& row : *missing)
-        check.problems.push_back(prefix + "memory " + m.id.to_string() + " lacks " + row +
-                                 (repair ? " (repaired)" : ""));
-      if (!missing->empty()) lacking.push_back(std::move(m));
-    }
-  }
-  auto report = c.graph->verify(exists);
-  if (!report) return std::move(report.error());
-  for (auto& problem : report->problems)
-    check.problems.push_back(prefix + problem);
-  if (report->problem_count > report->problems.size())
-    check.problems.push_back(prefix +
-                             std::to_string(report->problem_count - report->problems.size()) +
-                             " more problems not listed");
-  // The lines above are what was found; the repair below fixes dangling rows and missing index
-  // rows (verify --repair checks again afterwards), not disagreeing quad orders.
-  if (!repair || (report->ok() && lacking.empty())) return {};
-  write_batch rows;
-  storage::interner::staging staged;
-  auto changed = c.graph->repair(exists, lacking, rows, staged);
-  if (!changed) return std::move(changed.error());
-  if (!rows.empty()) {
-    if (auto ok = db.write(rows, storage::write_options{true}); !ok) {
-      c.graph->terms().abandon(staged);
-      return ok;
-    }
-  }
-  c.graph->terms().confirm(staged);
-  check.repaired += *changed;
-  return {};
 }
 
 } // namespace
@@ -208,10 +155,8 @@ backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<ba
       },
       [=](atom::verify, bool repair) -> caf::result<storage_check> {
         const auto& c = self->state.config;
-        auto check = check_storage(*c.backend, c.layout, c.shard, repair);
-        if (check && c.graph)
-          if (auto ok = check_graph(c, *check, repair); !ok) return std::move(ok.error());
-        return lift(std::move(check));
+        return lift(
+            check_rows(*c.backend, c.layout, c.graph.get(), c.shard, c.shard_count, repair));
       },
       [=](atom::edges, const neighbour_request& q) -> caf::result<std::vector<edge_data>> {
         const auto& c = self->state.config;

@@ -7,6 +7,7 @@
 #include "telos/actors/shard_plan.hpp"
 #include "telos/actors/test_hooks.hpp"
 #include "telos/shard/search_run.hpp"
+#include "telos/shard/verify.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -845,14 +846,7 @@ struct coordinator_commands {
             rp.deliver(parts.error());
             return;
           }
-          verify_result total;
-          for (auto& p : *parts) {
-            total.records_checked += p.records_checked;
-            total.repaired += p.repaired;
-            for (auto& line : p.problems)
-              total.problems.push_back(std::move(line));
-          }
-          rp.deliver(std::move(total));
+          rp.deliver(merge_verify(std::move(*parts)));
         },
         atom::verify_v, repair);
     return rp;

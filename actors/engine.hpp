@@ -6,7 +6,7 @@
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/memory.hpp"
 #include "telos/shard/local_indexes.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/open_shard.hpp"
 #include "telos/storage/layout.hpp"
 
 #include <caf/fwd.hpp>

@@ -1,7 +1,9 @@
-// The index actor.
+// The index actor: applies updates, answers searches, checkpoints its index; verify's index
+// steps (check, clear, load) are shard/verify.hpp's.
 #include "telos/actors/index_actor.hpp"
 
 #include "telos/shard/search_run.hpp"
+#include "telos/shard/verify.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -150,26 +152,14 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return score_ids(self->state.index(), query, ids);
       },
       [=](atom::check, const std::vector<uuid>& ids) {
-        index_check result;
-        auto& idx = self->state.index();
-        result.size = idx.size();
-        for (const auto& id : ids)
-          if (!idx.contains(id)) result.missing.push_back(id);
-        return result;
+        return check_index(self->state.index(), ids);
       },
       [=](atom::clear) -> atom::ok {
-        auto& h = *self->state.config.handle;
-        auto fresh = storage::make_vector_index(h.index->spec(), h.options);
-        std::unique_lock guard{h.lock};
-        h.index = std::move(fresh);
-        h.replaced = true;
+        clear_index(*self->state.config.handle);
         return atom::ok_v;
       },
       [=](atom::load, const vector_chunk& chunk) -> atom::ok {
-        std::unique_lock guard{self->state.config.handle->lock};
-        auto& idx = self->state.index();
-        for (size_t i = 0; i < chunk.ids.size(); ++i)
-          idx.upsert(chunk.ids[i], chunk.embeddings[i]);
+        load_index_chunk(*self->state.config.handle, chunk);
         if (!chunk.ids.empty()) schedule_maintenance();
         return atom::ok_v;
       },

@@ -5,8 +5,9 @@
 #pragma once
 
 #include "telos/messages/actor_interfaces.hpp"
+#include "telos/shard/index_handle.hpp"
 #include "telos/shard/record_catalog.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/snapshot_book.hpp"
 
 #include <caf/fwd.hpp>
 

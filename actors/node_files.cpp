@@ -105,6 +105,36 @@ std::vector<uuid> prepared_parts(const std::string& data_dir, uint32_t shard) {
   return result;
 }
 
+// -- checkpoint -----------------------------------------------------------------------------------
+
+expected<void> prepare_checkpoint_directory(const std::string& dir, uint32_t shard) {
+  auto target = backend_directory(dir, shard);
+  std::error_code ec;
+  if (fs::exists(target, ec))
+    return make_error(ec::already_exists, "checkpoint directory '" + target +
+                                              "' exists already on the node of shard " +
+                                              std::to_string(shard));
+  fs::create_directories(dir, ec);
+  if (ec)
+    return make_error(ec::io_error, "cannot create '" + dir + "' on the node of shard " +
+                                        std::to_string(shard) + ": " + ec.message());
+  return {};
+}
+
+expected<void> copy_node_files(const std::string& data_dir, const std::string& dir) {
+  // Nodes sharing a disk may write them at once: each through a temporary file of its own, all
+  // with the same bytes.
+  for (auto name : {"MANIFEST", "NODE"}) {
+    auto from = data_dir + "/" + name;
+    std::error_code ec;
+    if (!fs::exists(from, ec)) continue;
+    auto bytes = read_small_file(from);
+    if (!bytes) return std::move(bytes.error());
+    if (auto ok = replace_file(dir + "/" + name, *bytes, true); !ok) return ok;
+  }
+  return {};
+}
+
 // -- restore --------------------------------------------------------------------------------------
 
 expected<void> check_checkpoint(const std::string& dir, const store_manifest& m,

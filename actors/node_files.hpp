@@ -1,14 +1,15 @@
 // A node's files on disk (owns their formats): the shard host's binding to one cluster
 // (<data-dir>/NODE), the coordinator's cluster map (<data-dir>/CLUSTER), the staged parts of
-// two-phase commit (<data-dir>/prepared/shard-<i>/<tx>), and the checks and directory swap of a
-// shard restored from a checkpoint. Plain files, no actors.
+// two-phase commit (<data-dir>/prepared/shard-<i>/<tx>), a node's part of a checkpoint (its
+// directory, copies of MANIFEST and NODE), and the checks and directory swap of a shard restored
+// from a checkpoint. Plain, blocking file work, no actors: the node runs it off its own thread.
 #pragma once
 
 #include "telos/actors/network.hpp"
 #include "telos/messages/error.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/uuid.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/manifest.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -64,6 +65,16 @@ void remove_prepared_part(const std::string& data_dir, uint32_t shard, const uui
 
 /// The transactions that have a part staged for `shard`.
 std::vector<uuid> prepared_parts(const std::string& data_dir, uint32_t shard);
+
+// -- checkpoint -----------------------------------------------------------------------------------
+
+/// Before a node writes shard `shard` into checkpoint `dir`: DIR/shard-<i> must not exist yet
+/// (ec::already_exists), and DIR is created (ec::io_error).
+expected<void> prepare_checkpoint_directory(const std::string& dir, uint32_t shard);
+
+/// After it: copies of the node's MANIFEST and NODE binding (those it has) make DIR a data dir
+/// that telosd serves as it is.
+expected<void> copy_node_files(const std::string& data_dir, const std::string& dir);
 
 // -- restore --------------------------------------------------------------------------------------
 

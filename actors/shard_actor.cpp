@@ -1,9 +1,11 @@
-// The shard actor: group commit, index fan-out, reads, verify and close.
+// The shard actor: group commit, index fan-out, reads, and the routing of verify (shard/verify.hpp)
+// and close.
 #include "telos/actors/shard_actor.hpp"
 
 #include "telos/actors/backend_actor.hpp"
 #include "telos/actors/fan_out.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/manifest.hpp"
+#include "telos/shard/verify.hpp"
 #include "telos/shard/write_group.hpp"
 
 #include <caf/actor_system.hpp>
@@ -469,10 +471,8 @@ void start_filtered(shard_self self, std::shared_ptr<filtered_list> run,
 
 struct verify_run {
   bool repair = false;
-  storage_check storage;
-  std::vector<index_check> indexes;
-  verify_result result;
-  std::vector<size_t> rebuild;
+  storage_check rows;
+  shard_verdict verdict;
 };
 
 /// Streams an embedder's vector keyspace into its (cleared) index, chunk by chunk.
@@ -500,11 +500,12 @@ void reload_index(shard_self self, size_t j, uuid after, std::function<void(caf:
 
 void rebuild_indexes(shard_self self, std::shared_ptr<verify_run> run, size_t next,
                      std::function<void(caf::error)> done) {
-  if (next == run->rebuild.size()) {
+  const auto& rebuild = run->verdict.rebuild;
+  if (next == rebuild.size()) {
     done({});
     return;
   }
-  auto j = run->rebuild[next];
+  auto j = rebuild[next];
   self->request(self->state.config.indexes[j], caf::infinite, atom::clear_v)
       .then(
           [self, run, next, j, done](atom::ok) {
@@ -516,51 +517,6 @@ void rebuild_indexes(shard_self self, std::shared_ptr<verify_run> run, size_t ne
             });
           },
           [done](caf::error& err) { done(std::move(err)); });
-}
-
-/// Compares the catalog, counters and indexes with what the rows say.
-void judge(shard_self self, verify_run& run) {
-  auto& c = self->state.config;
-  auto shard = "shard " + std::to_string(c.id) + ": ";
-  auto& problems = run.result.problems;
-  auto repaired = [&](bool fixable) -> std::string {
-    if (!run.repair || !fixable) return {};
-    // Rebuilding the index or the catalog fixes it.
-    ++run.result.repaired;
-    return " (repaired)";
-  };
-  std::vector<uuid> ids;
-  ids.reserve(run.storage.facts.size());
-  for (const auto& f : run.storage.facts)
-    ids.push_back(f.id);
-  auto drifted = c.catalog->ids() != ids || c.catalog->per_namespace() != run.storage.per_namespace;
-  // Drift without any row problem means the rows changed behind the engine's back; with row
-  // problems the difference is their consequence and already reported.
-  if (drifted && run.storage.problems.empty())
-    problems.push_back(shard + "record facts in memory disagree with the records" + repaired(true));
-  if (run.repair && (drifted || run.storage.repaired > 0)) {
-    uint64_t total = 0;
-    for (const auto& kv : run.storage.per_namespace)
-      total += kv.second;
-    c.catalog->reset(run.storage.facts, total, run.storage.per_namespace);
-  }
-  for (size_t j = 0; j < run.indexes.size(); ++j) {
-    const auto& name = c.layout.profile().embedders[j].name;
-    const auto& check = run.indexes[j];
-    bool broken = false;
-    for (const auto& id : check.missing) {
-      problems.push_back(shard + "index " + name + " lacks memory " + id.to_string() +
-                         repaired(true));
-      broken = true;
-    }
-    auto held = ids.size() - check.missing.size();
-    if (check.size > held) {
-      problems.push_back(shard + "index " + name + " holds " + std::to_string(check.size - held) +
-                         " entries without a memory" + repaired(true));
-      broken = true;
-    }
-    if (broken || (run.repair && run.storage.repaired > 0)) run.rebuild.push_back(j);
-  }
 }
 
 void run_verify(shard_self self, bool repair, caf::typed_response_promise<verify_result> rp,
@@ -576,14 +532,9 @@ void run_verify(shard_self self, bool repair, caf::typed_response_promise<verify
   };
   self->request(self->state.config.backend, caf::infinite, atom::verify_v, repair)
       .then(
-          [self, run, finish](storage_check& sc) {
-            run->storage = std::move(sc);
-            run->result.records_checked = run->storage.records_checked;
-            run->result.problems = run->storage.problems;
-            run->result.repaired = run->storage.repaired;
-            auto ids = std::make_shared<std::vector<uuid>>();
-            for (const auto& f : run->storage.facts)
-              ids->push_back(f.id);
+          [self, run, finish](storage_check& rows) {
+            run->rows = std::move(rows);
+            auto ids = std::make_shared<std::vector<uuid>>(checked_ids(run->rows));
             auto& indexes = self->state.config.indexes;
             gather<index_check>(
                 indexes.size(),
@@ -596,17 +547,18 @@ void run_verify(shard_self self, bool repair, caf::typed_response_promise<verify
                     finish(checks.error());
                     return;
                   }
-                  run->indexes = std::move(*checks);
-                  judge(self, *run);
-                  if (!run->repair || run->rebuild.empty()) {
-                    finish(std::move(run->result));
+                  auto& c = self->state.config;
+                  run->verdict =
+                      judge_shard(c.id, c.layout, *c.catalog, run->rows, *checks, run->repair);
+                  if (!run->repair || run->verdict.rebuild.empty()) {
+                    finish(std::move(run->verdict.result));
                     return;
                   }
                   rebuild_indexes(self, run, 0, [run, finish](caf::error err) mutable {
                     if (err)
                       finish(std::move(err));
                     else
-                      finish(std::move(run->result));
+                      finish(std::move(run->verdict.result));
                   });
                 });
           },

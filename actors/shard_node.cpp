@@ -489,41 +489,43 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
         auto* host = hosted(st, shard);
         if (host == nullptr) return not_hosted(st, shard);
         if (!host->actor) return not_serving(st, shard);
-        auto target = backend_directory(dir, shard);
-        std::error_code ec;
-        if (fs::exists(target, ec))
-          return make_error(ec::already_exists, "checkpoint directory '" + target +
-                                                    "' exists already on the node of shard " +
-                                                    std::to_string(shard));
-        fs::create_directories(dir, ec);
-        if (ec)
-          return make_error(ec::io_error, "cannot create '" + dir + "' on the node of shard " +
-                                              std::to_string(shard) + ": " + ec.message());
         auto rp = self->make_response_promise<atom::ok>();
-        self->request(host->actor, caf::infinite, atom::checkpoint_v, dir)
-            .then(
-                [self, rp, dir](atom::ok) mutable {
-                  auto& st = self->state;
-                  // Copies of the node's MANIFEST and binding make DIR a data dir that telosd
-                  // serves as it is. Nodes sharing a disk may write them at once: each through
-                  // a temporary file of its own, all with the same bytes.
-                  for (auto name : {"MANIFEST", "NODE"}) {
-                    auto from = st.data_dir + "/" + name;
-                    std::error_code ec;
-                    if (!fs::exists(from, ec)) continue;
-                    auto bytes = read_small_file(from);
-                    if (!bytes) {
-                      rp.deliver(std::move(bytes.error()));
-                      return;
-                    }
-                    if (auto ok = replace_file(dir + "/" + name, *bytes, true); !ok) {
-                      rp.deliver(std::move(ok.error()));
-                      return;
-                    }
-                  }
-                  rp.deliver(atom::ok_v);
-                },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        // The directory checks, and the copies of MANIFEST and NODE after the shard's own copy,
+        // are file work (fsync included): run off the node's thread, as a restore's is.
+        auto prepared = std::make_shared<expected<void>>(
+            make_error(ec::internal, "the checkpoint's directory check did not run"));
+        run_blocking(
+            self, [prepared, dir, shard] { *prepared = prepare_checkpoint_directory(dir, shard); },
+            [self, rp, prepared, dir, shard]() mutable {
+              if (!*prepared) {
+                rp.deliver(std::move(prepared->error()));
+                return;
+              }
+              auto& st = self->state;
+              auto* host = hosted(st, shard);
+              if (host == nullptr || !host->actor) {
+                rp.deliver(host == nullptr ? not_hosted(st, shard) : not_serving(st, shard));
+                return;
+              }
+              self->request(host->actor, caf::infinite, atom::checkpoint_v, dir)
+                  .then(
+                      [self, rp, dir](atom::ok) mutable {
+                        auto copied = std::make_shared<expected<void>>(
+                            make_error(ec::internal, "the copy of the node's files did not run"));
+                        run_blocking(
+                            self,
+                            [copied, data_dir = self->state.data_dir, dir] {
+                              *copied = copy_node_files(data_dir, dir);
+                            },
+                            [rp, copied]() mutable {
+                              if (*copied)
+                                rp.deliver(atom::ok_v);
+                              else
+                                rp.deliver(std::move(copied->error()));
+                            });
+                      },
+                      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+            });
         return rp;
       },
       [self](atom::prepared_tx, uint32_t shard) -> caf::result<std::vector<uuid>> {

@@ -7,7 +7,7 @@
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/messages/error.hpp"
 #include "telos/messages/profile.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/open_shard.hpp"
 
 #include <caf/fwd.hpp>
 

@@ -10,8 +10,8 @@
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/shard/durable_file.hpp"
 #include "telos/shard/local_indexes.hpp"
+#include "telos/shard/open_shard.hpp"
 #include "telos/shard/search_run.hpp"
-#include "telos/shard/shard_storage.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>

@@ -3,7 +3,9 @@
 
 #include "telos/storage/fault_injection.hpp"
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,7 +22,12 @@ namespace telos {
 expected<void> replace_file(const std::string& path, const std::string& text, bool unique_tmp) {
   using storage::file_op;
   using storage::own_file_fault;
-  auto tmp = path + ".tmp" + (unique_tmp ? "." + std::to_string(::getpid()) : std::string{});
+  // Unique to this call: the process id for writers in other processes, a counter for other
+  // threads of this one (a node checkpoints the shards it hosts at once).
+  static std::atomic<uint64_t> calls{0};
+  auto tmp = path + ".tmp" +
+             (unique_tmp ? "." + std::to_string(::getpid()) + "." + std::to_string(++calls)
+                         : std::string{});
   if (auto fault = own_file_fault(file_op::create, tmp))
     return make_error(ec::io_error, "cannot create '" + tmp + "': " + std::strerror(fault.error));
   auto fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

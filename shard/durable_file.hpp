@@ -12,7 +12,8 @@
 namespace telos {
 
 /// Writes a file so that a crash leaves either the old or the new content. With `unique_tmp`
-/// the temporary file is this process's own (several processes may write the same file).
+/// the temporary file is this call's own (several processes, or threads of one, may write the
+/// same file).
 expected<void> replace_file(const std::string& path, const std::string& text,
                             bool unique_tmp = false);
 

@@ -4,8 +4,8 @@
 // catalog under the catalog's own lock, so answers equal those of the index actors.
 #pragma once
 
+#include "telos/shard/open_shard.hpp"
 #include "telos/shard/search_run.hpp"
-#include "telos/shard/shard_storage.hpp"
 
 #include <memory>
 #include <shared_mutex>

@@ -16,6 +16,15 @@ bool needs_records(const fused_search_request& req) {
   return req.with_records || !req.filter.where.empty();
 }
 
+std::vector<hit> search_index(const storage::vector_index& index, const record_catalog& catalog,
+                              const embedding& query, uint32_t k, const filter& f) {
+  if (k == 0) return {};
+  if (f.empty()) return index.search(query, k);
+  auto admission = catalog.admit(f);
+  storage::id_predicate allow = [&admission](const uuid& id) { return admission(id); };
+  return index.search(query, k, &allow);
+}
+
 std::vector<hit> score_ids(const storage::vector_index& index, const embedding& query,
                            const std::vector<uuid>& ids) {
   std::vector<hit> hits;

@@ -9,6 +9,7 @@
 #include "telos/messages/memory.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/search.hpp"
+#include "telos/shard/record_catalog.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <cstdint>
@@ -21,6 +22,12 @@ namespace telos {
 /// (the catalog judges attributes by 64-bit hashes, which could collide).
 bool needs_records(const search_request& req);
 bool needs_records(const fused_search_request& req);
+
+/// The top `k` hits of `index` among the memories `f` admits (judged on `catalog`): the step of
+/// one (embedder, shard) top list, run by an index actor or by local_indexes on the caller's
+/// thread.
+std::vector<hit> search_index(const storage::vector_index& index, const record_catalog& catalog,
+                              const embedding& query, uint32_t k, const filter& f);
 
 /// Exact scores of those of `ids` that `index` holds.
 std::vector<hit> score_ids(const storage::vector_index& index, const embedding& query,

@@ -1,6 +1,6 @@
 // Index snapshots of a shard: writing them while the shard runs (checkpoints) and at close,
 // recording their markers, and dropping the changelog entries they make redundant.
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/snapshot_book.hpp"
 
 #include <algorithm>
 #include <filesystem>

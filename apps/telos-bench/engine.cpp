@@ -9,8 +9,8 @@
 #include "timing.hpp"
 
 #include "telos/actors/store.hpp"
+#include "telos/shard/manifest.hpp"
 #include "telos/shard/record_catalog.hpp"
-#include "telos/shard/shard_storage.hpp"
 #include "telos/shard/write_group.hpp"
 #include "telos/storage/layout.hpp"
 

@@ -12,7 +12,7 @@
 #include "telos/server/http_metrics.hpp"
 #include "telos/server/http_server.hpp"
 #include "telos/server/qdrant_api.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/open_shard.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_cast.hpp>

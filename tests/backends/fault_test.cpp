@@ -181,6 +181,32 @@ BOOST_DATA_TEST_CASE(own_file_write_fault_keeps_the_old_content,
   BOOST_TEST(read_text(path) == "new content");
 }
 
+BOOST_AUTO_TEST_CASE(threads_replacing_one_file_each_with_their_own_temporary_file_all_succeed) {
+  // A node checkpointing two shards copies its MANIFEST into the same checkpoint from two
+  // threads at once: with a temporary name per process, one thread renamed the other's file away.
+  temp_dir dir;
+  std::filesystem::create_directories(dir.path());
+  auto path = dir.sub("MANIFEST");
+  constexpr int threads = 4;
+  constexpr int writes = 50;
+  std::vector<int> failures(threads, 0);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < writes; ++i)
+        if (!replace_file(path, "same bytes", true)) ++failures[t];
+    });
+  for (auto& w : writers)
+    w.join();
+  for (int t = 0; t < threads; ++t)
+    BOOST_TEST(failures[t] == 0);
+  BOOST_TEST(read_text(path) == "same bytes");
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator{dir.path()})
+    left.push_back(entry.path().filename().string());
+  BOOST_TEST(left == std::vector<std::string>{"MANIFEST"});
+}
+
 BOOST_AUTO_TEST_CASE(fault_kinds_parse_by_name) {
   for (auto kind : {fault_kind::no_space, fault_kind::write_error, fault_kind::sync_error,
                     fault_kind::short_write, fault_kind::read_error}) {

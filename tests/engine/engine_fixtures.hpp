@@ -7,7 +7,7 @@
 #include "telos/actors/engine.hpp"
 #include "telos/actors/store.hpp"
 #include "telos/messages/actor_interfaces.hpp"
-#include "telos/shard/shard_storage.hpp"
+#include "telos/shard/open_shard.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>

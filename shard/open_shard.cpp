@@ -1,0 +1,395 @@
+// Opening a shard with recovery of its catalog and indexes, and closing it.
+#include "telos/shard/open_shard.hpp"
+
+#include "telos/shard/reads.hpp"
+#include "telos/storage/key_codec.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace telos {
+
+namespace {
+
+constexpr size_t replay_chunk = 1024;
+
+bool persistent(const opened_shard& s) {
+  return !s.root.empty();
+}
+
+std::string shard_name(uint32_t shard) {
+  return "shard " + std::to_string(shard);
+}
+
+/// Writes the identity of a new shard, or checks that of an existing one.
+expected<void> init_or_check_meta(opened_shard& s, const shard_open_options& opts) {
+  auto& db = *s.backend;
+  auto meta = s.layout.meta();
+  auto format = db.get(s.layout.meta(), storage::meta_keys::format);
+  if (!format) return std::move(format.error());
+  auto where = shard_name(s.id) +
+               (persistent(s) ? " at '" + backend_directory(s.root, s.id) + "'" : std::string{});
+  if (!*format) {
+    write_batch batch;
+    batch.put(meta, storage::meta_keys::format, storage::encode_counter(storage::layout_version));
+    batch.put(meta, storage::meta_keys::profile, storage::encode_profile(opts.profile));
+    batch.put(meta, storage::meta_keys::shard_count, storage::encode_counter(opts.shard_count));
+    batch.put(meta, storage::meta_keys::shard_id, storage::encode_counter(opts.shard));
+    batch.put(meta, storage::meta_keys::sequence, storage::encode_counter(0));
+    batch.put(meta, storage::meta_keys::count, storage::encode_counter(0));
+    return db.write(batch, storage::write_options{true});
+  }
+  auto version = storage::decode_counter(**format, storage::meta_keys::format);
+  if (!version) return std::move(version.error());
+  if (*version != storage::layout_version)
+    return make_error(ec::format_mismatch, where + " has layout version " +
+                                               std::to_string(*version) + ", this build reads " +
+                                               std::to_string(storage::layout_version));
+  auto stored = db.get(s.layout.meta(), storage::meta_keys::profile);
+  if (!stored) return std::move(stored.error());
+  if (!*stored)
+    return make_error(ec::corrupt_value, where + " has a format row but no profile row");
+  auto stored_profile = storage::decode_profile(**stored, storage::meta_keys::profile);
+  if (!stored_profile) return std::move(stored_profile.error());
+  if (*stored_profile != opts.profile)
+    return make_error(ec::format_mismatch, where + " was created with " +
+                                               describe_profile(*stored_profile) +
+                                               ", opened with " + describe_profile(opts.profile));
+  auto count = read_counter(db, s.layout, storage::meta_keys::shard_count, 0);
+  if (!count) return std::move(count.error());
+  auto id = read_counter(db, s.layout, storage::meta_keys::shard_id, 0);
+  if (!id) return std::move(id.error());
+  if (*count != opts.shard_count || *id != opts.shard)
+    return make_error(ec::format_mismatch, where + " is shard " + std::to_string(*id) + " of " +
+                                               std::to_string(*count) + ", opened as shard " +
+                                               std::to_string(opts.shard) + " of " +
+                                               std::to_string(opts.shard_count));
+  return {};
+}
+
+constexpr std::string_view graph_bucket_key = "graph/time_bucket_ms";
+constexpr std::string_view graph_indexed_prefix = "graph/indexed/";
+
+std::string describe_graph(const storage::graph_options& g) {
+  std::string names;
+  for (const auto& a : g.indexed_attributes)
+    names += (names.empty() ? "" : ", ") + a;
+  return "indexed attributes {" + names + "}, time buckets of " + std::to_string(g.time_bucket_ms) +
+         " ms";
+}
+
+/// The graph options a shard was created with (written now for a shard that has none yet);
+/// ec::format_mismatch when the caller asks for others.
+expected<storage::graph_options> graph_options_of(opened_shard& s, const shard_open_options& opts) {
+  auto& db = *s.backend;
+  auto bucket = db.get(s.layout.meta(), graph_bucket_key);
+  if (!bucket) return std::move(bucket.error());
+  if (!*bucket) {
+    auto chosen = opts.graph_options.value_or(storage::graph_options{});
+    if (chosen.time_bucket_ms <= 0)
+      return make_error(ec::invalid_argument, "time bucket of " +
+                                                  std::to_string(chosen.time_bucket_ms) +
+                                                  " ms: it must be positive");
+    // Index rows of memories stored before would be missing: only an empty shard may choose.
+    if (s.catalog->count() > 0 && opts.graph_options &&
+        *opts.graph_options != storage::graph_options{})
+      return make_error(ec::format_mismatch, shard_name(s.id) +
+                                                 " holds memories but no graph options; indexed "
+                                                 "attributes can only be chosen for a new store");
+    write_batch batch;
+    batch.put(s.layout.meta(), graph_bucket_key,
+              storage::encode_counter(static_cast<uint64_t>(chosen.time_bucket_ms)));
+    for (const auto& a : chosen.indexed_attributes)
+      batch.put(s.layout.meta(), std::string{graph_indexed_prefix} + a, {});
+    if (auto ok = db.write(batch, storage::write_options{true}); !ok) return std::move(ok.error());
+    return chosen;
+  }
+  storage::graph_options stored;
+  auto ms = storage::decode_counter(**bucket, graph_bucket_key);
+  if (!ms) return std::move(ms.error());
+  stored.time_bucket_ms = static_cast<int64_t>(*ms);
+  auto it = db.scan_prefix(s.layout.meta(), graph_indexed_prefix);
+  if (!it) return std::move(it.error());
+  for (auto& i = *it; i->valid(); i->next())
+    stored.indexed_attributes.emplace(i->key().substr(graph_indexed_prefix.size()));
+  if (auto err = (*it)->status()) return err;
+  if (opts.graph_options && *opts.graph_options != stored)
+    return make_error(ec::format_mismatch, shard_name(s.id) + " was created with " +
+                                               describe_graph(stored) + ", opened with " +
+                                               describe_graph(*opts.graph_options));
+  return stored;
+}
+
+expected<std::map<std::string, uint64_t>> load_namespace_counts(const storage::backend& db,
+                                                                const storage::shard_layout& l) {
+  std::map<std::string, uint64_t> result;
+  auto it = db.scan_prefix(l.meta(), storage::meta_keys::namespace_count_prefix);
+  if (!it) return std::move(it.error());
+  for (auto& i = *it; i->valid(); i->next()) {
+    auto ns = storage::decode_namespace_count_key(i->key());
+    if (!ns) return std::move(ns.error());
+    auto n = storage::decode_counter(i->value(), i->key());
+    if (!n) return std::move(n.error());
+    result[*ns] = *n;
+  }
+  if (auto err = (*it)->status()) return err;
+  return result;
+}
+
+expected<void> load_catalog(opened_shard& s) {
+  auto total = read_counter(*s.backend, s.layout, storage::meta_keys::count, 0);
+  if (!total) return std::move(total.error());
+  auto per_namespace = load_namespace_counts(*s.backend, s.layout);
+  if (!per_namespace) return std::move(per_namespace.error());
+  std::vector<record_fact> facts;
+  auto it = s.backend->scan(s.layout.records(), storage::key_range::all());
+  if (!it) return std::move(it.error());
+  for (auto& i = *it; i->valid(); i->next()) {
+    auto m = storage::decode_record(i->value(), i->key());
+    if (!m) {
+      s.problems.push_back(shard_name(s.id) + ": " + describe(m.error()));
+      continue;
+    }
+    facts.push_back(make_fact(*m));
+  }
+  if (auto err = (*it)->status()) return err;
+  s.catalog = std::make_shared<record_catalog>();
+  s.catalog->reset(std::move(facts), *total, std::move(*per_namespace));
+  return {};
+}
+
+/// Moves every fresh vector into the ANN graph, so a store rebuilt from its vectors searches at
+/// full speed.
+void settle(storage::vector_index& index) {
+  while (index.maintain(size_t{1} << 16) > 0) {
+  }
+}
+
+/// Refills an empty index from the embedder's vector keyspace.
+expected<uint64_t> rebuild_index(opened_shard& s, size_t j, storage::vector_index& index) {
+  const auto& spec = s.layout.profile().embedders[j];
+  uint64_t n = 0;
+  auto it = s.backend->scan(s.layout.vectors(j), storage::key_range::all());
+  if (!it) return std::move(it.error());
+  for (auto& i = *it; i->valid(); i->next()) {
+    auto id = storage::decode_id_key(i->key(), s.layout.keyspaces()[s.layout.vectors(j)]);
+    auto e =
+        id ? storage::decode_vector(spec, i->value(), i->key()) : expected<embedding>{id.error()};
+    if (!e) {
+      s.problems.push_back(shard_name(s.id) + ": " + describe(e.error()));
+      continue;
+    }
+    index.upsert(*id, *e);
+    ++n;
+  }
+  if (auto err = (*it)->status()) return err;
+  settle(index);
+  return n;
+}
+
+/// Re-reads the current vector of every id the changelog names after `after`.
+expected<uint64_t> replay_changelog(opened_shard& s, size_t j, storage::vector_index& index,
+                                    uint64_t after) {
+  const auto& spec = s.layout.profile().embedders[j];
+  std::set<uuid> touched;
+  auto it = s.backend->scan(s.layout.changelog(),
+                            storage::key_range{storage::changelog_key(after), false, {}, false});
+  if (!it) return std::move(it.error());
+  for (auto& i = *it; i->valid(); i->next()) {
+    auto entry = storage::decode_changelog_entry(i->value(), i->key());
+    if (!entry) return std::move(entry.error());
+    touched.insert(entry->written.begin(), entry->written.end());
+    touched.insert(entry->removed.begin(), entry->removed.end());
+  }
+  if (auto err = (*it)->status()) return err;
+  std::vector<uuid> ids{touched.begin(), touched.end()};
+  for (size_t begin = 0; begin < ids.size(); begin += replay_chunk) {
+    auto end = std::min(ids.size(), begin + replay_chunk);
+    std::vector<std::string> keys;
+    for (size_t k = begin; k < end; ++k)
+      keys.emplace_back(ids[k].view());
+    auto values = s.backend->multi_get(s.layout.vectors(j), keys);
+    if (!values) return std::move(values.error());
+    for (size_t k = begin; k < end; ++k) {
+      const auto& value = (*values)[k - begin];
+      if (!value) {
+        index.remove(ids[k]);
+        continue;
+      }
+      auto e = storage::decode_vector(spec, *value, keys[k - begin]);
+      if (!e) return std::move(e.error());
+      index.upsert(ids[k], *e);
+    }
+  }
+  // No settle() here: the snapshot's fresh vectors stay fresh (searched exactly, as before the
+  // close), so answers right after the restart are those before it; the index actor moves them
+  // into the graph in the background, as it would have without the restart.
+  return ids.size();
+}
+
+/// What a quantised index re-scores its candidates with: one multi_get on the embedder's vector
+/// keyspace. Holds the backend weakly, so an index never keeps a closed shard's backend open.
+storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j) {
+  std::weak_ptr<storage::backend> weak = s.backend;
+  auto keyspace = s.layout.vectors(j);
+  return [weak, keyspace](
+             const embedder& spec,
+             const std::vector<uuid>& ids) -> expected<std::vector<std::optional<embedding>>> {
+    auto db = weak.lock();
+    if (!db) return make_error(ec::internal, "the shard's backend is closed");
+    std::vector<std::string> keys;
+    keys.reserve(ids.size());
+    for (const auto& id : ids)
+      keys.emplace_back(id.view());
+    auto values = db->multi_get(keyspace, keys);
+    if (!values) return std::move(values.error());
+    std::vector<std::optional<embedding>> out(ids.size());
+    for (size_t i = 0; i < ids.size() && i < values->size(); ++i) {
+      if (!(*values)[i]) continue;
+      auto e = storage::decode_vector(spec, *(*values)[i], keys[i]);
+      if (!e) return std::move(e.error());
+      out[i] = std::move(*e);
+    }
+    return out;
+  };
+}
+
+expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
+  const auto& embedders = s.layout.profile().embedders;
+  std::vector<std::string> live;
+  std::vector<std::optional<storage::snapshot_marker>> markers;
+  for (size_t j = 0; j < embedders.size(); ++j) {
+    const auto& spec = embedders[j];
+    auto handle = std::make_shared<index_handle>();
+    handle->options = opts.index_options;
+    handle->options.originals = vector_keyspace_reader(s, j);
+    handle->index = storage::make_vector_index(spec, handle->options);
+    if (!handle->index)
+      return make_error(ec::internal,
+                        "no index structure for " + describe_profile(s.layout.profile()));
+    index_recovery rec;
+    rec.embedder = spec.name;
+    std::optional<storage::snapshot_marker> marker;
+    auto key = storage::snapshot_key(spec.name);
+    if (auto value = s.backend->get(s.layout.meta(), key); !value) {
+      return std::move(value.error());
+    } else if (*value) {
+      if (auto m = storage::decode_snapshot_marker(**value, key); m)
+        marker = *m;
+      else
+        rec.reason = describe(m.error());
+    }
+    bool loaded = false;
+    if (marker && persistent(s)) {
+      if (marker->sequence > s.sequence) {
+        rec.reason = "snapshot marker claims sequence " + std::to_string(marker->sequence) +
+                     " beyond the shard's " + std::to_string(s.sequence);
+      } else if (auto ok =
+                     handle->index->load(snapshot_file(s.root, s.id, spec.name, marker->token));
+                 !ok) {
+        rec.reason = describe(ok.error());
+      } else if (auto replayed = replay_changelog(s, j, *handle->index, marker->sequence);
+                 !replayed) {
+        rec.reason = describe(replayed.error());
+        handle->index = storage::make_vector_index(spec, handle->options);
+      } else {
+        loaded = true;
+        rec.method = "snapshot";
+        rec.replayed = *replayed;
+        live.push_back(snapshot_prefix(spec.name, marker->token));
+      }
+    }
+    if (!loaded) {
+      auto n = rebuild_index(s, j, *handle->index);
+      if (!n) return std::move(n.error());
+      rec.method = *n == 0 && !marker ? "new" : "rebuilt";
+      // A snapshot that could not be used is no longer worth keeping.
+      if (marker && persistent(s)) marker.reset();
+    }
+    rec.vectors = handle->index->size();
+    handle->applied = s.sequence;
+    handle->fresh_at_snapshot = handle->index->stats().fresh;
+    s.indexes.push_back(std::move(handle));
+    markers.push_back(marker);
+    s.recovery.push_back(std::move(rec));
+  }
+  if (persistent(s)) remove_stale_snapshots(snapshot_directory(s.root, s.id), live);
+  s.snapshots =
+      std::make_shared<snapshot_book>(s.root, s.id, s.backend, s.layout, std::move(markers));
+  return {};
+}
+
+} // namespace
+
+// -- open / close ---------------------------------------------------------------------------------
+
+expected<opened_shard> open_shard(const shard_open_options& opts) {
+  opened_shard s;
+  s.id = opts.shard;
+  s.count = opts.shard_count;
+  if (opts.backend != storage::backend_kind::memory) s.root = opts.root;
+  auto extra = opts.extra_keyspaces;
+  if (opts.graph)
+    for (const auto& name : storage::graph_keyspace_names())
+      if (std::find(extra.begin(), extra.end(), name) == extra.end()) extra.push_back(name);
+  if (opts.graph && std::find(extra.begin(), extra.end(), intents_keyspace) == extra.end())
+    extra.emplace_back(intents_keyspace);
+  auto layout = storage::shard_layout::make(opts.profile, extra);
+  if (!layout) return std::move(layout.error());
+  s.layout = std::move(*layout);
+  auto bopts = opts.backend_options;
+  bopts.keyspaces = s.layout.keyspaces();
+  if (persistent(s)) {
+    bopts.path = backend_directory(s.root, s.id);
+    if (bopts.create_if_missing) {
+      std::error_code ec;
+      fs::create_directories(s.root, ec);
+      if (ec) return make_error(ec::io_error, "cannot create '" + s.root + "': " + ec.message());
+    }
+  }
+  auto db = storage::make_backend(opts.backend, bopts);
+  if (!db) return std::move(db.error());
+  s.backend = std::shared_ptr<storage::backend>{std::move(*db)};
+  auto fail = [&](caf::error err) -> expected<opened_shard> {
+    s.backend->close();
+    return err;
+  };
+  if (auto ok = init_or_check_meta(s, opts); !ok) return fail(std::move(ok.error()));
+  auto sequence = read_counter(*s.backend, s.layout, storage::meta_keys::sequence, 0);
+  if (!sequence) return fail(std::move(sequence.error()));
+  s.sequence = *sequence;
+  if (auto ok = load_catalog(s); !ok) return fail(std::move(ok.error()));
+  if (auto ok = load_indexes(s, opts); !ok) return fail(std::move(ok.error()));
+  if (opts.graph) {
+    auto graph_opts = graph_options_of(s, opts);
+    if (!graph_opts) return fail(std::move(graph_opts.error()));
+    auto graph = storage::shard_graph::open(*s.backend, std::move(*graph_opts));
+    if (!graph) return fail(std::move(graph.error()));
+    s.graph = std::move(*graph);
+    auto ks = s.layout.keyspace(intents_keyspace);
+    if (!ks) return fail(std::move(ks.error()));
+    auto intents = load_intents(*s.backend, *ks, s.layout.meta());
+    if (!intents) return fail(std::move(intents.error()));
+    s.intents_keyspace = *ks;
+    s.intents = std::move(*intents);
+  }
+  return s;
+}
+
+expected<void> close_shard(opened_shard& s) {
+  if (!s.backend) return {};
+  caf::error first_error;
+  if (s.snapshots)
+    if (auto ok = s.snapshots->close(s.indexes); !ok) first_error = std::move(ok.error());
+  if (auto ok = s.backend->flush(); !ok && !first_error) first_error = std::move(ok.error());
+  if (auto ok = s.backend->close(); !ok && !first_error) first_error = std::move(ok.error());
+  s.backend.reset();
+  if (first_error) return first_error;
+  return {};
+}
+
+} // namespace telos
