@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -273,5 +275,73 @@ inline void check_same_results(size_t k, const telos::storage::vector_index& a,
     }
   }
 }
+
+/// A dense embedder of dimension `dim` with index policy structure `s` and quantisation `q`.
+inline telos::embedder policy_spec(uint32_t dim, telos::metric m, telos::quantization q,
+                                   telos::index_structure s) {
+  auto spec = dense_spec(dim, m);
+  spec.index.quantization = q;
+  spec.index.structure = s;
+  return spec;
+}
+
+/// A dense index over a map of originals its reader serves, as a shard's vector keyspace does;
+/// counts the ids it was asked for.
+struct originals_fixture {
+  originals_fixture(const telos::embedder& spec, telos::storage::index_options opts) : spec(spec) {
+    opts.originals = [this](const telos::embedder&, const std::vector<uuid>& ids) {
+      std::vector<std::optional<embedding>> out;
+      for (const auto& id : ids) {
+        auto it = stored.find(id);
+        out.push_back(it == stored.end() ? std::nullopt : std::optional<embedding>{it->second});
+      }
+      fetched += ids.size();
+      return telos::expected<std::vector<std::optional<embedding>>>{std::move(out)};
+    };
+    index = telos::storage::make_vector_index(spec, opts);
+  }
+
+  void put(const uuid& id, std::vector<float> v) {
+    index->upsert(id, embedding::dense(v));
+    stored[id] = embedding::dense(std::move(v));
+  }
+
+  void drop(const uuid& id) {
+    BOOST_CHECK(index->remove(id));
+    stored.erase(id);
+  }
+
+  void drain() {
+    while (index->maintain(1000) > 0) {
+    }
+  }
+
+  std::vector<scored> truth(const std::vector<float>& q) const {
+    return brute_force(
+        stored, [&](const embedding& e) { return reference_dense(spec.metric, q, e.values); });
+  }
+
+  /// Mean recall@10 over `queries` drawn by `next`; every reported score must be exact.
+  template <class Next>
+  double mean_recall(Next next, int queries) {
+    double sum = 0;
+    for (int query = 0; query < queries; ++query) {
+      auto qv = next();
+      auto got = index->search(embedding::dense(qv), 10);
+      for (const auto& h : got) {
+        BOOST_REQUIRE(stored.count(h.id) == 1);
+        auto exact = reference_dense(spec.metric, qv, stored.at(h.id).values);
+        BOOST_CHECK_SMALL(h.score - exact, tolerance(exact));
+      }
+      sum += recall(got, truth(qv), 10);
+    }
+    return sum / queries;
+  }
+
+  telos::embedder spec;
+  std::unique_ptr<telos::storage::vector_index> index;
+  std::map<uuid, embedding> stored;
+  size_t fetched = 0;
+};
 
 } // namespace index_test

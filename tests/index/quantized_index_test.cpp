@@ -20,43 +20,10 @@ namespace {
 
 telos::embedder quantised_spec(uint32_t dim, metric m, quantization q,
                                index_structure s = index_structure::hnsw) {
-  auto spec = dense_spec(dim, m);
-  spec.index.quantization = q;
-  spec.index.structure = s;
-  return spec;
+  return policy_spec(dim, m, q, s);
 }
 
-/// A quantised index over a map of originals that its reader serves, like a shard's vector
-/// keyspace; counts the ids it was asked for.
-struct quantised_fixture {
-  quantised_fixture(const telos::embedder& spec, index_options opts) : spec(spec) {
-    opts.originals = [this](const telos::embedder&, const std::vector<uuid>& ids) {
-      std::vector<std::optional<embedding>> out;
-      for (const auto& id : ids) {
-        auto it = stored.find(id);
-        out.push_back(it == stored.end() ? std::nullopt : std::optional<embedding>{it->second});
-      }
-      fetched += ids.size();
-      return telos::expected<std::vector<std::optional<embedding>>>{std::move(out)};
-    };
-    index = make_vector_index(spec, opts);
-  }
-
-  void put(const uuid& id, std::vector<float> v) {
-    index->upsert(id, embedding::dense(v));
-    stored[id] = embedding::dense(std::move(v));
-  }
-
-  std::vector<scored> truth(const std::vector<float>& q) const {
-    return brute_force(
-        stored, [&](const embedding& e) { return reference_dense(spec.metric, q, e.values); });
-  }
-
-  telos::embedder spec;
-  std::unique_ptr<vector_index> index;
-  std::map<uuid, embedding> stored;
-  size_t fetched = 0;
-};
+using quantised_fixture = originals_fixture;
 
 /// Centred data with close neighbours, what binary codes can rank: `families` random Gaussian
 /// anchors, each the centre of near copies (noise 0.1 per coordinate); next() cycles through the
