@@ -776,22 +776,38 @@ private:
     return out.commit();
   }
 
+  /// The part every dense snapshot begins with after its meta data: refuses a snapshot of
+  /// another embedder or policy (format_mismatch), then reads the `count` fresh rows.
+  expected<void> read_fresh_rows(snapshot_reader& in, const std::string& path,
+                                 const embedder& saved, uint64_t count) {
+    if (saved != spec_)
+      return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
+                                                 describe_embedder(saved) + ", this index is " +
+                                                 describe_embedder(spec_));
+    if (count > in.remaining() / (sizeof(uuid) + row_ * sizeof(float)) ||
+        !in.read_array(fresh_ids_, count) || !in.read_array(fresh_vectors_, count * row_))
+      return in.corrupt("is truncated in its " + std::to_string(count) + " fresh vectors");
+    return {};
+  }
+
+  /// Enters the fresh rows read by read_fresh_rows into the id map; a nil or repeated id is
+  /// corruption.
+  expected<void> locate_fresh_rows(snapshot_reader& in) {
+    for (size_t i = 0; i < fresh_ids_.size(); ++i)
+      if (fresh_ids_[i].is_nil() ||
+          !where_.emplace(fresh_ids_[i], fresh_at(static_cast<uint32_t>(i))).second)
+        return in.corrupt("lists fresh id " + fresh_ids_[i].to_string() + " twice or as nil");
+    return {};
+  }
+
   expected<void> read_ivf_snapshot(const std::string& path) {
     snapshot_reader in;
     auto meta_bytes = in.open(path, snapshot_structure::dense_ivf);
     if (!meta_bytes) return meta_bytes.error();
     auto meta = decode_value<ivf_snapshot_meta>(*meta_bytes, "meta");
     if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
-    if (meta->spec != spec_)
-      return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
-                                                 describe_embedder(meta->spec) +
-                                                 ", this index is " + describe_embedder(spec_));
+    if (auto ok = read_fresh_rows(in, path, meta->spec, meta->fresh_count); !ok) return ok;
     const size_t row_bytes = sizeof(uuid) + row_ * sizeof(float);
-    if (meta->fresh_count > in.remaining() / row_bytes ||
-        !in.read_array(fresh_ids_, meta->fresh_count) ||
-        !in.read_array(fresh_vectors_, meta->fresh_count * row_))
-      return in.corrupt("is truncated in its " + std::to_string(meta->fresh_count) +
-                        " fresh vectors");
     auto ivf = std::make_unique<ivf_state>();
     std::vector<uint32_t> lengths;
     if (meta->lists > 0) {
@@ -815,10 +831,7 @@ private:
       ivf->filed = meta->filed;
     }
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
-    for (size_t i = 0; i < fresh_ids_.size(); ++i)
-      if (fresh_ids_[i].is_nil() ||
-          !where_.emplace(fresh_ids_[i], fresh_at(static_cast<uint32_t>(i))).second)
-        return in.corrupt("lists fresh id " + fresh_ids_[i].to_string() + " twice or as nil");
+    if (auto ok = locate_fresh_rows(in); !ok) return ok;
     if (meta->lists == 0) return {};
     for (size_t c = 0; c < ivf->lists.size(); ++c) {
       const auto& ids = ivf->lists[c].ids;
@@ -1188,23 +1201,12 @@ private:
     if (!meta_bytes) return meta_bytes.error();
     auto meta = decode_value<dense_snapshot_meta>(*meta_bytes, "meta");
     if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
-    if (meta->spec != spec_)
-      return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
-                                                 describe_embedder(meta->spec) +
-                                                 ", this index is " + describe_embedder(spec_));
-    if (meta->fresh_count > in.remaining() / (sizeof(uuid) + row_ * sizeof(float)) ||
-        !in.read_array(fresh_ids_, meta->fresh_count) ||
-        !in.read_array(fresh_vectors_, meta->fresh_count * row_))
-      return in.corrupt("is truncated in its " + std::to_string(meta->fresh_count) +
-                        " fresh vectors");
+    if (auto ok = read_fresh_rows(in, path, meta->spec, meta->fresh_count); !ok) return ok;
     std::vector<uuid> graph_ids;
     if (!in.read_array(graph_ids, meta->graph_count))
       return in.corrupt("is truncated in its " + std::to_string(meta->graph_count) + " graph ids");
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
-    for (size_t i = 0; i < fresh_ids_.size(); ++i)
-      if (fresh_ids_[i].is_nil() ||
-          !where_.emplace(fresh_ids_[i], fresh_at(static_cast<uint32_t>(i))).second)
-        return in.corrupt("lists fresh id " + fresh_ids_[i].to_string() + " twice or as nil");
+    if (auto ok = locate_fresh_rows(in); !ok) return ok;
     if (!meta->has_graph) return {};
     auto graph = read_graph(in, *meta, std::move(graph_ids));
     if (!graph) return graph.error();
