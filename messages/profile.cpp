@@ -6,7 +6,11 @@
 #include "telos/messages/utf8.hpp"
 
 #include <cctype>
+#include <cerrno>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <system_error>
 
 namespace telos {
 
@@ -206,6 +210,21 @@ profile profile::teleo13() {
 
 expected<profile> profile::from_json(std::string_view json) {
   return profile_from_json(json);
+}
+
+expected<profile> profile::load(const std::string& name_or_path) {
+  if (name_or_path == "teleo13") return teleo13();
+  std::ifstream in{name_or_path, std::ios::binary};
+  if (!in)
+    return make_error(ec::invalid_argument, "profile '" + name_or_path +
+                                                "' is neither teleo13 nor a readable file: " +
+                                                std::generic_category().message(errno));
+  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  auto parsed = profile_from_json(text);
+  if (!parsed)
+    return make_error(ec::invalid_argument,
+                      "profile file '" + name_or_path + "': " + describe(parsed.error()));
+  return parsed;
 }
 
 std::string profile::to_json() const {

@@ -143,6 +143,9 @@ struct profile {
   /// policy: "index" ("hnsw", "flat" or "ivf"), "quantization" ("none", "int8", "binary"), "m",
   /// "ef_construction", "oversample" (positive integers); absent fields keep the defaults.
   static expected<profile> from_json(std::string_view json);
+  /// "teleo13" (the built-in layout) or the path of a profile JSON file, read and parsed as
+  /// from_json does; errors name the file ("profile file 'p.json': embedders[2].dim: ...").
+  static expected<profile> load(const std::string& name_or_path);
   /// The form from_json reads, on one line.
   std::string to_json() const;
 

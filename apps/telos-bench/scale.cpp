@@ -78,6 +78,9 @@ struct options {
   size_t clients = 2;
   size_t clusters = 64;
   uint32_t seed = 42;
+  /// "teleo13" or a profile JSON file (profile::load); every dense embedder must be cosine, the
+  /// metric of the exact reference.
+  std::string profile = "teleo13";
   size_t queries = 50;
   size_t m = 16;
   /// The libraries' M and efConstruction; the store's dense embedders take theirs from
@@ -157,6 +160,17 @@ double percentile_of(std::vector<double> xs, double p) {
   return xs[std::min(xs.size() - 1, i == 0 ? 0 : i - 1)];
 }
 
+/// The profile of the run: --profile, loaded and checked against what the exact reference scores.
+profile profile_of(const options& o) {
+  auto p = need(profile::load(o.profile), "--profile");
+  for (const auto& e : p.embedders)
+    if (e.kind == embedder_kind::dense && e.metric != metric::cosine)
+      throw scale_failure("--profile: embedder " + e.name + " has metric " + to_string(e.metric) +
+                          "; the exact reference of telos-bench scale scores dense embedders "
+                          "by cosine");
+  return p;
+}
+
 /// The id of memory i: deterministic, so the parent knows what its children stored.
 uuid id_of(uint64_t i) {
   std::string raw(16, '\0');
@@ -172,7 +186,7 @@ uuid id_of(uint64_t i) {
 class data_stream {
 public:
   data_stream(const options& o, uint32_t seed, size_t first_id = 0)
-      : gen_(profile::teleo13(), o.clusters, seed), first_id_(first_id) {}
+      : gen_(profile_of(o), o.clusters, seed), first_id_(first_id) {}
   memory next() {
     auto m = gen_.make_memory(i_);
     m.id = id_of(first_id_ + i_);
@@ -190,7 +204,7 @@ store_options store_at(const options& o) {
   store_options so;
   so.path = o.dir + "/store";
   so.backend = storage::backend_kind::rocksdb;
-  so.profile = profile::teleo13();
+  so.profile = profile_of(o);
   so.create_if_missing = true;
   so.index_options.hnsw_m = o.m;
   so.index_options.hnsw_ef_construction = o.ef_construction;
@@ -285,6 +299,8 @@ pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
                                    o.dir,
                                    "--clusters",
                                    std::to_string(o.clusters),
+                                   "--profile",
+                                   o.profile,
                                    "--batch",
                                    std::to_string(o.batch),
                                    "--clients",
@@ -650,9 +666,10 @@ void write_plot(const options& o, const std::vector<ack>& acks) {
 json run_parent(const options& o) {
   fs::remove_all(o.dir);
   fs::create_directories(o.dir);
-  const auto teleo13 = profile::teleo13();
+  const auto prof = profile_of(o);
   json out;
   out["n"] = o.n;
+  out["profile"] = o.profile == "teleo13" ? json("teleo13") : json::parse(prof.to_json());
   out["batch"] = o.batch;
   out["clients"] = o.clients;
   out["hnsw"] = {{"m", o.m}, {"ef_construction", o.ef_construction}, {"ef", o.ef}};
@@ -712,17 +729,16 @@ json run_parent(const options& o) {
   // 2. The same data again, in this process: its logical bytes (the engine's own batch builder)
   //    and the exact answers of the queries.
   std::cerr << "scale: exact answers and logical bytes\n";
-  synthetic query_gen{teleo13, o.clusters, o.seed};
+  synthetic query_gen{prof, o.clusters, o.seed};
   query_gen.reseed(o.seed + 7777);
   std::vector<std::vector<embedding>> queries(o.queries);
   for (size_t q = 0; q < o.queries; ++q)
-    for (size_t e = 0; e < teleo13.embedders.size(); ++e)
+    for (size_t e = 0; e < prof.embedders.size(); ++e)
       queries[q].push_back(query_gen.make(e, (q * 7) % o.clusters));
   store_options defaults;
   std::vector<std::vector<top_list>> exact(
-      o.queries,
-      std::vector<top_list>(teleo13.embedders.size(), top_list{defaults.fused_depth, {}}));
-  auto layout = need(storage::shard_layout::make(teleo13), "layout");
+      o.queries, std::vector<top_list>(prof.embedders.size(), top_list{defaults.fused_depth, {}}));
+  auto layout = need(storage::shard_layout::make(prof), "layout");
   record_catalog catalog;
   std::vector<std::shared_ptr<storage::row_contributor>> none;
   uint64_t logical_bytes = 0, sequence = 0;
@@ -733,12 +749,12 @@ json run_parent(const options& o) {
   std::vector<shard_write> writes(1);
   std::vector<std::vector<embedding>> prepared_queries(o.queries);
   for (size_t q = 0; q < o.queries; ++q)
-    for (size_t e = 0; e < teleo13.embedders.size(); ++e)
-      prepared_queries[q].push_back(prepared(teleo13.embedders[e], queries[q][e]));
+    for (size_t e = 0; e < prof.embedders.size(); ++e)
+      prepared_queries[q].push_back(prepared(prof.embedders[e], queries[q][e]));
   for (size_t i = 0; i < o.n; ++i) {
     auto m = data.next();
-    for (size_t e = 0; e < teleo13.embedders.size(); ++e) {
-      const auto& spec = teleo13.embedders[e];
+    for (size_t e = 0; e < prof.embedders.size(); ++e) {
+      const auto& spec = prof.embedders[e];
       auto stored = prepared(spec, m.embeddings.at(spec.name));
       for (size_t q = 0; q < o.queries; ++q) {
         auto score = exact_score(spec, prepared_queries[q][e], stored);
@@ -791,8 +807,8 @@ json run_parent(const options& o) {
   auto resident_open = static_cast<double>(status_bytes("VmRSS") - rss_before_open) / n;
   json recall = json::object();
   std::vector<double> single_ms, e1_ms, fused_ms;
-  for (size_t e = 0; e < teleo13.embedders.size(); ++e) {
-    const auto& spec = teleo13.embedders[e];
+  for (size_t e = 0; e < prof.embedders.size(); ++e) {
+    const auto& spec = prof.embedders[e];
     double sum = 0;
     for (size_t q = 0; q < o.queries; ++q) {
       search_request req;
@@ -818,8 +834,8 @@ json run_parent(const options& o) {
   double fused_sum = 0;
   for (size_t q = 0; q < o.queries; ++q) {
     fused_search_request req;
-    for (size_t e = 0; e < teleo13.embedders.size(); ++e)
-      req.queries[teleo13.embedders[e].name] = queries[q][e];
+    for (size_t e = 0; e < prof.embedders.size(); ++e)
+      req.queries[prof.embedders[e].name] = queries[q][e];
     req.k = 10;
     req.with_records = false;
     auto rrf_k = req.rrf_k;
@@ -929,6 +945,9 @@ registrar scale_command{command{
       sub.add_option("--clusters", o->clusters, "clusters of the synthetic data")
           ->check(CLI::PositiveNumber);
       sub.add_option("--seed", o->seed, "data seed");
+      sub.add_option("--profile", o->profile,
+                     "teleo13, or a profile JSON file (dense embedders cosine)")
+          ->capture_default_str();
       sub.add_option("--queries", o->queries, "queries per embedder (and fused)")
           ->check(CLI::PositiveNumber);
       sub.add_option("--m", o->m, "HNSW M (Telos and the libraries)");

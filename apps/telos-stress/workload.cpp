@@ -40,12 +40,7 @@ expected<profile> load_profile(const std::string& name_or_file) {
     };
     return p;
   }
-  std::ifstream in{name_or_file};
-  if (!in)
-    return make_error(ec::invalid_argument, "profile '" + name_or_file +
-                                                "' is neither teleo13, small nor a readable file");
-  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-  return profile::from_json(text);
+  return profile::load(name_or_file);
 }
 
 generator::generator(telos::profile p, uint64_t seed, uint64_t memories)

@@ -32,16 +32,12 @@ bool occupied(const std::string& path) {
 }
 
 expected<telos::profile> load_profile(const std::string& arg) {
-  if (arg == "teleo13") return telos::profile::teleo13();
+  if (arg != "-") return telos::profile::load(arg);
   auto text = read_input(arg);
   if (!text) return text.error();
   auto parsed = telos::profile::from_json(*text);
   if (!parsed)
-    return make_error(ec::invalid_argument,
-                      "profile file '" + arg + "': " + describe(parsed.error()));
-  if (auto valid = parsed->validate(); !valid)
-    return make_error(ec::invalid_argument,
-                      "profile file '" + arg + "': " + describe(valid.error()));
+    return make_error(ec::invalid_argument, "profile from stdin: " + describe(parsed.error()));
   return parsed;
 }
 

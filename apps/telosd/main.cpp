@@ -90,14 +90,7 @@ void announce(json_value line) {
 }
 
 expected<telos::profile> load_profile(const std::string& arg) {
-  if (arg.empty() || arg == "teleo13") return telos::profile::teleo13();
-  std::ifstream in{arg};
-  if (!in) return make_error(ec::invalid_argument, "cannot read profile file '" + arg + "'");
-  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-  auto p = telos::profile::from_json(text);
-  if (!p)
-    return make_error(ec::invalid_argument, "profile file '" + arg + "': " + describe(p.error()));
-  return p;
+  return telos::profile::load(arg.empty() ? "teleo13" : arg);
 }
 
 // -- shard host -----------------------------------------------------------------------------------
