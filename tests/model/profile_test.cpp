@@ -36,16 +36,16 @@ BOOST_AUTO_TEST_CASE(teleo13_has_the_documented_layout) {
       BOOST_CHECK(p.embedders[i].kind == expected_rows[i].kind);
       BOOST_CHECK_EQUAL(p.embedders[i].dim, expected_rows[i].dim);
       BOOST_CHECK(p.embedders[i].metric == metric::cosine);
-      // Dense embedders default to int8 codes in an HNSW graph; the others to their exact
-      // structures.
+      // Dense embedders default to int8 codes in an inverted file (exact below the threshold);
+      // the others to their exact structures (docs/ENGINE.md "Index policy").
       bool dense = expected_rows[i].kind == embedder_kind::dense;
       BOOST_CHECK(p.embedders[i].index.quantization ==
                   (dense ? quantization::int8 : quantization::none));
-      BOOST_CHECK(p.embedders[i].index.structure == index_structure::hnsw);
-      // Graph parameters chosen by measured recall (docs/ENGINE.md "Index policy"); the exact
-      // structures take none.
-      BOOST_CHECK_EQUAL(p.embedders[i].index.m, dense ? 16u : 0u);
-      BOOST_CHECK_EQUAL(p.embedders[i].index.ef_construction, dense ? 100u : 0u);
+      BOOST_CHECK(p.embedders[i].index.structure ==
+                  (dense ? index_structure::ivf : index_structure::hnsw));
+      // An inverted file takes no graph parameters.
+      BOOST_CHECK_EQUAL(p.embedders[i].index.m, 0u);
+      BOOST_CHECK_EQUAL(p.embedders[i].index.ef_construction, 0u);
       BOOST_CHECK_EQUAL(p.embedders[i].index.oversample, 0u);
     }
   }
