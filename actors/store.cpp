@@ -402,14 +402,6 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
       return std::move(ok.error());
     }
   }
-  // Writes spanning shards that a crash interrupted are finished before the store serves.
-  if (auto applied = opened->impl_->ask<uint64_t>(atom::recover_v); !applied) {
-    auto err =
-        make_error(code_of(applied.error()),
-                   "cannot apply the pending cross-shard intents: " + describe(applied.error()));
-    opened->close();
-    return err;
-  }
   return opened;
 }
 

@@ -1180,7 +1180,6 @@ transaction_front(front_ptr self, coordinator_actor coordinator,
       [=](atom::verify, bool repair) {
         return read<verify_result>(self, everything(), atom::verify_v, repair);
       },
-      [=](atom::recover) { return write<uint64_t>(self, atom::recover_v); },
       [=](atom::restore_live, std::string& dir) -> caf::result<uint64_t> {
         auto& st = self->state;
         if (st.restoring) return make_error(ec::overloaded, "another restore is in progress");
