@@ -3,7 +3,8 @@
 // (<dir>/prepared/shard-<i>/<tx>, node_files.hpp has the format; in memory for a memory store),
 // the encoding of a staged part, the apply of a committed part through its shard actor (once,
 // however often its commit is asked) and the local participant a store in one process hands the
-// transaction front (actors/transactions.hpp). See docs/GRAPH.md, "Writes across shards".
+// transaction front (actors/transactions.hpp). See docs/GRAPH.md, "Edges across shards in the
+// engine".
 #pragma once
 
 #include "telos/actors/test_hooks.hpp"

@@ -1,6 +1,8 @@
 // The blocking facade: opens the shards (recovery runs here, on the caller's thread), spawns the
-// actors, and turns each call into one request to the coordinator; a search that needs no record
-// runs search_run here over the local indexes instead (shard/local_indexes.hpp).
+// actors (with several shards, the transaction front and its local participants too, after
+// resolving what a crash left staged), and turns each call into one request to the coordinator
+// (or the front); a search that needs no record runs search_run here over the local indexes
+// instead (shard/local_indexes.hpp).
 #include "telos/actors/store.hpp"
 
 #include "telos/actors/cluster.hpp"
