@@ -327,23 +327,6 @@ void drop_write(coordinator_self self) {
   check_waiters(self);
 }
 
-/// The shards an edge is stored on: its source's and, when different, its target's.
-std::vector<size_t> edge_shards(const coordinator_state& st, const edge_data& e) {
-  auto a = st.shard_of(e.source);
-  auto b = st.shard_of(e.target);
-  if (a == b) return {a};
-  return {a, b};
-}
-
-/// The intent of `part` addressed to shard `target` (added when it has none yet).
-shard_intent& intend(shard_write& part, size_t target) {
-  for (auto& intent : part.intents)
-    if (intent.shard == target) return intent;
-  part.intents.emplace_back();
-  part.intents.back().shard = static_cast<uint32_t>(target);
-  return part.intents.back();
-}
-
 /// The state of a breadth-first traversal that asks each hop's node's shard.
 struct traversal_run {
   traverse_request q;
@@ -409,99 +392,6 @@ void traverse_level(coordinator_self self, std::shared_ptr<traversal_run> run) {
         }
         run->frontier = std::move(next);
         traverse_level(self, run);
-      });
-}
-
-// -- roll-forward intents -------------------------------------------------------------------------
-
-/// Applies the intents shard `origin` recorded, each on its shard (concurrently, each in order
-/// with the writes sent there before), then deletes them on `origin` in one batch that also
-/// deletes origin's copy of every added edge whose endpoint on the other shard was gone (so
-/// neither copy stays). Intents are counted as writes in flight, so close and checkpoint wait
-/// for them. On an error the intents stay recorded and the next open applies them.
-void apply_intents(coordinator_self self, size_t origin, std::vector<shard_intent> intents,
-                   std::function<void(caf::error)> done) {
-  if (intents.empty()) {
-    done({});
-    return;
-  }
-  // Test hook: TELOS_TEST_CRASH=after-intent kills the process like kill -9 right after a first
-  // shard committed a write with intents and before any intent is applied (tests/cli prove the
-  // recovery at the next open with it).
-  detail::crash_point("after-intent");
-  auto fail = [origin](const caf::error& err) {
-    return make_error(code_of(err),
-                      describe(err) + "; the write committed on shard " + std::to_string(origin) +
-                          ", its copies on other shards are applied at the next open");
-  };
-  auto shared = std::make_shared<std::vector<shard_intent>>(std::move(intents));
-  await_all<std::vector<shard_write_result>>(
-      shared->size(),
-      [self, shared](size_t i, auto reply) {
-        const auto& intent = (*shared)[i];
-        auto plan = std::make_shared<write_plan>();
-        auto& part = plan->part(intent.shard);
-        part.graph = intent.graph;
-        part.applies_intent = true;
-        ++self->state.inflight;
-        dispatch(self, plan, std::move(reply));
-      },
-      [self, origin, shared, done,
-       fail](std::vector<caf::expected<std::vector<shard_write_result>>> answers) {
-        auto plan = std::make_shared<write_plan>();
-        auto& part = plan->part(origin);
-        for (auto& answer : answers) {
-          if (!answer) {
-            done(fail(answer.error()));
-            return;
-          }
-          for (auto& e : answer->front().skipped_edges)
-            part.graph.edge_removes.push_back(std::move(e));
-        }
-        for (const auto& intent : *shared)
-          part.intents_done.push_back(intent.id);
-        ++self->state.inflight;
-        dispatch(self, plan, [done, fail](caf::expected<std::vector<shard_write_result>> r) {
-          done(r ? caf::error{} : fail(r.error()));
-        });
-      });
-}
-
-/// The completion of apply_all_intents for a request whose answer is `value`: the error if
-/// applying failed, else the answer.
-template <class Promise, class T>
-auto deliver_when_applied(Promise rp, T value) {
-  return [rp, value = std::move(value)](caf::error err) mutable {
-    if (err)
-      rp.deliver(std::move(err));
-    else
-      rp.deliver(std::move(value));
-  };
-}
-
-/// Applies the intents of every result of a write (results[i] came from shard shards[i]), then
-/// calls done with the first error.
-void apply_all_intents(coordinator_self self, const std::vector<size_t>& shards,
-                       std::vector<shard_write_result>& results,
-                       std::function<void(caf::error)> done) {
-  auto origins = std::make_shared<std::vector<std::pair<size_t, std::vector<shard_intent>>>>();
-  for (size_t i = 0; i < results.size(); ++i)
-    if (!results[i].intents.empty())
-      origins->emplace_back(shards[i], std::move(results[i].intents));
-  await_all<atom::ok>(
-      origins->size(),
-      [self, origins](size_t i, auto reply) {
-        auto& [origin, intents] = (*origins)[i];
-        apply_intents(self, origin, std::move(intents), [reply](caf::error err) mutable {
-          if (err)
-            reply(std::move(err));
-          else
-            reply(atom::ok_v);
-        });
-      },
-      [done](std::vector<caf::expected<atom::ok>> applied) {
-        auto ok = first_error_or_values(std::move(applied));
-        done(ok ? caf::error{} : std::move(ok.error()));
       });
 }
 
@@ -590,32 +480,22 @@ struct coordinator_commands {
         self, plan, [](const std::vector<shard_write_result>&) { return atom::ok_v; });
   }
 
+  /// Each id removed on its shard with its edges there. A remove whose memories have edges on
+  /// other shards comes through the transaction front (two-phase commit), which plans their
+  /// copies into the same write (shard_plan.hpp); here each shard's part is atomic on its own.
   caf::result<flag_list> remove(const std::vector<uuid>& ids) const {
     auto& st = self->state;
-    if (auto err = admit_write(self)) return err;
-    // The edge copies on other shards are deleted by the intents each memory's batch records.
     auto plan =
         write_plan::of(plan_removes(ids, {}, [&st](const uuid& id) { return st.shard_of(id); }));
-    for (auto& part : plan->parts)
-      part.intend_edge_copies = st.config.shards.size() > 1;
-    auto rp = self->make_response_promise<flag_list>();
     auto n = ids.size();
-    auto me = self;
-    dispatch(self, plan,
-             [me, rp, plan, n](caf::expected<std::vector<shard_write_result>> results) mutable {
-               if (!results) {
-                 rp.deliver(results.error());
-                 return;
-               }
-               flag_list removed(n, false);
-               for (size_t i = 0; i < results->size(); ++i)
-                 for (size_t k = 0; k < (*results)[i].removed.size(); ++k)
-                   removed[plan->positions[i][k]] = (*results)[i].removed[k];
-               // Each memory's batch recorded intents deleting its edges' copies on other shards.
-               apply_all_intents(me, plan->shards, *results,
-                                 deliver_when_applied(rp, std::move(removed)));
-             });
-    return rp;
+    return write_and_answer<flag_list>(self, plan,
+                                       [plan, n](const std::vector<shard_write_result>& results) {
+                                         flag_list removed(n, false);
+                                         for (size_t i = 0; i < results.size(); ++i)
+                                           for (size_t k = 0; k < results[i].removed.size(); ++k)
+                                             removed[plan->positions[i][k]] = results[i].removed[k];
+                                         return removed;
+                                       });
   }
 
   template <class T, class Atom>
@@ -630,6 +510,9 @@ struct coordinator_commands {
 
   // -- graph --------------------------------------------------------------------------------------
 
+  /// Each edge on its source's shard and, when different, its target's (shard_plan.hpp). Edges
+  /// across shards come through the transaction front (two-phase commit) in a store with several
+  /// shards; here each shard's part is atomic on its own.
   caf::result<atom::ok> add_edges(std::vector<edge_data>& edges) const {
     for (auto& e : edges)
       if (auto ok = check_edge(e); !ok) return std::move(ok.error());
@@ -639,15 +522,8 @@ struct coordinator_commands {
     std::vector<uuid> endpoints;
     for (const auto& e : edges)
       endpoints.insert(endpoints.end(), {e.source, e.target});
-    // Each edge's batch on its source's shard is the commit point: it holds the source's copy
-    // and an intent for the copy on the target's shard.
-    auto plan = std::make_shared<write_plan>();
-    for (auto& e : edges) {
-      auto shards = edge_shards(st, e);
-      auto& part = plan->part(shards.front());
-      part.graph.edge_puts.push_back(e);
-      if (shards.size() > 1) intend(part, shards.back()).graph.edge_puts.push_back(e);
-    }
+    auto plan =
+        write_plan::of(plan_edge_puts(edges, [&st](const uuid& id) { return st.shard_of(id); }));
     auto rp = self->make_response_promise<atom::ok>();
     auto me = self;
     ask_by_shard<bool>(
@@ -666,53 +542,29 @@ struct coordinator_commands {
                                                        " is not stored"));
               return;
             }
-          dispatch(me, plan,
-                   [me, plan, rp](caf::expected<std::vector<shard_write_result>> results) mutable {
-                     if (!results) {
-                       rp.deliver(results.error());
-                       return;
-                     }
-                     apply_all_intents(me, plan->shards, *results,
-                                       deliver_when_applied(rp, atom::ok_v));
-                   });
+          dispatch(me, plan, [rp](caf::expected<std::vector<shard_write_result>> results) mutable {
+            deliver_if_ok(rp, results, atom::ok_v);
+          });
         });
     return rp;
   }
 
+  /// As add_edges; whether each edge existed is its source's shard's answer.
   caf::result<flag_list> remove_edges(std::vector<edge_data>& edges) const {
     for (auto& e : edges)
       if (auto ok = check_edge(e); !ok) return std::move(ok.error());
-    if (auto err = admit_write(self)) return err;
     auto& st = self->state;
-    auto plan = std::make_shared<write_plan>();
-    // Where each edge's answer comes from: its source's shard, position in that part.
-    auto answers = std::make_shared<std::vector<std::pair<size_t, size_t>>>();
-    // As for adds: the source's shard deletes its copy and records an intent for the other.
-    for (auto& e : edges) {
-      auto shards = edge_shards(st, e);
-      auto& part = plan->part(shards.front());
-      answers->emplace_back(shards.front(), part.graph.edge_removes.size());
-      part.graph.edge_removes.push_back(e);
-      if (shards.size() > 1) intend(part, shards.back()).graph.edge_removes.push_back(e);
-    }
-    auto rp = self->make_response_promise<flag_list>();
-    auto me = self;
-    dispatch(
-        self, plan,
-        [me, rp, plan, answers](caf::expected<std::vector<shard_write_result>> results) mutable {
-          if (!results) {
-            rp.deliver(results.error());
-            return;
-          }
+    auto built = plan_edge_removes(edges, [&st](const uuid& id) { return st.shard_of(id); });
+    auto answers = built.answers;
+    auto plan = write_plan::of(std::move(built));
+    return write_and_answer<flag_list>(
+        self, plan, [plan, answers](const std::vector<shard_write_result>& results) {
           flag_list existed;
-          for (auto [shard, k] : *answers)
+          for (auto [shard, k] : answers)
             for (size_t i = 0; i < plan->shards.size(); ++i)
-              if (plan->shards[i] == shard)
-                existed.push_back((*results)[i].graph.edges_removed.at(k));
-          apply_all_intents(me, plan->shards, *results,
-                            deliver_when_applied(rp, std::move(existed)));
+              if (plan->shards[i] == shard) existed.push_back(results[i].graph.edges_removed.at(k));
+          return existed;
         });
-    return rp;
   }
 
   caf::result<std::vector<edge_data>> neighbours(neighbour_request& q) const {
@@ -852,33 +704,6 @@ struct coordinator_commands {
     return rp;
   }
 
-  caf::result<uint64_t> recover() const {
-    if (self->state.closing) return store_closing();
-    auto rp = self->make_response_promise<uint64_t>();
-    auto me = self;
-    ask_all_shards<std::vector<shard_intent>>(
-        self,
-        [me, rp](caf::expected<std::vector<std::vector<shard_intent>>> pending) mutable {
-          if (!pending) {
-            rp.deliver(pending.error());
-            return;
-          }
-          std::vector<size_t> origins;
-          std::vector<shard_write_result> results;
-          uint64_t total = 0;
-          for (size_t i = 0; i < pending->size(); ++i) {
-            if ((*pending)[i].empty()) continue;
-            total += (*pending)[i].size();
-            origins.push_back(i);
-            results.emplace_back();
-            results.back().intents = std::move((*pending)[i]);
-          }
-          apply_all_intents(me, origins, results, deliver_when_applied(rp, total));
-        },
-        atom::intents_v);
-    return rp;
-  }
-
   caf::result<atom::ok> close() const {
     auto& st = self->state;
     if (st.closing) return make_error(ec::closed, "the store is already closing");
@@ -944,7 +769,6 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_self self,
       [=](atom::checkpoint, const std::string& dir) { return c.checkpoint(dir); },
       [=](atom::stats) { return c.stats(); },
       [=](atom::verify, bool repair) { return c.verify(repair); },
-      [=](atom::recover) { return c.recover(); },
       [=](atom::close) { return c.close(); },
   };
 }

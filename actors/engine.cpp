@@ -54,10 +54,6 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
     sc.shard_count = s.count;
     sc.clock = opts.clock;
     sc.max_group_bytes = opts.max_group_bytes;
-    sc.intents_keyspace = s.intents_keyspace;
-    sc.next_intent = s.intents.next_id;
-    for (const auto& intent : s.intents.pending)
-      sc.intents.emplace(intent.id, intent);
     if (opts.on_write_error)
       sc.on_write_error = [f = opts.on_write_error, id = s.id](const caf::error& err) {
         f(id, err);

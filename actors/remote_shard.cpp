@@ -416,7 +416,6 @@ remote_shard_actor::behavior_type remote_shard(remote_ptr self, remote_shard_con
       [self](atom::verify, bool repair) {
         return forward<verify_result>(self, atom::verify_v, repair);
       },
-      [self](atom::intents) { return forward<std::vector<shard_intent>>(self, atom::intents_v); },
       // The node owns its shard: a closing coordinator lets go of it and leaves it running.
       [self](atom::close) {
         self->quit();

@@ -31,8 +31,6 @@ struct built_group {
   bool plain = false;
   /// Estimated size of its writes.
   size_t bytes = 0;
-  /// Per write: the intents it deletes (the pending set changes once the batch committed).
-  std::vector<std::vector<uint64_t>> resolved;
 };
 
 namespace {
@@ -112,8 +110,7 @@ bool previous_from_catalog(const shard_state& st, const uuid& id,
 }
 
 bool plain_write(const shard_write& w) {
-  return w.removes.empty() && !w.must_exist && w.graph.empty() && w.intents.empty() &&
-         w.intents_done.empty();
+  return w.removes.empty() && !w.must_exist && w.graph.empty();
 }
 
 /// Builds a group; answers the requests it rejected. Null when nothing is left to commit.
@@ -126,12 +123,8 @@ std::shared_ptr<built_group> build_group(shard_self self,
                            [](const queued_write& q) { return plain_write(q.request); });
   std::vector<shard_write> requests;
   requests.reserve(writes->size());
-  // Per request: the intents it deletes (the pending set changes once the batch committed).
-  std::vector<std::vector<uint64_t>> resolved;
-  for (auto& q : *writes) {
-    resolved.push_back(q.request.intents_done);
+  for (auto& q : *writes)
     requests.push_back(std::move(q.request));
-  }
   std::unordered_set<uuid> ids;
   if (plain)
     for (const auto& r : requests)
@@ -150,10 +143,6 @@ std::shared_ptr<built_group> build_group(shard_self self,
     ctx.owns = [id = st.config.id, n = st.config.shard_count](const uuid& x) {
       return stable_hash(x) % n == id;
     };
-  ctx.intents_keyspace = st.config.intents_keyspace;
-  ctx.next_intent = &st.config.next_intent;
-  ctx.shard_id = st.config.id;
-  ctx.shard_count = st.config.shard_count;
   auto b = std::make_shared<built_group>();
   for (const auto& r : requests)
     b->bytes += estimated_bytes(r);
@@ -162,7 +151,6 @@ std::shared_ptr<built_group> build_group(shard_self self,
   if (st.config.graph) b->stagings = st.config.graph->take_group();
   b->ids = std::move(ids);
   b->plain = plain;
-  b->resolved = std::move(resolved);
   auto& g = *b->g;
   for (size_t i = 0; i < b->writes->size(); ++i)
     if (g.outcomes[i].error) (*b->writes)[i].promise.deliver(g.outcomes[i].error);
@@ -249,14 +237,6 @@ void write_group_out(shard_self self, std::shared_ptr<built_group> b) {
           [self, b](atom::ok) {
             auto& st = self->state;
             if (st.config.graph) st.config.graph->settle(b->stagings, true);
-            for (size_t i = 0; i < b->g->outcomes.size(); ++i) {
-              const auto& outcome = b->g->outcomes[i];
-              if (outcome.error) continue;
-              for (const auto& intent : outcome.result.intents)
-                st.config.intents[intent.id] = intent;
-              for (auto id : b->resolved[i])
-                st.config.intents.erase(id);
-            }
             st.config.sequence = b->g->sequence;
             st.config.catalog->apply(b->g->changes);
             fan_out(self, b->writes, b->g);
@@ -596,12 +576,6 @@ shard_actor::behavior_type shard_behavior(shard_self self, shard_actor_config co
     };
   self->state.config = std::move(config);
   return {
-      [=](atom::intents) {
-        std::vector<shard_intent> pending;
-        for (const auto& kv : self->state.config.intents)
-          pending.push_back(kv.second);
-        return pending;
-      },
       [=](atom::write, shard_write& w) -> caf::result<shard_write_result> {
         auto& st = self->state;
         if (st.closing)

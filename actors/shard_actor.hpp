@@ -45,11 +45,6 @@ struct shard_actor_config {
   uint64_t rebuild_chunk = 1024;
   /// Milliseconds since the epoch, stamped into unset timestamps; tests may fix it.
   std::function<int64_t()> clock;
-  /// The keyspace of roll-forward intents (with the graph), the next intent id, and the intents
-  /// recorded and not deleted yet (kept equal to the keyspace after every commit).
-  std::optional<keyspace_id> intents_keyspace;
-  uint64_t next_intent = 1;
-  std::map<uint64_t, shard_intent> intents;
   /// Called with the error of every backend write that failed (a telosd node reopens the shard
   /// when the error asks for it: storage::asks_for_reopen); may be empty.
   std::function<void(const caf::error&)> on_write_error;

@@ -2,14 +2,13 @@
 #include "telos/actors/shard_node.hpp"
 
 #include "telos/actors/node_files.hpp"
+#include "telos/actors/participant.hpp"
 #include "telos/actors/test_hooks.hpp"
 #include "telos/shard/durable_file.hpp"
 #include "telos/storage/backend_checks.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/binary_deserializer.hpp>
-#include <caf/binary_serializer.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
@@ -37,36 +36,6 @@ std::string shard_list(const std::vector<shard_host>& shards) {
   return names;
 }
 
-/// The keeper of a node's staged two-phase-commit parts (node_files.hpp has their format); one
-/// mailbox, so a part's write, read, removal and listing happen in the order the node asked.
-prepared_parts_actor::behavior_type parts_keeper(prepared_parts_actor::pointer self,
-                                                 std::string data_dir) {
-  return {
-      [data_dir](atom::prepare_tx, uint32_t shard, const uuid& tx,
-                 const std::string& bytes) -> caf::result<atom::ok> {
-        if (auto ok = write_prepared_part(data_dir, shard, tx, bytes); !ok)
-          return std::move(ok.error());
-        detail::crash_point("after-prepare");
-        return atom::ok_v;
-      },
-      [data_dir](atom::get, uint32_t shard, const uuid& tx) -> caf::result<bool, std::string> {
-        auto bytes = read_prepared_part(data_dir, shard, tx);
-        if (!bytes) return std::move(bytes.error());
-        if (!*bytes) return {false, std::string{}};
-        return {true, std::move(**bytes)};
-      },
-      [data_dir](atom::remove, uint32_t shard, const uuid& tx) {
-        remove_prepared_part(data_dir, shard, tx);
-        return atom::ok_v;
-      },
-      [data_dir](atom::prepared_tx, uint32_t shard) { return prepared_parts(data_dir, shard); },
-      [self](atom::close) {
-        self->quit();
-        return atom::ok_v;
-      },
-  };
-}
-
 struct shard_node_state {
   static inline const char* name = "shard_node";
   std::string data_dir;
@@ -82,10 +51,8 @@ struct shard_node_state {
   std::map<uint32_t, std::string> broken;
   /// Run once no restore is in progress (stop_shard_node).
   std::vector<std::function<void()>> after_restores;
-  /// Commits being applied, by shard and transaction: a repeated commit (the coordinator retries
-  /// after a lost answer) waits for the first instead of applying the part twice.
-  std::map<std::pair<uint32_t, uuid>, std::vector<caf::typed_response_promise<shard_write_result>>>
-      applying;
+  /// Commits being applied (participant.hpp).
+  staged_commits commits;
   /// Keeps the staged parts in prepared/ (detached: writes and fsyncs them off the scheduler).
   prepared_parts_actor parts;
   /// Shards whose store asked to be reopened after a write error, with the wait before the next
@@ -347,7 +314,7 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
   st.profile = st.config.profile;
   st.shard_count = st.config.shard_count;
   st.shards = std::move(shards);
-  st.parts = self->system().spawn<caf::detached>(parts_keeper, st.data_dir);
+  st.parts = spawn_parts_keeper(self->system(), st.data_dir);
   self->link_to(st.parts);
   for (auto& h : st.shards)
     if (!h.engine) serve(self, h);
@@ -403,15 +370,11 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
              const shard_write& part) -> caf::result<atom::ok> {
         auto& st = self->state;
         if (hosted(st, shard) == nullptr) return not_hosted(st, shard);
-        std::vector<char> bytes;
-        caf::binary_serializer sink{self->system(), bytes};
-        if (auto err = sink(const_cast<shard_write&>(part)))
-          return make_error(ec::internal,
-                            "cannot encode the prepared part: " + self->system().render(err));
+        auto bytes = encode_part(self->system(), part);
+        if (!bytes) return std::move(bytes.error());
         // Written and synced by the detached keeper of the parts, off the scheduler's threads.
         auto rp = self->make_response_promise<atom::ok>();
-        self->request(st.parts, caf::infinite, atom::prepare_tx_v, shard, tx,
-                      std::string{bytes.begin(), bytes.end()})
+        self->request(st.parts, caf::infinite, atom::prepare_tx_v, shard, tx, std::move(*bytes))
             .then([rp](atom::ok) mutable { rp.deliver(atom::ok_v); },
                   [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
@@ -423,56 +386,15 @@ shard_node_actor::behavior_type shard_node(shard_node_ptr self, shard_node_confi
         auto* host = hosted(st, shard);
         if (host == nullptr) return not_hosted(st, shard);
         if (!host->actor) return not_serving(st, shard);
-        auto key = std::make_pair(shard, tx);
-        if (auto it = st.applying.find(key); it != st.applying.end()) {
-          it->second.push_back(self->make_response_promise<shard_write_result>());
-          return it->second.back();
-        }
-        auto rp = self->make_response_promise<shard_write_result>();
-        st.applying[key].push_back(rp);
-        auto answer = [self, key](auto result) {
-          auto waiting = std::move(self->state.applying[key]);
-          self->state.applying.erase(key);
-          for (auto& w : waiting)
-            w.deliver(result);
-        };
-        auto apply = [self, answer, shard, tx](bool staged, std::string& bytes) mutable {
-          // Applied and dropped already (a repeated commit after a lost answer).
-          if (!staged) {
-            answer(shard_write_result{});
-            return;
-          }
+        auto target = [self, shard]() -> caf::expected<shard_actor> {
           auto& st = self->state;
-          shard_write part;
-          caf::binary_deserializer source{self->system(), bytes.data(), bytes.size()};
-          if (auto err = source(part)) {
-            answer(make_error(ec::corrupt_value,
-                              "prepared part '" + prepared_dir(st.data_dir, shard) + "/" +
-                                  tx.to_string() +
-                                  "' does not decode: " + self->system().render(err)));
-            return;
-          }
           auto* host = hosted(st, shard);
-          if (!host->actor) {
-            answer(not_serving(st, shard));
-            return;
-          }
-          self->request(host->actor, caf::infinite, atom::write_v, std::move(part))
-              .then(
-                  [self, answer, shard, tx](shard_write_result& r) mutable {
-                    self->request(self->state.parts, caf::infinite, atom::remove_v, shard, tx)
-                        .then(
-                            [answer, r](atom::ok) mutable {
-                              detail::pause_point("after-commit");
-                              answer(r);
-                            },
-                            [answer, r](caf::error&) mutable { answer(r); });
-                  },
-                  [answer](caf::error& err) mutable { answer(err); });
+          if (host == nullptr) return not_hosted(st, shard);
+          if (!host->actor) return not_serving(st, shard);
+          return host->actor;
         };
-        self->request(st.parts, caf::infinite, atom::get_v, shard, tx)
-            .then(apply, [answer](caf::error& err) mutable { answer(err); });
-        return rp;
+        return commit_staged(self, st.commits, st.parts, shard, tx,
+                             prepared_dir(st.data_dir, shard) + "/" + tx.to_string(), target);
       },
       [self](atom::abort_tx, uint32_t shard, const uuid& tx) -> caf::result<atom::ok> {
         auto& st = self->state;

@@ -1,6 +1,7 @@
 // The shard node (owns): the node actor a telosd shard host publishes. It answers the attach
 // handshake for the shards it hosts, is the participant of two-phase commit (stages parts in
-// prepared/, applies or drops them), writes checkpoints and restores a shard live.
+// prepared/, applies or drops them, through actors/participant.hpp), writes checkpoints and
+// restores a shard live.
 #pragma once
 
 #include "telos/actors/engine.hpp"

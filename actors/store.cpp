@@ -1,12 +1,17 @@
 // The blocking facade: opens the shards (recovery runs here, on the caller's thread), spawns the
-// actors, and turns each call into one request to the coordinator; a search that needs no record
-// runs search_run here over the local indexes instead (shard/local_indexes.hpp).
+// actors (with several shards, the transaction front and its local participants too, after
+// resolving what a crash left staged), and turns each call into one request to the coordinator
+// (or the front); a search that needs no record runs search_run here over the local indexes
+// instead (shard/local_indexes.hpp).
 #include "telos/actors/store.hpp"
 
 #include "telos/actors/cluster.hpp"
 #include "telos/actors/config.hpp"
 #include "telos/actors/engine.hpp"
+#include "telos/actors/node_files.hpp"
+#include "telos/actors/participant.hpp"
 #include "telos/actors/test_hooks.hpp"
+#include "telos/actors/transactions.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/shard/durable_file.hpp"
 #include "telos/shard/local_indexes.hpp"
@@ -17,6 +22,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -38,7 +44,12 @@ struct store::impl {
   telos::profile profile;
   store_manifest manifest;
   std::vector<opened_shard> shards;
+  /// With several shards actors.coordinator is the transaction front over the engine's coordinator
+  /// (start_transactions); these are its participants, their keeper of staged parts and the
+  /// writer of its decisions.
   engine_actors actors;
+  std::vector<transaction_shard_actor> participants;
+  prepared_parts_actor parts;
 
   /// Connected to a coordinator node (store::connect): no shards here, close leaves it running.
   bool remote = false;
@@ -153,6 +164,60 @@ struct store::impl {
 
   expected<search_run> plan_search(fused_search_request req) const {
     return search_run::plan(profile, opts.limits, std::move(req), opts.fused_depth, shards.size());
+  }
+
+  /// A store with several shards commits the writes that span shards (edges, removes of memories
+  /// with edges elsewhere) by two-phase commit, as a cluster does: decisions in `dir`/DECISIONS,
+  /// staged parts in `dir`/prepared/shard-<i>/ (both in memory when `dir` is empty). What a crash
+  /// left staged is resolved here, before the store serves: decided parts are applied (again:
+  /// applying is idempotent), undecided ones dropped.
+  expected<void> start_transactions(const std::string& dir) {
+    auto n = static_cast<uint32_t>(shards.size());
+    auto log = decision_log::open(dir, n);
+    if (!log) return std::move(log.error());
+    parts = spawn_parts_keeper(*sys, dir);
+    for (uint32_t i = 0; i < n; ++i)
+      participants.push_back(spawn_local_participant(
+          *sys, actors.shards[i], parts, i,
+          dir.empty() ? "shard " + std::to_string(i) + " (in memory)" : prepared_dir(dir, i)));
+    caf::scoped_actor self{*sys};
+    caf::error failed;
+    auto fail = [&failed](caf::error& err) { failed = std::move(err); };
+    for (uint32_t i = 0; i < n && !failed; ++i) {
+      std::vector<uuid> txs;
+      self->request(parts, caf::infinite, atom::prepared_tx_v, i)
+          .receive([&txs](std::vector<uuid>& found) { txs = std::move(found); }, fail);
+      for (size_t k = 0; k < txs.size() && !failed; ++k) {
+        if ((*log)->committed(txs[k]))
+          self->request(participants[i], caf::infinite, atom::commit_tx_v, txs[k])
+              .receive([](shard_write_result&) {}, fail);
+        else
+          self->request(participants[i], caf::infinite, atom::abort_tx_v, txs[k])
+              .receive([](atom::ok) {}, fail);
+      }
+    }
+    if (failed)
+      return make_error(code_of(failed),
+                        "cannot finish the cross-shard writes a crash interrupted: " +
+                            describe(failed));
+    // A part is dropped only once it was applied: every decision is applied everywhere now.
+    for (const auto& d : (*log)->pending())
+      for (auto s : d.shards)
+        if (auto ok = (*log)->record_applied(d.tx, s); !ok) return ok;
+    auto writer = spawn_decision_writer(*sys, *log);
+    actors.coordinator =
+        spawn_transaction_front(*sys, actors.coordinator, participants, profile, opts.limits,
+                                std::move(*log), std::move(writer), false);
+    return {};
+  }
+
+  /// Stops the participants and their keeper (after the front closed).
+  void stop_transactions() {
+    for (auto& a : participants)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    participants.clear();
+    if (parts) caf::anon_send(parts, atom::close_v);
+    parts = prepared_parts_actor{};
   }
 
   template <class T, class... Ts>
@@ -332,13 +397,12 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   p->local = p->actors.local;
   p->opts = std::move(opts);
   auto opened = std::unique_ptr<store>{new store(std::move(p))};
-  // Writes spanning shards that a crash interrupted are finished before the store serves.
-  if (auto applied = opened->impl_->ask<uint64_t>(atom::recover_v); !applied) {
-    auto err =
-        make_error(code_of(applied.error()),
-                   "cannot apply the pending cross-shard intents: " + describe(applied.error()));
-    opened->close();
-    return err;
+  if (opened->impl_->shards.size() > 1) {
+    auto& o = *opened->impl_;
+    if (auto ok = o.start_transactions(persistent ? o.opts.path : std::string{}); !ok) {
+      opened->close();
+      return std::move(ok.error());
+    }
   }
   return opened;
 }
@@ -720,6 +784,7 @@ expected<void> store::close() {
     return {};
   }
   auto ok = p.ask<atom::ok>(atom::close_v);
+  p.stop_transactions();
   // Searches on callers' threads that started before this finish first; later ones see closed.
   p.local->close();
   p.closed = true;

@@ -2,6 +2,7 @@
 // front (see transactions.hpp).
 #include "telos/actors/transactions.hpp"
 #include "telos/actors/shard_plan.hpp"
+#include "telos/actors/test_hooks.hpp"
 #include "telos/shard/durable_file.hpp"
 
 #include <caf/actor_system.hpp>
@@ -85,11 +86,11 @@ expected<std::shared_ptr<decision_log>>
 decision_log::open(const std::string& data_dir, uint32_t shard_count, size_t compact_every) {
   std::shared_ptr<decision_log> log{new decision_log};
   log->data_dir_ = data_dir;
-  log->path_ = data_dir + "/DECISIONS";
+  log->path_ = data_dir.empty() ? std::string{} : data_dir + "/DECISIONS";
   log->shard_count_ = shard_count;
   log->compact_every_ = std::max<size_t>(compact_every, 1);
   std::string text;
-  {
+  if (!log->path_.empty()) {
     std::ifstream in{log->path_, std::ios::binary};
     text.assign(std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{});
   }
@@ -125,6 +126,8 @@ decision_log::~decision_log() {
 }
 
 expected<void> decision_log::compact() {
+  lines_ = pending_.size();
+  if (path_.empty()) return {};
   std::string text;
   for (const auto& [tx, d] : pending_)
     text += commit_line(d);
@@ -143,6 +146,10 @@ expected<void> decision_log::compact() {
 }
 
 expected<void> decision_log::append(const std::string& line, bool sync) {
+  if (path_.empty()) {
+    ++lines_;
+    return {};
+  }
   if (fd_ < 0)
     return make_error(ec::io_error,
                       "the decision log '" + path_ +
@@ -222,8 +229,12 @@ decision_log_actor::behavior_type decision_writer(decision_log_actor::pointer se
   return {
       [log](atom::commit_tx, const uuid& tx, const std::vector<uint32_t>& shards,
             const std::vector<uuid>& ids) -> caf::result<atom::ok> {
+        // Test hooks: TELOS_TEST_CRASH=before-decision / after-decision kill the process like
+        // kill -9 with every part staged, before or after the decision is durable.
+        detail::crash_point("before-decision");
         if (auto logged = log->record_commit(tx, {shards.begin(), shards.end()}, ids); !logged)
           return std::move(logged.error());
+        detail::crash_point("after-decision");
         return atom::ok_v;
       },
       // A failure only keeps the decision in the log longer (its line is rewritten later).
@@ -295,6 +306,9 @@ struct front_state {
   telos::profile profile;
   telos::limits limits;
   std::shared_ptr<decision_log> decisions;
+  /// Put batches over several shards go through two-phase commit too (a cluster); otherwise (a
+  /// store in one process) they go to the coordinator, each shard's part atomic on its own.
+  bool two_phase_puts = true;
   /// Writes the decision log (detached): the front never waits for a disk itself.
   decision_log_actor writer;
   /// Ids of every cross-shard batch from its prepare until its commit phase ended: writes to them
@@ -898,7 +912,7 @@ void put_batch(front_ptr self, std::vector<memory> batch,
     return;
   }
   auto plan = std::make_shared<shard_plan>(plan_puts(batch, shard_of));
-  if (plan->parts.size() <= 1) {
+  if (plan->parts.size() <= 1 || !st.two_phase_puts) {
     forward_write<std::vector<uuid>>(self, rp, {ids.begin(), ids.end()}, atom::put_v,
                                      std::move(batch));
     return;
@@ -1043,8 +1057,9 @@ transaction_front_actor::behavior_type
 transaction_front(front_ptr self, coordinator_actor coordinator,
                   std::vector<transaction_shard_actor> shards, telos::profile profile,
                   telos::limits limits, std::shared_ptr<decision_log> decisions,
-                  decision_log_actor writer) {
+                  decision_log_actor writer, bool two_phase_puts) {
   auto& st = self->state;
+  st.two_phase_puts = two_phase_puts;
   st.coordinator = std::move(coordinator);
   st.shards = std::move(shards);
   st.profile = std::move(profile);
@@ -1165,7 +1180,6 @@ transaction_front(front_ptr self, coordinator_actor coordinator,
       [=](atom::verify, bool repair) {
         return read<verify_result>(self, everything(), atom::verify_v, repair);
       },
-      [=](atom::recover) { return write<uint64_t>(self, atom::recover_v); },
       [=](atom::restore_live, std::string& dir) -> caf::result<uint64_t> {
         auto& st = self->state;
         if (st.restoring) return make_error(ec::overloaded, "another restore is in progress");
@@ -1210,10 +1224,10 @@ coordinator_actor spawn_transaction_front(caf::actor_system& sys, coordinator_ac
                                           std::vector<transaction_shard_actor> shards,
                                           telos::profile profile, telos::limits limits,
                                           std::shared_ptr<decision_log> decisions,
-                                          decision_log_actor writer) {
-  return caf::actor_cast<coordinator_actor>(sys.spawn(transaction_front, std::move(coordinator),
-                                                      std::move(shards), std::move(profile), limits,
-                                                      std::move(decisions), std::move(writer)));
+                                          decision_log_actor writer, bool two_phase_puts) {
+  return caf::actor_cast<coordinator_actor>(
+      sys.spawn(transaction_front, std::move(coordinator), std::move(shards), std::move(profile),
+                limits, std::move(decisions), std::move(writer), two_phase_puts));
 }
 
 } // namespace telos

@@ -37,7 +37,8 @@ struct pending_decision {
 /// decisions some shard still has to apply.
 class decision_log {
 public:
-  /// Opens (creates) the log of a cluster of `shard_count` shards and compacts it.
+  /// Opens (creates) the log of a cluster (or a store in one process) of `shard_count` shards and
+  /// compacts it. An empty `data_dir` keeps the decisions in memory (a store without a directory).
   static expected<std::shared_ptr<decision_log>>
   open(const std::string& data_dir, uint32_t shard_count, size_t compact_every = 1024);
   ~decision_log();
@@ -85,14 +86,17 @@ decision_log_actor spawn_decision_writer(caf::actor_system& sys, std::shared_ptr
 expected<uint64_t> restore_cluster(caf::actor_system& sys, const caf::actor& front,
                                    const std::string& dir, std::chrono::milliseconds timeout);
 
-/// What a coordinator node publishes instead of the bare coordinator: put and remove batches
-/// whose ids fall on several shards go through two-phase commit over `shards` (the remote shard
-/// actors, in shard order); everything else is handed to the coordinator unchanged. `writer`
-/// (spawn_decision_writer over `decisions`) writes the log; the front closes it when it closes.
+/// What a coordinator node publishes instead of the bare coordinator, and what a store in one
+/// process with several shards puts in front of its coordinator: edge writes, and removes of
+/// memories whose edges have copies on other shards, that span shards (with `two_phase_puts`,
+/// put batches over several shards too) go through two-phase commit over `shards` (the remote
+/// shard actors, or the local participants, in shard order); everything else is handed to the
+/// coordinator unchanged. `writer` (spawn_decision_writer over `decisions`) writes the log; the
+/// front closes it when it closes.
 coordinator_actor spawn_transaction_front(caf::actor_system& sys, coordinator_actor coordinator,
                                           std::vector<transaction_shard_actor> shards,
                                           telos::profile profile, telos::limits limits,
                                           std::shared_ptr<decision_log> decisions,
-                                          decision_log_actor writer);
+                                          decision_log_actor writer, bool two_phase_puts = true);
 
 } // namespace telos

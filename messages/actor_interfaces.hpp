@@ -32,24 +32,6 @@ namespace telos {
 
 // -- payloads -------------------------------------------------------------------------------------
 
-/// A write another shard must apply once the recording shard's batch committed: a roll-forward
-/// intent. It is stored in the recording shard's batch (the commit point of a write that spans
-/// shards), applied by the coordinator on the other shard (idempotently) and then deleted; intents
-/// still stored at open are applied then (docs/GRAPH.md, "Edges across shards in the engine").
-struct shard_intent {
-  /// Assigned by the recording shard when it records the intent: increasing, never reused.
-  uint64_t id = 0;
-  /// The shard that must apply the write.
-  uint32_t shard = 0;
-  /// The mirrored graph write (edge copies to add or delete).
-  graph_write graph;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, shard_intent& x) {
-  return f(caf::meta::type_name("shard_intent"), x.id, x.shard, x.graph);
-}
-
 /// One shard's part of a client write: the memories to store (in order) and the ids to remove,
 /// committed as one atomic batch.
 struct shard_write {
@@ -60,23 +42,11 @@ struct shard_write {
   /// Edges and quads, applied after the puts and removes, in the same batch. Every endpoint of
   /// an added edge that lives on this shard must be stored; ec::not_found otherwise.
   graph_write graph;
-  /// Roll-forward intents to record in this batch (their ids are assigned by the shard and
-  /// returned in shard_write_result::intents).
-  std::vector<shard_intent> intents;
-  /// Intents of this shard that were applied: deleted in this batch.
-  std::vector<uint64_t> intents_done;
-  /// Record an intent per other shard that deletes the copies there of the edges this write's
-  /// removes drop (the memory's batch is then the commit point of the whole delete).
-  bool intend_edge_copies = false;
-  /// The write applies an intent: an added edge whose endpoint on this shard is not stored is
-  /// skipped (listed in shard_write_result::skipped_edges) instead of failing the write.
-  bool applies_intent = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write& x) {
-  return f(caf::meta::type_name("shard_write"), x.puts, x.removes, x.must_exist, x.graph, x.intents,
-           x.intents_done, x.intend_edge_copies, x.applies_intent);
+  return f(caf::meta::type_name("shard_write"), x.puts, x.removes, x.must_exist, x.graph);
 }
 
 /// What a committed shard_write changed.
@@ -87,16 +57,11 @@ struct shard_write_result {
   /// Edges deleted because one of their endpoints was removed (both directions), so the
   /// coordinator can delete the copies on the other endpoints' shards.
   std::vector<edge_data> dropped_edges;
-  /// The intents this write recorded, with their ids.
-  std::vector<shard_intent> intents;
-  /// With applies_intent: the added edges skipped because their endpoint here is not stored.
-  std::vector<edge_data> skipped_edges;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_write_result& x) {
-  return f(caf::meta::type_name("shard_write_result"), x.removed, x.graph, x.dropped_edges,
-           x.intents, x.skipped_edges);
+  return f(caf::meta::type_name("shard_write_result"), x.removed, x.graph, x.dropped_edges);
 }
 
 /// One committed sequence's changes to one embedder's index: the final state of every id the
@@ -386,10 +351,7 @@ using shard_actor = caf::typed_actor<
     /// Counters of the shard and its indexes.
     caf::replies_to<atom::stats>::with<shard_info>,
     /// Checks rows, counters and indexes with writes held back; with repair, fixes and rebuilds.
-    caf::replies_to<atom::verify, bool>::with<verify_result>,
-    /// The roll-forward intents this shard recorded and not deleted yet, by id.
-    caf::replies_to<atom::intents>::with<std::vector<shard_intent>>>::
-    extend_with<maintenance_actor>;
+    caf::replies_to<atom::verify, bool>::with<verify_result>>::extend_with<maintenance_actor>;
 
 /// The entry point of a store: validates, routes by stable_hash(id) % shards, fans out and
 /// merges. Writes beyond the in-flight limit fail with ec::overloaded.
@@ -435,10 +397,7 @@ using coordinator_actor = caf::typed_actor<
     /// Counters of every shard.
     caf::replies_to<atom::stats>::with<std::vector<shard_info>>,
     /// Checks (and with the flag repairs) every shard.
-    caf::replies_to<atom::verify, bool>::with<verify_result>,
-    /// Applies every roll-forward intent the shards still hold (a crash left them) and deletes
-    /// them; replies how many were applied. The facade asks once at open, before serving.
-    caf::replies_to<atom::recover>::with<uint64_t>>::extend_with<maintenance_actor>;
+    caf::replies_to<atom::verify, bool>::with<verify_result>>::extend_with<maintenance_actor>;
 
 /// What a telosd process publishes on its port (actors/cluster.hpp): it hands out the shard
 /// actors or the coordinator it hosts, after checking who asks for what.

@@ -66,9 +66,6 @@ CAF_ADD_TYPE_ID(telos, (telos::quad_match_request))
 CAF_ADD_TYPE_ID(telos, (telos::quad_match_page))
 CAF_ADD_TYPE_ID(telos, (telos::graph_write))
 CAF_ADD_TYPE_ID(telos, (telos::graph_write_result))
-// Roll-forward intents of writes that span shards.
-CAF_ADD_TYPE_ID(telos, (telos::shard_intent))
-CAF_ADD_TYPE_ID(telos, (std::vector<telos::shard_intent>))
 // The cluster handshake (actor_interfaces.hpp, node_actor).
 CAF_ADD_TYPE_ID(telos, (telos::shard_identity))
 CAF_ADD_TYPE_ID(telos, (telos::cluster_identity))

@@ -323,6 +323,28 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
   return {};
 }
 
+/// Before two-phase commit, a write spanning shards left roll-forward intents in this keyspace
+/// until its other shards applied it. This build applies none: a store a crash left with some is
+/// refused (ec::format_mismatch naming how many), never opened with half a write.
+expected<void> refuse_pending_intents(const opened_shard& s) {
+  auto ks = s.layout.keyspace(legacy_intents_keyspace);
+  if (!ks) return std::move(ks.error());
+  auto it = s.backend->scan_prefix(*ks, {});
+  if (!it) return std::move(it.error());
+  uint64_t pending = 0;
+  for (auto& i = *it; i->valid(); i->next())
+    ++pending;
+  if (auto err = (*it)->status()) return err;
+  if (pending == 0) return {};
+  return make_error(ec::format_mismatch,
+                    "shard " + std::to_string(s.id) +
+                        (s.root.empty() ? "" : " of '" + s.root + "'") + " holds " +
+                        std::to_string(pending) +
+                        " pending cross-shard intent(s): a write spanning shards that a crash "
+                        "interrupted under a Telos before two-phase commit replaced intents; open "
+                        "the store once with that version to finish it, then with this one");
+}
+
 } // namespace
 
 // -- open / close ---------------------------------------------------------------------------------
@@ -336,8 +358,8 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
   if (opts.graph)
     for (const auto& name : storage::graph_keyspace_names())
       if (std::find(extra.begin(), extra.end(), name) == extra.end()) extra.push_back(name);
-  if (opts.graph && std::find(extra.begin(), extra.end(), intents_keyspace) == extra.end())
-    extra.emplace_back(intents_keyspace);
+  if (opts.graph && std::find(extra.begin(), extra.end(), legacy_intents_keyspace) == extra.end())
+    extra.emplace_back(legacy_intents_keyspace);
   auto layout = storage::shard_layout::make(opts.profile, extra);
   if (!layout) return std::move(layout.error());
   s.layout = std::move(*layout);
@@ -370,12 +392,7 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
     auto graph = storage::shard_graph::open(*s.backend, std::move(*graph_opts));
     if (!graph) return fail(std::move(graph.error()));
     s.graph = std::move(*graph);
-    auto ks = s.layout.keyspace(intents_keyspace);
-    if (!ks) return fail(std::move(ks.error()));
-    auto intents = load_intents(*s.backend, *ks, s.layout.meta());
-    if (!intents) return fail(std::move(intents.error()));
-    s.intents_keyspace = *ks;
-    s.intents = std::move(*intents);
+    if (auto ok = refuse_pending_intents(s); !ok) return fail(std::move(ok.error()));
   }
   return s;
 }

@@ -1,13 +1,13 @@
 // Opening a shard with recovery, and closing it: checks its identity and profile, loads its
 // counters and record facts, brings every index back (index snapshot + changelog replay, or a
-// rebuild from the vector keyspace) and, with the graph, opens it and its pending intents; at
-// close, snapshots the indexes that changed and closes the backend. Plain C++ on the caller's
-// thread: the facade and a telosd node open and close shards.
+// rebuild from the vector keyspace) and, with the graph, opens it (refusing a shard that an older
+// build left with pending roll-forward intents); at close, snapshots the indexes that changed and
+// closes the backend. Plain C++ on the caller's thread: the facade and a telosd node open and
+// close shards.
 #pragma once
 
 #include "telos/messages/profile.hpp"
 #include "telos/shard/index_handle.hpp"
-#include "telos/shard/intents.hpp"
 #include "telos/shard/manifest.hpp"
 #include "telos/shard/record_catalog.hpp"
 #include "telos/shard/snapshot_book.hpp"
@@ -20,9 +20,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace telos {
+
+/// The keyspace of the roll-forward intents that builds before two-phase commit kept with the
+/// graph: still declared (a store created then has it), must be empty (open_shard refuses a
+/// shard that holds some).
+inline constexpr std::string_view legacy_intents_keyspace = "intents";
 
 struct shard_open_options {
   /// Store directory; empty for the memory backend.
@@ -67,9 +73,6 @@ struct opened_shard {
   std::shared_ptr<record_catalog> catalog;
   /// The shard's graph, when opened with one.
   std::shared_ptr<storage::shard_graph> graph;
-  /// With the graph: the keyspace of roll-forward intents, and what it held at open.
-  std::optional<keyspace_id> intents_keyspace;
-  stored_intents intents;
   /// Last committed sequence.
   uint64_t sequence = 0;
   /// The indexes' snapshots (markers found at open, then those written by checkpoints).

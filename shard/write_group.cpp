@@ -1,7 +1,6 @@
 // Building one shard commit out of a group of writes.
 #include "telos/shard/write_group.hpp"
 
-#include "telos/shard/intents.hpp"
 #include "telos/storage/backend.hpp"
 
 #include <unordered_map>
@@ -89,58 +88,17 @@ private:
     }
     if (!request.graph.empty() && !ctx_.graph)
       return make_error(ec::invalid_argument, "this shard has no graph");
-    if ((!request.intents.empty() || !request.intents_done.empty() || request.intend_edge_copies) &&
-        (!ctx_.intents_keyspace || !ctx_.next_intent || !ctx_.graph))
-      return make_error(ec::invalid_argument, "this shard keeps no roll-forward intents");
     auto missing = [&](const edge_data& e) -> const uuid* {
       for (const auto* id : {&e.source, &e.target})
         if (!id->is_nil() && (!ctx_.owns || ctx_.owns(*id)) && !lookup(*id, &local)) return id;
       return nullptr;
     };
-    if (request.applies_intent) {
-      // The copy of an edge whose endpoint here is gone is skipped; the coordinator then deletes
-      // the first shard's copy, so neither copy stays.
-      std::vector<edge_data> kept;
-      for (auto& e : request.graph.edge_puts)
-        (missing(e) ? result.skipped_edges : kept).push_back(std::move(e));
-      request.graph.edge_puts = std::move(kept);
-      return {};
-    }
     for (const auto& e : request.graph.edge_puts)
       if (const auto* id = missing(e))
         return make_error(ec::not_found, "edge " + e.source.to_string() + " -[" + e.type + "]-> " +
                                              e.target.to_string() + ": memory " + id->to_string() +
                                              " is not stored");
     return {};
-  }
-
-  /// Appends the intent rows of a request: its own intents, one per other shard holding copies
-  /// of the edges its removes dropped (when asked), and the deletion of the intents it resolves.
-  void record_intents(const shard_write& request, write_batch& rows,
-                      shard_write_result& result) const {
-    auto intents = request.intents;
-    if (request.intend_edge_copies && ctx_.shard_count > 1) {
-      std::map<uint32_t, shard_intent> copies;
-      for (const auto& e : result.dropped_edges)
-        for (const auto* id : {&e.source, &e.target}) {
-          auto s = static_cast<uint32_t>(stable_hash(*id) % ctx_.shard_count);
-          if (s == ctx_.shard_id) continue;
-          copies[s].shard = s;
-          copies[s].graph.edge_removes.push_back(e);
-        }
-      for (auto& kv : copies)
-        intents.push_back(std::move(kv.second));
-    }
-    auto ks = *ctx_.intents_keyspace;
-    for (auto& intent : intents) {
-      intent.id = (*ctx_.next_intent)++;
-      rows.put(ks, intent_key(intent.id), encode_intent(intent));
-      result.intents.push_back(std::move(intent));
-    }
-    if (!intents.empty())
-      rows.put(layout().meta(), intents_next_key, storage::encode_counter(*ctx_.next_intent));
-    for (auto id : request.intents_done)
-      rows.del(ks, intent_key(id));
   }
 
   /// Rows of the row contributors, simulated in request order.
@@ -195,7 +153,6 @@ private:
       if (!existed) return std::move(existed.error());
       result.graph.quads_removed.push_back(*existed);
     }
-    if (ctx_.intents_keyspace && ctx_.next_intent) record_intents(request, rows, result);
     return {};
   }
 

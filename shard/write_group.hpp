@@ -70,15 +70,6 @@ struct write_group_context {
   /// Whether a memory id lives on this shard (edge endpoints elsewhere are checked by the
   /// coordinator); empty = every id.
   std::function<bool(const uuid&)> owns;
-  /// The keyspace of roll-forward intents; unset = the shard records none (a write that asks
-  /// for one is rejected with ec::invalid_argument).
-  std::optional<keyspace_id> intents_keyspace;
-  /// The next intent id, advanced as the group records intents (ids of rejected or failed
-  /// writes are skipped, never reused).
-  uint64_t* next_intent = nullptr;
-  /// This shard and the number of shards: an id lives on shard stable_hash(id) % shard_count.
-  uint32_t shard_id = 0;
-  uint32_t shard_count = 1;
 };
 
 /// The record fields of `m`, without embeddings.

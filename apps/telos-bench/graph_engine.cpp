@@ -33,6 +33,9 @@ struct graph_engine_options {
   size_t traversal_limit = 1000;
   uint64_t seed = 1;
   std::string dir;
+  /// Single-edge adds from one memory, alternating between a target on its shard and one on
+  /// another shard (with shards > 1): the cost of one write spanning shards.
+  size_t single_edges = 0;
 };
 
 struct failure : std::runtime_error {
@@ -59,6 +62,40 @@ percentiles of(std::vector<double> us) {
     return us[std::min(us.size() - 1, static_cast<size_t>(q * us.size()))];
   };
   return {at(0.50), at(0.99), us.back()};
+}
+
+/// Single-edge adds, one call each, alternating same-shard and cross-shard targets of one source.
+void single_edge_adds(store& db, const std::vector<uuid>& ids, const graph_engine_options& o) {
+  auto shard = [&](const uuid& id) { return stable_hash(id) % o.shards; };
+  const auto& source = ids.front();
+  uuid same, cross;
+  for (size_t i = 1; i < ids.size() && (same.is_nil() || cross.is_nil()); ++i)
+    (shard(ids[i]) == shard(source) ? same : cross) = ids[i];
+  std::vector<double> same_us, cross_us;
+  for (size_t i = 0; i < o.single_edges; ++i)
+    for (const auto& [target, us] : {std::pair{same, &same_us}, std::pair{cross, &cross_us}}) {
+      if (target.is_nil()) continue;
+      auto s = steady::now();
+      graph_engine_must(
+          db.edge_add(edge_data{source, "single" + std::to_string(i), target, "default", 1.0, {}}),
+          "single edge_add");
+      us->push_back(seconds_since(s) * 1e6);
+    }
+  auto mean = [](const std::vector<double>& us) {
+    double sum = 0;
+    for (auto x : us)
+      sum += x;
+    return us.empty() ? 0.0 : sum / us.size();
+  };
+  auto line = [&](const char* what, const std::vector<double>& us) {
+    if (us.empty()) return;
+    auto p = of(us);
+    std::cout << std::setprecision(0) << "  single edge add, " << what << ": mean " << mean(us)
+              << " us, p50 " << p.p50 << " us, p99 " << p.p99 << " us (" << us.size()
+              << " calls)\n";
+  };
+  line("target on the source's shard", same_us);
+  line("target on another shard", cross_us);
 }
 
 int run(const graph_engine_options& o) {
@@ -152,6 +189,7 @@ int run(const graph_engine_options& o) {
             << "): p50 " << trav.p50 << " ms, p99 " << trav.p99 << " ms, max " << trav.max
             << " ms, " << std::setprecision(0) << static_cast<double>(paths) / o.traversals
             << " paths per answer\n";
+  if (o.single_edges > 0) single_edge_adds(*db, ids, o);
   graph_engine_must(db->close(), "close");
   db.reset();
   if (own_dir) std::filesystem::remove_all(dir);
@@ -187,6 +225,10 @@ const registrar graph_engine_registration{command{
           ->capture_default_str();
       sub.add_option("--seed", o->seed, "Seed of edges and query order")->capture_default_str();
       sub.add_option("--dir", o->dir, "Store directory (default: a temporary one, removed)");
+      sub.add_option("--single-edges", o->single_edges,
+                     "Single-edge adds per kind at the end, alternating a same-shard and a "
+                     "cross-shard target (0: none)")
+          ->capture_default_str();
       return [o]() -> int {
         try {
           return run(*o);

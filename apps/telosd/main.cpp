@@ -417,21 +417,6 @@ int run_coordinator(const options& o, const endpoint& where) {
   for (auto& shard : cc.shards)
     participants.push_back(caf::actor_cast<transaction_shard_actor>(shard));
   auto engine_coordinator = spawn_coordinator(sys, cc);
-  {
-    // Cross-shard edge writes a crash interrupted are finished before the node serves; a shard
-    // that is not reachable now keeps its intents until the coordinator node starts again.
-    caf::scoped_actor self{sys};
-    self->request(engine_coordinator, caf::infinite, atom::recover_v)
-        .receive(
-            [](uint64_t applied) {
-              if (applied > 0)
-                std::cerr << "telosd: applied " << applied << " pending cross-shard intent(s)\n";
-            },
-            [&](caf::error& err) {
-              std::cerr << "telosd: pending cross-shard intents not applied yet: "
-                        << sys.render(err) << '\n';
-            });
-  }
   // Clients reach the coordinator through the transaction front: batches spanning shards commit
   // with two-phase commit, everything else goes to the coordinator as it is.
   auto coordinator = spawn_transaction_front(sys, engine_coordinator, std::move(participants),

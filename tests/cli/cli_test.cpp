@@ -708,10 +708,12 @@ BOOST_AUTO_TEST_CASE(edge_add_list_remove_and_their_errors) {
   BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
 }
 
-/// Runs telos with TELOS_TEST_CRASH=after-intent: the process kills itself (SIGKILL) right after
-/// the first shard committed a write spanning shards and before its other shard saw it.
-run_result crash_after_intent(const store_fixture& f, const std::vector<std::string>& args) {
-  ::setenv("TELOS_TEST_CRASH", "after-intent", 1);
+/// Runs telos with TELOS_TEST_CRASH=`point`: the process kills itself (SIGKILL) there. At
+/// before-decision every part of a write spanning shards is staged and nothing is decided; at
+/// after-decision the decision is durable and no shard applied its part yet.
+run_result crash_at(const store_fixture& f, const char* point,
+                    const std::vector<std::string>& args) {
+  ::setenv("TELOS_TEST_CRASH", point, 1);
   auto r = f.telos(args);
   ::unsetenv("TELOS_TEST_CRASH");
   return r;
@@ -719,46 +721,64 @@ run_result crash_after_intent(const store_fixture& f, const std::vector<std::str
 
 constexpr int killed = 128 + 9;
 
+std::set<std::string> edge_ends(const nlohmann::json& listed, const char* end) {
+  std::set<std::string> ends;
+  for (auto& e : listed["edges"])
+    ends.insert(e[end].get<std::string>());
+  return ends;
+}
+
 BOOST_AUTO_TEST_CASE(cross_shard_edge_writes_survive_a_kill_between_the_two_shards) {
   store_fixture f({"--shards", "2"});
   f.import(8);
   auto a = id_of(0);
-  // Same-shard edges need no intent and complete; the first edge to the other shard kills the
-  // process after a's shard committed its copy and the intent, before the target's shard wrote.
+  // Same-shard edges are one shard's batch and complete; the first edge to the other shard is a
+  // two-phase commit, killed with both parts staged and no decision.
   std::string crossed;
   for (int i = 1; i < 8 && crossed.empty(); ++i) {
-    auto r = crash_after_intent(f, {"edge", "add", a, "cites", id_of(i)});
+    auto r = crash_at(f, "before-decision", {"edge", "add", a, "cites", id_of(i)});
     if (r.code == killed)
       crossed = id_of(i);
     else
       BOOST_REQUIRE_MESSAGE(r.code == 0, "edge add failed: " + r.err);
   }
   BOOST_REQUIRE_MESSAGE(!crossed.empty(), "no target on the other shard among 7 memories");
-  // Reopening applies the intent: the copy on the target's shard exists too.
-  auto out = f.telos_json({"edge", "list", a, "--out", "--type", "cites"});
-  std::set<std::string> targets;
-  for (auto& e : out["edges"])
-    targets.insert(e["target"].get<std::string>());
-  BOOST_CHECK(targets.count(crossed) == 1);
-  auto in = f.telos_json({"edge", "list", crossed, "--in"});
-  BOOST_REQUIRE_EQUAL(in["edges"].size(), 1u);
-  BOOST_CHECK_EQUAL(in["edges"][0]["source"].get<std::string>(), a);
+  auto out = [&] { return edge_ends(f.telos_json({"edge", "list", a, "--out"}), "target"); };
+  auto in = [&](const std::string& id) {
+    return edge_ends(f.telos_json({"edge", "list", id, "--in"}), "source");
+  };
+  // Reopening drops the undecided parts: neither copy.
+  auto same_shard = out();
+  BOOST_CHECK_EQUAL(same_shard.count(crossed), 0u);
+  BOOST_CHECK(in(crossed).empty());
+  // Killed once the decision is durable: reopening applies both parts.
+  BOOST_REQUIRE_EQUAL(crash_at(f, "after-decision", {"edge", "add", a, "cites", crossed}).code,
+                      killed);
+  BOOST_CHECK_EQUAL(out().count(crossed), 1u);
+  BOOST_CHECK(in(crossed) == std::set<std::string>{a});
   BOOST_CHECK(f.telos_json({"verify"})["consistent"].get<bool>());
 
-  // Removing the edge, killed at the same point: after reopening neither copy is left.
-  BOOST_REQUIRE_EQUAL(crash_after_intent(f, {"edge", "remove", a, "cites", crossed}).code, killed);
-  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", crossed, "--in"})["edges"].size(), 0u);
-  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", a, "--out", "--type", "cites"})["edges"].size(),
-                    targets.size() - 1);
+  // Removing the edge: before the decision both copies stay, after it neither does.
+  BOOST_REQUIRE_EQUAL(crash_at(f, "before-decision", {"edge", "remove", a, "cites", crossed}).code,
+                      killed);
+  BOOST_CHECK_EQUAL(out().count(crossed), 1u);
+  BOOST_CHECK(in(crossed) == std::set<std::string>{a});
+  BOOST_REQUIRE_EQUAL(crash_at(f, "after-decision", {"edge", "remove", a, "cites", crossed}).code,
+                      killed);
+  BOOST_CHECK(in(crossed).empty());
+  BOOST_CHECK(out() == same_shard);
 
-  // Deleting a memory with an edge to the other shard, killed after the memory's batch (which
-  // deleted its copy and recorded the intent): after reopening the other copy is gone as well.
+  // Deleting a memory with an edge to the other shard: before the decision the memory and both
+  // copies stay; after it the memory and both copies are gone.
   f.telos_json({"edge", "add", crossed, "links", a});
-  BOOST_REQUIRE_EQUAL(f.telos_json({"edge", "list", a, "--in", "--type", "links"})["edges"].size(),
-                      1u);
-  BOOST_REQUIRE_EQUAL(crash_after_intent(f, {"delete", crossed}).code, killed);
+  BOOST_REQUIRE(in(a) == std::set<std::string>{crossed});
+  BOOST_REQUIRE_EQUAL(crash_at(f, "before-decision", {"delete", crossed}).code, killed);
+  BOOST_CHECK_EQUAL(f.telos({"get", crossed}).code, 0);
+  BOOST_CHECK(in(a) == std::set<std::string>{crossed});
+  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", crossed, "--out"})["edges"].size(), 1u);
+  BOOST_REQUIRE_EQUAL(crash_at(f, "after-decision", {"delete", crossed}).code, killed);
   BOOST_CHECK_EQUAL(f.telos({"get", crossed}).code, exit_not_found);
-  BOOST_CHECK_EQUAL(f.telos_json({"edge", "list", a, "--in"})["edges"].size(), 0u);
+  BOOST_CHECK(in(a).empty());
   auto report = f.telos_json({"verify"});
   BOOST_CHECK_MESSAGE(report["consistent"].get<bool>(), report.dump());
   BOOST_CHECK(report["problems"].empty());

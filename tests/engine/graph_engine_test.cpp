@@ -422,6 +422,48 @@ BOOST_AUTO_TEST_CASE(verify_detects_a_removed_quad_order_row_and_a_dangling_edge
   BOOST_CHECK_MESSAGE(named, (report.problems.empty() ? std::string{} : report.problems[0]));
 }
 
+/// Builds before two-phase commit left roll-forward intents in shard batches until the other
+/// shards applied them. A store a crash left with some is refused, naming how many, and the rows
+/// stay for the older build to finish.
+BOOST_AUTO_TEST_CASE(a_store_with_intents_an_older_build_left_pending_is_refused_naming_them) {
+  temp_dir dir{"graph-old-intents"};
+  memory_maker maker{mixed_profile()};
+  auto opts = graph_options_for(2, storage::backend_kind::rocksdb, dir.path());
+  require(open_store(opts)->put(maker.make()), "put");
+  shard_open_options so;
+  so.root = dir.path();
+  so.shard = 1;
+  so.shard_count = 2;
+  so.backend = storage::backend_kind::rocksdb;
+  so.profile = mixed_profile();
+  so.graph = true;
+  {
+    auto shard = require(open_shard(so), "open_shard");
+    auto ks = require(shard.layout.keyspace(legacy_intents_keyspace), "intents keyspace");
+    write_batch rows;
+    rows.put(ks, std::string("\0\0\0\0\0\0\0\1", 8), "an intent of an older build");
+    rows.put(ks, std::string("\0\0\0\0\0\0\0\2", 8), "another one");
+    require(shard.backend->write(rows), "write intents");
+    require(close_shard(shard), "close");
+  }
+  auto refused = store::open(opts);
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK(code_of(refused.error()) == ec::format_mismatch);
+  BOOST_CHECK_MESSAGE(describe(refused.error()).find("shard 1") != std::string::npos &&
+                          describe(refused.error()).find("2 pending cross-shard intent(s)") !=
+                              std::string::npos,
+                      describe(refused.error()));
+  auto names = storage::graph_keyspace_names();
+  names.emplace_back(legacy_intents_keyspace);
+  auto layout = require(storage::shard_layout::make(mixed_profile(), names), "layout");
+  storage::backend_options bopts;
+  bopts.path = backend_directory(dir.path(), 1);
+  bopts.keyspaces = layout.keyspaces();
+  bopts.create_if_missing = false;
+  auto db = require(storage::make_backend(storage::backend_kind::rocksdb, bopts), "backend");
+  BOOST_CHECK_EQUAL(rows_in(*db, layout, std::string{legacy_intents_keyspace}), 2u);
+}
+
 /// A replacement with the graph on reads the stored record through the backend only when the
 /// graph indexes attributes (their old rows name the old values); otherwise the record catalog's
 /// facts stand in for it. Either way the edges stay and the namespace and time rows move.
