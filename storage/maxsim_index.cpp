@@ -4,12 +4,13 @@
 // token centroids (spherical k-means on a sample of the rows, in steps of bounded work) and then
 // files every memory under the centroids nearest to its tokens (PLAID-style lists). A search then
 // probes, for each query token, its maxsim_nprobe nearest centroids, ranks the memories filed there
-// by their centroid MaxSim (each token replaced by its centroid), re-scores the best
-// k * maxsim_oversample exactly over the f32 rows, and scores the memories not filed yet (fresh)
-// exactly. Memories added later are filed under the existing centroids; the centroids are trained
-// once and not retrained as the index grows (a rebuild or an old snapshot trains them anew).
-// Removal leaves the rows of the removed memory behind until a compaction copies the live ones
-// together.
+// by their int8 MaxSim (every token row also has an int8 code with its own scale,
+// vector_kernels.hpp), re-scores the best k * maxsim_oversample exactly over the f32 rows, and
+// scores the memories not filed yet (fresh) exactly. The codes are derived from the rows, so
+// snapshots do not hold them. Memories added later are filed under the existing centroids; the
+// centroids are trained once and not retrained as the index grows (a rebuild or an old snapshot
+// trains them anew). Removal leaves the rows of the removed memory behind until a compaction copies
+// the live ones together.
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"
@@ -96,6 +97,7 @@ public:
     codes_.resize(rows(), no_code);
     for (size_t t = 0; t < tokens; ++t)
       kernels::normalize(tokens_.data() + (doc.first + t) * dim_, dim_);
+    quantize_rows(doc.first);
     auto slot = static_cast<uint32_t>(documents_.size());
     slot_of_[id] = slot;
     documents_.push_back(doc);
@@ -166,6 +168,7 @@ public:
     // centroids train); they are scored exactly by every search.
     s.fresh = trained() ? fresh_.size() : (training_ ? documents_.size() : 0);
     s.memory_bytes = tokens_.capacity() * sizeof(float) + codes_.capacity() * sizeof(uint32_t) +
+                     int8_rows_.capacity() + int8_scales_.capacity() * sizeof(float) +
                      documents_.capacity() * sizeof(document) + hash_map_bytes(slot_of_) +
                      centroids_.capacity() * sizeof(float) + fresh_.capacity() * sizeof(uint32_t) +
                      lists_.capacity() * sizeof(std::vector<uint32_t>);
@@ -284,13 +287,18 @@ private:
           std::remove_if(candidates.begin(), candidates.end(),
                          [&](uint32_t slot) { return !(*allow)(documents_[slot].id); }),
           candidates.end());
-    // More candidates than the re-scoring budget: keep the best by centroid MaxSim.
+    // More candidates than the re-scoring budget: keep the best by int8 MaxSim.
     const size_t budget = std::max<size_t>(k * std::max<size_t>(opts_.maxsim_oversample, 1), k);
     if (candidates.size() > budget) {
+      std::vector<int8_t> q_codes(query_tokens * dim_);
+      std::vector<float> q_scales(query_tokens);
+      for (size_t i = 0; i < query_tokens; ++i)
+        q_scales[i] = kernels::quantize_int8(q.data() + i * dim_, dim_, q_codes.data() + i * dim_);
+      std::vector<float> best(query_tokens);
       std::vector<std::pair<float, uint32_t>> ranked;
       ranked.reserve(candidates.size());
       for (auto slot : candidates)
-        ranked.emplace_back(centroid_maxsim(centroid_score, query_tokens, documents_[slot]), slot);
+        ranked.emplace_back(int8_maxsim(q_codes, q_scales, documents_[slot], best), slot);
       std::nth_element(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(budget),
                        ranked.end(),
                        [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -311,21 +319,33 @@ private:
     return best.take();
   }
 
-  /// MaxSim with each of the memory's tokens replaced by its centroid.
-  float centroid_maxsim(const std::vector<float>& centroid_score, size_t query_tokens,
-                        const document& doc) const {
+  /// MaxSim estimated from the int8 codes of the query's and the memory's tokens (the sum over
+  /// query tokens, which ranks as the mean does); `best` has one entry per query token.
+  float int8_maxsim(const std::vector<int8_t>& q_codes, const std::vector<float>& q_scales,
+                    const document& doc, std::vector<float>& best) const {
     if (doc.tokens == 0) return 0;
-    const size_t centroids = centroid_count();
-    const uint32_t* codes = codes_.data() + doc.first;
-    float total = 0;
-    for (size_t i = 0; i < query_tokens; ++i) {
-      const float* s = centroid_score.data() + i * centroids;
-      float best = s[codes[0]];
-      for (size_t t = 1; t < doc.tokens; ++t)
-        best = std::max(best, s[codes[t]]);
-      total += best;
+    const size_t query_tokens = q_scales.size();
+    std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+    // Memory tokens outside, query tokens inside: the query's codes stay in L1.
+    for (size_t t = 0; t < doc.tokens; ++t) {
+      const int8_t* row = int8_rows_.data() + (doc.first + t) * dim_;
+      const float scale = int8_scales_[doc.first + t];
+      for (size_t i = 0; i < query_tokens; ++i)
+        best[i] = std::max(best[i], scale * static_cast<float>(kernels::dot_int8(
+                                                q_codes.data() + i * dim_, row, dim_)));
     }
-    return total / static_cast<float>(query_tokens);
+    float total = 0;
+    for (size_t i = 0; i < query_tokens; ++i)
+      total += q_scales[i] * best[i];
+    return total;
+  }
+
+  /// The int8 codes of the rows from `first` on (rows() - first of them).
+  void quantize_rows(size_t first) {
+    int8_rows_.resize(rows() * dim_);
+    int8_scales_.resize(rows());
+    for (size_t r = first; r < rows(); ++r)
+      int8_scales_[r] = kernels::quantize_int8(row(r), dim_, int8_rows_.data() + r * dim_);
   }
 
   /// The lists a filed memory is in: the distinct codes of its rows (the last list when it has
@@ -413,17 +433,29 @@ private:
     if (!due) return;
     std::vector<float> packed;
     std::vector<uint32_t> packed_codes;
+    std::vector<int8_t> packed_int8;
+    std::vector<float> packed_scales;
     packed.reserve((rows() - dead_rows_) * dim_);
     packed_codes.reserve(rows() - dead_rows_);
+    packed_int8.reserve((rows() - dead_rows_) * dim_);
+    packed_scales.reserve(rows() - dead_rows_);
     for (auto& doc : documents_) {
       size_t first = packed.size() / dim_;
+      auto from = static_cast<ptrdiff_t>(doc.first);
+      auto to = static_cast<ptrdiff_t>(doc.first + doc.tokens);
       packed.insert(packed.end(), row(doc.first), row(doc.first) + size_t{doc.tokens} * dim_);
-      packed_codes.insert(packed_codes.end(), codes_.begin() + static_cast<ptrdiff_t>(doc.first),
-                          codes_.begin() + static_cast<ptrdiff_t>(doc.first + doc.tokens));
+      packed_codes.insert(packed_codes.end(), codes_.begin() + from, codes_.begin() + to);
+      packed_int8.insert(packed_int8.end(),
+                         int8_rows_.begin() + from * static_cast<ptrdiff_t>(dim_),
+                         int8_rows_.begin() + to * static_cast<ptrdiff_t>(dim_));
+      packed_scales.insert(packed_scales.end(), int8_scales_.begin() + from,
+                           int8_scales_.begin() + to);
       doc.first = first;
     }
     tokens_.swap(packed);
     codes_.swap(packed_codes);
+    int8_rows_.swap(packed_int8);
+    int8_scales_.swap(packed_scales);
     dead_rows_ = 0;
   }
 
@@ -473,6 +505,10 @@ private:
     tokens_.shrink_to_fit();
     codes_.clear();
     codes_.shrink_to_fit();
+    int8_rows_.clear();
+    int8_rows_.shrink_to_fit();
+    int8_scales_.clear();
+    int8_scales_.shrink_to_fit();
     documents_.clear();
     slot_of_.clear();
     dead_rows_ = 0;
@@ -527,6 +563,7 @@ private:
       return in.corrupt("has documents of " + std::to_string(total) + " tokens in all, expected " +
                         std::to_string(meta.tokens));
     if (meta.centroids == 0) codes_.assign(meta.tokens, no_code);
+    quantize_rows(0);
     size_t first = 0;
     for (size_t d = 0; d < ids.size(); ++d) {
       if (ids[d].is_nil() || !slot_of_.emplace(ids[d], static_cast<uint32_t>(d)).second)
@@ -562,6 +599,10 @@ private:
   std::vector<float> tokens_;
   /// Per token row: the centroid it is filed under, or no_code.
   std::vector<uint32_t> codes_;
+  /// Per token row: its int8 code (dim bytes) and scale (kernels::quantize_int8), which rank the
+  /// candidates of a search before the exact re-scoring.
+  std::vector<int8_t> int8_rows_;
+  std::vector<float> int8_scales_;
   /// By slot (swap-removed, so dense).
   std::vector<document> documents_;
   std::unordered_map<uuid, uint32_t> slot_of_;

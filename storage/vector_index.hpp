@@ -1,6 +1,7 @@
 // In-memory per-embedder vector indexes (plain C++, no actors): exact flat search with a
 // vectorised kernel and HNSW for dense embedders, an inverted index for sparse ones, MaxSim for
-// multi-vector ones (exact; above a threshold, candidates from token centroids re-scored exactly).
+// multi-vector ones (exact; above a threshold, candidates from token centroids ranked by int8 codes
+// and re-scored exactly).
 // One index holds one embedder's vectors of one shard; its owner (the index actor) serialises
 // modifications. const calls may run concurrently with each other, not with a modification.
 //
@@ -57,10 +58,11 @@ struct index_options {
   /// The centroids stay when the index shrinks again.
   size_t maxsim_threshold = 20000;
   /// Centroids each query token probes.
-  size_t maxsim_nprobe = 4;
-  /// A search re-scores exactly at most k * maxsim_oversample candidates, the best by their
-  /// centroid scores (all of them when the probed lists hold fewer).
-  size_t maxsim_oversample = 128;
+  size_t maxsim_nprobe = 8;
+  /// A search re-scores exactly at most k * maxsim_oversample candidates, the best by their int8
+  /// MaxSim (all of them when the probed lists hold fewer), so a fused search's depth of 100 costs
+  /// 400 exact MaxSims.
+  size_t maxsim_oversample = 4;
   /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
   /// Dense embedders with index policy ivf: lists (k-means centroids) trained when the index first
