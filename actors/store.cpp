@@ -207,7 +207,7 @@ struct store::impl {
     auto writer = spawn_decision_writer(*sys, *log);
     actors.coordinator =
         spawn_transaction_front(*sys, actors.coordinator, participants, profile, opts.limits,
-                                std::move(*log), std::move(writer), false);
+                                std::move(*log), std::move(writer), opts.atomic_batches);
     return {};
   }
 

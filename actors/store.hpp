@@ -57,6 +57,12 @@ struct store_options {
   storage::index_options index_options;
   /// Writes in flight beyond this wait (facade) or fail with ec::overloaded (actor clients).
   size_t max_inflight_writes = 256;
+  /// With several shards, a put batch whose memories fall on more than one shard commits by
+  /// two-phase commit, as every other write that spans shards does: after a crash at any instant
+  /// either the whole batch is there or none of it. Off, each shard's part of the batch commits
+  /// on its own (atomic per shard), which costs less per batch (docs/ENGINE.md "Writes that span
+  /// shards"). A store with one shard has nothing to choose.
+  bool atomic_batches = true;
   /// A shard commits the writes that queued up meanwhile as one group (one batch, one backend
   /// write) of at most this many estimated bytes; a single write larger than that is a group of its
   /// own. Groups of about 1 MiB keep several in the pipeline, so the backend's writer always has

@@ -104,6 +104,8 @@ struct engine_bench_options {
   /// fsync every acknowledged write, in Telos (store_options::sync_writes) and in raw RocksDB
   /// (WriteOptions::sync) alike.
   bool sync = false;
+  /// store_options::atomic_batches (matters with --shards > 1).
+  bool atomic_batches = true;
   /// Which parts run: ingest (always, the others need its store), fused, restart, search.
   std::set<std::string> phases{"ingest", "fused", "restart", "search"};
   bool runs(const std::string& phase) const { return phases.count(phase) > 0; }
@@ -201,6 +203,7 @@ store_options store_at(const std::string& path, const profile& p, const engine_b
       o.scheduler == "sharing" ? scheduler_policy::sharing : scheduler_policy::stealing;
   opts.max_group_bytes = o.group_bytes;
   opts.sync_writes = o.sync;
+  opts.atomic_batches = o.atomic_batches;
   opts.backend_options.vector_blob_files = o.vector_blob_files;
   opts.index_options.hnsw_m = o.m;
   opts.index_options.hnsw_ef_construction = o.ef_construction;
@@ -792,6 +795,9 @@ registrar engine_command{command{
       sub.add_option("--vector-blob-files", o->vector_blob_files,
                      "vector keyspaces' values in RocksDB blob files, on both sides (true/false)");
       sub.add_option("--json", o->json_path, "also write the results as JSON here");
+      sub.add_option("--atomic-batches", o->atomic_batches,
+                     "with --shards > 1: put batches spanning shards by two-phase commit")
+          ->capture_default_str();
       sub.add_flag("--sync", o->sync,
                    "fsync every acknowledged write (Telos sync_writes, raw WriteOptions::sync)");
       sub.add_option(

@@ -784,6 +784,27 @@ BOOST_AUTO_TEST_CASE(cross_shard_edge_writes_survive_a_kill_between_the_two_shar
   BOOST_CHECK(report["problems"].empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_put_batch_over_two_shards_is_whole_or_absent_after_a_kill) {
+  // Eight memories in one put batch fall on both shards: the batch is one two-phase commit
+  // (store_options::atomic_batches), so a kill before its decision leaves none of them and a kill
+  // after it leaves all of them, never one shard's half.
+  store_fixture f({"--shards", "2"});
+  std::string lines;
+  for (uint64_t i = 0; i < 8; ++i)
+    lines += make_memory(i, id_of(i)).dump() + "\n";
+  write_file(f.dir / "batch.jsonl", lines);
+  BOOST_REQUIRE_EQUAL(crash_at(f, "before-decision", {"import", f.dir / "batch.jsonl"}).code,
+                      killed);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 0);
+  BOOST_REQUIRE_EQUAL(crash_at(f, "after-decision", {"import", f.dir / "batch.jsonl"}).code,
+                      killed);
+  BOOST_CHECK_EQUAL(f.telos_json({"count"})["count"].get<int>(), 8);
+  for (uint64_t i = 0; i < 8; ++i)
+    BOOST_CHECK_EQUAL(f.telos({"get", id_of(i)}).code, 0);
+  auto report = f.telos_json({"verify"});
+  BOOST_CHECK_MESSAGE(report["consistent"].get<bool>(), report.dump());
+}
+
 /// Runs `telos restore CHECKPOINT` with TELOS_TEST_CRASH=`point`: the process kills itself there.
 run_result restore_killed_at(const store_fixture& f, const std::string& checkpoint,
                              const char* point) {
