@@ -316,8 +316,11 @@ public:
     if (k == 0 || where_.empty() || query.values.size() != dim_) return {};
     std::vector<float> normalized;
     const float* q = prepare(query, normalized);
-    // A quantised index ranks by code first, then re-scores the best k * oversample exactly.
-    size_t wanted = quant_ == quantization::none ? k : k * oversample_;
+    // A quantised index ranks by code first, then re-scores the best
+    // min(k, rescore_depth) * oversample exactly; a deeper answer continues in code order.
+    size_t wanted = quant_ == quantization::none
+                        ? k
+                        : std::max(k, rescored_candidates(k, opts_.rescore_depth, oversample_));
     kernels::top_k best{wanted};
     if (fresh_live() > 0)
       scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,
@@ -905,28 +908,33 @@ private:
     return kernels::dot(q, row, dim_);
   }
 
-  /// The best k of `candidates` by their exact scores against the f32 originals. Without a reader
-  /// (or when it fails) the codes' estimates stand; an id whose original is gone (removed after
-  /// this search read the index) is dropped.
+  /// The answer from `candidates` (best code first): the best rescored_candidates() of them by
+  /// their exact scores against the f32 originals, then, for a deeper k, the next ones in code
+  /// order (exact_then_estimated). Without a reader (or when it fails) the codes' estimates
+  /// stand; an id whose original is gone (removed after this search read the index) is dropped.
   std::vector<hit> rescore(const embedding& query, std::vector<hit> candidates, size_t k) const {
+    const size_t head =
+        std::min(candidates.size(), rescored_candidates(k, opts_.rescore_depth, oversample_));
     expected<std::vector<std::optional<embedding>>> originals{
         std::vector<std::optional<embedding>>{}};
     if (opts_.originals) {
       std::vector<uuid> ids;
-      ids.reserve(candidates.size());
-      for (const auto& h : candidates)
-        ids.push_back(h.id);
+      ids.reserve(head);
+      for (size_t i = 0; i < head; ++i)
+        ids.push_back(candidates[i].id);
       originals = opts_.originals(spec_, ids);
     }
-    if (!opts_.originals || !originals || originals->size() != candidates.size()) {
+    if (!opts_.originals || !originals || originals->size() != head) {
       if (candidates.size() > k) candidates.resize(k);
       return candidates;
     }
-    kernels::top_k best{k};
-    for (size_t i = 0; i < candidates.size(); ++i)
+    std::vector<hit> exact;
+    exact.reserve(head);
+    for (size_t i = 0; i < head; ++i)
       if (const auto& original = (*originals)[i])
-        best.push(candidates[i].id, exact_score(spec_, query, *original));
-    return best.take();
+        exact.push_back(hit{candidates[i].id, exact_score(spec_, query, *original)});
+    candidates.erase(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(head));
+    return exact_then_estimated(std::move(exact), candidates, k);
   }
 
   /// Exact scores of `count` rows (`stride` floats apart) into `best`; nil ids (deleted graph

@@ -287,8 +287,11 @@ private:
           std::remove_if(candidates.begin(), candidates.end(),
                          [&](uint32_t slot) { return !(*allow)(documents_[slot].id); }),
           candidates.end());
-    // More candidates than the re-scoring budget: keep the best by int8 MaxSim.
-    const size_t budget = std::max<size_t>(k * std::max<size_t>(opts_.maxsim_oversample, 1), k);
+    // More candidates than the re-scoring budget: rank them by int8 MaxSim, re-score the best
+    // exactly; a search deeper than rescore_depth continues in int8 order (exact_then_estimated).
+    const size_t budget =
+        rescored_candidates(k, opts_.rescore_depth, std::max<size_t>(opts_.maxsim_oversample, 1));
+    std::vector<hit> by_estimate;
     if (candidates.size() > budget) {
       std::vector<int8_t> q_codes(query_tokens * dim_);
       std::vector<float> q_scales(query_tokens);
@@ -299,24 +302,26 @@ private:
       ranked.reserve(candidates.size());
       for (auto slot : candidates)
         ranked.emplace_back(int8_maxsim(q_codes, q_scales, documents_[slot], best), slot);
-      std::nth_element(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(budget),
-                       ranked.end(),
-                       [](const auto& a, const auto& b) { return a.first > b.first; });
+      auto by_code = [](const auto& a, const auto& b) { return a.first > b.first; };
+      const size_t keep = std::min(ranked.size(), std::max(budget, k));
+      std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(keep), ranked.end(),
+                        by_code);
       candidates.resize(budget);
       for (size_t i = 0; i < budget; ++i)
         candidates[i] = ranked[i].second;
+      // int8_maxsim sums over query tokens; the mean is comparable with the exact scores.
+      for (size_t i = budget; i < keep; ++i)
+        by_estimate.push_back(hit{documents_[ranked[i].second].id,
+                                  ranked[i].first / static_cast<float>(query_tokens)});
     }
-    kernels::top_k best{k};
-    auto consider = [&](uint32_t slot) {
-      const auto& doc = documents_[slot];
-      float s = exact(q, doc);
-      if (best.admits(s)) best.push(doc.id, s);
-    };
+    std::vector<hit> exact_hits;
+    exact_hits.reserve(candidates.size() + fresh_.size());
     for (auto slot : candidates)
-      consider(slot);
+      exact_hits.push_back(hit{documents_[slot].id, exact(q, documents_[slot])});
     for (auto slot : fresh_)
-      if (allow == nullptr || (*allow)(documents_[slot].id)) consider(slot);
-    return best.take();
+      if (allow == nullptr || (*allow)(documents_[slot].id))
+        exact_hits.push_back(hit{documents_[slot].id, exact(q, documents_[slot])});
+    return exact_then_estimated(std::move(exact_hits), by_estimate, k);
   }
 
   /// MaxSim estimated from the int8 codes of the query's and the memory's tokens (the sum over

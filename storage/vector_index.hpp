@@ -11,9 +11,10 @@
 // Every score an index reports is computed exactly by the kernels of vector_kernels.cpp, also
 // for hits an HNSW graph found, so search(), score() and exact_score() agree up to rounding. A
 // quantised dense index (the embedder's index_policy) keeps codes, not vectors: it ranks by code
-// and re-scores its best k * oversample candidates with exact_score() against the f32 originals
-// that index_options::originals reads (every shard sets it; without it, or when it fails, scores
-// are the codes' estimates).
+// and re-scores its best min(k, rescore_depth) * oversample candidates with exact_score() against
+// the f32 originals that index_options::originals reads (every shard sets it; without it, or when
+// it fails, scores are the codes' estimates); the hits of a deeper search below those are scored
+// by their codes' estimates.
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -38,6 +39,9 @@ using id_predicate = std::function<bool(const uuid&)>;
 /// search() and score(), possibly from several threads at once.
 using originals_reader = std::function<expected<std::vector<std::optional<embedding>>>(
     const embedder& spec, const std::vector<uuid>& ids)>;
+
+/// index_options::rescore_depth by default (measured: docs/BENCHMARKS.md, "Fused search at depth").
+inline constexpr size_t default_rescore_depth = 10;
 
 struct index_options {
   /// Dense embedders switch from exact flat search to HNSW once they hold this many vectors
@@ -70,6 +74,14 @@ struct index_options {
   size_t ivf_lists = 0;
   /// Lists an ivf search scans; 0 = default_ivf_nprobe(lists).
   size_t ivf_nprobe = 0;
+  /// A quantised search (dense int8 or binary; MaxSim over centroids) re-scores exactly only the
+  /// best min(k, rescore_depth) * oversample candidates by code; at a depth k above rescore_depth
+  /// the rest of its answer are the next candidates in code order, scored by their estimates
+  /// (never above an exactly scored hit; storage/index_kinds.hpp, exact_then_estimated). A fused
+  /// search asks every embedder for its top 100 and fuses by rank, so its lists need exact scores
+  /// only near their tops (docs/ENGINE.md, "Deep searches"). 0 = re-score k * oversample at
+  /// every depth.
+  size_t rescore_depth = default_rescore_depth;
   /// Where a quantised index reads the originals it re-scores (the shard reads its vector
   /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
   originals_reader originals;

@@ -221,6 +221,37 @@ BOOST_AUTO_TEST_CASE(neighbours_that_differ_by_noise_only_are_ranked_by_their_in
   BOOST_CHECK_GE(recall, 0.95);
 }
 
+BOOST_AUTO_TEST_CASE(a_deep_search_rescores_its_top_and_continues_in_int8_order) {
+  // rescore_depth 3, oversample 8: a search for 50 re-scores the best 24 candidates by int8
+  // MaxSim exactly (as a search for 3 does) and lists the next 26 by their int8 MaxSim.
+  auto opts = candidate_options();
+  opts.rescore_depth = 3;
+  candidates_fixture f{3000, opts};
+  f.settle();
+  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "maxsim-centroids");
+  double recall_sum = 0;
+  for (size_t query = 0; query < 10; ++query) {
+    auto q = f.data.make(3 + query % 4);
+    auto shallow = f.index->search(q, 3);
+    f.check_scores_exact(q, shallow);
+    auto deep = f.index->search(q, 50);
+    BOOST_REQUIRE_EQUAL(deep.size(), 50u);
+    BOOST_CHECK(std::is_sorted(deep.begin(), deep.end(), telos::better));
+    std::set<uuid> distinct;
+    for (const auto& h : deep)
+      distinct.insert(h.id);
+    BOOST_CHECK_EQUAL(distinct.size(), 50u);
+    BOOST_REQUIRE_EQUAL(shallow.size(), 3u);
+    for (size_t i = 0; i < shallow.size(); ++i) {
+      BOOST_CHECK(deep[i].id == shallow[i].id);
+      BOOST_CHECK_EQUAL(deep[i].score, shallow[i].score);
+    }
+    recall_sum += recall(deep, f.truth(q), 50);
+  }
+  BOOST_TEST_MESSAGE("recall@50 with 24 candidates re-scored: " << recall_sum / 10);
+  BOOST_CHECK_GE(recall_sum / 10, 0.8);
+}
+
 BOOST_AUTO_TEST_CASE(probing_every_centroid_with_a_large_budget_is_exact) {
   candidates_fixture f{1500, exhaustive_options(), 51};
   f.settle();
