@@ -5,8 +5,9 @@
 // files every memory under the centroids nearest to its tokens (PLAID-style lists). A search then
 // probes, for each query token, its maxsim_nprobe nearest centroids, ranks the memories filed there
 // by their int8 MaxSim (every token row also has an int8 code with its own scale,
-// vector_kernels.hpp), re-scores the best k * maxsim_oversample exactly over the f32 rows, and
-// scores the memories not filed yet (fresh) exactly. The codes are derived from the rows, so
+// vector_kernels.hpp), re-scores the best min(k, rescore_depth) * maxsim_oversample exactly over
+// the f32 rows (a deeper answer continues in int8 order), and scores the memories not filed yet
+// (fresh) exactly. The codes are derived from the rows, so
 // snapshots do not hold them. Memories added later are filed under the existing centroids; the
 // centroids are trained once and not retrained as the index grows (a rebuild or an old snapshot
 // trains them anew). Removal leaves the rows of the removed memory behind until a compaction copies
