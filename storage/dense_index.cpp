@@ -7,6 +7,7 @@
 // sign bits). The graph of a quantised index is built and searched on the codes; a quantised
 // search collects k * oversample candidates by code and re-scores them exactly from the f32
 // originals that index_options::originals reads from the vector keyspace.
+// A search deeper than index_options::rescore_depth re-scores max(k, rescore_depth * oversample).
 // Policy ivf replaces the graph by an inverted file: maintain() trains k-means centroids on a
 // sample of the fresh rows (in bounded steps, kmeans.hpp), then files each fresh row's code into
 // the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
@@ -316,11 +317,10 @@ public:
     if (k == 0 || where_.empty() || query.values.size() != dim_) return {};
     std::vector<float> normalized;
     const float* q = prepare(query, normalized);
-    // A quantised index ranks by code first, then re-scores the best
-    // min(k, rescore_depth) * oversample exactly; a deeper answer continues in code order.
-    size_t wanted = quant_ == quantization::none
-                        ? k
-                        : std::max(k, rescored_candidates(k, opts_.rescore_depth, oversample_));
+    // A quantised index ranks by code first, then re-scores the best k * oversample exactly
+    // (above rescore_depth: max(k, rescore_depth * oversample)).
+    size_t wanted =
+        quant_ == quantization::none ? k : rescored_candidates(k, opts_.rescore_depth, oversample_);
     kernels::top_k best{wanted};
     if (fresh_live() > 0)
       scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,
@@ -908,33 +908,28 @@ private:
     return kernels::dot(q, row, dim_);
   }
 
-  /// The answer from `candidates` (best code first): the best rescored_candidates() of them by
-  /// their exact scores against the f32 originals, then, for a deeper k, the next ones in code
-  /// order (exact_then_estimated). Without a reader (or when it fails) the codes' estimates
-  /// stand; an id whose original is gone (removed after this search read the index) is dropped.
+  /// The best k of `candidates` by their exact scores against the f32 originals. Without a reader
+  /// (or when it fails) the codes' estimates stand; an id whose original is gone (removed after
+  /// this search read the index) is dropped.
   std::vector<hit> rescore(const embedding& query, std::vector<hit> candidates, size_t k) const {
-    const size_t head =
-        std::min(candidates.size(), rescored_candidates(k, opts_.rescore_depth, oversample_));
     expected<std::vector<std::optional<embedding>>> originals{
         std::vector<std::optional<embedding>>{}};
     if (opts_.originals) {
       std::vector<uuid> ids;
-      ids.reserve(head);
-      for (size_t i = 0; i < head; ++i)
-        ids.push_back(candidates[i].id);
+      ids.reserve(candidates.size());
+      for (const auto& h : candidates)
+        ids.push_back(h.id);
       originals = opts_.originals(spec_, ids);
     }
-    if (!opts_.originals || !originals || originals->size() != head) {
+    if (!opts_.originals || !originals || originals->size() != candidates.size()) {
       if (candidates.size() > k) candidates.resize(k);
       return candidates;
     }
-    std::vector<hit> exact;
-    exact.reserve(head);
-    for (size_t i = 0; i < head; ++i)
+    kernels::top_k best{k};
+    for (size_t i = 0; i < candidates.size(); ++i)
       if (const auto& original = (*originals)[i])
-        exact.push_back(hit{candidates[i].id, exact_score(spec_, query, *original)});
-    candidates.erase(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(head));
-    return exact_then_estimated(std::move(exact), candidates, k);
+        best.push(candidates[i].id, exact_score(spec_, query, *original));
+    return best.take();
   }
 
   /// Exact scores of `count` rows (`stride` floats apart) into `best`; nil ids (deleted graph

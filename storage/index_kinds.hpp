@@ -5,10 +5,8 @@
 #include "telos/storage/vector_index.hpp"
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 namespace telos::storage {
 
@@ -24,19 +22,10 @@ std::unique_ptr<vector_index> make_maxsim_index(const embedder& spec, const inde
 /// "E1 (dense, dim 1024, cosine)", for error messages.
 std::string describe_embedder(const embedder& spec);
 
-/// How many of a quantised search's candidates are re-scored exactly
-/// (index_options::rescore_depth): min(k, rescore_depth) * oversample, or k * oversample when
-/// rescore_depth is 0; at least 1.
+/// How many of a quantised search's best candidates by code are re-scored exactly
+/// (index_options::rescore_depth): k * oversample up to depth rescore_depth (or at every depth
+/// when it is 0), max(k, rescore_depth * oversample) above it; at least 1.
 size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample);
-
-/// The answer of a search that ranked its candidates by an estimate (the codes) and re-scored the
-/// best of them exactly: `exact` (exact scores, any order), best first by telos::better, then
-/// `by_estimate` (the next candidates, best estimate first, none of them in `exact`) in that
-/// order; at most k. A hit of the tail keeps its estimate unless that would rank it above the hit
-/// before it; then it scores just below that hit (std::nextafter), so the list stays sorted by
-/// telos::better and keeps the estimate's order, which is what a fusion by rank reads.
-std::vector<hit> exact_then_estimated(std::vector<hit> exact, const std::vector<hit>& by_estimate,
-                                      size_t k);
 
 /// Heap bytes of a node-based hash map: one node (value, next pointer, cached hash) per entry
 /// plus the bucket array.

@@ -2,8 +2,6 @@
 #include "telos/storage/index_kinds.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 namespace telos::storage {
 
@@ -20,23 +18,9 @@ std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const inde
 }
 
 size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample) {
-  size_t head = rescore_depth == 0 ? k : std::min(k, rescore_depth);
-  return std::max<size_t>(1, head * std::max<size_t>(1, oversample));
-}
-
-std::vector<hit> exact_then_estimated(std::vector<hit> exact, const std::vector<hit>& by_estimate,
-                                      size_t k) {
-  std::sort(exact.begin(), exact.end(), better);
-  if (exact.size() > k) exact.resize(k);
-  for (size_t i = 0; i < by_estimate.size() && exact.size() < k; ++i) {
-    float score = by_estimate[i].score;
-    if (!exact.empty()) {
-      float below = std::nextafter(exact.back().score, -std::numeric_limits<float>::infinity());
-      if (!(score <= below)) score = below;
-    }
-    exact.push_back(hit{by_estimate[i].id, score});
-  }
-  return exact;
+  oversample = std::max<size_t>(1, oversample);
+  if (rescore_depth == 0 || k <= rescore_depth) return std::max<size_t>(1, k * oversample);
+  return std::max(k, rescore_depth * oversample);
 }
 
 std::string describe_embedder(const embedder& spec) {

@@ -5,10 +5,10 @@
 // files every memory under the centroids nearest to its tokens (PLAID-style lists). A search then
 // probes, for each query token, its maxsim_nprobe nearest centroids, ranks the memories filed there
 // by their int8 MaxSim (every token row also has an int8 code with its own scale,
-// vector_kernels.hpp), re-scores the best min(k, rescore_depth) * maxsim_oversample exactly over
-// the f32 rows (a deeper answer continues in int8 order), and scores the memories not filed yet
-// (fresh) exactly. The codes are derived from the rows, so
-// snapshots do not hold them. Memories added later are filed under the existing centroids; the
+// vector_kernels.hpp), re-scores the best k * maxsim_oversample (above
+// index_options::rescore_depth: max(k, rescore_depth * maxsim_oversample)) exactly over the f32
+// rows, and scores the memories not filed yet (fresh) exactly. The codes are derived from the rows,
+// so snapshots do not hold them. Memories added later are filed under the existing centroids; the
 // centroids are trained once and not retrained as the index grows (a rebuild or an old snapshot
 // trains them anew). Removal leaves the rows of the removed memory behind until a compaction copies
 // the live ones together.
@@ -288,11 +288,9 @@ private:
           std::remove_if(candidates.begin(), candidates.end(),
                          [&](uint32_t slot) { return !(*allow)(documents_[slot].id); }),
           candidates.end());
-    // More candidates than the re-scoring budget: rank them by int8 MaxSim, re-score the best
-    // exactly; a search deeper than rescore_depth continues in int8 order (exact_then_estimated).
+    // More candidates than the re-scoring budget: keep the best by int8 MaxSim.
     const size_t budget =
         rescored_candidates(k, opts_.rescore_depth, std::max<size_t>(opts_.maxsim_oversample, 1));
-    std::vector<hit> by_estimate;
     if (candidates.size() > budget) {
       std::vector<int8_t> q_codes(query_tokens * dim_);
       std::vector<float> q_scales(query_tokens);
@@ -303,26 +301,24 @@ private:
       ranked.reserve(candidates.size());
       for (auto slot : candidates)
         ranked.emplace_back(int8_maxsim(q_codes, q_scales, documents_[slot], best), slot);
-      auto by_code = [](const auto& a, const auto& b) { return a.first > b.first; };
-      const size_t keep = std::min(ranked.size(), std::max(budget, k));
-      std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(keep), ranked.end(),
-                        by_code);
+      std::nth_element(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(budget),
+                       ranked.end(),
+                       [](const auto& a, const auto& b) { return a.first > b.first; });
       candidates.resize(budget);
       for (size_t i = 0; i < budget; ++i)
         candidates[i] = ranked[i].second;
-      // int8_maxsim sums over query tokens; the mean is comparable with the exact scores.
-      for (size_t i = budget; i < keep; ++i)
-        by_estimate.push_back(hit{documents_[ranked[i].second].id,
-                                  ranked[i].first / static_cast<float>(query_tokens)});
     }
-    std::vector<hit> exact_hits;
-    exact_hits.reserve(candidates.size() + fresh_.size());
+    kernels::top_k best{k};
+    auto consider = [&](uint32_t slot) {
+      const auto& doc = documents_[slot];
+      float s = exact(q, doc);
+      if (best.admits(s)) best.push(doc.id, s);
+    };
     for (auto slot : candidates)
-      exact_hits.push_back(hit{documents_[slot].id, exact(q, documents_[slot])});
+      consider(slot);
     for (auto slot : fresh_)
-      if (allow == nullptr || (*allow)(documents_[slot].id))
-        exact_hits.push_back(hit{documents_[slot].id, exact(q, documents_[slot])});
-    return exact_then_estimated(std::move(exact_hits), by_estimate, k);
+      if (allow == nullptr || (*allow)(documents_[slot].id)) consider(slot);
+    return best.take();
   }
 
   /// MaxSim estimated from the int8 codes of the query's and the memory's tokens (the sum over

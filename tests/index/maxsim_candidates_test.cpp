@@ -221,9 +221,10 @@ BOOST_AUTO_TEST_CASE(neighbours_that_differ_by_noise_only_are_ranked_by_their_in
   BOOST_CHECK_GE(recall, 0.95);
 }
 
-BOOST_AUTO_TEST_CASE(a_deep_search_rescores_its_top_and_continues_in_int8_order) {
-  // rescore_depth 3, oversample 8: a search for 50 re-scores the best 24 candidates by int8
-  // MaxSim exactly (as a search for 3 does) and lists the next 26 by their int8 MaxSim.
+BOOST_AUTO_TEST_CASE(a_search_deeper_than_rescore_depth_rescores_k_candidates) {
+  // rescore_depth 3, oversample 8: a search for 3 re-scores the best 24 candidates by int8
+  // MaxSim, one for 50 the best 50 (not 400); every score stays exact, and the deeper search's
+  // candidates include the shallower one's, so its top is at least as good.
   auto opts = candidate_options();
   opts.rescore_depth = 3;
   candidates_fixture f{3000, opts};
@@ -236,19 +237,13 @@ BOOST_AUTO_TEST_CASE(a_deep_search_rescores_its_top_and_continues_in_int8_order)
     f.check_scores_exact(q, shallow);
     auto deep = f.index->search(q, 50);
     BOOST_REQUIRE_EQUAL(deep.size(), 50u);
-    BOOST_CHECK(std::is_sorted(deep.begin(), deep.end(), telos::better));
-    std::set<uuid> distinct;
-    for (const auto& h : deep)
-      distinct.insert(h.id);
-    BOOST_CHECK_EQUAL(distinct.size(), 50u);
+    f.check_scores_exact(q, deep);
     BOOST_REQUIRE_EQUAL(shallow.size(), 3u);
-    for (size_t i = 0; i < shallow.size(); ++i) {
-      BOOST_CHECK(deep[i].id == shallow[i].id);
-      BOOST_CHECK_EQUAL(deep[i].score, shallow[i].score);
-    }
+    for (size_t i = 0; i < shallow.size(); ++i)
+      BOOST_CHECK_GE(deep[i].score, shallow[i].score);
     recall_sum += recall(deep, f.truth(q), 50);
   }
-  BOOST_TEST_MESSAGE("recall@50 with 24 candidates re-scored: " << recall_sum / 10);
+  BOOST_TEST_MESSAGE("recall@50 with 50 candidates re-scored: " << recall_sum / 10);
   BOOST_CHECK_GE(recall_sum / 10, 0.8);
 }
 
