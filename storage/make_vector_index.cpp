@@ -20,7 +20,7 @@ std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const inde
 size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample) {
   oversample = std::max<size_t>(1, oversample);
   if (rescore_depth == 0 || k <= rescore_depth) return std::max<size_t>(1, k * oversample);
-  return std::max(k, rescore_depth * oversample);
+  return rescore_depth * oversample + (k - rescore_depth);
 }
 
 std::string describe_embedder(const embedder& spec) {

@@ -5,10 +5,9 @@
 // files every memory under the centroids nearest to its tokens (PLAID-style lists). A search then
 // probes, for each query token, its maxsim_nprobe nearest centroids, ranks the memories filed there
 // by their int8 MaxSim (every token row also has an int8 code with its own scale,
-// vector_kernels.hpp), re-scores the best k * maxsim_oversample (above
-// index_options::rescore_depth: max(k, rescore_depth * maxsim_oversample)) exactly over the f32
-// rows, and scores the memories not filed yet (fresh) exactly. The codes are derived from the rows,
-// so snapshots do not hold them. Memories added later are filed under the existing centroids; the
+// vector_kernels.hpp), re-scores the best k * maxsim_oversample exactly over the f32 rows, and
+// scores the memories not filed yet (fresh) exactly. The codes are derived from the rows, so
+// snapshots do not hold them. Memories added later are filed under the existing centroids; the
 // centroids are trained once and not retrained as the index grows (a rebuild or an old snapshot
 // trains them anew). Removal leaves the rows of the removed memory behind until a compaction copies
 // the live ones together.
@@ -289,8 +288,7 @@ private:
                          [&](uint32_t slot) { return !(*allow)(documents_[slot].id); }),
           candidates.end());
     // More candidates than the re-scoring budget: keep the best by int8 MaxSim.
-    const size_t budget =
-        rescored_candidates(k, opts_.rescore_depth, std::max<size_t>(opts_.maxsim_oversample, 1));
+    const size_t budget = std::max<size_t>(k * std::max<size_t>(opts_.maxsim_oversample, 1), k);
     if (candidates.size() > budget) {
       std::vector<int8_t> q_codes(query_tokens * dim_);
       std::vector<float> q_scales(query_tokens);

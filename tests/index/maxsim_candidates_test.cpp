@@ -221,32 +221,6 @@ BOOST_AUTO_TEST_CASE(neighbours_that_differ_by_noise_only_are_ranked_by_their_in
   BOOST_CHECK_GE(recall, 0.95);
 }
 
-BOOST_AUTO_TEST_CASE(a_search_deeper_than_rescore_depth_rescores_k_candidates) {
-  // rescore_depth 3, oversample 8: a search for 3 re-scores the best 24 candidates by int8
-  // MaxSim, one for 50 the best 50 (not 400); every score stays exact, and the deeper search's
-  // candidates include the shallower one's, so its top is at least as good.
-  auto opts = candidate_options();
-  opts.rescore_depth = 3;
-  candidates_fixture f{3000, opts};
-  f.settle();
-  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "maxsim-centroids");
-  double recall_sum = 0;
-  for (size_t query = 0; query < 10; ++query) {
-    auto q = f.data.make(3 + query % 4);
-    auto shallow = f.index->search(q, 3);
-    f.check_scores_exact(q, shallow);
-    auto deep = f.index->search(q, 50);
-    BOOST_REQUIRE_EQUAL(deep.size(), 50u);
-    f.check_scores_exact(q, deep);
-    BOOST_REQUIRE_EQUAL(shallow.size(), 3u);
-    for (size_t i = 0; i < shallow.size(); ++i)
-      BOOST_CHECK_GE(deep[i].score, shallow[i].score);
-    recall_sum += recall(deep, f.truth(q), 50);
-  }
-  BOOST_TEST_MESSAGE("recall@50 with 50 candidates re-scored: " << recall_sum / 10);
-  BOOST_CHECK_GE(recall_sum / 10, 0.8);
-}
-
 BOOST_AUTO_TEST_CASE(probing_every_centroid_with_a_large_budget_is_exact) {
   candidates_fixture f{1500, exhaustive_options(), 51};
   f.settle();
