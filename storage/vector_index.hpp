@@ -11,10 +11,9 @@
 // Every score an index reports is computed exactly by the kernels of vector_kernels.cpp, also
 // for hits an HNSW graph found, so search(), score() and exact_score() agree up to rounding. A
 // quantised dense index (the embedder's index_policy) keeps codes, not vectors: it ranks by code
-// and re-scores its best k * oversample candidates (max(k, rescore_depth * oversample) above
-// index_options::rescore_depth) with exact_score() against the f32 originals that
-// index_options::originals reads (every shard sets it; without it, or when it fails, scores are
-// the codes' estimates).
+// and re-scores its best k * oversample candidates (fewer above index_options::rescore_depth) with
+// exact_score() against the f32 originals that index_options::originals reads (every shard sets it;
+// without it, or when it fails, scores are the codes' estimates).
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -64,9 +63,8 @@ struct index_options {
   /// Centroids each query token probes.
   size_t maxsim_nprobe = 8;
   /// A search re-scores exactly at most k * maxsim_oversample candidates, the best by their int8
-  /// MaxSim (all of them when the probed lists hold fewer); above rescore_depth at most
-  /// max(k, rescore_depth * maxsim_oversample), so a fused search's depth of 100 costs 100 exact
-  /// MaxSims.
+  /// MaxSim (all of them when the probed lists hold fewer), so a fused search's depth of 100 costs
+  /// 400 exact MaxSims.
   size_t maxsim_oversample = 4;
   /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
@@ -75,11 +73,12 @@ struct index_options {
   size_t ivf_lists = 0;
   /// Lists an ivf search scans; 0 = default_ivf_nprobe(lists).
   size_t ivf_nprobe = 0;
-  /// A quantised search (dense int8 or binary; MaxSim over centroids) re-scores exactly the best
-  /// k * oversample candidates by code up to depth k = rescore_depth, and the best
-  /// max(k, rescore_depth * oversample) above it: a fused search asks every embedder for its top
-  /// 100 and fuses by rank, and the 300 reads of originals of k * oversample cost it more than
-  /// they change its lists (docs/ENGINE.md, "Searches"). 0 = k * oversample at every depth.
+  /// A quantised dense search (int8 or binary) re-scores exactly the best k * oversample
+  /// candidates by code up to depth k = rescore_depth, and rescore_depth * oversample +
+  /// (k - rescore_depth) above it (120 instead of 300 at a fused search's depth of 100): a fused
+  /// search fuses by rank, and each re-scored candidate is a read of its original
+  /// (docs/ENGINE.md, "Searches"). 0 = k * oversample at every depth. MaxSim keeps
+  /// k * maxsim_oversample (its rows are in memory).
   size_t rescore_depth = default_rescore_depth;
   /// Where a quantised index reads the originals it re-scores (the shard reads its vector
   /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
