@@ -7,6 +7,8 @@
 // sign bits). The graph of a quantised index is built and searched on the codes; a quantised
 // search collects k * oversample candidates by code and re-scores them exactly from the f32
 // originals that index_options::originals reads from the vector keyspace.
+// A search deeper than index_options::rescore_depth re-scores one candidate per rank beyond it
+// (rescored_candidates).
 // Policy ivf replaces the graph by an inverted file: maintain() trains k-means centroids on a
 // sample of the fresh rows (in bounded steps, kmeans.hpp), then files each fresh row's code into
 // the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
@@ -316,8 +318,10 @@ public:
     if (k == 0 || where_.empty() || query.values.size() != dim_) return {};
     std::vector<float> normalized;
     const float* q = prepare(query, normalized);
-    // A quantised index ranks by code first, then re-scores the best k * oversample exactly.
-    size_t wanted = quant_ == quantization::none ? k : k * oversample_;
+    // A quantised index ranks by code first, then re-scores the best k * oversample exactly
+    // (above rescore_depth: rescore_depth * oversample + (k - rescore_depth)).
+    size_t wanted =
+        quant_ == quantization::none ? k : rescored_candidates(k, opts_.rescore_depth, oversample_);
     kernels::top_k best{wanted};
     if (fresh_live() > 0)
       scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,

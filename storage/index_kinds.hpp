@@ -22,6 +22,12 @@ std::unique_ptr<vector_index> make_maxsim_index(const embedder& spec, const inde
 /// "E1 (dense, dim 1024, cosine)", for error messages.
 std::string describe_embedder(const embedder& spec);
 
+/// How many of a quantised dense search's best candidates by code are re-scored exactly
+/// (index_options::rescore_depth): k * oversample up to depth rescore_depth (or at every depth
+/// when it is 0); above it oversample for each of the first rescore_depth ranks and one for each
+/// rank beyond, rescore_depth * oversample + (k - rescore_depth); at least 1.
+size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample);
+
 /// Heap bytes of a node-based hash map: one node (value, next pointer, cached hash) per entry
 /// plus the bucket array.
 template <class K, class V, class H, class E, class A>

@@ -1,6 +1,8 @@
 // The one factory of vector indexes: the embedder's kind picks the structure.
 #include "telos/storage/index_kinds.hpp"
 
+#include <algorithm>
+
 namespace telos::storage {
 
 std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const index_options& opts) {
@@ -13,6 +15,12 @@ std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const inde
     return make_maxsim_index(spec, opts);
   }
   return nullptr;
+}
+
+size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample) {
+  oversample = std::max<size_t>(1, oversample);
+  if (rescore_depth == 0 || k <= rescore_depth) return std::max<size_t>(1, k * oversample);
+  return rescore_depth * oversample + (k - rescore_depth);
 }
 
 std::string describe_embedder(const embedder& spec) {

@@ -11,9 +11,9 @@
 // Every score an index reports is computed exactly by the kernels of vector_kernels.cpp, also
 // for hits an HNSW graph found, so search(), score() and exact_score() agree up to rounding. A
 // quantised dense index (the embedder's index_policy) keeps codes, not vectors: it ranks by code
-// and re-scores its best k * oversample candidates with exact_score() against the f32 originals
-// that index_options::originals reads (every shard sets it; without it, or when it fails, scores
-// are the codes' estimates).
+// and re-scores its best k * oversample candidates (fewer above index_options::rescore_depth) with
+// exact_score() against the f32 originals that index_options::originals reads (every shard sets it;
+// without it, or when it fails, scores are the codes' estimates).
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -38,6 +38,9 @@ using id_predicate = std::function<bool(const uuid&)>;
 /// search() and score(), possibly from several threads at once.
 using originals_reader = std::function<expected<std::vector<std::optional<embedding>>>(
     const embedder& spec, const std::vector<uuid>& ids)>;
+
+/// index_options::rescore_depth by default (measured: docs/BENCHMARKS.md, "Fused search at depth").
+inline constexpr size_t default_rescore_depth = 10;
 
 struct index_options {
   /// Dense embedders switch from exact flat search to HNSW once they hold this many vectors
@@ -70,6 +73,13 @@ struct index_options {
   size_t ivf_lists = 0;
   /// Lists an ivf search scans; 0 = default_ivf_nprobe(lists).
   size_t ivf_nprobe = 0;
+  /// A quantised dense search (int8 or binary) re-scores exactly the best k * oversample
+  /// candidates by code up to depth k = rescore_depth, and rescore_depth * oversample +
+  /// (k - rescore_depth) above it (120 instead of 300 at a fused search's depth of 100): a fused
+  /// search fuses by rank, and each re-scored candidate is a read of its original
+  /// (docs/ENGINE.md, "Searches"). 0 = k * oversample at every depth. MaxSim keeps
+  /// k * maxsim_oversample (its rows are in memory).
+  size_t rescore_depth = default_rescore_depth;
   /// Where a quantised index reads the originals it re-scores (the shard reads its vector
   /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
   originals_reader originals;

@@ -190,6 +190,66 @@ BOOST_AUTO_TEST_CASE(a_quantised_index_rescores_k_times_oversample_candidates) {
   BOOST_CHECK(again[0].id != first[0].id);
 }
 
+BOOST_AUTO_TEST_CASE(a_search_deeper_than_rescore_depth_rescores_k_candidates) {
+  // A fused search asks every embedder for its top 100 and fuses by rank: above rescore_depth a
+  // search re-scores rescore_depth * oversample + (k - rescore_depth) originals instead of
+  // k * oversample.
+  auto spec = quantised_spec(32, metric::cosine, quantization::int8);
+  spec.index.oversample = 3;
+  index_options shallow_opts, every_depth;
+  shallow_opts.rescore_depth = 5;
+  every_depth.rescore_depth = 0;
+  quantised_fixture f{spec, shallow_opts}, g{spec, every_depth};
+  clustered_data data{32, 4, 19};
+  for (uint64_t i = 0; i < 400; ++i) {
+    auto v = data.next();
+    f.put(id_of(i), v);
+    g.put(id_of(i), v);
+  }
+  double recall_sum = 0;
+  for (int query = 0; query < 10; ++query) {
+    auto q = data.next();
+    auto truth = f.truth(q);
+    f.fetched = 0;
+    auto deep = f.index->search(embedding::dense(q), 60);
+    BOOST_CHECK_EQUAL(f.fetched, 70u);
+    BOOST_REQUIRE_EQUAL(deep.size(), 60u);
+    BOOST_CHECK(std::is_sorted(deep.begin(), deep.end(), telos::better));
+    std::set<uuid> distinct;
+    for (const auto& h : deep) {
+      distinct.insert(h.id);
+      // Every reported score is still the exact one.
+      auto exact = reference_dense(metric::cosine, q, f.stored.at(h.id).values);
+      BOOST_CHECK_SMALL(h.score - exact, tolerance(exact));
+    }
+    BOOST_CHECK_EQUAL(distinct.size(), 60u);
+    // Its candidates include those of a search for rescore_depth (the best 15 by code), so its
+    // top is at least as good: here the exact top 5.
+    f.fetched = 0;
+    auto shallow = f.index->search(embedding::dense(q), 5);
+    BOOST_CHECK_EQUAL(f.fetched, 15u);
+    check_exact_top_k(shallow, truth, 5);
+    for (size_t i = 0; i < shallow.size(); ++i)
+      BOOST_CHECK_GE(deep[i].score, shallow[i].score);
+    recall_sum += recall(deep, truth, 60);
+    // rescore_depth 0 reads k * oversample originals at every depth: the exact top 60.
+    g.fetched = 0;
+    check_exact_top_k(g.index->search(embedding::dense(q), 60), truth, 60);
+    BOOST_CHECK_EQUAL(g.fetched, 180u);
+  }
+  BOOST_TEST_MESSAGE("recall@60 with 70 of 180 candidates re-scored: " << recall_sum / 10);
+  BOOST_CHECK_GE(recall_sum / 10, 0.9);
+  // At k <= rescore_depth nothing changes: k * oversample re-scored.
+  f.fetched = 0;
+  auto q = data.next();
+  check_exact_top_k(f.index->search(embedding::dense(q), 4), f.truth(q), 4);
+  BOOST_CHECK_EQUAL(f.fetched, 12u);
+  // Each rank beyond rescore_depth adds one candidate: 15 + 3 at k 8.
+  f.fetched = 0;
+  BOOST_CHECK_EQUAL(f.index->search(embedding::dense(q), 8).size(), 8u);
+  BOOST_CHECK_EQUAL(f.fetched, 18u);
+}
+
 BOOST_AUTO_TEST_CASE(quantised_memory_per_vector_is_a_fraction_of_f32) {
   std::mt19937 rng{17};
   auto bytes_of = [&](quantization q) {
