@@ -395,4 +395,51 @@ BOOST_AUTO_TEST_CASE(past_the_overlay_bound_an_update_waits_for_the_checkpoint) 
   }
 }
 
+BOOST_AUTO_TEST_CASE(filtered_searches_see_the_overlay_through_the_filter) {
+  // Index 0..3; the overlay removes 0, gives 1 the values of 5, and adds 4 and 5. Even ids are in
+  // namespace "b", odd ones in "a".
+  index_handle handle;
+  handle.index =
+      storage::make_vector_index({"e", embedder_kind::dense, 8, metric::cosine}, handle.options);
+  auto chunk = spread_vectors(6, 8);
+  record_catalog catalog;
+  std::vector<fact_change> facts;
+  for (size_t i = 0; i < 6; ++i) {
+    memory m;
+    m.id = chunk.ids[i];
+    m.ns = i % 2 ? "a" : "b";
+    facts.emplace_back(m.id, make_fact(m));
+  }
+  catalog.apply(facts);
+  for (size_t i = 0; i < 4; ++i)
+    handle.index->upsert(chunk.ids[i], chunk.embeddings[i]);
+  handle.overlay.remove(*handle.index, chunk.ids[0]);
+  handle.overlay.upsert(*handle.index, chunk.ids[1], chunk.embeddings[5]);
+  handle.overlay.upsert(*handle.index, chunk.ids[4], chunk.embeddings[4]);
+  handle.overlay.upsert(*handle.index, chunk.ids[5], chunk.embeddings[5]);
+  filter in_a;
+  in_a.ns = "a";
+  filter in_b;
+  in_b.ns = "b";
+  // "a": 1 (now with 5's values) and 3 from the index side, 5 from the overlay.
+  auto a = ids_of(search_handle(handle, catalog, chunk.embeddings[5], 10, in_a));
+  BOOST_CHECK_EQUAL(a.size(), 3u);
+  BOOST_CHECK(has(a, chunk.ids[1]) && has(a, chunk.ids[3]) && has(a, chunk.ids[5]));
+  // "b": 2 and 4; 0 was removed.
+  auto b = ids_of(search_handle(handle, catalog, chunk.embeddings[0], 10, in_b));
+  BOOST_CHECK_EQUAL(b.size(), 2u);
+  BOOST_CHECK(has(b, chunk.ids[2]) && has(b, chunk.ids[4]));
+  // Scores: 1 by its new values, 0 absent.
+  auto scores = score_handle(handle, chunk.embeddings[5], {chunk.ids[0], chunk.ids[1]});
+  BOOST_REQUIRE_EQUAL(scores.size(), 1u);
+  BOOST_CHECK_CLOSE(scores[0].score, 1.0f, 1e-3);
+  // Applied, the index alone answers the same.
+  auto before = search_handle(handle, catalog, chunk.embeddings[5], 10, filter{});
+  handle.overlay.apply_to(*handle.index);
+  BOOST_CHECK(handle.overlay.empty());
+  auto after = search_handle(handle, catalog, chunk.embeddings[5], 10, filter{});
+  BOOST_CHECK(ids_of(before) == ids_of(after));
+  BOOST_CHECK_EQUAL(handle.index->size(), 5u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
