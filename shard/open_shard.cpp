@@ -5,9 +5,13 @@
 #include "telos/storage/key_codec.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <filesystem>
+#include <new>
 #include <set>
 #include <system_error>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -170,7 +174,8 @@ void settle(storage::vector_index& index) {
 }
 
 /// Refills an empty index from the embedder's vector keyspace.
-expected<uint64_t> rebuild_index(opened_shard& s, size_t j, storage::vector_index& index) {
+expected<uint64_t> rebuild_index(const opened_shard& s, size_t j, storage::vector_index& index,
+                                 std::vector<std::string>& problems) {
   const auto& spec = s.layout.profile().embedders[j];
   uint64_t n = 0;
   auto it = s.backend->scan(s.layout.vectors(j), storage::key_range::all());
@@ -180,7 +185,7 @@ expected<uint64_t> rebuild_index(opened_shard& s, size_t j, storage::vector_inde
     auto e =
         id ? storage::decode_vector(spec, i->value(), i->key()) : expected<embedding>{id.error()};
     if (!e) {
-      s.problems.push_back(shard_name(s.id) + ": " + describe(e.error()));
+      problems.push_back(shard_name(s.id) + ": " + describe(e.error()));
       continue;
     }
     index.upsert(*id, *e);
@@ -192,7 +197,7 @@ expected<uint64_t> rebuild_index(opened_shard& s, size_t j, storage::vector_inde
 }
 
 /// Re-reads the current vector of every id the changelog names after `after`.
-expected<uint64_t> replay_changelog(opened_shard& s, size_t j, storage::vector_index& index,
+expected<uint64_t> replay_changelog(const opened_shard& s, size_t j, storage::vector_index& index,
                                     uint64_t after) {
   const auto& spec = s.layout.profile().embedders[j];
   std::set<uuid> touched;
@@ -258,64 +263,142 @@ storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j
   };
 }
 
+/// One index as open brought it back.
+struct loaded_index {
+  std::shared_ptr<index_handle> handle;
+  std::optional<storage::snapshot_marker> marker;
+  index_recovery recovery;
+  /// The snapshot's file prefix when it was used (kept by remove_stale_snapshots).
+  std::optional<std::string> live;
+  /// Records the rebuild could not decode (appended to opened_shard::problems in order).
+  std::vector<std::string> problems;
+  caf::error error;
+};
+
+/// Brings index `j` back: its snapshot plus the changelog since, or a rebuild from the vector
+/// keyspace. Reads `s` (backend, layout, root, sequence) and changes nothing in it, so the
+/// indexes of a shard load on several threads at once.
+loaded_index load_index(const opened_shard& s, const shard_open_options& opts, size_t j,
+                        std::optional<storage::snapshot_marker> marker, std::string reason) {
+  const auto& spec = s.layout.profile().embedders[j];
+  loaded_index out;
+  auto& rec = out.recovery;
+  rec.embedder = spec.name;
+  rec.reason = std::move(reason);
+  auto handle = std::make_shared<index_handle>();
+  handle->options = opts.index_options;
+  handle->options.originals = vector_keyspace_reader(s, j);
+  handle->index = storage::make_vector_index(spec, handle->options);
+  if (!handle->index) {
+    out.error =
+        make_error(ec::internal, "no index structure for " + describe_profile(s.layout.profile()));
+    return out;
+  }
+  bool loaded = false;
+  if (marker && persistent(s)) {
+    if (marker->sequence > s.sequence) {
+      rec.reason = "snapshot marker claims sequence " + std::to_string(marker->sequence) +
+                   " beyond the shard's " + std::to_string(s.sequence);
+    } else if (auto ok = handle->index->load(snapshot_file(s.root, s.id, spec.name, marker->token));
+               !ok) {
+      rec.reason = describe(ok.error());
+    } else if (auto replayed = replay_changelog(s, j, *handle->index, marker->sequence);
+               !replayed) {
+      rec.reason = describe(replayed.error());
+      handle->index = storage::make_vector_index(spec, handle->options);
+    } else {
+      loaded = true;
+      rec.method = "snapshot";
+      rec.replayed = *replayed;
+      out.live = snapshot_prefix(spec.name, marker->token);
+    }
+  }
+  if (!loaded) {
+    auto n = rebuild_index(s, j, *handle->index, out.problems);
+    if (!n) {
+      out.error = std::move(n.error());
+      return out;
+    }
+    rec.method = *n == 0 && !marker ? "new" : "rebuilt";
+    // A snapshot that could not be used is no longer worth keeping.
+    if (marker && persistent(s)) marker.reset();
+  }
+  rec.vectors = handle->index->size();
+  handle->applied = s.sequence;
+  handle->fresh_at_snapshot = handle->index->stats().fresh;
+  out.handle = std::move(handle);
+  out.marker = std::move(marker);
+  return out;
+}
+
+/// Threads that load a shard's indexes: one per core, at most one per index. Loading is reading
+/// a file into memory (page faults, copies) and replaying or rebuilding; the indexes are
+/// independent, so with two cores a store opens in about half the time.
+size_t load_threads(size_t indexes) {
+  size_t cores = std::max<size_t>(std::thread::hardware_concurrency(), 1);
+  return std::max<size_t>(1, std::min(cores, indexes));
+}
+
 expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
   const auto& embedders = s.layout.profile().embedders;
-  std::vector<std::string> live;
-  std::vector<std::optional<storage::snapshot_marker>> markers;
+  // The markers first (small reads), so the largest snapshots can start loading first.
+  std::vector<std::optional<storage::snapshot_marker>> markers(embedders.size());
+  std::vector<std::string> reasons(embedders.size());
+  std::vector<uint64_t> sizes(embedders.size(), 0);
   for (size_t j = 0; j < embedders.size(); ++j) {
-    const auto& spec = embedders[j];
-    auto handle = std::make_shared<index_handle>();
-    handle->options = opts.index_options;
-    handle->options.originals = vector_keyspace_reader(s, j);
-    handle->index = storage::make_vector_index(spec, handle->options);
-    if (!handle->index)
-      return make_error(ec::internal,
-                        "no index structure for " + describe_profile(s.layout.profile()));
-    index_recovery rec;
-    rec.embedder = spec.name;
-    std::optional<storage::snapshot_marker> marker;
-    auto key = storage::snapshot_key(spec.name);
-    if (auto value = s.backend->get(s.layout.meta(), key); !value) {
-      return std::move(value.error());
-    } else if (*value) {
-      if (auto m = storage::decode_snapshot_marker(**value, key); m)
-        marker = *m;
-      else
-        rec.reason = describe(m.error());
+    auto key = storage::snapshot_key(embedders[j].name);
+    auto value = s.backend->get(s.layout.meta(), key);
+    if (!value) return std::move(value.error());
+    if (!*value) continue;
+    if (auto m = storage::decode_snapshot_marker(**value, key); m) {
+      markers[j] = *m;
+      if (persistent(s)) {
+        std::error_code ec;
+        auto bytes = fs::file_size(snapshot_file(s.root, s.id, embedders[j].name, m->token), ec);
+        if (!ec) sizes[j] = bytes;
+      }
+    } else {
+      reasons[j] = describe(m.error());
     }
-    bool loaded = false;
-    if (marker && persistent(s)) {
-      if (marker->sequence > s.sequence) {
-        rec.reason = "snapshot marker claims sequence " + std::to_string(marker->sequence) +
-                     " beyond the shard's " + std::to_string(s.sequence);
-      } else if (auto ok =
-                     handle->index->load(snapshot_file(s.root, s.id, spec.name, marker->token));
-                 !ok) {
-        rec.reason = describe(ok.error());
-      } else if (auto replayed = replay_changelog(s, j, *handle->index, marker->sequence);
-                 !replayed) {
-        rec.reason = describe(replayed.error());
-        handle->index = storage::make_vector_index(spec, handle->options);
-      } else {
-        loaded = true;
-        rec.method = "snapshot";
-        rec.replayed = *replayed;
-        live.push_back(snapshot_prefix(spec.name, marker->token));
+  }
+  std::vector<size_t> order(embedders.size());
+  for (size_t j = 0; j < order.size(); ++j)
+    order[j] = j;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+  std::vector<loaded_index> loaded(embedders.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < order.size();) {
+      auto j = order[i];
+      try {
+        loaded[j] = load_index(s, opts, j, markers[j], std::move(reasons[j]));
+      } catch (const std::bad_alloc&) {
+        // As on the caller's thread, where open would have thrown it: no memory for the index.
+        loaded[j].error =
+            make_error(ec::overloaded, "out of memory loading the index of " + embedders[j].name);
+      } catch (const std::exception& e) {
+        loaded[j].error =
+            make_error(ec::internal, "loading the index of " + embedders[j].name + ": " + e.what());
       }
     }
-    if (!loaded) {
-      auto n = rebuild_index(s, j, *handle->index);
-      if (!n) return std::move(n.error());
-      rec.method = *n == 0 && !marker ? "new" : "rebuilt";
-      // A snapshot that could not be used is no longer worth keeping.
-      if (marker && persistent(s)) marker.reset();
-    }
-    rec.vectors = handle->index->size();
-    handle->applied = s.sequence;
-    handle->fresh_at_snapshot = handle->index->stats().fresh;
-    s.indexes.push_back(std::move(handle));
-    markers.push_back(marker);
-    s.recovery.push_back(std::move(rec));
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < load_threads(embedders.size()); ++t)
+    helpers.emplace_back(work);
+  work();
+  for (auto& t : helpers)
+    t.join();
+  std::vector<std::string> live;
+  markers.clear();
+  for (auto& l : loaded) {
+    s.problems.insert(s.problems.end(), std::make_move_iterator(l.problems.begin()),
+                      std::make_move_iterator(l.problems.end()));
+    if (l.error) return std::move(l.error);
+    if (l.live) live.push_back(std::move(*l.live));
+    s.indexes.push_back(std::move(l.handle));
+    markers.push_back(std::move(l.marker));
+    s.recovery.push_back(std::move(l.recovery));
   }
   if (persistent(s)) remove_stale_snapshots(snapshot_directory(s.root, s.id), live);
   s.snapshots =

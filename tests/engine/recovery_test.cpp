@@ -167,6 +167,53 @@ BOOST_AUTO_TEST_CASE(a_session_that_only_reads_keeps_the_snapshots_and_a_write_r
   queries.check_against(all, *db);
 }
 
+BOOST_AUTO_TEST_CASE(indexes_load_side_by_side_and_report_in_profile_order) {
+  // A shard's indexes load on several threads (one per core). One damaged snapshot among them is
+  // rebuilt on its own; the others load from theirs; the report still lists every index of a
+  // shard in the profile's order, and the answers are those before the close.
+  temp_dir dir{"parallel-load"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  memory_maker maker{mixed_profile(), 37};
+  probe queries{maker};
+  std::vector<memory> all;
+  std::vector<std::vector<hit>> before;
+  {
+    auto db = open_store(opts);
+    for (int i = 0; i < 50; ++i)
+      all.push_back(maker.make("a"));
+    require(db->put_batch(all), "put_batch");
+    before = queries.answers(*db);
+    require(db->close(), "close");
+  }
+  const auto& embedders = mixed_profile().embedders;
+  BOOST_REQUIRE_GE(embedders.size(), 3u);
+  const auto& damaged = embedders[1].name;
+  size_t cut = 0;
+  for (const auto& e : std::filesystem::directory_iterator(snapshot_directory(dir.path(), 0))) {
+    auto name = e.path().filename().string();
+    if (name.rfind(damaged + "-", 0) != 0 || e.path().extension() != ".idx") continue;
+    std::filesystem::resize_file(e.path(), std::filesystem::file_size(e.path()) / 2);
+    ++cut;
+  }
+  BOOST_REQUIRE_EQUAL(cut, 1u);
+  auto db = open_store(opts);
+  auto report = db->recovery_report();
+  std::vector<std::string> shard0;
+  for (const auto& line : report)
+    if (line.rfind("shard 0 index ", 0) == 0) shard0.push_back(line);
+  BOOST_REQUIRE_EQUAL(shard0.size(), embedders.size());
+  for (size_t j = 0; j < embedders.size(); ++j) {
+    BOOST_CHECK_MESSAGE(shard0[j].rfind("shard 0 index " + embedders[j].name + ": ", 0) == 0,
+                        shard0[j]);
+    auto method = j == 1 ? std::string{": rebuilt"} : std::string{": snapshot"};
+    BOOST_CHECK_MESSAGE(shard0[j].find(method) != std::string::npos, shard0[j]);
+  }
+  BOOST_CHECK(shard0[1].find("snapshot not used") != std::string::npos);
+  BOOST_CHECK(queries.answers(*db) == before);
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), 50u);
+  queries.check_against(all, *db);
+}
+
 BOOST_AUTO_TEST_CASE(vectors_still_fresh_at_close_give_the_same_answers_after_a_restart) {
   // Dense indexes over HNSW graphs (threshold 32), closed right after a large batch, while the
   // index actors are still moving vectors into the graphs: the snapshot holds graph and fresh
