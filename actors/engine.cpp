@@ -38,6 +38,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       ic.snapshots = s.snapshots;
       ic.embedder = j;
       ic.checkpoint_every = opts.checkpoint_every;
+      ic.checkpoint_fraction = opts.checkpoint_fraction;
       // Index j of shard i takes its first snapshot after (j * shards + i + 1) / (embedders *
       // shards) of its interval: one index of the store saves at a time.
       ic.checkpoint_phase = static_cast<double>(j * shards.size() + i + 1) /
@@ -46,6 +47,9 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
       ic.maintain_budget = opts.maintain_budget;
       ic.maintain_time = opts.maintain_time;
       ic.max_fresh = opts.max_fresh;
+      // The overlay of a background snapshot save is searched exactly, as the fresh buffer is:
+      // the same bound keeps searches during a save as fast as below it.
+      ic.max_overlay = opts.max_fresh;
       sc.indexes.push_back(spawn_index(sys, std::move(ic)));
     }
     result.indexes.push_back(sc.indexes);

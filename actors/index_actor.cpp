@@ -1,16 +1,21 @@
-// The index actor: applies updates, answers searches, checkpoints its index; verify's index
-// steps (check, clear, load) are shard/verify.hpp's.
+// The index actor: applies updates, answers searches, checkpoints its index (saved by a thread of
+// its own while updates wait in the handle's overlay); verify's index steps (check, clear, load)
+// are shard/verify.hpp's.
 #include "telos/actors/index_actor.hpp"
 
-#include "telos/shard/search_run.hpp"
+#include "telos/shard/index_overlay.hpp"
 #include "telos/shard/verify.hpp"
 
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
 #include <mutex>
+#include <shared_mutex>
+#include <system_error>
 
 namespace telos {
 
@@ -41,7 +46,29 @@ public:
 
 } // namespace
 
+background_save::~background_save() {
+  if (!thread.joinable()) return;
+  if (thread.get_id() == std::this_thread::get_id())
+    thread.detach();
+  else
+    thread.join();
+}
+
 void index_state::apply(const index_update& update) {
+  auto& handle = *config.handle;
+  if (frozen() && config.max_overlay > 0 &&
+      handle.overlay.size() + update.upsert_ids.size() + update.removes.size() > config.max_overlay)
+    // The overlay is full: this update waits for the save.
+    finish_checkpoint();
+  if (frozen()) {
+    std::unique_lock guard{handle.overlay_lock};
+    for (const auto& id : update.removes)
+      handle.overlay.remove(*handle.index, id);
+    for (size_t i = 0; i < update.upsert_ids.size(); ++i)
+      handle.overlay.upsert(*handle.index, update.upsert_ids[i], update.upserts[i]);
+    handle.applied = std::max(handle.applied.load(), update.sequence);
+    return;
+  }
   std::unique_lock guard{config.handle->lock};
   auto& idx = index();
   for (const auto& id : update.removes)
@@ -52,10 +79,11 @@ void index_state::apply(const index_update& update) {
 }
 
 std::vector<hit> index_state::search(const embedding& query, uint32_t k, const filter& f) const {
-  return search_index(*config.handle->index, *config.catalog, query, k, f);
+  return search_handle(*config.handle, *config.catalog, query, k, f);
 }
 
 size_t index_state::maintain() {
+  if (frozen()) return 0; // the graph work goes on once the snapshot is saved
   // One vector per call, so the clock is read between insertions and the facade's searches on
   // other threads wait for one insertion at most.
   auto deadline = std::chrono::steady_clock::now() + config.maintain_time;
@@ -74,7 +102,7 @@ size_t index_state::maintain() {
 }
 
 size_t index_state::drain(size_t upserts) {
-  if (config.max_fresh == 0 || upserts == 0) return 0;
+  if (config.max_fresh == 0 || upserts == 0 || frozen()) return 0;
   auto fresh = index().stats().fresh;
   if (fresh <= config.max_fresh) return 0;
   const size_t owed = std::min(fresh - config.max_fresh, config.drain_per_upsert * upserts);
@@ -91,24 +119,72 @@ size_t index_state::drain(size_t upserts) {
 
 size_t index_state::checkpoint_interval() const {
   const size_t every = config.checkpoint_every;
-  return std::max<size_t>(1,
-                          std::min(every, std::max(every / 20, config.handle->index->size() / 4)));
+  const auto share = static_cast<size_t>(static_cast<double>(config.handle->index->size()) *
+                                         config.checkpoint_fraction);
+  return std::max<size_t>(1, std::min(every, std::max(every / 20, share)));
 }
 
 bool index_state::checkpoint_due() const {
   // An index cleared and reloaded by a repair is only snapshotted at close: until the reload
   // ends it holds part of the vectors, and the actor cannot tell when it ended.
   return config.checkpoint_every > 0 && config.snapshots && config.snapshots->persistent() &&
-         !checkpoint_scheduled && changed >= next_checkpoint && !config.handle->replaced;
+         !checkpoint_scheduled && !frozen() && changed >= next_checkpoint &&
+         !config.handle->replaced;
 }
 
-void index_state::checkpoint() {
-  auto done = config.snapshots->checkpoint(config.embedder, *config.handle);
+void index_state::start_checkpoint(index_actor self) {
+  auto job = std::make_unique<background_save>();
+  job->number = ++saves_started;
+  // From here until finish_checkpoint() nothing changes the index: updates go to the overlay,
+  // graph work waits. So the snapshot holds exactly what the index applied up to now.
+  job->sequence = config.handle->applied.load();
+  job->changed = changed;
+  job->fresh = index().stats().fresh;
+  std::promise<expected<std::optional<storage::snapshot_marker>>> done;
+  job->result = done.get_future();
+  try {
+    job->thread = std::thread{
+        [handle = config.handle, snapshots = config.snapshots, embedder = config.embedder,
+         sequence = job->sequence, number = job->number, hook = config.before_save,
+         weak = caf::actor_cast<caf::weak_actor_ptr>(self), done = std::move(done)]() mutable {
+          if (hook) hook();
+          {
+            // Shared, like a search: the actor takes the lock exclusively only after this thread
+            // ended.
+            std::shared_lock guard{handle->lock};
+            done.set_value(snapshots->checkpoint(embedder, *handle->index, sequence));
+          }
+          if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+            caf::anon_send(caf::actor_cast<index_actor>(strong), atom::checkpoint_v, number);
+        }};
+  } catch (const std::system_error& e) {
+    // No thread to be had: the previous snapshot stays in force; try again later.
+    checkpoint_error = std::string{"cannot start a thread to save the snapshot: "} + e.what();
+    next_checkpoint = changed + std::max<size_t>(checkpoint_interval() / 4, 1);
+    return;
+  }
+  saving = std::move(job);
+}
+
+void index_state::finish_checkpoint() {
+  if (!saving) return;
+  auto job = std::move(saving);
+  auto done = job->result.get();
+  job->thread.join();
+  auto& handle = *config.handle;
+  {
+    // Searches on other threads see the overlay until it is in the index, never neither.
+    std::unique_lock guard{handle.lock};
+    std::unique_lock overlay_guard{handle.overlay_lock};
+    handle.overlay.apply_to(*handle.index);
+  }
   if (done) {
-    changed = 0;
+    // Changes acknowledged during the save are not in this snapshot: they count toward the next.
+    changed -= std::min(changed, job->changed);
     next_checkpoint = checkpoint_interval();
     ++checkpoints;
     checkpoint_error.clear();
+    handle.fresh_at_snapshot = job->fresh;
   } else {
     // Disk full or an I/O error: the previous snapshot stays in force (a restart replays more);
     // try again after another quarter of the interval.
@@ -134,13 +210,35 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
     self->state.maintenance_scheduled = true;
     self->send(self, atom::maintain_v);
   };
+  // Answers the flush requests once no checkpoint is saved or due.
+  auto answer_flushes = [self] {
+    auto& st = self->state;
+    if (st.frozen() || st.checkpoint_scheduled) return;
+    for (auto& rp : st.flushes)
+      rp.deliver(atom::ok_v);
+    st.flushes.clear();
+  };
+  // Ends the save in progress (waiting for it if need be) and goes on with what it held back.
+  auto end_save = [self, schedule_maintenance, schedule_checkpoint, answer_flushes] {
+    if (!self->state.frozen()) return;
+    self->state.finish_checkpoint();
+    schedule_maintenance();
+    schedule_checkpoint();
+    answer_flushes();
+  };
   // Vectors left fresh by a snapshot load move into the graph in the background from the start.
   schedule_maintenance();
   return {
       [=](atom::update, const index_update& update) -> atom::ok {
+        const bool was_frozen = self->state.frozen();
         self->state.apply(update);
+        // apply() ends the save when the overlay is full: then what it held back goes on.
+        if (was_frozen && !self->state.frozen()) {
+          schedule_maintenance();
+          answer_flushes();
+        }
         self->state.drain(update.upsert_ids.size());
-        if (!update.upsert_ids.empty()) schedule_maintenance();
+        if (!update.upsert_ids.empty() && !self->state.frozen()) schedule_maintenance();
         self->state.changed += update.upsert_ids.size() + update.removes.size();
         schedule_checkpoint();
         return atom::ok_v;
@@ -149,16 +247,21 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return self->state.search(query, k, f);
       },
       [=](atom::score, const embedding& query, const std::vector<uuid>& ids) {
-        return score_ids(self->state.index(), query, ids);
+        return score_handle(*self->state.config.handle, query, ids);
       },
+      // Verify's steps see the index alone: a save in progress ends first (verify is rare, and
+      // the shard holds writes back meanwhile).
       [=](atom::check, const std::vector<uuid>& ids) {
+        end_save();
         return check_index(self->state.index(), ids);
       },
       [=](atom::clear) -> atom::ok {
+        end_save();
         clear_index(*self->state.config.handle);
         return atom::ok_v;
       },
       [=](atom::load, const vector_chunk& chunk) -> atom::ok {
+        end_save();
         load_index_chunk(*self->state.config.handle, chunk);
         if (!chunk.ids.empty()) schedule_maintenance();
         return atom::ok_v;
@@ -171,6 +274,12 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         info.shard = c.shard;
         info.vectors = s.vectors;
         info.fresh = s.fresh;
+        if (self->state.frozen()) {
+          // The overlay's vectors count, and are searched exactly as fresh ones are.
+          const auto& overlay = c.handle->overlay;
+          info.vectors = overlay.vectors(*c.handle->index);
+          info.fresh += overlay.upserted();
+        }
         info.memory_bytes = s.memory_bytes;
         info.structure = s.structure;
         info.sequence = c.handle->applied;
@@ -189,13 +298,30 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         if (moved > 0) schedule_maintenance();
       },
       [=](atom::checkpoint) {
-        self->state.checkpoint_scheduled = false;
-        if (self->state.config.handle->replaced) return;
-        self->state.checkpoint();
-        // Saving took a while: give the worker back, as after a maintenance step.
-        self->state.stepped = true;
+        auto& st = self->state;
+        st.checkpoint_scheduled = false;
+        if (!st.frozen() && !st.config.handle->replaced && st.checkpoint_due())
+          st.start_checkpoint(caf::actor_cast<index_actor>(self));
+        answer_flushes();
+      },
+      [=](atom::checkpoint, uint64_t number) {
+        // A save that already ended (an update or verify waited for it) is not ended twice.
+        if (self->state.frozen() && self->state.saving->number == number) end_save();
+      },
+      [=](atom::flush) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (!st.frozen() && !st.checkpoint_scheduled) return atom::ok_v;
+        auto rp = self->make_response_promise<atom::ok>();
+        st.flushes.push_back(rp);
+        return rp;
       },
       [=](atom::close) -> atom::ok {
+        // The shard snapshots the index once every actor stopped: the save in progress ends and
+        // the overlay goes into the index first.
+        end_save();
+        for (auto& rp : self->state.flushes)
+          rp.deliver(atom::ok_v);
+        self->state.flushes.clear();
         self->quit();
         return atom::ok_v;
       },

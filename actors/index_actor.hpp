@@ -2,6 +2,8 @@
 // order and are searchable once acknowledged; fresh vectors move into the ANN graph in short steps
 // the actor sends itself, and after each step it gives its scheduler worker back, so graph
 // insertion neither delays an acknowledgement nor starves the other actors of the system.
+// Periodic snapshots are written by a thread of their own while the index is frozen and updates
+// wait in an overlay, so no acknowledgement waits for a snapshot file.
 #pragma once
 
 #include "telos/messages/actor_interfaces.hpp"
@@ -10,9 +12,15 @@
 #include "telos/shard/snapshot_book.hpp"
 
 #include <caf/fwd.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <chrono>
+#include <functional>
+#include <future>
 #include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
 
 namespace telos {
 
@@ -42,9 +50,36 @@ struct index_actor_config {
   /// This index's position in the profile (its snapshot's name).
   size_t embedder = 0;
   size_t checkpoint_every = 0;
+  /// The interval is this fraction of the index's size, within checkpoint_every / 20 and
+  /// checkpoint_every (checkpoint_interval()).
+  double checkpoint_fraction = 0.25;
   /// The first checkpoint comes after this fraction of the interval, (0, 1]: spread across the
-  /// indexes of a store, so that they do not all save (and hold acknowledgements) at once.
+  /// indexes of a store, so that they do not all save at once.
   double checkpoint_phase = 1.0;
+  /// A checkpoint is saved by a thread of its own while the index is frozen; the updates the
+  /// actor acknowledges meanwhile wait in the handle's overlay (searched exactly). Past this many
+  /// ids in the overlay (0 = no bound) an update waits until the save is done.
+  size_t max_overlay = 10000;
+  /// Test hook: runs on the saving thread before it writes the snapshot (a test holds the save
+  /// there to prove what is answered meanwhile).
+  std::function<void()> before_save;
+};
+
+/// A snapshot save in progress on a thread of its own (index_state::start_checkpoint).
+struct background_save {
+  background_save() = default;
+  background_save(const background_save&) = delete;
+  background_save& operator=(const background_save&) = delete;
+  /// Joins the thread (an actor that ends abnormally waits for its save).
+  ~background_save();
+  /// Numbers the saves of an actor: the thread's message names its save.
+  uint64_t number = 0;
+  /// The sequence the frozen index applied, the changes counted and the fresh vectors then.
+  uint64_t sequence = 0;
+  uint64_t changed = 0;
+  size_t fresh = 0;
+  std::future<expected<std::optional<storage::snapshot_marker>>> result;
+  std::thread thread;
 };
 
 struct index_state {
@@ -61,9 +96,15 @@ struct index_state {
   bool checkpoint_scheduled = false;
   uint64_t checkpoints = 0;
   std::string checkpoint_error;
+  /// The save in progress; the index is frozen while there is one.
+  std::unique_ptr<background_save> saving;
+  uint64_t saves_started = 0;
+  /// Flush requests that wait until no checkpoint is saved or due.
+  std::vector<caf::typed_response_promise<atom::ok>> flushes;
 
   storage::vector_index& index() { return *config.handle->index; }
-  /// Applies an update in place.
+  bool frozen() const { return saving != nullptr; }
+  /// Applies an update in place, or to the overlay while the index is frozen.
   void apply(const index_update& update);
   /// Exact search among the ids the filter admits.
   std::vector<hit> search(const embedding& query, uint32_t k, const filter& f) const;
@@ -72,15 +113,20 @@ struct index_state {
   size_t maintain();
   /// Backpressure after an update of `upserts` vectors (max_fresh); returns how many moved.
   size_t drain(size_t upserts);
-  /// Changes between two checkpoints: a quarter of the index, at least checkpoint_every / 20
-  /// and at most checkpoint_every. A checkpoint rewrites the whole index, so a fixed interval
-  /// would cost writes in proportion to the index's size for every change; a quarter keeps that
-  /// to about four index rows per change, and a restart replays at most a quarter of the index.
+  /// Changes between two checkpoints: checkpoint_fraction f of the index, at least
+  /// checkpoint_every / 20 and at most checkpoint_every. A checkpoint rewrites the whole index, so
+  /// a fixed interval would cost writes in proportion to the index's size for every change; f
+  /// keeps that to about 1 / f index rows per change (over a growing ingest the snapshots total
+  /// (1 + f) / f times the final index), and a restart replays at most f of the index.
   size_t checkpoint_interval() const;
   /// Whether enough changed for a checkpoint (and one may be taken now).
   bool checkpoint_due() const;
-  /// Saves the index as the shard's snapshot of it.
-  void checkpoint();
+  /// Freezes the index and starts saving it as the shard's snapshot of it on a thread of its own,
+  /// which sends `self` (checkpoint, number) when it is done.
+  void start_checkpoint(index_actor self);
+  /// Ends the save in progress: waits for its thread if it is still writing, applies the overlay
+  /// to the index and records the outcome. Nothing to do without one.
+  void finish_checkpoint();
 };
 
 index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_state> self,

@@ -392,6 +392,7 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   eo.sync_writes = opts.sync_writes;
   eo.row_contributors = opts.row_contributors;
   eo.checkpoint_every = opts.checkpoint_every;
+  eo.checkpoint_fraction = opts.checkpoint_fraction;
   eo.max_fresh = opts.max_fresh;
   p->actors = spawn_engine(sys, p->shards, p->profile, eo);
   p->local = p->actors.local;

@@ -90,6 +90,10 @@ struct store_options {
   /// index instead of everything since the last close; 0 = snapshots at close only. The indexes
   /// of a store take their turns (docs/ENGINE.md, "Recovery").
   size_t checkpoint_every = 100000;
+  /// An index checkpoints after this fraction of its size in changes, within the bounds
+  /// checkpoint_every / 20 and checkpoint_every (docs/ENGINE.md, "Checkpoints while the store
+  /// runs", says what it costs in writes and in replay).
+  double checkpoint_fraction = 0.25;
   /// Backpressure: while an index holds more than this many vectors outside its ANN graph (they
   /// are searched exactly, so searches slow down as they pile up), each write it applies is
   /// acknowledged only after two fresh vectors per vector written moved into the graph. Writers

@@ -314,9 +314,13 @@ using index_actor = caf::typed_actor<
     caf::replies_to<atom::stats>::with<index_info>,
     /// Moves one budget of fresh vectors into the ANN graph; the actor sends this to itself.
     caf::reacts_to<atom::maintain>,
-    /// Saves the index as the shard's snapshot of it; the actor sends this to itself once enough
-    /// vectors changed since the last one.
+    /// Starts saving the index as the shard's snapshot of it in the background; the actor sends
+    /// this to itself once enough vectors changed since the last one.
     caf::reacts_to<atom::checkpoint>,
+    /// The background save with this number is done (sent by its thread).
+    caf::reacts_to<atom::checkpoint, uint64_t>,
+    /// Replies once no snapshot is being saved and none is due.
+    caf::replies_to<atom::flush>::with<atom::ok>,
     /// Stops touching the index (its owner snapshots it) and quits.
     caf::replies_to<atom::close>::with<atom::ok>>;
 

@@ -1,8 +1,9 @@
-// One embedder's index as a shard holds it: the index, the sequence it applied, and the
-// writer-first lock under which the index actor changes it while the facade searches it on the
-// caller's thread.
+// One embedder's index as a shard holds it: the index, the sequence it applied, the writer-first
+// lock under which the index actor changes it while the facade searches it on the caller's thread,
+// and the overlay of updates acknowledged while a snapshot of it is being saved.
 #pragma once
 
+#include "telos/shard/index_overlay.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <atomic>
@@ -46,9 +47,15 @@ struct index_handle {
   /// close_shard keeps the snapshot.
   size_t fresh_at_snapshot = 0;
   /// The index actor holds it exclusively while it changes `index` (or replaces it); the blocking
-  /// facade holds it shared while it searches `index` on the caller's thread. The actor's own
-  /// reads need no lock: it is the only writer.
+  /// facade holds it shared while it searches `index` on the caller's thread, and so does the
+  /// thread that saves a snapshot of `index` in the background. The actor's own reads need no
+  /// lock: it is the only writer.
   writer_first_lock lock;
+  /// While a snapshot of `index` is saved in the background, `index` is frozen and the updates the
+  /// actor acknowledges meanwhile wait here; searches (search_handle) see both. Changed by the
+  /// actor under `overlay_lock` held exclusively; read under it held shared, after `lock`.
+  index_overlay overlay;
+  mutable writer_first_lock overlay_lock;
 };
 
 } // namespace telos

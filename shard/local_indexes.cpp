@@ -23,8 +23,7 @@ expected<void> local_indexes::search(search_run& run) const {
     const auto& part = run.list_part(i);
     auto& handle = *shard.indexes[part.index];
     std::shared_lock guard{handle.lock};
-    lists[i] =
-        search_index(*handle.index, *shard.catalog, part.query, run.depth(), run.request_filter());
+    lists[i] = search_handle(handle, *shard.catalog, part.query, run.depth(), run.request_filter());
   }
   run.take_lists(std::move(lists));
   auto asked = run.missing_scores();
@@ -33,7 +32,7 @@ expected<void> local_indexes::search(search_run& run) const {
     const auto& part = run.parts()[asked[i].part];
     auto& handle = *shards_[asked[i].shard].indexes[part.index];
     std::shared_lock guard{handle.lock};
-    scores[i] = score_ids(*handle.index, part.query, asked[i].ids);
+    scores[i] = score_handle(handle, part.query, asked[i].ids);
   }
   run.take_scores(asked, std::move(scores));
   return {};

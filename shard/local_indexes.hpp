@@ -1,7 +1,8 @@
 // The indexes of the shards this process holds, searched on the caller's thread: the driver of
 // search_run that needs no thread hand-off. Each index is read under its handle's shared lock
-// (the index actor changes it under the exclusive one) and filters are judged on the shard's
-// catalog under the catalog's own lock, so answers equal those of the index actors.
+// (the index actor changes it under the exclusive one), with the overlay of a snapshot save in
+// progress (search_handle), and filters are judged on the shard's catalog under the catalog's own
+// lock, so answers equal those of the index actors.
 #pragma once
 
 #include "telos/shard/open_shard.hpp"

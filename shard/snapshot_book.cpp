@@ -57,25 +57,24 @@ std::optional<storage::snapshot_marker> snapshot_book::marker(size_t embedder) c
   return embedder < markers_.size() ? markers_[embedder] : std::nullopt;
 }
 
-expected<storage::snapshot_marker> snapshot_book::save(size_t j, index_handle& handle) {
+expected<storage::snapshot_marker> snapshot_book::save(size_t j, const storage::vector_index& index,
+                                                       uint64_t sequence) {
   auto dir = snapshot_directory(root_, shard_);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return make_error(ec::io_error, "cannot create '" + dir + "': " + ec.message());
   const auto& name = layout_.profile().embedders[j].name;
-  storage::snapshot_marker marker{handle.applied.load(), uuid::random()};
+  storage::snapshot_marker marker{sequence, uuid::random()};
   // Vectors still outside the graph are saved as such; after a load they stay fresh.
-  auto fresh = handle.index->stats().fresh;
-  if (auto ok = handle.index->save(snapshot_file(root_, shard_, name, marker.token)); !ok)
+  if (auto ok = index.save(snapshot_file(root_, shard_, name, marker.token)); !ok)
     return std::move(ok.error());
-  handle.fresh_at_snapshot = fresh;
   return marker;
 }
 
-expected<std::optional<storage::snapshot_marker>> snapshot_book::checkpoint(size_t j,
-                                                                            index_handle& handle) {
+expected<std::optional<storage::snapshot_marker>>
+snapshot_book::checkpoint(size_t j, const storage::vector_index& index, uint64_t sequence) {
   if (!persistent()) return std::optional<storage::snapshot_marker>{};
-  auto marker = save(j, handle);
+  auto marker = save(j, index, sequence);
   if (!marker) return std::move(marker.error());
   const auto& name = layout_.profile().embedders[j].name;
   auto dir = snapshot_directory(root_, shard_);
@@ -143,7 +142,8 @@ expected<void> snapshot_book::close(const std::vector<std::shared_ptr<index_hand
       // Unchanged since its snapshot (loaded at open, or written by a checkpoint): that snapshot
       // stays, instead of every `telos count` rewriting every index.
       continue;
-    auto marker = save(j, handle);
+    const auto fresh = handle.index->stats().fresh;
+    auto marker = save(j, *handle.index, handle.applied.load());
     if (!marker) {
       if (!first_error) first_error = std::move(marker.error());
       continue; // the previous snapshot, if any, stays in force
@@ -151,6 +151,7 @@ expected<void> snapshot_book::close(const std::vector<std::shared_ptr<index_hand
     batch.put(layout_.meta(), storage::snapshot_key(embedders[j].name),
               storage::encode_snapshot_marker(*marker));
     next[j] = *marker;
+    handle.fresh_at_snapshot = fresh;
   }
   auto dir = snapshot_directory(root_, shard_);
   std::lock_guard guard{mutex_};

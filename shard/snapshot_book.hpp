@@ -28,9 +28,9 @@ void remove_stale_snapshots(const std::string& dir, const std::vector<std::strin
 std::string snapshot_prefix(const std::string& embedder, const uuid& token);
 /// The snapshots of a shard's indexes: which file each index was last saved to (its marker in the
 /// shard's meta keyspace), saving new ones, and dropping the changelog entries that every snapshot
-/// covers. Shared by the index actors, which checkpoint their index while the shard runs, and by
-/// close_shard. Thread-safe; a given index is only ever checkpointed by the one thread that
-/// changes it (its actor while it runs, close_shard after), so `applied` is stable meanwhile.
+/// covers. Shared by the index actors, which checkpoint their index while the shard runs (on a
+/// thread of their own, while the index is frozen), and by close_shard. Thread-safe; one index is
+/// saved by one thread at a time, and nothing changes it meanwhile.
 class snapshot_book {
 public:
   /// `root` empty: the memory backend, which keeps no snapshots.
@@ -42,12 +42,13 @@ public:
   /// The snapshot index `embedder` has on disk, if any.
   std::optional<storage::snapshot_marker> marker(size_t embedder) const;
 
-  /// Saves index `embedder` at the sequence it applied (a new file, fsynced), records its marker
-  /// with a synced write, deletes the snapshot it replaces, and drops the changelog entries that
-  /// every index's snapshot now covers. On error the previous snapshot stays in force and the new
-  /// file is gone. Nothing to do (and nullopt) for the memory backend.
-  expected<std::optional<storage::snapshot_marker>> checkpoint(size_t embedder,
-                                                               index_handle& handle);
+  /// Saves `index`, index `embedder` of the shard, as complete up to `sequence` (a new file,
+  /// fsynced), records its marker with a synced write, deletes the snapshot it replaces, and drops
+  /// the changelog entries that every index's snapshot now covers. On error the previous snapshot
+  /// stays in force and the new file is gone. Nothing to do (and nullopt) for the memory backend.
+  /// `index` must not change meanwhile (the index actor freezes it); const calls may go on.
+  expected<std::optional<storage::snapshot_marker>>
+  checkpoint(size_t embedder, const storage::vector_index& index, uint64_t sequence);
 
   /// At close: saves every index that changed since its snapshot (one synced write records every
   /// new marker), keeps the others' snapshots, deletes every other file of the snapshot
@@ -56,8 +57,9 @@ public:
   expected<void> close(const std::vector<std::shared_ptr<index_handle>>& indexes);
 
 private:
-  /// Writes index j's snapshot file; the marker is not recorded yet.
-  expected<storage::snapshot_marker> save(size_t j, index_handle& handle);
+  /// Writes index j's snapshot file, complete up to `sequence`; the marker is not recorded yet.
+  expected<storage::snapshot_marker> save(size_t j, const storage::vector_index& index,
+                                          uint64_t sequence);
   /// Deletes changelog entries up to the oldest sequence any index's snapshot covers (none while
   /// an index has no snapshot). Call with mutex_ held.
   expected<void> truncate_changelog_locked();

@@ -96,6 +96,9 @@ struct options {
   size_t crash_n = 2000;
   /// backend_options::vector_blob_files of the store.
   bool vector_blob_files = storage::backend_options{}.vector_blob_files;
+  /// store_options::checkpoint_every and checkpoint_fraction of the store.
+  size_t checkpoint_every = store_options{}.checkpoint_every;
+  double checkpoint_fraction = store_options{}.checkpoint_fraction;
   std::string json_path;
   std::string plot_path = "telos-bench-scale.png";
   bool keep = false;
@@ -219,6 +222,8 @@ store_options store_at(const options& o) {
   so.index_options.hnsw_ef_search = o.ef;
   so.index_options.rescore_depth = o.rescore_depths.front();
   so.backend_options.vector_blob_files = o.vector_blob_files;
+  so.checkpoint_every = o.checkpoint_every;
+  so.checkpoint_fraction = o.checkpoint_fraction;
   return so;
 }
 
@@ -322,6 +327,10 @@ pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
                                    std::to_string(o.ef),
                                    "--vector-blob-files",
                                    o.vector_blob_files ? "true" : "false",
+                                   "--checkpoint-every",
+                                   std::to_string(o.checkpoint_every),
+                                   "--checkpoint-fraction",
+                                   std::to_string(o.checkpoint_fraction),
                                    "--child-first",
                                    std::to_string(first),
                                    "--child-count",
@@ -912,6 +921,7 @@ json run_parent(const options& o) {
   out["clients"] = o.clients;
   out["hnsw"] = {{"m", o.m}, {"ef_construction", o.ef_construction}, {"ef", o.ef}};
   out["vector_blob_files"] = o.vector_blob_files;
+  out["checkpoint"] = {{"every", o.checkpoint_every}, {"fraction", o.checkpoint_fraction}};
 
   // 1. Ingest in a child, every acknowledgement logged.
   std::cerr << "scale: ingesting " << o.n << " memories in a child process\n";
@@ -1060,6 +1070,7 @@ json run_parent(const options& o) {
     start = steady::now();
     db = need(store::open(store_at(o)), "reopen after kill -9");
     double crash_open_s = seconds_since(start);
+    auto recovered = db->recovered();
     auto found = need(db->get_batch(acked_ids), "get acknowledged");
     size_t missing = static_cast<size_t>(
         std::count_if(found.begin(), found.end(), [](const auto& m) { return !m.has_value(); }));
@@ -1069,7 +1080,9 @@ json run_parent(const options& o) {
     out["restart_after_kill"] = {{"acknowledged_before_kill", acked_ids.size()},
                                  {"missing_after_reopen", missing},
                                  {"memories_after_reopen", count},
-                                 {"open_s", crash_open_s}};
+                                 {"open_s", crash_open_s},
+                                 {"indexes_from_snapshot", recovered.from_snapshot},
+                                 {"changelog_ids_replayed", recovered.replayed}};
     if (missing > 0)
       throw scale_failure(std::to_string(missing) + " acknowledged memories lost after kill -9");
   }
@@ -1125,6 +1138,13 @@ registrar scale_command{command{
                      "memories the second child tries to add; killed at half (0 = skip)");
       sub.add_option("--vector-blob-files", o->vector_blob_files,
                      "vector keyspaces' values in RocksDB blob files (true/false)");
+      sub.add_option("--checkpoint-every", o->checkpoint_every,
+                     "store_options::checkpoint_every (most changes between two index "
+                     "checkpoints; 0 = at close only)");
+      sub.add_option("--checkpoint-fraction", o->checkpoint_fraction,
+                     "store_options::checkpoint_fraction (an index checkpoints after this "
+                     "fraction of its size in changes)")
+          ->check(CLI::Range(0.0, 100.0));
       sub.add_option("--json", o->json_path, "also write the report here");
       sub.add_option("--plot", o->plot_path, "PNG of the ingest over time (empty = none)");
       sub.add_flag("--keep", o->keep, "keep the store afterwards");

@@ -1,12 +1,16 @@
 // An index actor with graph work on a real CAF scheduler: it gives its worker back after every
 // maintenance step, so other actors run while the graph is being built, whatever the application's
-// scheduler.max-throughput (CAF's default, unlimited, here).
+// scheduler.max-throughput (CAF's default, unlimited, here); and it answers updates and searches
+// while a checkpoint of its index is being saved in the background.
 #include "engine_fixtures.hpp"
 
 #include "telos/actors/index_actor.hpp"
+#include "telos/shard/index_overlay.hpp"
+#include "telos/shard/open_shard.hpp"
 
 #include <caf/event_based_actor.hpp>
 
+#include <atomic>
 #include <future>
 #include <shared_mutex>
 
@@ -186,6 +190,256 @@ BOOST_AUTO_TEST_CASE(above_max_fresh_an_update_is_acknowledged_after_graph_work)
             },
             [](caf::error& err) { BOOST_FAIL(to_string(err)); });
   self->request(index, caf::infinite, atom::close_v).receive([](atom::ok) {}, [](caf::error&) {});
+}
+
+namespace {
+
+/// One dense embedder of one shard on RocksDB in `dir`, with an index actor that checkpoints after
+/// 50 changed vectors and whose saving thread waits in its test hook, the first time, until the
+/// test releases it.
+struct held_checkpoint {
+  static constexpr uint32_t dim = 8;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  opened_shard shard;
+  std::shared_ptr<index_handle> handle;
+  index_actor index;
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released{release.get_future().share()};
+  std::atomic<int> saves{0};
+  bool let_go_ = false;
+
+  held_checkpoint(const std::string& dir, size_t max_overlay) {
+    register_telos(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    shard_open_options so;
+    so.root = dir;
+    so.backend = storage::backend_kind::rocksdb;
+    so.backend_options.create_if_missing = true;
+    so.backend_options.block_cache_mb = 8;
+    so.backend_options.write_buffer_mb = 4;
+    so.profile.name = "custom";
+    so.profile.embedders = {{"e", embedder_kind::dense, dim, metric::cosine}};
+    shard = require(open_shard(so), "open_shard");
+    handle = shard.indexes[0];
+    index_actor_config ic;
+    ic.handle = handle;
+    ic.catalog = shard.catalog;
+    ic.snapshots = shard.snapshots;
+    ic.embedder = 0;
+    ic.checkpoint_every = 1000; // interval max(1000 / 20, size / 4) = 50 here
+    ic.max_overlay = max_overlay;
+    ic.before_save = [this] {
+      if (saves++ > 0) return;
+      entered.set_value();
+      released.wait();
+    };
+    index = spawn_index(*sys, ic);
+  }
+  /// Lets the held save go on (once).
+  void let_go() {
+    if (!let_go_) release.set_value();
+    let_go_ = true;
+  }
+  ~held_checkpoint() {
+    let_go(); // a failed check must not leave close waiting for the save
+    caf::scoped_actor self{*sys};
+    self->request(index, caf::infinite, atom::close_v).receive([](atom::ok) {}, [](caf::error&) {});
+    close_shard(shard);
+  }
+};
+
+template <class T, class... Ts>
+T ask(caf::scoped_actor& self, const index_actor& index, Ts... xs) {
+  T result{};
+  self->request(index, std::chrono::seconds(60), xs...)
+      .receive([&](T& x) { result = std::move(x); },
+               [](caf::error& err) { BOOST_FAIL(to_string(err)); });
+  return result;
+}
+
+index_update update_of(uint64_t sequence, const vector_chunk& chunk, size_t from, size_t to,
+                       std::vector<uuid> removes = {}) {
+  index_update u;
+  u.sequence = sequence;
+  for (size_t i = from; i < to; ++i) {
+    u.upsert_ids.push_back(chunk.ids[i]);
+    u.upserts.push_back(chunk.embeddings[i]);
+  }
+  u.removes = std::move(removes);
+  return u;
+}
+
+std::vector<uuid> ids_of(const std::vector<hit>& hits) {
+  std::vector<uuid> ids;
+  for (const auto& h : hits)
+    ids.push_back(h.id);
+  return ids;
+}
+
+bool has(const std::vector<uuid>& ids, const uuid& id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(updates_and_searches_are_answered_while_a_checkpoint_is_saved) {
+  temp_dir dir{"held-checkpoint"};
+  held_checkpoint f{dir.path(), 1000};
+  caf::scoped_actor self{*f.sys};
+  auto chunk = spread_vectors(70, held_checkpoint::dim);
+  // 60 vectors: past the interval, so the actor starts a checkpoint at sequence 1 and its saving
+  // thread stops in the hook.
+  ask<atom::ok>(self, f.index, atom::update_v, update_of(1, chunk, 0, 60));
+  f.entered.get_future().wait();
+  // The save is held. Sequence 2: a new vector (60), vector 1 replaced by vector 61's values,
+  // vector 2 removed. Acknowledged now, not after the save.
+  auto second = update_of(2, chunk, 60, 61, {chunk.ids[2]});
+  second.upsert_ids.push_back(chunk.ids[1]);
+  second.upserts.push_back(chunk.embeddings[61]);
+  ask<atom::ok>(self, f.index, atom::update_v, second);
+  BOOST_CHECK(!f.shard.snapshots->marker(0)); // the snapshot is not written yet
+  auto search = [&](const embedding& q, uint32_t k) {
+    return ask<std::vector<hit>>(self, f.index, atom::search_v, q, k, filter{});
+  };
+  // The index actor's searches see the overlay: the new vector, the replaced one's new values,
+  // not the removed one.
+  auto hits = search(chunk.embeddings[60], 1);
+  BOOST_REQUIRE_EQUAL(hits.size(), 1u);
+  BOOST_CHECK(hits[0].id == chunk.ids[60]);
+  BOOST_CHECK_CLOSE(hits[0].score, 1.0f, 1e-3);
+  hits = search(chunk.embeddings[61], 2);
+  BOOST_REQUIRE_EQUAL(hits.size(), 2u);
+  BOOST_CHECK(hits[0].id == chunk.ids[1]);
+  BOOST_CHECK_CLOSE(hits[0].score, 1.0f, 1e-3);
+  hits = search(chunk.embeddings[1], 70); // all of them: the old values of 1 are gone
+  BOOST_CHECK_EQUAL(hits.size(), 60u);
+  auto ids = ids_of(hits);
+  BOOST_CHECK(!has(ids, chunk.ids[2]));
+  BOOST_CHECK(has(ids, chunk.ids[60]));
+  BOOST_CHECK(std::count(ids.begin(), ids.end(), chunk.ids[1]) == 1);
+  for (const auto& h : hits)
+    if (h.id == chunk.ids[1]) BOOST_CHECK_LT(h.score, 0.99f); // scored by its new values
+  // Exact scores too.
+  auto scores = ask<std::vector<hit>>(self, f.index, atom::score_v, chunk.embeddings[61],
+                                      std::vector<uuid>{chunk.ids[1], chunk.ids[2], chunk.ids[60]});
+  BOOST_REQUIRE_EQUAL(scores.size(), 2u);
+  BOOST_CHECK(scores[0].id == chunk.ids[1]);
+  BOOST_CHECK_CLOSE(scores[0].score, 1.0f, 1e-3);
+  BOOST_CHECK(scores[1].id == chunk.ids[60]);
+  // And so does a search on this thread, as the facade's (under the handle's shared lock, which
+  // the saving thread holds too).
+  {
+    std::shared_lock guard{f.handle->lock};
+    auto own = search_handle(*f.handle, *f.shard.catalog, chunk.embeddings[1], 70, filter{});
+    BOOST_CHECK(ids_of(own) == ids);
+    auto top = search_handle(*f.handle, *f.shard.catalog, chunk.embeddings[61], 1, filter{});
+    BOOST_REQUIRE_EQUAL(top.size(), 1u);
+    BOOST_CHECK(top[0].id == chunk.ids[1]);
+  }
+  auto info = ask<index_info>(self, f.index, atom::stats_v);
+  BOOST_CHECK_EQUAL(info.vectors, 60u);
+  BOOST_CHECK_EQUAL(info.sequence, 2u);
+  BOOST_CHECK_EQUAL(info.checkpoints, 0u);
+  // Let the save finish; flush answers once it is in force.
+  f.let_go();
+  ask<atom::ok>(self, f.index, atom::flush_v);
+  info = ask<index_info>(self, f.index, atom::stats_v);
+  BOOST_CHECK_EQUAL(info.checkpoints, 1u);
+  BOOST_CHECK(info.checkpoint_error.empty());
+  BOOST_CHECK_EQUAL(info.snapshot_sequence, 1u);
+  BOOST_CHECK_EQUAL(info.vectors, 60u);
+  // The overlay went into the index: the same answers.
+  BOOST_CHECK(ids_of(search(chunk.embeddings[1], 70)) == ids);
+  BOOST_CHECK(f.handle->overlay.empty());
+  // The snapshot holds exactly sequence 1: the 60 first vectors with their first values.
+  auto marker = f.shard.snapshots->marker(0);
+  BOOST_REQUIRE(marker);
+  BOOST_CHECK_EQUAL(marker->sequence, 1u);
+  auto loaded = storage::make_vector_index(f.handle->index->spec(), f.handle->options);
+  require(loaded->load(snapshot_file(dir.path(), 0, "e", marker->token)), "load the snapshot");
+  BOOST_CHECK_EQUAL(loaded->size(), 60u);
+  BOOST_CHECK(loaded->contains(chunk.ids[2]));
+  BOOST_CHECK(!loaded->contains(chunk.ids[60]));
+  auto old = loaded->score(chunk.embeddings[1], chunk.ids[1]);
+  BOOST_REQUIRE(old);
+  BOOST_CHECK_CLOSE(*old, 1.0f, 1e-3);
+}
+
+BOOST_AUTO_TEST_CASE(past_the_overlay_bound_an_update_waits_for_the_checkpoint) {
+  temp_dir dir{"full-overlay"};
+  held_checkpoint f{dir.path(), 2};
+  caf::scoped_actor self{*f.sys};
+  auto chunk = spread_vectors(64, held_checkpoint::dim);
+  ask<atom::ok>(self, f.index, atom::update_v, update_of(1, chunk, 0, 60));
+  f.entered.get_future().wait();
+  ask<atom::ok>(self, f.index, atom::update_v, update_of(2, chunk, 60, 62));
+  // The overlay holds 2: the next update is acknowledged only after the save ended.
+  auto pending =
+      self->request(f.index, std::chrono::seconds(60), atom::update_v, update_of(3, chunk, 62, 64));
+  f.let_go();
+  pending.receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(to_string(err)); });
+  auto marker = f.shard.snapshots->marker(0);
+  BOOST_REQUIRE(marker);
+  BOOST_CHECK_EQUAL(marker->sequence, 1u);
+  auto info = ask<index_info>(self, f.index, atom::stats_v);
+  BOOST_CHECK_EQUAL(info.checkpoints, 1u);
+  BOOST_CHECK_EQUAL(info.vectors, 64u);
+  BOOST_CHECK(f.handle->overlay.empty());
+  for (size_t i = 58; i < 64; ++i) {
+    auto hits =
+        ask<std::vector<hit>>(self, f.index, atom::search_v, chunk.embeddings[i], 1u, filter{});
+    BOOST_REQUIRE_EQUAL(hits.size(), 1u);
+    BOOST_CHECK(hits[0].id == chunk.ids[i]);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(filtered_searches_see_the_overlay_through_the_filter) {
+  // Index 0..3; the overlay removes 0, gives 1 the values of 5, and adds 4 and 5. Even ids are in
+  // namespace "b", odd ones in "a".
+  index_handle handle;
+  handle.index =
+      storage::make_vector_index({"e", embedder_kind::dense, 8, metric::cosine}, handle.options);
+  auto chunk = spread_vectors(6, 8);
+  record_catalog catalog;
+  std::vector<fact_change> facts;
+  for (size_t i = 0; i < 6; ++i) {
+    memory m;
+    m.id = chunk.ids[i];
+    m.ns = i % 2 ? "a" : "b";
+    facts.emplace_back(m.id, make_fact(m));
+  }
+  catalog.apply(facts);
+  for (size_t i = 0; i < 4; ++i)
+    handle.index->upsert(chunk.ids[i], chunk.embeddings[i]);
+  handle.overlay.remove(*handle.index, chunk.ids[0]);
+  handle.overlay.upsert(*handle.index, chunk.ids[1], chunk.embeddings[5]);
+  handle.overlay.upsert(*handle.index, chunk.ids[4], chunk.embeddings[4]);
+  handle.overlay.upsert(*handle.index, chunk.ids[5], chunk.embeddings[5]);
+  filter in_a;
+  in_a.ns = "a";
+  filter in_b;
+  in_b.ns = "b";
+  // "a": 1 (now with 5's values) and 3 from the index side, 5 from the overlay.
+  auto a = ids_of(search_handle(handle, catalog, chunk.embeddings[5], 10, in_a));
+  BOOST_CHECK_EQUAL(a.size(), 3u);
+  BOOST_CHECK(has(a, chunk.ids[1]) && has(a, chunk.ids[3]) && has(a, chunk.ids[5]));
+  // "b": 2 and 4; 0 was removed.
+  auto b = ids_of(search_handle(handle, catalog, chunk.embeddings[0], 10, in_b));
+  BOOST_CHECK_EQUAL(b.size(), 2u);
+  BOOST_CHECK(has(b, chunk.ids[2]) && has(b, chunk.ids[4]));
+  // Scores: 1 by its new values, 0 absent.
+  auto scores = score_handle(handle, chunk.embeddings[5], {chunk.ids[0], chunk.ids[1]});
+  BOOST_REQUIRE_EQUAL(scores.size(), 1u);
+  BOOST_CHECK_CLOSE(scores[0].score, 1.0f, 1e-3);
+  // Applied, the index alone answers the same.
+  auto before = search_handle(handle, catalog, chunk.embeddings[5], 10, filter{});
+  handle.overlay.apply_to(*handle.index);
+  BOOST_CHECK(handle.overlay.empty());
+  auto after = search_handle(handle, catalog, chunk.embeddings[5], 10, filter{});
+  BOOST_CHECK(ids_of(before) == ids_of(after));
+  BOOST_CHECK_EQUAL(handle.index->size(), 5u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
