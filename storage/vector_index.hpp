@@ -13,7 +13,8 @@
 // quantised dense index (the embedder's index_policy) keeps codes, not vectors: it ranks by code
 // and re-scores its best k * oversample candidates with exact_score() against the f32 originals
 // that index_options::originals reads (every shard sets it; without it, or when it fails, scores
-// are the codes' estimates).
+// are the codes' estimates). A MaxSim index with a reader does the same for the memories it filed
+// under its centroids (their token matrices); without one it holds every f32 token row.
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -34,7 +35,8 @@ namespace telos::storage {
 using id_predicate = std::function<bool(const uuid&)>;
 
 /// Reads the stored f32 originals of `ids` (one entry per id, in order; nullopt where an id has
-/// none) of embedder `spec`, for re-scoring the candidates of a quantised index. Called from
+/// none) of embedder `spec`, for re-scoring the candidates of a quantised index (and of a MaxSim
+/// index: a multi-vector original is its whole token matrix, not normalised). Called from
 /// search() and score(), possibly from several threads at once.
 using originals_reader = std::function<expected<std::vector<std::optional<embedding>>>(
     const embedder& spec, const std::vector<uuid>& ids)>;
@@ -70,8 +72,8 @@ struct index_options {
   size_t ivf_lists = 0;
   /// Lists an ivf search scans; 0 = default_ivf_nprobe(lists).
   size_t ivf_nprobe = 0;
-  /// Where a quantised index reads the originals it re-scores (the shard reads its vector
-  /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
+  /// Where a quantised (or MaxSim) index reads the originals it re-scores (the shard reads its
+  /// vector keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
   originals_reader originals;
 };
 
