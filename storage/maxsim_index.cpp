@@ -41,6 +41,10 @@ constexpr size_t write_path_compact_minimum_rows = 4096;
 /// candidates ranked by centroid MaxSim too coarse: recall@10 0.49 against 0.94 at 4x with
 /// oversample 8, telos-bench maxsim, docs/BENCHMARKS.md).
 constexpr double centroids_per_sqrt_token = 4;
+/// With the default centroid count, the centroids are retrained once the live token rows are this
+/// many times those at training (the default count then doubles), so lists stay about as long as
+/// at the first training as the index grows (docs/ENGINE.md, "Multi-vector index").
+constexpr double maxsim_retrain_growth = 4;
 /// k-means trains on at most this many sampled token rows per centroid...
 constexpr size_t training_rows_per_centroid = 32;
 /// ...for this many Lloyd iterations.
@@ -52,11 +56,13 @@ constexpr uint32_t no_code = std::numeric_limits<uint32_t>::max();
 /// Position in fresh_ of a memory that is not fresh.
 constexpr uint32_t not_fresh = std::numeric_limits<uint32_t>::max();
 /// First held row of a memory whose f32 rows the index does not hold.
-constexpr size_t not_held = std::numeric_limits<size_t>::max();
+constexpr uint32_t not_held = std::numeric_limits<uint32_t>::max();
 
 /// Per-document flags of a maxsim_codes snapshot.
 constexpr uint8_t flag_filed = 1;
 constexpr uint8_t flag_held = 2;
+/// Filed under the retrained centroids (next_centroids) rather than the serving ones.
+constexpr uint8_t flag_next = 4;
 
 /// The exact index's snapshot meta (structure maxsim, read only).
 struct maxsim_snapshot_meta {
@@ -88,10 +94,11 @@ struct maxsim_centroids_snapshot_meta {
 };
 
 /// Snapshot meta of structure maxsim_codes, what the index writes. Sections: ids, token counts,
-/// flags (u8 per document: flag_filed, flag_held), int8 codes (dim bytes per token row), their
-/// scales (f32 per token row), the held f32 rows (of the documents flagged held, in document
-/// order); with centroids > 0 also the centroid rows and one centroid (u32, no_code when not
-/// filed) per token row.
+/// flags (u8 per document: flag_filed, flag_held, flag_next), int8 codes (dim bytes per token
+/// row), their scales (f32 per token row), the held f32 rows (of the documents flagged held, in
+/// document order); with centroids > 0 also the centroid rows, then the next_centroids rows of a
+/// retraining under way, and one centroid (u32 of the generation the document is filed in,
+/// no_code when not filed) per token row.
 struct maxsim_codes_snapshot_meta {
   embedder spec;
   uint64_t documents = 0;
@@ -99,10 +106,12 @@ struct maxsim_codes_snapshot_meta {
   /// Token rows of the documents flagged held.
   uint64_t held_tokens = 0;
   uint64_t centroids = 0;
+  /// Retrained centroids memories are moving to (0: none).
+  uint64_t next_centroids = 0;
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(spec, documents, tokens, held_tokens, centroids);
+    ar(spec, documents, tokens, held_tokens, centroids, next_centroids);
   }
 };
 
@@ -122,7 +131,9 @@ public:
     // Whole tokens only (validation guarantees the size is a multiple of dim). A new memory is
     // held (exact, or fresh) until maintain() files it.
     size_t tokens = dim_ == 0 ? 0 : e.values.size() / dim_;
-    document doc{id, rows(), held_rows(), static_cast<uint32_t>(tokens), not_fresh};
+    document doc{
+        id,        rows(), static_cast<uint32_t>(held_rows()), static_cast<uint32_t>(tokens),
+        not_fresh, 0};
     held_.insert(held_.end(), e.values.begin(),
                  e.values.begin() + static_cast<ptrdiff_t>(tokens * dim_));
     for (size_t t = 0; t < tokens; ++t)
@@ -189,13 +200,26 @@ public:
         ++done;
         continue;
       }
-      if (fresh_.empty()) break;
-      // File fresh memories until a step's work is spent.
+      if (!fresh_.empty()) {
+        // File fresh memories until a step's work is spent.
+        size_t work = 0;
+        while (!fresh_.empty() && work < step_work && done < budget) {
+          work += file(fresh_.back());
+          ++done;
+        }
+        continue;
+      }
+      // Nothing fresh: retrain when due (each k-means step counts 1), then move the memories to
+      // the retrained centroids a step's work at a time (each memory counts 1).
+      if (!training_ && !moving_ && !(retrain_due() && start_training())) break;
+      if (training_) {
+        if (training_->step()) finish_training();
+        ++done;
+        continue;
+      }
       size_t work = 0;
-      while (!fresh_.empty() && work < step_work && done < budget) {
-        auto slot = fresh_.back();
-        work += size_t{std::max<uint32_t>(documents_[slot].tokens, 1)} * centroid_count() * dim_;
-        file(slot);
+      while (moving_ && work < step_work && done < budget) {
+        work += move_one();
         ++done;
       }
     }
@@ -216,12 +240,11 @@ public:
     s.memory_bytes = held_.capacity() * sizeof(float) + codes_.capacity() * sizeof(uint32_t) +
                      int8_rows_.capacity() + int8_scales_.capacity() * sizeof(float) +
                      documents_.capacity() * sizeof(document) + hash_map_bytes(slot_of_) +
-                     centroids_.capacity() * sizeof(float) + fresh_.capacity() * sizeof(uint32_t) +
-                     lists_.capacity() * sizeof(std::vector<uint32_t>);
-    for (const auto& list : lists_)
-      s.memory_bytes += list.capacity() * sizeof(uint32_t);
+                     gen_[0].memory_bytes() + gen_[1].memory_bytes() +
+                     fresh_.capacity() * sizeof(uint32_t);
     if (training_) s.memory_bytes += training_->memory_bytes();
     s.structure = trained() ? "maxsim-centroids" : "maxsim";
+    s.centroids = centroid_count();
     return s;
   }
 
@@ -230,6 +253,7 @@ public:
     meta.spec = spec_;
     meta.documents = documents_.size();
     meta.centroids = centroid_count();
+    meta.next_centroids = moving_ ? gen_[current_ ^ 1].count() : 0;
     std::vector<uuid> ids;
     std::vector<uint32_t> counts;
     std::vector<uint8_t> flags;
@@ -241,6 +265,7 @@ public:
       counts.push_back(doc.tokens);
       uint8_t f = 0;
       if (trained() && doc.fresh_pos == not_fresh) f |= flag_filed;
+      if (trained() && doc.fresh_pos == not_fresh && doc.gen != current_) f |= flag_next;
       if (doc.held != not_held) {
         f |= flag_held;
         meta.held_tokens += doc.tokens;
@@ -259,7 +284,9 @@ public:
     for (const auto& doc : documents_)
       if (doc.held != not_held) out.write_array(held_row(doc.held), size_t{doc.tokens} * dim_);
     if (trained()) {
-      out.write_array(centroids_.data(), centroids_.size());
+      out.write_array(gen_[current_].centroids.data(), gen_[current_].centroids.size());
+      if (moving_)
+        out.write_array(gen_[current_ ^ 1].centroids.data(), gen_[current_ ^ 1].centroids.size());
       for (const auto& doc : documents_)
         out.write_array(codes_.data() + doc.first, doc.tokens);
     }
@@ -279,10 +306,36 @@ private:
     /// First token row in codes_, int8_rows_ and int8_scales_.
     size_t first;
     /// First row in held_, or not_held.
-    size_t held;
+    uint32_t held;
     uint32_t tokens;
     /// Index in fresh_, or not_fresh (filed under centroids, or no centroids yet).
     uint32_t fresh_pos;
+    /// Once filed: the generation (gen_) whose lists it is in.
+    uint8_t gen;
+  };
+
+  /// Token centroids and the memories filed under them.
+  struct generation {
+    /// Centroid rows of dim floats (unit length).
+    std::vector<float> centroids;
+    /// Per centroid, the slots of the memories filed here with a token there (each once), plus a
+    /// last list of those without tokens. Empty while untrained.
+    std::vector<std::vector<uint32_t>> lists;
+
+    size_t count() const { return lists.empty() ? 0 : lists.size() - 1; }
+    size_t memory_bytes() const {
+      size_t bytes =
+          centroids.capacity() * sizeof(float) + lists.capacity() * sizeof(std::vector<uint32_t>);
+      for (const auto& list : lists)
+        bytes += list.capacity() * sizeof(uint32_t);
+      return bytes;
+    }
+    void clear() {
+      centroids.clear();
+      centroids.shrink_to_fit();
+      lists.clear();
+      lists.shrink_to_fit();
+    }
   };
 
   /// A query's int8 codes, for the int8 MaxSim of candidates.
@@ -301,9 +354,20 @@ private:
   size_t rows() const { return codes_.size(); }
   size_t held_rows() const { return dim_ == 0 ? 0 : held_.size() / dim_; }
   const float* held_row(size_t r) const { return held_.data() + r * dim_; }
-  bool trained() const { return !lists_.empty(); }
-  /// Trained centroids (lists_ has one more list: memories without tokens, always candidates).
-  size_t centroid_count() const { return trained() ? lists_.size() - 1 : 0; }
+  bool trained() const { return !gen_[current_].lists.empty(); }
+  /// The serving centroids.
+  size_t centroid_count() const { return gen_[current_].count(); }
+  /// The generation memories are filed in: the retrained one while memories move to it.
+  uint8_t newest() const { return moving_ ? current_ ^ 1 : current_; }
+
+  /// With the default centroid count, once the live token rows reached maxsim_retrain_growth x
+  /// those at training (known from the count: 4 x the square root of the tokens then).
+  bool retrain_due() const {
+    if (opts_.maxsim_centroids != 0 || !trained() || moving_ || training_) return false;
+    const double at_training =
+        std::pow(static_cast<double>(centroid_count()) / centroids_per_sqrt_token, 2.0);
+    return static_cast<double>(rows() - dead_rows_) >= maxsim_retrain_growth * at_training;
+  }
   /// Whether a memory's f32 rows stay in RAM: always without a reader; with one while the index
   /// is exact (untrained) and while the memory is fresh.
   bool holds(const document& doc) const {
@@ -421,28 +485,10 @@ private:
 
   std::vector<hit> search_candidates(const std::vector<float>& q, size_t k,
                                      const id_predicate* allow) const {
-    const size_t query_tokens = q.size() / dim_;
-    const size_t centroids = centroid_count();
-    // Every query token against every centroid: which lists to probe, and the centroid scores.
-    std::vector<float> centroid_score(query_tokens * centroids);
-    for (size_t i = 0; i < query_tokens; ++i)
-      kernels::dot_rows(q.data() + i * dim_, centroids_.data(), centroids, dim_, dim_,
-                        centroid_score.data() + i * centroids);
-    const size_t nprobe = std::clamp<size_t>(opts_.maxsim_nprobe, 1, centroids);
-    std::vector<uint32_t> order(centroids);
-    std::vector<uint8_t> probed(centroids + 1, 0);
-    probed[centroids] = 1;
-    for (size_t i = 0; i < query_tokens; ++i) {
-      const float* s = centroid_score.data() + i * centroids;
-      std::iota(order.begin(), order.end(), 0u);
-      std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(nprobe), order.end(),
-                        [s](uint32_t a, uint32_t b) { return s[a] > s[b]; });
-      for (size_t p = 0; p < nprobe; ++p)
-        probed[order[p]] = 1;
-    }
     std::vector<uint32_t> candidates;
-    for (size_t c = 0; c <= centroids; ++c)
-      if (probed[c] != 0) candidates.insert(candidates.end(), lists_[c].begin(), lists_[c].end());
+    probe(gen_[current_], q, candidates);
+    // While memories move to retrained centroids, both generations hold some.
+    if (moving_) probe(gen_[current_ ^ 1], q, candidates);
     std::sort(candidates.begin(), candidates.end());
     candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
     if (allow != nullptr)
@@ -469,6 +515,32 @@ private:
       }
     }
     return best.take();
+  }
+
+  /// Appends the memories of the lists of `g` that the query probes: each query token's
+  /// maxsim_nprobe nearest centroids, and the list of memories without tokens.
+  void probe(const generation& g, const std::vector<float>& q,
+             std::vector<uint32_t>& candidates) const {
+    const size_t query_tokens = q.size() / dim_;
+    const size_t centroids = g.count();
+    std::vector<float> centroid_score(query_tokens * centroids);
+    for (size_t i = 0; i < query_tokens; ++i)
+      kernels::dot_rows(q.data() + i * dim_, g.centroids.data(), centroids, dim_, dim_,
+                        centroid_score.data() + i * centroids);
+    const size_t nprobe = std::clamp<size_t>(opts_.maxsim_nprobe, 1, centroids);
+    std::vector<uint32_t> order(centroids);
+    std::vector<uint8_t> probed(centroids + 1, 0);
+    probed[centroids] = 1;
+    for (size_t i = 0; i < query_tokens; ++i) {
+      const float* s = centroid_score.data() + i * centroids;
+      std::iota(order.begin(), order.end(), 0u);
+      std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(nprobe), order.end(),
+                        [s](uint32_t a, uint32_t b) { return s[a] > s[b]; });
+      for (size_t p = 0; p < nprobe; ++p)
+        probed[order[p]] = 1;
+    }
+    for (size_t c = 0; c <= centroids; ++c)
+      if (probed[c] != 0) candidates.insert(candidates.end(), g.lists[c].begin(), g.lists[c].end());
   }
 
   /// MaxSim estimated from the int8 codes of the query's and the memory's tokens (the sum over
@@ -505,7 +577,7 @@ private:
   /// The lists a filed memory is in: the distinct codes of its rows (the last list when it has
   /// no token).
   std::vector<uint32_t> lists_of(const document& doc) const {
-    if (doc.tokens == 0) return {static_cast<uint32_t>(centroid_count())};
+    if (doc.tokens == 0) return {static_cast<uint32_t>(gen_[doc.gen].count())};
     std::vector<uint32_t> out(codes_.begin() + static_cast<ptrdiff_t>(doc.first),
                               codes_.begin() + static_cast<ptrdiff_t>(doc.first + doc.tokens));
     std::sort(out.begin(), out.end());
@@ -537,22 +609,51 @@ private:
     doc.held = not_held;
   }
 
-  /// Files a fresh memory under the nearest centroid of each of its tokens.
-  void file(uint32_t slot) {
+  /// Files a fresh memory (under the newest centroids); returns the work it took.
+  size_t file(uint32_t slot) {
     unfresh(slot);
-    const auto& doc = documents_[slot];
-    const size_t centroids = centroid_count();
+    size_t work = assign(slot);
+    if (!holds(documents_[slot])) release(slot);
+    return work;
+  }
+
+  /// Files `slot` (in no list) under the nearest of the newest centroids to each of its tokens;
+  /// returns the multiply-adds it took (at least one token's worth).
+  size_t assign(uint32_t slot) {
+    auto& doc = documents_[slot];
+    doc.gen = newest();
+    auto& g = gen_[doc.gen];
+    const size_t centroids = g.count();
     std::vector<float> scores(centroids);
     std::vector<float> scratch(dim_);
     for (size_t t = 0; t < doc.tokens; ++t) {
-      kernels::dot_rows(token_row(doc, t, scratch.data()), centroids_.data(), centroids, dim_, dim_,
-                        scores.data());
+      kernels::dot_rows(token_row(doc, t, scratch.data()), g.centroids.data(), centroids, dim_,
+                        dim_, scores.data());
       codes_[doc.first + t] =
           static_cast<uint32_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
     }
     for (auto c : lists_of(doc))
-      lists_[c].push_back(slot);
-    if (!holds(doc)) release(slot);
+      g.lists[c].push_back(slot);
+    return size_t{std::max<uint32_t>(doc.tokens, 1)} * centroids * dim_;
+  }
+
+  /// Moves one memory from the serving centroids' lists to the retrained ones; once none is left
+  /// the retrained centroids serve and the old ones are freed. Returns the work it took.
+  size_t move_one() {
+    auto& old = gen_[current_];
+    while (move_list_ < old.lists.size() && old.lists[move_list_].empty())
+      ++move_list_;
+    if (move_list_ == old.lists.size()) {
+      old.clear();
+      current_ ^= 1;
+      moving_ = false;
+      move_list_ = 0;
+      return 0;
+    }
+    const uint32_t slot = old.lists[move_list_].back();
+    for (auto c : lists_of(documents_[slot]))
+      replace_in_list(old, c, slot, std::nullopt);
+    return assign(slot);
   }
 
   /// Swap-removes the document of `slot` (out of fresh_ or its lists); its rows stay behind as
@@ -561,7 +662,7 @@ private:
     const bool filed = trained() && documents_[slot].fresh_pos == not_fresh;
     if (filed)
       for (auto c : lists_of(documents_[slot]))
-        replace_in_list(c, slot, std::nullopt);
+        replace_in_list(gen_[documents_[slot].gen], c, slot, std::nullopt);
     else if (trained())
       unfresh(slot);
     dead_rows_ += documents_[slot].tokens;
@@ -571,7 +672,7 @@ private:
       const auto& moved = documents_[last];
       if (trained() && moved.fresh_pos == not_fresh)
         for (auto c : lists_of(moved))
-          replace_in_list(c, last, slot);
+          replace_in_list(gen_[moved.gen], c, last, slot);
       else if (trained())
         fresh_[moved.fresh_pos] = slot;
       documents_[slot] = moved;
@@ -580,9 +681,11 @@ private:
     documents_.pop_back();
   }
 
-  /// Replaces `from` in list `c` by `to`, or removes it (order within a list does not matter).
-  void replace_in_list(uint32_t c, uint32_t from, std::optional<uint32_t> to) {
-    auto& list = lists_[c];
+  /// Replaces `from` in list `c` of `g` by `to`, or removes it (order within a list does not
+  /// matter).
+  static void replace_in_list(generation& g, uint32_t c, uint32_t from,
+                              std::optional<uint32_t> to) {
+    auto& list = g.lists[c];
     auto it = std::find(list.begin(), list.end(), from);
     if (it == list.end()) return;
     if (to) {
@@ -637,7 +740,7 @@ private:
       size_t first = packed.size() / dim_;
       packed.insert(packed.end(), held_row(doc.held),
                     held_row(doc.held) + size_t{doc.tokens} * dim_);
-      doc.held = first;
+      doc.held = static_cast<uint32_t>(first);
     }
     held_.swap(packed);
     dead_held_ = 0;
@@ -662,7 +765,8 @@ private:
             : static_cast<size_t>(std::lround(centroids_per_sqrt_token *
                                               std::sqrt(static_cast<double>(live.size()))));
     centroids = std::clamp<size_t>(centroids, 1, live.size());
-    std::mt19937_64 rng{opts_.seed};
+    // A retraining samples with another seed than the first training.
+    std::mt19937_64 rng{opts_.seed + centroid_count()};
     size_t points = std::min(live.size(), centroids * training_rows_per_centroid);
     sample_front(live, points, rng);
     std::vector<float> sample(points * dim_);
@@ -679,13 +783,23 @@ private:
     return true;
   }
 
-  /// After the last iteration: the centroids are final and every memory becomes fresh, to be
-  /// filed by later steps.
+  /// After the last iteration: the centroids are final. The first time every memory becomes
+  /// fresh, to be filed by later steps; after a retraining the memories move to the new
+  /// centroids step by step while the old ones still serve.
   void finish_training() {
-    centroids_ = training_->take_centroids();
-    const size_t centroids = centroids_.size() / dim_;
+    const size_t centroids = training_->centroid_count();
+    if (trained()) {
+      auto& next = gen_[current_ ^ 1];
+      next.centroids = training_->take_centroids();
+      next.lists.assign(centroids + 1, {});
+      training_.reset();
+      moving_ = true;
+      move_list_ = 0;
+      return;
+    }
+    gen_[current_].centroids = training_->take_centroids();
+    gen_[current_].lists.assign(centroids + 1, {});
     training_.reset();
-    lists_.assign(centroids + 1, {});
     fresh_.clear();
     fresh_.reserve(documents_.size());
     for (uint32_t slot = 0; slot < documents_.size(); ++slot)
@@ -705,8 +819,11 @@ private:
     slot_of_.clear();
     dead_rows_ = 0;
     dead_held_ = 0;
-    centroids_.clear();
-    lists_.clear();
+    gen_[0].clear();
+    gen_[1].clear();
+    current_ = 0;
+    moving_ = false;
+    move_list_ = 0;
     fresh_.clear();
     training_.reset();
   }
@@ -765,10 +882,13 @@ private:
                           " documents of " + std::to_string(meta.tokens) + " tokens");
     }
     std::vector<uint8_t> filed;
-    if (meta.centroids > 0 && (meta.centroids > in.remaining() / (dim_ * sizeof(float)) ||
-                               !in.read_array(centroids_, meta.centroids * dim_) ||
-                               (!with_codes && !in.read_array(filed, meta.documents)) ||
-                               !in.read_array(codes_, meta.tokens)))
+    if ((meta.centroids == 0 && meta.next_centroids > 0) ||
+        (meta.centroids > 0 && (meta.centroids > in.remaining() / (dim_ * sizeof(float)) ||
+                                !in.read_array(gen_[0].centroids, meta.centroids * dim_) ||
+                                meta.next_centroids > in.remaining() / (dim_ * sizeof(float)) ||
+                                !in.read_array(gen_[1].centroids, meta.next_centroids * dim_) ||
+                                (!with_codes && !in.read_array(filed, meta.documents)) ||
+                                !in.read_array(codes_, meta.tokens))))
       return in.corrupt("is truncated in its " + std::to_string(meta.centroids) +
                         " centroids and their lists");
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
@@ -795,15 +915,18 @@ private:
     }
     if (meta.centroids == 0) {
       codes_.assign(meta.tokens, no_code);
-      lists_.clear();
     } else {
-      lists_.assign(meta.centroids + 1, {});
+      gen_[0].lists.assign(meta.centroids + 1, {});
+    }
+    if (meta.next_centroids > 0) {
+      gen_[1].lists.assign(meta.next_centroids + 1, {});
+      moving_ = true;
     }
     size_t first = 0, in_rows = 0;
     for (size_t d = 0; d < ids.size(); ++d) {
       if (ids[d].is_nil() || !slot_of_.emplace(ids[d], static_cast<uint32_t>(d)).second)
         return in.corrupt("lists id " + ids[d].to_string() + " twice or as nil");
-      documents_.push_back(document{ids[d], first, not_held, counts[d], not_fresh});
+      documents_.push_back(document{ids[d], first, not_held, counts[d], not_fresh, 0});
       auto slot = static_cast<uint32_t>(d);
       auto& doc = documents_.back();
       const bool filed_doc = trained() && (flags[d] & flag_filed) != 0;
@@ -812,10 +935,15 @@ private:
                   codes_.begin() + static_cast<ptrdiff_t>(doc.first + doc.tokens), no_code);
         make_fresh(slot);
       }
+      if (filed_doc && (flags[d] & flag_next) != 0) {
+        if (!moving_)
+          return in.corrupt("files " + doc.id.to_string() + " under retrained centroids it lacks");
+        doc.gen = 1;
+      }
       if ((flags[d] & flag_held) != 0) {
         // Only the rows this index holds (an old snapshot has every row).
         if (holds(doc)) {
-          doc.held = held_rows();
+          doc.held = static_cast<uint32_t>(held_rows());
           held_.insert(held_.end(), rows.begin() + static_cast<ptrdiff_t>(in_rows * dim_),
                        rows.begin() + static_cast<ptrdiff_t>((in_rows + doc.tokens) * dim_));
         }
@@ -823,13 +951,14 @@ private:
       }
       first += counts[d];
       if (!filed_doc) continue;
+      auto& g = gen_[doc.gen];
       for (uint32_t t = 0; t < doc.tokens; ++t)
-        if (codes_[doc.first + t] >= meta.centroids)
+        if (codes_[doc.first + t] >= g.count())
           return in.corrupt("files a token of " + doc.id.to_string() + " under centroid " +
                             std::to_string(codes_[doc.first + t]) + " of " +
-                            std::to_string(meta.centroids));
+                            std::to_string(g.count()));
       for (auto c : lists_of(doc))
-        lists_[c].push_back(slot);
+        g.lists[c].push_back(slot);
     }
     return {};
   }
@@ -852,11 +981,14 @@ private:
   /// By slot (swap-removed, so dense).
   std::vector<document> documents_;
   std::unordered_map<uuid, uint32_t> slot_of_;
-  /// Centroid rows of dim floats (unit length), once trained.
-  std::vector<float> centroids_;
-  /// Once trained: per centroid, the slots of the filed memories with a token there (each
-  /// once), plus a last list of the filed memories without tokens. Empty while untrained.
-  std::vector<std::vector<uint32_t>> lists_;
+  /// gen_[current_]: the serving centroids (untrained: empty). While retrained centroids take
+  /// over (moving_), gen_[current_ ^ 1] holds them and the memories moved (or filed) there since;
+  /// a search probes both.
+  generation gen_[2];
+  uint8_t current_ = 0;
+  bool moving_ = false;
+  /// The list of gen_[current_] that move_one() takes its next memory from.
+  size_t move_list_ = 0;
   /// Slots of the memories not filed yet (only once trained).
   std::vector<uint32_t> fresh_;
   std::unique_ptr<kmeans_training> training_;

@@ -109,6 +109,8 @@ struct index_stats {
   /// scan), "maxsim-centroids" (candidates from token centroids, re-scored exactly).
   /// approximate_structure() says which ones are approximate.
   std::string structure;
+  /// Centroids a trained multi-vector index files its memories under (0 for other structures).
+  size_t centroids = 0;
   /// Why the last maintain() stopped early (hnswlib failed, e.g. out of memory); empty when it
   /// did not. The vectors it could not move stay searchable exactly.
   std::string last_error;

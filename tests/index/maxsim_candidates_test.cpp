@@ -666,4 +666,68 @@ BOOST_AUTO_TEST_CASE(a_snapshot_with_every_f32_row_loads_and_a_reader_index_keep
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_grown_index_retrains_its_centroids_step_by_step_and_answers_as_before) {
+  // Every centroid probed, every candidate re-scored: exact whenever every memory is in the lists
+  // of exactly one generation of centroids (or fresh), also while memories move between them.
+  auto opts = exhaustive_options();
+  opts.maxsim_centroids = 0;
+  opts.maxsim_nprobe = 1000000;
+  opts.maxsim_oversample = 1000000;
+  temp_dir dir;
+  candidates_fixture f{1000, opts, 53, rows_from::reader};
+  f.settle();
+  const auto first = f.index->stats().centroids;
+  BOOST_REQUIRE_GT(first, 0u);
+  auto check_exact = [&](int queries) {
+    for (int query = 0; query < queries; ++query) {
+      auto q = f.data.make(2 + query % 4);
+      check_exact_top_k(f.index->search(q, 10), f.truth(q), 10);
+    }
+  };
+  // Four and a half times the tokens: filed under the first centroids, then retrained.
+  for (uint64_t i = 1000; i < 4500; ++i)
+    f.put(id_of(i), f.data.make(4 + i % 5));
+  size_t calls = 0, snapshots = 0;
+  while (f.index->maintain(16) > 0) {
+    if (++calls % 60 != 0) continue;
+    check_exact(2);
+    // Writes and removals while memories move.
+    f.erase(id_of(calls));
+    f.put(id_of(10000 + calls), f.data.make(5));
+    // A snapshot taken now loads and answers the same.
+    auto path = dir.file("retrain-" + std::to_string(calls) + ".idx");
+    BOOST_REQUIRE(f.index->save(path));
+    candidates_fixture g{0, opts, 53, rows_from::reader};
+    g.stored = f.stored;
+    auto loaded = g.index->load(path);
+    BOOST_REQUIRE_MESSAGE(loaded, telos::describe(loaded.error()));
+    check_same_answers(f, g, 1);
+    ++snapshots;
+  }
+  BOOST_TEST_MESSAGE("maintain calls " << calls << ", centroids " << first << " -> "
+                                       << f.index->stats().centroids);
+  BOOST_CHECK_GT(snapshots, 5u);
+  auto stats = f.index->stats();
+  BOOST_CHECK_EQUAL(stats.fresh, 0u);
+  // The default count for four times the tokens: about twice the first.
+  BOOST_CHECK_GE(stats.centroids, first * 18 / 10);
+  check_exact(10);
+  // Grown no further: no retraining, nothing to do.
+  BOOST_CHECK_EQUAL(f.index->maintain(16), 0u);
+  BOOST_CHECK_EQUAL(f.index->stats().centroids, stats.centroids);
+}
+
+BOOST_AUTO_TEST_CASE(after_retraining_recall_reaches_the_bound) {
+  candidates_fixture f{1000, candidate_options(), 50, rows_from::reader};
+  f.settle();
+  const auto first = f.index->stats().centroids;
+  for (uint64_t i = 1000; i < 4500; ++i)
+    f.put(id_of(i), f.data.make(4 + i % 5));
+  f.settle();
+  BOOST_CHECK_GT(f.index->stats().centroids, first);
+  auto recall = f.mean_recall(40, 10);
+  BOOST_TEST_MESSAGE("recall@10 after retraining: " << recall);
+  BOOST_CHECK_GE(recall, 0.9);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
