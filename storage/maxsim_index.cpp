@@ -41,10 +41,6 @@ constexpr size_t write_path_compact_minimum_rows = 4096;
 /// candidates ranked by centroid MaxSim too coarse: recall@10 0.49 against 0.94 at 4x with
 /// oversample 8, telos-bench maxsim, docs/BENCHMARKS.md).
 constexpr double centroids_per_sqrt_token = 4;
-/// With the default centroid count, the centroids are retrained once the live token rows are this
-/// many times those at training (the default count then doubles), so lists stay about as long as
-/// at the first training as the index grows (docs/ENGINE.md, "Multi-vector index").
-constexpr double maxsim_retrain_growth = 4;
 /// k-means trains on at most this many sampled token rows per centroid...
 constexpr size_t training_rows_per_centroid = 32;
 /// ...for this many Lloyd iterations.
@@ -360,13 +356,17 @@ private:
   /// The generation memories are filed in: the retrained one while memories move to it.
   uint8_t newest() const { return moving_ ? current_ ^ 1 : current_; }
 
-  /// With the default centroid count, once the live token rows reached maxsim_retrain_growth x
-  /// those at training (known from the count: 4 x the square root of the tokens then).
+  /// With the default centroid count, once the live token rows reached
+  /// index_options::maxsim_retrain_growth x those at training (known from the count: 4 x the
+  /// square root of the tokens then), so lists stay about as long as at the first training.
   bool retrain_due() const {
-    if (opts_.maxsim_centroids != 0 || !trained() || moving_ || training_) return false;
+    if (opts_.maxsim_centroids != 0 || opts_.maxsim_retrain_growth == 0 || !trained() || moving_ ||
+        training_)
+      return false;
     const double at_training =
         std::pow(static_cast<double>(centroid_count()) / centroids_per_sqrt_token, 2.0);
-    return static_cast<double>(rows() - dead_rows_) >= maxsim_retrain_growth * at_training;
+    return static_cast<double>(rows() - dead_rows_) >=
+           static_cast<double>(opts_.maxsim_retrain_growth) * at_training;
   }
   /// Whether a memory's f32 rows stay in RAM: always without a reader; with one while the index
   /// is exact (untrained) and while the memory is fresh.

@@ -67,6 +67,10 @@ struct index_options {
   size_t maxsim_oversample = 4;
   /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
+  /// With the default centroid count, maintain() trains the centroids anew once the live tokens
+  /// are this many times those they were trained on (the count then doubles at 4), and moves
+  /// the memories to them step by step; 0 = never.
+  size_t maxsim_retrain_growth = 4;
   /// Dense embedders with index policy ivf: lists (k-means centroids) trained when the index first
   /// reaches hnsw_threshold vectors; 0 = ivf_lists_per_sqrt x the square root of the vectors then.
   size_t ivf_lists = 0;

@@ -66,6 +66,8 @@ struct maxsim_bench_options {
   /// Train the centroids once the index holds this many memories (0: all n), then add and file
   /// the rest under them.
   size_t train_n = 0;
+  /// index_options::maxsim_retrain_growth (0: the centroids are never retrained).
+  size_t retrain_growth = storage::index_options{}.maxsim_retrain_growth;
   std::string json_path;
 };
 
@@ -154,6 +156,7 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
   storage::index_options centroid_options;
   centroid_options.maxsim_threshold = 1;
   centroid_options.maxsim_centroids = o.centroids;
+  centroid_options.maxsim_retrain_growth = o.retrain_growth;
   std::unordered_map<uuid, embedding> originals;
   if (o.reader)
     centroid_options.originals = [&originals](const embedder&, const std::vector<uuid>& ids)
@@ -172,7 +175,6 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
   double generate_s = 0, build_s = 0, build_cpu_s = 0, trained_s = 0;
   size_t steps = 0;
   const size_t train_n = o.train_n == 0 ? o.n : std::min(o.train_n, o.n);
-  size_t tokens_at_training = 0;
   // Adds memories [from, to), then trains (the first time) and files, in maintain() steps as an
   // index actor runs them.
   auto add = [&](size_t from, size_t to) {
@@ -189,10 +191,8 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
     double cpu = thread_cpu_seconds();
     while (built->maintain(64) > 0) {
       ++steps;
-      if (trained_s == 0 && built->stats().structure == "maxsim-centroids") {
+      if (trained_s == 0 && built->stats().structure == "maxsim-centroids")
         trained_s = seconds_since(start);
-        tokens_at_training = tokens;
-      }
     }
     build_s += seconds_since(start);
     build_cpu_s += thread_cpu_seconds() - cpu;
@@ -204,10 +204,8 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
     throw std::runtime_error("the centroid index did not finish: structure " + stats.structure +
                              ", " + std::to_string(stats.fresh) + " fresh");
   // As the index picks it (index_options::maxsim_centroids).
-  size_t centroids = o.centroids != 0
-                         ? o.centroids
-                         : static_cast<size_t>(
-                               std::lround(4 * std::sqrt(static_cast<double>(tokens_at_training))));
+  // The serving centroids (trained at train_n, or retrained since as the index grew).
+  size_t centroids = stats.centroids;
   auto snapshot = (std::filesystem::temp_directory_path() /
                    ("telos-bench-maxsim-" + std::to_string(::getpid()) + ".idx"))
                       .string();
@@ -234,7 +232,10 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
             << exact->stats().memory_bytes / (1 << 20) << " MiB; trained in " << std::fixed
             << std::setprecision(2) << trained_s << " s, trained and filed in " << build_s << " s ("
             << build_cpu_s << " s CPU, " << steps << " maintain calls, " << centroids
-            << " centroids" << (train_n < o.n ? ", trained at " + std::to_string(train_n) : "")
+            << " centroids"
+            << (train_n < o.n ? ", first trained at " + std::to_string(train_n) +
+                                    (o.retrain_growth == 0 ? ", not retrained" : ", retrained")
+                              : "")
             << (o.reader ? "; re-scored from a reader" : "; re-scored from f32 rows in RAM")
             << "); data made in " << generate_s << " s\n";
   std::cout << "  nprobe  oversample  recall@" << o.k
@@ -361,6 +362,10 @@ const registrar maxsim_registration{command{
       sub.add_option("--train-n", options->train_n,
                      "Train the centroids at this many memories and file the rest under them "
                      "(0: train at --n)")
+          ->capture_default_str();
+      sub.add_option("--retrain-growth", options->retrain_growth,
+                     "Retrain the centroids once the tokens grew this many times since training "
+                     "(0: never)")
           ->capture_default_str();
       return [options] {
         if (options->min_tokens > options->max_tokens ||
