@@ -13,9 +13,11 @@
 // exact (below the threshold, and while the first centroids train) and for fresh memories, until
 // maintain() files them. Without a reader every f32 row is held, as the only source of exact
 // scores. When the reader fails, the int8 estimates stand (as in a quantised dense index).
-// Memories added later are filed under the existing centroids; the centroids are trained once and
-// not retrained as the index grows (a rebuild or an old snapshot trains them anew). Removal leaves
-// the rows of the removed memory behind until a compaction copies the live ones together.
+// Memories added later are filed under the newest centroids. Once the index has grown
+// index_options::maxsim_retrain_growth-fold since training, maintain() trains new centroids while
+// the old ones serve and then moves the memories to them step by step, a search probing both
+// generations meanwhile. Removal leaves the rows of the removed memory behind until a compaction
+// copies the live ones together.
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"

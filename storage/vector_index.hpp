@@ -155,8 +155,9 @@ public:
   /// replacement graph once more than 30% of the current one is deleted); returns how many
   /// vectors it inserted, 0 when nothing is left to do. A MaxSim index instead trains its token
   /// centroids in steps of bounded work (each counts 1) and files up to `budget` fresh memories
-  /// under them. Also reclaims the space of removed vectors where that is due. Called off the
-  /// acknowledgement path, when the owner is idle.
+  /// under them; grown maxsim_retrain_growth-fold since, it retrains them the same way and
+  /// moves its memories to the new ones (each counts 1). Also reclaims the space of removed vectors
+  /// where that is due. Called off the acknowledgement path, when the owner is idle.
   virtual size_t maintain(size_t budget) = 0;
 
   /// Sets the query-time breadth of HNSW search (index_options::hnsw_ef_search; 0: grows with
