@@ -367,8 +367,10 @@ private:
       return false;
     const double at_training =
         std::pow(static_cast<double>(centroid_count()) / centroids_per_sqrt_token, 2.0);
-    return static_cast<double>(rows() - dead_rows_) >=
-           static_cast<double>(opts_.maxsim_retrain_growth) * at_training;
+    // At least 2 (index_options::maxsim_retrain_growth 1 counts as 2): at 1 every retraining
+    // would be due again at once.
+    const auto growth = static_cast<double>(std::max<size_t>(opts_.maxsim_retrain_growth, 2));
+    return static_cast<double>(rows() - dead_rows_) >= growth * at_training;
   }
   /// Whether a memory's f32 rows stay in RAM: always without a reader; with one while the index
   /// is exact (untrained) and while the memory is fresh.
