@@ -203,7 +203,6 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
   if (stats.structure != "maxsim-centroids" || stats.fresh != 0)
     throw std::runtime_error("the centroid index did not finish: structure " + stats.structure +
                              ", " + std::to_string(stats.fresh) + " fresh");
-  // As the index picks it (index_options::maxsim_centroids).
   // The serving centroids (trained at train_n, or retrained since as the index grew).
   size_t centroids = stats.centroids;
   auto snapshot = (std::filesystem::temp_directory_path() /
