@@ -13,8 +13,9 @@
 // exact (below the threshold, and while the first centroids train) and for fresh memories, until
 // maintain() files them. Without a reader every f32 row is held, as the only source of exact
 // scores. When the reader fails, the int8 estimates stand (as in a quantised dense index).
-// Memories added later are filed under the newest centroids. Once the index has grown
-// index_options::maxsim_retrain_growth-fold since training, maintain() trains new centroids while
+// Memories added later are filed under the newest centroids. When index_options::
+// maxsim_retrain_growth is set (not by default) and the index has grown that many times since
+// training, maintain() trains new centroids while
 // the old ones serve and then moves the memories to them step by step, a search probing both
 // generations meanwhile. Removal leaves the rows of the removed memory behind until a compaction
 // copies the live ones together.

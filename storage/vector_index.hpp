@@ -68,9 +68,11 @@ struct index_options {
   /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
   /// With the default centroid count, maintain() trains the centroids anew once the live tokens
-  /// are this many times those they were trained on (the count then doubles at 4), and moves
-  /// the memories to them step by step; 0 = never.
-  size_t maxsim_retrain_growth = 4;
+  /// are this many times those they were trained on (the count then doubles at 4; 1 counts as
+  /// 2), and moves the memories to them step by step; 0 (the default) = never: on noise-only
+  /// clusters twice the centroids at the same nprobe lost recall (0.978 -> 0.846 at 100,000
+  /// memories, docs/BENCHMARKS.md "E12 centroids as the store grows").
+  size_t maxsim_retrain_growth = 0;
   /// Dense embedders with index policy ivf: lists (k-means centroids) trained when the index first
   /// reaches hnsw_threshold vectors; 0 = ivf_lists_per_sqrt x the square root of the vectors then.
   size_t ivf_lists = 0;
@@ -155,9 +157,10 @@ public:
   /// replacement graph once more than 30% of the current one is deleted); returns how many
   /// vectors it inserted, 0 when nothing is left to do. A MaxSim index instead trains its token
   /// centroids in steps of bounded work (each counts 1) and files up to `budget` fresh memories
-  /// under them; grown maxsim_retrain_growth-fold since, it retrains them the same way and
-  /// moves its memories to the new ones (each counts 1). Also reclaims the space of removed vectors
-  /// where that is due. Called off the acknowledgement path, when the owner is idle.
+  /// under them; grown index_options::maxsim_retrain_growth-fold since (when set), it retrains
+  /// them the same way and moves its memories to the new ones (each counts 1). Also reclaims the
+  /// space of removed vectors where that is due. Called off the acknowledgement path, when the
+  /// owner is idle.
   virtual size_t maintain(size_t budget) = 0;
 
   /// Sets the query-time breadth of HNSW search (index_options::hnsw_ef_search; 0: grows with

@@ -671,6 +671,7 @@ BOOST_AUTO_TEST_CASE(a_grown_index_retrains_its_centroids_step_by_step_and_answe
   // of exactly one generation of centroids (or fresh), also while memories move between them.
   auto opts = exhaustive_options();
   opts.maxsim_centroids = 0;
+  opts.maxsim_retrain_growth = 4;
   opts.maxsim_nprobe = 1000000;
   opts.maxsim_oversample = 1000000;
   temp_dir dir;
@@ -717,8 +718,21 @@ BOOST_AUTO_TEST_CASE(a_grown_index_retrains_its_centroids_step_by_step_and_answe
   BOOST_CHECK_EQUAL(f.index->stats().centroids, stats.centroids);
 }
 
-BOOST_AUTO_TEST_CASE(after_retraining_recall_reaches_the_bound) {
+BOOST_AUTO_TEST_CASE(by_default_a_grown_index_keeps_its_centroids) {
   candidates_fixture f{1000, candidate_options(), 50, rows_from::reader};
+  f.settle();
+  const auto first = f.index->stats().centroids;
+  for (uint64_t i = 1000; i < 4500; ++i)
+    f.put(id_of(i), f.data.make(4 + i % 5));
+  f.settle();
+  BOOST_CHECK_EQUAL(f.index->stats().centroids, first);
+  BOOST_CHECK_GE(f.mean_recall(20, 10), 0.9);
+}
+
+BOOST_AUTO_TEST_CASE(after_retraining_recall_reaches_the_bound) {
+  auto opts = candidate_options();
+  opts.maxsim_retrain_growth = 4;
+  candidates_fixture f{1000, opts, 50, rows_from::reader};
   f.settle();
   const auto first = f.index->stats().centroids;
   for (uint64_t i = 1000; i < 4500; ++i)
