@@ -254,8 +254,9 @@ BOOST_AUTO_TEST_CASE(a_multi_vector_store_above_its_threshold_rescores_from_the_
   temp_dir dir{"maxsim"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
   opts.index_options.maxsim_threshold = 32;
-  memory_maker maker{opts.profile, 37};
-  const auto& spec = *opts.profile.find("multi");
+  const auto prof = mixed_profile();
+  memory_maker maker{prof, 37};
+  const embedder spec = *prof.find("multi");
   std::vector<memory> all;
   auto check_exact_scores = [&](store& db, const std::string& when) {
     for (int q = 0; q < 8; ++q) {
