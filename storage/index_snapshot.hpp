@@ -26,7 +26,9 @@ inline constexpr uint32_t index_snapshot_version = 1;
 
 /// Which index wrote a snapshot (a byte of the header).
 /// maxsim (3) is the exact MaxSim index before token centroids; it still loads. maxsim_centroids
-/// (4) is what a MaxSim index writes now: its memories, and its centroids when it has them.
+/// (4) is a MaxSim index with every f32 token row; it still loads. maxsim_codes (6) is what a
+/// MaxSim index writes now: int8 codes of every token row, the f32 rows only of the memories it
+/// holds them for (storage/maxsim_index.cpp), and its centroids when it has them.
 /// dense_ivf (5) is a dense index of policy ivf: fresh rows, and once trained its centroids and
 /// lists; dense (1) stays the hnsw and flat policies' format.
 enum class snapshot_structure : uint8_t {
@@ -34,7 +36,8 @@ enum class snapshot_structure : uint8_t {
   sparse = 2,
   maxsim = 3,
   maxsim_centroids = 4,
-  dense_ivf = 5
+  dense_ivf = 5,
+  maxsim_codes = 6
 };
 
 /// XXH3-64 and size of a whole file (used for the HNSW graph file beside a snapshot).

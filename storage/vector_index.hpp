@@ -13,7 +13,9 @@
 // quantised dense index (the embedder's index_policy) keeps codes, not vectors: it ranks by code
 // and re-scores its best k * oversample candidates (fewer above index_options::rescore_depth) with
 // exact_score() against the f32 originals that index_options::originals reads (every shard sets it;
-// without it, or when it fails, scores are the codes' estimates).
+// without it, or when it fails, scores are the codes' estimates). A MaxSim index with a reader does
+// the same for the memories it filed under its centroids (their token matrices); without one it
+// holds every f32 token row.
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -34,7 +36,8 @@ namespace telos::storage {
 using id_predicate = std::function<bool(const uuid&)>;
 
 /// Reads the stored f32 originals of `ids` (one entry per id, in order; nullopt where an id has
-/// none) of embedder `spec`, for re-scoring the candidates of a quantised index. Called from
+/// none) of embedder `spec`, for re-scoring the candidates of a quantised index (and of a MaxSim
+/// index: a multi-vector original is its whole token matrix, not normalised). Called from
 /// search() and score(), possibly from several threads at once.
 using originals_reader = std::function<expected<std::vector<std::optional<embedding>>>(
     const embedder& spec, const std::vector<uuid>& ids)>;
@@ -68,6 +71,12 @@ struct index_options {
   size_t maxsim_oversample = 4;
   /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
+  /// With the default centroid count, maintain() trains the centroids anew once the live tokens
+  /// are this many times those they were trained on (the count then doubles at 4; 1 counts as
+  /// 2), and moves the memories to them step by step; 0 (the default) = never: on noise-only
+  /// clusters twice the centroids at the same nprobe lost recall (0.978 -> 0.846 at 100,000
+  /// memories, docs/BENCHMARKS.md "E12 centroids as the store grows").
+  size_t maxsim_retrain_growth = 0;
   /// Dense embedders with index policy ivf: lists (k-means centroids) trained when the index first
   /// reaches hnsw_threshold vectors; 0 = ivf_lists_per_sqrt x the square root of the vectors then.
   size_t ivf_lists = 0;
@@ -78,10 +87,10 @@ struct index_options {
   /// (k - rescore_depth) above it (120 instead of 300 at a fused search's depth of 100): a fused
   /// search fuses by rank, and each re-scored candidate is a read of its original
   /// (docs/ENGINE.md, "Searches"). 0 = k * oversample at every depth. MaxSim keeps
-  /// k * maxsim_oversample (its rows are in memory).
+  /// k * maxsim_oversample.
   size_t rescore_depth = default_rescore_depth;
-  /// Where a quantised index reads the originals it re-scores (the shard reads its vector
-  /// keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
+  /// Where a quantised (or MaxSim) index reads the originals it re-scores (the shard reads its
+  /// vector keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
   originals_reader originals;
 };
 
@@ -117,6 +126,8 @@ struct index_stats {
   /// scan), "maxsim-centroids" (candidates from token centroids, re-scored exactly).
   /// approximate_structure() says which ones are approximate.
   std::string structure;
+  /// Centroids a trained multi-vector index files its memories under (0 for other structures).
+  size_t centroids = 0;
   /// Why the last maintain() stopped early (hnswlib failed, e.g. out of memory); empty when it
   /// did not. The vectors it could not move stay searchable exactly.
   std::string last_error;
@@ -157,8 +168,10 @@ public:
   /// replacement graph once more than 30% of the current one is deleted); returns how many
   /// vectors it inserted, 0 when nothing is left to do. A MaxSim index instead trains its token
   /// centroids in steps of bounded work (each counts 1) and files up to `budget` fresh memories
-  /// under them. Also reclaims the space of removed vectors where that is due. Called off the
-  /// acknowledgement path, when the owner is idle.
+  /// under them; grown index_options::maxsim_retrain_growth-fold since (when set), it retrains
+  /// them the same way and moves its memories to the new ones (each counts 1). Also reclaims the
+  /// space of removed vectors where that is due. Called off the acknowledgement path, when the
+  /// owner is idle.
   virtual size_t maintain(size_t budget) = 0;
 
   /// Sets the query-time breadth of HNSW search (index_options::hnsw_ef_search; 0: grows with

@@ -3,7 +3,9 @@
 // clustered multi-vector data, one thread: recall@k against the exact answer and query time as a
 // ratio to the exact scan's, per nprobe and oversample, plus the time to train and file. The
 // centroid index is built once and saved; each (nprobe, oversample) pair loads that snapshot into
-// an index with those options, so every setting searches the same centroids.
+// an index with those options, so every setting searches the same centroids. --reader re-scores
+// from a reader of the originals (as a shard does) instead of f32 rows in the index; --train-n
+// trains the centroids on the first memories only and files the rest under them (drift).
 #include "bench_command.hpp"
 #include "timing.hpp"
 
@@ -25,6 +27,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <unistd.h>
@@ -57,6 +60,14 @@ struct maxsim_bench_options {
   size_t centroids = 0;
   size_t repeat = 3;
   uint32_t seed = 7;
+  /// Re-score from a reader of an in-memory copy of the originals, as a shard's index does from
+  /// its vector keyspace (the copy costs a lookup and a copy per candidate, no disk read).
+  bool reader = false;
+  /// Train the centroids once the index holds this many memories (0: all n), then add and file
+  /// the rest under them.
+  size_t train_n = 0;
+  /// index_options::maxsim_retrain_growth (0: the centroids are never retrained).
+  size_t retrain_growth = storage::index_options{}.maxsim_retrain_growth;
   std::string json_path;
 };
 
@@ -145,38 +156,55 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
   storage::index_options centroid_options;
   centroid_options.maxsim_threshold = 1;
   centroid_options.maxsim_centroids = o.centroids;
+  centroid_options.maxsim_retrain_growth = o.retrain_growth;
+  std::unordered_map<uuid, embedding> originals;
+  if (o.reader)
+    centroid_options.originals = [&originals](const embedder&, const std::vector<uuid>& ids)
+        -> expected<std::vector<std::optional<embedding>>> {
+      std::vector<std::optional<embedding>> out;
+      out.reserve(ids.size());
+      for (const auto& id : ids) {
+        auto it = originals.find(id);
+        out.push_back(it == originals.end() ? std::nullopt : std::optional<embedding>{it->second});
+      }
+      return out;
+    };
   auto exact = storage::make_vector_index(spec, exact_options);
   auto built = storage::make_vector_index(spec, centroid_options);
   size_t tokens = 0;
-  auto start = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < o.n; ++i) {
-    auto e = data.make(o.min_tokens, o.max_tokens);
-    tokens += e.values.size() / o.dim;
-    exact->upsert(maxsim_id_of(i), e);
-    built->upsert(maxsim_id_of(i), e);
-  }
-  double generate_s = seconds_since(start);
-  // Training and filing, in maintain() steps as an index actor runs them.
-  start = std::chrono::steady_clock::now();
-  double cpu = thread_cpu_seconds();
+  double generate_s = 0, build_s = 0, build_cpu_s = 0, trained_s = 0;
   size_t steps = 0;
-  double trained_s = 0;
-  while (built->maintain(64) > 0) {
-    ++steps;
-    if (trained_s == 0 && built->stats().structure == "maxsim-centroids")
-      trained_s = seconds_since(start);
-  }
-  double build_s = seconds_since(start);
-  double build_cpu_s = thread_cpu_seconds() - cpu;
+  const size_t train_n = o.train_n == 0 ? o.n : std::min(o.train_n, o.n);
+  // Adds memories [from, to), then trains (the first time) and files, in maintain() steps as an
+  // index actor runs them.
+  auto add = [&](size_t from, size_t to) {
+    auto start = std::chrono::steady_clock::now();
+    for (size_t i = from; i < to; ++i) {
+      auto e = data.make(o.min_tokens, o.max_tokens);
+      tokens += e.values.size() / o.dim;
+      exact->upsert(maxsim_id_of(i), e);
+      built->upsert(maxsim_id_of(i), e);
+      if (o.reader) originals[maxsim_id_of(i)] = std::move(e);
+    }
+    generate_s += seconds_since(start);
+    start = std::chrono::steady_clock::now();
+    double cpu = thread_cpu_seconds();
+    while (built->maintain(64) > 0) {
+      ++steps;
+      if (trained_s == 0 && built->stats().structure == "maxsim-centroids")
+        trained_s = seconds_since(start);
+    }
+    build_s += seconds_since(start);
+    build_cpu_s += thread_cpu_seconds() - cpu;
+  };
+  add(0, train_n);
+  if (train_n < o.n) add(train_n, o.n);
   auto stats = built->stats();
   if (stats.structure != "maxsim-centroids" || stats.fresh != 0)
     throw std::runtime_error("the centroid index did not finish: structure " + stats.structure +
                              ", " + std::to_string(stats.fresh) + " fresh");
-  // As the index picks it (index_options::maxsim_centroids).
-  size_t centroids =
-      o.centroids != 0
-          ? o.centroids
-          : static_cast<size_t>(std::lround(4 * std::sqrt(static_cast<double>(tokens))));
+  // The serving centroids (trained at train_n, or retrained since as the index grew).
+  size_t centroids = stats.centroids;
   auto snapshot = (std::filesystem::temp_directory_path() /
                    ("telos-bench-maxsim-" + std::to_string(::getpid()) + ".idx"))
                       .string();
@@ -203,7 +231,12 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
             << exact->stats().memory_bytes / (1 << 20) << " MiB; trained in " << std::fixed
             << std::setprecision(2) << trained_s << " s, trained and filed in " << build_s << " s ("
             << build_cpu_s << " s CPU, " << steps << " maintain calls, " << centroids
-            << " centroids); data made in " << generate_s << " s\n";
+            << " centroids"
+            << (train_n < o.n ? ", first trained at " + std::to_string(train_n) +
+                                    (o.retrain_growth == 0 ? ", not retrained" : ", retrained")
+                              : "")
+            << (o.reader ? "; re-scored from a reader" : "; re-scored from f32 rows in RAM")
+            << "); data made in " << generate_s << " s\n";
   std::cout << "  nprobe  oversample  recall@" << o.k
             << "   ms/query  exact ms/query  time ratio (centroids / exact; CPU time)\n";
   json out;
@@ -218,6 +251,10 @@ int run_maxsim_bench(const maxsim_bench_options& o) {
   out["build_cpu_s"] = build_cpu_s;
   out["centroids"] = centroids;
   out["memory_bytes"] = stats.memory_bytes;
+  out["memory_bytes_per_memory"] =
+      static_cast<double>(stats.memory_bytes) / static_cast<double>(o.n);
+  out["reader"] = o.reader;
+  out["train_n"] = train_n;
   out["results"] = json::array();
   for (auto nprobe : o.nprobe)
     for (auto oversample : o.oversample) {
@@ -318,6 +355,17 @@ const registrar maxsim_registration{command{
           ->check(CLI::Range(size_t{1}, size_t{100}));
       sub.add_option("--seed", options->seed, "Data seed")->capture_default_str();
       sub.add_option("--json", options->json_path, "Also write the results as JSON here");
+      sub.add_flag("--reader", options->reader,
+                   "Re-score from a reader of the originals (an in-memory copy, as a shard's "
+                   "vector keyspace) instead of f32 rows held by the index");
+      sub.add_option("--train-n", options->train_n,
+                     "Train the centroids at this many memories and file the rest under them "
+                     "(0: train at --n)")
+          ->capture_default_str();
+      sub.add_option("--retrain-growth", options->retrain_growth,
+                     "Retrain the centroids once the tokens grew this many times since training "
+                     "(0: never)")
+          ->capture_default_str();
       return [options] {
         if (options->min_tokens > options->max_tokens ||
             options->min_query_tokens > options->max_query_tokens) {

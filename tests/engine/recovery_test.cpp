@@ -293,6 +293,58 @@ BOOST_AUTO_TEST_CASE(an_ivf_store_reopens_from_its_snapshots_with_exact_scores) 
   BOOST_CHECK(require(db->verify(), "verify").consistent);
 }
 
+BOOST_AUTO_TEST_CASE(a_multi_vector_store_above_its_threshold_rescores_from_the_vector_keyspace) {
+  // The multi-vector embedder above a threshold of 32 memories per shard: once its index actor
+  // trained the token centroids and filed the memories, filed memories keep int8 codes only and
+  // a search re-scores its candidates from the token matrices in the vector keyspace. Every hit's
+  // score is the exact MaxSim, before and after a reopen from the snapshots (structure 6).
+  temp_dir dir{"maxsim"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  opts.index_options.maxsim_threshold = 32;
+  const auto prof = mixed_profile();
+  memory_maker maker{prof, 37};
+  const embedder spec = *prof.find("multi");
+  std::vector<memory> all;
+  auto check_exact_scores = [&](store& db, const std::string& when) {
+    for (int q = 0; q < 8; ++q) {
+      search_request req;
+      req.embedder = spec.name;
+      req.query = maker.make_embedding(spec);
+      req.k = 5;
+      req.with_records = false;
+      auto hits = require(db.search(req), "search").hits;
+      BOOST_REQUIRE_EQUAL(hits.size(), 5u);
+      std::map<uuid, double> exact;
+      for (const auto& r : reference_ranking(all, spec, req.query))
+        exact[r.id] = r.score;
+      for (const auto& h : hits) {
+        BOOST_REQUIRE(exact.count(h.id) == 1);
+        BOOST_CHECK_MESSAGE(std::abs(h.score - exact[h.id]) < 1e-4,
+                            when << ": score " << h.score << " against " << exact[h.id]);
+      }
+    }
+    for (const auto& report : require(db.stats(), "stats").indexes)
+      if (report.embedder == spec.name)
+        BOOST_TEST_MESSAGE(when << ": shard " << report.shard << " " << report.stats.structure
+                                << ", " << report.stats.fresh << " fresh, "
+                                << report.stats.memory_bytes << " bytes");
+  };
+  {
+    auto db = open_store(opts);
+    for (int i = 0; i < 600; ++i)
+      all.push_back(maker.make("a"));
+    require(db->put_batch(all), "put_batch");
+    check_exact_scores(*db, "before close");
+    require(db->close(), "close");
+  }
+  auto db = open_store(opts);
+  BOOST_CHECK(mentions(db->recovery_report(), "snapshot"));
+  BOOST_CHECK(!mentions(db->recovery_report(), "rebuilt"));
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), 600u);
+  check_exact_scores(*db, "after reopen");
+  BOOST_CHECK(require(db->verify(), "verify").consistent);
+}
+
 BOOST_AUTO_TEST_CASE(snapshot_plus_changelog_replay_after_a_crash) {
   temp_dir dir{"replay"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);

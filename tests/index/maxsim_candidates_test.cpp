@@ -81,13 +81,19 @@ index_options exhaustive_options() {
   return opts;
 }
 
+/// How a fixture's index gets its exact scores: from the f32 rows it holds, or (as in a shard)
+/// from a reader of the originals.
+enum class rows_from { ram, reader };
+
 struct candidates_fixture {
   explicit candidates_fixture(size_t n, index_options opts = candidate_options(),
-                              uint32_t seed = 50)
-      : candidates_fixture(n, topic_tokens{40, 64, seed}, opts) {}
+                              uint32_t seed = 50, rows_from rows = rows_from::ram)
+      : candidates_fixture(n, topic_tokens{40, 64, seed}, opts, rows) {}
 
-  candidates_fixture(size_t n, topic_tokens tokens, index_options opts)
+  candidates_fixture(size_t n, topic_tokens tokens, index_options opts,
+                     rows_from rows = rows_from::ram)
       : data(std::move(tokens)), options(opts) {
+    if (rows == rows_from::reader) options.originals = reader();
     index = make_vector_index(multi_spec(dim), options);
     for (uint64_t i = 0; i < n; ++i)
       put(id_of(i), data.make(4 + i % 5));
@@ -145,11 +151,64 @@ struct candidates_fixture {
     return sum / static_cast<double>(queries);
   }
 
+  /// Serves `stored` (as the shard's vector keyspace does), counting the ids asked for; fails
+  /// while `failing` is set.
+  telos::storage::originals_reader reader() {
+    return [this](const telos::embedder&, const std::vector<uuid>& ids)
+               -> telos::expected<std::vector<std::optional<embedding>>> {
+      if (failing) return telos::make_error(telos::ec::io_error, "reader fails (test)");
+      std::vector<std::optional<embedding>> out;
+      for (const auto& id : ids) {
+        auto it = stored.find(id);
+        out.push_back(it == stored.end() ? std::nullopt : std::optional<embedding>{it->second});
+      }
+      fetched += ids.size();
+      return out;
+    };
+  }
+
   topic_tokens data;
   index_options options;
   std::unique_ptr<vector_index> index;
   std::map<uuid, embedding> stored;
+  size_t fetched = 0;
+  bool failing = false;
 };
+
+/// Token rows of `f`'s memories, as the memories are stored.
+size_t stored_tokens(const candidates_fixture& f) {
+  size_t tokens = 0;
+  for (const auto& [id, e] : f.stored)
+    tokens += e.values.size() / dim;
+  return tokens;
+}
+
+/// Both indexes answer the same, hit for hit and score for score, with and without a filter, and
+/// score every stored memory the same.
+void check_same_answers(candidates_fixture& a, candidates_fixture& b, size_t queries) {
+  id_predicate half = [](const uuid& id) { return id.bytes[15] % 2 == 0; };
+  for (size_t i = 0; i < queries; ++i) {
+    auto q = a.data.make(3 + i % 4);
+    for (size_t k : {1, 10, 100}) {
+      auto x = a.index->search(q, k);
+      auto y = b.index->search(q, k);
+      BOOST_REQUIRE_EQUAL(x.size(), y.size());
+      for (size_t h = 0; h < x.size(); ++h) {
+        BOOST_CHECK(x[h].id == y[h].id);
+        BOOST_CHECK_EQUAL(x[h].score, y[h].score);
+      }
+    }
+    auto x = a.index->search(q, 10, &half);
+    auto y = b.index->search(q, 10, &half);
+    BOOST_REQUIRE_EQUAL(x.size(), y.size());
+    for (size_t h = 0; h < x.size(); ++h)
+      BOOST_CHECK(x[h].id == y[h].id);
+    for (auto it = a.stored.begin(); it != a.stored.end(); std::advance(it, 1)) {
+      if (it->first.bytes[15] % 37 != 0) continue;
+      BOOST_CHECK_EQUAL(*a.index->score(q, it->first), *b.index->score(q, it->first));
+    }
+  }
+}
 
 /// The meta data the exact MaxSim index wrote into its snapshots (structure maxsim).
 struct exact_snapshot_meta {
@@ -160,6 +219,19 @@ struct exact_snapshot_meta {
   template <class Archive>
   void serialize(Archive& ar) {
     ar(spec, documents, tokens);
+  }
+};
+
+/// The meta data of structure maxsim_centroids (every f32 row, centroids, filed flags, codes).
+struct centroids_snapshot_meta {
+  telos::embedder spec;
+  uint64_t documents = 0;
+  uint64_t tokens = 0;
+  uint64_t centroids = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(spec, documents, tokens, centroids);
   }
 };
 
@@ -393,6 +465,283 @@ BOOST_AUTO_TEST_CASE(a_snapshot_of_the_exact_index_loads_and_trains_anew) {
   BOOST_REQUIRE(!refused);
   BOOST_CHECK(telos::code_of(refused.error()) == telos::ec::format_mismatch);
   BOOST_CHECK_EQUAL(loaded->size(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(with_a_reader_answers_equal_the_in_ram_index_and_filed_rows_are_not_held) {
+  candidates_fixture ram{3000};
+  candidates_fixture read{3000, candidate_options(), 50, rows_from::reader};
+  // Below the threshold both hold every row and scan exactly.
+  check_same_answers(ram, read, 3);
+  BOOST_CHECK_EQUAL(read.fetched, 0u);
+  ram.settle();
+  read.settle();
+  BOOST_REQUIRE_EQUAL(read.index->stats().structure, "maxsim-centroids");
+  BOOST_CHECK_EQUAL(read.index->stats().fresh, 0u);
+  check_same_answers(ram, read, 10);
+  BOOST_CHECK_GT(read.fetched, 0u);
+  // Once every memory is filed the reader index holds no f32 row: it is smaller by about the
+  // f32 rows the in-RAM index holds.
+  const auto f32_bytes = stored_tokens(ram) * dim * sizeof(float);
+  const auto ram_bytes = ram.index->stats().memory_bytes;
+  const auto read_bytes = read.index->stats().memory_bytes;
+  BOOST_TEST_MESSAGE("memory bytes in RAM " << ram_bytes << ", with a reader " << read_bytes
+                                            << ", f32 rows " << f32_bytes);
+  BOOST_CHECK_LE(read_bytes + f32_bytes, ram_bytes);
+  // Fresh memories (held until filed), replaced and removed ones: still the same answers.
+  for (uint64_t i = 3000; i < 3100; ++i) {
+    auto e = ram.data.make(5);
+    ram.put(id_of(i), e);
+    read.put(id_of(i), e);
+  }
+  for (uint64_t i = 0; i < 3100; i += 7) {
+    ram.erase(id_of(i));
+    read.erase(id_of(i));
+  }
+  for (uint64_t i = 1; i < 3000; i += 11) {
+    auto e = ram.data.make(4);
+    ram.put(id_of(i), e);
+    read.put(id_of(i), e);
+  }
+  BOOST_CHECK_EQUAL(ram.index->stats().fresh, read.index->stats().fresh);
+  check_same_answers(ram, read, 10);
+  ram.settle();
+  read.settle();
+  check_same_answers(ram, read, 10);
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_reader_leaves_the_int8_estimates_and_a_gone_original_drops_the_hit) {
+  candidates_fixture f{3000, candidate_options(), 50, rows_from::reader};
+  f.settle();
+  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "maxsim-centroids");
+  // The reader fails: hits are ranked and scored by their int8 MaxSim, close to the exact one.
+  f.failing = true;
+  double recall_sum = 0;
+  for (int query = 0; query < 10; ++query) {
+    auto q = f.data.make(4);
+    auto hits = f.index->search(q, 10);
+    BOOST_REQUIRE_EQUAL(hits.size(), 10u);
+    BOOST_CHECK(std::is_sorted(hits.begin(), hits.end(), telos::better));
+    for (const auto& h : hits) {
+      BOOST_REQUIRE(f.stored.count(h.id) == 1);
+      auto reference = reference_maxsim(q, f.stored.at(h.id), dim);
+      BOOST_CHECK_SMALL(h.score - reference, 0.03);
+      auto estimate = f.index->score(q, h.id);
+      BOOST_REQUIRE(estimate);
+      BOOST_CHECK_SMALL(*estimate - reference, 0.03);
+    }
+    recall_sum += recall(hits, f.truth(q), 10);
+  }
+  BOOST_TEST_MESSAGE("recall@10 on int8 estimates: " << recall_sum / 10);
+  BOOST_CHECK_GE(recall_sum / 10, 0.8);
+  // The reader works again, but a memory's original is gone (removed after the search read the
+  // index): the memory is no hit, and has no score.
+  f.failing = false;
+  const auto self = f.stored.at(id_of(7));
+  auto before = f.index->search(self, 10);
+  BOOST_REQUIRE(!before.empty());
+  BOOST_CHECK(before[0].id == id_of(7));
+  f.stored.erase(id_of(7));
+  auto after = f.index->search(self, 10);
+  BOOST_CHECK_EQUAL(after.size(), 10u);
+  for (const auto& h : after)
+    BOOST_CHECK(h.id != id_of(7));
+  BOOST_CHECK(!f.index->score(self, id_of(7)));
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_without_f32_rows_answers_the_same) {
+  temp_dir dir;
+  candidates_fixture f{3000, candidate_options(), 50, rows_from::reader};
+  f.settle();
+  for (uint64_t i = 3000; i < 3050; ++i)
+    f.put(id_of(i), f.data.make(5));
+  for (uint64_t i = 0; i < 3050; i += 11)
+    f.erase(id_of(i));
+  auto path = dir.file("maxsim.idx");
+  BOOST_REQUIRE(f.index->save(path));
+  // int8 codes, scales and centroids of every row; f32 rows of the 50 fresh memories only.
+  const auto size = std::filesystem::file_size(path);
+  BOOST_TEST_MESSAGE("snapshot bytes " << size << " for " << stored_tokens(f) << " tokens");
+  BOOST_CHECK_LT(size, stored_tokens(f) * dim * sizeof(float) / 2);
+  candidates_fixture g{0, candidate_options(), 50, rows_from::reader};
+  g.stored = f.stored;
+  auto done = g.index->load(path);
+  BOOST_REQUIRE_MESSAGE(done, telos::describe(done.error()));
+  auto a = f.index->stats(), b = g.index->stats();
+  BOOST_CHECK_EQUAL(b.structure, "maxsim-centroids");
+  BOOST_CHECK_EQUAL(a.vectors, b.vectors);
+  BOOST_CHECK_EQUAL(a.fresh, b.fresh);
+  BOOST_CHECK_LE(b.memory_bytes, a.memory_bytes);
+  check_same_answers(f, g, 10);
+  // Both go on the same way: filing the fresh memories and writing more.
+  f.settle();
+  g.settle();
+  for (uint64_t i = 4000; i < 4020; ++i) {
+    auto e = f.data.make(4);
+    f.put(id_of(i), e);
+    g.put(id_of(i), e);
+  }
+  check_same_answers(f, g, 10);
+  // Without a reader the same snapshot loads too; the memories it holds no f32 rows for are
+  // ranked and scored by their int8 codes.
+  auto bare = make_vector_index(multi_spec(dim), candidate_options());
+  BOOST_REQUIRE(bare->load(path));
+  for (int query = 0; query < 5; ++query) {
+    auto q = f.data.make(4);
+    auto hits = bare->search(q, 10);
+    BOOST_CHECK_EQUAL(hits.size(), 10u);
+    for (const auto& h : hits)
+      BOOST_CHECK_SMALL(h.score - reference_maxsim(q, f.stored.at(h.id), dim), 0.03);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_with_every_f32_row_loads_and_a_reader_index_keeps_only_fresh_rows) {
+  temp_dir dir;
+  candidates_fixture f{1500, exhaustive_options(), 51};
+  // Structure maxsim_centroids (4): meta, ids, token counts, token rows of unit length, centroid
+  // rows, a filed flag per memory, a centroid per token row. Every tenth memory is fresh.
+  constexpr size_t centroids = 20;
+  auto path = dir.file("old.idx");
+  {
+    centroids_snapshot_meta meta;
+    meta.spec = multi_spec(dim);
+    meta.documents = f.stored.size();
+    meta.centroids = centroids;
+    std::vector<uuid> ids;
+    std::vector<uint32_t> counts;
+    std::vector<float> rows;
+    for (const auto& [id, e] : f.stored) {
+      ids.push_back(id);
+      counts.push_back(static_cast<uint32_t>(e.values.size() / dim));
+      meta.tokens += counts.back();
+      for (size_t t = 0; t < counts.back(); ++t) {
+        std::vector<float> token(e.values.begin() + t * dim, e.values.begin() + (t + 1) * dim);
+        telos::storage::kernels::normalize(token.data(), dim);
+        rows.insert(rows.end(), token.begin(), token.end());
+      }
+    }
+    // The centroids: the first token rows; every token filed under the one of largest dot.
+    std::vector<float> centres(rows.begin(), rows.begin() + centroids * dim);
+    std::vector<uint8_t> filed;
+    std::vector<uint32_t> codes;
+    size_t row = 0;
+    for (size_t d = 0; d < ids.size(); ++d) {
+      filed.push_back(d % 10 == 0 ? 0 : 1);
+      for (uint32_t t = 0; t < counts[d]; ++t, ++row) {
+        uint32_t best = 0;
+        float best_dot = -2;
+        for (uint32_t c = 0; c < centroids; ++c) {
+          float dot = 0;
+          for (size_t i = 0; i < dim; ++i)
+            dot += rows[row * dim + i] * centres[c * dim + i];
+          if (dot > best_dot) best_dot = dot, best = c;
+        }
+        codes.push_back(filed.back() != 0 ? best : std::numeric_limits<uint32_t>::max());
+      }
+    }
+    telos::storage::snapshot_writer out{path, telos::storage::snapshot_structure::maxsim_centroids,
+                                        telos::encode_value(meta)};
+    out.write_array(ids.data(), ids.size());
+    out.write_array(counts.data(), counts.size());
+    out.write_array(rows.data(), rows.size());
+    out.write_array(centres.data(), centres.size());
+    out.write_array(filed.data(), filed.size());
+    out.write_array(codes.data(), codes.size());
+    BOOST_REQUIRE(out.commit());
+  }
+  candidates_fixture ram{0, exhaustive_options(), 51};
+  candidates_fixture read{0, exhaustive_options(), 51, rows_from::reader};
+  ram.stored = read.stored = f.stored;
+  for (auto* g : {&ram, &read}) {
+    auto done = g->index->load(path);
+    BOOST_REQUIRE_MESSAGE(done, telos::describe(done.error()));
+    BOOST_CHECK_EQUAL(g->index->stats().structure, "maxsim-centroids");
+    BOOST_CHECK_EQUAL(g->index->stats().fresh, 150u);
+  }
+  BOOST_CHECK_LT(read.index->stats().memory_bytes, ram.index->stats().memory_bytes);
+  check_same_answers(ram, read, 5);
+  // Every centroid probed and every candidate re-scored: the exact answer.
+  for (int query = 0; query < 5; ++query) {
+    auto q = f.data.make(3);
+    check_exact_top_k(read.index->search(q, 10), f.truth(q), 10);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_grown_index_retrains_its_centroids_step_by_step_and_answers_as_before) {
+  // Every centroid probed, every candidate re-scored: exact whenever every memory is in the lists
+  // of exactly one generation of centroids (or fresh), also while memories move between them.
+  auto opts = exhaustive_options();
+  opts.maxsim_centroids = 0;
+  opts.maxsim_retrain_growth = 4;
+  opts.maxsim_nprobe = 1000000;
+  opts.maxsim_oversample = 1000000;
+  temp_dir dir;
+  candidates_fixture f{1000, opts, 53, rows_from::reader};
+  f.settle();
+  const auto first = f.index->stats().centroids;
+  BOOST_REQUIRE_GT(first, 0u);
+  auto check_exact = [&](int queries) {
+    for (int query = 0; query < queries; ++query) {
+      auto q = f.data.make(2 + query % 4);
+      check_exact_top_k(f.index->search(q, 10), f.truth(q), 10);
+    }
+  };
+  // Four and a half times the tokens: filed under the first centroids, then retrained.
+  for (uint64_t i = 1000; i < 4500; ++i)
+    f.put(id_of(i), f.data.make(4 + i % 5));
+  size_t calls = 0, snapshots = 0;
+  while (f.index->maintain(16) > 0) {
+    if (++calls % 60 != 0) continue;
+    check_exact(2);
+    // Writes and removals while memories move.
+    f.erase(id_of(calls));
+    f.put(id_of(10000 + calls), f.data.make(5));
+    // A snapshot taken now loads and answers the same.
+    auto path = dir.file("retrain-" + std::to_string(calls) + ".idx");
+    BOOST_REQUIRE(f.index->save(path));
+    candidates_fixture g{0, opts, 53, rows_from::reader};
+    g.stored = f.stored;
+    auto loaded = g.index->load(path);
+    BOOST_REQUIRE_MESSAGE(loaded, telos::describe(loaded.error()));
+    check_same_answers(f, g, 1);
+    ++snapshots;
+  }
+  BOOST_TEST_MESSAGE("maintain calls " << calls << ", centroids " << first << " -> "
+                                       << f.index->stats().centroids);
+  BOOST_CHECK_GT(snapshots, 5u);
+  auto stats = f.index->stats();
+  BOOST_CHECK_EQUAL(stats.fresh, 0u);
+  // The default count for four times the tokens: about twice the first.
+  BOOST_CHECK_GE(stats.centroids, first * 18 / 10);
+  check_exact(10);
+  // Grown no further: no retraining, nothing to do.
+  BOOST_CHECK_EQUAL(f.index->maintain(16), 0u);
+  BOOST_CHECK_EQUAL(f.index->stats().centroids, stats.centroids);
+}
+
+BOOST_AUTO_TEST_CASE(by_default_a_grown_index_keeps_its_centroids) {
+  candidates_fixture f{1000, candidate_options(), 50, rows_from::reader};
+  f.settle();
+  const auto first = f.index->stats().centroids;
+  for (uint64_t i = 1000; i < 4500; ++i)
+    f.put(id_of(i), f.data.make(4 + i % 5));
+  f.settle();
+  BOOST_CHECK_EQUAL(f.index->stats().centroids, first);
+  BOOST_CHECK_GE(f.mean_recall(20, 10), 0.9);
+}
+
+BOOST_AUTO_TEST_CASE(after_retraining_recall_reaches_the_bound) {
+  auto opts = candidate_options();
+  opts.maxsim_retrain_growth = 4;
+  candidates_fixture f{1000, opts, 50, rows_from::reader};
+  f.settle();
+  const auto first = f.index->stats().centroids;
+  for (uint64_t i = 1000; i < 4500; ++i)
+    f.put(id_of(i), f.data.make(4 + i % 5));
+  f.settle();
+  BOOST_CHECK_GT(f.index->stats().centroids, first);
+  auto recall = f.mean_recall(40, 10);
+  BOOST_TEST_MESSAGE("recall@10 after retraining: " << recall);
+  BOOST_CHECK_GE(recall, 0.9);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
