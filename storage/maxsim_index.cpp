@@ -5,18 +5,17 @@
 // (spherical k-means on a sample of the rows, in steps of bounded work) and then files every
 // memory under the centroids nearest to its tokens (PLAID-style lists). A search then probes, for
 // each query token, its maxsim_nprobe nearest centroids, ranks the memories filed there by their
-// int8 MaxSim, re-scores the best k * maxsim_oversample exactly, and scores the memories not filed
-// yet (fresh) exactly.
-// Where the exact scores come from: with index_options::originals (every shard sets it) a filed
-// memory's f32 rows are not held: the candidates' token matrices are read from the vector keyspace
-// in one batch (docs/ENGINE.md, "Multi-vector index"); the index holds f32 rows only while it is
-// exact (below the threshold, and while the first centroids train) and for fresh memories, until
-// maintain() files them. Without a reader every f32 row is held, as the only source of exact
-// scores. When the reader fails, the int8 estimates stand (as in a quantised dense index).
-// Memories added later are filed under the newest centroids. When index_options::
-// maxsim_retrain_growth is set (not by default) and the index has grown that many times since
-// training, maintain() trains new centroids while
-// the old ones serve and then moves the memories to them step by step, a search probing both
+// int8 MaxSim, re-scores the best k * maxsim_oversample exactly (one more per rank above
+// rescore_depth), and scores the memories not filed yet (fresh) exactly. Where the exact scores
+// come from: with index_options::originals (every shard sets it) a filed memory's f32 rows are not
+// held: the candidates' token matrices are read from the vector keyspace in one batch
+// (docs/ENGINE.md, "Multi-vector index"); the index holds f32 rows only while it is exact (below
+// the threshold, and while the first centroids train) and for fresh memories, until maintain()
+// files them. Without a reader every f32 row is held, as the only source of exact scores. When the
+// reader fails, the int8 estimates stand (as in a quantised dense index). Memories added later are
+// filed under the newest centroids. When index_options::maxsim_retrain_growth is set (not by
+// default) and the index has grown that many times since training, maintain() trains new centroids
+// while the old ones serve and then moves the memories to them step by step, a search probing both
 // generations meanwhile. Removal leaves the rows of the removed memory behind until a compaction
 // copies the live ones together.
 #include "telos/storage/index_kinds.hpp"
@@ -432,10 +431,14 @@ private:
     return best.take();
   }
 
-  /// Keeps the k * maxsim_oversample best of `slots` by int8 MaxSim (all when there are fewer).
+  /// Keeps the best of `slots` by int8 MaxSim that a search of depth k re-scores (all when there
+  /// are fewer): k * maxsim_oversample up to index_options::rescore_depth, one more per rank
+  /// beyond it (rescored_candidates), as a quantised dense index does. With a reader each is a
+  /// read of a token matrix, so a fused search's depth of 100 reads 130, not 400.
   void keep_best_by_codes(const std::vector<float>& q, size_t k, std::vector<uint32_t>& slots,
                           std::optional<query_codes>& qc) const {
-    const size_t budget = std::max<size_t>(k * std::max<size_t>(opts_.maxsim_oversample, 1), k);
+    const size_t budget =
+        rescored_candidates(k, opts_.rescore_depth, std::max<size_t>(opts_.maxsim_oversample, 1));
     if (slots.size() <= budget) return;
     if (!qc) qc.emplace(q, dim_);
     std::vector<std::pair<float, uint32_t>> ranked;

@@ -66,8 +66,8 @@ struct index_options {
   /// Centroids each query token probes.
   size_t maxsim_nprobe = 8;
   /// A search re-scores exactly at most k * maxsim_oversample candidates, the best by their int8
-  /// MaxSim (all of them when the probed lists hold fewer), so a fused search's depth of 100 costs
-  /// 400 exact MaxSims.
+  /// MaxSim (all of them when the probed lists hold fewer); above rescore_depth one more per rank
+  /// (rescored_candidates), so a fused search's depth of 100 costs 130 exact MaxSims.
   size_t maxsim_oversample = 4;
   /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
@@ -86,8 +86,8 @@ struct index_options {
   /// candidates by code up to depth k = rescore_depth, and rescore_depth * oversample +
   /// (k - rescore_depth) above it (120 instead of 300 at a fused search's depth of 100): a fused
   /// search fuses by rank, and each re-scored candidate is a read of its original
-  /// (docs/ENGINE.md, "Searches"). 0 = k * oversample at every depth. MaxSim keeps
-  /// k * maxsim_oversample.
+  /// (docs/ENGINE.md, "Searches"). 0 = k * oversample at every depth. MaxSim follows the same
+  /// rule with maxsim_oversample.
   size_t rescore_depth = default_rescore_depth;
   /// Where a quantised (or MaxSim) index reads the originals it re-scores (the shard reads its
   /// vector keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.

@@ -509,6 +509,38 @@ BOOST_AUTO_TEST_CASE(with_a_reader_answers_equal_the_in_ram_index_and_filed_rows
   check_same_answers(ram, read, 10);
 }
 
+BOOST_AUTO_TEST_CASE(a_search_deeper_than_rescore_depth_reads_one_matrix_per_rank_beyond_it) {
+  // A fused search asks E12 for its top 100 too: each re-scored candidate is a read of its token
+  // matrix, so above rescore_depth the budget grows by one per rank, as for the dense indexes.
+  auto opts = candidate_options();
+  opts.maxsim_oversample = 3;
+  opts.rescore_depth = 5;
+  auto every_depth = opts;
+  every_depth.rescore_depth = 0;
+  candidates_fixture f{3000, opts, 50, rows_from::reader};
+  candidates_fixture all{3000, every_depth, 50, rows_from::reader};
+  f.settle();
+  all.settle();
+  BOOST_REQUIRE_EQUAL(f.index->stats().structure, "maxsim-centroids");
+  BOOST_REQUIRE_EQUAL(f.index->stats().fresh, 0u);
+  auto reads = [](candidates_fixture& x, const embedding& q, uint32_t k) {
+    auto before = x.fetched;
+    auto hits = x.index->search(q, k);
+    auto read = x.fetched - before;
+    BOOST_CHECK_EQUAL(hits.size(), k);
+    x.check_scores_exact(q, hits); // score() reads each hit's matrix once more
+    return read;
+  };
+  for (int query = 0; query < 3; ++query) {
+    auto q = f.data.make(4);
+    // rescore_depth 0: k * oversample at every depth (and the probed lists hold at least that).
+    BOOST_REQUIRE_EQUAL(reads(all, q, 60), 180u);
+    BOOST_CHECK_EQUAL(reads(f, q, 60), 5u * 3 + 55);
+    BOOST_CHECK_EQUAL(reads(f, q, 4), 12u);
+    BOOST_CHECK_EQUAL(reads(f, q, 5), 15u);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_failing_reader_leaves_the_int8_estimates_and_a_gone_original_drops_the_hit) {
   candidates_fixture f{3000, candidate_options(), 50, rows_from::reader};
   f.settle();
