@@ -53,6 +53,12 @@ struct backend_options {
   /// Bloom filters (10 bits/key) on every keyspace's point reads.
   bool bloom_filters = true;
   size_t write_buffer_mb = 64;
+  /// Bound on the live write-ahead log (RocksDB max_total_wal_size): past it RocksDB flushes the
+  /// keyspaces that hold the oldest log, so a keyspace written rarely does not keep every log
+  /// since its last flush alive. Unbounded (0: RocksDB's 4 x the write buffers of all keyspaces,
+  /// ~14 GiB with teleo13's 28 keyspaces), a million-memory ingest kept 8 GiB of logs, all
+  /// replayed by the next open after a crash (docs/STORAGE.md, "The write-ahead log is bounded").
+  size_t max_wal_mb = 1024;
   /// Keyspaces whose names start with this prefix hold incompressible values (raw f32 vectors,
   /// storage/layout.hpp's "vec.<embedder>"): they are never compressed, whatever `compression`
   /// says, and with `vector_blob_files` their values of at least `vector_min_blob_bytes` live in

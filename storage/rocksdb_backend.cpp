@@ -700,6 +700,7 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
   // per core opens a large store as fast.
   db_opts.max_file_opening_threads =
       static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+  db_opts.max_total_wal_size = static_cast<uint64_t>(opts.max_wal_mb) << 20;
   auto statistics = rocksdb::CreateDBStatistics();
   statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   db_opts.statistics = statistics;

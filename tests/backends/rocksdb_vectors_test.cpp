@@ -1,7 +1,7 @@
 // RocksDB's vector keyspaces ("vec." names: uncompressed, values in blob files) and its write
 // statistics: values come back from blob files after reopening and from a checkpoint, and stats()
 // accounts for the bytes users wrote and the bytes written to files for them. Also: the backend's
-// own info LOG rotates instead of growing without bound.
+// own info LOG rotates instead of growing without bound, and its write-ahead log is bounded.
 #include "telos/storage/backend.hpp"
 
 #include "backend_test_helpers.hpp"
@@ -200,6 +200,26 @@ BOOST_AUTO_TEST_CASE(the_info_log_is_rotated_once_it_passes_16_mib) {
   // The store works as before.
   BOOST_CHECK(db->put(0, "k", "v"));
   BOOST_CHECK_EQUAL(db->get(0, "k")->value_or("-"), "v");
+}
+
+BOOST_AUTO_TEST_CASE(the_write_ahead_log_bound_reaches_rocksdb) {
+  // backend_options::max_wal_mb is RocksDB's max_total_wal_size (docs/STORAGE.md): RocksDB
+  // records the options it runs with in the store's OPTIONS file.
+  temp_dir dir;
+  auto opts = vector_store_options(dir.sub("store"), false);
+  BOOST_CHECK_EQUAL(backend_options{}.max_wal_mb, 1024u);
+  opts.max_wal_mb = 3;
+  auto db = open_vector_store(opts);
+  BOOST_CHECK(db->put(0, "k", "v"));
+  std::string found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator{opts.path}) {
+    if (entry.path().filename().string().rfind("OPTIONS-", 0) != 0) continue;
+    std::ifstream in{entry.path()};
+    for (std::string line; std::getline(in, line);)
+      if (line.find("max_total_wal_size=") != std::string::npos) found = line;
+  }
+  BOOST_REQUIRE(!found.empty());
+  BOOST_CHECK_EQUAL(found.substr(found.find_first_not_of(' ')), "max_total_wal_size=3145728");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
