@@ -137,6 +137,7 @@ public:
   void reserve(size_t n) {
     if (n <= size()) return;
     own(n);
+    owned_.reserve(n);
   }
 
   void resize(size_t n) {

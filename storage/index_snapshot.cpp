@@ -242,6 +242,10 @@ bool snapshot_reader::read(void* data, size_t size) {
   auto* out = static_cast<char*>(data);
   for (size_t done = 0; done < size;) {
     auto n = std::min(piece, size - done);
+    if (auto fault = own_file_fault(file_op::read, path_)) {
+      read_errno_ = fault.error;
+      return false;
+    }
     if (!read_fully(out + done, n)) return false;
     XXH3_64bits_update(hash_.get(), out + done, n);
     done += n;
