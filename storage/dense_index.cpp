@@ -124,14 +124,14 @@ public:
   const float* data() const { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
   size_t size() const { return borrowed_ != nullptr ? size_ : owned_.size(); }
   bool empty() const { return size() == 0; }
-  /// Floats this list occupies: its share of the arena, or its own vector's capacity.
-  size_t memory_floats() const { return borrowed_ != nullptr ? size_ : owned_.capacity(); }
+  /// Floats this list occupies: its part of the arena, or its own vector's capacity.
+  size_t memory_floats() const { return borrowed_ != nullptr ? extent_ : owned_.capacity(); }
 
   /// Takes `count` floats at `rows` (in an arena that outlives the list) as its rows.
   void borrow(float* rows, size_t count) {
     owned_ = {};
     borrowed_ = count == 0 ? nullptr : rows;
-    size_ = count;
+    size_ = extent_ = count;
   }
 
   void reserve(size_t n) {
@@ -155,7 +155,7 @@ public:
   }
 
   void shrink_to_fit() {
-    if (borrowed_ != nullptr && size_ == 0) borrowed_ = nullptr;
+    if (borrowed_ != nullptr && size_ == 0) let_go();
     if (borrowed_ == nullptr) owned_.shrink_to_fit();
   }
 
@@ -166,15 +166,22 @@ private:
     std::vector<float> rows;
     rows.reserve(std::max(capacity, size_));
     rows.assign(borrowed_, borrowed_ + size_);
-    release_pages(borrowed_, size_);
     owned_ = std::move(rows);
+    let_go();
+  }
+
+  /// Stops borrowing and returns the arena's whole pages this list covered.
+  void let_go() {
+    release_pages(borrowed_, extent_);
     borrowed_ = nullptr;
-    size_ = 0;
+    size_ = extent_ = 0;
   }
 
   std::vector<float> owned_;
   float* borrowed_ = nullptr;
   size_t size_ = 0;
+  /// Floats of the arena this list was given (size_ shrinks below it by removals).
+  size_t extent_ = 0;
 };
 
 /// One inverted list: the ids and rows (codes) filed under one centroid, swap-removed.
