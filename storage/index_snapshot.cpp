@@ -189,7 +189,7 @@ expected<std::string> snapshot_reader::open(const std::string& path,
   if (file_size < header_size + trailer_size)
     return corrupt("has " + std::to_string(file_size) + " bytes, less than an empty snapshot");
   payload_end_ = file_size - trailer_size;
-  char found_magic[sizeof(magic)];
+  char found_magic[sizeof(magic)] = {};
   uint32_t version = 0;
   uint8_t tag = 0;
   uint32_t meta_length = 0;
@@ -197,6 +197,7 @@ expected<std::string> snapshot_reader::open(const std::string& path,
   read(&version, sizeof(version));
   read(&tag, sizeof(tag));
   read(&meta_length, sizeof(meta_length));
+  if (read_errno_ != 0) return corrupt("cannot be read");
   if (std::memcmp(found_magic, magic, sizeof(magic)) != 0)
     return corrupt("does not start with the index snapshot magic 'TELOSIDX'");
   if (version != index_snapshot_version)
@@ -213,7 +214,6 @@ expected<std::string> snapshot_reader::open(const std::string& path,
     return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds structure " +
                                                std::to_string(tag) + ", expected " + expected_tags);
   structure_ = static_cast<snapshot_structure>(tag);
-  if (read_errno_ != 0) return corrupt("cannot be read");
   if (meta_length > max_meta_bytes || meta_length > remaining())
     return corrupt("has a meta length of " + std::to_string(meta_length) + " bytes, " +
                    std::to_string(remaining()) + " bytes left");
