@@ -1,6 +1,6 @@
 // save()/load(): identical results after a round trip for every structure (an HNSW index with
 // fresh vectors and deletions included), and clear errors with an empty index for missing,
-// truncated, corrupt or foreign snapshots.
+// truncated, corrupt, foreign or unreadable (I/O error) snapshots.
 #include "index_reference.hpp"
 
 #include "telos/storage/fault_injection.hpp"
