@@ -144,7 +144,10 @@ expected<std::map<std::string, uint64_t>> load_namespace_counts(const storage::b
   return result;
 }
 
-expected<void> load_catalog(opened_shard& s) {
+/// The record catalog: the facts of every record (a record that does not decode is reported in
+/// `problems` and skipped). Only reads `s`, so it runs beside the index loads.
+expected<std::shared_ptr<record_catalog>> load_catalog(const opened_shard& s,
+                                                       std::vector<std::string>& problems) {
   auto total = read_counter(*s.backend, s.layout, storage::meta_keys::count, 0);
   if (!total) return std::move(total.error());
   auto per_namespace = load_namespace_counts(*s.backend, s.layout);
@@ -155,15 +158,15 @@ expected<void> load_catalog(opened_shard& s) {
   for (auto& i = *it; i->valid(); i->next()) {
     auto m = storage::decode_record(i->value(), i->key());
     if (!m) {
-      s.problems.push_back(shard_name(s.id) + ": " + describe(m.error()));
+      problems.push_back(shard_name(s.id) + ": " + describe(m.error()));
       continue;
     }
     facts.push_back(make_fact(*m));
   }
   if (auto err = (*it)->status()) return err;
-  s.catalog = std::make_shared<record_catalog>();
-  s.catalog->reset(std::move(facts), *total, std::move(*per_namespace));
-  return {};
+  auto catalog = std::make_shared<record_catalog>();
+  catalog->reset(std::move(facts), *total, std::move(*per_namespace));
+  return catalog;
 }
 
 /// Moves every fresh vector into the ANN graph, so a store rebuilt from its vectors searches at
@@ -331,15 +334,17 @@ loaded_index load_index(const opened_shard& s, const shard_open_options& opts, s
   return out;
 }
 
-/// Threads that load a shard's indexes: one per core, at most one per index. Loading is reading
-/// a file into memory (page faults, copies) and replaying or rebuilding; the indexes are
-/// independent, so with two cores a store opens in about half the time.
-size_t load_threads(size_t indexes) {
+/// Threads that load a shard's catalog and indexes: one per core, at most one per task. Loading
+/// is reading files into memory and replaying or rebuilding; the tasks are independent, so with
+/// two cores a store opens in about half the time.
+size_t load_threads(size_t tasks) {
   size_t cores = std::max<size_t>(std::thread::hardware_concurrency(), 1);
-  return std::max<size_t>(1, std::min(cores, indexes));
+  return std::max<size_t>(1, std::min(cores, tasks));
 }
 
-expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
+/// Loads the record catalog and every index, side by side: the catalog first (one scan of the
+/// records that cannot be split), then the indexes, largest snapshot first.
+expected<void> load_catalog_and_indexes(opened_shard& s, const shard_open_options& opts) {
   const auto& embedders = s.layout.profile().embedders;
   // The markers first (small reads), so the largest snapshots can start loading first.
   std::vector<std::optional<storage::snapshot_marker>> markers(embedders.size());
@@ -367,10 +372,24 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
   std::vector<loaded_index> loaded(embedders.size());
+  expected<std::shared_ptr<record_catalog>> catalog{
+      make_error(ec::internal, "the record catalog was not loaded")};
+  std::vector<std::string> catalog_problems;
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < order.size();) {
-      auto j = order[i];
+    for (size_t i; (i = next.fetch_add(1)) < order.size() + 1;) {
+      if (i == 0) {
+        try {
+          catalog = load_catalog(s, catalog_problems);
+        } catch (const std::bad_alloc&) {
+          catalog = make_error(ec::overloaded, "out of memory loading the record catalog");
+        } catch (const std::exception& e) {
+          catalog =
+              make_error(ec::internal, std::string{"loading the record catalog: "} + e.what());
+        }
+        continue;
+      }
+      auto j = order[i - 1];
       try {
         loaded[j] = load_index(s, opts, j, markers[j], std::move(reasons[j]));
       } catch (const std::bad_alloc&) {
@@ -384,11 +403,15 @@ expected<void> load_indexes(opened_shard& s, const shard_open_options& opts) {
     }
   };
   std::vector<std::thread> helpers;
-  for (size_t t = 1; t < load_threads(embedders.size()); ++t)
+  for (size_t t = 1; t < load_threads(embedders.size() + 1); ++t)
     helpers.emplace_back(work);
   work();
   for (auto& t : helpers)
     t.join();
+  if (!catalog) return std::move(catalog.error());
+  s.catalog = std::move(*catalog);
+  s.problems.insert(s.problems.end(), std::make_move_iterator(catalog_problems.begin()),
+                    std::make_move_iterator(catalog_problems.end()));
   std::vector<std::string> live;
   markers.clear();
   for (auto& l : loaded) {
@@ -467,8 +490,7 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
   auto sequence = read_counter(*s.backend, s.layout, storage::meta_keys::sequence, 0);
   if (!sequence) return fail(std::move(sequence.error()));
   s.sequence = *sequence;
-  if (auto ok = load_catalog(s); !ok) return fail(std::move(ok.error()));
-  if (auto ok = load_indexes(s, opts); !ok) return fail(std::move(ok.error()));
+  if (auto ok = load_catalog_and_indexes(s, opts); !ok) return fail(std::move(ok.error()));
   if (opts.graph) {
     auto graph_opts = graph_options_of(s, opts);
     if (!graph_opts) return fail(std::move(graph_opts.error()));

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -32,6 +33,9 @@
 #include <sstream>
 #include <unordered_map>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace telos::storage {
 
@@ -101,10 +105,90 @@ constexpr size_t ivf_training_iterations = 8;
 /// the new lists in bounded maintain() steps while the old lists keep answering.
 constexpr size_t ivf_retrain_growth = 4;
 
+/// Returns the whole pages inside [first, first + count) to the system (advisory; an anonymous
+/// private mapping reads zeroes there afterwards, so only for rows nobody reads again).
+void release_pages(float* first, size_t count) {
+  static const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto begin = (reinterpret_cast<uintptr_t>(first) + page - 1) / page * page;
+  auto end = reinterpret_cast<uintptr_t>(first + count) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+/// The rows (codes) of one inverted list. A list loaded from a snapshot borrows its rows from the
+/// arena its inverted file read every list's rows into in one piece (ivf_state::arena); the first
+/// time it grows it moves them to a vector of its own and hands the arena's pages back, so a
+/// snapshot loads with one read and no per-list allocation, and appends cost what they did.
+/// Shrinking (swap-removal) and overwriting rows work in place, in the arena too.
+class list_rows {
+public:
+  float* data() { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
+  const float* data() const { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
+  size_t size() const { return borrowed_ != nullptr ? size_ : owned_.size(); }
+  bool empty() const { return size() == 0; }
+  /// Floats this list occupies: its part of the arena, or its own vector's capacity.
+  size_t memory_floats() const { return borrowed_ != nullptr ? extent_ : owned_.capacity(); }
+
+  /// Takes `count` floats at `rows` (in an arena that outlives the list) as its rows.
+  void borrow(float* rows, size_t count) {
+    owned_ = {};
+    borrowed_ = count == 0 ? nullptr : rows;
+    size_ = extent_ = count;
+  }
+
+  void reserve(size_t n) {
+    if (n <= size()) return;
+    own(n);
+    owned_.reserve(n);
+  }
+
+  void resize(size_t n) {
+    if (borrowed_ != nullptr && n <= size_) {
+      size_ = n;
+      return;
+    }
+    own(n);
+    owned_.resize(n);
+  }
+
+  void append(const float* rows, size_t count) {
+    own(size() + count);
+    owned_.insert(owned_.end(), rows, rows + count);
+  }
+
+  void shrink_to_fit() {
+    if (borrowed_ != nullptr && size_ == 0) let_go();
+    if (borrowed_ == nullptr) owned_.shrink_to_fit();
+  }
+
+private:
+  /// Moves borrowed rows into a vector of at least `capacity` floats.
+  void own(size_t capacity) {
+    if (borrowed_ == nullptr) return;
+    std::vector<float> rows;
+    rows.reserve(std::max(capacity, size_));
+    rows.assign(borrowed_, borrowed_ + size_);
+    owned_ = std::move(rows);
+    let_go();
+  }
+
+  /// Stops borrowing and returns the arena's whole pages this list covered.
+  void let_go() {
+    release_pages(borrowed_, extent_);
+    borrowed_ = nullptr;
+    size_ = extent_ = 0;
+  }
+
+  std::vector<float> owned_;
+  float* borrowed_ = nullptr;
+  size_t size_ = 0;
+  /// Floats of the arena this list was given (size_ shrinks below it by removals).
+  size_t extent_ = 0;
+};
+
 /// One inverted list: the ids and rows (codes) filed under one centroid, swap-removed.
 struct ivf_list {
   std::vector<uuid> ids;
-  std::vector<float> rows;
+  list_rows rows;
 };
 
 /// An inverted file: centroid rows (in the rows' own form, so a row finds its list by the same
@@ -117,11 +201,14 @@ struct ivf_state {
   size_t trained_at = 0;
   /// Counts retrainings; its parity tells a location which of two inverted files it is in.
   uint32_t generation = 0;
+  /// Every list's rows as a snapshot had them, read in one piece (empty unless loaded); each list
+  /// borrows its part until it grows.
+  float_buffer arena;
 
   size_t memory_bytes() const {
     size_t bytes = centroids.capacity() * sizeof(float) + lists.capacity() * sizeof(ivf_list);
     for (const auto& list : lists)
-      bytes += list.ids.capacity() * sizeof(uuid) + list.rows.capacity() * sizeof(float);
+      bytes += list.ids.capacity() * sizeof(uuid) + list.rows.memory_floats() * sizeof(float);
     return bytes;
   }
 };
@@ -715,7 +802,7 @@ private:
     }
     auto position = static_cast<uint32_t>(list.ids.size());
     list.ids.push_back(id);
-    list.rows.insert(list.rows.end(), row, row + row_);
+    list.rows.append(row, row_);
     ++ivf.filed;
     where_[id] = filed_at(position, c, ivf.generation);
   }
@@ -829,12 +916,21 @@ private:
       for (size_t c = 0; c < lengths.size(); ++c)
         if (!in.read_array(ivf->lists[c].ids, lengths[c]))
           return in.corrupt("is truncated in the ids of list " + std::to_string(c));
-      for (size_t c = 0; c < lengths.size(); ++c)
-        if (!in.read_array(ivf->lists[c].rows, size_t{lengths[c]} * row_))
-          return in.corrupt("is truncated in the rows of list " + std::to_string(c));
+      // The rows of every list lie one list after the other, as the arena holds them: one read
+      // straight into it (no zeroing pass, no allocation per list), then each list borrows its
+      // part.
+      ivf->arena.resize(meta->filed * row_);
+      if (!in.read(ivf->arena.data(), ivf->arena.size() * sizeof(float)))
+        return in.corrupt("is truncated in the rows of its lists");
+      float* at = ivf->arena.data();
+      for (size_t c = 0; c < lengths.size(); ++c) {
+        ivf->lists[c].rows.borrow(at, size_t{lengths[c]} * row_);
+        at += size_t{lengths[c]} * row_;
+      }
       ivf->filed = meta->filed;
     }
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
+    where_.reserve(fresh_ids_.size() + ivf->filed);
     if (auto ok = locate_fresh_rows(in); !ok) return ok;
     if (meta->lists == 0) return {};
     for (size_t c = 0; c < ivf->lists.size(); ++c) {
@@ -1210,6 +1306,7 @@ private:
     if (!in.read_array(graph_ids, meta->graph_count))
       return in.corrupt("is truncated in its " + std::to_string(meta->graph_count) + " graph ids");
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
+    where_.reserve(fresh_ids_.size() + graph_ids.size());
     if (auto ok = locate_fresh_rows(in); !ok) return ok;
     if (!meta->has_graph) return {};
     auto graph = read_graph(in, *meta, std::move(graph_ids));

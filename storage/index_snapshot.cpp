@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace telos::storage {
@@ -159,7 +160,7 @@ expected<void> snapshot_writer::commit() {
 snapshot_reader::snapshot_reader() : hash_(new_hash()) {}
 
 snapshot_reader::~snapshot_reader() {
-  if (file_ != nullptr) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 expected<std::string> snapshot_reader::open(const std::string& path, snapshot_structure structure) {
@@ -174,21 +175,21 @@ expected<std::string> snapshot_reader::open(const std::string& path,
   if (auto fault = own_file_fault(file_op::read, path))
     return make_error(ec::io_error,
                       "cannot read index snapshot '" + path + "': " + std::strerror(fault.error));
-  file_ = std::fopen(path.c_str(), "rb");
-  if (file_ == nullptr) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
     auto code = errno == ENOENT ? ec::not_found : ec::io_error;
     return make_error(code, "cannot open index snapshot '" + path + "': " + errno_text());
   }
-  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
-  std::error_code size_error;
-  auto file_size = std::filesystem::file_size(path, size_error);
-  if (size_error)
-    return make_error(ec::io_error,
-                      "cannot stat index snapshot '" + path + "': " + size_error.message());
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0)
+    return make_error(ec::io_error, "cannot stat index snapshot '" + path + "': " + errno_text());
+  auto file_size = static_cast<uint64_t>(st.st_size);
+  // The whole file is read once, front to back: ask for large read-ahead (advisory).
+  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   if (file_size < header_size + trailer_size)
     return corrupt("has " + std::to_string(file_size) + " bytes, less than an empty snapshot");
   payload_end_ = file_size - trailer_size;
-  char found_magic[sizeof(magic)];
+  char found_magic[sizeof(magic)] = {};
   uint32_t version = 0;
   uint8_t tag = 0;
   uint32_t meta_length = 0;
@@ -196,6 +197,7 @@ expected<std::string> snapshot_reader::open(const std::string& path,
   read(&version, sizeof(version));
   read(&tag, sizeof(tag));
   read(&meta_length, sizeof(meta_length));
+  if (read_errno_ != 0) return corrupt("cannot be read");
   if (std::memcmp(found_magic, magic, sizeof(magic)) != 0)
     return corrupt("does not start with the index snapshot magic 'TELOSIDX'");
   if (version != index_snapshot_version)
@@ -220,23 +222,49 @@ expected<std::string> snapshot_reader::open(const std::string& path,
   return meta;
 }
 
+bool snapshot_reader::read_fully(void* data, size_t size) {
+  auto* out = static_cast<char*>(data);
+  while (size > 0) {
+    auto n = ::read(fd_, out, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) read_errno_ = errno;
+    if (n <= 0) return false;
+    out += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 bool snapshot_reader::read(void* data, size_t size) {
-  if (size > remaining()) return false;
-  if (size == 0) return true;
-  if (std::fread(data, 1, size, file_) != size) return false;
-  XXH3_64bits_update(hash_.get(), data, size);
-  position_ += size;
+  // Pieces of this size are hashed while they are still in the cache the read left them in.
+  constexpr size_t piece = size_t{1} << 20;
+  if (size > remaining() || read_errno_ != 0) return false;
+  auto* out = static_cast<char*>(data);
+  for (size_t done = 0; done < size;) {
+    auto n = std::min(piece, size - done);
+    if (auto fault = own_file_fault(file_op::read, path_)) {
+      read_errno_ = fault.error;
+      return false;
+    }
+    if (!read_fully(out + done, n)) return false;
+    XXH3_64bits_update(hash_.get(), out + done, n);
+    done += n;
+    position_ += n;
+  }
   return true;
 }
 
 bool snapshot_reader::verify() {
   if (position_ != payload_end_) return false;
   uint64_t stored = 0;
-  if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) return false;
+  if (!read_fully(&stored, sizeof(stored))) return false;
   return stored == XXH3_64bits_digest(hash_.get());
 }
 
 caf::error snapshot_reader::corrupt(const std::string& what) const {
+  if (read_errno_ != 0)
+    return make_error(ec::io_error,
+                      "cannot read index snapshot '" + path_ + "': " + std::strerror(read_errno_));
   return make_error(ec::corrupt_value, "index snapshot '" + path_ + "' " + what);
 }
 

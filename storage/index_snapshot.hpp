@@ -4,7 +4,10 @@
 //   u64 XXH3-64 of every byte before it
 // Written to "<path>.tmp", fsynced, renamed over <path>, directory fsynced: a crash leaves the
 // old snapshot or the new one. Reading hashes as it goes and bounds every count by the bytes
-// left, so a truncated or corrupt file is an error, never a crash or a huge allocation.
+// left, so a truncated or corrupt file is an error, never a crash or a huge allocation. A read
+// goes from the file straight into the index's own memory (read(2), no stdio buffer between) and
+// is hashed a cache-sized piece at a time right after it arrived; an I/O error is an error
+// (ec::io_error), never a signal.
 #pragma once
 
 #include "telos/messages/envelope.hpp"
@@ -99,7 +102,8 @@ public:
   /// The structure byte of the opened file.
   snapshot_structure structure() const { return structure_; }
 
-  /// Reads `size` bytes; false when fewer remain before the trailer.
+  /// Reads `size` bytes into `data` (straight from the file, no copy between); false when fewer
+  /// remain before the trailer or the file cannot be read (corrupt() then says which).
   bool read(void* data, size_t size);
 
   /// Reads `count` elements into `out` (a std::vector or float_buffer of trivially copyable
@@ -119,14 +123,20 @@ public:
   /// True when everything before the trailer was read and the checksum matches.
   bool verify();
 
-  /// ec::corrupt_value naming the file and `what`.
+  /// ec::corrupt_value naming the file and `what`; ec::io_error naming the system's error instead
+  /// when a read failed.
   caf::error corrupt(const std::string& what) const;
 
   const std::string& path() const { return path_; }
 
 private:
+  /// read(2) until `size` bytes arrived; false at the end of the file or on an error (read_errno_).
+  bool read_fully(void* data, size_t size);
+
   std::string path_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
+  /// errno of the first failed read, 0 while none failed.
+  int read_errno_ = 0;
   std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash_;
   uint64_t position_ = 0;
   uint64_t payload_end_ = 0;

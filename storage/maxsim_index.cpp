@@ -18,6 +18,7 @@
 // while the old ones serve and then moves the memories to them step by step, a search probing both
 // generations meanwhile. Removal leaves the rows of the removed memory behind until a compaction
 // copies the live ones together.
+#include "telos/storage/bulk_allocator.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"
@@ -716,7 +717,7 @@ private:
   void compact_codes() {
     const size_t live = rows() - dead_rows_;
     std::vector<uint32_t> packed_codes;
-    std::vector<int8_t> packed_int8;
+    bulk_vector<int8_t> packed_int8;
     std::vector<float> packed_scales;
     packed_codes.reserve(live);
     packed_int8.reserve(live * dim_);
@@ -931,6 +932,8 @@ private:
       moving_ = true;
     }
     size_t first = 0, in_rows = 0;
+    documents_.reserve(ids.size());
+    slot_of_.reserve(ids.size());
     for (size_t d = 0; d < ids.size(); ++d) {
       if (ids[d].is_nil() || !slot_of_.emplace(ids[d], static_cast<uint32_t>(d)).second)
         return in.corrupt("lists id " + ids[d].to_string() + " twice or as nil");
@@ -978,7 +981,7 @@ private:
   std::vector<uint32_t> codes_;
   /// Per token row: its int8 code (dim bytes) and scale (kernels::quantize_int8), which rank the
   /// candidates of a search before the exact re-scoring.
-  std::vector<int8_t> int8_rows_;
+  bulk_vector<int8_t> int8_rows_;
   std::vector<float> int8_scales_;
   /// Rows in codes_ no document refers to any more.
   size_t dead_rows_ = 0;

@@ -2,6 +2,7 @@
 // top-k. Scores accumulate per slot in term order, the order exact_score sums in, so both give the
 // same bits. Removal marks a slot dead; its postings are skipped until a compaction renumbers the
 // live slots and rebuilds the postings.
+#include "telos/storage/bulk_allocator.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_kernels.hpp"
@@ -47,6 +48,23 @@ public:
   void clear() {
     direct_.clear();
     far_.clear();
+  }
+
+  /// Sizes the postings of the terms listed in `terms` for one more entry per listing, so a
+  /// snapshot's documents go in without a reallocation per growing list.
+  template <class Terms>
+  void reserve_for(const Terms& terms) {
+    std::vector<uint32_t> counts;
+    for (auto t : terms) {
+      if (t >= direct_terms) continue;
+      if (t >= counts.size()) counts.resize(std::max<size_t>(t + 1, counts.size() * 2));
+      ++counts[t];
+    }
+    while (!counts.empty() && counts.back() == 0)
+      counts.pop_back();
+    if (counts.size() > direct_.size()) direct_.resize(counts.size());
+    for (size_t t = 0; t < counts.size(); ++t)
+      if (counts[t] != 0) direct_[t].reserve(direct_[t].size() + counts[t]);
   }
 
   size_t memory_bytes() const {
@@ -254,8 +272,8 @@ private:
                                                  ", this index is " + describe_embedder(spec_));
     std::vector<uuid> ids;
     std::vector<uint32_t> lengths;
-    std::vector<uint32_t> indices;
-    std::vector<float> values;
+    bulk_vector<uint32_t> indices;
+    bulk_vector<float> values;
     if (!in.read_array(ids, meta->documents) || !in.read_array(lengths, meta->documents) ||
         !in.read_array(indices, meta->entries) || !in.read_array(values, meta->entries))
       return in.corrupt("is truncated in its " + std::to_string(meta->documents) +
@@ -267,6 +285,11 @@ private:
     if (total != meta->entries)
       return in.corrupt("has documents of " + std::to_string(total) + " terms in all, expected " +
                         std::to_string(meta->entries));
+    postings_.reserve_for(indices);
+    slot_ids_.reserve(ids.size());
+    alive_.reserve(ids.size());
+    documents_.reserve(ids.size());
+    slot_of_.reserve(ids.size());
     size_t offset = 0;
     for (size_t d = 0; d < ids.size(); ++d) {
       embedding doc;

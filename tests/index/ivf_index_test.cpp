@@ -1,9 +1,13 @@
 // Dense indexes of policy ivf: exact below the threshold, k-means lists above it (trained in
 // bounded maintain() steps), recall after re-scoring, removes and replacements, filters, and
-// snapshots that round-trip and refuse another structure.
+// snapshots that round-trip, refuse another structure or a torn file, and whose lists (read into
+// one arena) change after the load as the saved index's do.
 #include "index_reference.hpp"
 
 #include "telos/storage/vector_index.hpp"
+
+#include <fstream>
+#include <iterator>
 
 using namespace index_test;
 using telos::ec;
@@ -247,6 +251,127 @@ BOOST_AUTO_TEST_CASE(ivf_snapshots_round_trip_and_refuse_another_structure) {
       }
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_loaded_ivf_index_changes_its_lists_as_the_index_it_was_saved_from) {
+  // A loaded index's lists borrow their rows from one arena the snapshot was read into; removing
+  // (swap-removal inside the arena), replacing, and filing new rows (a list then moves to storage
+  // of its own) must leave it answering as the index it was saved from does after the same
+  // changes, and a snapshot of it, part borrowed and part owned, must round-trip again.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 300;
+  for (auto q : {quantization::int8, quantization::none}) {
+    BOOST_TEST_CONTEXT("quantization " << static_cast<int>(q)) {
+      auto spec = ivf_spec(40, metric::cosine, q);
+      clustered_data data{40, 12, 83};
+      ivf_fixture original{spec, opts};
+      for (uint64_t i = 0; i < 1500; ++i)
+        original.put(id_of(i), data.next());
+      original.drain();
+      BOOST_REQUIRE_EQUAL(original.index->stats().structure, "ivf");
+      BOOST_REQUIRE_EQUAL(original.index->stats().fresh, 0u);
+      auto path = dir.file("lists-" + std::to_string(static_cast<int>(q)));
+      BOOST_REQUIRE(original.index->save(path));
+      ivf_fixture copy{spec, opts};
+      copy.stored = original.stored;
+      BOOST_REQUIRE(copy.index->load(path));
+      std::vector<embedding> queries;
+      for (int i = 0; i < 25; ++i)
+        queries.push_back(embedding::dense(data.next()));
+      check_same_results(10, *original.index, *copy.index, queries);
+      auto both = [&](auto&& change) {
+        change(original);
+        change(copy);
+        BOOST_CHECK_EQUAL(original.index->size(), copy.index->size());
+        check_same_results(10, *original.index, *copy.index, queries);
+      };
+      both([](ivf_fixture& f) {
+        for (uint64_t i = 0; i < 1500; i += 7)
+          f.drop(id_of(i));
+      });
+      clustered_data replacements{40, 12, 89};
+      std::vector<std::vector<float>> fresh;
+      for (int i = 0; i < 700; ++i)
+        fresh.push_back(replacements.next());
+      both([&](ivf_fixture& f) {
+        for (uint64_t i = 1; i < 1500; i += 11)
+          f.put(id_of(i), fresh[i % fresh.size()]);
+        for (uint64_t i = 0; i < 600; ++i)
+          f.put(id_of(5000 + i), fresh[(i * 3) % fresh.size()]);
+        f.drain();
+      });
+      BOOST_CHECK_EQUAL(copy.index->stats().fresh, 0u);
+      BOOST_CHECK_GT(copy.index->stats().memory_bytes, 0u);
+      both([](ivf_fixture& f) {
+        for (uint64_t i = 2; i < 1500; i += 5)
+          if (f.stored.count(id_of(i)) == 1) f.drop(id_of(i));
+      });
+      BOOST_REQUIRE(copy.index->save(path + "-again"));
+      ivf_fixture third{spec, opts};
+      third.stored = copy.stored;
+      BOOST_REQUIRE(third.index->load(path + "-again"));
+      check_same_results(10, *copy.index, *third.index, queries);
+      BOOST_CHECK_GE(third.mean_recall([&] { return data.next(); }, 20), 0.95);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_torn_or_corrupt_ivf_snapshot_is_refused_and_leaves_the_index_empty) {
+  // The lists' rows are read in one piece into the arena: a snapshot cut anywhere (in the rows
+  // too) or with a flipped byte in them is ec::corrupt_value and an empty index, and the same
+  // index then loads the intact file.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 200;
+  auto spec = ivf_spec(32, metric::dot, quantization::int8);
+  clustered_data data{32, 8, 97};
+  ivf_fixture source{spec, opts};
+  for (uint64_t i = 0; i < 800; ++i)
+    source.put(id_of(i), data.next());
+  source.drain();
+  BOOST_REQUIRE_EQUAL(source.index->stats().structure, "ivf");
+  auto path = dir.file("ivf.snapshot");
+  BOOST_REQUIRE(source.index->save(path));
+  std::string good;
+  {
+    std::ifstream in{path, std::ios::binary};
+    good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto write = [&](const std::string& bytes) {
+    std::ofstream out{path, std::ios::binary | std::ios::trunc};
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
+  ivf_fixture target{spec, opts};
+  target.stored = source.stored;
+  auto refused = [&](const std::string& what) {
+    BOOST_TEST_CONTEXT(what) {
+      target.index->upsert(id_of(99999), embedding::dense(data.next()));
+      auto loaded = target.index->load(path);
+      BOOST_REQUIRE(!loaded);
+      BOOST_CHECK(loaded.error() == ec::corrupt_value);
+      BOOST_TEST_MESSAGE(telos::describe(loaded.error()));
+      BOOST_CHECK_EQUAL(target.index->size(), 0u);
+      BOOST_CHECK(target.index->search(embedding::dense(data.next()), 5).empty());
+    }
+  };
+  // The rows are the file's last section before the 8-byte checksum.
+  for (size_t from_end : {size_t{9}, size_t{100}, good.size() / 4, good.size() / 2}) {
+    write(good.substr(0, good.size() - from_end));
+    refused("cut " + std::to_string(from_end) + " bytes before the end");
+  }
+  for (size_t from_end : {size_t{20}, size_t{3000}, good.size() / 3}) {
+    auto flipped = good;
+    flipped[good.size() - from_end] = static_cast<char>(flipped[good.size() - from_end] ^ 0x10);
+    write(flipped);
+    refused("byte " + std::to_string(from_end) + " from the end flipped");
+  }
+  write(good);
+  BOOST_REQUIRE(target.index->load(path));
+  std::vector<embedding> queries;
+  for (int i = 0; i < 15; ++i)
+    queries.push_back(embedding::dense(data.next()));
+  check_same_results(10, *source.index, *target.index, queries);
 }
 
 BOOST_AUTO_TEST_CASE(an_ivf_index_retrains_as_it_grows_and_answers_throughout) {
