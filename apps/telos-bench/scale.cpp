@@ -110,6 +110,15 @@ struct options {
   /// one after another (the store reopened for each), --rounds times, alternating.
   std::vector<size_t> rescore_depths = {storage::default_rescore_depth};
   size_t rounds = 1;
+  /// store_options::read_threads of the store; with --search-only, several values are searched in
+  /// turn like --rescore-depth.
+  std::vector<size_t> read_threads = {store_options{}.read_threads};
+  /// backend_options::block_cache_mb of the store. A cold run at 100,000 memories emulates one
+  /// at 1M better with a small cache: there the default 256 MB hold under 1% of the vector
+  /// keyspaces, here they would hold the candidates an earlier search of the same query read.
+  size_t block_cache_mb = storage::backend_options{}.block_cache_mb;
+  /// store_options::read_part_keys.
+  size_t read_part_keys = store_options{}.read_part_keys;
   /// --search-only: the page cache each timed search starts from, searched in turn: "warm" (as the
   /// searches before left it) or "cold" (the store's files evicted from the page cache before
   /// every timed search, as when the vector keyspaces far outgrow the memory: docs/BENCHMARKS.md,
@@ -195,6 +204,30 @@ void evict_from_page_cache(const std::string& path) {
   }
 }
 
+/// Reads every file of the store under `path` once, so the runs of --page-cache warm start with
+/// the whole store in the page cache (as a store smaller than the memory is after a while).
+void load_into_page_cache(const std::string& path) {
+  std::error_code ec;
+  std::vector<char> buffer(size_t{1} << 20);
+  for (auto it = fs::recursive_directory_iterator{path, ec}; !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    while (::read(fd, buffer.data(), buffer.size()) > 0) {
+    }
+    ::close(fd);
+  }
+}
+
+/// The one-minute load average (/proc/loadavg), recorded beside each search run.
+double load_average() {
+  std::ifstream in{"/proc/loadavg"};
+  double one = 0;
+  in >> one;
+  return one;
+}
+
 uint64_t directory_bytes(const std::string& path) {
   uint64_t total = 0;
   std::error_code ec;
@@ -261,6 +294,9 @@ store_options store_at(const options& o) {
   so.index_options.hnsw_ef_construction = o.ef_construction;
   so.index_options.hnsw_ef_search = o.ef;
   so.index_options.rescore_depth = o.rescore_depths.front();
+  so.read_threads = o.read_threads.front();
+  so.read_part_keys = o.read_part_keys;
+  so.backend_options.block_cache_mb = o.block_cache_mb;
   so.backend_options.vector_blob_files = o.vector_blob_files;
   so.checkpoint_every = o.checkpoint_every;
   so.checkpoint_fraction = o.checkpoint_fraction;
@@ -917,27 +953,35 @@ json run_search_only(const options& o) {
   out["runs"] = json::array();
   for (size_t round = 0; round < o.rounds; ++round)
     for (auto depth : o.rescore_depths)
-      for (const auto& cache : o.page_cache) {
-        auto so = store_at(o);
-        so.create_if_missing = false;
-        so.index_options.rescore_depth = depth;
-        auto db = need(store::open(so), "open");
-        wait_until_settled(*db);
-        auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
-        need(db->close(), "close");
-        run["rescore_depth"] = depth;
-        run["round"] = round;
-        double lowest = 1;
-        for (const auto& [name, r] : run["recall_at_10"].items())
-          lowest = std::min(lowest, r.get<double>());
-        const auto& ms = run["search_ms"];
-        std::cerr << "scale: round " << round << " rescore_depth " << depth << ", " << cache
-                  << ": E1 p50 " << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
-                  << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
-                  << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
-                  << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest << '\n';
-        out["runs"].push_back(std::move(run));
-      }
+      for (auto threads : o.read_threads)
+        for (const auto& cache : o.page_cache) {
+          auto so = store_at(o);
+          so.create_if_missing = false;
+          so.index_options.rescore_depth = depth;
+          so.read_threads = threads;
+          auto db = need(store::open(so), "open");
+          wait_until_settled(*db);
+          if (cache == "warm") load_into_page_cache(o.dir + "/store");
+          auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
+          need(db->close(), "close");
+          run["rescore_depth"] = depth;
+          run["read_threads"] = threads;
+          run["read_part_keys"] = o.read_part_keys;
+          run["block_cache_mb"] = o.block_cache_mb;
+          run["load_average"] = load_average();
+          run["round"] = round;
+          double lowest = 1;
+          for (const auto& [name, r] : run["recall_at_10"].items())
+            lowest = std::min(lowest, r.get<double>());
+          const auto& ms = run["search_ms"];
+          std::cerr << "scale: round " << round << " rescore_depth " << depth << ", read_threads "
+                    << threads << ", " << cache << ": E1 p50 " << ms["E1"]["p50"].get<double>()
+                    << " ms, fused p50 " << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
+                    << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
+                    << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
+                    << "; load " << run["load_average"].get<double>() << '\n';
+          out["runs"].push_back(std::move(run));
+        }
   return out;
 }
 
@@ -992,6 +1036,9 @@ json run_parent(const options& o) {
   out["clients"] = o.clients;
   out["hnsw"] = {{"m", o.m}, {"ef_construction", o.ef_construction}, {"ef", o.ef}};
   out["vector_blob_files"] = o.vector_blob_files;
+  out["read_threads"] = o.read_threads.front();
+  out["read_part_keys"] = o.read_part_keys;
+  out["block_cache_mb"] = o.block_cache_mb;
   out["checkpoint"] = {{"every", o.checkpoint_every}, {"fraction", o.checkpoint_fraction}};
 
   // 1. Ingest in a child, every acknowledgement logged.
@@ -1226,9 +1273,23 @@ registrar scale_command{command{
                      "index_options::rescore_depth (0 = re-score k x oversample); with "
                      "--search-only several values, searched in turn")
           ->capture_default_str();
+      sub.add_option("--read-threads", o->read_threads,
+                     "store_options::read_threads (0 = re-score reads on the searching thread); "
+                     "with --search-only several values, searched in turn")
+          ->check(CLI::Range(size_t{0}, size_t{1024}))
+          ->capture_default_str();
+      sub.add_option("--read-part-keys", o->read_part_keys,
+                     "store_options::read_part_keys (least keys in one part of a split read)")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+      sub.add_option("--block-cache-mb", o->block_cache_mb,
+                     "backend_options::block_cache_mb of the store (RocksDB's block cache)")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
       sub.add_option("--page-cache", o->page_cache,
-                     "--search-only: warm, or cold (the store's files evicted from the page "
-                     "cache before every timed search); several values are searched in turn")
+                     "--search-only: warm (the store's files read once before the run) or cold "
+                     "(evicted from the page cache before every timed search); several values are "
+                     "searched in turn")
           ->check(CLI::IsMember({"warm", "cold"}))
           ->capture_default_str();
       sub.add_option("--rounds", o->rounds, "--search-only: rounds over the --rescore-depth values")
