@@ -363,7 +363,7 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   std::shared_ptr<storage::read_pool> reads;
   if (persistent && opts.read_threads > 0)
     reads = std::make_shared<storage::read_pool>(opts.read_threads, opts.read_part_keys,
-                                                 opts.read_split_above_us);
+                                                 opts.read_split_device_bytes);
   for (uint32_t i = 0; i < manifest->shards; ++i) {
     shard_open_options so;
     so.root = opts.path;

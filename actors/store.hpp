@@ -87,9 +87,9 @@ struct store_options {
   size_t read_threads = 16;
   /// Least keys in one part of a split re-score read (at least 1).
   size_t read_part_keys = storage::read_pool::default_min_part;
-  /// Re-score reads are split only while recent ones took at least this many microseconds per key
-  /// (from the device, not the page cache); 0 = always split.
-  double read_split_above_us = storage::read_pool::default_split_above_us;
+  /// Re-score reads are split only while recent ones fetched at least this many bytes per key from
+  /// the device (not the page cache); 0 = always split.
+  double read_split_device_bytes = storage::read_pool::default_split_device_bytes;
   /// Secondary structures (attribute/time indexes, graph) whose rows commit in the same batch
   /// as each memory; their keyspaces are declared after the engine's own.
   std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;

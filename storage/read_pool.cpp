@@ -3,15 +3,23 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstring>
 #include <exception>
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 namespace telos::storage {
 
 namespace {
+
+/// Bytes the calling thread has had read from the block device so far (ru_inblock counts 512-byte
+/// units; page-cache hits count nothing).
+uint64_t thread_device_bytes() {
+  rusage usage{};
+  if (::getrusage(RUSAGE_THREAD, &usage) != 0) return 0;
+  return static_cast<uint64_t>(usage.ru_inblock) * 512;
+}
 
 /// One read() in flight: its parts, their results and who has taken which. Shared with the
 /// queued tasks, which may run (and find their part taken) after read() returned.
@@ -28,10 +36,11 @@ struct batch {
 
   bool take(size_t part) { return !taken[part].exchange(true, std::memory_order_acq_rel); }
 
-  /// Reads part `i` (taken by this thread) and counts it done; returns the microseconds it took.
+  /// Reads part `i` (taken by this thread) and counts it done; returns the bytes this thread
+  /// fetched from the device meanwhile.
   /// `read` is valid here: the caller of read() waits until every part is done.
   double run(size_t i, const read_pool::part_reader& read) {
-    auto start = std::chrono::steady_clock::now();
+    auto start = thread_device_bytes();
     try {
       results[i] = read(keys[i]);
     } catch (const std::exception& e) {
@@ -40,8 +49,7 @@ struct batch {
     } catch (...) {
       results[i] = make_error(ec::internal, "a read of the read pool threw");
     }
-    auto took =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    auto took = static_cast<double>(thread_device_bytes() - start);
     std::lock_guard<std::mutex> guard{mutex};
     if (++done == keys.size()) finished.notify_all();
     return took;
@@ -62,8 +70,9 @@ uint64_t double_to_bits(double x) {
 
 } // namespace
 
-read_pool::read_pool(size_t threads, size_t min_part, double split_above_us)
-    : min_part_(std::max<size_t>(1, min_part)), split_above_us_(std::max(0.0, split_above_us)) {
+read_pool::read_pool(size_t threads, size_t min_part, double split_device_bytes)
+    : min_part_(std::max<size_t>(1, min_part)),
+      split_device_bytes_(std::max(0.0, split_device_bytes)) {
   threads = std::max<size_t>(1, threads);
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i)
@@ -99,22 +108,23 @@ void read_pool::work() {
   }
 }
 
-double read_pool::microseconds_per_key() const {
-  return bits_to_double(us_per_key_.load(std::memory_order_relaxed));
+double read_pool::device_bytes_per_key() const {
+  return bits_to_double(bytes_per_key_.load(std::memory_order_relaxed));
 }
 
-void read_pool::record(double microseconds, size_t keys) const {
+void read_pool::record(double bytes, size_t keys) const {
   if (keys == 0) return;
-  double x = microseconds / static_cast<double>(keys);
+  double x = bytes / static_cast<double>(keys);
   // Racing updates may lose one another's sample; the average only has to follow the trend.
-  double old = microseconds_per_key();
-  double next = old == 0 ? x : old + (x - old) / 8;
-  us_per_key_.store(double_to_bits(next), std::memory_order_relaxed);
+  double old = device_bytes_per_key();
+  double next = old + (x - old) / 8;
+  bytes_per_key_.store(double_to_bits(next), std::memory_order_relaxed);
 }
 
 expected<read_pool::values> read_pool::read(const keys& all, const part_reader& read) const {
   size_t parts = std::min(threads_.size() + 1, all.size() / min_part_);
-  if (parts > 1 && split_above_us_ > 0 && microseconds_per_key() < split_above_us_) parts = 1;
+  if (parts > 1 && split_device_bytes_ > 0 && device_bytes_per_key() < split_device_bytes_)
+    parts = 1;
   if (parts <= 1) {
     batch one{1};
     one.keys[0] = all;

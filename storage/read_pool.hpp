@@ -34,27 +34,29 @@ public:
 
   /// A batch of fewer than twice this many keys is read in one piece, on the caller's thread.
   static constexpr size_t default_min_part = 4;
-  /// Reads are split only while the recent ones took at least this long per key on average: a
-  /// key the page cache holds costs a few microseconds, one from the device a hundred or more, and
-  /// handing parts to other threads costs more than the first saves (docs/ENGINE.md, "Searches").
-  static constexpr double default_split_above_us = 25;
+  /// Reads are split only while the recent ones fetched at least this many bytes per key from the
+  /// device (the kernel's count for the reading thread, getrusage's ru_inblock): a key the page
+  /// cache holds costs a few microseconds and handing parts to other threads would cost more than
+  /// it saves; a key from the device costs a hundred or more (docs/ENGINE.md, "Searches"). Bytes,
+  /// not time: on a busy machine a preempted read is slow without waiting on the device.
+  static constexpr double default_split_device_bytes = 512;
 
   /// Starts `threads` threads (at least 1). Parts hold at least `min_part` keys (at least 1).
-  /// `split_above_us`: the average microseconds per key (over recent reads, an exponential moving
-  /// average) from which on batches are split; 0 = always split.
+  /// `split_device_bytes`: the average device bytes per key (over recent reads, an exponential
+  /// moving average) from which on batches are split; 0 = always split.
   explicit read_pool(size_t threads, size_t min_part = default_min_part,
-                     double split_above_us = default_split_above_us);
+                     double split_device_bytes = default_split_device_bytes);
   /// Waits for the threads; call only once no read() is in progress.
   ~read_pool();
   read_pool(const read_pool&) = delete;
   read_pool& operator=(const read_pool&) = delete;
 
   size_t threads() const { return threads_.size(); }
-  /// The recent average microseconds per key read (0 before the first read).
-  double microseconds_per_key() const;
+  /// The recent average of bytes per key read from the device (0 before the first read).
+  double device_bytes_per_key() const;
 
   /// Reads `all` with `read`: in one piece on the caller's thread while recent reads were fast
-  /// (below split_above_us per key), else split into up to threads() + 1 contiguous parts of at
+  /// (below split_device_bytes per key), else split into up to threads() + 1 contiguous parts of at
   /// least min_part keys, read at once: the caller's thread reads the first part itself and then
   /// every part no pool thread has started yet (so a busy pool never makes a read slower than
   /// reading in one piece), and returns when all are read. The result is what `read(all)` returns:
@@ -67,13 +69,13 @@ public:
 
 private:
   void work();
-  /// Adds one read's time per key to the moving average.
-  void record(double microseconds, size_t keys) const;
+  /// Adds one read's device bytes per key to the moving average.
+  void record(double bytes, size_t keys) const;
 
   size_t min_part_;
-  double split_above_us_;
-  /// The moving average of microseconds per key, as the bits of a double.
-  mutable std::atomic<uint64_t> us_per_key_{0};
+  double split_device_bytes_;
+  /// The moving average of device bytes per key, as the bits of a double.
+  mutable std::atomic<uint64_t> bytes_per_key_{0};
   mutable std::mutex mutex_;
   mutable std::condition_variable wake_;
   mutable std::deque<std::function<void()>> queue_;

@@ -342,7 +342,7 @@ BOOST_AUTO_TEST_CASE(a_read_pool_gives_the_answers_of_reads_on_the_searching_thr
   }
   opts.read_threads = 3;
   opts.read_part_keys = 1;
-  opts.read_split_above_us = 0; // split every read, however fast
+  opts.read_split_device_bytes = 0; // split every read, from the page cache or not
   auto db = open_store(opts);
   BOOST_CHECK(answers(*db) == on_the_caller);
   // And they are the exact scores, read back from the originals.
