@@ -341,6 +341,11 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
     return make_error(ec::invalid_argument, "max_inflight_writes must be at least 1");
   if (opts.max_group_bytes == 0)
     return make_error(ec::invalid_argument, "max_group_bytes must be at least 1");
+  if (opts.read_threads > 1024)
+    return make_error(ec::invalid_argument,
+                      "read_threads " + std::to_string(opts.read_threads) + " is more than 1024");
+  if (opts.read_part_keys == 0)
+    return make_error(ec::invalid_argument, "read_part_keys must be at least 1");
   bool exists = false;
   auto manifest = plan_store(opts, exists);
   if (!manifest) return std::move(manifest.error());
@@ -355,6 +360,10 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
   p->sys = &sys;
   p->profile = manifest->profile;
   p->manifest = *manifest;
+  std::shared_ptr<storage::read_pool> reads;
+  if (persistent && opts.read_threads > 0)
+    reads = std::make_shared<storage::read_pool>(opts.read_threads, opts.read_part_keys,
+                                                 opts.read_split_device_bytes);
   for (uint32_t i = 0; i < manifest->shards; ++i) {
     shard_open_options so;
     so.root = opts.path;
@@ -369,6 +378,7 @@ expected<std::unique_ptr<store>> store::open(caf::actor_system& sys, store_optio
     so.index_options = opts.index_options;
     so.graph = true;
     so.graph_options = opts.graph;
+    so.read_pool = reads;
     auto shard = open_shard(so);
     if (!shard) {
       for (auto& s : p->shards)

@@ -11,6 +11,7 @@
 #include "telos/messages/search.hpp"
 #include "telos/storage/backend.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/read_pool.hpp"
 #include "telos/storage/shard_graph.hpp"
 #include "telos/storage/vector_index.hpp"
 
@@ -77,6 +78,18 @@ struct store_options {
   size_t worker_threads = 0;
   /// The scheduling policy of that actor system (ignored by open(sys, opts) as well).
   telos::scheduler_policy scheduler = telos::scheduler_policy::stealing;
+  /// Threads of the store's read pool (storage::read_pool, shared by its shards): a quantised or
+  /// MaxSim index's re-score read of its candidates' f32 originals is split into parts of at least
+  /// read_part_keys keys read at once, so when the vector keyspaces outgrow the page cache the
+  /// device serves those reads side by side instead of one after another (docs/ENGINE.md,
+  /// "Searches"). 0: each re-score read is one multi_get on the searching thread. The threads
+  /// mostly wait on the device; persistent backends only.
+  size_t read_threads = 16;
+  /// Least keys in one part of a split re-score read (at least 1).
+  size_t read_part_keys = storage::read_pool::default_min_part;
+  /// Re-score reads are split only while recent ones fetched at least this many bytes per key from
+  /// the device (not the page cache); 0 = always split.
+  double read_split_device_bytes = storage::read_pool::default_split_device_bytes;
   /// Secondary structures (attribute/time indexes, graph) whose rows commit in the same batch
   /// as each memory; their keyspaces are declared after the engine's own.
   std::vector<std::shared_ptr<storage::row_contributor>> row_contributors;

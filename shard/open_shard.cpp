@@ -239,12 +239,14 @@ expected<uint64_t> replay_changelog(const opened_shard& s, size_t j, storage::ve
   return ids.size();
 }
 
-/// What a quantised index re-scores its candidates with: one multi_get on the embedder's vector
-/// keyspace. Holds the backend weakly, so an index never keeps a closed shard's backend open.
+/// What a quantised index re-scores its candidates with: a multi_get on the embedder's vector
+/// keyspace, split over the shard's read pool when it has one (each part a multi_get of its own,
+/// the parts read at once: docs/ENGINE.md, "Searches"). Holds the backend weakly, so an index
+/// never keeps a closed shard's backend open.
 storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j) {
   std::weak_ptr<storage::backend> weak = s.backend;
   auto keyspace = s.layout.vectors(j);
-  return [weak, keyspace](
+  return [weak, keyspace, pool = s.read_pool](
              const embedder& spec,
              const std::vector<uuid>& ids) -> expected<std::vector<std::optional<embedding>>> {
     auto db = weak.lock();
@@ -253,7 +255,11 @@ storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j
     keys.reserve(ids.size());
     for (const auto& id : ids)
       keys.emplace_back(id.view());
-    auto values = db->multi_get(keyspace, keys);
+    auto values = pool ? pool->read(keys,
+                                    [&db, keyspace](const std::vector<std::string>& part) {
+                                      return db->multi_get(keyspace, part);
+                                    })
+                       : db->multi_get(keyspace, keys);
     if (!values) return std::move(values.error());
     std::vector<std::optional<embedding>> out(ids.size());
     for (size_t i = 0; i < ids.size() && i < values->size(); ++i) {
@@ -460,6 +466,8 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
   s.id = opts.shard;
   s.count = opts.shard_count;
   if (opts.backend != storage::backend_kind::memory) s.root = opts.root;
+  // Reads from memory gain nothing from other threads.
+  if (persistent(s)) s.read_pool = opts.read_pool;
   auto extra = opts.extra_keyspaces;
   if (opts.graph)
     for (const auto& name : storage::graph_keyspace_names())

@@ -13,6 +13,7 @@
 #include "telos/shard/snapshot_book.hpp"
 #include "telos/storage/backend.hpp"
 #include "telos/storage/layout.hpp"
+#include "telos/storage/read_pool.hpp"
 #include "telos/storage/shard_graph.hpp"
 #include "telos/storage/vector_index.hpp"
 
@@ -48,6 +49,10 @@ struct shard_open_options {
   /// What the graph indexes. A new shard stores it; an existing one must have been created with
   /// the same (else ec::format_mismatch); unset = what the shard has (defaults for a new one).
   std::optional<storage::graph_options> graph_options;
+  /// Threads that split each re-score read of the shard's quantised and MaxSim indexes into parts
+  /// read at once (storage::read_pool; the facade gives every shard of a store the same pool,
+  /// store_options::read_threads); null: each such read is one multi_get on the searching thread.
+  std::shared_ptr<storage::read_pool> read_pool;
 };
 
 /// How one index came back at open.
@@ -67,6 +72,8 @@ struct opened_shard {
   /// Empty for the memory backend (no snapshots).
   std::string root;
   std::shared_ptr<storage::backend> backend;
+  /// shard_open_options::read_pool: what the indexes' re-score reads are split over (may be null).
+  std::shared_ptr<storage::read_pool> read_pool;
   storage::shard_layout layout;
   /// One per embedder, in profile order.
   std::vector<std::shared_ptr<index_handle>> indexes;

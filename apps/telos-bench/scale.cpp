@@ -63,6 +63,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +110,20 @@ struct options {
   /// one after another (the store reopened for each), --rounds times, alternating.
   std::vector<size_t> rescore_depths = {storage::default_rescore_depth};
   size_t rounds = 1;
+  /// store_options::read_threads of the store; with --search-only, several values are searched in
+  /// turn like --rescore-depth.
+  std::vector<size_t> read_threads = {store_options{}.read_threads};
+  /// backend_options::block_cache_mb of the store. A cold run at 100,000 memories emulates one
+  /// at 1M better with a small cache: there the default 256 MB hold under 1% of the vector
+  /// keyspaces, here they would hold the candidates an earlier search of the same query read.
+  size_t block_cache_mb = storage::backend_options{}.block_cache_mb;
+  /// store_options::read_part_keys.
+  size_t read_part_keys = store_options{}.read_part_keys;
+  /// --search-only: the page cache each timed search starts from, searched in turn: "warm" (as the
+  /// searches before left it) or "cold" (the store's files evicted from the page cache before
+  /// every timed search, as when the vector keyspaces far outgrow the memory: docs/BENCHMARKS.md,
+  /// "Cold re-score reads").
+  std::vector<std::string> page_cache = {"warm"};
   /// Fail (exit 3) if any embedder's or the fused recall@10 is below this; 0 = report only.
   double min_recall = 0;
   // A child's part (hidden options): ingest the first child_count memories of the data of
@@ -153,6 +168,64 @@ uint64_t device_write_bytes() {
   while (in >> key >> value)
     if (key == "write_bytes:") return value;
   return 0;
+}
+
+/// What /proc/self/io says this process read so far: bytes fetched from the block device and
+/// read system calls (pread included, whether the page cache answered or the device).
+struct read_counters {
+  uint64_t device_bytes = 0;
+  uint64_t syscalls = 0;
+};
+
+read_counters process_reads() {
+  std::ifstream in{"/proc/self/io"};
+  std::string key;
+  uint64_t value = 0;
+  read_counters out;
+  while (in >> key >> value) {
+    if (key == "read_bytes:") out.device_bytes = value;
+    if (key == "syscr:") out.syscalls = value;
+  }
+  return out;
+}
+
+/// Drops every file of the store under `path` from the page cache (posix_fadvise DONTNEED on each),
+/// so the next reads go to the device; other processes' files keep their cached pages. RocksDB's
+/// own block cache is not touched.
+void evict_from_page_cache(const std::string& path) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator{path, ec}; !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
+
+/// Reads every file of the store under `path` once, so the runs of --page-cache warm start with
+/// the whole store in the page cache (as a store smaller than the memory is after a while).
+void load_into_page_cache(const std::string& path) {
+  std::error_code ec;
+  std::vector<char> buffer(size_t{1} << 20);
+  for (auto it = fs::recursive_directory_iterator{path, ec}; !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    while (::read(fd, buffer.data(), buffer.size()) > 0) {
+    }
+    ::close(fd);
+  }
+}
+
+/// The one-minute load average (/proc/loadavg), recorded beside each search run.
+double load_average() {
+  std::ifstream in{"/proc/loadavg"};
+  double one = 0;
+  in >> one;
+  return one;
 }
 
 uint64_t directory_bytes(const std::string& path) {
@@ -221,6 +294,9 @@ store_options store_at(const options& o) {
   so.index_options.hnsw_ef_construction = o.ef_construction;
   so.index_options.hnsw_ef_search = o.ef;
   so.index_options.rescore_depth = o.rescore_depths.front();
+  so.read_threads = o.read_threads.front();
+  so.read_part_keys = o.read_part_keys;
+  so.backend_options.block_cache_mb = o.block_cache_mb;
   so.backend_options.vector_blob_files = o.vector_blob_files;
   so.checkpoint_every = o.checkpoint_every;
   so.checkpoint_fraction = o.checkpoint_fraction;
@@ -561,24 +637,43 @@ struct exact_answers {
 /// latency: per embedder at k 10 and at the fused depth, fused over every embedder.
 json search_phase(const options& o, const profile& prof, store& db,
                   const std::vector<std::vector<embedding>>& queries,
-                  const std::vector<std::vector<top_list>>& exact) {
+                  const std::vector<std::vector<top_list>>& exact, bool cold = false) {
   store_options defaults;
   json recall = json::object();
   std::vector<double> single_ms, e1_ms, fused_ms;
   json per_embedder = json::object();
+  // Per timed search: what it read from the device and how many read calls it made.
+  read_counters before;
+  auto start_search = [&] {
+    if (cold) evict_from_page_cache(o.dir + "/store");
+    before = process_reads();
+  };
+  auto reads_since = [&](read_counters& sum) {
+    auto now = process_reads();
+    sum.device_bytes += now.device_bytes - before.device_bytes;
+    sum.syscalls += now.syscalls - before.syscalls;
+  };
+  auto per_search = [&](const read_counters& sum) {
+    auto n = static_cast<double>(o.queries);
+    return json{{"device_kb", static_cast<double>(sum.device_bytes) / 1024 / n},
+                {"read_calls", static_cast<double>(sum.syscalls) / n}};
+  };
   for (size_t e = 0; e < prof.embedders.size(); ++e) {
     const auto& spec = prof.embedders[e];
     double sum = 0, deep_sum = 0;
     std::vector<double> own_ms, depth_ms;
+    read_counters own_reads, depth_reads;
     for (size_t q = 0; q < o.queries; ++q) {
       search_request req;
       req.embedder = spec.name;
       req.query = queries[q][e];
       req.k = 10;
       req.with_records = false;
+      start_search();
       auto t = steady::now();
       auto result = need(db.search(std::move(req)), "search " + spec.name);
       auto ms = seconds_since(t) * 1000;
+      reads_since(own_reads);
       single_ms.push_back(ms);
       own_ms.push_back(ms);
       if (spec.name == "E1") e1_ms.push_back(ms);
@@ -595,9 +690,11 @@ json search_phase(const options& o, const profile& prof, store& db,
       deep.query = queries[q][e];
       deep.k = defaults.fused_depth;
       deep.with_records = false;
+      start_search();
       t = steady::now();
       auto deep_result = need(db.search(std::move(deep)), "search " + spec.name);
       depth_ms.push_back(seconds_since(t) * 1000);
+      reads_since(depth_reads);
       // Recall at the fused depth: how much of the exact top list the fusion gets.
       size_t deep_found = 0;
       std::set<uuid> deep_ids;
@@ -609,14 +706,16 @@ json search_phase(const options& o, const profile& prof, store& db,
           truth.empty() ? 1.0 : static_cast<double>(deep_found) / static_cast<double>(truth.size());
     }
     recall[spec.name] = sum / static_cast<double>(o.queries);
-    per_embedder[spec.name] = {
-        {"p50", percentile_of(own_ms, 0.5)},
-        {"p99", percentile_of(own_ms, 0.99)},
-        {"fused_depth_p50", percentile_of(depth_ms, 0.5)},
-        {"fused_depth_p99", percentile_of(depth_ms, 0.99)},
-        {"recall_at_fused_depth", deep_sum / static_cast<double>(o.queries)}};
+    per_embedder[spec.name] = {{"p50", percentile_of(own_ms, 0.5)},
+                               {"p99", percentile_of(own_ms, 0.99)},
+                               {"fused_depth_p50", percentile_of(depth_ms, 0.5)},
+                               {"fused_depth_p99", percentile_of(depth_ms, 0.99)},
+                               {"recall_at_fused_depth", deep_sum / static_cast<double>(o.queries)},
+                               {"reads_per_search", per_search(own_reads)},
+                               {"reads_per_fused_depth_search", per_search(depth_reads)}};
   }
   double fused_sum = 0;
+  read_counters fused_reads;
   for (size_t q = 0; q < o.queries; ++q) {
     fused_search_request req;
     for (size_t e = 0; e < prof.embedders.size(); ++e)
@@ -624,9 +723,11 @@ json search_phase(const options& o, const profile& prof, store& db,
     req.k = 10;
     req.with_records = false;
     auto rrf_k = req.rrf_k;
+    start_search();
     auto t = steady::now();
     auto result = need(db.search_fused(std::move(req)), "fused search");
     fused_ms.push_back(seconds_since(t) * 1000);
+    reads_since(fused_reads);
     std::vector<uuid> found;
     for (const auto& h : result.hits)
       found.push_back(h.id);
@@ -639,8 +740,12 @@ json search_phase(const options& o, const profile& prof, store& db,
       {"E1", {{"p50", percentile_of(e1_ms, 0.5)}, {"p99", percentile_of(e1_ms, 0.99)}}},
       {"single_all_embedders",
        {{"p50", percentile_of(single_ms, 0.5)}, {"p99", percentile_of(single_ms, 0.99)}}},
-      {"fused_13", {{"p50", percentile_of(fused_ms, 0.5)}, {"p99", percentile_of(fused_ms, 0.99)}}},
+      {"fused_13",
+       {{"p50", percentile_of(fused_ms, 0.5)},
+        {"p99", percentile_of(fused_ms, 0.99)},
+        {"reads_per_search", per_search(fused_reads)}}},
       {"per_embedder", per_embedder}};
+  out["page_cache"] = cold ? "cold" : "warm";
   return out;
 }
 
@@ -847,26 +952,36 @@ json run_search_only(const options& o) {
   out["queries"] = o.queries;
   out["runs"] = json::array();
   for (size_t round = 0; round < o.rounds; ++round)
-    for (auto depth : o.rescore_depths) {
-      auto so = store_at(o);
-      so.create_if_missing = false;
-      so.index_options.rescore_depth = depth;
-      auto db = need(store::open(so), "open");
-      wait_until_settled(*db);
-      auto run = search_phase(o, prof, *db, queries, exact.lists);
-      need(db->close(), "close");
-      run["rescore_depth"] = depth;
-      run["round"] = round;
-      double lowest = 1;
-      for (const auto& [name, r] : run["recall_at_10"].items())
-        lowest = std::min(lowest, r.get<double>());
-      const auto& fused = run["search_ms"]["fused_13"];
-      std::cerr << "scale: round " << round << " rescore_depth " << depth << ": fused p50 "
-                << fused["p50"].get<double>() << " ms, p99 " << fused["p99"].get<double>()
-                << " ms; recall@10 fused " << run["recall_at_10"]["fused"].get<double>()
-                << ", lowest " << lowest << '\n';
-      out["runs"].push_back(std::move(run));
-    }
+    for (auto depth : o.rescore_depths)
+      for (auto threads : o.read_threads)
+        for (const auto& cache : o.page_cache) {
+          auto so = store_at(o);
+          so.create_if_missing = false;
+          so.index_options.rescore_depth = depth;
+          so.read_threads = threads;
+          auto db = need(store::open(so), "open");
+          wait_until_settled(*db);
+          if (cache == "warm") load_into_page_cache(o.dir + "/store");
+          auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
+          need(db->close(), "close");
+          run["rescore_depth"] = depth;
+          run["read_threads"] = threads;
+          run["read_part_keys"] = o.read_part_keys;
+          run["block_cache_mb"] = o.block_cache_mb;
+          run["load_average"] = load_average();
+          run["round"] = round;
+          double lowest = 1;
+          for (const auto& [name, r] : run["recall_at_10"].items())
+            lowest = std::min(lowest, r.get<double>());
+          const auto& ms = run["search_ms"];
+          std::cerr << "scale: round " << round << " rescore_depth " << depth << ", read_threads "
+                    << threads << ", " << cache << ": E1 p50 " << ms["E1"]["p50"].get<double>()
+                    << " ms, fused p50 " << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
+                    << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
+                    << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
+                    << "; load " << run["load_average"].get<double>() << '\n';
+          out["runs"].push_back(std::move(run));
+        }
   return out;
 }
 
@@ -921,6 +1036,9 @@ json run_parent(const options& o) {
   out["clients"] = o.clients;
   out["hnsw"] = {{"m", o.m}, {"ef_construction", o.ef_construction}, {"ef", o.ef}};
   out["vector_blob_files"] = o.vector_blob_files;
+  out["read_threads"] = o.read_threads.front();
+  out["read_part_keys"] = o.read_part_keys;
+  out["block_cache_mb"] = o.block_cache_mb;
   out["checkpoint"] = {{"every", o.checkpoint_every}, {"fraction", o.checkpoint_fraction}};
 
   // 1. Ingest in a child, every acknowledgement logged.
@@ -1154,6 +1272,25 @@ registrar scale_command{command{
       sub.add_option("--rescore-depth", o->rescore_depths,
                      "index_options::rescore_depth (0 = re-score k x oversample); with "
                      "--search-only several values, searched in turn")
+          ->capture_default_str();
+      sub.add_option("--read-threads", o->read_threads,
+                     "store_options::read_threads (0 = re-score reads on the searching thread); "
+                     "with --search-only several values, searched in turn")
+          ->check(CLI::Range(size_t{0}, size_t{1024}))
+          ->capture_default_str();
+      sub.add_option("--read-part-keys", o->read_part_keys,
+                     "store_options::read_part_keys (least keys in one part of a split read)")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+      sub.add_option("--block-cache-mb", o->block_cache_mb,
+                     "backend_options::block_cache_mb of the store (RocksDB's block cache)")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+      sub.add_option("--page-cache", o->page_cache,
+                     "--search-only: warm (the store's files read once before the run) or cold "
+                     "(evicted from the page cache before every timed search); several values are "
+                     "searched in turn")
+          ->check(CLI::IsMember({"warm", "cold"}))
           ->capture_default_str();
       sub.add_option("--rounds", o->rounds, "--search-only: rounds over the --rescore-depth values")
           ->check(CLI::PositiveNumber);

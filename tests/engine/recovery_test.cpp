@@ -369,6 +369,84 @@ BOOST_AUTO_TEST_CASE(torn_or_corrupt_ivf_snapshots_are_rebuilt_and_the_store_ans
   BOOST_CHECK(require(db->verify(), "verify").consistent);
 }
 
+BOOST_AUTO_TEST_CASE(a_read_pool_gives_the_answers_of_reads_on_the_searching_thread) {
+  // int8 dense embedders (below the HNSW threshold: a flat scan of codes, no background work, so
+  // the index is the same in both opens) re-score k x 3 candidates from the vector keyspace: once
+  // with each re-score read one multi_get on the searching thread, once split over a read pool
+  // into parts of one key. The answers are the same, ids and exact scores.
+  temp_dir dir{"read-pool"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  auto int8_profile = mixed_profile();
+  for (auto& e : int8_profile.embedders)
+    if (e.kind == embedder_kind::dense) {
+      e.index.structure = index_structure::ivf;
+      e.index.quantization = quantization::int8;
+    }
+  opts.profile = int8_profile;
+  memory_maker maker{int8_profile, 43};
+  std::vector<memory> all;
+  for (int i = 0; i < 300; ++i)
+    all.push_back(maker.make("a"));
+  std::vector<search_request> requests;
+  for (const auto& spec : int8_profile.embedders) {
+    if (spec.kind != embedder_kind::dense) continue;
+    for (size_t k : {5, 40}) {
+      search_request req;
+      req.embedder = spec.name;
+      req.query = maker.make_embedding(spec);
+      req.k = k;
+      req.with_records = false;
+      requests.push_back(req);
+    }
+  }
+  auto answers = [&](store& db) {
+    std::vector<std::vector<std::pair<uuid, float>>> out;
+    for (const auto& req : requests) {
+      out.emplace_back();
+      for (const auto& h : require(db.search(req), "search").hits)
+        out.back().emplace_back(h.id, h.score);
+    }
+    return out;
+  };
+  opts.read_threads = 0;
+  std::vector<std::vector<std::pair<uuid, float>>> on_the_caller;
+  {
+    auto db = open_store(opts);
+    require(db->put_batch(all), "put_batch");
+    on_the_caller = answers(*db);
+    require(db->close(), "close");
+  }
+  opts.read_threads = 3;
+  opts.read_part_keys = 1;
+  opts.read_split_device_bytes = 0; // split every read, from the page cache or not
+  auto db = open_store(opts);
+  BOOST_CHECK(answers(*db) == on_the_caller);
+  // And they are the exact scores, read back from the originals.
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const auto& spec = *int8_profile.find(requests[r].embedder);
+    std::map<uuid, double> exact;
+    for (const auto& ref : reference_ranking(all, spec, requests[r].query))
+      exact[ref.id] = ref.score;
+    BOOST_REQUIRE_EQUAL(on_the_caller[r].size(), requests[r].k);
+    for (const auto& [id, score] : on_the_caller[r]) {
+      BOOST_REQUIRE(exact.count(id) == 1);
+      BOOST_CHECK_CLOSE_FRACTION(static_cast<double>(score), exact[id] + 0.0, 1e-4);
+    }
+  }
+  require(db->close(), "close");
+  // Bad pool settings are refused before anything opens.
+  opts.read_part_keys = 0;
+  auto refused = store::open(opts);
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK(code_of(refused.error()) == ec::invalid_argument);
+  BOOST_CHECK_NE(describe(refused.error()).find("read_part_keys"), std::string::npos);
+  opts.read_part_keys = 1;
+  opts.read_threads = 5000;
+  refused = store::open(opts);
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK_NE(describe(refused.error()).find("read_threads 5000"), std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(a_multi_vector_store_above_its_threshold_rescores_from_the_vector_keyspace) {
   // The multi-vector embedder above a threshold of 32 memories per shard: once its index actor
   // trained the token centroids and filed the memories, filed memories keep int8 codes only and
