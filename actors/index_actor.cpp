@@ -1,10 +1,11 @@
 // The index actor: applies updates, answers searches, checkpoints its index (saved by a thread of
-// its own while updates wait in the handle's overlay); verify's index steps (check, clear, load)
-// are shard/verify.hpp's.
+// its own while updates wait in the handle's overlay), trains its k-means centroids on a thread of
+// their own; verify's index steps (check, clear, load) are shard/verify.hpp's.
 #include "telos/actors/index_actor.hpp"
 
 #include "telos/shard/index_overlay.hpp"
 #include "telos/shard/verify.hpp"
+#include "telos/storage/slow_trace.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -13,9 +14,16 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <mutex>
 #include <shared_mutex>
 #include <system_error>
+
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace telos {
 
@@ -44,7 +52,27 @@ public:
   }
 };
 
+/// Adds `nice` to the calling thread's nice value (Linux keeps one per thread); nothing where the
+/// system refuses or has no per-thread priority.
+void lower_thread_priority(int nice) {
+#ifdef __linux__
+  if (nice <= 0) return;
+  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int current = ::getpriority(PRIO_PROCESS, tid);
+  if (current == -1 && errno != 0) return;
+  ::setpriority(PRIO_PROCESS, tid, std::min(current + nice, 19));
+#else
+  (void)nice;
+#endif
+}
+
 } // namespace
+
+background_training::~background_training() {
+  stop = true;
+  if (thread.joinable()) thread.join();
+}
 
 background_save::~background_save() {
   if (!thread.joinable()) return;
@@ -55,6 +83,8 @@ background_save::~background_save() {
 }
 
 void index_state::apply(const index_update& update) {
+  slow_trace::span trace_{"apply", config.handle->index->spec().name,
+                          config.handle->applied.load()};
   auto& handle = *config.handle;
   if (frozen() && config.max_overlay > 0 &&
       handle.overlay.size() + update.upsert_ids.size() + update.removes.size() > config.max_overlay)
@@ -83,6 +113,8 @@ std::vector<hit> index_state::search(const embedding& query, uint32_t k, const f
 }
 
 size_t index_state::maintain() {
+  slow_trace::span trace_{"maintain", config.handle->index->spec().name,
+                          config.handle->applied.load()};
   if (frozen()) return 0; // the graph work goes on once the snapshot is saved
   // One vector per call, so the clock is read between insertions and the facade's searches on
   // other threads wait for one insertion at most.
@@ -92,6 +124,8 @@ size_t index_state::maintain() {
     size_t n = 0;
     {
       std::unique_lock guard{config.handle->lock};
+      // Before each vector: the last fresh one filed may make a retraining due.
+      start_training();
       n = index().maintain(1);
     }
     if (n == 0) break;
@@ -103,13 +137,16 @@ size_t index_state::maintain() {
 
 size_t index_state::drain(size_t upserts) {
   if (config.max_fresh == 0 || upserts == 0 || frozen()) return 0;
-  auto fresh = index().stats().fresh;
+  slow_trace::span trace_{"drain", config.handle->index->spec().name,
+                          config.handle->applied.load()};
+  auto fresh = index().fresh_count();
   if (fresh <= config.max_fresh) return 0;
   const size_t owed = std::min(fresh - config.max_fresh, config.drain_per_upsert * upserts);
   size_t moved = 0;
   while (moved < owed) {
     // One vector per lock, as in maintain(): the facade's searches wait for one insertion at most.
     std::unique_lock guard{config.handle->lock};
+    start_training(); // a training is no work an acknowledgement waits for
     auto n = index().maintain(1);
     if (n == 0) break;
     moved += n;
@@ -132,7 +169,59 @@ bool index_state::checkpoint_due() const {
          !config.handle->replaced;
 }
 
+void index_state::start_training() {
+  if (!config.background_training || training || frozen()) return;
+  auto handed = index().begin_training();
+  if (!handed) return;
+  auto job = std::make_unique<background_training>();
+  job->number = ++trainings_started;
+  job->index = config.handle->index.get();
+  job->training = std::move(handed);
+  try {
+    job->thread = std::thread{
+        [job = job.get(), nice = config.training_nice, hook = config.before_training, weak = self] {
+          lower_thread_priority(nice);
+          if (hook) hook();
+          job->training->run(job->stop);
+          if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+            caf::anon_send(caf::actor_cast<index_actor>(strong), atom::maintain_v, job->number);
+        }};
+  } catch (const std::system_error&) {
+    // No thread to be had: the index gets its training back (unfinished, so dropped) and
+    // maintain() steps its trainings from now on.
+    config.background_training = false;
+    index().end_training(std::move(job->training));
+    return;
+  }
+  training = std::move(job);
+}
+
+bool index_state::finish_training() {
+  if (!training) return false;
+  if (frozen()) {
+    // Installing changes the index: it waits for the save.
+    training->finished = true;
+    return false;
+  }
+  auto job = std::move(training);
+  if (job->thread.joinable()) job->thread.join();
+  std::unique_lock guard{config.handle->lock};
+  if (config.handle->index.get() == job->index) index().end_training(std::move(job->training));
+  return true;
+}
+
+void index_state::stop_training() {
+  if (!training) return;
+  auto job = std::move(training);
+  job->stop = true;
+  if (job->thread.joinable()) job->thread.join();
+  std::unique_lock guard{config.handle->lock};
+  if (config.handle->index.get() == job->index) index().end_training(std::move(job->training));
+}
+
 void index_state::start_checkpoint(index_actor self) {
+  slow_trace::span trace_{"ckpt_start", config.handle->index->spec().name,
+                          config.handle->applied.load()};
   auto job = std::make_unique<background_save>();
   job->number = ++saves_started;
   // From here until finish_checkpoint() nothing changes the index: updates go to the overlay,
@@ -148,6 +237,7 @@ void index_state::start_checkpoint(index_actor self) {
          sequence = job->sequence, number = job->number, hook = config.before_save,
          weak = caf::actor_cast<caf::weak_actor_ptr>(self), done = std::move(done)]() mutable {
           if (hook) hook();
+          slow_trace::span trace_{"ckpt_save", handle->index->spec().name, sequence};
           {
             // Shared, like a search: the actor takes the lock exclusively only after this thread
             // ended.
@@ -169,8 +259,13 @@ void index_state::start_checkpoint(index_actor self) {
 void index_state::finish_checkpoint() {
   if (!saving) return;
   auto job = std::move(saving);
+  double trace_t0 = slow_trace::now();
   auto done = job->result.get();
   job->thread.join();
+  slow_trace::note_since("ckpt_wait", config.handle->index->spec().name,
+                         config.handle->applied.load(), trace_t0);
+  slow_trace::span trace_{"ckpt_overlay", config.handle->index->spec().name,
+                          config.handle->applied.load()};
   auto& handle = *config.handle;
   {
     // Searches on other threads see the overlay until it is in the index, never neither.
@@ -196,6 +291,7 @@ void index_state::finish_checkpoint() {
 index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_state> self,
                                           index_actor_config config) {
   self->state.config = std::move(config);
+  self->state.self = caf::actor_cast<caf::weak_actor_ptr>(self);
   if (self->state.config.checkpoint_every > 0)
     self->state.next_checkpoint = std::max<uint64_t>(
         1, static_cast<uint64_t>(static_cast<double>(self->state.checkpoint_interval()) *
@@ -222,6 +318,8 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
   auto end_save = [self, schedule_maintenance, schedule_checkpoint, answer_flushes] {
     if (!self->state.frozen()) return;
     self->state.finish_checkpoint();
+    // A training that ended during the save installs its centroids now.
+    if (self->state.training && self->state.training->finished) self->state.finish_training();
     schedule_maintenance();
     schedule_checkpoint();
     answer_flushes();
@@ -230,12 +328,20 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
   schedule_maintenance();
   return {
       [=](atom::update, const index_update& update) -> atom::ok {
+        slow_trace::span trace_{"update", self->state.config.handle->index->spec().name,
+                                update.sequence};
         const bool was_frozen = self->state.frozen();
         self->state.apply(update);
         // apply() ends the save when the overlay is full: then what it held back goes on.
         if (was_frozen && !self->state.frozen()) {
           schedule_maintenance();
           answer_flushes();
+        }
+        if (!self->state.frozen()) {
+          // An update that makes a training due (the index reached its threshold) hands it to
+          // a thread before the backpressure below, which then does not wait for it.
+          std::unique_lock guard{self->state.config.handle->lock};
+          self->state.start_training();
         }
         self->state.drain(update.upsert_ids.size());
         if (!update.upsert_ids.empty() && !self->state.frozen()) schedule_maintenance();
@@ -257,6 +363,7 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
       },
       [=](atom::clear) -> atom::ok {
         end_save();
+        self->state.stop_training();
         clear_index(*self->state.config.handle);
         return atom::ok_v;
       },
@@ -297,6 +404,12 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         self->state.stepped = true;
         if (moved > 0) schedule_maintenance();
       },
+      [=](atom::maintain, uint64_t number) {
+        // The training thread with this number is done (one stopped by clear was handled).
+        auto& st = self->state;
+        if (st.training && st.training->number == number && st.finish_training())
+          schedule_maintenance();
+      },
       [=](atom::checkpoint) {
         auto& st = self->state;
         st.checkpoint_scheduled = false;
@@ -317,8 +430,10 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
       },
       [=](atom::close) -> atom::ok {
         // The shard snapshots the index once every actor stopped: the save in progress ends and
-        // the overlay goes into the index first.
+        // the overlay goes into the index first; a training in progress stops (the index keeps the
+        // centroids in force; a later open trains anew).
         end_save();
+        self->state.stop_training();
         for (auto& rp : self->state.flushes)
           rp.deliver(atom::ok_v);
         self->state.flushes.clear();

@@ -46,6 +46,7 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include "telos/storage/slow_trace.hpp"
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -246,6 +247,7 @@ int run_child(const options& o) {
   std::atomic<bool> failed{false};
   std::string failure;
   auto start = steady::now();
+  slow_trace::note("start", "-", slow_trace::now(), 0, 0);
   std::vector<std::thread> clients;
   for (size_t c = 0; c < o.clients; ++c)
     clients.emplace_back([&] {
