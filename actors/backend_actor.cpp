@@ -1,7 +1,6 @@
 // The backend actor: thin glue from messages to the blocking calls of shard/reads.hpp,
 // shard/verify.hpp (the rows' half of a verify) and the shard's graph.
 #include "telos/actors/backend_actor.hpp"
-#include "telos/storage/slow_trace.hpp"
 
 #include "telos/shard/reads.hpp"
 #include "telos/shard/verify.hpp"
@@ -128,7 +127,6 @@ backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<ba
   return {
       [=](atom::write, const write_batch& batch) -> caf::result<atom::ok> {
         const auto& c = self->state.config;
-        slow_trace::span trace_{"write", "-", 0};
         return lift(c.backend->write(batch, storage::write_options{c.sync_writes}));
       },
       [=](atom::get, const std::vector<uuid>& ids,

@@ -5,7 +5,6 @@
 
 #include "telos/shard/index_overlay.hpp"
 #include "telos/shard/verify.hpp"
-#include "telos/storage/slow_trace.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -83,8 +82,6 @@ background_save::~background_save() {
 }
 
 void index_state::apply(const index_update& update) {
-  slow_trace::span trace_{"apply", config.handle->index->spec().name,
-                          config.handle->applied.load()};
   auto& handle = *config.handle;
   if (frozen() && config.max_overlay > 0 &&
       handle.overlay.size() + update.upsert_ids.size() + update.removes.size() > config.max_overlay)
@@ -113,8 +110,6 @@ std::vector<hit> index_state::search(const embedding& query, uint32_t k, const f
 }
 
 size_t index_state::maintain() {
-  slow_trace::span trace_{"maintain", config.handle->index->spec().name,
-                          config.handle->applied.load()};
   if (frozen()) return 0; // the graph work goes on once the snapshot is saved
   // One vector per call, so the clock is read between insertions and the facade's searches on
   // other threads wait for one insertion at most.
@@ -137,8 +132,6 @@ size_t index_state::maintain() {
 
 size_t index_state::drain(size_t upserts) {
   if (config.max_fresh == 0 || upserts == 0 || frozen()) return 0;
-  slow_trace::span trace_{"drain", config.handle->index->spec().name,
-                          config.handle->applied.load()};
   auto fresh = index().fresh_count();
   if (fresh <= config.max_fresh) return 0;
   const size_t owed = std::min(fresh - config.max_fresh, config.drain_per_upsert * upserts);
@@ -220,8 +213,6 @@ void index_state::stop_training() {
 }
 
 void index_state::start_checkpoint(index_actor self) {
-  slow_trace::span trace_{"ckpt_start", config.handle->index->spec().name,
-                          config.handle->applied.load()};
   auto job = std::make_unique<background_save>();
   job->number = ++saves_started;
   // From here until finish_checkpoint() nothing changes the index: updates go to the overlay,
@@ -237,7 +228,6 @@ void index_state::start_checkpoint(index_actor self) {
          sequence = job->sequence, number = job->number, hook = config.before_save,
          weak = caf::actor_cast<caf::weak_actor_ptr>(self), done = std::move(done)]() mutable {
           if (hook) hook();
-          slow_trace::span trace_{"ckpt_save", handle->index->spec().name, sequence};
           {
             // Shared, like a search: the actor takes the lock exclusively only after this thread
             // ended.
@@ -259,13 +249,8 @@ void index_state::start_checkpoint(index_actor self) {
 void index_state::finish_checkpoint() {
   if (!saving) return;
   auto job = std::move(saving);
-  double trace_t0 = slow_trace::now();
   auto done = job->result.get();
   job->thread.join();
-  slow_trace::note_since("ckpt_wait", config.handle->index->spec().name,
-                         config.handle->applied.load(), trace_t0);
-  slow_trace::span trace_{"ckpt_overlay", config.handle->index->spec().name,
-                          config.handle->applied.load()};
   auto& handle = *config.handle;
   {
     // Searches on other threads see the overlay until it is in the index, never neither.
@@ -328,8 +313,6 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
   schedule_maintenance();
   return {
       [=](atom::update, const index_update& update) -> atom::ok {
-        slow_trace::span trace_{"update", self->state.config.handle->index->spec().name,
-                                update.sequence};
         const bool was_frozen = self->state.frozen();
         self->state.apply(update);
         // apply() ends the save when the overlay is full: then what it held back goes on.

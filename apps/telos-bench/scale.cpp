@@ -46,7 +46,6 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
-#include "telos/storage/slow_trace.hpp"
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -247,7 +246,6 @@ int run_child(const options& o) {
   std::atomic<bool> failed{false};
   std::string failure;
   auto start = steady::now();
-  slow_trace::note("start", "-", slow_trace::now(), 0, 0);
   std::vector<std::thread> clients;
   for (size_t c = 0; c < o.clients; ++c)
     clients.emplace_back([&] {
