@@ -72,9 +72,12 @@ struct index_actor_config {
   /// k-means trainings (vector_index::begin_training) run on a thread of their own, so that no
   /// update waits for one; false: maintain() steps them (each step counts 1 of the budget).
   bool background_training = true;
-  /// Added to the training thread's nice value (Linux: per thread; 0 = as the process): the
-  /// acknowledgements' threads come first, the training takes the CPU they leave.
-  int training_nice = 10;
+  /// Added to the training thread's nice value (Linux: per thread; 0 = as the process). Not
+  /// raised by default: at +10, on a machine loaded by other processes, E12's first training (tens
+  /// of seconds of CPU) got so little of it that it had not ended after 100,000 memories, and
+  /// every E12 search stayed exact meanwhile (docs/BENCHMARKS.md, "Training off the
+  /// acknowledgement path").
+  int training_nice = 0;
   /// Test hook: runs on the training thread before it trains.
   std::function<void()> before_training;
 };
