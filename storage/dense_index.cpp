@@ -10,7 +10,8 @@
 // A search deeper than index_options::rescore_depth re-scores one candidate per rank beyond it
 // (rescored_candidates).
 // Policy ivf replaces the graph by an inverted file: maintain() trains k-means centroids on a
-// sample of the fresh rows (in bounded steps, kmeans.hpp), then files each fresh row's code into
+// sample of the fresh rows (in bounded steps, kmeans.hpp, or handed to the owner to run on a thread
+// of its own: begin_training), then files each fresh row's code into
 // the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
 // fresh rows and the lists of the nprobe centroids nearest to the query, by code. Removal
 // swap-removes a row from its list.
