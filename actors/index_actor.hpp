@@ -3,7 +3,10 @@
 // the actor sends itself, and after each step it gives its scheduler worker back, so graph
 // insertion neither delays an acknowledgement nor starves the other actors of the system.
 // Periodic snapshots are written by a thread of their own while the index is frozen and updates
-// wait in an overlay, so no acknowledgement waits for a snapshot file.
+// wait in an overlay, so no acknowledgement waits for a snapshot file. k-means trainings (ivf
+// lists, MaxSim token centroids) run on a thread of their own too, so no acknowledgement waits for
+// one: the index keeps filing and serving meanwhile, and the actor installs the centroids when the
+// thread is done.
 #pragma once
 
 #include "telos/messages/actor_interfaces.hpp"
@@ -11,9 +14,12 @@
 #include "telos/shard/record_catalog.hpp"
 #include "telos/shard/snapshot_book.hpp"
 
+#include <caf/actor_control_block.hpp>
 #include <caf/fwd.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <caf/weak_intrusive_ptr.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -63,6 +69,38 @@ struct index_actor_config {
   /// Test hook: runs on the saving thread before it writes the snapshot (a test holds the save
   /// there to prove what is answered meanwhile).
   std::function<void()> before_save;
+  /// k-means trainings (vector_index::begin_training) run on a thread of their own, so that no
+  /// update waits for one; false: maintain() steps them (each step counts 1 of the budget).
+  bool background_training = true;
+  /// Added to the training thread's nice value (Linux: per thread; 0 = as the process). Not
+  /// raised by default: at +10, on a machine loaded by other processes, E12's first training (tens
+  /// of seconds of CPU) got so little of it that it had not ended after 100,000 memories, and
+  /// every E12 search stayed exact meanwhile (docs/BENCHMARKS.md, "Training off the
+  /// acknowledgement path").
+  int training_nice = 0;
+  /// Test hook: runs on the training thread before it trains.
+  std::function<void()> before_training;
+};
+
+/// A k-means training of the index running on a thread of its own
+/// (index_state::start_training).
+struct background_training {
+  background_training() = default;
+  background_training(const background_training&) = delete;
+  background_training& operator=(const background_training&) = delete;
+  /// Stops the training after its current step and joins the thread.
+  ~background_training();
+  /// Numbers the trainings of an actor: the thread's message names its training.
+  uint64_t number = 0;
+  /// The index that handed it out: a repair's clear replaces the index, and the training of the
+  /// old one is then dropped.
+  const storage::vector_index* index = nullptr;
+  /// The thread's until it sent its message.
+  std::unique_ptr<storage::kmeans_training> training;
+  std::atomic<bool> stop{false};
+  /// The thread is done but the index was frozen: the centroids are installed after the save.
+  bool finished = false;
+  std::thread thread;
 };
 
 /// A snapshot save in progress on a thread of its own (index_state::start_checkpoint).
@@ -101,6 +139,11 @@ struct index_state {
   uint64_t saves_started = 0;
   /// Flush requests that wait until no checkpoint is saved or due.
   std::vector<caf::typed_response_promise<atom::ok>> flushes;
+  /// The training in progress (config.background_training), and how many were started.
+  std::unique_ptr<background_training> training;
+  uint64_t trainings_started = 0;
+  /// The actor itself, for the threads' messages.
+  caf::weak_actor_ptr self;
 
   storage::vector_index& index() { return *config.handle->index; }
   bool frozen() const { return saving != nullptr; }
@@ -111,8 +154,19 @@ struct index_state {
   /// One maintenance step: moves fresh vectors into the graph until the budget of vectors or of
   /// time is spent. Returns how many moved (0: nothing left to do).
   size_t maintain();
-  /// Backpressure after an update of `upserts` vectors (max_fresh); returns how many moved.
+  /// Backpressure after an update of `upserts` vectors (max_fresh); returns how many moved. A
+  /// training is no work it waits for (start_training takes it off the actor).
   size_t drain(size_t upserts);
+  /// With config.background_training: hands a training the index has due to a thread of its
+  /// own, which sends the actor (maintain, number) when it is done. Nothing while one runs or the
+  /// index is frozen. The caller holds the handle's lock exclusively.
+  void start_training();
+  /// The training thread is done: installs its centroids (after the save, when the index is
+  /// frozen). True when installed.
+  bool finish_training();
+  /// Ends a training in progress at once (clear, close): its thread stops after its current step;
+  /// finished centroids are installed, unfinished ones dropped.
+  void stop_training();
   /// Changes between two checkpoints: checkpoint_fraction f of the index, at least
   /// checkpoint_every / 20 and at most checkpoint_every. A checkpoint rewrites the whole index, so
   /// a fixed interval would cost writes in proportion to the index's size for every change; f

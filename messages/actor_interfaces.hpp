@@ -314,6 +314,8 @@ using index_actor = caf::typed_actor<
     caf::replies_to<atom::stats>::with<index_info>,
     /// Moves one budget of fresh vectors into the ANN graph; the actor sends this to itself.
     caf::reacts_to<atom::maintain>,
+    /// The background training with this number is done (sent by its thread).
+    caf::reacts_to<atom::maintain, uint64_t>,
     /// Starts saving the index as the shard's snapshot of it in the background; the actor sends
     /// this to itself once enough vectors changed since the last one.
     caf::reacts_to<atom::checkpoint>,

@@ -10,7 +10,8 @@
 // A search deeper than index_options::rescore_depth re-scores one candidate per rank beyond it
 // (rescored_candidates).
 // Policy ivf replaces the graph by an inverted file: maintain() trains k-means centroids on a
-// sample of the fresh rows (in bounded steps, kmeans.hpp), then files each fresh row's code into
+// sample of the fresh rows (in bounded steps, kmeans.hpp, or handed to the owner to run on a thread
+// of its own: begin_training), then files each fresh row's code into
 // the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
 // fresh rows and the lists of the nprobe centroids nearest to the query, by code. Removal
 // swap-removes a row from its list.
@@ -469,6 +470,23 @@ public:
     return done;
   }
 
+  std::unique_ptr<kmeans_training> begin_training() override {
+    if (!ivf_policy() || training_out_) return nullptr;
+    // A training maintain() already started goes out as it is: its steps so far count.
+    if (!ivf_training_ && ((ivf_ ? !retrain_due() : !wants_graph()) || !start_ivf_training()))
+      return nullptr;
+    training_out_ = true;
+    return std::move(ivf_training_);
+  }
+
+  void end_training(std::unique_ptr<kmeans_training> training) override {
+    if (!training_out_) return;
+    training_out_ = false;
+    if (!training || !training->done()) return;
+    ivf_training_ = std::move(training);
+    finish_ivf_training();
+  }
+
   void set_nprobe(size_t nprobe) override { opts_.ivf_nprobe = nprobe; }
 
   /// Lists a search of an inverted file scans.
@@ -495,10 +513,12 @@ public:
     if (rebuild_) rebuild_->next.graph->ef_ = search_ef();
   }
 
+  size_t fresh_count() const override { return wants_graph() ? fresh_live() : 0; }
+
   index_stats stats() const override {
     index_stats s;
     s.vectors = where_.size();
-    s.fresh = wants_graph() ? fresh_live() : 0;
+    s.fresh = fresh_count();
     s.memory_bytes = fresh_vectors_.capacity() * sizeof(float) +
                      fresh_ids_.capacity() * sizeof(uuid) + hash_map_bytes(where_);
     if (graph_) s.memory_bytes += graph_->memory_bytes();
@@ -594,7 +614,7 @@ private:
 
   bool wants_graph() const {
     if (spec_.index.structure == index_structure::flat) return false;
-    return graph_ != nullptr || ivf_ != nullptr || ivf_training_ != nullptr ||
+    return graph_ != nullptr || ivf_ != nullptr || ivf_training_ != nullptr || training_out_ ||
            where_.size() >= std::max<size_t>(opts_.hnsw_threshold, 1);
   }
 
@@ -650,7 +670,9 @@ private:
       ++fresh_head_;
       ++done;
     }
-    if (!ivf_training_ && (!ivf_ || retrain_due()) && !start_ivf_training()) return done;
+    // A training handed out (begin_training) is not started again nor stepped here.
+    if (!ivf_training_ && !training_out_ && (!ivf_ || retrain_due()) && !start_ivf_training())
+      return done;
     while (done < budget && ivf_training_) {
       ++done;
       if (ivf_training_->step()) finish_ivf_training();
@@ -669,7 +691,7 @@ private:
   }
 
   bool retrain_due() const {
-    return ivf_ && !ivf_next_ && opts_.ivf_lists == 0 && fresh_live() == 0 &&
+    return ivf_ && !ivf_next_ && !training_out_ && opts_.ivf_lists == 0 && fresh_live() == 0 &&
            where_.size() >= ivf_retrain_growth * std::max<size_t>(ivf_->trained_at, 1);
   }
 
@@ -1291,6 +1313,7 @@ private:
     ivf_next_.reset();
     ivf_move_list_ = 0;
     ivf_training_.reset();
+    training_out_ = false;
     where_.clear();
     last_error_.clear();
   }
@@ -1409,6 +1432,8 @@ private:
   std::unique_ptr<kmeans_training> ivf_training_;
   /// Vectors sampled from when the running training started.
   size_t ivf_training_at_ = 0;
+  /// The training is out with the owner (begin_training) until end_training().
+  bool training_out_ = false;
   std::unordered_map<uuid, location> where_;
   std::string last_error_;
 };

@@ -72,6 +72,12 @@ bool kmeans_training::step(size_t work) {
   return ++iteration_ >= iterations_;
 }
 
+bool kmeans_training::run(const std::atomic<bool>& stop) {
+  while (!done() && !stop.load(std::memory_order_relaxed))
+    step();
+  return done();
+}
+
 size_t kmeans_training::memory_bytes() const {
   return (sample_.capacity() + centroids_.capacity() + sums_.capacity() + scores_.capacity()) *
              sizeof(float) +

@@ -1,8 +1,9 @@
 // k-means trained in steps of bounded work, so the index actor that drives it never blocks for
-// long: the MaxSim index's token centroids and the dense IVF index's list centroids (internal to
-// storage/).
+// long, or run to its end on a thread of the index actor's own (vector_index::begin_training): the
+// MaxSim index's token centroids and the dense IVF index's list centroids.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <random>
@@ -38,6 +39,11 @@ public:
   /// nearest centroid; at the end of the sample moves the centroids. True once the last
   /// iteration ended: centroids() are then the result.
   bool step(size_t work = kmeans_step_work);
+
+  /// Steps until the last iteration ended or `stop` is set (checked between steps): what an index's
+  /// owner runs on a thread of its own (vector_index::begin_training). The centroids are those
+  /// that step() alone would give. Returns done().
+  bool run(const std::atomic<bool>& stop);
 
   bool done() const { return iteration_ >= iterations_; }
   size_t centroid_count() const { return counts_.size(); }

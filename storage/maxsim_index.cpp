@@ -194,7 +194,8 @@ public:
     size_t done = 0;
     while (done < budget) {
       if (!trained()) {
-        if (!training_ && !start_training()) break;
+        // A training handed out (begin_training) is not started again nor stepped here.
+        if (training_out_ || (!training_ && !start_training())) break;
         if (training_->step()) finish_training();
         ++done;
         continue;
@@ -228,14 +229,38 @@ public:
     return done;
   }
 
+  std::unique_ptr<kmeans_training> begin_training() override {
+    if (training_out_) return nullptr;
+    // A training maintain() already started goes out as it is: its steps so far count. A
+    // retraining starts, as in maintain(), once nothing is fresh.
+    if (!training_) {
+      const bool due = trained() ? fresh_.empty() && !moving_ && retrain_due() : true;
+      if (!due || !start_training()) return nullptr;
+    }
+    training_out_ = true;
+    return std::move(training_);
+  }
+
+  void end_training(std::unique_ptr<kmeans_training> training) override {
+    if (!training_out_) return;
+    training_out_ = false;
+    if (!training || !training->done()) return;
+    training_ = std::move(training);
+    finish_training();
+  }
+
   void set_ef_search(size_t) override {}
+
+  size_t fresh_count() const override {
+    return trained() ? fresh_.size() : (training_ || training_out_ ? documents_.size() : 0);
+  }
 
   index_stats stats() const override {
     index_stats s;
     s.vectors = documents_.size();
     // Above the threshold, the memories not filed under centroids yet (all of them while the
     // centroids train); they are scored exactly by every search.
-    s.fresh = trained() ? fresh_.size() : (training_ ? documents_.size() : 0);
+    s.fresh = fresh_count();
     s.memory_bytes = held_.capacity() * sizeof(float) + codes_.capacity() * sizeof(uint32_t) +
                      int8_rows_.capacity() + int8_scales_.capacity() * sizeof(float) +
                      documents_.capacity() * sizeof(document) + hash_map_bytes(slot_of_) +
@@ -364,7 +389,7 @@ private:
   /// square root of the tokens then), so lists stay about as long as at the first training.
   bool retrain_due() const {
     if (opts_.maxsim_centroids != 0 || opts_.maxsim_retrain_growth == 0 || !trained() || moving_ ||
-        training_)
+        training_ || training_out_)
       return false;
     const double at_training =
         std::pow(static_cast<double>(centroid_count()) / centroids_per_sqrt_token, 2.0);
@@ -835,6 +860,7 @@ private:
     move_list_ = 0;
     fresh_.clear();
     training_.reset();
+    training_out_ = false;
   }
 
   expected<void> read_snapshot(const std::string& path) {
@@ -1003,6 +1029,8 @@ private:
   /// Slots of the memories not filed yet (only once trained).
   std::vector<uint32_t> fresh_;
   std::unique_ptr<kmeans_training> training_;
+  /// The training is out with the owner (begin_training) until end_training().
+  bool training_out_ = false;
 };
 
 } // namespace

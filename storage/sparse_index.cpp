@@ -164,6 +164,8 @@ public:
 
   void set_ef_search(size_t) override {}
 
+  size_t fresh_count() const override { return 0; }
+
   index_stats stats() const override {
     index_stats s;
     s.vectors = slot_of_.size();

@@ -22,6 +22,7 @@
 #include "telos/messages/memory.hpp"
 #include "telos/messages/profile.hpp"
 #include "telos/messages/search.hpp"
+#include "telos/storage/kmeans.hpp"
 
 #include <cstddef>
 #include <functional>
@@ -174,6 +175,19 @@ public:
   /// owner is idle.
   virtual size_t maintain(size_t budget) = 0;
 
+  /// Training off the owner's thread: when the next work maintain() would do is a k-means
+  /// training (a dense ivf index at its threshold or due for retraining, a MaxSim index's token
+  /// centroids), samples its rows and hands the training out, for the owner to run to its end
+  /// elsewhere (kmeans_training::run, holding no lock of the index) and give back with
+  /// end_training(); nullptr when none is due. Until it comes back, maintain() does everything
+  /// else (files fresh vectors under the centroids in force, moves rows to retrained ones) and
+  /// trains nothing. The centroids are those maintain()'s own steps would have trained.
+  virtual std::unique_ptr<kmeans_training> begin_training() { return nullptr; }
+  /// Installs the centroids of a training that begin_training() handed out and that ran to its
+  /// end. A null or unfinished one is dropped: a later begin_training() (or maintain()) samples
+  /// anew.
+  virtual void end_training(std::unique_ptr<kmeans_training>) {}
+
   /// Sets the query-time breadth of HNSW search (index_options::hnsw_ef_search; 0: grows with
   /// the graph); exact structures ignore it.
   virtual void set_ef_search(size_t ef) = 0;
@@ -183,6 +197,9 @@ public:
 
   virtual index_stats stats() const = 0;
   size_t size() const { return stats().vectors; }
+  /// stats().fresh without the rest (which may walk the whole index): the write path's
+  /// backpressure asks it after every update.
+  virtual size_t fresh_count() const { return stats().fresh; }
 
   /// Writes the whole index state to `path` (a file; the index may add sibling files with
   /// `path` as prefix). Atomic: a crash leaves the previous snapshot or the new one.

@@ -442,4 +442,84 @@ BOOST_AUTO_TEST_CASE(filtered_searches_see_the_overlay_through_the_filter) {
   BOOST_CHECK_EQUAL(handle.index->size(), 5u);
 }
 
+BOOST_AUTO_TEST_CASE(updates_are_acknowledged_while_the_index_trains_on_a_thread_of_its_own) {
+  caf::actor_system_config cfg;
+  register_telos(cfg);
+  caf::actor_system sys{cfg};
+  constexpr uint32_t dim = 16;
+  embedder spec{"e", embedder_kind::dense, dim, metric::cosine};
+  spec.index.structure = index_structure::ivf;
+  auto handle = std::make_shared<index_handle>();
+  handle->options.hnsw_threshold = 40;
+  handle->options.ivf_lists = 4;
+  handle->index = storage::make_vector_index(spec, handle->options);
+  // The same vectors through an index whose maintain() steps its training: the reference.
+  auto stepped = storage::make_vector_index(spec, handle->options);
+  std::promise<void> entered;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  index_actor_config ic;
+  ic.handle = handle;
+  ic.catalog = std::make_shared<record_catalog>();
+  ic.max_fresh = 8;
+  ic.before_training = [&entered, released] {
+    entered.set_value();
+    released.wait();
+  };
+  auto index = spawn_index(sys, ic);
+  caf::scoped_actor self{sys};
+  auto chunk = spread_vectors(44, dim);
+  // 40 vectors reach the threshold: the training goes to its thread, which holds in the hook,
+  // and the update is acknowledged all the same (its backpressure owes no training steps).
+  ask<atom::ok>(self, index, atom::update_v, update_of(1, chunk, 0, 40));
+  entered.get_future().wait();
+  for (size_t i = 0; i < 40; ++i)
+    stepped->upsert(chunk.ids[i], chunk.embeddings[i]);
+  BOOST_CHECK_EQUAL(stepped->maintain(1), 1u); // sampled at the same 40 vectors
+  // Training: the next update is acknowledged too, every vector is fresh and found exactly.
+  ask<atom::ok>(self, index, atom::update_v, update_of(2, chunk, 40, 44));
+  for (size_t i = 40; i < 44; ++i)
+    stepped->upsert(chunk.ids[i], chunk.embeddings[i]);
+  auto info = ask<index_info>(self, index, atom::stats_v);
+  BOOST_CHECK_EQUAL(info.structure, "flat");
+  BOOST_CHECK_EQUAL(info.fresh, 44u);
+  BOOST_CHECK_EQUAL(info.sequence, 2u);
+  for (size_t i = 0; i < 44; i += 5) {
+    auto hits =
+        ask<std::vector<hit>>(self, index, atom::search_v, chunk.embeddings[i], 1u, filter{});
+    BOOST_REQUIRE_EQUAL(hits.size(), 1u);
+    BOOST_CHECK(hits[0].id == chunk.ids[i]);
+  }
+  // Released, the thread ends, the actor installs the lists and files every vector. (The thread
+  // runs on its own: the test asks until that shows, for a minute at most.)
+  release.set_value();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  do {
+    info = ask<index_info>(self, index, atom::stats_v);
+  } while ((info.structure != "ivf" || info.fresh != 0) &&
+           std::chrono::steady_clock::now() < deadline);
+  BOOST_CHECK_EQUAL(info.structure, "ivf");
+  BOOST_CHECK_EQUAL(info.fresh, 0u);
+  BOOST_CHECK_EQUAL(info.vectors, 44u);
+  while (stepped->maintain(64) > 0) {
+  }
+  // The same lists as the stepped training: with one list probed, the same answers.
+  {
+    std::unique_lock guard{handle->lock};
+    handle->index->set_nprobe(1);
+  }
+  stepped->set_nprobe(1);
+  for (size_t i = 0; i < 44; ++i) {
+    auto got =
+        ask<std::vector<hit>>(self, index, atom::search_v, chunk.embeddings[i], 10u, filter{});
+    auto want = stepped->search(chunk.embeddings[i], 10);
+    BOOST_REQUIRE_EQUAL(got.size(), want.size());
+    for (size_t r = 0; r < got.size(); ++r) {
+      BOOST_CHECK(got[r].id == want[r].id);
+      BOOST_CHECK_EQUAL(got[r].score, want[r].score);
+    }
+  }
+  ask<atom::ok>(self, index, atom::close_v);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -276,6 +276,24 @@ inline void check_same_results(size_t k, const telos::storage::vector_index& a,
   }
 }
 
+/// maintain() until nothing is left to do, as an index actor does it: every training the index
+/// hands out (begin_training) runs to its end at once and goes back. Returns how many went out.
+inline size_t drain_handing_out_trainings(telos::storage::vector_index& index) {
+  size_t handed_out = 0;
+  for (;;) {
+    if (auto training = index.begin_training()) {
+      ++handed_out;
+      // One at a time.
+      BOOST_CHECK(!index.begin_training());
+      std::atomic<bool> stop{false};
+      BOOST_REQUIRE(training->run(stop));
+      index.end_training(std::move(training));
+      continue;
+    }
+    if (index.maintain(1) == 0) return handed_out;
+  }
+}
+
 /// A dense embedder of dimension `dim` with index policy structure `s` and quantisation `q`.
 inline telos::embedder policy_spec(uint32_t dim, telos::metric m, telos::quantization q,
                                    telos::index_structure s) {

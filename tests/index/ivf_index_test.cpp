@@ -420,4 +420,76 @@ BOOST_AUTO_TEST_CASE(an_ivf_index_retrains_as_it_grows_and_answers_throughout) {
   BOOST_CHECK_GE(r, 0.95);
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_training_handed_out_gives_the_stepped_centroids_and_the_index_serves_meanwhile) {
+  // Two indexes get the same vectors in the same order: one trains in maintain() steps, the other
+  // hands its trainings out (as the index actor does, to a thread); both the first training (at
+  // 400 vectors) and the retraining (at 4 x 400) must leave the same lists.
+  index_options opts;
+  opts.hnsw_threshold = 400;
+  auto spec = ivf_spec(32, metric::cosine, quantization::int8);
+  ivf_fixture stepped{spec, opts};
+  ivf_fixture handing{spec, opts};
+  clustered_data data{32, 12, 83};
+  auto put_both = [&](uint64_t from, uint64_t to) {
+    for (uint64_t i = from; i < to; ++i) {
+      auto v = data.next();
+      stepped.put(id_of(i), v);
+      handing.put(id_of(i), v);
+    }
+  };
+  put_both(0, 400);
+  BOOST_CHECK_EQUAL(stepped.index->maintain(1), 1u); // sampled, one step
+  auto training = handing.index->begin_training();
+  BOOST_REQUIRE(training);
+  BOOST_CHECK(!handing.index->begin_training());
+  // While the training is out the index trains nothing, counts every vector fresh and answers
+  // exactly, also for vectors written meanwhile.
+  put_both(400, 500);
+  BOOST_CHECK_EQUAL(handing.index->maintain(1000), 0u);
+  BOOST_CHECK_EQUAL(handing.index->stats().fresh, 500u);
+  BOOST_CHECK_EQUAL(handing.index->stats().structure, "flat");
+  auto qv = data.next();
+  check_exact_top_k(handing.index->search(embedding::dense(qv), 10), handing.truth(qv), 10);
+  std::atomic<bool> stop{false};
+  BOOST_REQUIRE(training->run(stop));
+  handing.index->end_training(std::move(training));
+  BOOST_CHECK_EQUAL(handing.index->stats().structure, "ivf");
+  BOOST_CHECK_EQUAL(drain_handing_out_trainings(*handing.index), 0u);
+  stepped.drain();
+  // Grown past 4 x 400: both retrain, the second by handing the training out.
+  put_both(500, 1800);
+  stepped.drain();
+  BOOST_CHECK_EQUAL(drain_handing_out_trainings(*handing.index), 1u);
+  for (auto* f : {&stepped, &handing}) {
+    BOOST_CHECK_EQUAL(f->index->stats().fresh, 0u);
+    BOOST_CHECK_EQUAL(f->index->size(), 1800u);
+    // One list per search: equal answers need equal lists.
+    f->index->set_nprobe(1);
+  }
+  std::vector<embedding> queries;
+  for (int q = 0; q < 40; ++q)
+    queries.push_back(embedding::dense(data.next()));
+  check_same_results(10, *stepped.index, *handing.index, queries);
+  // A training dropped unfinished (its owner closed) is started anew later.
+  for (auto* f : {&stepped, &handing})
+    f->index->set_nprobe(0);
+  put_both(1800, 7300);
+  stepped.drain();
+  // (The retraining is due once the new vectors are filed.)
+  std::unique_ptr<telos::storage::kmeans_training> dropped;
+  while (!(dropped = handing.index->begin_training()))
+    BOOST_REQUIRE_GT(handing.index->maintain(1), 0u);
+  handing.index->end_training(std::move(dropped));
+  // The old lists still serve every vector.
+  BOOST_CHECK_EQUAL(handing.index->stats().fresh, 0u);
+  qv = data.next();
+  BOOST_CHECK_GE(recall(handing.index->search(embedding::dense(qv), 10), handing.truth(qv), 10),
+                 0.5);
+  BOOST_CHECK_EQUAL(drain_handing_out_trainings(*handing.index), 1u);
+  for (auto* f : {&stepped, &handing})
+    f->index->set_nprobe(1);
+  check_same_results(10, *stepped.index, *handing.index, queries);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

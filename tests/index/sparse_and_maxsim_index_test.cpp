@@ -227,4 +227,52 @@ BOOST_AUTO_TEST_CASE(maxsim_upsert_replaces_remove_removes_and_filters_apply) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_handed_out_maxsim_training_gives_the_stepped_centroids) {
+  // Two indexes get the same memories in the same order: one trains its token centroids in
+  // maintain() steps, the other hands its trainings out (as the index actor does, to a thread);
+  // the first training (at the threshold) and the retraining (grown 2-fold) must agree.
+  index_options opts;
+  opts.maxsim_threshold = 100;
+  opts.maxsim_retrain_growth = 2;
+  auto stepped = make_vector_index(multi_spec(16), opts);
+  auto handing = make_vector_index(multi_spec(16), opts);
+  std::mt19937 rng{31};
+  auto put_both = [&](uint64_t from, uint64_t to) {
+    for (uint64_t i = from; i < to; ++i) {
+      auto e = random_multi(rng, 16, 1 + i % 5);
+      stepped->upsert(id_of(i), e);
+      handing->upsert(id_of(i), e);
+    }
+  };
+  std::vector<embedding> queries;
+  for (int q = 0; q < 20; ++q)
+    queries.push_back(random_multi(rng, 16, 1 + q % 4));
+  put_both(0, 100);
+  BOOST_CHECK_EQUAL(stepped->maintain(1), 1u); // sampled, one step
+  auto training = handing->begin_training();
+  BOOST_REQUIRE(training);
+  BOOST_CHECK(!handing->begin_training());
+  // While it is out: nothing trains, every memory counts as fresh, searches stay exact.
+  put_both(100, 150);
+  BOOST_CHECK_EQUAL(handing->maintain(1000), 0u);
+  BOOST_CHECK_EQUAL(handing->stats().fresh, 150u);
+  BOOST_CHECK_EQUAL(handing->stats().structure, "maxsim");
+  check_same_results(10, *stepped, *handing, queries);
+  std::atomic<bool> stop{false};
+  BOOST_REQUIRE(training->run(stop));
+  handing->end_training(std::move(training));
+  BOOST_CHECK_EQUAL(handing->stats().structure, "maxsim-centroids");
+  BOOST_CHECK_EQUAL(drain_handing_out_trainings(*handing), 0u);
+  while (stepped->maintain(1000) > 0) {
+  }
+  check_same_results(10, *stepped, *handing, queries);
+  put_both(150, 500);
+  while (stepped->maintain(1000) > 0) {
+  }
+  BOOST_CHECK_EQUAL(drain_handing_out_trainings(*handing), 1u);
+  BOOST_CHECK_EQUAL(handing->stats().fresh, 0u);
+  BOOST_CHECK_EQUAL(handing->size(), 500u);
+  check_same_results(10, *stepped, *handing, queries);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
