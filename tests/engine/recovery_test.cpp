@@ -106,6 +106,43 @@ void restart_gives_identical_answers(storage::backend_kind kind) {
   }
 }
 
+/// mixed_profile() with every dense embedder on policy ivf with int8 codes.
+profile ivf_int8_profile() {
+  auto prof = mixed_profile();
+  for (auto& e : prof.embedders)
+    if (e.kind == embedder_kind::dense) {
+      e.index.structure = index_structure::ivf;
+      e.index.quantization = quantization::int8;
+    }
+  return prof;
+}
+
+/// Five searches of each dense embedder of `prof` return 5 hits each, every one carrying its exact
+/// f32 score against `all`.
+void check_dense_searches_score_exactly(store& db, const profile& prof, memory_maker& maker,
+                                        const std::vector<memory>& all) {
+  for (const auto& spec : prof.embedders) {
+    if (spec.kind != embedder_kind::dense) continue;
+    for (int q = 0; q < 5; ++q) {
+      search_request req;
+      req.embedder = spec.name;
+      req.query = maker.make_embedding(spec);
+      req.k = 5;
+      req.with_records = false;
+      auto hits = require(db.search(req), "search").hits;
+      auto reference = reference_ranking(all, spec, req.query);
+      BOOST_REQUIRE_EQUAL(hits.size(), 5u);
+      std::map<uuid, double> exact;
+      for (const auto& r : reference)
+        exact[r.id] = r.score;
+      for (const auto& h : hits) {
+        BOOST_REQUIRE(exact.count(h.id) == 1);
+        BOOST_CHECK_CLOSE_FRACTION(static_cast<double>(h.score), exact[h.id] + 0.0, 1e-4);
+      }
+    }
+  }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(engine_recovery)
@@ -250,12 +287,7 @@ BOOST_AUTO_TEST_CASE(an_ivf_store_reopens_from_its_snapshots_with_exact_scores) 
   // and every hit's score is the exact one (re-scored from the vector keyspace).
   temp_dir dir{"ivf"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
-  auto ivf_profile = mixed_profile();
-  for (auto& e : ivf_profile.embedders)
-    if (e.kind == embedder_kind::dense) {
-      e.index.structure = index_structure::ivf;
-      e.index.quantization = quantization::int8;
-    }
+  auto ivf_profile = ivf_int8_profile();
   opts.profile = ivf_profile;
   opts.index_options.hnsw_threshold = 32;
   memory_maker maker{ivf_profile, 31};
@@ -271,26 +303,7 @@ BOOST_AUTO_TEST_CASE(an_ivf_store_reopens_from_its_snapshots_with_exact_scores) 
   BOOST_CHECK(mentions(db->recovery_report(), "snapshot"));
   BOOST_CHECK(!mentions(db->recovery_report(), "rebuilt"));
   BOOST_CHECK_EQUAL(require(db->count(), "count"), 600u);
-  for (const auto& spec : ivf_profile.embedders) {
-    if (spec.kind != embedder_kind::dense) continue;
-    for (int q = 0; q < 5; ++q) {
-      search_request req;
-      req.embedder = spec.name;
-      req.query = maker.make_embedding(spec);
-      req.k = 5;
-      req.with_records = false;
-      auto hits = require(db->search(req), "search").hits;
-      auto reference = reference_ranking(all, spec, req.query);
-      BOOST_REQUIRE_EQUAL(hits.size(), 5u);
-      std::map<uuid, double> exact;
-      for (const auto& r : reference)
-        exact[r.id] = r.score;
-      for (const auto& h : hits) {
-        BOOST_REQUIRE(exact.count(h.id) == 1);
-        BOOST_CHECK_CLOSE_FRACTION(static_cast<double>(h.score), exact[h.id] + 0.0, 1e-4);
-      }
-    }
-  }
+  check_dense_searches_score_exactly(*db, ivf_profile, maker, all);
   BOOST_CHECK(require(db->verify(), "verify").consistent);
 }
 
@@ -300,12 +313,7 @@ BOOST_AUTO_TEST_CASE(torn_or_corrupt_ivf_snapshots_are_rebuilt_and_the_store_ans
   // keyspace, every other index loads its snapshot, and the answers carry the exact scores.
   temp_dir dir{"ivf-torn"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
-  auto ivf_profile = mixed_profile();
-  for (auto& e : ivf_profile.embedders)
-    if (e.kind == embedder_kind::dense) {
-      e.index.structure = index_structure::ivf;
-      e.index.quantization = quantization::int8;
-    }
+  auto ivf_profile = ivf_int8_profile();
   opts.profile = ivf_profile;
   opts.index_options.hnsw_threshold = 32;
   memory_maker maker{ivf_profile, 43};
@@ -346,26 +354,7 @@ BOOST_AUTO_TEST_CASE(torn_or_corrupt_ivf_snapshots_are_rebuilt_and_the_store_ans
       BOOST_CHECK_MESSAGE(line.find(": snapshot") != std::string::npos, line);
   }
   BOOST_CHECK_EQUAL(require(db->count(), "count"), 400u);
-  for (const auto& spec : ivf_profile.embedders) {
-    if (spec.kind != embedder_kind::dense) continue;
-    for (int q = 0; q < 5; ++q) {
-      search_request req;
-      req.embedder = spec.name;
-      req.query = maker.make_embedding(spec);
-      req.k = 5;
-      req.with_records = false;
-      auto hits = require(db->search(req), "search").hits;
-      auto reference = reference_ranking(all, spec, req.query);
-      BOOST_REQUIRE_EQUAL(hits.size(), 5u);
-      std::map<uuid, double> exact;
-      for (const auto& r : reference)
-        exact[r.id] = r.score;
-      for (const auto& h : hits) {
-        BOOST_REQUIRE(exact.count(h.id) == 1);
-        BOOST_CHECK_CLOSE_FRACTION(static_cast<double>(h.score), exact[h.id] + 0.0, 1e-4);
-      }
-    }
-  }
+  check_dense_searches_score_exactly(*db, ivf_profile, maker, all);
   BOOST_CHECK(require(db->verify(), "verify").consistent);
 }
 
@@ -376,12 +365,7 @@ BOOST_AUTO_TEST_CASE(a_read_pool_gives_the_answers_of_reads_on_the_searching_thr
   // into parts of one key. The answers are the same, ids and exact scores.
   temp_dir dir{"read-pool"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
-  auto int8_profile = mixed_profile();
-  for (auto& e : int8_profile.embedders)
-    if (e.kind == embedder_kind::dense) {
-      e.index.structure = index_structure::ivf;
-      e.index.quantization = quantization::int8;
-    }
+  auto int8_profile = ivf_int8_profile();
   opts.profile = int8_profile;
   memory_maker maker{int8_profile, 43};
   std::vector<memory> all;
