@@ -143,6 +143,13 @@ void check_dense_searches_score_exactly(store& db, const profile& prof, memory_m
   }
 }
 
+/// Waits until none of `indexes` saves a checkpoint or has one due.
+void flush_indexes(caf::scoped_actor& self, const std::vector<index_actor>& indexes) {
+  for (const auto& index : indexes)
+    self->request(index, caf::infinite, atom::flush_v)
+        .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(engine_recovery)
@@ -584,16 +591,18 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
       self->request(actors.coordinator, caf::infinite, atom::put_v, part)
           .receive([](std::vector<uuid>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
       all.insert(all.end(), part.begin(), part.end());
+      // A checkpoint is saved on a thread of its own, and changes acknowledged meanwhile count
+      // toward the next one: how many saves 200 changes make would depend on how long each save
+      // takes. A flush answers once none is saved or due, so each batch's checkpoint is saved
+      // before the next batch and the count below is the same on any machine.
+      flush_indexes(self, actors.indexes[0]);
     }
     std::vector<uuid> gone{all[5].id, all[150].id};
     self->request(actors.coordinator, caf::infinite, atom::remove_v, gone)
         .receive([](flag_list&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
     all.erase(all.begin() + 150);
     all.erase(all.begin() + 5);
-    // A checkpoint is saved on a thread of its own; flush answers once none is saved or due.
-    for (const auto& index : actors.indexes[0])
-      self->request(index, caf::infinite, atom::flush_v)
-          .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+    flush_indexes(self, actors.indexes[0]);
     std::vector<shard_info> infos;
     self->request(actors.coordinator, caf::infinite, atom::stats_v)
         .receive([&](std::vector<shard_info>& x) { infos = std::move(x); },
