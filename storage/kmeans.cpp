@@ -27,15 +27,34 @@ size_t nearest_centroid(const float* x, const float* centroids, size_t count, si
 
 kmeans_training::kmeans_training(std::vector<float> sample, size_t dim, size_t centroids,
                                  size_t iterations, kmeans_kind kind, std::mt19937_64 rng)
-    : sample_(std::move(sample)), dim_(dim), points_(dim == 0 ? 0 : sample_.size() / dim),
-      iterations_(iterations), kind_(kind), rng_(std::move(rng)) {
+    : centroid_count_(centroids), dim_(dim), points_(0), iterations_(iterations), kind_(kind),
+      rng_(std::move(rng)) {
+  use_sample(std::move(sample));
+}
+
+kmeans_training::kmeans_training(std::function<std::vector<float>()> make_sample, size_t dim,
+                                 size_t centroids, size_t iterations, kmeans_kind kind,
+                                 std::mt19937_64 rng)
+    : make_sample_(std::move(make_sample)), centroid_count_(centroids), dim_(dim), points_(0),
+      iterations_(iterations), kind_(kind), rng_(std::move(rng)) {}
+
+void kmeans_training::use_sample(std::vector<float> sample) {
+  sample_ = std::move(sample);
+  points_ = dim_ == 0 ? 0 : sample_.size() / dim_;
+  const size_t centroids = std::min(centroid_count_, points_);
   centroids_.assign(sample_.begin(), sample_.begin() + static_cast<ptrdiff_t>(centroids * dim_));
   sums_.assign(centroids * dim_, 0.0f);
   counts_.assign(centroids, 0);
   scores_.resize(centroids);
+  centroid_count_ = centroids;
 }
 
 bool kmeans_training::step(size_t work) {
+  if (make_sample_) {
+    auto make = std::move(make_sample_);
+    make_sample_ = nullptr;
+    use_sample(make());
+  }
   if (done() || points_ == 0 || counts_.empty()) {
     iteration_ = iterations_;
     return true;
@@ -73,7 +92,7 @@ bool kmeans_training::step(size_t work) {
 }
 
 bool kmeans_training::run(const std::atomic<bool>& stop) {
-  while (!done() && !stop.load(std::memory_order_relaxed))
+  while (!stop.load(std::memory_order_relaxed) && (make_sample_ || !done()))
     step();
   return done();
 }

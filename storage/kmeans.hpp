@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -35,6 +36,13 @@ public:
   kmeans_training(std::vector<float> sample, size_t dim, size_t centroids, size_t iterations,
                   kmeans_kind kind, std::mt19937_64 rng);
 
+  /// The same, with a sample that `make_sample` makes when the training first steps or runs: an
+  /// index copies the sampled rows as they are stored (int8 codes are a quarter of their floats)
+  /// and has them decoded on the training's thread, not under its lock. `make_sample` must own
+  /// what it reads and give points x dim floats (points >= centroids >= 1, or none).
+  kmeans_training(std::function<std::vector<float>()> make_sample, size_t dim, size_t centroids,
+                  size_t iterations, kmeans_kind kind, std::mt19937_64 rng);
+
   /// Assigns up to about `work` multiply-adds' worth of sample rows (at least one) to their
   /// nearest centroid; at the end of the sample moves the centroids. True once the last
   /// iteration ended: centroids() are then the result.
@@ -46,7 +54,7 @@ public:
   bool run(const std::atomic<bool>& stop);
 
   bool done() const { return iteration_ >= iterations_; }
-  size_t centroid_count() const { return counts_.size(); }
+  size_t centroid_count() const { return centroid_count_; }
   /// centroid_count() x dim floats: the current iteration's centroids, or the result once done().
   const std::vector<float>& centroids() const { return centroids_; }
   std::vector<float> take_centroids() { return std::move(centroids_); }
@@ -54,6 +62,11 @@ public:
   size_t memory_bytes() const;
 
 private:
+  /// Takes the sample and starts the centroids at its first rows.
+  void use_sample(std::vector<float> sample);
+
+  std::function<std::vector<float>()> make_sample_;
+  size_t centroid_count_;
   std::vector<float> sample_;
   size_t dim_;
   size_t points_;

@@ -4,6 +4,7 @@
 // one arena) change after the load as the saved index's do.
 #include "index_reference.hpp"
 
+#include "telos/storage/kmeans.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <fstream>
@@ -490,6 +491,53 @@ BOOST_AUTO_TEST_CASE(
   for (auto* f : {&stepped, &handing})
     f->index->set_nprobe(1);
   check_same_results(10, *stepped.index, *handing.index, queries);
+}
+
+BOOST_AUTO_TEST_CASE(a_deferred_sample_is_made_at_the_first_step_and_trains_as_one_given) {
+  // An index hands out its sampled rows as stored and has them decoded on the training's
+  // thread: the training must be the one it would be with the decoded sample given up front.
+  using telos::storage::kmeans_kind;
+  using telos::storage::kmeans_training;
+  constexpr size_t dim = 8;
+  std::mt19937 rng{5};
+  std::vector<float> sample;
+  for (size_t i = 0; i < 600; ++i) {
+    auto v = gaussian(rng, dim, 1.0f);
+    sample.insert(sample.end(), v.begin(), v.end());
+  }
+  kmeans_training given{sample, dim, 12, 6, kmeans_kind::euclidean, std::mt19937_64{9}};
+  size_t made = 0;
+  kmeans_training deferred{[&] {
+                             ++made;
+                             return sample;
+                           },
+                           dim,
+                           12,
+                           6,
+                           kmeans_kind::euclidean,
+                           std::mt19937_64{9}};
+  BOOST_CHECK_EQUAL(made, 0u);
+  BOOST_CHECK_EQUAL(deferred.centroid_count(), 12u);
+  BOOST_CHECK(!deferred.done());
+  std::atomic<bool> stop{true};
+  BOOST_CHECK(!deferred.run(stop)); // stopped before it began: nothing made
+  BOOST_CHECK_EQUAL(made, 0u);
+  stop = false;
+  BOOST_REQUIRE(deferred.run(stop));
+  BOOST_CHECK_EQUAL(made, 1u);
+  while (!given.step()) {
+  }
+  BOOST_CHECK(given.centroids() == deferred.centroids());
+  // Fewer sampled points than centroids asked for: one centroid per point.
+  kmeans_training small{[] { return std::vector<float>(3 * dim, 1.0f); },
+                        dim,
+                        12,
+                        2,
+                        kmeans_kind::spherical,
+                        std::mt19937_64{1}};
+  BOOST_REQUIRE(small.run(stop));
+  BOOST_CHECK_EQUAL(small.centroid_count(), 3u);
+  BOOST_CHECK_EQUAL(small.centroids().size(), 3 * dim);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
