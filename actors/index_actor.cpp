@@ -14,7 +14,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <shared_mutex>
 #include <system_error>
@@ -102,6 +105,40 @@ training_slots& process_training_slots() {
   return slots;
 }
 
+/// With TELOS_TRACE_INDEX set, the index actors write a line to stderr for each checkpoint save
+/// (start, end), each update that waited for a save (the overlay was full), each training
+/// installed and each update or maintenance step that took longer than the variable's value in
+/// seconds (0.1 when it is no positive number): to attribute the gaps between acknowledgements of
+/// a long ingest (telos-bench scale). Off by default: one branch on a flag read once.
+const char* trace_setting() {
+  static const char* setting = std::getenv("TELOS_TRACE_INDEX");
+  return setting;
+}
+
+bool tracing() {
+  return trace_setting() != nullptr;
+}
+
+/// Updates and maintenance steps slower than this are traced.
+double trace_slow() {
+  static const double slow = [] {
+    const double given = trace_setting() != nullptr ? std::atof(trace_setting()) : 0;
+    return given > 0 ? given : 0.1;
+  }();
+  return slow;
+}
+
+/// Seconds on the steady clock (CLOCK_MONOTONIC), comparable across the process's threads.
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void trace_line(const index_actor_config& c, const char* what, double took, size_t overlay) {
+  std::fprintf(stderr, "telos-trace %.6f shard %u %s %s vectors %zu overlay %zu took %.3f s\n",
+               steady_seconds(), c.shard, c.handle->index->spec().name.c_str(), what,
+               c.handle->index->size(), overlay, took);
+}
+
 } // namespace
 
 background_training::~background_training() {
@@ -120,9 +157,14 @@ background_save::~background_save() {
 void index_state::apply(const index_update& update) {
   auto& handle = *config.handle;
   if (frozen() && config.max_overlay > 0 &&
-      handle.overlay.size() + update.upsert_ids.size() + update.removes.size() > config.max_overlay)
+      handle.overlay.size() + update.upsert_ids.size() + update.removes.size() >
+          config.max_overlay) {
     // The overlay is full: this update waits for the save.
+    const double t0 = tracing() ? steady_seconds() : 0;
+    const size_t overlay = handle.overlay.size();
     finish_checkpoint();
+    if (tracing()) trace_line(config, "overlay-full-wait", steady_seconds() - t0, overlay);
+  }
   if (frozen()) {
     std::unique_lock guard{handle.overlay_lock};
     for (const auto& id : update.removes)
@@ -272,7 +314,12 @@ void index_state::start_checkpoint(index_actor self) {
             // Shared, like a search: the actor takes the lock exclusively only after this thread
             // ended.
             std::shared_lock guard{handle->lock};
+            const double t0 = tracing() ? steady_seconds() : 0;
             done.set_value(snapshots->checkpoint(embedder, *handle->index, sequence));
+            if (tracing())
+              std::fprintf(stderr, "telos-trace %.6f %s save-end vectors %zu took %.3f s\n",
+                           steady_seconds(), handle->index->spec().name.c_str(),
+                           handle->index->size(), steady_seconds() - t0);
           }
           if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
             caf::anon_send(caf::actor_cast<index_actor>(strong), atom::checkpoint_v, number);
@@ -284,6 +331,7 @@ void index_state::start_checkpoint(index_actor self) {
     return;
   }
   saving = std::move(job);
+  if (tracing()) trace_line(config, "save-start", 0, 0);
 }
 
 void index_state::finish_checkpoint() {
@@ -296,7 +344,10 @@ void index_state::finish_checkpoint() {
     // Searches on other threads see the overlay until it is in the index, never neither.
     std::unique_lock guard{handle.lock};
     std::unique_lock overlay_guard{handle.overlay_lock};
+    const double t0 = tracing() ? steady_seconds() : 0;
+    const size_t overlay = tracing() ? handle.overlay.size() : 0;
     handle.overlay.apply_to(*handle.index);
+    if (tracing()) trace_line(config, "overlay-applied", steady_seconds() - t0, overlay);
   }
   if (done) {
     // Changes acknowledged during the save are not in this snapshot: they count toward the next.
@@ -353,6 +404,7 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
   schedule_maintenance();
   return {
       [=](atom::update, const index_update& update) -> atom::ok {
+        const double t0 = tracing() ? steady_seconds() : 0;
         const bool was_frozen = self->state.frozen();
         self->state.apply(update);
         // apply() ends the save when the overlay is full: then what it held back goes on.
@@ -370,6 +422,9 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         if (!update.upsert_ids.empty() && !self->state.frozen()) schedule_maintenance();
         self->state.changed += update.upsert_ids.size() + update.removes.size();
         schedule_checkpoint();
+        if (tracing() && steady_seconds() - t0 > trace_slow())
+          trace_line(self->state.config, "slow-update", steady_seconds() - t0,
+                     self->state.config.handle->overlay.size());
         return atom::ok_v;
       },
       [=](atom::search, const embedding& query, uint32_t k, const filter& f) {
@@ -420,7 +475,10 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return info;
       },
       [=](atom::maintain) {
+        const double t0 = tracing() ? steady_seconds() : 0;
         auto moved = self->state.maintain();
+        if (tracing() && steady_seconds() - t0 > trace_slow())
+          trace_line(self->state.config, "slow-maintain", steady_seconds() - t0, 0);
         self->state.maintenance_scheduled = false;
         // The actor now gives its worker back (index_actor_impl); the next step goes to the back
         // of the mailbox, so queued updates and searches come first.
@@ -430,8 +488,11 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
       [=](atom::maintain, uint64_t number) {
         // The training thread with this number is done (one stopped by clear was handled).
         auto& st = self->state;
-        if (st.training && st.training->number == number && st.finish_training())
+        const double t0 = tracing() ? steady_seconds() : 0;
+        if (st.training && st.training->number == number && st.finish_training()) {
+          if (tracing()) trace_line(st.config, "training-installed", steady_seconds() - t0, 0);
           schedule_maintenance();
+        }
       },
       [=](atom::checkpoint) {
         auto& st = self->state;

@@ -15,7 +15,7 @@
 // the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
 // fresh rows and the lists of the nprobe centroids nearest to the query, by code. Removal
 // swap-removes a row from its list.
-#include "telos/storage/float_buffer.hpp"
+#include "telos/storage/mapped_array.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"

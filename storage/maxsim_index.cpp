@@ -17,11 +17,13 @@
 // default) and the index has grown that many times since training, maintain() trains new centroids
 // while the old ones serve and then moves the memories to them step by step, a search probing both
 // generations meanwhile. Removal leaves the rows of the removed memory behind until a compaction
-// copies the live ones together.
-#include "telos/storage/bulk_allocator.hpp"
+// copies the live ones together. The per-token arrays (codes, int8 rows and scales, held f32 rows)
+// and the documents are mapped_arrays: at a million memories they are GBs, and growing one moves
+// its mapping rather than copying it under the index's lock.
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"
+#include "telos/storage/mapped_array.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
 #include <algorithm>
@@ -122,19 +124,21 @@ public:
   const embedder& spec() const override { return spec_; }
 
   void upsert(const uuid& id, const embedding& e) override {
+    // Whole tokens only (validation guarantees the size is a multiple of dim). A new memory is
+    // held (exact, or fresh) until maintain() files it.
+    size_t tokens = dim_ == 0 ? 0 : e.values.size() / dim_;
+    // Room first: when the system has no memory for the token rows, std::bad_alloc leaves the
+    // index as it was.
+    make_room(tokens);
     auto it = slot_of_.find(id);
     if (it != slot_of_.end()) {
       drop(it->second);
       slot_of_.erase(it);
     }
-    // Whole tokens only (validation guarantees the size is a multiple of dim). A new memory is
-    // held (exact, or fresh) until maintain() files it.
-    size_t tokens = dim_ == 0 ? 0 : e.values.size() / dim_;
     document doc{
         id,        rows(), static_cast<uint32_t>(held_rows()), static_cast<uint32_t>(tokens),
         not_fresh, 0};
-    held_.insert(held_.end(), e.values.begin(),
-                 e.values.begin() + static_cast<ptrdiff_t>(tokens * dim_));
+    held_.append(e.values.data(), tokens * dim_);
     for (size_t t = 0; t < tokens; ++t)
       kernels::normalize(held_.data() + (doc.held + t) * dim_, dim_);
     codes_.resize(doc.first + tokens, no_code);
@@ -374,6 +378,18 @@ private:
     /// Scratch: one entry per query token.
     std::vector<float> best;
   };
+
+  /// Grows every array a memory of `tokens` token rows is appended to (as their appends would),
+  /// so the appends that follow cannot fail.
+  void make_room(size_t tokens) {
+    held_.make_room(held_.size() + tokens * dim_);
+    codes_.make_room(rows() + tokens);
+    int8_rows_.make_room((rows() + tokens) * dim_);
+    int8_scales_.make_room(rows() + tokens);
+    documents_.make_room(documents_.size() + 1);
+    if (trained() && fresh_.size() == fresh_.capacity())
+      fresh_.reserve(std::max<size_t>(16, 2 * fresh_.capacity()));
+  }
 
   size_t rows() const { return codes_.size(); }
   size_t held_rows() const { return dim_ == 0 ? 0 : held_.size() / dim_; }
@@ -741,22 +757,17 @@ private:
   /// Copies the live token rows' codes together, in document order.
   void compact_codes() {
     const size_t live = rows() - dead_rows_;
-    std::vector<uint32_t> packed_codes;
-    bulk_vector<int8_t> packed_int8;
-    std::vector<float> packed_scales;
+    mapped_array<uint32_t> packed_codes;
+    mapped_array<int8_t> packed_int8;
+    mapped_array<float> packed_scales;
     packed_codes.reserve(live);
     packed_int8.reserve(live * dim_);
     packed_scales.reserve(live);
     for (auto& doc : documents_) {
       size_t first = packed_codes.size();
-      auto from = static_cast<ptrdiff_t>(doc.first);
-      auto to = static_cast<ptrdiff_t>(doc.first + doc.tokens);
-      packed_codes.insert(packed_codes.end(), codes_.begin() + from, codes_.begin() + to);
-      packed_int8.insert(packed_int8.end(),
-                         int8_rows_.begin() + from * static_cast<ptrdiff_t>(dim_),
-                         int8_rows_.begin() + to * static_cast<ptrdiff_t>(dim_));
-      packed_scales.insert(packed_scales.end(), int8_scales_.begin() + from,
-                           int8_scales_.begin() + to);
+      packed_codes.append(codes_.data() + doc.first, doc.tokens);
+      packed_int8.append(int8_rows_.data() + doc.first * dim_, size_t{doc.tokens} * dim_);
+      packed_scales.append(int8_scales_.data() + doc.first, doc.tokens);
       doc.first = first;
     }
     codes_.swap(packed_codes);
@@ -767,13 +778,12 @@ private:
 
   /// Copies the held f32 rows together, in document order (frees them when none is held).
   void compact_held() {
-    std::vector<float> packed;
+    mapped_array<float> packed;
     packed.reserve((held_rows() - dead_held_) * dim_);
     for (auto& doc : documents_) {
       if (doc.held == not_held) continue;
       size_t first = packed.size() / dim_;
-      packed.insert(packed.end(), held_row(doc.held),
-                    held_row(doc.held) + size_t{doc.tokens} * dim_);
+      packed.append(held_row(doc.held), size_t{doc.tokens} * dim_);
       doc.held = static_cast<uint32_t>(first);
     }
     held_.swap(packed);
@@ -850,6 +860,7 @@ private:
     int8_scales_.clear();
     int8_scales_.shrink_to_fit();
     documents_.clear();
+    documents_.shrink_to_fit();
     slot_of_.clear();
     dead_rows_ = 0;
     dead_held_ = 0;
@@ -981,8 +992,7 @@ private:
         // Only the rows this index holds (an old snapshot has every row).
         if (holds(doc)) {
           doc.held = static_cast<uint32_t>(held_rows());
-          held_.insert(held_.end(), rows.begin() + static_cast<ptrdiff_t>(in_rows * dim_),
-                       rows.begin() + static_cast<ptrdiff_t>((in_rows + doc.tokens) * dim_));
+          held_.append(rows.data() + in_rows * dim_, size_t{doc.tokens} * dim_);
         }
         in_rows += doc.tokens;
       }
@@ -1004,19 +1014,19 @@ private:
   size_t dim_;
   index_options opts_;
   /// Per token row: the centroid it is filed under, or no_code.
-  std::vector<uint32_t> codes_;
+  mapped_array<uint32_t> codes_;
   /// Per token row: its int8 code (dim bytes) and scale (kernels::quantize_int8), which rank the
   /// candidates of a search before the exact re-scoring.
-  bulk_vector<int8_t> int8_rows_;
-  std::vector<float> int8_scales_;
+  mapped_array<int8_t> int8_rows_;
+  mapped_array<float> int8_scales_;
   /// Rows in codes_ no document refers to any more.
   size_t dead_rows_ = 0;
   /// The f32 token rows the index holds (holds()), dim floats each, of unit length (or zero).
-  std::vector<float> held_;
+  mapped_array<float> held_;
   /// Rows in held_ no document refers to any more.
   size_t dead_held_ = 0;
   /// By slot (swap-removed, so dense).
-  std::vector<document> documents_;
+  mapped_array<document> documents_;
   std::unordered_map<uuid, uint32_t> slot_of_;
   /// gen_[current_]: the serving centroids (untrained: empty). While retrained centroids take
   /// over (moving_), gen_[current_ ^ 1] holds them and the memories moved (or filed) there since;

@@ -322,6 +322,11 @@ int run_child(const options& o) {
   std::atomic<bool> failed{false};
   std::string failure;
   auto start = steady::now();
+  // The index actors' trace (TELOS_TRACE_INDEX) stamps lines with the steady clock; this line
+  // gives the ack log's zero on it.
+  if (std::getenv("TELOS_TRACE_INDEX") != nullptr)
+    std::fprintf(stderr, "telos-trace %.6f ingest-start\n",
+                 std::chrono::duration<double>(start.time_since_epoch()).count());
   std::vector<std::thread> clients;
   for (size_t c = 0; c < o.clients; ++c)
     clients.emplace_back([&] {

@@ -2,7 +2,6 @@
 // replacement, removal, filters, score(), exact_score() and the kernels against the reference.
 #include "index_reference.hpp"
 
-#include "telos/storage/float_buffer.hpp"
 #include "telos/storage/vector_index.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
@@ -199,32 +198,3 @@ BOOST_AUTO_TEST_CASE(kernels_agree_with_the_definitions_for_every_length) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_AUTO_TEST_CASE(the_row_buffer_keeps_its_rows_when_it_grows_shrinks_and_moves) {
-  telos::storage::float_buffer rows;
-  BOOST_CHECK(rows.empty());
-  // Grow one 100-float row at a time past several pages and past 2 MiB (where the buffer asks for
-  // transparent huge pages), so the mapping moves a few times.
-  for (size_t row = 0; row < 6000; ++row) {
-    rows.resize(rows.size() + 100);
-    for (size_t i = 0; i < 100; ++i)
-      rows.data()[row * 100 + i] = static_cast<float>(row * 1000 + i);
-  }
-  BOOST_REQUIRE_EQUAL(rows.size(), 600000u);
-  BOOST_CHECK_GE(rows.capacity(), rows.size());
-  for (size_t row = 0; row < 6000; ++row)
-    BOOST_REQUIRE_EQUAL(rows.data()[row * 100 + 99], static_cast<float>(row * 1000 + 99));
-  rows.resize(1000);
-  rows.shrink_to_fit();
-  BOOST_CHECK_LT(rows.capacity(), 600000u);
-  BOOST_CHECK_GE(rows.capacity(), 1000u);
-  telos::storage::float_buffer moved{std::move(rows)};
-  BOOST_CHECK(rows.empty());
-  BOOST_CHECK_EQUAL(rows.data(), nullptr);
-  BOOST_REQUIRE_EQUAL(moved.size(), 1000u);
-  for (size_t i = 0; i < 1000; ++i)
-    BOOST_REQUIRE_EQUAL(moved.data()[i], static_cast<float>((i / 100) * 1000 + i % 100));
-  moved.resize(0);
-  moved.shrink_to_fit();
-  BOOST_CHECK_EQUAL(moved.capacity(), 0u);
-}

@@ -1,0 +1,228 @@
+// mapped_array: the indexes' growable arrays keep their elements through many growths (the
+// mapping moves), shrinks and moves; growth the system refuses is std::bad_alloc with the array
+// as it was. And the MaxSim index, whose token arrays are mapped_arrays, answers exactly after
+// growing them many times and the same after a snapshot round trip.
+#include "index_reference.hpp"
+
+#include "telos/storage/mapped_array.hpp"
+#include "telos/storage/vector_index.hpp"
+
+#include <new>
+
+using namespace index_test;
+using telos::storage::index_options;
+using telos::storage::make_vector_index;
+using telos::storage::mapped_array;
+
+namespace {
+
+/// A trivially copyable element larger than a scalar, as the MaxSim index's documents are.
+struct record {
+  uint64_t key;
+  uint32_t a;
+  uint8_t b;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(mapped_arrays)
+
+BOOST_AUTO_TEST_CASE(a_mapped_array_keeps_its_elements_through_many_growths) {
+  mapped_array<uint32_t> values;
+  BOOST_CHECK(values.empty());
+  BOOST_CHECK_EQUAL(values.capacity(), 0u);
+  // One element at a time to 3 million (12 MB): from one page through a dozen doublings, past
+  // 2 MiB where the mapping asks for huge pages.
+  size_t growths = 0;
+  for (uint32_t i = 0; i < 3000000; ++i) {
+    const size_t before = values.capacity();
+    values.push_back(i * 7u);
+    growths += values.capacity() != before;
+  }
+  BOOST_CHECK_GE(growths, 10u);
+  BOOST_REQUIRE_EQUAL(values.size(), 3000000u);
+  BOOST_CHECK_GE(values.capacity(), values.size());
+  bool intact = true;
+  for (uint32_t i = 0; i < 3000000; ++i)
+    intact = intact && values[i] == i * 7u;
+  BOOST_CHECK(intact);
+  BOOST_CHECK_EQUAL(values.back(), 2999999u * 7u);
+}
+
+BOOST_AUTO_TEST_CASE(appends_resizes_and_room_keep_elements_and_sizes) {
+  mapped_array<record> records;
+  std::vector<record> chunk;
+  for (uint32_t i = 0; i < 1000; ++i)
+    chunk.push_back(record{i, i * 3, static_cast<uint8_t>(i)});
+  for (int round = 0; round < 300; ++round)
+    records.append(chunk.data(), chunk.size());
+  BOOST_REQUIRE_EQUAL(records.size(), 300000u);
+  bool intact = true;
+  for (size_t i = 0; i < records.size(); ++i)
+    intact = intact && records[i].key == i % 1000 && records[i].a == (i % 1000) * 3 &&
+             records[i].b == static_cast<uint8_t>(i % 1000);
+  BOOST_CHECK(intact);
+
+  // make_room and reserve change the capacity, never the size or the elements.
+  records.make_room(records.size() + 5000000);
+  BOOST_CHECK_GE(records.capacity(), 5300000u);
+  BOOST_CHECK_EQUAL(records.size(), 300000u);
+  BOOST_CHECK_EQUAL(records[299999].key, 999u);
+
+  // resize(n, value) sets only the new elements; assign sets all.
+  mapped_array<uint32_t> codes;
+  codes.resize(10, 5u);
+  codes.resize(4);
+  codes.resize(8, 9u);
+  const std::vector<uint32_t> expected{5, 5, 5, 5, 9, 9, 9, 9};
+  BOOST_CHECK_EQUAL_COLLECTIONS(codes.begin(), codes.end(), expected.begin(), expected.end());
+  codes.assign(3, 1u);
+  BOOST_CHECK_EQUAL(codes.size(), 3u);
+  BOOST_CHECK_EQUAL(codes[0] + codes[1] + codes[2], 3u);
+
+  // swap and move hand the mapping over.
+  mapped_array<uint32_t> other;
+  other.swap(codes);
+  BOOST_CHECK(codes.empty());
+  BOOST_CHECK_EQUAL(other.size(), 3u);
+  mapped_array<uint32_t> moved{std::move(other)};
+  BOOST_CHECK_EQUAL(other.data(), nullptr);
+  BOOST_CHECK_EQUAL(moved[2], 1u);
+  moved.clear();
+  moved.shrink_to_fit();
+  BOOST_CHECK_EQUAL(moved.capacity(), 0u);
+  BOOST_CHECK_EQUAL(moved.data(), nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(growth_the_system_refuses_is_bad_alloc_and_leaves_the_array_as_it_was) {
+  mapped_array<int8_t> rows;
+  for (int i = 0; i < 5000; ++i)
+    rows.push_back(static_cast<int8_t>(i % 100));
+  const size_t capacity = rows.capacity();
+  const int8_t* data = rows.data();
+  // 2^60 bytes is beyond any address space: mmap/mremap fail with ENOMEM.
+  BOOST_CHECK_THROW(rows.resize(size_t{1} << 60), std::bad_alloc);
+  BOOST_CHECK_THROW(rows.make_room(size_t{1} << 60), std::bad_alloc);
+  BOOST_CHECK_THROW(rows.resize(size_t{1} << 60, int8_t{1}), std::bad_alloc);
+  // A size whose bytes overflow is refused before any system call.
+  mapped_array<uint64_t> wide;
+  BOOST_CHECK_THROW(wide.resize(static_cast<size_t>(-1) / 4), std::bad_alloc);
+  BOOST_CHECK(wide.empty());
+  BOOST_CHECK_EQUAL(rows.size(), 5000u);
+  BOOST_CHECK_EQUAL(rows.capacity(), capacity);
+  BOOST_CHECK(rows.data() == data);
+  bool intact = true;
+  for (int i = 0; i < 5000; ++i)
+    intact = intact && rows[static_cast<size_t>(i)] == static_cast<int8_t>(i % 100);
+  BOOST_CHECK(intact);
+  // And it goes on growing afterwards.
+  rows.resize(1 << 22, int8_t{7});
+  BOOST_CHECK_EQUAL(int{rows[4999]}, 99);
+  BOOST_CHECK_EQUAL(int{rows[(1 << 22) - 1]}, 7);
+}
+
+BOOST_AUTO_TEST_CASE(the_row_buffer_keeps_its_rows_when_it_grows_shrinks_and_moves) {
+  telos::storage::float_buffer rows;
+  BOOST_CHECK(rows.empty());
+  // Grow one 100-float row at a time past several pages and past 2 MiB (where the buffer asks for
+  // transparent huge pages), so the mapping moves a few times.
+  for (size_t row = 0; row < 6000; ++row) {
+    rows.resize(rows.size() + 100);
+    for (size_t i = 0; i < 100; ++i)
+      rows.data()[row * 100 + i] = static_cast<float>(row * 1000 + i);
+  }
+  BOOST_REQUIRE_EQUAL(rows.size(), 600000u);
+  BOOST_CHECK_GE(rows.capacity(), rows.size());
+  for (size_t row = 0; row < 6000; ++row)
+    BOOST_REQUIRE_EQUAL(rows.data()[row * 100 + 99], static_cast<float>(row * 1000 + 99));
+  rows.resize(1000);
+  rows.shrink_to_fit();
+  BOOST_CHECK_LT(rows.capacity(), 600000u);
+  BOOST_CHECK_GE(rows.capacity(), 1000u);
+  telos::storage::float_buffer moved{std::move(rows)};
+  BOOST_CHECK(rows.empty());
+  BOOST_CHECK_EQUAL(rows.data(), nullptr);
+  BOOST_REQUIRE_EQUAL(moved.size(), 1000u);
+  for (size_t i = 0; i < 1000; ++i)
+    BOOST_REQUIRE_EQUAL(moved.data()[i], static_cast<float>((i / 100) * 1000 + i % 100));
+  moved.resize(0);
+  moved.shrink_to_fit();
+  BOOST_CHECK_EQUAL(moved.capacity(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(maxsim_answers_exactly_after_many_growths_and_the_same_after_a_round_trip) {
+  // 4000 memories of 1 to 24 tokens of 32 dims: about 50,000 token rows, so the index's token
+  // arrays (int8 rows, scales, codes, held f32 rows: 6 MB) and its documents grow many times,
+  // and compactions copy them into new ones.
+  // One index stays exact (below its threshold), one trains centroids at 500 memories.
+  constexpr uint32_t dim = 32;
+  index_options trained_opts;
+  trained_opts.maxsim_threshold = 500;
+  auto exact = make_vector_index(multi_spec(dim), index_options{});
+  auto trained = make_vector_index(multi_spec(dim), trained_opts);
+  std::mt19937 rng{77};
+  std::map<uuid, embedding> stored;
+  for (uint64_t i = 0; i < 4000; ++i) {
+    auto e = random_multi(rng, dim, 1 + i % 24);
+    exact->upsert(id_of(i), e);
+    trained->upsert(id_of(i), e);
+    stored[id_of(i)] = std::move(e);
+    if (i % 500 == 499) drain_handing_out_trainings(*trained);
+  }
+  // Replacing a third leaves a third of the rows dead, so maintain() compacts the arrays too.
+  for (uint64_t i = 0; i < 4000; i += 3) {
+    auto e = random_multi(rng, dim, 1 + (i + 5) % 24);
+    exact->upsert(id_of(i), e);
+    trained->upsert(id_of(i), e);
+    stored[id_of(i)] = std::move(e);
+  }
+  exact->maintain(100);
+  drain_handing_out_trainings(*trained);
+  BOOST_CHECK_EQUAL(exact->stats().structure, "maxsim");
+  BOOST_CHECK_EQUAL(trained->stats().structure, "maxsim-centroids");
+  BOOST_CHECK_GE(exact->stats().memory_bytes, size_t{50000} * dim * sizeof(float));
+  std::vector<embedding> queries;
+  for (int q = 0; q < 12; ++q)
+    queries.push_back(random_multi(rng, dim, 1 + q % 5));
+  for (const auto& q : queries) {
+    auto truth = brute_force(
+        stored, [&](const embedding& e) { return reference_maxsim(q, e, dim); },
+        [](const uuid&, const embedding&) { return true; });
+    check_exact_top_k(exact->search(q, 10), truth, 10);
+  }
+  // Every memory's score (from its held rows) is the reference's, in both indexes.
+  const auto& q = queries.front();
+  for (uint64_t i = 0; i < 4000; i += 37) {
+    const double expected = reference_maxsim(q, stored[id_of(i)], dim);
+    for (auto* index : {exact.get(), trained.get()}) {
+      auto s = index->score(q, id_of(i));
+      BOOST_REQUIRE(s);
+      BOOST_CHECK_SMALL(*s - expected, tolerance(expected));
+    }
+  }
+  temp_dir dir;
+  for (auto* original : {exact.get(), trained.get()}) {
+    BOOST_TEST_CONTEXT("structure " << original->stats().structure) {
+      auto path = dir.file(original->stats().structure + ".snapshot");
+      BOOST_REQUIRE(original->save(path));
+      auto copy = make_vector_index(original->spec(),
+                                    original == trained.get() ? trained_opts : index_options{});
+      auto loaded = copy->load(path);
+      BOOST_REQUIRE_MESSAGE(loaded, telos::describe(loaded.error()));
+      BOOST_CHECK_EQUAL(copy->size(), 4000u);
+      BOOST_CHECK_EQUAL(copy->stats().structure, original->stats().structure);
+      check_same_results(10, *original, *copy, queries);
+      // The loaded index grows on from its snapshot's arrays alike.
+      for (uint64_t i = 4000; i < 4500; ++i) {
+        auto e = random_multi(rng, dim, 1 + i % 24);
+        original->upsert(id_of(i), e);
+        copy->upsert(id_of(i), e);
+      }
+      drain_handing_out_trainings(*original);
+      drain_handing_out_trainings(*copy);
+      check_same_results(10, *original, *copy, queries);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
