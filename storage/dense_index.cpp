@@ -15,10 +15,11 @@
 // the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
 // fresh rows and the lists of the nprobe centroids nearest to the query, by code. Removal
 // swap-removes a row from its list.
-#include "telos/storage/mapped_array.hpp"
+#include "telos/storage/id_map.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"
+#include "telos/storage/mapped_array.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
 #include "telos/storage/index_hnswlib.hpp"
@@ -392,6 +393,7 @@ public:
   const embedder& spec() const override { return spec_; }
 
   void upsert(const uuid& id, const embedding& e) override {
+    grow_id_map_ahead(where_, id_map_share_);
     auto it = where_.find(id);
     if (it != where_.end() && !it->second.in_graph) {
       // Already fresh: overwrite in place, nothing moves.
@@ -1449,6 +1451,8 @@ private:
   /// The training is out with the owner (begin_training) until end_training().
   bool training_out_ = false;
   std::unordered_map<uuid, location> where_;
+  /// When the id map grows (id_map.hpp): its own point, not every index's at once.
+  double id_map_share_ = id_map_growth_share(spec_.name);
   std::string last_error_;
 };
 

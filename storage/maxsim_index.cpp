@@ -20,6 +20,7 @@
 // copies the live ones together. The per-token arrays (codes, int8 rows and scales, held f32 rows)
 // and the documents are mapped_arrays: at a million memories they are GBs, and growing one moves
 // its mapping rather than copying it under the index's lock.
+#include "telos/storage/id_map.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"
@@ -130,6 +131,7 @@ public:
     // Room first: when the system has no memory for the token rows, std::bad_alloc leaves the
     // index as it was.
     make_room(tokens);
+    grow_id_map_ahead(slot_of_, id_map_share_);
     auto it = slot_of_.find(id);
     if (it != slot_of_.end()) {
       drop(it->second);
@@ -1028,6 +1030,8 @@ private:
   /// By slot (swap-removed, so dense).
   mapped_array<document> documents_;
   std::unordered_map<uuid, uint32_t> slot_of_;
+  /// When the id map grows (id_map.hpp): its own point, not every index's at once.
+  double id_map_share_ = id_map_growth_share(spec_.name);
   /// gen_[current_]: the serving centroids (untrained: empty). While retrained centroids take
   /// over (moving_), gen_[current_ ^ 1] holds them and the memories moved (or filed) there since;
   /// a search probes both.

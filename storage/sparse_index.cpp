@@ -3,6 +3,7 @@
 // same bits. Removal marks a slot dead; its postings are skipped until a compaction renumbers the
 // live slots and rebuilds the postings.
 #include "telos/storage/bulk_allocator.hpp"
+#include "telos/storage/id_map.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_kernels.hpp"
@@ -100,6 +101,7 @@ public:
   const embedder& spec() const override { return spec_; }
 
   void upsert(const uuid& id, const embedding& e) override {
+    grow_id_map_ahead(slot_of_, id_map_share_);
     auto it = slot_of_.find(id);
     if (it != slot_of_.end()) kill(it->second);
     embedding doc;
@@ -322,6 +324,8 @@ private:
   /// By slot: the document's terms and weights, for score(), compaction and snapshots.
   std::vector<embedding> documents_;
   std::unordered_map<uuid, uint32_t> slot_of_;
+  /// When the id map grows (id_map.hpp): its own point, not every index's at once.
+  double id_map_share_ = id_map_growth_share(spec_.name);
   size_t dead_ = 0;
 };
 

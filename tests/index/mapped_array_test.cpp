@@ -4,10 +4,13 @@
 // growing them many times and the same after a snapshot round trip.
 #include "index_reference.hpp"
 
+#include "telos/storage/id_map.hpp"
 #include "telos/storage/mapped_array.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <new>
+#include <set>
+#include <unordered_map>
 
 using namespace index_test;
 using telos::storage::index_options;
@@ -223,6 +226,49 @@ BOOST_AUTO_TEST_CASE(maxsim_answers_exactly_after_many_growths_and_the_same_afte
       check_same_results(10, *original, *copy, queries);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(id_maps_grow_ahead_at_a_point_of_their_own_and_never_rehash_on_insert) {
+  using telos::storage::grow_id_map_ahead;
+  using telos::storage::id_map_growth_share;
+  // teleo13's embedders: their maps must not all grow with the same write.
+  std::set<double> shares;
+  for (int e = 1; e <= 13; ++e) {
+    double share = id_map_growth_share("E" + std::to_string(e));
+    BOOST_CHECK_GE(share, 0.55);
+    BOOST_CHECK_LT(share, 1.0);
+    shares.insert(share);
+  }
+  BOOST_CHECK_GE(shares.size(), 10u);
+  std::set<size_t> first_growths;
+  for (double share : {0.55, 0.7, 0.99}) {
+    std::unordered_map<uint64_t, uint32_t> map;
+    size_t growths = 0;
+    size_t first_above_1000 = 0;
+    for (uint64_t i = 0; i < 50000; ++i) {
+      grow_id_map_ahead(map, share);
+      const size_t buckets = map.bucket_count();
+      map.emplace(i, static_cast<uint32_t>(i));
+      // The insert itself never rehashed: only grow_id_map_ahead changes the buckets.
+      BOOST_REQUIRE_EQUAL(map.bucket_count(), buckets);
+    }
+    // Doubling: about log2(50000 / share) growths, not one per insert.
+    std::unordered_map<uint64_t, uint32_t> probe;
+    for (uint64_t i = 0; i < 50000; ++i) {
+      const size_t before = probe.bucket_count();
+      grow_id_map_ahead(probe, share);
+      if (probe.bucket_count() != before) {
+        ++growths;
+        if (first_above_1000 == 0 && i > 1000) first_above_1000 = i;
+      }
+      probe.emplace(i, 0);
+    }
+    BOOST_CHECK_LE(growths, 24u);
+    BOOST_CHECK_EQUAL(map.size(), 50000u);
+    first_growths.insert(first_above_1000);
+  }
+  // Different shares grow at different sizes.
+  BOOST_CHECK_EQUAL(first_growths.size(), 3u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
