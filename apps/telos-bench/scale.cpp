@@ -98,8 +98,8 @@ struct options {
   size_t crash_n = 2000;
   /// Kill the second child once it acknowledged this many memories (0: half of crash_n).
   size_t kill_at = 0;
-  /// Kill the second child at the worst point for the restart: when the index with the most
-  /// changes since its last checkpoint reached kill_fraction of its checkpoint interval, i.e. just
+  /// Kill the second child at the worst point for the restart: when an index that checkpointed
+  /// in this session reached kill_fraction of the changes its next checkpoint is due at, i.e. just
   /// before that index would have saved a snapshot (the child watches its indexes' stats and
   /// kills itself with SIGKILL). crash_n is then only the most it adds (default: n).
   bool kill_before_checkpoint = false;
@@ -325,8 +325,9 @@ store_options store_at(const options& o) {
 
 // -- the child: ingest and log every acknowledgement -------------------------------------------
 
-/// --kill-before-checkpoint, in the child: polls the indexes' stats until one of them has
-/// `fraction` of its checkpoint interval in changes since its last checkpoint, then writes what
+/// --kill-before-checkpoint, in the child: polls the indexes' stats until one of them that
+/// checkpointed in this session has `fraction` of the changes its next checkpoint is due at
+/// (next_checkpoint: the interval when it last checkpointed) since its last one, then writes what
 /// every index had (changes since its checkpoint: about what the restart will replay) to
 /// `report` and kills the process with SIGKILL, as `kill -9` would, while the clients keep
 /// writing. Returns when `done` is set first (the ingest ended).
@@ -338,9 +339,13 @@ void kill_before_checkpoint(store& db, double fraction, const std::string& repor
       const index_report* worst = nullptr;
       double worst_share = 0;
       for (const auto& ix : stats->indexes) {
-        if (ix.checkpoint_interval == 0) continue;
+        // Only indexes that checkpointed in this session: the first checkpoint after an open
+        // comes after a part of the interval (checkpoint_phase), later ones after a whole one.
+        // The due count, not the interval now: the interval grows with the index, and a
+        // growing index checkpoints at the count set at its last checkpoint.
+        if (ix.next_checkpoint == 0 || ix.checkpoints == 0) continue;
         double share = static_cast<double>(ix.changes_since_checkpoint) /
-                       static_cast<double>(ix.checkpoint_interval);
+                       static_cast<double>(ix.next_checkpoint);
         if (share > worst_share) {
           worst_share = share;
           worst = &ix;
@@ -360,7 +365,8 @@ void kill_before_checkpoint(store& db, double fraction, const std::string& repor
                              {"checkpoints", ix.checkpoints}});
         }
         json seen = {{"worst_index", worst->embedder},
-                     {"worst_share_of_interval", worst_share},
+                     {"worst_share_of_next_checkpoint", worst_share},
+                     {"next_checkpoint", worst->next_checkpoint},
                      {"checkpoint_interval", worst->checkpoint_interval},
                      {"changes_since_checkpoint_sum", changes},
                      {"changes_since_checkpoint_max", most},
@@ -1340,7 +1346,7 @@ json run_parent(const options& o) {
     std::string kill_rule;
     if (o.kill_before_checkpoint) {
       kill_rule = "before a checkpoint: an index at " + std::to_string(o.kill_fraction) +
-                  " of its interval";
+                  " of the changes its next checkpoint is due at";
       auto crash_pid = spawn_child(o, o.n, o.crash_n, o.seed + 1, crash_acks,
                                    o.dir + "/crash-report.json", o.kill_fraction, kill_report);
       auto code = wait_child(crash_pid);
@@ -1472,10 +1478,10 @@ registrar scale_command{command{
                      "half of --crash-n)");
       sub.add_flag("--kill-before-checkpoint", o->kill_before_checkpoint,
                    "kill the second child at the restart's worst point: once an index has "
-                   "--kill-fraction of its checkpoint interval in changes since its last "
-                   "checkpoint (the most it will replay)");
+                   "--kill-fraction of the changes its next checkpoint is due at (the most it "
+                   "will replay)");
       sub.add_option("--kill-fraction", o->kill_fraction,
-                     "--kill-before-checkpoint: share of the checkpoint interval")
+                     "--kill-before-checkpoint: share of the changes a checkpoint is due at")
           ->check(CLI::Range(0.01, 1.0))
           ->capture_default_str();
       sub.add_flag("--keep-crashed", o->keep_crashed,
