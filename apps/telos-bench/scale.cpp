@@ -101,7 +101,9 @@ struct options {
   /// Kill the second child at the worst point for the restart: when an index that checkpointed
   /// in this session reached kill_fraction of the changes its next checkpoint is due at, i.e. just
   /// before that index would have saved a snapshot (the child watches its indexes' stats and
-  /// kills itself with SIGKILL). crash_n is then only the most it adds (default: n).
+  /// kills itself with SIGKILL). crash_n is then only the most it adds (default: 2 n: the first
+  /// checkpoint after the open comes after a part of the interval, the worst point up to almost a
+  /// whole one after it).
   bool kill_before_checkpoint = false;
   double kill_fraction = 0.95;
   /// Keep the store as the kill left it in <dir>/crashed (RocksDB's table and blob files hard
@@ -1472,7 +1474,7 @@ registrar scale_command{command{
       auto* crash_n = sub.add_option("--crash-n", o->crash_n,
                                      "memories the second child tries to add; killed at half "
                                      "(0 = skip; with --kill-before-checkpoint the most it adds, "
-                                     "default --n)");
+                                     "default 2 x --n)");
       sub.add_option("--kill-at", o->kill_at,
                      "kill the second child once it acknowledged this many memories (instead of "
                      "half of --crash-n)");
@@ -1543,7 +1545,7 @@ registrar scale_command{command{
       sub.add_option("--child-kill-report", o->child_kill_report)->group("");
       return [o, crash_n] {
         try {
-          if (o->kill_before_checkpoint && crash_n->count() == 0) o->crash_n = o->n;
+          if (o->kill_before_checkpoint && crash_n->count() == 0) o->crash_n = 2 * o->n;
           if (o->kill_before_checkpoint && o->kill_at > 0)
             throw scale_failure("--kill-at and --kill-before-checkpoint exclude each other");
           if (o->kill_at > 0 && o->kill_at >= o->crash_n)
