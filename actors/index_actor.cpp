@@ -472,6 +472,11 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
           if (auto m = c.snapshots->marker(c.embedder)) info.snapshot_sequence = m->sequence;
         info.checkpoints = self->state.checkpoints;
         info.checkpoint_error = self->state.checkpoint_error;
+        info.changes_since_checkpoint = self->state.changed;
+        if (c.checkpoint_every > 0 && c.snapshots && c.snapshots->persistent()) {
+          info.next_checkpoint = self->state.next_checkpoint;
+          info.checkpoint_interval = self->state.checkpoint_interval();
+        }
         return info;
       },
       [=](atom::maintain) {

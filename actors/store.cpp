@@ -24,6 +24,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -721,6 +722,9 @@ expected<store_stats> store::stats() {
       report.snapshot_sequence = i.snapshot_sequence;
       report.checkpoints = i.checkpoints;
       report.checkpoint_error = i.checkpoint_error;
+      report.changes_since_checkpoint = i.changes_since_checkpoint;
+      report.next_checkpoint = i.next_checkpoint;
+      report.checkpoint_interval = i.checkpoint_interval;
       result.indexes.push_back(std::move(report));
     }
   }
@@ -770,17 +774,23 @@ std::vector<std::string> store::recovery_report() const {
 
 store::recovery_summary store::recovered() const {
   recovery_summary sum;
-  for (const auto& s : impl_->shards)
+  for (const auto& s : impl_->shards) {
+    sum.backend_seconds += s.timing.backend_seconds;
+    sum.load_seconds += s.timing.load_seconds;
     for (const auto& r : s.recovery) {
+      sum.indexes.push_back({s.id, r.embedder, r.method, r.replayed, r.snapshot_seconds,
+                             r.replay_seconds, r.read_seconds, r.apply_seconds});
       if (r.method == "snapshot") {
         ++sum.from_snapshot;
         sum.replayed += r.replayed;
+        sum.max_replayed = std::max(sum.max_replayed, r.replayed);
       } else if (r.method == "rebuilt") {
         ++sum.rebuilt;
       } else {
         ++sum.created;
       }
     }
+  }
   return sum;
 }
 

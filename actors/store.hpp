@@ -129,6 +129,11 @@ struct index_report {
   /// Snapshots written while the store ran, and the last one's error (empty when it succeeded).
   uint64_t checkpoints = 0;
   std::string checkpoint_error;
+  /// Changes since the last checkpoint, the count at which the next one is due and the full
+  /// interval (index_info: 0 and 0 without checkpoints while running).
+  uint64_t changes_since_checkpoint = 0;
+  uint64_t next_checkpoint = 0;
+  uint64_t checkpoint_interval = 0;
 };
 
 struct store_stats {
@@ -261,12 +266,34 @@ public:
   std::vector<std::string> recovery_report() const;
   /// The same, counted over every index of every shard.
   struct recovery_summary {
-    /// Indexes loaded from a snapshot, and the changelog ids they replayed after it.
+    /// Indexes loaded from a snapshot, and the changelog ids they replayed after it (in all,
+    /// and the most one index replayed).
     uint32_t from_snapshot = 0;
     uint64_t replayed = 0;
+    uint64_t max_replayed = 0;
     /// Indexes rebuilt from the vector keyspace (no usable snapshot) and new ones.
     uint32_t rebuilt = 0;
     uint32_t created = 0;
+    /// Where the open's time went, in seconds, summed over the shards (they open one after
+    /// another): the backend's own open (RocksDB replays its write-ahead log here), and loading
+    /// the record catalog and the indexes side by side (wall time).
+    double backend_seconds = 0;
+    double load_seconds = 0;
+    /// One line per index of every shard, in shard and profile order: how it came back and how
+    /// long its loading thread spent on it (`snapshot_seconds` reading the snapshot or scanning
+    /// the vector keyspace; `replay_seconds` the changelog replay, of which `read_seconds`
+    /// reading the changelog and the vectors and `apply_seconds` decoding and applying them).
+    struct index_line {
+      uint32_t shard = 0;
+      std::string embedder;
+      std::string method;
+      uint64_t replayed = 0;
+      double snapshot_seconds = 0;
+      double replay_seconds = 0;
+      double read_seconds = 0;
+      double apply_seconds = 0;
+    };
+    std::vector<index_line> indexes;
   };
   recovery_summary recovered() const;
   /// Snapshots the indexes and closes every backend. Idempotent; the destructor calls it.

@@ -167,13 +167,23 @@ struct index_info {
   /// it did not; the previous snapshot then stays in force and the actor tries again later).
   uint64_t checkpoints = 0;
   std::string checkpoint_error;
+  /// Vectors upserted or removed since the last checkpoint (what a restart after a crash now
+  /// replays, about), the count at which the next checkpoint is due, and the index's full
+  /// interval between two checkpoints (0 and 0 when it takes none while running). The first
+  /// checkpoint after an open comes early (index_actor_config::checkpoint_phase), so an index
+  /// is at its worst point, the most to replay, just before a checkpoint due after a full
+  /// interval.
+  uint64_t changes_since_checkpoint = 0;
+  uint64_t next_checkpoint = 0;
+  uint64_t checkpoint_interval = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, index_info& x) {
   return f(caf::meta::type_name("index_info"), x.embedder, x.shard, x.vectors, x.fresh,
            x.memory_bytes, x.structure, x.sequence, x.snapshot_sequence, x.checkpoints,
-           x.checkpoint_error);
+           x.checkpoint_error, x.changes_since_checkpoint, x.next_checkpoint,
+           x.checkpoint_interval);
 }
 
 /// What a backend actor says about its store: only what needs no scan.

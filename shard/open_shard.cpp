@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <filesystem>
 #include <new>
@@ -199,10 +200,18 @@ expected<uint64_t> rebuild_index(const opened_shard& s, size_t j, storage::vecto
   return n;
 }
 
-/// Re-reads the current vector of every id the changelog names after `after`.
+using open_clock = std::chrono::steady_clock;
+
+double open_seconds_since(open_clock::time_point start) {
+  return std::chrono::duration<double>(open_clock::now() - start).count();
+}
+
+/// Re-reads the current vector of every id the changelog names after `after`; adds the time it
+/// spent reading and applying to `rec`.
 expected<uint64_t> replay_changelog(const opened_shard& s, size_t j, storage::vector_index& index,
-                                    uint64_t after) {
+                                    uint64_t after, index_recovery& rec) {
   const auto& spec = s.layout.profile().embedders[j];
+  auto started = open_clock::now();
   std::set<uuid> touched;
   auto it = s.backend->scan(s.layout.changelog(),
                             storage::key_range{storage::changelog_key(after), false, {}, false});
@@ -215,13 +224,17 @@ expected<uint64_t> replay_changelog(const opened_shard& s, size_t j, storage::ve
   }
   if (auto err = (*it)->status()) return err;
   std::vector<uuid> ids{touched.begin(), touched.end()};
+  rec.read_seconds += open_seconds_since(started);
   for (size_t begin = 0; begin < ids.size(); begin += replay_chunk) {
     auto end = std::min(ids.size(), begin + replay_chunk);
+    auto reading = open_clock::now();
     std::vector<std::string> keys;
     for (size_t k = begin; k < end; ++k)
       keys.emplace_back(ids[k].view());
     auto values = s.backend->multi_get(s.layout.vectors(j), keys);
     if (!values) return std::move(values.error());
+    auto applying = open_clock::now();
+    rec.read_seconds += std::chrono::duration<double>(applying - reading).count();
     for (size_t k = begin; k < end; ++k) {
       const auto& value = (*values)[k - begin];
       if (!value) {
@@ -232,6 +245,7 @@ expected<uint64_t> replay_changelog(const opened_shard& s, size_t j, storage::ve
       if (!e) return std::move(e.error());
       index.upsert(ids[k], *e);
     }
+    rec.apply_seconds += open_seconds_since(applying);
   }
   // No settle() here: the snapshot's fresh vectors stay fresh (searched exactly, as before the
   // close), so answers right after the restart are those before it; the index actor moves them
@@ -305,25 +319,33 @@ loaded_index load_index(const opened_shard& s, const shard_open_options& opts, s
   }
   bool loaded = false;
   if (marker && persistent(s)) {
+    auto loading = open_clock::now();
     if (marker->sequence > s.sequence) {
       rec.reason = "snapshot marker claims sequence " + std::to_string(marker->sequence) +
                    " beyond the shard's " + std::to_string(s.sequence);
     } else if (auto ok = handle->index->load(snapshot_file(s.root, s.id, spec.name, marker->token));
                !ok) {
       rec.reason = describe(ok.error());
-    } else if (auto replayed = replay_changelog(s, j, *handle->index, marker->sequence);
-               !replayed) {
-      rec.reason = describe(replayed.error());
-      handle->index = storage::make_vector_index(spec, handle->options);
     } else {
-      loaded = true;
-      rec.method = "snapshot";
-      rec.replayed = *replayed;
-      out.live = snapshot_prefix(spec.name, marker->token);
+      rec.snapshot_seconds = open_seconds_since(loading);
+      auto replaying = open_clock::now();
+      auto replayed = replay_changelog(s, j, *handle->index, marker->sequence, rec);
+      rec.replay_seconds = open_seconds_since(replaying);
+      if (!replayed) {
+        rec.reason = describe(replayed.error());
+        handle->index = storage::make_vector_index(spec, handle->options);
+      } else {
+        loaded = true;
+        rec.method = "snapshot";
+        rec.replayed = *replayed;
+        out.live = snapshot_prefix(spec.name, marker->token);
+      }
     }
   }
   if (!loaded) {
+    auto rebuilding = open_clock::now();
     auto n = rebuild_index(s, j, *handle->index, out.problems);
+    rec.snapshot_seconds = open_seconds_since(rebuilding);
     if (!n) {
       out.error = std::move(n.error());
       return out;
@@ -487,8 +509,10 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
       if (ec) return make_error(ec::io_error, "cannot create '" + s.root + "': " + ec.message());
     }
   }
+  auto opening = open_clock::now();
   auto db = storage::make_backend(opts.backend, bopts);
   if (!db) return std::move(db.error());
+  s.timing.backend_seconds = open_seconds_since(opening);
   s.backend = std::shared_ptr<storage::backend>{std::move(*db)};
   auto fail = [&](caf::error err) -> expected<opened_shard> {
     s.backend->close();
@@ -498,7 +522,9 @@ expected<opened_shard> open_shard(const shard_open_options& opts) {
   auto sequence = read_counter(*s.backend, s.layout, storage::meta_keys::sequence, 0);
   if (!sequence) return fail(std::move(sequence.error()));
   s.sequence = *sequence;
+  auto loading = open_clock::now();
   if (auto ok = load_catalog_and_indexes(s, opts); !ok) return fail(std::move(ok.error()));
+  s.timing.load_seconds = open_seconds_since(loading);
   if (opts.graph) {
     auto graph_opts = graph_options_of(s, opts);
     if (!graph_opts) return fail(std::move(graph_opts.error()));

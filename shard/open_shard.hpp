@@ -64,6 +64,21 @@ struct index_recovery {
   uint64_t replayed = 0;
   uint64_t vectors = 0;
   std::string reason;
+  /// Seconds its loading thread spent: loading the snapshot (or scanning the vector keyspace for
+  /// a rebuild), and replaying the changelog after it, of which reading (the changelog, then the
+  /// vectors of the ids it names) and applying (decoding and upserting or removing them).
+  double snapshot_seconds = 0;
+  double replay_seconds = 0;
+  double read_seconds = 0;
+  double apply_seconds = 0;
+};
+
+/// Where a shard's open spent its time, in seconds.
+struct shard_open_timing {
+  /// Opening the backend (RocksDB recovers its write-ahead log here).
+  double backend_seconds = 0;
+  /// Loading the record catalog and every index side by side, wall time.
+  double load_seconds = 0;
 };
 
 struct opened_shard {
@@ -85,6 +100,7 @@ struct opened_shard {
   /// The indexes' snapshots (markers found at open, then those written by checkpoints).
   std::shared_ptr<snapshot_book> snapshots;
   std::vector<index_recovery> recovery;
+  shard_open_timing timing;
   /// Rows skipped while loading because they do not decode (verify reports and repairs them).
   std::vector<std::string> problems;
 };

@@ -93,8 +93,26 @@ struct options {
   size_t ef = 0;
   /// E1 vectors given to hnswlib and FAISS (the first ones of the data); 0 = none.
   size_t compare_n = 200'000;
-  /// Memories the second child tries to add before it is killed (at half of them).
+  /// Memories the second child tries to add before it is killed (at half of them, or at
+  /// kill_at, or at the worst point with kill_before_checkpoint).
   size_t crash_n = 2000;
+  /// Kill the second child once it acknowledged this many memories (0: half of crash_n).
+  size_t kill_at = 0;
+  /// Kill the second child at the worst point for the restart: when an index that checkpointed
+  /// in this session reached kill_fraction of the changes its next checkpoint is due at, i.e. just
+  /// before that index would have saved a snapshot (the child watches its indexes' stats and
+  /// kills itself with SIGKILL). crash_n is then only the most it adds (default: 2 n: the first
+  /// checkpoint after the open comes after a part of the interval, the worst point up to almost a
+  /// whole one after it).
+  bool kill_before_checkpoint = false;
+  double kill_fraction = 0.95;
+  /// Keep the store as the kill left it in <dir>/crashed (RocksDB's table and blob files hard
+  /// links, the rest copied), for --reopen-crashed.
+  bool keep_crashed = false;
+  /// Instead of a run: open a copy of <dir>/crashed --rounds times (each copy made afresh,
+  /// removed after its close) and report each open's time and where it went. Opening the same
+  /// crashed store with two builds in turn is an A/B of the recovery with the same work.
+  bool reopen_crashed = false;
   /// backend_options::vector_blob_files of the store.
   bool vector_blob_files = storage::backend_options{}.vector_blob_files;
   /// store_options::checkpoint_every and checkpoint_fraction of the store.
@@ -134,6 +152,10 @@ struct options {
   uint32_t child_seed = 0;
   std::string child_acks;
   std::string child_report;
+  /// > 0: kill_before_checkpoint's watcher in the child, which writes what it saw to
+  /// child_kill_report just before the kill.
+  double child_kill_fraction = 0;
+  std::string child_kill_report;
 };
 
 struct scale_failure : std::runtime_error {
@@ -305,6 +327,64 @@ store_options store_at(const options& o) {
 
 // -- the child: ingest and log every acknowledgement -------------------------------------------
 
+/// --kill-before-checkpoint, in the child: polls the indexes' stats until one of them that
+/// checkpointed in this session has `fraction` of the changes its next checkpoint is due at
+/// (next_checkpoint: the interval when it last checkpointed) since its last one, then writes what
+/// every index had (changes since its checkpoint: about what the restart will replay) to
+/// `report` and kills the process with SIGKILL, as `kill -9` would, while the clients keep
+/// writing. Returns when `done` is set first (the ingest ended).
+void kill_before_checkpoint(store& db, double fraction, const std::string& report,
+                            const std::atomic<bool>& done) {
+  while (!done) {
+    auto stats = db.stats();
+    if (stats) {
+      const index_report* worst = nullptr;
+      double worst_share = 0;
+      for (const auto& ix : stats->indexes) {
+        // Only indexes that checkpointed in this session: the first checkpoint after an open
+        // comes after a part of the interval (checkpoint_phase), later ones after a whole one.
+        // The due count, not the interval now: the interval grows with the index, and a
+        // growing index checkpoints at the count set at its last checkpoint.
+        if (ix.next_checkpoint == 0 || ix.checkpoints == 0) continue;
+        double share = static_cast<double>(ix.changes_since_checkpoint) /
+                       static_cast<double>(ix.next_checkpoint);
+        if (share > worst_share) {
+          worst_share = share;
+          worst = &ix;
+        }
+      }
+      if (worst != nullptr && worst_share >= fraction) {
+        json indexes = json::array();
+        uint64_t changes = 0, most = 0;
+        for (const auto& ix : stats->indexes) {
+          changes += ix.changes_since_checkpoint;
+          most = std::max(most, ix.changes_since_checkpoint);
+          indexes.push_back({{"embedder", ix.embedder},
+                             {"shard", ix.shard},
+                             {"changes_since_checkpoint", ix.changes_since_checkpoint},
+                             {"next_checkpoint", ix.next_checkpoint},
+                             {"checkpoint_interval", ix.checkpoint_interval},
+                             {"checkpoints", ix.checkpoints}});
+        }
+        json seen = {{"worst_index", worst->embedder},
+                     {"worst_share_of_next_checkpoint", worst_share},
+                     {"next_checkpoint", worst->next_checkpoint},
+                     {"checkpoint_interval", worst->checkpoint_interval},
+                     {"changes_since_checkpoint_sum", changes},
+                     {"changes_since_checkpoint_max", most},
+                     {"memories", stats->memories},
+                     {"indexes", indexes}};
+        {
+          std::ofstream out{report};
+          out << seen.dump() << '\n';
+        }
+        ::kill(::getpid(), SIGKILL);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 int run_child(const options& o) {
   auto opened = steady::now();
   auto db = need(store::open(store_at(o)), "open");
@@ -327,6 +407,11 @@ int run_child(const options& o) {
   if (std::getenv("TELOS_TRACE_INDEX") != nullptr)
     std::fprintf(stderr, "telos-trace %.6f ingest-start\n",
                  std::chrono::duration<double>(start.time_since_epoch()).count());
+  std::atomic<bool> ingested{false};
+  std::thread watcher;
+  if (o.child_kill_fraction > 0)
+    watcher = std::thread{
+        [&] { kill_before_checkpoint(*db, o.child_kill_fraction, o.child_kill_report, ingested); }};
   std::vector<std::thread> clients;
   for (size_t c = 0; c < o.clients; ++c)
     clients.emplace_back([&] {
@@ -358,6 +443,8 @@ int run_child(const options& o) {
   for (auto& t : clients)
     t.join();
   double ingest_s = seconds_since(start);
+  ingested = true;
+  if (watcher.joinable()) watcher.join();
   std::fclose(acks);
   if (failed) throw scale_failure("put_batch: " + failure);
   ::malloc_trim(0);
@@ -387,7 +474,8 @@ int run_child(const options& o) {
 
 /// Starts this binary as a child ingesting [first, first + count) of the data of `seed`.
 pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
-                  const std::string& acks, const std::string& report) {
+                  const std::string& acks, const std::string& report, double kill_fraction = 0,
+                  const std::string& kill_report = {}) {
   std::vector<std::string> args = {"telos-bench",
                                    "scale",
                                    "--dir",
@@ -422,6 +510,12 @@ pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
                                    acks,
                                    "--child-report",
                                    report};
+  if (kill_fraction > 0) {
+    args.push_back("--child-kill-fraction");
+    args.push_back(std::to_string(kill_fraction));
+    args.push_back("--child-kill-report");
+    args.push_back(kill_report);
+  }
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
@@ -1030,6 +1124,91 @@ void write_plot(const options& o, const std::vector<ack>& acks) {
     std::cerr << "telos-bench scale: gnuplot failed; the data is in " << data_path << '\n';
 }
 
+/// Where an open spent its time (store::recovered()): the backend's own open, the loading of
+/// catalog and indexes (wall), and per index its snapshot load and changelog replay (thread time);
+/// replay_us_per_id is the replays' thread time over the ids they replayed.
+json recovery_json(const store::recovery_summary& r) {
+  json indexes = json::array();
+  double replay_s = 0, replay_max_s = 0, snapshot_max_s = 0, read_s = 0, apply_s = 0;
+  for (const auto& ix : r.indexes) {
+    replay_s += ix.replay_seconds;
+    read_s += ix.read_seconds;
+    apply_s += ix.apply_seconds;
+    replay_max_s = std::max(replay_max_s, ix.replay_seconds);
+    snapshot_max_s = std::max(snapshot_max_s, ix.snapshot_seconds);
+    indexes.push_back({{"embedder", ix.embedder},
+                       {"shard", ix.shard},
+                       {"method", ix.method},
+                       {"replayed", ix.replayed},
+                       {"snapshot_s", ix.snapshot_seconds},
+                       {"replay_s", ix.replay_seconds},
+                       {"read_s", ix.read_seconds},
+                       {"apply_s", ix.apply_seconds}});
+  }
+  return {{"backend_open_s", r.backend_seconds},
+          {"load_s", r.load_seconds},
+          {"snapshot_s_max", snapshot_max_s},
+          {"replay_s_sum", replay_s},
+          {"replay_s_max", replay_max_s},
+          {"replay_read_s_sum", read_s},
+          {"replay_apply_s_sum", apply_s},
+          {"replay_us_per_id",
+           r.replayed == 0 ? 0.0 : replay_s * 1e6 / static_cast<double>(r.replayed)},
+          {"indexes", indexes}};
+}
+
+/// A copy of the store at `from` in `to` that opening `to` cannot change `from` through: RocksDB's
+/// table and blob files, which it never writes after creating them, are hard links (the bulk of
+/// the bytes); every other file is copied.
+void copy_store(const std::string& from, const std::string& to) {
+  fs::create_directories(to);
+  for (const auto& entry : fs::recursive_directory_iterator{from}) {
+    auto target = fs::path{to} / fs::relative(entry.path(), from);
+    if (entry.is_directory()) {
+      fs::create_directories(target);
+      continue;
+    }
+    if (!entry.is_regular_file()) continue;
+    auto ext = entry.path().extension();
+    if (ext == ".sst" || ext == ".blob")
+      fs::create_hard_link(entry.path(), target);
+    else
+      fs::copy_file(entry.path(), target);
+  }
+}
+
+/// --reopen-crashed: opens copies of the store a --keep-crashed run left, one after another.
+json run_reopen_crashed(const options& o) {
+  const auto crashed = o.dir + "/crashed";
+  if (!fs::exists(crashed))
+    throw scale_failure("no " + crashed + ": run with --keep-crashed first (and --crash-n > 0)");
+  json runs = json::array();
+  for (size_t r = 0; r < o.rounds; ++r) {
+    options at = o;
+    at.dir = o.dir + "/reopen";
+    fs::remove_all(at.dir);
+    copy_store(crashed, at.dir + "/store");
+    ::malloc_trim(0);
+    auto load = load_average();
+    auto start = steady::now();
+    auto db = need(store::open(store_at(at)), "open a copy of " + crashed);
+    double open_s = seconds_since(start);
+    auto recovered = db->recovered();
+    auto count = need(db->count(), "count");
+    need(db->close(), "close");
+    db.reset();
+    fs::remove_all(at.dir);
+    runs.push_back({{"open_s", open_s},
+                    {"memories", count},
+                    {"changelog_ids_replayed", recovered.replayed},
+                    {"changelog_ids_replayed_max_per_index", recovered.max_replayed},
+                    {"load_average", load},
+                    {"recovery", recovery_json(recovered)}});
+    std::cerr << "scale: reopen " << r + 1 << " of " << o.rounds << ": " << open_s << " s\n";
+  }
+  return {{"reopen_crashed", crashed}, {"runs", runs}};
+}
+
 json run_parent(const options& o) {
   fs::remove_all(o.dir);
   fs::create_directories(o.dir);
@@ -1146,6 +1325,7 @@ json run_parent(const options& o) {
   auto start = steady::now();
   auto db = need(store::open(store_at(o)), "reopen");
   double open_s = seconds_since(start);
+  auto clean_recovery = recovery_json(db->recovered());
   wait_until_settled(*db);
   double graphs_ready_s = seconds_since(start);
   ::malloc_trim(0);
@@ -1157,33 +1337,60 @@ json run_parent(const options& o) {
   need(db->close(), "close");
   db.reset();
   out["restart_clean"] = {{"open_s", open_s},
+                          {"recovery", clean_recovery},
                           {"graphs_ready_s", graphs_ready_s},
                           {"resident_bytes_per_memory", resident_open},
                           {"close_s", seconds_since(closing)}};
 
-  // 4. A second child adds other memories and is killed with SIGKILL halfway; nothing it had
-  //    acknowledged may be missing after the reopen.
+  // 4. A second child adds other memories and is killed with SIGKILL halfway (or after
+  //    --kill-at acknowledged memories, or by itself just before an index's checkpoint); nothing
+  //    it had acknowledged may be missing after the reopen.
   if (o.crash_n > 0) {
     std::cerr << "scale: kill -9 of an ingesting child, reopening\n";
     auto crash_acks = o.dir + "/crash-acks.txt";
-    auto crash_pid =
-        spawn_child(o, o.n, o.crash_n, o.seed + 1, crash_acks, o.dir + "/crash-report.json");
-    size_t acked = 0;
-    for (;;) {
-      acked = 0;
-      for (const auto& a : read_acks(crash_acks))
-        acked += a.count;
-      int status = 0;
-      if (::waitpid(crash_pid, &status, WNOHANG) == crash_pid) {
-        crash_pid = -1;
-        break;
+    auto kill_report = o.dir + "/crash-kill.json";
+    json kill_point;
+    std::string kill_rule;
+    if (o.kill_before_checkpoint) {
+      kill_rule = "before a checkpoint: an index at " + std::to_string(o.kill_fraction) +
+                  " of the changes its next checkpoint is due at";
+      auto crash_pid = spawn_child(o, o.n, o.crash_n, o.seed + 1, crash_acks,
+                                   o.dir + "/crash-report.json", o.kill_fraction, kill_report);
+      auto code = wait_child(crash_pid);
+      if (code != 128 + SIGKILL)
+        throw scale_failure(code == 0 ? "the crash child stored all " + std::to_string(o.crash_n) +
+                                            " memories before an index reached " +
+                                            std::to_string(o.kill_fraction) +
+                                            " of its checkpoint interval: raise --crash-n"
+                                      : "the crash child exited with " + std::to_string(code));
+      std::ifstream in{kill_report};
+      kill_point = json::parse(in);
+    } else {
+      const size_t kill_at = o.kill_at > 0 ? o.kill_at : o.crash_n / 2;
+      kill_rule = "after " + std::to_string(kill_at) + " acknowledged memories";
+      auto crash_pid =
+          spawn_child(o, o.n, o.crash_n, o.seed + 1, crash_acks, o.dir + "/crash-report.json");
+      size_t acked = 0;
+      for (;;) {
+        acked = 0;
+        for (const auto& a : read_acks(crash_acks))
+          acked += a.count;
+        int status = 0;
+        if (::waitpid(crash_pid, &status, WNOHANG) == crash_pid) {
+          crash_pid = -1;
+          break;
+        }
+        if (acked >= kill_at) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
-      if (acked >= o.crash_n / 2) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (crash_pid > 0) {
+        ::kill(crash_pid, SIGKILL);
+        wait_child(crash_pid);
+      }
     }
-    if (crash_pid > 0) {
-      ::kill(crash_pid, SIGKILL);
-      wait_child(crash_pid);
+    if (o.keep_crashed) {
+      fs::remove_all(o.dir + "/crashed");
+      copy_store(o.dir + "/store", o.dir + "/crashed");
     }
     auto acked_batches = read_acks(crash_acks);
     std::vector<uuid> acked_ids;
@@ -1200,12 +1407,16 @@ json run_parent(const options& o) {
     auto count = need(db->count(), "count");
     need(db->close(), "close");
     db.reset();
-    out["restart_after_kill"] = {{"acknowledged_before_kill", acked_ids.size()},
+    out["restart_after_kill"] = {{"kill", kill_rule},
+                                 {"acknowledged_before_kill", acked_ids.size()},
                                  {"missing_after_reopen", missing},
                                  {"memories_after_reopen", count},
                                  {"open_s", crash_open_s},
                                  {"indexes_from_snapshot", recovered.from_snapshot},
-                                 {"changelog_ids_replayed", recovered.replayed}};
+                                 {"changelog_ids_replayed", recovered.replayed},
+                                 {"changelog_ids_replayed_max_per_index", recovered.max_replayed},
+                                 {"recovery", recovery_json(recovered)}};
+    if (!kill_point.is_null()) out["restart_after_kill"]["kill_point"] = kill_point;
     if (missing > 0)
       throw scale_failure(std::to_string(missing) + " acknowledged memories lost after kill -9");
   }
@@ -1227,7 +1438,15 @@ json run_parent(const options& o) {
                       {"search_us", row.search_us}});
     out["libraries_e1"] = libs;
   }
-  if (!o.keep) fs::remove_all(o.dir);
+  if (!o.keep) {
+    std::vector<fs::path> scratch;
+    for (const auto& entry : fs::directory_iterator{o.dir})
+      if (!(o.keep_crashed && entry.path().filename() == "crashed"))
+        scratch.push_back(entry.path());
+    for (const auto& path : scratch)
+      fs::remove_all(path);
+    if (!o.keep_crashed) fs::remove_all(o.dir);
+  }
   return out;
 }
 
@@ -1257,8 +1476,26 @@ registrar scale_command{command{
                      "HNSW ef at query time (0: the store's default, growing with the graph)");
       sub.add_option("--compare-n", o->compare_n,
                      "E1 vectors given to hnswlib and FAISS (at most --n; 0 = skip)");
-      sub.add_option("--crash-n", o->crash_n,
-                     "memories the second child tries to add; killed at half (0 = skip)");
+      auto* crash_n = sub.add_option("--crash-n", o->crash_n,
+                                     "memories the second child tries to add; killed at half "
+                                     "(0 = skip; with --kill-before-checkpoint the most it adds, "
+                                     "default 2 x --n)");
+      sub.add_option("--kill-at", o->kill_at,
+                     "kill the second child once it acknowledged this many memories (instead of "
+                     "half of --crash-n)");
+      sub.add_flag("--kill-before-checkpoint", o->kill_before_checkpoint,
+                   "kill the second child at the restart's worst point: once an index has "
+                   "--kill-fraction of the changes its next checkpoint is due at (the most it "
+                   "will replay)");
+      sub.add_option("--kill-fraction", o->kill_fraction,
+                     "--kill-before-checkpoint: share of the changes a checkpoint is due at")
+          ->check(CLI::Range(0.01, 1.0))
+          ->capture_default_str();
+      sub.add_flag("--keep-crashed", o->keep_crashed,
+                   "keep the store as the kill left it in <dir>/crashed (for --reopen-crashed)");
+      sub.add_flag("--reopen-crashed", o->reopen_crashed,
+                   "only open copies of <dir>/crashed, --rounds times: open time and where it "
+                   "went");
       sub.add_option("--vector-blob-files", o->vector_blob_files,
                      "vector keyspaces' values in RocksDB blob files (true/false)");
       sub.add_option("--checkpoint-every", o->checkpoint_every,
@@ -1297,7 +1534,9 @@ registrar scale_command{command{
                      "searched in turn")
           ->check(CLI::IsMember({"warm", "cold"}))
           ->capture_default_str();
-      sub.add_option("--rounds", o->rounds, "--search-only: rounds over the --rescore-depth values")
+      sub.add_option("--rounds", o->rounds,
+                     "--search-only: rounds over the --rescore-depth values; --reopen-crashed: "
+                     "opens")
           ->check(CLI::PositiveNumber);
       sub.add_option("--min-recall", o->min_recall,
                      "exit 3 if any embedder's or the fused recall@10 is below this (0 = none)")
@@ -1307,13 +1546,26 @@ registrar scale_command{command{
       sub.add_option("--child-seed", o->child_seed)->group("");
       sub.add_option("--child-acks", o->child_acks)->group("");
       sub.add_option("--child-report", o->child_report)->group("");
-      return [o] {
+      sub.add_option("--child-kill-fraction", o->child_kill_fraction)->group("");
+      sub.add_option("--child-kill-report", o->child_kill_report)->group("");
+      return [o, crash_n] {
         try {
+          if (o->kill_before_checkpoint && crash_n->count() == 0) o->crash_n = 2 * o->n;
+          if (o->kill_before_checkpoint && o->kill_at > 0)
+            throw scale_failure("--kill-at and --kill-before-checkpoint exclude each other");
+          if (o->kill_at > 0 && o->kill_at >= o->crash_n)
+            throw scale_failure("--kill-at must be below --crash-n");
+          if (o->kill_before_checkpoint && o->checkpoint_every == 0)
+            throw scale_failure("--kill-before-checkpoint needs checkpoints while running "
+                                "(--checkpoint-every > 0)");
           if (o->child_count > 0) return run_child(*o);
-          auto report = o->search_only ? run_search_only(*o) : run_parent(*o);
+          auto report = o->reopen_crashed ? run_reopen_crashed(*o)
+                        : o->search_only  ? run_search_only(*o)
+                                          : run_parent(*o);
           std::cout << report.dump(2) << '\n';
           if (!o->json_path.empty()) std::ofstream{o->json_path} << report.dump(2) << '\n';
           int code = 0;
+          if (o->reopen_crashed) return code;
           auto runs = o->search_only ? report["runs"] : json::array({report});
           for (const auto& run : runs)
             for (const auto& [name, recall] : run["recall_at_10"].items())

@@ -648,6 +648,136 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
   BOOST_CHECK(require(db->verify(), "verify").consistent);
 }
 
+BOOST_AUTO_TEST_CASE(a_kill_just_before_a_checkpoint_loses_nothing_and_answers_exactly) {
+  // The restart's worst point (telos-bench scale --kill-before-checkpoint): a session ends like a
+  // kill -9 once the index with the most changes since its last checkpoint holds 90% of its
+  // interval, the most a restart replays. Every acknowledged write is there after the reopen, and
+  // the store answers as one that never stopped.
+  temp_dir dir{"worst-point"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  opts.shards = 1;
+  memory_maker maker{mixed_profile(), 41};
+  probe queries{maker};
+  std::vector<memory> all;
+  {
+    auto db = open_store(opts);
+    for (int i = 0; i < 60; ++i)
+      all.push_back(maker.make());
+    require(db->put_batch(all), "put_batch");
+    require(db->close(), "close"); // snapshots at this sequence
+  }
+  // With fraction 1 and 60 vectors or more, every index checkpoints after `every` changes.
+  constexpr uint64_t every = 40;
+  const size_t embedders = mixed_profile().embedders.size();
+  std::vector<index_info> at_kill;
+  {
+    auto manifest = require(read_manifest(dir.path()), "manifest");
+    BOOST_REQUIRE(manifest);
+    shard_open_options so;
+    so.root = dir.path();
+    so.backend = storage::backend_kind::rocksdb;
+    so.backend_options = opts.backend_options;
+    so.profile = manifest->profile;
+    so.graph = true; // as store::open does
+    auto shard = require(open_shard(so), "open_shard");
+    caf::actor_system_config cfg;
+    register_telos(cfg);
+    caf::actor_system sys{cfg};
+    std::vector<opened_shard> shards;
+    shards.push_back(std::move(shard));
+    engine_options eo;
+    eo.checkpoint_every = every;
+    eo.checkpoint_fraction = 1.0;
+    auto actors = spawn_engine(sys, shards, manifest->profile, eo);
+    caf::scoped_actor self{sys};
+    auto fail = [](caf::error& err) { BOOST_FAIL(describe(err)); };
+    // The indexes' counts once no checkpoint is saved or due (flush), so the kill point does not
+    // depend on the saving threads' timing.
+    auto settled_stats = [&] {
+      for (const auto& index : actors.indexes[0])
+        self->request(index, caf::infinite, atom::flush_v).receive([](atom::ok) {}, fail);
+      std::vector<shard_info> infos;
+      self->request(actors.coordinator, caf::infinite, atom::stats_v)
+          .receive([&](std::vector<shard_info>& x) { infos = std::move(x); }, fail);
+      BOOST_REQUIRE_EQUAL(infos.size(), 1u);
+      BOOST_REQUIRE_EQUAL(infos[0].indexes.size(), embedders);
+      return infos[0].indexes;
+    };
+    // One change per step: a new memory, and once each a removal and a replacement, so the replay
+    // re-reads all three kinds. The kill comes once every index checkpointed in this session and
+    // one of them is at 90% of its interval again.
+    bool worst = false;
+    for (int step = 0; step < 400 && !worst; ++step) {
+      if (step == 10) {
+        self->request(actors.coordinator, caf::infinite, atom::remove_v,
+                      std::vector<uuid>{all[3].id})
+            .receive([](flag_list&) {}, fail);
+        all.erase(all.begin() + 3);
+      } else if (step == 12) {
+        auto replaced = maker.make();
+        replaced.id = all[7].id;
+        self->request(actors.coordinator, caf::infinite, atom::update_v, replaced)
+            .receive([](atom::ok) {}, fail);
+        all[7] = replaced;
+      } else {
+        std::vector<memory> one{maker.make()};
+        self->request(actors.coordinator, caf::infinite, atom::put_v, one)
+            .receive([](std::vector<uuid>&) {}, fail);
+        all.push_back(one.front());
+      }
+      auto infos = settled_stats();
+      bool every_index_checkpointed = true;
+      for (const auto& ix : infos) {
+        BOOST_REQUIRE_EQUAL(ix.checkpoint_interval, every);
+        BOOST_REQUIRE(ix.checkpoint_error.empty());
+        every_index_checkpointed = every_index_checkpointed && ix.checkpoints > 0;
+      }
+      if (!every_index_checkpointed) continue;
+      for (const auto& ix : infos)
+        worst = worst || ix.changes_since_checkpoint * 10 >= ix.checkpoint_interval * 9;
+      if (worst) at_kill = infos;
+    }
+    BOOST_REQUIRE(worst);
+    // Ends like a kill: the actors stop and the backend closes without close_shard's snapshots.
+    self->request(actors.coordinator, caf::infinite, atom::close_v).receive([](atom::ok) {}, fail);
+    actors = {};
+    shards[0].backend->close();
+  }
+  uint64_t most = 0, changes = 0;
+  for (const auto& ix : at_kill) {
+    most = std::max(most, ix.changes_since_checkpoint);
+    changes += ix.changes_since_checkpoint;
+  }
+  BOOST_CHECK_GE(most * 10, every * 9);
+  auto db = open_store(opts);
+  auto recovered = db->recovered();
+  BOOST_CHECK_EQUAL(recovered.from_snapshot, embedders);
+  BOOST_CHECK_EQUAL(recovered.rebuilt, 0u);
+  // Each index replays the ids changed after its last checkpoint: the worst one all its changes
+  // (each id once there), none more than it counted.
+  BOOST_CHECK_GE(recovered.max_replayed, most);
+  BOOST_CHECK_LE(recovered.replayed, changes);
+  BOOST_REQUIRE_EQUAL(recovered.indexes.size(), embedders);
+  for (const auto& ix : recovered.indexes)
+    BOOST_CHECK_EQUAL(ix.method, "snapshot");
+  // Nothing acknowledged is lost, nothing removed is back, the replaced memory is the new one.
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), all.size());
+  for (const auto& m : all) {
+    auto got = require(db->get(m.id), "get");
+    BOOST_REQUIRE(got);
+    BOOST_CHECK(*got == m);
+  }
+  queries.check_against(all, *db);
+  BOOST_CHECK(require(db->verify(), "verify").consistent);
+  // The same answers as a store that held the same memories and never stopped.
+  temp_dir other{"worst-point-uninterrupted"};
+  auto other_opts = disk_options(other.path(), storage::backend_kind::rocksdb);
+  other_opts.shards = 1;
+  auto uninterrupted = open_store(other_opts);
+  require(uninterrupted->put_batch(all), "put_batch");
+  BOOST_CHECK(queries.answers(*db) == queries.answers(*uninterrupted));
+}
+
 BOOST_AUTO_TEST_CASE(opening_with_another_profile_names_both) {
   temp_dir dir{"profile"};
   auto opts = disk_options(dir.path(), storage::backend_kind::lmdb);
