@@ -131,6 +131,9 @@ struct options {
   /// store_options::read_threads of the store; with --search-only, several values are searched in
   /// turn like --rescore-depth.
   std::vector<size_t> read_threads = {store_options{}.read_threads};
+  /// index_options::ivf_nprobe (0: the default, growing with the lists); with --search-only,
+  /// several values are searched in turn like --rescore-depth.
+  std::vector<size_t> nprobes = {0};
   /// backend_options::block_cache_mb of the store. A cold run at 100,000 memories emulates one
   /// at 1M better with a small cache: there the default 256 MB hold under 1% of the vector
   /// keyspaces, here they would hold the candidates an earlier search of the same query read.
@@ -317,6 +320,7 @@ store_options store_at(const options& o) {
   so.index_options.hnsw_ef_search = o.ef;
   so.index_options.rescore_depth = o.rescore_depths.front();
   so.read_threads = o.read_threads.front();
+  so.index_options.ivf_nprobe = o.nprobes.front();
   so.read_part_keys = o.read_part_keys;
   so.backend_options.block_cache_mb = o.block_cache_mb;
   so.backend_options.vector_blob_files = o.vector_blob_files;
@@ -1053,34 +1057,38 @@ json run_search_only(const options& o) {
   for (size_t round = 0; round < o.rounds; ++round)
     for (auto depth : o.rescore_depths)
       for (auto threads : o.read_threads)
-        for (const auto& cache : o.page_cache) {
-          auto so = store_at(o);
-          so.create_if_missing = false;
-          so.index_options.rescore_depth = depth;
-          so.read_threads = threads;
-          auto db = need(store::open(so), "open");
-          wait_until_settled(*db);
-          if (cache == "warm") load_into_page_cache(o.dir + "/store");
-          auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
-          need(db->close(), "close");
-          run["rescore_depth"] = depth;
-          run["read_threads"] = threads;
-          run["read_part_keys"] = o.read_part_keys;
-          run["block_cache_mb"] = o.block_cache_mb;
-          run["load_average"] = load_average();
-          run["round"] = round;
-          double lowest = 1;
-          for (const auto& [name, r] : run["recall_at_10"].items())
-            lowest = std::min(lowest, r.get<double>());
-          const auto& ms = run["search_ms"];
-          std::cerr << "scale: round " << round << " rescore_depth " << depth << ", read_threads "
-                    << threads << ", " << cache << ": E1 p50 " << ms["E1"]["p50"].get<double>()
-                    << " ms, fused p50 " << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
-                    << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
-                    << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
-                    << "; load " << run["load_average"].get<double>() << '\n';
-          out["runs"].push_back(std::move(run));
-        }
+        for (auto nprobe : o.nprobes)
+          for (const auto& cache : o.page_cache) {
+            auto so = store_at(o);
+            so.create_if_missing = false;
+            so.index_options.rescore_depth = depth;
+            so.read_threads = threads;
+            so.index_options.ivf_nprobe = nprobe;
+            auto db = need(store::open(so), "open");
+            wait_until_settled(*db);
+            if (cache == "warm") load_into_page_cache(o.dir + "/store");
+            auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
+            need(db->close(), "close");
+            run["rescore_depth"] = depth;
+            run["read_threads"] = threads;
+            run["nprobe"] = nprobe;
+            run["read_part_keys"] = o.read_part_keys;
+            run["block_cache_mb"] = o.block_cache_mb;
+            run["load_average"] = load_average();
+            run["round"] = round;
+            double lowest = 1;
+            for (const auto& [name, r] : run["recall_at_10"].items())
+              lowest = std::min(lowest, r.get<double>());
+            const auto& ms = run["search_ms"];
+            std::cerr << "scale: round " << round << " rescore_depth " << depth << ", read_threads "
+                      << threads << ", nprobe " << nprobe << ", " << cache << ": E1 p50 "
+                      << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
+                      << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
+                      << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
+                      << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
+                      << "; load " << run["load_average"].get<double>() << '\n';
+            out["runs"].push_back(std::move(run));
+          }
   return out;
 }
 
@@ -1519,6 +1527,10 @@ registrar scale_command{command{
                      "store_options::read_threads (0 = re-score reads on the searching thread); "
                      "with --search-only several values, searched in turn")
           ->check(CLI::Range(size_t{0}, size_t{1024}))
+          ->capture_default_str();
+      sub.add_option("--nprobe", o->nprobes,
+                     "index_options::ivf_nprobe (lists an ivf search scans; 0 = the default, "
+                     "growing with the lists); with --search-only several values, searched in turn")
           ->capture_default_str();
       sub.add_option("--read-part-keys", o->read_part_keys,
                      "store_options::read_part_keys (least keys in one part of a split read)")
