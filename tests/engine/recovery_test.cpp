@@ -143,12 +143,54 @@ void check_dense_searches_score_exactly(store& db, const profile& prof, memory_m
   }
 }
 
-/// Waits until none of `indexes` saves a checkpoint or has one due.
-void flush_indexes(caf::scoped_actor& self, const std::vector<index_actor>& indexes) {
-  for (const auto& index : indexes)
-    self->request(index, caf::infinite, atom::flush_v)
-        .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+caf::actor_system_config& with_telos_types(caf::actor_system_config& cfg) {
+  register_telos(cfg);
+  return cfg;
 }
+
+/// The engine over the one RocksDB shard of the store at `root` (made with `opts`), spawned as
+/// store::open does with `eo`, for a session that end() closes like a crash: the actors stop and
+/// the backend closes without close_shard's snapshots.
+struct crash_session {
+  crash_session(const std::string& root, const store_options& opts, const engine_options& eo) {
+    auto manifest = require(read_manifest(root), "manifest");
+    BOOST_REQUIRE(manifest);
+    shard_open_options so;
+    so.root = root;
+    so.backend = storage::backend_kind::rocksdb;
+    so.backend_options = opts.backend_options;
+    so.profile = manifest->profile;
+    so.graph = true; // as store::open does
+    shards.push_back(require(open_shard(so), "open_shard"));
+    actors = spawn_engine(sys, shards, manifest->profile, eo);
+  }
+
+  /// The indexes' stats once none of them saves a checkpoint or has one due (flush), so what
+  /// they say does not depend on the saving threads' timing.
+  std::vector<index_info> settled_stats() {
+    auto fail = [](caf::error& err) { BOOST_FAIL(describe(err)); };
+    for (const auto& index : actors.indexes[0])
+      self->request(index, caf::infinite, atom::flush_v).receive([](atom::ok) {}, fail);
+    std::vector<shard_info> infos;
+    self->request(actors.coordinator, caf::infinite, atom::stats_v)
+        .receive([&](std::vector<shard_info>& x) { infos = std::move(x); }, fail);
+    BOOST_REQUIRE_EQUAL(infos.size(), 1u);
+    return infos[0].indexes;
+  }
+
+  void end() {
+    self->request(actors.coordinator, caf::infinite, atom::close_v)
+        .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+    actors = {};
+    shards[0].backend->close();
+  }
+
+  caf::actor_system_config cfg;
+  caf::actor_system sys{with_telos_types(cfg)};
+  caf::scoped_actor self{sys};
+  std::vector<opened_shard> shards;
+  telos::engine_actors actors;
+};
 
 } // namespace
 
@@ -564,26 +606,12 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
   const size_t embedders = mixed_profile().embedders.size();
   std::vector<memory> all;
   {
-    // A session that checkpoints every 40 changed vectors per index and then ends like a crash:
-    // the actors stop and the backend closes without close_shard's snapshots.
-    auto manifest = require(read_manifest(dir.path()), "manifest");
-    BOOST_REQUIRE(manifest);
-    shard_open_options so;
-    so.root = dir.path();
-    so.backend = storage::backend_kind::rocksdb;
-    so.backend_options = opts.backend_options;
-    so.profile = manifest->profile;
-    so.graph = true; // as store::open does
-    auto shard = require(open_shard(so), "open_shard");
-    caf::actor_system_config cfg;
-    register_telos(cfg);
-    caf::actor_system sys{cfg};
-    std::vector<opened_shard> shards;
-    shards.push_back(std::move(shard));
+    // A session that checkpoints every 40 changed vectors per index and then ends like a crash.
     engine_options eo;
     eo.checkpoint_every = every;
-    auto actors = spawn_engine(sys, shards, manifest->profile, eo);
-    caf::scoped_actor self{sys};
+    crash_session session{dir.path(), opts, eo};
+    auto& self = session.self;
+    auto& actors = session.actors;
     for (size_t b = 0; b < batches; ++b) {
       std::vector<memory> part;
       for (size_t i = 0; i < batch; ++i)
@@ -595,22 +623,17 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
       // toward the next one: how many saves 200 changes make would depend on how long each save
       // takes. A flush answers once none is saved or due, so each batch's checkpoint is saved
       // before the next batch and the count below is the same on any machine.
-      flush_indexes(self, actors.indexes[0]);
+      session.settled_stats();
     }
     std::vector<uuid> gone{all[5].id, all[150].id};
     self->request(actors.coordinator, caf::infinite, atom::remove_v, gone)
         .receive([](flag_list&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
     all.erase(all.begin() + 150);
     all.erase(all.begin() + 5);
-    flush_indexes(self, actors.indexes[0]);
-    std::vector<shard_info> infos;
-    self->request(actors.coordinator, caf::infinite, atom::stats_v)
-        .receive([&](std::vector<shard_info>& x) { infos = std::move(x); },
-                 [](caf::error& err) { BOOST_FAIL(describe(err)); });
-    BOOST_REQUIRE_EQUAL(infos.size(), 1u);
-    BOOST_REQUIRE_EQUAL(infos[0].indexes.size(), embedders);
+    auto indexes = session.settled_stats();
+    BOOST_REQUIRE_EQUAL(indexes.size(), embedders);
     uint64_t oldest = UINT64_MAX;
-    for (const auto& ix : infos[0].indexes) {
+    for (const auto& ix : indexes) {
       BOOST_TEST_CONTEXT(ix.embedder) {
         // 200 upserts and 2 removes: at least 4 checkpoints of 40 each, the first one earlier.
         BOOST_CHECK_GE(ix.checkpoints, 4u);
@@ -621,8 +644,9 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
       }
     }
     // The changelog keeps only what some snapshot does not cover.
-    auto& db = *shards[0].backend;
-    auto it = require(db.scan(shards[0].layout.changelog(), storage::key_range::all()), "scan");
+    auto& shard = session.shards[0];
+    auto it =
+        require(shard.backend->scan(shard.layout.changelog(), storage::key_range::all()), "scan");
     BOOST_REQUIRE(it->valid());
     BOOST_CHECK_GT(require(storage::decode_changelog_key(it->key()), "key"), oldest);
     it.reset();
@@ -631,10 +655,7 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
     for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(dir.path(), 0)})
       files += entry.path().extension() == ".idx" ? 1 : 0;
     BOOST_CHECK_EQUAL(files, embedders);
-    self->request(actors.coordinator, caf::infinite, atom::close_v)
-        .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
-    actors = {};
-    shards[0].backend->close();
+    session.end();
   }
   auto db = open_store(opts);
   auto recovered = db->recovered();
@@ -671,38 +692,13 @@ BOOST_AUTO_TEST_CASE(a_kill_just_before_a_checkpoint_loses_nothing_and_answers_e
   const size_t embedders = mixed_profile().embedders.size();
   std::vector<index_info> at_kill;
   {
-    auto manifest = require(read_manifest(dir.path()), "manifest");
-    BOOST_REQUIRE(manifest);
-    shard_open_options so;
-    so.root = dir.path();
-    so.backend = storage::backend_kind::rocksdb;
-    so.backend_options = opts.backend_options;
-    so.profile = manifest->profile;
-    so.graph = true; // as store::open does
-    auto shard = require(open_shard(so), "open_shard");
-    caf::actor_system_config cfg;
-    register_telos(cfg);
-    caf::actor_system sys{cfg};
-    std::vector<opened_shard> shards;
-    shards.push_back(std::move(shard));
     engine_options eo;
     eo.checkpoint_every = every;
     eo.checkpoint_fraction = 1.0;
-    auto actors = spawn_engine(sys, shards, manifest->profile, eo);
-    caf::scoped_actor self{sys};
+    crash_session session{dir.path(), opts, eo};
+    auto& self = session.self;
+    auto& actors = session.actors;
     auto fail = [](caf::error& err) { BOOST_FAIL(describe(err)); };
-    // The indexes' counts once no checkpoint is saved or due (flush), so the kill point does not
-    // depend on the saving threads' timing.
-    auto settled_stats = [&] {
-      for (const auto& index : actors.indexes[0])
-        self->request(index, caf::infinite, atom::flush_v).receive([](atom::ok) {}, fail);
-      std::vector<shard_info> infos;
-      self->request(actors.coordinator, caf::infinite, atom::stats_v)
-          .receive([&](std::vector<shard_info>& x) { infos = std::move(x); }, fail);
-      BOOST_REQUIRE_EQUAL(infos.size(), 1u);
-      BOOST_REQUIRE_EQUAL(infos[0].indexes.size(), embedders);
-      return infos[0].indexes;
-    };
     // One change per step: a new memory, and once each a removal and a replacement, so the replay
     // re-reads all three kinds. The kill comes once every index checkpointed in this session and
     // one of them is at 90% of its interval again.
@@ -725,7 +721,8 @@ BOOST_AUTO_TEST_CASE(a_kill_just_before_a_checkpoint_loses_nothing_and_answers_e
             .receive([](std::vector<uuid>&) {}, fail);
         all.push_back(one.front());
       }
-      auto infos = settled_stats();
+      auto infos = session.settled_stats();
+      BOOST_REQUIRE_EQUAL(infos.size(), embedders);
       bool every_index_checkpointed = true;
       for (const auto& ix : infos) {
         BOOST_REQUIRE_EQUAL(ix.checkpoint_interval, every);
@@ -738,10 +735,7 @@ BOOST_AUTO_TEST_CASE(a_kill_just_before_a_checkpoint_loses_nothing_and_answers_e
       if (worst) at_kill = infos;
     }
     BOOST_REQUIRE(worst);
-    // Ends like a kill: the actors stop and the backend closes without close_shard's snapshots.
-    self->request(actors.coordinator, caf::infinite, atom::close_v).receive([](atom::ok) {}, fail);
-    actors = {};
-    shards[0].backend->close();
+    session.end(); // like a kill
   }
   uint64_t most = 0, changes = 0;
   for (const auto& ix : at_kill) {
