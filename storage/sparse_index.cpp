@@ -1,14 +1,17 @@
 // Sparse vectors: an inverted index (term → postings of slot and weight) with exact dot-product
 // top-k. Scores accumulate per slot in term order, the order exact_score sums in, so both give the
-// same bits. Removal marks a slot dead; its postings are skipped until a compaction renumbers the
-// live slots and rebuilds the postings.
-#include "telos/storage/bulk_allocator.hpp"
+// same bits. The documents themselves lie in two flat arrays (terms, weights) indexed by per-slot
+// offsets, which a snapshot is read into directly. Removal marks a slot dead; its postings are
+// skipped and its terms kept until a compaction renumbers the live slots, moves their terms down
+// and rebuilds the postings.
 #include "telos/storage/id_map.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
+#include "telos/storage/mapped_array.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_map>
 
 namespace telos::storage {
@@ -96,7 +99,7 @@ struct sparse_snapshot_meta {
 
 class sparse_index final : public vector_index {
 public:
-  sparse_index(const embedder& spec, const index_options&) : spec_(spec) {}
+  sparse_index(const embedder& spec, const index_options&) : spec_(spec) { starts_.push_back(0); }
 
   const embedder& spec() const override { return spec_; }
 
@@ -104,11 +107,8 @@ public:
     grow_id_map_ahead(slot_of_, id_map_share_);
     auto it = slot_of_.find(id);
     if (it != slot_of_.end()) kill(it->second);
-    embedding doc;
     size_t n = std::min(e.indices.size(), e.values.size());
-    doc.indices.assign(e.indices.begin(), e.indices.begin() + static_cast<ptrdiff_t>(n));
-    doc.values.assign(e.values.begin(), e.values.begin() + static_cast<ptrdiff_t>(n));
-    slot_of_[id] = add(id, std::move(doc));
+    slot_of_[id] = add(id, e.indices.data(), e.values.data(), n);
     compact_if(dead_ > live() && dead_ >= write_path_compact_minimum);
   }
 
@@ -156,7 +156,12 @@ public:
     if (query.indices.size() != query.values.size()) return std::nullopt;
     auto it = slot_of_.find(id);
     if (it == slot_of_.end()) return std::nullopt;
-    return exact_score(spec_, query, documents_[it->second]);
+    // exact_score's sum for sparse embedders (kernels::sparse_dot), over the slot's flat terms.
+    const uint32_t slot = it->second;
+    const uint64_t first = starts_[slot];
+    return kernels::sparse_dot(query.indices.data(), query.values.data(), query.indices.size(),
+                               terms_.data() + first, weights_.data() + first,
+                               starts_[slot + 1] - first);
   }
 
   size_t maintain(size_t) override {
@@ -172,11 +177,9 @@ public:
     index_stats s;
     s.vectors = slot_of_.size();
     s.memory_bytes = slot_ids_.capacity() * sizeof(uuid) + alive_.capacity() +
-                     documents_.capacity() * sizeof(embedding) + hash_map_bytes(slot_of_) +
+                     starts_.capacity() * sizeof(uint64_t) + terms_.capacity() * sizeof(uint32_t) +
+                     weights_.capacity() * sizeof(float) + hash_map_bytes(slot_of_) +
                      postings_.memory_bytes();
-    for (const auto& doc : documents_)
-      s.memory_bytes +=
-          doc.indices.capacity() * sizeof(uint32_t) + doc.values.capacity() * sizeof(float);
     s.structure = "sparse";
     return s;
   }
@@ -192,18 +195,16 @@ public:
     for (size_t slot = 0; slot < slot_ids_.size(); ++slot) {
       if (!alive_[slot]) continue;
       ids.push_back(slot_ids_[slot]);
-      lengths.push_back(static_cast<uint32_t>(documents_[slot].indices.size()));
-      meta.entries += documents_[slot].indices.size();
+      lengths.push_back(static_cast<uint32_t>(starts_[slot + 1] - starts_[slot]));
+      meta.entries += lengths.back();
     }
     snapshot_writer out{path, snapshot_structure::sparse, encode_value(meta)};
     out.write_array(ids.data(), ids.size());
     out.write_array(lengths.data(), lengths.size());
-    for (size_t slot = 0; slot < slot_ids_.size(); ++slot)
-      if (alive_[slot])
-        out.write_array(documents_[slot].indices.data(), documents_[slot].indices.size());
-    for (size_t slot = 0; slot < slot_ids_.size(); ++slot)
-      if (alive_[slot])
-        out.write_array(documents_[slot].values.data(), documents_[slot].values.size());
+    // The live slots' terms, then their weights: each a run of consecutive live slots at a time
+    // (the whole array at once when none is dead).
+    write_live(out, terms_);
+    write_live(out, weights_);
     return out.commit();
   }
 
@@ -217,49 +218,91 @@ public:
 private:
   size_t live() const { return slot_ids_.size() - dead_; }
 
-  uint32_t add(const uuid& id, embedding doc) {
+  /// Appends a document of `n` terms (copied from outside the flat arrays) in a new slot.
+  uint32_t add(const uuid& id, const uint32_t* terms, const float* weights, size_t n) {
     auto slot = static_cast<uint32_t>(slot_ids_.size());
-    for (size_t i = 0; i < doc.indices.size(); ++i)
-      postings_[doc.indices[i]].push_back(posting{slot, doc.values[i]});
+    for (size_t i = 0; i < n; ++i)
+      postings_[terms[i]].push_back(posting{slot, weights[i]});
+    terms_.append(terms, n);
+    weights_.append(weights, n);
+    starts_.push_back(terms_.size());
     slot_ids_.push_back(id);
     alive_.push_back(1);
-    documents_.push_back(std::move(doc));
     return slot;
   }
 
+  /// The slot's terms stay in the flat arrays until a compaction (due at 30 % dead in maintain(),
+  /// on the write path once dead slots outnumber live ones).
   void kill(uint32_t slot) {
     alive_[slot] = 0;
     slot_ids_[slot] = uuid{};
-    documents_[slot] = embedding{};
     ++dead_;
   }
 
-  /// Renumbers the live slots densely and rebuilds the postings without the dead ones.
+  /// Writes the elements of `flat` that belong to live slots, in slot order.
+  template <class T>
+  void write_live(snapshot_writer& out, const mapped_array<T>& flat) const {
+    if (dead_ == 0) {
+      out.write_array(flat.data(), flat.size());
+      return;
+    }
+    const size_t slots = slot_ids_.size();
+    for (size_t slot = 0; slot < slots;) {
+      if (!alive_[slot]) {
+        ++slot;
+        continue;
+      }
+      size_t end = slot + 1;
+      while (end < slots && alive_[end])
+        ++end;
+      out.write_array(flat.data() + starts_[slot], starts_[end] - starts_[slot]);
+      slot = end;
+    }
+  }
+
+  /// Renumbers the live slots densely (in their order), moves their terms down over the dead ones'
+  /// and rebuilds the postings without the dead ones.
   void compact_if(bool due) {
     if (!due) return;
-    std::vector<uuid> ids;
-    std::vector<embedding> documents;
-    ids.reserve(live());
-    documents.reserve(live());
-    for (size_t slot = 0; slot < slot_ids_.size(); ++slot) {
-      if (!alive_[slot]) continue;
-      ids.push_back(slot_ids_[slot]);
-      documents.push_back(std::move(documents_[slot]));
-    }
-    slot_ids_.clear();
-    alive_.clear();
-    documents_.clear();
     postings_.clear();
+    const size_t slots = slot_ids_.size();
+    uint32_t to = 0;
+    uint64_t filled = 0;
+    for (size_t slot = 0; slot < slots; ++slot) {
+      if (!alive_[slot]) continue;
+      // Read before starts_[to] (to <= slot) is overwritten below.
+      const uint64_t first = starts_[slot];
+      const uint64_t n = starts_[slot + 1] - first;
+      if (filled != first) {
+        std::memmove(terms_.data() + filled, terms_.data() + first, n * sizeof(uint32_t));
+        std::memmove(weights_.data() + filled, weights_.data() + first, n * sizeof(float));
+      }
+      for (uint64_t i = filled; i < filled + n; ++i)
+        postings_[terms_[i]].push_back(posting{to, weights_[i]});
+      starts_[to] = filled;
+      slot_ids_[to] = slot_ids_[slot];
+      slot_of_[slot_ids_[to]] = to;
+      filled += n;
+      ++to;
+    }
+    starts_.resize(size_t{to} + 1);
+    starts_[to] = filled;
+    terms_.resize(filled);
+    weights_.resize(filled);
+    slot_ids_.resize(to);
+    alive_.assign(to, 1);
     dead_ = 0;
-    for (size_t i = 0; i < ids.size(); ++i)
-      slot_of_[ids[i]] = add(ids[i], std::move(documents[i]));
   }
 
   void reset() {
     postings_.clear();
     slot_ids_.clear();
     alive_.clear();
-    documents_.clear();
+    starts_.assign(1, 0);
+    terms_.clear();
+    terms_.shrink_to_fit();
+    weights_.clear();
+    weights_.shrink_to_fit();
     slot_of_.clear();
     dead_ = 0;
   }
@@ -274,12 +317,11 @@ private:
       return make_error(ec::format_mismatch, "index snapshot '" + path + "' holds embedder " +
                                                  describe_embedder(meta->spec) +
                                                  ", this index is " + describe_embedder(spec_));
+    // Ids and lengths into their own arrays, terms and weights straight into the flat arrays.
     std::vector<uuid> ids;
     std::vector<uint32_t> lengths;
-    bulk_vector<uint32_t> indices;
-    bulk_vector<float> values;
     if (!in.read_array(ids, meta->documents) || !in.read_array(lengths, meta->documents) ||
-        !in.read_array(indices, meta->entries) || !in.read_array(values, meta->entries))
+        !in.read_array(terms_, meta->entries) || !in.read_array(weights_, meta->entries))
       return in.corrupt("is truncated in its " + std::to_string(meta->documents) +
                         " documents of " + std::to_string(meta->entries) + " terms");
     if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
@@ -289,29 +331,30 @@ private:
     if (total != meta->entries)
       return in.corrupt("has documents of " + std::to_string(total) + " terms in all, expected " +
                         std::to_string(meta->entries));
-    postings_.reserve_for(indices);
-    slot_ids_.reserve(ids.size());
-    alive_.reserve(ids.size());
-    documents_.reserve(ids.size());
+    postings_.reserve_for(terms_);
+    starts_.resize(ids.size() + 1);
     slot_of_.reserve(ids.size());
-    size_t offset = 0;
+    // Per document, in slot order: its terms are valid, then its id, then its postings go in
+    // (each term's list in slot order, which search ties depend on).
+    uint64_t offset = 0;
     for (size_t d = 0; d < ids.size(); ++d) {
-      embedding doc;
-      auto first = indices.begin() + static_cast<ptrdiff_t>(offset);
-      doc.indices.assign(first, first + lengths[d]);
-      auto weights = values.begin() + static_cast<ptrdiff_t>(offset);
-      doc.values.assign(weights, weights + lengths[d]);
-      offset += lengths[d];
-      for (size_t i = 0; i < doc.indices.size(); ++i)
-        if (doc.indices[i] >= spec_.dim || (i > 0 && doc.indices[i] <= doc.indices[i - 1]))
-          return in.corrupt("has document " + ids[d].to_string() + " whose term " +
-                            std::to_string(doc.indices[i]) +
-                            " is out of order or not below the vocabulary size " +
-                            std::to_string(spec_.dim));
-      if (ids[d].is_nil() || slot_of_.count(ids[d]) != 0)
+      const uint64_t end = offset + lengths[d];
+      starts_[d] = offset;
+      for (uint64_t i = offset; i < end; ++i)
+        if (terms_[i] >= spec_.dim || (i > offset && terms_[i] <= terms_[i - 1]))
+          return in.corrupt(
+              "has document " + ids[d].to_string() + " whose term " + std::to_string(terms_[i]) +
+              " is out of order or not below the vocabulary size " + std::to_string(spec_.dim));
+      if (ids[d].is_nil() || !slot_of_.try_emplace(ids[d], static_cast<uint32_t>(d)).second)
         return in.corrupt("lists id " + ids[d].to_string() + " twice or as nil");
-      slot_of_[ids[d]] = add(ids[d], std::move(doc));
+      const auto slot = static_cast<uint32_t>(d);
+      for (uint64_t i = offset; i < end; ++i)
+        postings_[terms_[i]].push_back(posting{slot, weights_[i]});
+      offset = end;
     }
+    starts_[ids.size()] = offset;
+    alive_.assign(ids.size(), 1);
+    slot_ids_ = std::move(ids);
     return {};
   }
 
@@ -321,8 +364,13 @@ private:
   std::vector<uuid> slot_ids_;
   /// By slot; 0 for dead slots (read per posting, so a byte rather than a 16-byte id).
   std::vector<uint8_t> alive_;
-  /// By slot: the document's terms and weights, for score(), compaction and snapshots.
-  std::vector<embedding> documents_;
+  /// The documents' terms (strictly increasing within each) and their weights, slot after slot
+  /// (CSR): slot s holds [starts_[s], starts_[s + 1]). A dead slot keeps its terms until the
+  /// next compaction. For score(), compaction and snapshots; a snapshot is read straight in.
+  mapped_array<uint32_t> terms_;
+  mapped_array<float> weights_;
+  /// slots + 1 offsets into terms_ and weights_.
+  std::vector<uint64_t> starts_;
   std::unordered_map<uuid, uint32_t> slot_of_;
   /// When the id map grows (id_map.hpp): its own point, not every index's at once.
   double id_map_share_ = id_map_growth_share(spec_.name);

@@ -69,21 +69,8 @@ float cosine(const float* a, const float* b, size_t n) {
 }
 
 float sparse_dot(const embedding& a, const embedding& b) {
-  // Both index lists are strictly increasing (validated), so a merge finds the common terms.
-  float sum = 0;
-  size_t i = 0, j = 0;
-  while (i < a.indices.size() && j < b.indices.size()) {
-    if (a.indices[i] < b.indices[j]) {
-      ++i;
-    } else if (b.indices[j] < a.indices[i]) {
-      ++j;
-    } else {
-      sum += a.values[i] * b.values[j];
-      ++i;
-      ++j;
-    }
-  }
-  return sum;
+  return kernels::sparse_dot(a.indices.data(), a.values.data(), a.indices.size(), b.indices.data(),
+                             b.values.data(), b.indices.size());
 }
 
 float maxsim(const embedding& query, const embedding& stored, size_t dim) {
@@ -164,6 +151,25 @@ const dot_int8_fn dot_int8_best = pick_dot_int8();
 } // namespace
 
 namespace kernels {
+
+float sparse_dot(const uint32_t* a_terms, const float* a_weights, size_t a_count,
+                 const uint32_t* b_terms, const float* b_weights, size_t b_count) {
+  // Both term lists are strictly increasing (validated), so a merge finds the common terms.
+  float sum = 0;
+  size_t i = 0, j = 0;
+  while (i < a_count && j < b_count) {
+    if (a_terms[i] < b_terms[j]) {
+      ++i;
+    } else if (b_terms[j] < a_terms[i]) {
+      ++j;
+    } else {
+      sum += a_weights[i] * b_weights[j];
+      ++i;
+      ++j;
+    }
+  }
+  return sum;
+}
 
 float quantize_int8(const float* x, size_t n, int8_t* out) {
   float largest = 0;

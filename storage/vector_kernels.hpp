@@ -34,6 +34,12 @@ void squared_l2_rows(const float* query, const float* rows, size_t count, size_t
 float maxsim(const float* query, size_t query_tokens, const float* document, size_t document_tokens,
              size_t dim);
 
+/// Dot product of two sparse vectors, each given as strictly increasing terms with their weights:
+/// the sum of a_weights[i] * b_weights[j] over the common terms, added in ascending term order
+/// (exact_score's order for sparse embedders, which calls this).
+float sparse_dot(const uint32_t* a_terms, const float* a_weights, size_t a_count,
+                 const uint32_t* b_terms, const float* b_weights, size_t b_count);
+
 /// Scales v[0..n) to unit length; a zero vector stays zero (its cosine with anything is 0).
 void normalize(float* v, size_t n);
 
