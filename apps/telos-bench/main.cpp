@@ -1,11 +1,14 @@
 // telos-bench: reproducible benchmarks, each a subcommand that reports ratios against a baseline
 // measured in the same process.
 #include "bench_command.hpp"
+#include "telos/storage/huge_pages.hpp"
 
 #include <iostream>
 #include <memory>
 
 int main(int argc, char** argv) {
+  // First, before any thread: glibc's heap on huge pages (storage/huge_pages.hpp).
+  telos::storage::restart_with_huge_pages(argv);
   CLI::App app{"telos-bench: Telos benchmarks (ratios against baselines measured in the same run)"};
   app.require_subcommand(1);
   std::function<int()> run;

@@ -6,6 +6,7 @@
 
 #include "telos/storage/backend.hpp"
 #include "telos/storage/fault_injection.hpp"
+#include "telos/storage/huge_pages.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -73,6 +74,8 @@ void remove_tree(const std::string& path) {
 } // namespace telos::stress
 
 int main(int argc, char** argv) {
+  // First, before any thread: glibc's heap on huge pages (storage/huge_pages.hpp).
+  telos::storage::restart_with_huge_pages(argv);
   using namespace telos::stress;
   config cfg;
   CLI::App app{"telos-stress: concurrent load on a Telos store, then proof that every "

@@ -1,10 +1,13 @@
 // telos: the command-line client of a Telos store. JSON in, JSON out; see docs/CLI.md.
 #include "cli.hpp"
+#include "telos/storage/huge_pages.hpp"
 
 #include <iostream>
 #include <memory>
 
 int main(int argc, char** argv) {
+  // First, before any thread: glibc's heap on huge pages (storage/huge_pages.hpp).
+  telos::storage::restart_with_huge_pages(argv);
   using namespace telos::cli;
   CLI::App app{"telos: store, fetch and search memories with many embeddings (JSON in and out)"};
   app.require_subcommand(1);

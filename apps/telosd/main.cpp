@@ -13,6 +13,7 @@
 #include "telos/server/http_server.hpp"
 #include "telos/server/qdrant_api.hpp"
 #include "telos/shard/open_shard.hpp"
+#include "telos/storage/huge_pages.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_cast.hpp>
@@ -520,6 +521,8 @@ int run_http(const options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // First, before any thread: glibc's heap on huge pages (storage/huge_pages.hpp).
+  telos::storage::restart_with_huge_pages(argv);
   // Tests only: disk faults switched on and off through a file (docs/CLUSTER.md).
   telos::detail::test_faults_from_environment(argv);
   CLI::App app{"telosd: a Telos node hosting shards (--shard-id) or a coordinator (--coordinator)"};

@@ -4,6 +4,7 @@
 // growing them many times and the same after a snapshot round trip.
 #include "index_reference.hpp"
 
+#include "telos/storage/huge_pages.hpp"
 #include "telos/storage/id_map.hpp"
 #include "telos/storage/mapped_array.hpp"
 #include "telos/storage/vector_index.hpp"
@@ -269,6 +270,29 @@ BOOST_AUTO_TEST_CASE(id_maps_grow_ahead_at_a_point_of_their_own_and_never_rehash
   }
   // Different shares grow at different sizes.
   BOOST_CHECK_EQUAL(first_growths.size(), 3u);
+}
+
+BOOST_AUTO_TEST_CASE(asked_to_restart_with_huge_pages_a_program_does_so_once_keeping_tunables) {
+  using telos::storage::huge_page_tunables;
+  // TELOS_HUGE_PAGES=1 and no tunables yet: the restart asks for huge pages.
+  auto fresh = huge_page_tunables(nullptr, "1");
+  BOOST_REQUIRE(fresh);
+  BOOST_CHECK_EQUAL(*fresh, "glibc.malloc.hugetlb=1");
+  BOOST_REQUIRE(huge_page_tunables("", "1"));
+  BOOST_CHECK_EQUAL(*huge_page_tunables("", "1"), "glibc.malloc.hugetlb=1");
+  // The user's other tunables stay, ours is appended.
+  auto kept = huge_page_tunables("glibc.malloc.check=3", "1");
+  BOOST_REQUIRE(kept);
+  BOOST_CHECK_EQUAL(*kept, "glibc.malloc.check=3:glibc.malloc.hugetlb=1");
+  // The restarted process (or a user who chose a hugetlb value, even 0) is left as it is, so a
+  // program restarts at most once.
+  BOOST_CHECK(!huge_page_tunables(fresh->c_str(), "1"));
+  BOOST_CHECK(!huge_page_tunables(kept->c_str(), "1"));
+  BOOST_CHECK(!huge_page_tunables("glibc.malloc.hugetlb=0", "1"));
+  // Not asked for (unset, 0, anything but 1): the process stays as it is.
+  BOOST_CHECK(!huge_page_tunables(nullptr, nullptr));
+  BOOST_CHECK(!huge_page_tunables(nullptr, "0"));
+  BOOST_CHECK(!huge_page_tunables("glibc.malloc.check=3", "yes"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
