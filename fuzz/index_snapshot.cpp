@@ -79,7 +79,7 @@ std::string snapshot_of(int kind, std::string_view rest) {
   meta_length = std::min(meta_length, rest.size());
   auto meta = envelope_of(rest.substr(0, meta_length));
   std::string out = "TELOSIDX";
-  append_le<uint32_t>(out, storage::index_snapshot_version);
+  append_le<uint32_t>(out, 1); // version 1: no padding after the meta data
   append_le<uint8_t>(out, static_cast<uint8_t>(kind + 1));
   append_le<uint32_t>(out, static_cast<uint32_t>(meta.size()));
   out += meta;

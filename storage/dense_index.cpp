@@ -15,6 +15,7 @@
 // the list of its nearest centroid (nlist x dim work on codes, no graph); a search scans the
 // fresh rows and the lists of the nprobe centroids nearest to the query, by code. Removal
 // swap-removes a row from its list.
+#include "telos/storage/file_view.hpp"
 #include "telos/storage/id_map.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
@@ -25,6 +26,7 @@
 #include "telos/storage/index_hnswlib.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -127,6 +129,9 @@ public:
   const float* data() const { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
   size_t size() const { return borrowed_ != nullptr ? size_ : owned_.size(); }
   bool empty() const { return size() == 0; }
+  bool borrowed() const { return borrowed_ != nullptr; }
+  /// Moves borrowed rows into a vector of their own (nothing when it owns them already).
+  void own_rows() { own(size()); }
   /// Floats this list occupies: its part of the arena, or its own vector's capacity.
   size_t memory_floats() const { return borrowed_ != nullptr ? extent_ : owned_.capacity(); }
 
@@ -206,6 +211,14 @@ struct ivf_state {
   /// Every list's rows as a snapshot had them, read in one piece (empty unless loaded); each list
   /// borrows its part until it grows.
   float_buffer arena;
+  /// Or, instead of the arena, the snapshot's section of list rows mapped where the page cache
+  /// holds it (index_options::snapshot_map_bytes).
+  file_view mapped;
+
+  bool borrows_any() const {
+    return std::any_of(lists.begin(), lists.end(),
+                       [](const ivf_list& list) { return list.rows.borrowed(); });
+  }
 
   size_t memory_bytes() const {
     size_t bytes = centroids.capacity() * sizeof(float) + lists.capacity() * sizeof(ivf_list);
@@ -554,6 +567,7 @@ public:
     if (ivf_training_) s.memory_bytes += ivf_training_->memory_bytes();
     s.structure = graph_ ? "hnsw" : ivf_ ? "ivf" : "flat";
     s.last_error = last_error_;
+    if (mapped_rows_failed()) s.last_error = unreadable_rows;
     return s;
   }
 
@@ -598,6 +612,7 @@ public:
   }
 
   expected<void> load(const std::string& path) override {
+    saved_since_load_.store(false, std::memory_order_release);
     reset();
     auto loaded = ivf_policy() ? read_ivf_snapshot(path) : read_snapshot(path);
     if (!loaded) reset();
@@ -710,6 +725,7 @@ private:
       move_one_row();
       ++done;
     }
+    if (done < budget) done += let_go_of_mapped_rows(budget - done);
     compact_fresh();
     return done;
   }
@@ -869,7 +885,36 @@ private:
         scan_list(order[p]);
   }
 
+  /// True once a page of list rows mapped from a snapshot could not be read back (it reads as
+  /// zeroes now).
+  bool mapped_rows_failed() const {
+    return (ivf_ && ivf_->mapped.failed()) || (ivf_next_ && ivf_next_->mapped.failed());
+  }
+
+  static constexpr const char* unreadable_rows =
+      "a page of list rows mapped from the index snapshot could not be read back (it reads as "
+      "zeroes): searches may miss hits, and no snapshot is saved; the next open rebuilds the "
+      "index from the vector keyspace if the snapshot stays unreadable";
+
+  /// Moves the rows of borrowed lists into memory of their own once a saved snapshot replaced the
+  /// file they are mapped from (that file keeps its blocks on the disk while mapped), up to
+  /// `budget` (a list counts 1 per 64 rows); drops the mapping when no list borrows from it.
+  size_t let_go_of_mapped_rows(size_t budget) {
+    if (!ivf_ || ivf_->mapped.empty()) return 0;
+    size_t done = 0;
+    if (saved_since_load_.load(std::memory_order_acquire))
+      for (auto& list : ivf_->lists) {
+        if (done >= budget) break;
+        if (!list.rows.borrowed()) continue;
+        list.rows.own_rows();
+        done += 1 + list.ids.size() / 64;
+      }
+    if (!ivf_->borrows_any()) ivf_->mapped = {};
+    return done;
+  }
+
   expected<void> save_ivf(const std::string& path) const {
+    if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);
     ivf_snapshot_meta meta;
     meta.spec = spec_;
     // Rows already moved to a retrained inverted file are saved as fresh rows: a loaded index
@@ -902,7 +947,11 @@ private:
       for (const auto& list : ivf_->lists)
         out.write_array(list.rows.data(), list.rows.size());
     }
-    return out.commit();
+    // Rows read back as zeroes while being written must not become the index's snapshot.
+    if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);
+    auto committed = out.commit();
+    if (committed) saved_since_load_.store(true, std::memory_order_release);
+    return committed;
   }
 
   /// The part every dense snapshot begins with after its meta data: refuses a snapshot of
@@ -954,13 +1003,22 @@ private:
       for (size_t c = 0; c < lengths.size(); ++c)
         if (!in.read_array(ivf->lists[c].ids, lengths[c]))
           return in.corrupt("is truncated in the ids of list " + std::to_string(c));
-      // The rows of every list lie one list after the other, as the arena holds them: one read
-      // straight into it (no zeroing pass, no allocation per list), then each list borrows its
-      // part.
-      ivf->arena.resize(meta->filed * row_);
-      if (!in.read(ivf->arena.data(), ivf->arena.size() * sizeof(float)))
-        return in.corrupt("is truncated in the rows of its lists");
-      float* at = ivf->arena.data();
+      // The rows of every list lie one list after the other, as the arena holds them: mapped
+      // where the file lies (large sections of a version-2 file), else one read straight into
+      // the arena (no zeroing pass, no allocation per list); then each list borrows its part.
+      const size_t row_floats = meta->filed * row_;
+      float* at = nullptr;
+      if (row_floats * sizeof(float) >= opts_.snapshot_map_bytes &&
+          in.aligned_for(alignof(float))) {
+        if (!in.map(ivf->mapped, row_floats * sizeof(float)))
+          return in.corrupt("is truncated in the rows of its lists");
+        at = reinterpret_cast<float*>(ivf->mapped.data());
+      } else {
+        ivf->arena.resize(row_floats);
+        if (!in.read(ivf->arena.data(), ivf->arena.size() * sizeof(float)))
+          return in.corrupt("is truncated in the rows of its lists");
+        at = ivf->arena.data();
+      }
       for (size_t c = 0; c < lengths.size(); ++c) {
         ivf->lists[c].rows.borrow(at, size_t{lengths[c]} * row_);
         at += size_t{lengths[c]} * row_;
@@ -1454,6 +1512,9 @@ private:
   /// When the id map grows (id_map.hpp): its own point, not every index's at once.
   double id_map_share_ = id_map_growth_share(spec_.name);
   std::string last_error_;
+  /// Whether save() committed a snapshot since load(): the file mapped rows come from is then no
+  /// longer the index's snapshot.
+  mutable std::atomic<bool> saved_since_load_{false};
 };
 
 } // namespace

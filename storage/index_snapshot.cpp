@@ -114,6 +114,10 @@ snapshot_writer::snapshot_writer(std::string path, snapshot_structure structure,
   write(&tag, sizeof(tag));
   write(&meta_length, sizeof(meta_length));
   write(meta.data(), meta.size());
+  static constexpr char zeroes[snapshot_section_alignment] = {};
+  const size_t written = header_size + meta.size();
+  write(zeroes, (snapshot_section_alignment - written % snapshot_section_alignment) %
+                    snapshot_section_alignment);
 }
 
 snapshot_writer::~snapshot_writer() {
@@ -200,9 +204,9 @@ expected<std::string> snapshot_reader::open(const std::string& path,
   if (read_errno_ != 0) return corrupt("cannot be read");
   if (std::memcmp(found_magic, magic, sizeof(magic)) != 0)
     return corrupt("does not start with the index snapshot magic 'TELOSIDX'");
-  if (version != index_snapshot_version)
+  if (version < 1 || version > index_snapshot_version)
     return make_error(ec::format_mismatch, "index snapshot '" + path + "' has version " +
-                                               std::to_string(version) + ", expected " +
+                                               std::to_string(version) + ", expected 1 to " +
                                                std::to_string(index_snapshot_version));
   std::string expected_tags;
   bool known = false;
@@ -219,6 +223,12 @@ expected<std::string> snapshot_reader::open(const std::string& path,
                    std::to_string(remaining()) + " bytes left");
   std::string meta(meta_length, '\0');
   if (!read(meta.data(), meta.size())) return corrupt("is truncated inside its meta data");
+  if (version >= 2) {
+    char padding[snapshot_section_alignment] = {};
+    const size_t pad = (snapshot_section_alignment - position_ % snapshot_section_alignment) %
+                       snapshot_section_alignment;
+    if (!read(padding, pad)) return corrupt("is truncated inside its meta data");
+  }
   return meta;
 }
 
@@ -254,6 +264,44 @@ bool snapshot_reader::read(void* data, size_t size) {
   return true;
 }
 
+bool snapshot_reader::map(file_view& out, size_t size) {
+  // Hashed a piece at a time like read(), with the system asked to read ahead of the hash.
+  constexpr size_t piece = size_t{1} << 20;
+  constexpr size_t ahead = size_t{16} << 20;
+  if (size > remaining() || read_errno_ != 0) return false;
+  auto view = file_view::map(fd_, path_, position_, size);
+  if (!view) {
+    read_errno_ = ENOMEM;
+    map_error_ = telos::describe(view.error());
+    return false;
+  }
+  const auto* bytes = view->data();
+  for (size_t done = 0; done < size;) {
+    if (auto fault = own_file_fault(file_op::read, path_)) {
+      read_errno_ = fault.error;
+      return false;
+    }
+    if (done % ahead == 0)
+      ::posix_fadvise(fd_, static_cast<off_t>(position_),
+                      static_cast<off_t>(std::min(2 * ahead, size - done)), POSIX_FADV_WILLNEED);
+    auto n = std::min(piece, size - done);
+    XXH3_64bits_update(hash_.get(), bytes + done, n);
+    done += n;
+    position_ += n;
+  }
+  if (view->failed()) {
+    read_errno_ = EIO;
+    return false;
+  }
+  // read() goes on from the descriptor's offset.
+  if (::lseek(fd_, static_cast<off_t>(position_), SEEK_SET) < 0) {
+    read_errno_ = errno;
+    return false;
+  }
+  out = std::move(*view);
+  return true;
+}
+
 bool snapshot_reader::verify() {
   if (position_ != payload_end_) return false;
   uint64_t stored = 0;
@@ -262,6 +310,7 @@ bool snapshot_reader::verify() {
 }
 
 caf::error snapshot_reader::corrupt(const std::string& what) const {
+  if (!map_error_.empty()) return make_error(ec::io_error, map_error_);
   if (read_errno_ != 0)
     return make_error(ec::io_error,
                       "cannot read index snapshot '" + path_ + "': " + std::strerror(read_errno_));

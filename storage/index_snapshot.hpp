@@ -1,5 +1,6 @@
 // Snapshot files of the vector indexes. Layout (integers little-endian, as the host writes them):
 //   "TELOSIDX"  u32 snapshot_version  u8 structure  u32 meta_length  meta (a Cereal envelope)
+//   zero bytes up to a multiple of 64 bytes from the start (version 2; version 1 has none)
 //   raw sections (ids, counts, floats; each index defines its own)
 //   u64 XXH3-64 of every byte before it
 // Written to "<path>.tmp", fsynced, renamed over <path>, directory fsynced: a crash leaves the
@@ -7,11 +8,14 @@
 // left, so a truncated or corrupt file is an error, never a crash or a huge allocation. A read
 // goes from the file straight into the index's own memory (read(2), no stdio buffer between) and
 // is hashed a cache-sized piece at a time right after it arrived; an I/O error is an error
-// (ec::io_error), never a signal.
+// (ec::io_error), never a signal. A large section can instead be mapped (map(): a private
+// file_view, hashed through the mapping), so the index uses the page cache's pages rather than
+// copies; the padding of version 2 keeps such sections aligned for their floats.
 #pragma once
 
 #include "telos/messages/envelope.hpp"
 #include "telos/messages/error.hpp"
+#include "telos/storage/file_view.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -25,7 +29,10 @@ struct XXH3_state_s;
 
 namespace telos::storage {
 
-inline constexpr uint32_t index_snapshot_version = 1;
+/// What snapshot_writer writes; readers accept every version from 1 on.
+inline constexpr uint32_t index_snapshot_version = 2;
+/// Version 2 pads the header and meta data to a multiple of this many bytes.
+inline constexpr size_t snapshot_section_alignment = 64;
 
 /// Which index wrote a snapshot (a byte of the header).
 /// maxsim (3) is the exact MaxSim index before token centroids; it still loads. maxsim_centroids
@@ -117,6 +124,16 @@ public:
     return read(out.data(), out.size() * sizeof(element));
   }
 
+  /// True when the next section starts at a file offset that is a multiple of `alignment` (so
+  /// map() can hand out its elements where they lie).
+  bool aligned_for(size_t alignment) const { return fd_ >= 0 && position_ % alignment == 0; }
+
+  /// Maps the next `size` bytes into `out` instead of reading them (file_view::map), and hashes
+  /// them through the mapping (which reads them in once); false when fewer remain before the
+  /// trailer, the system refuses the mapping, or a page cannot be read (corrupt() then says
+  /// which).
+  bool map(file_view& out, size_t size);
+
   /// Bytes left before the trailer.
   uint64_t remaining() const { return payload_end_ - position_; }
 
@@ -137,6 +154,8 @@ private:
   int fd_ = -1;
   /// errno of the first failed read, 0 while none failed.
   int read_errno_ = 0;
+  /// Why map() could not map (empty when it could).
+  std::string map_error_;
   std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash_;
   uint64_t position_ = 0;
   uint64_t payload_end_ = 0;

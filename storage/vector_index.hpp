@@ -90,6 +90,11 @@ struct index_options {
   /// (docs/ENGINE.md, "Searches"). 0 = k * oversample at every depth. MaxSim follows the same
   /// rule with maxsim_oversample.
   size_t rescore_depth = default_rescore_depth;
+  /// A dense ivf index loading a snapshot maps its lists' rows (a private mapping of the file,
+  /// used where the page cache holds it: no copy, no fresh memory) when they take at least this
+  /// many bytes and the file is of version 2; below it, or with SIZE_MAX, it reads them into
+  /// memory of its own (docs/ENGINE.md, "Recovery").
+  size_t snapshot_map_bytes = size_t{1} << 20;
   /// Where a quantised (or MaxSim) index reads the originals it re-scores (the shard reads its
   /// vector keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
   originals_reader originals;

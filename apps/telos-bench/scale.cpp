@@ -145,6 +145,10 @@ struct options {
   /// every timed search, as when the vector keyspaces far outgrow the memory: docs/BENCHMARKS.md,
   /// "Cold re-score reads").
   std::vector<std::string> page_cache = {"warm"};
+  /// "on": index_options::snapshot_map_bytes as it is (a dense ivf index maps its lists' rows from
+  /// the snapshot), "off": SIZE_MAX (reads them into memory of its own); with --search-only both
+  /// can be given, opened in turn.
+  std::vector<std::string> map_snapshots = {"on"};
   /// Fail (exit 3) if any embedder's or the fused recall@10 is below this; 0 = report only.
   double min_recall = 0;
   // A child's part (hidden options): ingest the first child_count memories of the data of
@@ -321,6 +325,7 @@ store_options store_at(const options& o) {
   so.index_options.rescore_depth = o.rescore_depths.front();
   so.read_threads = o.read_threads.front();
   so.index_options.ivf_nprobe = o.nprobes.front();
+  if (o.map_snapshots.front() == "off") so.index_options.snapshot_map_bytes = SIZE_MAX;
   so.read_part_keys = o.read_part_keys;
   so.backend_options.block_cache_mb = o.block_cache_mb;
   so.backend_options.vector_blob_files = o.vector_blob_files;
@@ -1058,37 +1063,55 @@ json run_search_only(const options& o) {
     for (auto depth : o.rescore_depths)
       for (auto threads : o.read_threads)
         for (auto nprobe : o.nprobes)
-          for (const auto& cache : o.page_cache) {
-            auto so = store_at(o);
-            so.create_if_missing = false;
-            so.index_options.rescore_depth = depth;
-            so.read_threads = threads;
-            so.index_options.ivf_nprobe = nprobe;
-            auto db = need(store::open(so), "open");
-            wait_until_settled(*db);
-            if (cache == "warm") load_into_page_cache(o.dir + "/store");
-            auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
-            need(db->close(), "close");
-            run["rescore_depth"] = depth;
-            run["read_threads"] = threads;
-            run["nprobe"] = nprobe;
-            run["read_part_keys"] = o.read_part_keys;
-            run["block_cache_mb"] = o.block_cache_mb;
-            run["load_average"] = load_average();
-            run["round"] = round;
-            double lowest = 1;
-            for (const auto& [name, r] : run["recall_at_10"].items())
-              lowest = std::min(lowest, r.get<double>());
-            const auto& ms = run["search_ms"];
-            std::cerr << "scale: round " << round << " rescore_depth " << depth << ", read_threads "
-                      << threads << ", nprobe " << nprobe << ", " << cache << ": E1 p50 "
-                      << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
-                      << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
-                      << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
-                      << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
-                      << "; load " << run["load_average"].get<double>() << '\n';
-            out["runs"].push_back(std::move(run));
-          }
+          for (const auto& cache : o.page_cache)
+            for (const auto& mapping : o.map_snapshots) {
+              auto so = store_at(o);
+              so.create_if_missing = false;
+              so.index_options.rescore_depth = depth;
+              so.read_threads = threads;
+              so.index_options.ivf_nprobe = nprobe;
+              so.index_options.snapshot_map_bytes =
+                  mapping == "off" ? SIZE_MAX : storage::index_options{}.snapshot_map_bytes;
+              // A cold run opens from an evicted page cache too.
+              if (cache == "cold") evict_from_page_cache(o.dir + "/store");
+              ::malloc_trim(0);
+              const auto anon_before = status_bytes("RssAnon");
+              const auto opening = steady::now();
+              auto db = need(store::open(so), "open");
+              const double open_s = seconds_since(opening);
+              const auto anon_after = status_bytes("RssAnon");
+              const auto file_after = status_bytes("RssFile");
+              wait_until_settled(*db);
+              if (cache == "warm") load_into_page_cache(o.dir + "/store");
+              auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
+              need(db->close(), "close");
+              run["rescore_depth"] = depth;
+              run["read_threads"] = threads;
+              run["nprobe"] = nprobe;
+              run["map_snapshots"] = mapping;
+              run["open_s"] = open_s;
+              run["open_anonymous_bytes_per_memory"] =
+                  (static_cast<double>(anon_after) - static_cast<double>(anon_before)) /
+                  static_cast<double>(o.n);
+              run["file_pages_resident_after_open_bytes"] = file_after;
+              run["read_part_keys"] = o.read_part_keys;
+              run["block_cache_mb"] = o.block_cache_mb;
+              run["load_average"] = load_average();
+              run["round"] = round;
+              double lowest = 1;
+              for (const auto& [name, r] : run["recall_at_10"].items())
+                lowest = std::min(lowest, r.get<double>());
+              const auto& ms = run["search_ms"];
+              std::cerr << "scale: round " << round << " rescore_depth " << depth
+                        << ", read_threads " << threads << ", nprobe " << nprobe << ", " << cache
+                        << ", mapped " << mapping << ": open " << open_s << " s, E1 p50 "
+                        << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
+                        << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
+                        << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
+                        << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
+                        << "; load " << run["load_average"].get<double>() << '\n';
+              out["runs"].push_back(std::move(run));
+            }
   return out;
 }
 
@@ -1545,6 +1568,12 @@ registrar scale_command{command{
                      "(evicted from the page cache before every timed search); several values are "
                      "searched in turn")
           ->check(CLI::IsMember({"warm", "cold"}))
+          ->capture_default_str();
+      sub.add_option("--map-snapshots", o->map_snapshots,
+                     "on: dense ivf indexes map their lists' rows from the snapshot at open "
+                     "(index_options::snapshot_map_bytes), off: they read them into memory of "
+                     "their own; with --search-only both can be given, opened in turn")
+          ->check(CLI::IsMember({"on", "off"}))
           ->capture_default_str();
       sub.add_option("--rounds", o->rounds,
                      "--search-only: rounds over the --rescore-depth values; --reopen-crashed: "

@@ -8,11 +8,16 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -243,6 +248,35 @@ inline embedding random_multi(std::mt19937& rng, size_t dim, size_t tokens) {
 }
 
 /// A fresh directory under the system temp dir, removed with everything in it at the end.
+/// The whole file at `path`.
+inline std::string file_bytes(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// A version-2 index snapshot's bytes as version 1 wrote them: without the zero padding after
+/// the meta data, with version 1 in the header and the checksum computed again. Empty when
+/// `v2` is not a version-2 snapshot with zero padding.
+inline std::string as_version_1(const std::string& v2) {
+  constexpr size_t header = 17; // magic, u32 version, u8 structure, u32 meta length
+  if (v2.size() < header + 8) return {};
+  uint32_t version = 0;
+  uint32_t meta_length = 0;
+  std::memcpy(&version, v2.data() + 8, sizeof(version));
+  std::memcpy(&meta_length, v2.data() + 13, sizeof(meta_length));
+  const size_t meta_end = header + meta_length;
+  const size_t padded = (meta_end + 63) / 64 * 64;
+  if (version != 2 || padded + 8 > v2.size()) return {};
+  for (size_t i = meta_end; i < padded; ++i)
+    if (v2[i] != '\0') return {};
+  std::string old = v2.substr(0, meta_end) + v2.substr(padded, v2.size() - padded - 8);
+  version = 1;
+  std::memcpy(old.data() + 8, &version, sizeof(version));
+  const uint64_t digest = XXH3_64bits(old.data(), old.size());
+  old.append(reinterpret_cast<const char*>(&digest), sizeof(digest));
+  return old;
+}
+
 class temp_dir {
 public:
   temp_dir()

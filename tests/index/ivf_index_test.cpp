@@ -7,6 +7,8 @@
 #include "telos/storage/kmeans.hpp"
 #include "telos/storage/vector_index.hpp"
 
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -38,6 +40,62 @@ std::vector<float> near_copy(std::mt19937& rng, const std::vector<std::vector<fl
   return v;
 }
 
+/// The body of a_torn_or_corrupt_ivf_snapshot_is_refused_and_leaves_the_index_empty, with the
+/// rows mapped (map_bytes 0) or read (SIZE_MAX).
+void torn_or_corrupt_ivf_snapshots_are_refused(size_t map_bytes) {
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 200;
+  opts.snapshot_map_bytes = map_bytes;
+  auto spec = ivf_spec(32, metric::dot, quantization::int8);
+  clustered_data data{32, 8, 97};
+  ivf_fixture source{spec, opts};
+  for (uint64_t i = 0; i < 800; ++i)
+    source.put(id_of(i), data.next());
+  source.drain();
+  BOOST_REQUIRE_EQUAL(source.index->stats().structure, "ivf");
+  auto path = dir.file("ivf.snapshot");
+  BOOST_REQUIRE(source.index->save(path));
+  std::string good;
+  {
+    std::ifstream in{path, std::ios::binary};
+    good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto write = [&](const std::string& bytes) {
+    std::ofstream out{path, std::ios::binary | std::ios::trunc};
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
+  ivf_fixture target{spec, opts};
+  target.stored = source.stored;
+  auto refused = [&](const std::string& what) {
+    BOOST_TEST_CONTEXT(what) {
+      target.index->upsert(id_of(99999), embedding::dense(data.next()));
+      auto loaded = target.index->load(path);
+      BOOST_REQUIRE(!loaded);
+      BOOST_CHECK(loaded.error() == ec::corrupt_value);
+      BOOST_TEST_MESSAGE(telos::describe(loaded.error()));
+      BOOST_CHECK_EQUAL(target.index->size(), 0u);
+      BOOST_CHECK(target.index->search(embedding::dense(data.next()), 5).empty());
+    }
+  };
+  // The rows are the file's last section before the 8-byte checksum.
+  for (size_t from_end : {size_t{9}, size_t{100}, good.size() / 4, good.size() / 2}) {
+    write(good.substr(0, good.size() - from_end));
+    refused("cut " + std::to_string(from_end) + " bytes before the end");
+  }
+  for (size_t from_end : {size_t{20}, size_t{3000}, good.size() / 3}) {
+    auto flipped = good;
+    flipped[good.size() - from_end] = static_cast<char>(flipped[good.size() - from_end] ^ 0x10);
+    write(flipped);
+    refused("byte " + std::to_string(from_end) + " from the end flipped");
+  }
+  write(good);
+  BOOST_REQUIRE(target.index->load(path));
+  std::vector<embedding> queries;
+  for (int i = 0; i < 15; ++i)
+    queries.push_back(embedding::dense(data.next()));
+  check_same_results(10, *source.index, *target.index, queries);
+}
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(ivf_index)
@@ -259,11 +317,16 @@ BOOST_AUTO_TEST_CASE(a_loaded_ivf_index_changes_its_lists_as_the_index_it_was_sa
   // (swap-removal inside the arena), replacing, and filing new rows (a list then moves to storage
   // of its own) must leave it answering as the index it was saved from does after the same
   // changes, and a snapshot of it, part borrowed and part owned, must round-trip again.
+  // Both ways of loading the rows: mapped from the file (snapshot_map_bytes 0) and read.
   temp_dir dir;
   index_options opts;
   opts.hnsw_threshold = 300;
-  for (auto q : {quantization::int8, quantization::none}) {
-    BOOST_TEST_CONTEXT("quantization " << static_cast<int>(q)) {
+  for (auto [q, map_bytes] :
+       {std::pair{quantization::int8, size_t{0}}, std::pair{quantization::int8, SIZE_MAX},
+        std::pair{quantization::none, size_t{0}}, std::pair{quantization::none, SIZE_MAX}}) {
+    opts.snapshot_map_bytes = map_bytes;
+    BOOST_TEST_CONTEXT("quantization " << static_cast<int>(q) << ", mapped from " << map_bytes
+                                       << " bytes") {
       auto spec = ivf_spec(40, metric::cosine, q);
       clustered_data data{40, 12, 83};
       ivf_fixture original{spec, opts};
@@ -272,7 +335,8 @@ BOOST_AUTO_TEST_CASE(a_loaded_ivf_index_changes_its_lists_as_the_index_it_was_sa
       original.drain();
       BOOST_REQUIRE_EQUAL(original.index->stats().structure, "ivf");
       BOOST_REQUIRE_EQUAL(original.index->stats().fresh, 0u);
-      auto path = dir.file("lists-" + std::to_string(static_cast<int>(q)));
+      auto path = dir.file("lists-" + std::to_string(static_cast<int>(q)) + "-" +
+                           std::to_string(map_bytes));
       BOOST_REQUIRE(original.index->save(path));
       ivf_fixture copy{spec, opts};
       copy.stored = original.stored;
@@ -322,57 +386,126 @@ BOOST_AUTO_TEST_CASE(a_torn_or_corrupt_ivf_snapshot_is_refused_and_leaves_the_in
   // The lists' rows are read in one piece into the arena: a snapshot cut anywhere (in the rows
   // too) or with a flipped byte in them is ec::corrupt_value and an empty index, and the same
   // index then loads the intact file.
+  for (size_t map_bytes : {SIZE_MAX, size_t{0}})
+    BOOST_TEST_CONTEXT("rows mapped from " << map_bytes << " bytes") {
+      torn_or_corrupt_ivf_snapshots_are_refused(map_bytes);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_mapped_ivf_snapshot_cut_short_under_the_index_is_reported_never_a_crash) {
+  // The rows of a loaded snapshot are a private mapping of its file. Cut the file to nothing
+  // while the index uses it: the next access to a row page raises SIGBUS, which file_view's
+  // handler answers with a page of zeroes. The process lives, searches still answer (ranked by
+  // the codes that remain, re-scored against the originals), stats() says what happened, and
+  // the index refuses to save what it can no longer trust.
   temp_dir dir;
   index_options opts;
   opts.hnsw_threshold = 200;
-  auto spec = ivf_spec(32, metric::dot, quantization::int8);
-  clustered_data data{32, 8, 97};
+  opts.snapshot_map_bytes = 0;
+  auto spec = ivf_spec(64, metric::cosine, quantization::int8);
+  clustered_data data{64, 8, 101};
   ivf_fixture source{spec, opts};
-  for (uint64_t i = 0; i < 800; ++i)
+  for (uint64_t i = 0; i < 2000; ++i)
     source.put(id_of(i), data.next());
   source.drain();
   BOOST_REQUIRE_EQUAL(source.index->stats().structure, "ivf");
   auto path = dir.file("ivf.snapshot");
   BOOST_REQUIRE(source.index->save(path));
-  std::string good;
-  {
-    std::ifstream in{path, std::ios::binary};
-    good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  auto write = [&](const std::string& bytes) {
-    std::ofstream out{path, std::ios::binary | std::ios::trunc};
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  };
   ivf_fixture target{spec, opts};
   target.stored = source.stored;
-  auto refused = [&](const std::string& what) {
-    BOOST_TEST_CONTEXT(what) {
-      target.index->upsert(id_of(99999), embedding::dense(data.next()));
-      auto loaded = target.index->load(path);
-      BOOST_REQUIRE(!loaded);
-      BOOST_CHECK(loaded.error() == ec::corrupt_value);
-      BOOST_TEST_MESSAGE(telos::describe(loaded.error()));
-      BOOST_CHECK_EQUAL(target.index->size(), 0u);
-      BOOST_CHECK(target.index->search(embedding::dense(data.next()), 5).empty());
-    }
-  };
-  // The rows are the file's last section before the 8-byte checksum.
-  for (size_t from_end : {size_t{9}, size_t{100}, good.size() / 4, good.size() / 2}) {
-    write(good.substr(0, good.size() - from_end));
-    refused("cut " + std::to_string(from_end) + " bytes before the end");
-  }
-  for (size_t from_end : {size_t{20}, size_t{3000}, good.size() / 3}) {
-    auto flipped = good;
-    flipped[good.size() - from_end] = static_cast<char>(flipped[good.size() - from_end] ^ 0x10);
-    write(flipped);
-    refused("byte " + std::to_string(from_end) + " from the end flipped");
-  }
-  write(good);
+  auto loaded = target.index->load(path);
+  BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string{} : telos::describe(loaded.error())));
+  BOOST_CHECK(target.index->stats().last_error.empty());
+  std::filesystem::resize_file(path, 0);
+  for (int i = 0; i < 10; ++i)
+    BOOST_CHECK_LE(target.index->search(embedding::dense(data.next()), 10).size(), 10u);
+  auto stats = target.index->stats();
+  BOOST_CHECK_EQUAL(stats.vectors, 2000u);
+  BOOST_CHECK_NE(stats.last_error.find("could not be read back"), std::string::npos);
+  auto saved = target.index->save(dir.file("after"));
+  BOOST_REQUIRE(!saved);
+  BOOST_CHECK(saved.error() == ec::io_error);
+  BOOST_CHECK(!std::filesystem::exists(dir.file("after")));
+}
+
+BOOST_AUTO_TEST_CASE(after_a_save_maintain_lets_go_of_the_file_the_rows_were_mapped_from) {
+  // A saved snapshot replaces the file a loaded index maps its rows from, and a mapping keeps a
+  // deleted file's blocks: maintain() moves the rows into memory of the index's own and drops
+  // the mapping. Afterwards cutting the old file short changes nothing.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 200;
+  opts.snapshot_map_bytes = 0;
+  auto spec = ivf_spec(48, metric::l2, quantization::int8);
+  clustered_data data{48, 8, 103};
+  ivf_fixture source{spec, opts};
+  for (uint64_t i = 0; i < 1500; ++i)
+    source.put(id_of(i), data.next());
+  source.drain();
+  auto path = dir.file("first");
+  BOOST_REQUIRE(source.index->save(path));
+  ivf_fixture target{spec, opts};
+  target.stored = source.stored;
   BOOST_REQUIRE(target.index->load(path));
+  // Nothing to let go of before a save: the mapping is the index's snapshot.
+  BOOST_CHECK_EQUAL(target.index->maintain(1000), 0u);
+  BOOST_REQUIRE(target.index->save(dir.file("second")));
+  size_t steps = 0;
+  while (target.index->maintain(16) > 0)
+    ++steps;
+  BOOST_CHECK_GT(steps, 1u); // bounded steps, not one copy of everything
+  std::filesystem::resize_file(path, 0);
   std::vector<embedding> queries;
   for (int i = 0; i < 15; ++i)
     queries.push_back(embedding::dense(data.next()));
   check_same_results(10, *source.index, *target.index, queries);
+  BOOST_CHECK(target.index->stats().last_error.empty());
+  BOOST_REQUIRE(target.index->save(dir.file("third")));
+  ivf_fixture third{spec, opts};
+  third.stored = source.stored;
+  BOOST_REQUIRE(third.index->load(dir.file("third")));
+  check_same_results(10, *source.index, *third.index, queries);
+}
+
+BOOST_AUTO_TEST_CASE(a_version_1_snapshot_without_padding_still_loads) {
+  // Version 2 pads the meta data to 64 bytes so mapped floats are aligned; a file written before
+  // (version 1, sections right after the meta data) must load to the same answers, mapped when
+  // its rows happen to be aligned and read otherwise.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 200;
+  opts.snapshot_map_bytes = 0;
+  auto spec = ivf_spec(32, metric::cosine, quantization::int8);
+  clustered_data data{32, 8, 107};
+  ivf_fixture source{spec, opts};
+  for (uint64_t i = 0; i < 900; ++i)
+    source.put(id_of(i), data.next());
+  source.drain();
+  auto path = dir.file("v2");
+  BOOST_REQUIRE(source.index->save(path));
+  auto old = as_version_1(file_bytes(path));
+  BOOST_REQUIRE(!old.empty());
+  {
+    std::ofstream out{dir.file("v1"), std::ios::binary};
+    out.write(old.data(), static_cast<std::streamsize>(old.size()));
+  }
+  ivf_fixture target{spec, opts};
+  target.stored = source.stored;
+  BOOST_REQUIRE(target.index->load(dir.file("v1")));
+  std::vector<embedding> queries;
+  for (int i = 0; i < 15; ++i)
+    queries.push_back(embedding::dense(data.next()));
+  check_same_results(10, *source.index, *target.index, queries);
+  // A version this build does not know is a format mismatch.
+  const uint32_t version = 3;
+  std::memcpy(old.data() + 8, &version, sizeof(version));
+  {
+    std::ofstream out{dir.file("v3"), std::ios::binary};
+    out.write(old.data(), static_cast<std::streamsize>(old.size()));
+  }
+  auto refused = target.index->load(dir.file("v3"));
+  BOOST_REQUIRE(!refused);
+  BOOST_CHECK(refused.error() == ec::format_mismatch);
 }
 
 BOOST_AUTO_TEST_CASE(an_ivf_index_retrains_as_it_grows_and_answers_throughout) {
