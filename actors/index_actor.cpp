@@ -466,6 +466,7 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
           info.fresh += overlay.upserted();
         }
         info.memory_bytes = s.memory_bytes;
+        info.mapped_bytes = s.mapped_bytes;
         info.structure = s.structure;
         info.sequence = c.handle->applied;
         if (c.snapshots)

@@ -718,6 +718,7 @@ expected<store_stats> store::stats() {
       report.stats.vectors = i.vectors;
       report.stats.fresh = i.fresh;
       report.stats.memory_bytes = i.memory_bytes;
+      report.stats.mapped_bytes = i.mapped_bytes;
       report.stats.structure = i.structure;
       report.snapshot_sequence = i.snapshot_sequence;
       report.checkpoints = i.checkpoints;

@@ -157,6 +157,8 @@ struct index_info {
   uint64_t vectors = 0;
   uint64_t fresh = 0;
   uint64_t memory_bytes = 0;
+  /// storage::index_stats::mapped_bytes: still used from a mapped snapshot, copied by maintain().
+  uint64_t mapped_bytes = 0;
   std::string structure;
   /// Sequence of the last update the index applied.
   uint64_t sequence = 0;
@@ -181,8 +183,8 @@ struct index_info {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, index_info& x) {
   return f(caf::meta::type_name("index_info"), x.embedder, x.shard, x.vectors, x.fresh,
-           x.memory_bytes, x.structure, x.sequence, x.snapshot_sequence, x.checkpoints,
-           x.checkpoint_error, x.changes_since_checkpoint, x.next_checkpoint,
+           x.memory_bytes, x.mapped_bytes, x.structure, x.sequence, x.snapshot_sequence,
+           x.checkpoints, x.checkpoint_error, x.changes_since_checkpoint, x.next_checkpoint,
            x.checkpoint_interval);
 }
 

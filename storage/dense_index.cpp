@@ -26,7 +26,6 @@
 #include "telos/storage/index_hnswlib.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -129,9 +128,14 @@ public:
   const float* data() const { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
   size_t size() const { return borrowed_ != nullptr ? size_ : owned_.size(); }
   bool empty() const { return size() == 0; }
-  bool borrowed() const { return borrowed_ != nullptr; }
-  /// Moves borrowed rows into a vector of their own (nothing when it owns them already).
-  void own_rows() { own(size()); }
+  /// The rows this list borrows (null when it owns them or has none).
+  const float* borrowed() const { return borrowed_; }
+  /// Copies the borrowed rows (and the extent they were given) to `place` and borrows them
+  /// there from now on.
+  void rehome(float* place) {
+    std::memcpy(place, borrowed_, size_ * sizeof(float));
+    borrowed_ = place;
+  }
   /// Floats this list occupies: its part of the arena, or its own vector's capacity.
   size_t memory_floats() const { return borrowed_ != nullptr ? extent_ : owned_.capacity(); }
 
@@ -211,14 +215,12 @@ struct ivf_state {
   /// Every list's rows as a snapshot had them, read in one piece (empty unless loaded); each list
   /// borrows its part until it grows.
   float_buffer arena;
-  /// Or, instead of the arena, the snapshot's section of list rows mapped where the page cache
-  /// holds it (index_options::snapshot_map_bytes).
+  /// Or the snapshot's section of list rows mapped where the page cache holds it
+  /// (index_options::snapshot_map_bytes); maintain() then copies the lists' rows into the arena
+  /// (each at its offset in the section) one list per step, and unmaps it.
   file_view mapped;
-
-  bool borrows_any() const {
-    return std::any_of(lists.begin(), lists.end(),
-                       [](const ivf_list& list) { return list.rows.borrowed(); });
-  }
+  /// The next list that maintain() re-homes from the mapping into the arena.
+  size_t rehome_next = 0;
 
   size_t memory_bytes() const {
     size_t bytes = centroids.capacity() * sizeof(float) + lists.capacity() * sizeof(ivf_list);
@@ -568,6 +570,7 @@ public:
     s.structure = graph_ ? "hnsw" : ivf_ ? "ivf" : "flat";
     s.last_error = last_error_;
     if (mapped_rows_failed()) s.last_error = unreadable_rows;
+    if (ivf_) s.mapped_bytes = ivf_->mapped.size();
     return s;
   }
 
@@ -612,7 +615,7 @@ public:
   }
 
   expected<void> load(const std::string& path) override {
-    saved_since_load_.store(false, std::memory_order_release);
+    rows_unreadable_ = false;
     reset();
     auto loaded = ivf_policy() ? read_ivf_snapshot(path) : read_snapshot(path);
     if (!loaded) reset();
@@ -725,7 +728,7 @@ private:
       move_one_row();
       ++done;
     }
-    if (done < budget) done += let_go_of_mapped_rows(budget - done);
+    if (done < budget) done += rehome_mapped_rows(budget - done);
     compact_fresh();
     return done;
   }
@@ -886,9 +889,10 @@ private:
   }
 
   /// True once a page of list rows mapped from a snapshot could not be read back (it reads as
-  /// zeroes now).
+  /// zeroes now, and so does its copy).
   bool mapped_rows_failed() const {
-    return (ivf_ && ivf_->mapped.failed()) || (ivf_next_ && ivf_next_->mapped.failed());
+    return rows_unreadable_ || (ivf_ && ivf_->mapped.failed()) ||
+           (ivf_next_ && ivf_next_->mapped.failed());
   }
 
   static constexpr const char* unreadable_rows =
@@ -896,20 +900,37 @@ private:
       "zeroes): searches may miss hits, and no snapshot is saved; the next open rebuilds the "
       "index from the vector keyspace if the snapshot stays unreadable";
 
-  /// Moves the rows of borrowed lists into memory of their own once a saved snapshot replaced the
-  /// file they are mapped from (that file keeps its blocks on the disk while mapped), up to
-  /// `budget` (a list counts 1 per 64 rows); drops the mapping when no list borrows from it.
-  size_t let_go_of_mapped_rows(size_t budget) {
+  /// Copies the rows the lists borrow from a mapped snapshot into an arena of the index's own (an
+  /// anonymous mapping with huge pages requested, each list at its offset in the section), one
+  /// list per unit of `budget` (and one more per 64 rows), then unmaps the file. The open is done
+  /// before this starts: searches use the mapped rows meanwhile. Once done, the rows are where a
+  /// read would have put them — searches scan them on huge pages rather than the page cache's
+  /// 4 KiB pages, which on this machine's virtual machine made E1 searches 1.4-3x slower
+  /// (docs/BENCHMARKS.md, "Opening a store: the lists' rows mapped") — and the file is neither
+  /// kept on the disk after a checkpoint replaced it nor read back after an eviction.
+  size_t rehome_mapped_rows(size_t budget) {
     if (!ivf_ || ivf_->mapped.empty()) return 0;
+    auto& ivf = *ivf_;
+    const auto* begin = reinterpret_cast<const float*>(ivf.mapped.data());
+    const auto* end = begin + ivf.mapped.size() / sizeof(float);
+    try {
+      if (ivf.arena.empty()) ivf.arena.resize(static_cast<size_t>(end - begin));
+    } catch (const std::bad_alloc&) {
+      last_error_ = "no memory to copy the mapped list rows into; they stay mapped";
+      return 0;
+    }
     size_t done = 0;
-    if (saved_since_load_.load(std::memory_order_acquire))
-      for (auto& list : ivf_->lists) {
-        if (done >= budget) break;
-        if (!list.rows.borrowed()) continue;
-        list.rows.own_rows();
-        done += 1 + list.ids.size() / 64;
-      }
-    if (!ivf_->borrows_any()) ivf_->mapped = {};
+    for (; ivf.rehome_next < ivf.lists.size() && done < budget; ++ivf.rehome_next) {
+      auto& list = ivf.lists[ivf.rehome_next];
+      const float* at = list.rows.borrowed();
+      if (at == nullptr || at < begin || at >= end) continue;
+      list.rows.rehome(ivf.arena.data() + (at - begin));
+      done += 1 + list.ids.size() / 64;
+    }
+    if (ivf.rehome_next == ivf.lists.size()) {
+      rows_unreadable_ = rows_unreadable_ || ivf.mapped.failed();
+      ivf.mapped = {};
+    }
     return done;
   }
 
@@ -949,9 +970,7 @@ private:
     }
     // Rows read back as zeroes while being written must not become the index's snapshot.
     if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);
-    auto committed = out.commit();
-    if (committed) saved_since_load_.store(true, std::memory_order_release);
-    return committed;
+    return out.commit();
   }
 
   /// The part every dense snapshot begins with after its meta data: refuses a snapshot of
@@ -1512,9 +1531,9 @@ private:
   /// When the id map grows (id_map.hpp): its own point, not every index's at once.
   double id_map_share_ = id_map_growth_share(spec_.name);
   std::string last_error_;
-  /// Whether save() committed a snapshot since load(): the file mapped rows come from is then no
-  /// longer the index's snapshot.
-  mutable std::atomic<bool> saved_since_load_{false};
+  /// Set when rows copied out of a mapping had a page that could not be read (mapped_rows_failed
+  /// stays true after the mapping is gone).
+  bool rows_unreadable_ = false;
 };
 
 } // namespace

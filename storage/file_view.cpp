@@ -200,8 +200,12 @@ void file_view::release(const void* first, size_t bytes) const {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
-void file_view::will_need() const {
-  if (base_ != nullptr) ::madvise(base_, mapped_, MADV_WILLNEED);
+int file_view::populate(size_t from, size_t bytes) const {
+  if (bytes == 0 || base_ == nullptr) return 0;
+  const auto first = reinterpret_cast<uintptr_t>(data_ + from) / page_bytes * page_bytes;
+  const auto end = reinterpret_cast<uintptr_t>(data_ + from + bytes);
+  if (::madvise(reinterpret_cast<void*>(first), end - first, MADV_POPULATE_READ) == 0) return 0;
+  return errno == EINVAL ? 0 : errno;
 }
 
 } // namespace telos::storage

@@ -42,8 +42,13 @@ public:
   /// parts nobody reads again.
   void release(const void* first, size_t bytes) const;
 
-  /// Asks the system to read the view ahead (advisory).
-  void will_need() const;
+  /// Maps the pages holding [data() + from, data() + from + bytes) into this process's page
+  /// tables now (MADV_POPULATE_READ: reading them from the file first where the page cache lacks
+  /// them), so the accesses that follow take no page faults; 0, or the errno of a page that
+  /// cannot be read (EFAULT, EIO: the error comes back here instead of as SIGBUS). A kernel
+  /// without MADV_POPULATE_READ (before Linux 5.14) counts as success: the pages then come in
+  /// on first access.
+  int populate(size_t from, size_t bytes) const;
 
 private:
   void reset() noexcept;

@@ -281,9 +281,20 @@ bool snapshot_reader::map(file_view& out, size_t size) {
       read_errno_ = fault.error;
       return false;
     }
-    if (done % ahead == 0)
-      ::posix_fadvise(fd_, static_cast<off_t>(position_),
-                      static_cast<off_t>(std::min(2 * ahead, size - done)), POSIX_FADV_WILLNEED);
+    // Each stretch is mapped into the page tables before it is hashed (so searches later take no
+    // page faults on it, and an unreadable page is an error here rather than a SIGBUS), while
+    // the system reads the next one ahead.
+    if (done % ahead == 0) {
+      const size_t stretch = std::min(ahead, size - done);
+      if (done + stretch < size)
+        ::posix_fadvise(fd_, static_cast<off_t>(position_ + stretch),
+                        static_cast<off_t>(std::min(ahead, size - done - stretch)),
+                        POSIX_FADV_WILLNEED);
+      if (int error = view->populate(done, stretch); error != 0) {
+        read_errno_ = error == EFAULT ? EIO : error;
+        return false;
+      }
+    }
     auto n = std::min(piece, size - done);
     XXH3_64bits_update(hash_.get(), bytes + done, n);
     done += n;

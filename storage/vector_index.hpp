@@ -134,6 +134,9 @@ struct index_stats {
   std::string structure;
   /// Centroids a trained multi-vector index files its memories under (0 for other structures).
   size_t centroids = 0;
+  /// Bytes of the index still used where a snapshot file is mapped (a dense ivf index's list
+  /// rows right after a load, until maintain() has copied them: index_options::snapshot_map_bytes).
+  size_t mapped_bytes = 0;
   /// Why the last maintain() stopped early (hnswlib failed, e.g. out of memory); empty when it
   /// did not. The vectors it could not move stay searchable exactly.
   std::string last_error;

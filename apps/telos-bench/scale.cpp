@@ -140,10 +140,11 @@ struct options {
   size_t block_cache_mb = storage::backend_options{}.block_cache_mb;
   /// store_options::read_part_keys.
   size_t read_part_keys = store_options{}.read_part_keys;
-  /// --search-only: the page cache each timed search starts from, searched in turn: "warm" (as the
-  /// searches before left it) or "cold" (the store's files evicted from the page cache before
-  /// every timed search, as when the vector keyspaces far outgrow the memory: docs/BENCHMARKS.md,
-  /// "Cold re-score reads").
+  /// --search-only: the page cache each timed search starts from, searched in turn: "warm" (the
+  /// store's files read once after the open), "cold" (the store's files evicted from the page
+  /// cache before the open and before every timed search, as when the vector keyspaces far
+  /// outgrow the memory: docs/BENCHMARKS.md, "Cold re-score reads") or "as-is" (neither: a
+  /// store larger than the memory opened as the runs before left the cache).
   std::vector<std::string> page_cache = {"warm"};
   /// "on": index_options::snapshot_map_bytes as it is (a dense ivf index maps its lists' rows from
   /// the snapshot), "off": SIZE_MAX (reads them into memory of its own); with --search-only both
@@ -1006,14 +1007,15 @@ std::vector<library_row> compare_libraries(const options& o,
 }
 
 /// Waits until no index holds fresh vectors (every graph, list and centroid filing complete).
+/// Until every index has filed its fresh vectors and copied the rows it mapped at open.
 void wait_until_settled(store& db) {
-  uint64_t fresh = 1;
-  while (fresh > 0) {
+  uint64_t left = 1;
+  while (left > 0) {
     auto st = need(db.stats(), "stats");
-    fresh = 0;
+    left = 0;
     for (const auto& ix : st.indexes)
-      fresh += ix.stats.fresh;
-    if (fresh > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      left += ix.stats.fresh + ix.stats.mapped_bytes;
+    if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
@@ -1082,14 +1084,17 @@ json run_search_only(const options& o) {
               const auto anon_after = status_bytes("RssAnon");
               const auto file_after = status_bytes("RssFile");
               wait_until_settled(*db);
+              const double settled_s = seconds_since(opening);
               if (cache == "warm") load_into_page_cache(o.dir + "/store");
               auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
+              run["page_cache"] = cache;
               need(db->close(), "close");
               run["rescore_depth"] = depth;
               run["read_threads"] = threads;
               run["nprobe"] = nprobe;
               run["map_snapshots"] = mapping;
               run["open_s"] = open_s;
+              run["settled_s"] = settled_s;
               run["open_anonymous_bytes_per_memory"] =
                   (static_cast<double>(anon_after) - static_cast<double>(anon_before)) /
                   static_cast<double>(o.n);
@@ -1104,9 +1109,9 @@ json run_search_only(const options& o) {
               const auto& ms = run["search_ms"];
               std::cerr << "scale: round " << round << " rescore_depth " << depth
                         << ", read_threads " << threads << ", nprobe " << nprobe << ", " << cache
-                        << ", mapped " << mapping << ": open " << open_s << " s, E1 p50 "
-                        << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
-                        << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
+                        << ", mapped " << mapping << ": open " << open_s << " s, settled "
+                        << settled_s << " s, E1 p50 " << ms["E1"]["p50"].get<double>()
+                        << " ms, fused p50 " << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
                         << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
                         << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
                         << "; load " << run["load_average"].get<double>() << '\n';
@@ -1564,10 +1569,11 @@ registrar scale_command{command{
           ->check(CLI::PositiveNumber)
           ->capture_default_str();
       sub.add_option("--page-cache", o->page_cache,
-                     "--search-only: warm (the store's files read once before the run) or cold "
-                     "(evicted from the page cache before every timed search); several values are "
-                     "searched in turn")
-          ->check(CLI::IsMember({"warm", "cold"}))
+                     "--search-only: warm (the store's files read once before the run), cold "
+                     "(evicted from the page cache before the open and every timed search) or "
+                     "as-is (left as the runs before left them); several values are searched in "
+                     "turn")
+          ->check(CLI::IsMember({"warm", "cold", "as-is"}))
           ->capture_default_str();
       sub.add_option("--map-snapshots", o->map_snapshots,
                      "on: dense ivf indexes map their lists' rows from the snapshot at open "

@@ -419,19 +419,27 @@ BOOST_AUTO_TEST_CASE(a_mapped_ivf_snapshot_cut_short_under_the_index_is_reported
   std::filesystem::resize_file(path, 0);
   for (int i = 0; i < 10; ++i)
     BOOST_CHECK_LE(target.index->search(embedding::dense(data.next()), 10).size(), 10u);
-  auto stats = target.index->stats();
-  BOOST_CHECK_EQUAL(stats.vectors, 2000u);
-  BOOST_CHECK_NE(stats.last_error.find("could not be read back"), std::string::npos);
-  auto saved = target.index->save(dir.file("after"));
-  BOOST_REQUIRE(!saved);
-  BOOST_CHECK(saved.error() == ec::io_error);
-  BOOST_CHECK(!std::filesystem::exists(dir.file("after")));
+  // Before and after maintain() copied the rows (zeroes where the page was lost) off the
+  // mapping, the index says so and will not save.
+  for (int pass = 0; pass < 2; ++pass) {
+    BOOST_TEST_CONTEXT("pass " << pass) {
+      auto stats = target.index->stats();
+      BOOST_CHECK_EQUAL(stats.vectors, 2000u);
+      BOOST_CHECK_NE(stats.last_error.find("could not be read back"), std::string::npos);
+      auto saved = target.index->save(dir.file("after"));
+      BOOST_REQUIRE(!saved);
+      BOOST_CHECK(saved.error() == ec::io_error);
+      BOOST_CHECK(!std::filesystem::exists(dir.file("after")));
+    }
+    while (target.index->maintain(100) > 0) {
+    }
+  }
 }
 
-BOOST_AUTO_TEST_CASE(after_a_save_maintain_lets_go_of_the_file_the_rows_were_mapped_from) {
-  // A saved snapshot replaces the file a loaded index maps its rows from, and a mapping keeps a
-  // deleted file's blocks: maintain() moves the rows into memory of the index's own and drops
-  // the mapping. Afterwards cutting the old file short changes nothing.
+BOOST_AUTO_TEST_CASE(maintain_copies_mapped_rows_into_memory_of_its_own_and_lets_go_of_the_file) {
+  // The open maps the rows; maintain() then copies them, a list per step, into an arena of the
+  // index's own and unmaps the file. Meanwhile and afterwards the index answers as the one it was
+  // saved from, and afterwards cutting the file short changes nothing.
   temp_dir dir;
   index_options opts;
   opts.hnsw_threshold = 200;
@@ -447,23 +455,29 @@ BOOST_AUTO_TEST_CASE(after_a_save_maintain_lets_go_of_the_file_the_rows_were_map
   ivf_fixture target{spec, opts};
   target.stored = source.stored;
   BOOST_REQUIRE(target.index->load(path));
-  // Nothing to let go of before a save: the mapping is the index's snapshot.
-  BOOST_CHECK_EQUAL(target.index->maintain(1000), 0u);
-  BOOST_REQUIRE(target.index->save(dir.file("second")));
-  size_t steps = 0;
-  while (target.index->maintain(16) > 0)
-    ++steps;
-  BOOST_CHECK_GT(steps, 1u); // bounded steps, not one copy of everything
-  std::filesystem::resize_file(path, 0);
   std::vector<embedding> queries;
   for (int i = 0; i < 15; ++i)
     queries.push_back(embedding::dense(data.next()));
   check_same_results(10, *source.index, *target.index, queries);
+  // Removals inside the mapping (swap-removal writes to a private copy of the page) are copied
+  // with the rows.
+  for (uint64_t i = 0; i < 1500; i += 13) {
+    source.drop(id_of(i));
+    target.drop(id_of(i));
+  }
+  size_t steps = 0;
+  while (target.index->maintain(4) > 0) {
+    ++steps;
+    if (steps % 3 == 0) check_same_results(10, *source.index, *target.index, queries);
+  }
+  BOOST_CHECK_GT(steps, 2u); // bounded steps, not one copy of everything
+  std::filesystem::resize_file(path, 0);
+  check_same_results(10, *source.index, *target.index, queries);
   BOOST_CHECK(target.index->stats().last_error.empty());
-  BOOST_REQUIRE(target.index->save(dir.file("third")));
+  BOOST_REQUIRE(target.index->save(dir.file("second")));
   ivf_fixture third{spec, opts};
-  third.stored = source.stored;
-  BOOST_REQUIRE(third.index->load(dir.file("third")));
+  third.stored = target.stored;
+  BOOST_REQUIRE(third.index->load(dir.file("second")));
   check_same_results(10, *source.index, *third.index, queries);
 }
 
