@@ -370,8 +370,24 @@ size_t load_threads(size_t tasks) {
   return std::max<size_t>(1, std::min(cores, tasks));
 }
 
+/// CPU seconds a load costs per byte of snapshot, relative to a dense index's: measured on the
+/// 1,000,000-memory teleo13 store (docs/BENCHMARKS.md, "Opening a store: the lists' rows
+/// mapped"), a dense ivf index maps its rows and loads ≈ 1 s per GB, the multi-vector index
+/// 3.1 s for 0.84 GB, a sparse one 4.8-5.7 s for 0.37 GB (its postings are built at load).
+double load_cost_per_byte(embedder_kind kind) {
+  switch (kind) {
+  case embedder_kind::sparse:
+    return 14.0;
+  case embedder_kind::multi:
+    return 3.5;
+  default:
+    return 1.0;
+  }
+}
+
 /// Loads the record catalog and every index, side by side: the catalog first (one scan of the
-/// records that cannot be split), then the indexes, largest snapshot first.
+/// records that cannot be split), then the indexes, the costliest first (snapshot bytes times
+/// load_cost_per_byte): the longest load starting last would leave one thread idle at the end.
 expected<void> load_catalog_and_indexes(opened_shard& s, const shard_open_options& opts) {
   const auto& embedders = s.layout.profile().embedders;
   // The markers first (small reads), so the largest snapshots can start loading first.
@@ -397,8 +413,11 @@ expected<void> load_catalog_and_indexes(opened_shard& s, const shard_open_option
   std::vector<size_t> order(embedders.size());
   for (size_t j = 0; j < order.size(); ++j)
     order[j] = j;
+  std::vector<double> costs(embedders.size());
+  for (size_t j = 0; j < costs.size(); ++j)
+    costs[j] = static_cast<double>(sizes[j]) * load_cost_per_byte(embedders[j].kind);
   std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+                   [&](size_t a, size_t b) { return costs[a] > costs[b]; });
   std::vector<loaded_index> loaded(embedders.size());
   expected<std::shared_ptr<record_catalog>> catalog{
       make_error(ec::internal, "the record catalog was not loaded")};
