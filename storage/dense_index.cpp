@@ -1527,7 +1527,7 @@ private:
   size_t ivf_training_at_ = 0;
   /// The training is out with the owner (begin_training) until end_training().
   bool training_out_ = false;
-  std::unordered_map<uuid, location> where_;
+  id_table<location> where_;
   /// When the id map grows (id_map.hpp): its own point, not every index's at once.
   double id_map_share_ = id_map_growth_share(spec_.name);
   std::string last_error_;

@@ -17,14 +17,14 @@ inline double id_map_growth_share(const std::string& embedder) {
   return 0.55 + 0.45 * static_cast<double>((h >> 7) % 1024) / 1024.0;
 }
 
-/// Before an insert into `map`: doubles its buckets once it holds `share` of what they take at
-/// its max load factor, so it never rehashes on its own (its own limit is never reached).
-/// std::bad_alloc leaves the map as it was.
+/// Before an insert into `map` (an id_table or a std::unordered_map): doubles its buckets once it
+/// holds `share` of what they take at its max load factor, so it never rehashes on its own (its own
+/// limit is never reached). std::bad_alloc leaves the map as it was.
 template <class Map>
 void grow_id_map_ahead(Map& map, double share) {
   const double room = static_cast<double>(map.bucket_count()) * map.max_load_factor();
   if (static_cast<double>(map.size() + 1) > room * share)
-    map.reserve(static_cast<size_t>(2.0 * room) + 1);
+    map.reserve(static_cast<size_t>(2.0 * room));
 }
 
 } // namespace telos::storage

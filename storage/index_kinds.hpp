@@ -2,6 +2,7 @@
 // storage/).
 #pragma once
 
+#include "telos/storage/id_table.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <memory>
@@ -34,6 +35,12 @@ template <class K, class V, class H, class E, class A>
 size_t hash_map_bytes(const std::unordered_map<K, V, H, E, A>& map) {
   using value_type = typename std::unordered_map<K, V, H, E, A>::value_type;
   return map.size() * (sizeof(value_type) + 2 * sizeof(void*)) + map.bucket_count() * sizeof(void*);
+}
+
+/// Bytes of an id_table's two arrays.
+template <class V>
+size_t hash_map_bytes(const id_table<V>& map) {
+  return map.memory_bytes();
 }
 
 } // namespace telos::storage

@@ -1029,7 +1029,7 @@ private:
   size_t dead_held_ = 0;
   /// By slot (swap-removed, so dense).
   mapped_array<document> documents_;
-  std::unordered_map<uuid, uint32_t> slot_of_;
+  id_table<uint32_t> slot_of_;
   /// When the id map grows (id_map.hpp): its own point, not every index's at once.
   double id_map_share_ = id_map_growth_share(spec_.name);
   /// gen_[current_]: the serving centroids (untrained: empty). While retrained centroids take

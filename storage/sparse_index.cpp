@@ -29,51 +29,108 @@ struct posting {
   float weight;
 };
 
-/// Term → postings. Terms below `direct_terms` (every term of a usual vocabulary) index an array,
-/// which spares a hash lookup per term on every write; larger term ids go to a hash map.
+/// A term's postings in slot order: those built in bulk (at load and compaction), then those
+/// appended since.
+struct term_postings {
+  const posting* base = nullptr;
+  const posting* base_end = nullptr;
+  const std::vector<posting>* tail = nullptr;
+
+  template <class F>
+  void for_each(F&& f) const {
+    for (const posting* p = base; p != base_end; ++p)
+      f(*p);
+    if (tail != nullptr)
+      for (const auto& p : *tail)
+        f(p);
+  }
+};
+
+/// Term → postings. A load or a compaction builds every term's postings at once into one array
+/// ordered by term (a counting pass sizes each term's run, a second pass fills them), which costs
+/// one mapping on huge pages instead of a growing vector per term on 4 KiB pages; postings written
+/// since go to a vector per term after that term's run. Terms below `direct_terms` (every term of
+/// a usual vocabulary) index arrays, which spares a hash lookup per term on every write; larger
+/// term ids go to a hash map of vectors only.
 class posting_table {
 public:
   static constexpr uint32_t direct_terms = 1u << 20;
 
-  std::vector<posting>& operator[](uint32_t term) {
-    if (term >= direct_terms) return far_[term];
-    if (term >= direct_.size())
-      direct_.resize(
-          std::min<size_t>(direct_terms, std::max<size_t>(term + 1, direct_.size() * 2)));
-    return direct_[term];
+  void append(uint32_t term, posting p) {
+    if (term >= direct_terms) {
+      far_[term].push_back(p);
+      return;
+    }
+    if (term >= tails_.size())
+      tails_.resize(std::min<size_t>(direct_terms, std::max<size_t>(term + 1, tails_.size() * 2)));
+    tails_[term].push_back(p);
   }
 
-  const std::vector<posting>* find(uint32_t term) const {
-    if (term < direct_terms) return term < direct_.size() ? &direct_[term] : nullptr;
-    auto it = far_.find(term);
-    return it == far_.end() ? nullptr : &it->second;
+  term_postings find(uint32_t term) const {
+    term_postings found;
+    if (term >= direct_terms) {
+      auto it = far_.find(term);
+      if (it != far_.end()) found.tail = &it->second;
+      return found;
+    }
+    if (size_t{term} + 1 < base_starts_.size()) {
+      found.base = base_.data() + base_starts_[term];
+      found.base_end = base_.data() + base_starts_[term + 1];
+    }
+    if (term < tails_.size()) found.tail = &tails_[term];
+    return found;
   }
 
   void clear() {
-    direct_.clear();
+    base_ = mapped_array<posting>{};
+    base_starts_.clear();
+    base_starts_.shrink_to_fit();
+    tails_.clear();
+    tails_.shrink_to_fit();
     far_.clear();
   }
 
-  /// Sizes the postings of the terms listed in `terms` for one more entry per listing, so a
-  /// snapshot's documents go in without a reallocation per growing list.
-  template <class Terms>
-  void reserve_for(const Terms& terms) {
-    std::vector<uint32_t> counts;
-    for (auto t : terms) {
+  /// Replaces every posting by those of `slots` documents in CSR form (slot s holds
+  /// [starts[s], starts[s + 1]) of `terms` and `weights`), each term's in slot order.
+  void build(const uint32_t* terms, const float* weights, const uint64_t* starts, size_t slots) {
+    clear();
+    const uint64_t entries = starts[slots];
+    std::vector<uint64_t> counts;
+    for (uint64_t i = 0; i < entries; ++i) {
+      const uint32_t t = terms[i];
       if (t >= direct_terms) continue;
-      if (t >= counts.size()) counts.resize(std::max<size_t>(t + 1, counts.size() * 2));
+      if (t >= counts.size()) counts.resize(std::max<size_t>(size_t{t} + 1, counts.size() * 2));
       ++counts[t];
     }
     while (!counts.empty() && counts.back() == 0)
       counts.pop_back();
-    if (counts.size() > direct_.size()) direct_.resize(counts.size());
-    for (size_t t = 0; t < counts.size(); ++t)
-      if (counts[t] != 0) direct_[t].reserve(direct_[t].size() + counts[t]);
+    base_starts_.resize(counts.size() + 1);
+    uint64_t total = 0;
+    for (size_t t = 0; t < counts.size(); ++t) {
+      base_starts_[t] = total;
+      total += counts[t];
+    }
+    base_starts_[counts.size()] = total;
+    base_.reserve(total);
+    base_.resize(total);
+    // counts becomes each term's next free place.
+    std::copy(base_starts_.begin(), base_starts_.end() - 1, counts.begin());
+    for (size_t slot = 0; slot < slots; ++slot) {
+      const auto s = static_cast<uint32_t>(slot);
+      for (uint64_t i = starts[slot]; i < starts[slot + 1]; ++i) {
+        const uint32_t t = terms[i];
+        if (t >= direct_terms)
+          far_[t].push_back(posting{s, weights[i]});
+        else
+          base_[counts[t]++] = posting{s, weights[i]};
+      }
+    }
   }
 
   size_t memory_bytes() const {
-    size_t bytes = direct_.capacity() * sizeof(std::vector<posting>) + hash_map_bytes(far_);
-    for (const auto& list : direct_)
+    size_t bytes = base_.capacity() * sizeof(posting) + base_starts_.capacity() * sizeof(uint64_t) +
+                   tails_.capacity() * sizeof(std::vector<posting>) + hash_map_bytes(far_);
+    for (const auto& list : tails_)
       bytes += list.capacity() * sizeof(posting);
     for (const auto& [term, list] : far_)
       bytes += list.capacity() * sizeof(posting);
@@ -81,7 +138,12 @@ public:
   }
 
 private:
-  std::vector<std::vector<posting>> direct_;
+  /// Every direct term's bulk-built postings, term after term: term t's are
+  /// [base_starts_[t], base_starts_[t + 1]).
+  mapped_array<posting> base_;
+  std::vector<uint64_t> base_starts_;
+  /// Direct terms' postings written since the last build.
+  std::vector<std::vector<posting>> tails_;
   std::unordered_map<uint32_t, std::vector<posting>> far_;
 };
 
@@ -130,17 +192,15 @@ public:
     std::vector<uint8_t> touched_mark(slot_ids_.size(), 0);
     std::vector<uint32_t> touched;
     for (size_t i = 0; i < query.indices.size(); ++i) {
-      const auto* list = postings_.find(query.indices[i]);
-      if (list == nullptr) continue;
-      float weight = query.values[i];
-      for (const auto& p : *list) {
-        if (!alive_[p.slot]) continue;
+      const float weight = query.values[i];
+      postings_.find(query.indices[i]).for_each([&](const posting& p) {
+        if (!alive_[p.slot]) return;
         if (!touched_mark[p.slot]) {
           touched_mark[p.slot] = 1;
           touched.push_back(p.slot);
         }
         sums[p.slot] += weight * p.weight;
-      }
+      });
     }
     kernels::top_k best{k};
     for (auto slot : touched) {
@@ -222,7 +282,7 @@ private:
   uint32_t add(const uuid& id, const uint32_t* terms, const float* weights, size_t n) {
     auto slot = static_cast<uint32_t>(slot_ids_.size());
     for (size_t i = 0; i < n; ++i)
-      postings_[terms[i]].push_back(posting{slot, weights[i]});
+      postings_.append(terms[i], posting{slot, weights[i]});
     terms_.append(terms, n);
     weights_.append(weights, n);
     starts_.push_back(terms_.size());
@@ -277,8 +337,6 @@ private:
         std::memmove(terms_.data() + filled, terms_.data() + first, n * sizeof(uint32_t));
         std::memmove(weights_.data() + filled, weights_.data() + first, n * sizeof(float));
       }
-      for (uint64_t i = filled; i < filled + n; ++i)
-        postings_[terms_[i]].push_back(posting{to, weights_[i]});
       starts_[to] = filled;
       slot_ids_[to] = slot_ids_[slot];
       slot_of_[slot_ids_[to]] = to;
@@ -292,6 +350,7 @@ private:
     slot_ids_.resize(to);
     alive_.assign(to, 1);
     dead_ = 0;
+    postings_.build(terms_.data(), weights_.data(), starts_.data(), to);
   }
 
   void reset() {
@@ -331,11 +390,10 @@ private:
     if (total != meta->entries)
       return in.corrupt("has documents of " + std::to_string(total) + " terms in all, expected " +
                         std::to_string(meta->entries));
-    postings_.reserve_for(terms_);
     starts_.resize(ids.size() + 1);
     slot_of_.reserve(ids.size());
-    // Per document, in slot order: its terms are valid, then its id, then its postings go in
-    // (each term's list in slot order, which search ties depend on).
+    // Per document, in slot order: its terms are valid, then its id; then the postings are built
+    // (each term's in slot order, which search ties depend on).
     uint64_t offset = 0;
     for (size_t d = 0; d < ids.size(); ++d) {
       const uint64_t end = offset + lengths[d];
@@ -347,12 +405,10 @@ private:
               " is out of order or not below the vocabulary size " + std::to_string(spec_.dim));
       if (ids[d].is_nil() || !slot_of_.try_emplace(ids[d], static_cast<uint32_t>(d)).second)
         return in.corrupt("lists id " + ids[d].to_string() + " twice or as nil");
-      const auto slot = static_cast<uint32_t>(d);
-      for (uint64_t i = offset; i < end; ++i)
-        postings_[terms_[i]].push_back(posting{slot, weights_[i]});
       offset = end;
     }
     starts_[ids.size()] = offset;
+    postings_.build(terms_.data(), weights_.data(), starts_.data(), ids.size());
     alive_.assign(ids.size(), 1);
     slot_ids_ = std::move(ids);
     return {};
@@ -371,7 +427,7 @@ private:
   mapped_array<float> weights_;
   /// slots + 1 offsets into terms_ and weights_.
   std::vector<uint64_t> starts_;
-  std::unordered_map<uuid, uint32_t> slot_of_;
+  id_table<uint32_t> slot_of_;
   /// When the id map grows (id_map.hpp): its own point, not every index's at once.
   double id_map_share_ = id_map_growth_share(spec_.name);
   size_t dead_ = 0;

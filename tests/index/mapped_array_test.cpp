@@ -6,10 +6,13 @@
 
 #include "telos/storage/huge_pages.hpp"
 #include "telos/storage/id_map.hpp"
+#include "telos/storage/id_table.hpp"
 #include "telos/storage/mapped_array.hpp"
 #include "telos/storage/vector_index.hpp"
 
+#include <map>
 #include <new>
+#include <random>
 #include <set>
 #include <unordered_map>
 
@@ -270,6 +273,71 @@ BOOST_AUTO_TEST_CASE(id_maps_grow_ahead_at_a_point_of_their_own_and_never_rehash
   }
   // Different shares grow at different sizes.
   BOOST_CHECK_EQUAL(first_growths.size(), 3u);
+}
+
+BOOST_AUTO_TEST_CASE(an_id_table_agrees_with_a_map_through_inserts_erases_and_growth) {
+  // Random inserts, overwrites and erases (erases move later entries back over the hole) against
+  // std::map, with ids that share their low bytes and ids that differ only there.
+  telos::storage::id_table<uint32_t> table;
+  std::map<uuid, uint32_t> reference;
+  std::mt19937 rng{5};
+  const double share = telos::storage::id_map_growth_share("E4");
+  for (int step = 0; step < 200000; ++step) {
+    const uuid id = id_of(rng() % (step < 100000 ? 30000 : 3000));
+    switch (rng() % 4) {
+    case 0:
+    case 1: {
+      telos::storage::grow_id_map_ahead(table, share);
+      const size_t places = table.bucket_count();
+      auto [it, inserted] = table.try_emplace(id, static_cast<uint32_t>(step));
+      BOOST_REQUIRE_EQUAL(inserted, reference.count(id) == 0);
+      BOOST_REQUIRE(it->first == id);
+      // grew ahead: the insert itself never grows the table
+      BOOST_REQUIRE_EQUAL(table.bucket_count(), places);
+      if (inserted) reference[id] = static_cast<uint32_t>(step);
+      break;
+    }
+    case 2:
+      table[id] = static_cast<uint32_t>(step);
+      reference[id] = static_cast<uint32_t>(step);
+      break;
+    default:
+      BOOST_REQUIRE_EQUAL(table.erase(id), reference.erase(id) == 1);
+    }
+    BOOST_REQUIRE_EQUAL(table.size(), reference.size());
+    if (step % 20000 == 0 || step == 199999)
+      for (uint64_t n = 0; n < 30000; ++n) {
+        auto it = table.find(id_of(n));
+        auto want = reference.find(id_of(n));
+        BOOST_REQUIRE_EQUAL(it != table.end(), want != reference.end());
+        if (it != table.end()) BOOST_REQUIRE_EQUAL(it->second, want->second);
+        BOOST_REQUIRE_EQUAL(table.count(id_of(n)), reference.count(id_of(n)));
+      }
+  }
+  // Most ids erased at the end, the rest still found; then cleared.
+  BOOST_CHECK_LE(table.size() * 8, table.bucket_count() * 7);
+  BOOST_CHECK_GT(table.memory_bytes(), 0u);
+  table.clear();
+  BOOST_CHECK_EQUAL(table.size(), 0u);
+  BOOST_CHECK(table.find(id_of(1)) == table.end());
+  BOOST_CHECK(!table.erase(id_of(1)));
+  BOOST_CHECK(table.emplace(id_of(1), 7u).second);
+  BOOST_CHECK_EQUAL(table.find(id_of(1))->second, 7u);
+}
+
+BOOST_AUTO_TEST_CASE(an_id_table_reserved_ahead_takes_a_million_ids_without_growing) {
+  telos::storage::id_table<uint64_t> table;
+  table.reserve(1'000'000);
+  const size_t places = table.bucket_count();
+  BOOST_CHECK_EQUAL(places, size_t{1} << 21);
+  for (uint64_t n = 0; n < 1'000'000; ++n)
+    BOOST_REQUIRE(table.try_emplace(id_of(n), n).second);
+  BOOST_CHECK_EQUAL(table.bucket_count(), places);
+  for (uint64_t n = 0; n < 1'000'000; n += 997)
+    BOOST_REQUIRE_EQUAL(table.find(id_of(n))->second, n);
+  BOOST_CHECK(table.find(id_of(1'000'000)) == table.end());
+  // 2^21 places of a control byte and a 24-byte entry: about a node map's half.
+  BOOST_CHECK_EQUAL(table.memory_bytes(), (size_t{1} << 21) * 25);
 }
 
 BOOST_AUTO_TEST_CASE(asked_to_restart_with_huge_pages_a_program_does_so_once_keeping_tunables) {
