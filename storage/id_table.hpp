@@ -1,8 +1,7 @@
 // The indexes' id → slot maps: open addressing in two flat arrays (a control byte per place, then
 // the entries), linear probing and deletion by backward shift, so no tombstones pile up. A million
 // ids cost two mappings (on huge pages once large) instead of a million heap nodes: an index's load
-// fills its map without a malloc per id, and the map takes about half the memory of a node-based
-// one (docs/ENGINE.md, "Memory").
+// fills its map without a malloc per id (docs/ENGINE.md, "Recovery").
 #pragma once
 
 #include "telos/messages/uuid.hpp"

@@ -336,7 +336,7 @@ BOOST_AUTO_TEST_CASE(an_id_table_reserved_ahead_takes_a_million_ids_without_grow
   for (uint64_t n = 0; n < 1'000'000; n += 997)
     BOOST_REQUIRE_EQUAL(table.find(id_of(n))->second, n);
   BOOST_CHECK(table.find(id_of(1'000'000)) == table.end());
-  // 2^21 places of a control byte and a 24-byte entry: about a node map's half.
+  // 2^21 places of a control byte and a 24-byte entry each, in two mappings.
   BOOST_CHECK_EQUAL(table.memory_bytes(), (size_t{1} << 21) * 25);
 }
 
