@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <new>
 #include <utility>
 
 namespace telos::storage {
@@ -99,11 +100,14 @@ public:
     return true;
   }
 
-  /// Room for n entries without growing (std::bad_alloc leaves the table as it was).
+  /// Room for n entries without growing (std::bad_alloc, also for an n no table can hold, leaves
+  /// the table as it was).
   void reserve(size_t n) {
     size_t places = control_.empty() ? 16 : control_.size();
-    while (n > places / 8 * 7)
+    while (n > places / 8 * 7) {
+      if (places > static_cast<size_t>(-1) / 2 / sizeof(value_type)) throw std::bad_alloc{};
       places *= 2;
+    }
     if (places != control_.size()) rehash(places);
   }
 

@@ -336,6 +336,10 @@ BOOST_AUTO_TEST_CASE(an_id_table_reserved_ahead_takes_a_million_ids_without_grow
   for (uint64_t n = 0; n < 1'000'000; n += 997)
     BOOST_REQUIRE_EQUAL(table.find(id_of(n))->second, n);
   BOOST_CHECK(table.find(id_of(1'000'000)) == table.end());
+  // A size no table can hold is std::bad_alloc, the table as it was.
+  BOOST_CHECK_THROW(table.reserve(static_cast<size_t>(-1)), std::bad_alloc);
+  BOOST_CHECK_EQUAL(table.size(), 1'000'000u);
+  BOOST_CHECK_EQUAL(table.find(id_of(5))->second, 5u);
   // 2^21 places of a control byte and a 24-byte entry each, in two mappings.
   BOOST_CHECK_EQUAL(table.memory_bytes(), (size_t{1} << 21) * 25);
 }
