@@ -38,8 +38,8 @@ struct engine_options {
   size_t max_fresh = 10000;
   /// Each index saves a snapshot of itself after this many changed vectors (index_actor_config);
   /// 0 = at close only.
-  size_t checkpoint_every = 100000;
-  double checkpoint_fraction = 0.25;
+  size_t checkpoint_every = 250000;
+  double checkpoint_fraction = 1.0;
   /// Milliseconds since the epoch for unset timestamps; empty = the system clock.
   std::function<int64_t()> clock;
   /// Called from a shard actor with the shard's id and the error of each of its backend writes

@@ -58,7 +58,7 @@ struct index_actor_config {
   size_t checkpoint_every = 0;
   /// The interval is this fraction of the index's size, within checkpoint_every / 20 and
   /// checkpoint_every (checkpoint_interval()).
-  double checkpoint_fraction = 0.25;
+  double checkpoint_fraction = 1.0;
   /// The first checkpoint comes after this fraction of the interval, (0, 1]: spread across the
   /// indexes of a store, so that they do not all save at once.
   double checkpoint_phase = 1.0;

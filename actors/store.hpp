@@ -98,15 +98,17 @@ struct store_options {
   /// (ec::format_mismatch). Every store has a graph: edges, quads and these index rows commit in
   /// the same batch as the memories.
   std::optional<storage::graph_options> graph;
-  /// Each index saves a snapshot of itself (a checkpoint) after this many of its vectors were
-  /// upserted or removed, so a restart after a crash replays at most about that many changes per
-  /// index instead of everything since the last close; 0 = snapshots at close only. The indexes
-  /// of a store take their turns (docs/ENGINE.md, "Recovery").
-  size_t checkpoint_every = 100000;
+  /// Each index saves a snapshot of itself (a checkpoint) after at most this many of its vectors
+  /// were upserted or removed, so a restart after a crash replays at most about that many changes
+  /// per index instead of everything since the last close; 0 = snapshots at close only. The
+  /// indexes of a store take their turns (docs/ENGINE.md, "Recovery").
+  size_t checkpoint_every = 250000;
   /// An index checkpoints after this fraction of its size in changes, within the bounds
-  /// checkpoint_every / 20 and checkpoint_every (docs/ENGINE.md, "Checkpoints while the store
-  /// runs", says what it costs in writes and in replay).
-  double checkpoint_fraction = 0.25;
+  /// checkpoint_every / 20 and checkpoint_every. A checkpoint rewrites the whole index, so this
+  /// trades write amplification against replay after a crash: 1 (the default) and a 250,000 cap
+  /// measured 2.89 and a 35 s worst restart at 1M teleo13 memories, 0.25 and 100,000 3.93 and
+  /// 31.5 s (docs/ENGINE.md, "Recovery"; docs/BENCHMARKS.md).
+  double checkpoint_fraction = 1.0;
   /// Backpressure: while an index holds more than this many vectors outside its ANN graph (they
   /// are searched exactly, so searches slow down as they pile up), each write it applies is
   /// acknowledged only after two fresh vectors per vector written moved into the graph. Writers

@@ -200,6 +200,18 @@ expected<uint64_t> rebuild_index(const opened_shard& s, size_t j, storage::vecto
   return n;
 }
 
+/// Reads `keys` of a vector keyspace: one multi_get, or split over the shard's read pool when it
+/// has one (each part a multi_get of its own, the parts read at once: docs/ENGINE.md, "Searches").
+/// One value per key, in order; nullopt where a key is missing.
+expected<std::vector<std::optional<std::string>>>
+read_vector_values(const storage::backend& db, const std::shared_ptr<storage::read_pool>& pool,
+                   keyspace_id keyspace, const std::vector<std::string>& keys) {
+  if (!pool) return db.multi_get(keyspace, keys);
+  return pool->read(keys, [&db, keyspace](const std::vector<std::string>& part) {
+    return db.multi_get(keyspace, part);
+  });
+}
+
 using open_clock = std::chrono::steady_clock;
 
 double open_seconds_since(open_clock::time_point start) {
@@ -231,7 +243,9 @@ expected<uint64_t> replay_changelog(const opened_shard& s, size_t j, storage::ve
     std::vector<std::string> keys;
     for (size_t k = begin; k < end; ++k)
       keys.emplace_back(ids[k].view());
-    auto values = s.backend->multi_get(s.layout.vectors(j), keys);
+    // Through the read pool: the ids written since the snapshot are scattered over a keyspace
+    // that may be far larger than the page cache, and one multi_get reads them one after another.
+    auto values = read_vector_values(*s.backend, s.read_pool, s.layout.vectors(j), keys);
     if (!values) return std::move(values.error());
     auto applying = open_clock::now();
     rec.read_seconds += std::chrono::duration<double>(applying - reading).count();
@@ -269,11 +283,7 @@ storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j
     keys.reserve(ids.size());
     for (const auto& id : ids)
       keys.emplace_back(id.view());
-    auto values = pool ? pool->read(keys,
-                                    [&db, keyspace](const std::vector<std::string>& part) {
-                                      return db->multi_get(keyspace, part);
-                                    })
-                       : db->multi_get(keyspace, keys);
+    auto values = read_vector_values(*db, pool, keyspace, keys);
     if (!values) return std::move(values.error());
     std::vector<std::optional<embedding>> out(ids.size());
     for (size_t i = 0; i < ids.size() && i < values->size(); ++i) {

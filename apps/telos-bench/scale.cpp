@@ -106,8 +106,8 @@ struct options {
   /// whole one after it).
   bool kill_before_checkpoint = false;
   double kill_fraction = 0.95;
-  /// Keep the store as the kill left it in <dir>/crashed (RocksDB's table and blob files hard
-  /// links, the rest copied), for --reopen-crashed.
+  /// Keep the store as the kill left it in <dir>/crashed (RocksDB's table and blob files and the
+  /// index snapshots hard links, the rest copied), for --reopen-crashed.
   bool keep_crashed = false;
   /// Instead of a run: open a copy of <dir>/crashed --rounds times (each copy made afresh,
   /// removed after its close) and report each open's time and where it went. Opening the same
@@ -115,6 +115,8 @@ struct options {
   bool reopen_crashed = false;
   /// backend_options::vector_blob_files of the store.
   bool vector_blob_files = storage::backend_options{}.vector_blob_files;
+  /// "sequential" (ids ascend with the memory's number) or "hashed" (spread like random ids).
+  std::string ids = "sequential";
   /// store_options::checkpoint_every and checkpoint_fraction of the store.
   size_t checkpoint_every = store_options{}.checkpoint_every;
   double checkpoint_fraction = store_options{}.checkpoint_fraction;
@@ -285,12 +287,31 @@ profile profile_of(const options& o) {
   return p;
 }
 
-/// The id of memory i: deterministic, so the parent knows what its children stored.
+/// --ids hashed: ids spread over the key space, as the random version-4 ids the engine assigns
+/// are, instead of ascending with the memory's number (set once, before any id is made).
+bool hashed_ids = false;
+
+/// splitmix64's finaliser: a bijection, so hashed ids stay distinct.
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// The id of memory i: deterministic, so the parent knows what its children stored. Ascending
+/// with i by default: each keyspace then receives its keys in order and RocksDB's compactions
+/// move table files down without rewriting them; with hashed_ids they land anywhere, as the
+/// engine's own random ids do, and compactions rewrite what overlaps.
 uuid id_of(uint64_t i) {
   std::string raw(16, '\0');
   raw[0] = 's';
+  const uint64_t low = hashed_ids ? mix64(i) : i;
   for (int b = 0; b < 8; ++b)
-    raw[static_cast<size_t>(15 - b)] = static_cast<char>((i >> (8 * b)) & 0xff);
+    raw[static_cast<size_t>(15 - b)] = static_cast<char>((low >> (8 * b)) & 0xff);
+  if (hashed_ids)
+    for (int b = 0; b < 7; ++b)
+      raw[static_cast<size_t>(1 + b)] = static_cast<char>((low >> (8 * b + 3)) & 0xff);
   return uuid::from_bytes(raw);
 }
 
@@ -477,7 +498,15 @@ int run_child(const options& o) {
                  {"vm_hwm", hwm},
                  {"fresh_at_end", fresh},
                  {"index_bytes", index_bytes},
-                 {"device_write_bytes", device_write_bytes() - io_before}};
+                 {"device_write_bytes", device_write_bytes() - io_before},
+                 // RocksDB's own share of the writes (the rest is the indexes' checkpoints);
+                 // asked before the close, so the close's flushes are not in it.
+                 {"rocksdb_written",
+                  {{"user", stats.written.user},
+                   {"wal", stats.written.wal},
+                   {"flush", stats.written.flush},
+                   {"compaction", stats.written.compaction},
+                   {"blob", stats.written.blob}}}};
   std::ofstream{o.child_report} << report.dump() << '\n';
   return 0;
 }
@@ -506,6 +535,8 @@ pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
                                    std::to_string(o.ef),
                                    "--vector-blob-files",
                                    o.vector_blob_files ? "true" : "false",
+                                   "--ids",
+                                   o.ids,
                                    "--checkpoint-every",
                                    std::to_string(o.checkpoint_every),
                                    "--checkpoint-fraction",
@@ -1026,7 +1057,8 @@ json exact_key(const options& o) {
           {"seed", o.seed},
           {"clusters", o.clusters},
           {"queries", o.queries},
-          {"profile", o.profile}};
+          {"profile", o.profile},
+          {"ids", o.ids}};
 }
 
 void save_exact(const options& o, const exact_answers& exact) {
@@ -1194,8 +1226,8 @@ json recovery_json(const store::recovery_summary& r) {
 }
 
 /// A copy of the store at `from` in `to` that opening `to` cannot change `from` through: RocksDB's
-/// table and blob files, which it never writes after creating them, are hard links (the bulk of
-/// the bytes); every other file is copied.
+/// table and blob files and the index snapshots, which nothing writes after creating them, are
+/// hard links (the bulk of the bytes); every other file is copied.
 void copy_store(const std::string& from, const std::string& to) {
   fs::create_directories(to);
   for (const auto& entry : fs::recursive_directory_iterator{from}) {
@@ -1205,8 +1237,11 @@ void copy_store(const std::string& from, const std::string& to) {
       continue;
     }
     if (!entry.is_regular_file()) continue;
+    // Index snapshots are written to a temporary file and renamed, and mapped privately when
+    // loaded: at 1M memories ~13 GB a copy would duplicate.
     auto ext = entry.path().extension();
-    if (ext == ".sst" || ext == ".blob")
+    bool snapshot = entry.path().parent_path().parent_path().filename() == "indexes";
+    if (ext == ".sst" || ext == ".blob" || (snapshot && ext != ".tmp"))
       fs::create_hard_link(entry.path(), target);
     else
       fs::copy_file(entry.path(), target);
@@ -1353,6 +1388,20 @@ json run_parent(const options& o) {
                  {"device_write_bytes_per_memory", child["device_write_bytes"].get<double>() / n},
                  {"write_amplification",
                   child["device_write_bytes"].get<double>() / static_cast<double>(logical_bytes)}};
+  if (child.contains("rocksdb_written")) {
+    // Where the device writes went, per memory: RocksDB's WAL, flushes and compactions, and the
+    // rest (the indexes' checkpoints, the close's flushes, other files).
+    const auto& w = child["rocksdb_written"];
+    double rocksdb =
+        w["wal"].get<double>() + w["flush"].get<double>() + w["compaction"].get<double>();
+    out["disk"]["written_per_memory"] = {
+        {"rocksdb_user", w["user"].get<double>() / n},
+        {"rocksdb_wal", w["wal"].get<double>() / n},
+        {"rocksdb_flush", w["flush"].get<double>() / n},
+        {"rocksdb_compaction", w["compaction"].get<double>() / n},
+        {"rocksdb_blob", w["blob"].get<double>() / n},
+        {"other", (child["device_write_bytes"].get<double>() - rocksdb) / n}};
+  }
 
   // 3. Clean restart, then recall and latency.
   std::cerr << "scale: reopening after a clean close, searching\n";
@@ -1437,9 +1486,18 @@ json run_parent(const options& o) {
     db = need(store::open(store_at(o)), "reopen after kill -9");
     double crash_open_s = seconds_since(start);
     auto recovered = db->recovered();
-    auto found = need(db->get_batch(acked_ids), "get acknowledged");
-    size_t missing = static_cast<size_t>(
-        std::count_if(found.begin(), found.end(), [](const auto& m) { return !m.has_value(); }));
+    // In slices: a memory comes back with its 13 embeddings (~38 KB), and the 256,000 a child
+    // acknowledges before a kill at 1M in one answer are ~10 GB beside the open store.
+    size_t missing = 0;
+    constexpr size_t slice = 4096;
+    for (size_t begin = 0; begin < acked_ids.size(); begin += slice) {
+      std::vector<uuid> ids(acked_ids.begin() + static_cast<ptrdiff_t>(begin),
+                            acked_ids.begin() +
+                                static_cast<ptrdiff_t>(std::min(acked_ids.size(), begin + slice)));
+      auto found = need(db->get_batch(ids), "get acknowledged");
+      missing += static_cast<size_t>(
+          std::count_if(found.begin(), found.end(), [](const auto& m) { return !m.has_value(); }));
+    }
     auto count = need(db->count(), "count");
     need(db->close(), "close");
     db.reset();
@@ -1534,6 +1592,12 @@ registrar scale_command{command{
                    "went");
       sub.add_option("--vector-blob-files", o->vector_blob_files,
                      "vector keyspaces' values in RocksDB blob files (true/false)");
+      sub.add_option("--ids", o->ids,
+                     "sequential: ids ascend with the memory's number (compactions move tables "
+                     "without rewriting them); hashed: spread over the key space like the "
+                     "engine's random ids")
+          ->check(CLI::IsMember({"sequential", "hashed"}))
+          ->capture_default_str();
       sub.add_option("--checkpoint-every", o->checkpoint_every,
                      "store_options::checkpoint_every (most changes between two index "
                      "checkpoints; 0 = at close only)");
@@ -1597,6 +1661,7 @@ registrar scale_command{command{
       sub.add_option("--child-kill-report", o->child_kill_report)->group("");
       return [o, crash_n] {
         try {
+          hashed_ids = o->ids == "hashed";
           if (o->kill_before_checkpoint && crash_n->count() == 0) o->crash_n = 2 * o->n;
           if (o->kill_before_checkpoint && o->kill_at > 0)
             throw scale_failure("--kill-at and --kill-before-checkpoint exclude each other");

@@ -117,7 +117,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   app.add_option("--checkpoint-every", cfg.checkpoint_every,
-                 "Each index saves a snapshot after this many changed vectors (0: at close only)")
+                 "Each index saves a snapshot after as many changed vectors as it holds, at most "
+                 "this many (0: at close only)")
       ->capture_default_str();
   app.add_option("--compact-every", cfg.compact_every,
                  "Crash mode: in every Nth cycle the child flushes and compacts its store in a "

@@ -229,6 +229,7 @@ struct held_checkpoint {
     ic.snapshots = shard.snapshots;
     ic.embedder = 0;
     ic.checkpoint_every = 1000; // interval max(1000 / 20, size / 4) = 50 here
+    ic.checkpoint_fraction = 0.25;
     ic.max_overlay = max_overlay;
     ic.before_save = [this] {
       if (saves++ > 0) return;
