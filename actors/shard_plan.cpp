@@ -58,7 +58,7 @@ expected<std::vector<uuid>> name_and_validate(std::vector<memory>& batch,
   std::vector<uuid> ids;
   ids.reserve(batch.size());
   for (auto& m : batch) {
-    if (m.id.is_nil()) m.id = uuid::random();
+    if (m.id.is_nil()) m.id = uuid::time_ordered();
     ids.push_back(m.id);
   }
   if (auto ok = validate(batch, profile, limits); !ok) return std::move(ok.error());

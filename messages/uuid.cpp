@@ -3,6 +3,7 @@
 
 #include <xxhash.h>
 
+#include <chrono>
 #include <random>
 
 namespace telos {
@@ -18,12 +19,51 @@ int hex_value(char c) {
 
 } // namespace
 
-uuid uuid::random() {
+namespace {
+
+std::mt19937_64& thread_generator() {
   thread_local std::mt19937_64 gen{[] {
     std::random_device rd;
     std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
     return std::mt19937_64{seq};
   }()};
+  return gen;
+}
+
+} // namespace
+
+uuid uuid::time_ordered() {
+  auto& gen = thread_generator();
+  // Per thread: the last millisecond used and the counter within it. A clock that steps back
+  // keeps the last millisecond, and a counter that runs out (4,096 ids in one millisecond) moves
+  // on to the next one, so one thread's ids never descend.
+  thread_local uint64_t last_ms = 0;
+  thread_local uint32_t counter = 0;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto ms = now > 0 ? static_cast<uint64_t>(now) & 0xFFFF'FFFF'FFFFull : 0;
+  if (ms > last_ms) {
+    last_ms = ms;
+    counter = static_cast<uint32_t>(gen() & 0x7FF); // random start, half the range left
+  } else if (++counter > 0xFFF) {
+    ++last_ms;
+    counter = 0;
+  }
+  uuid result;
+  for (size_t i = 0; i < 6; ++i)
+    result.bytes[i] = static_cast<uint8_t>(last_ms >> (8 * (5 - i)));
+  result.bytes[6] = static_cast<uint8_t>(0x70 | (counter >> 8)); // version 7
+  result.bytes[7] = static_cast<uint8_t>(counter);
+  auto word = gen();
+  for (size_t j = 0; j < 8; ++j)
+    result.bytes[8 + j] = static_cast<uint8_t>(word >> (8 * j));
+  result.bytes[8] = static_cast<uint8_t>((result.bytes[8] & 0x3F) | 0x80); // RFC 4122 variant
+  return result;
+}
+
+uuid uuid::random() {
+  auto& gen = thread_generator();
   uuid result;
   for (size_t i = 0; i < 16; i += 8) {
     auto word = gen();

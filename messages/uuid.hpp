@@ -1,4 +1,5 @@
-// 16-byte ids: random version-4 generation, canonical text form, order and hashing.
+// 16-byte ids: random version-4 and time-ordered version-7 generation, canonical text form, order
+// and hashing.
 #pragma once
 
 #include "telos/messages/error.hpp"
@@ -16,6 +17,12 @@ struct uuid {
 
   /// A random version-4 (RFC 4122) id from a per-thread generator seeded by the OS.
   static uuid random();
+  /// A time-ordered version-7 (RFC 9562) id: 48 bits of Unix milliseconds, then a 12-bit counter
+  /// that keeps the ids one thread makes strictly ascending within a millisecond (method 1 of
+  /// RFC 9562 §6.2), then 62 random bits. The engine names memories with these: their keys then
+  /// arrive in ascending order, and RocksDB moves flushed tables down its levels instead of
+  /// merging (rewriting) them (docs/STORAGE.md, "Keys in time order").
+  static uuid time_ordered();
   /// Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex digits of either case).
   static expected<uuid> parse(std::string_view text);
   /// Reads 16 raw bytes, e.g. from a key.

@@ -66,9 +66,21 @@ struct backend_options {
   /// blob references instead of the vectors (docs/STORAGE.md, "Vector keyspaces"). Empty: no
   /// keyspace is treated so.
   std::string vector_keyspace_prefix = "vec.";
-  /// Off by default (telos-stress --vector-storage blob-files measures it; docs/BENCHMARKS.md).
+  /// Off by default. With ids in random order (a client's own UUIDv4s) a 1M teleo13 ingest
+  /// without blob files rewrote every vector about three more times in compactions, with them
+  /// hardly at all; but searches then read each re-scored vector from a blob file with a system
+  /// call of its own (no blob cache yet): three times the read calls, E1 p50 3.3 -> 5.6 ms at 1M
+  /// (docs/BENCHMARKS.md, "Ids in time order, blob files measured at 1M").
   bool vector_blob_files = false;
   size_t vector_min_blob_bytes = 512;
+  /// With `vector_blob_files`: RocksDB's blob_garbage_collection_age_cutoff, the share of blob
+  /// files (oldest first) whose live blobs compactions copy into new files, so replaced and
+  /// removed vectors give their space back. 0 turns blob garbage collection off. A live blob is
+  /// copied each time its file falls into the cutoff, about cutoff / (1 - cutoff) copies per blob
+  /// over a growing store's life: RocksDB's 0.25 added a third of the vectors' bytes to an
+  /// insert-only load's writes, 0.05 nothing measurable at 200,000 memories. backend::compact()
+  /// relocates the live blobs of every blob file, whatever the cutoff.
+  double vector_blob_gc_age_cutoff = 0.05;
 
   // LMDB
   /// Initial map size; the map grows by doubling on MDB_MAP_FULL.

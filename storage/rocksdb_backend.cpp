@@ -512,8 +512,12 @@ public:
     checked_call call{checks()};
     if (!call) return call.error();
     rocksdb::CompactRangeOptions co;
-    // Rewrite the bottommost level too, so deleted keys' space comes back.
+    // Rewrite the bottommost level too, so deleted keys' space comes back; and relocate the live
+    // blobs of every blob file, not only of the oldest (vector_blob_gc_age_cutoff), so the space
+    // of every replaced or removed vector in a blob file comes back as well.
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    co.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+    co.blob_garbage_collection_age_cutoff = 1.0;
     for (auto* handle : st_->db->handles) {
       auto status = st_->raw->CompactRange(co, handle, nullptr, nullptr);
       if (!status.ok())
@@ -671,8 +675,10 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
     vector_opts.min_blob_size = opts.vector_min_blob_bytes;
     vector_opts.blob_compression_type = rocksdb::kNoCompression;
     // Blobs of replaced or removed vectors are reclaimed when compaction meets them in the
-    // oldest quarter of the blob files (RocksDB's default cutoff).
-    vector_opts.enable_blob_garbage_collection = true;
+    // oldest `vector_blob_gc_age_cutoff` of the blob files.
+    vector_opts.enable_blob_garbage_collection = opts.vector_blob_gc_age_cutoff > 0;
+    if (vector_opts.enable_blob_garbage_collection)
+      vector_opts.blob_garbage_collection_age_cutoff = opts.vector_blob_gc_age_cutoff;
   }
   auto is_vector_keyspace = [&](const std::string& name) {
     return !opts.vector_keyspace_prefix.empty() &&

@@ -115,7 +115,10 @@ struct options {
   bool reopen_crashed = false;
   /// backend_options::vector_blob_files of the store.
   bool vector_blob_files = storage::backend_options{}.vector_blob_files;
-  /// "sequential" (ids ascend with the memory's number) or "hashed" (spread like random ids).
+  /// backend_options::vector_blob_gc_age_cutoff of the store.
+  double blob_gc_age_cutoff = storage::backend_options{}.vector_blob_gc_age_cutoff;
+  /// "sequential" (ids ascend with the memory's number, as the engine's own time-ordered ids do)
+  /// or "hashed" (spread like the random UUIDv4s a client may bring).
   std::string ids = "sequential";
   /// store_options::checkpoint_every and checkpoint_fraction of the store.
   size_t checkpoint_every = store_options{}.checkpoint_every;
@@ -287,8 +290,9 @@ profile profile_of(const options& o) {
   return p;
 }
 
-/// --ids hashed: ids spread over the key space, as the random version-4 ids the engine assigns
-/// are, instead of ascending with the memory's number (set once, before any id is made).
+/// --ids hashed: ids spread over the key space, as random version-4 ids a client brings are,
+/// instead of ascending with the memory's number as the engine's own time-ordered (version-7)
+/// ids do (set once, before any id is made).
 bool hashed_ids = false;
 
 /// splitmix64's finaliser: a bijection, so hashed ids stay distinct.
@@ -301,8 +305,9 @@ uint64_t mix64(uint64_t x) {
 
 /// The id of memory i: deterministic, so the parent knows what its children stored. Ascending
 /// with i by default: each keyspace then receives its keys in order and RocksDB's compactions
-/// move table files down without rewriting them; with hashed_ids they land anywhere, as the
-/// engine's own random ids do, and compactions rewrite what overlaps.
+/// move table files down without rewriting them, as with the engine's own time-ordered ids; with
+/// hashed_ids they land anywhere, as a client's random ids do, and compactions rewrite what
+/// overlaps.
 uuid id_of(uint64_t i) {
   std::string raw(16, '\0');
   raw[0] = 's';
@@ -351,6 +356,7 @@ store_options store_at(const options& o) {
   so.read_part_keys = o.read_part_keys;
   so.backend_options.block_cache_mb = o.block_cache_mb;
   so.backend_options.vector_blob_files = o.vector_blob_files;
+  so.backend_options.vector_blob_gc_age_cutoff = o.blob_gc_age_cutoff;
   so.checkpoint_every = o.checkpoint_every;
   so.checkpoint_fraction = o.checkpoint_fraction;
   return so;
@@ -535,6 +541,8 @@ pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
                                    std::to_string(o.ef),
                                    "--vector-blob-files",
                                    o.vector_blob_files ? "true" : "false",
+                                   "--blob-gc-age-cutoff",
+                                   std::to_string(o.blob_gc_age_cutoff),
                                    "--ids",
                                    o.ids,
                                    "--checkpoint-every",
@@ -1291,6 +1299,7 @@ json run_parent(const options& o) {
   out["clients"] = o.clients;
   out["hnsw"] = {{"m", o.m}, {"ef_construction", o.ef_construction}, {"ef", o.ef}};
   out["vector_blob_files"] = o.vector_blob_files;
+  out["blob_gc_age_cutoff"] = o.blob_gc_age_cutoff;
   out["read_threads"] = o.read_threads.front();
   out["read_part_keys"] = o.read_part_keys;
   out["block_cache_mb"] = o.block_cache_mb;
@@ -1591,11 +1600,17 @@ registrar scale_command{command{
                    "only open copies of <dir>/crashed, --rounds times: open time and where it "
                    "went");
       sub.add_option("--vector-blob-files", o->vector_blob_files,
-                     "vector keyspaces' values in RocksDB blob files (true/false)");
+                     "vector keyspaces' values in RocksDB blob files (true/false)")
+          ->capture_default_str();
+      sub.add_option("--blob-gc-age-cutoff", o->blob_gc_age_cutoff,
+                     "with blob files: share of the oldest blob files whose live blobs "
+                     "compactions relocate (0: no blob garbage collection)")
+          ->check(CLI::Range(0.0, 1.0))
+          ->capture_default_str();
       sub.add_option("--ids", o->ids,
-                     "sequential: ids ascend with the memory's number (compactions move tables "
-                     "without rewriting them); hashed: spread over the key space like the "
-                     "engine's random ids")
+                     "sequential: ids ascend with the memory's number, like the engine's own "
+                     "time-ordered ids (compactions move tables without rewriting them); "
+                     "hashed: spread over the key space like a client's random UUIDv4s")
           ->check(CLI::IsMember({"sequential", "hashed"}))
           ->capture_default_str();
       sub.add_option("--checkpoint-every", o->checkpoint_every,

@@ -143,10 +143,10 @@ int main(int argc, char** argv) {
                  "this many MiB (0: no bound)")
       ->check(CLI::Range(0.0, 1e9));
   app.add_option("--vector-storage", cfg.vector_storage,
-                 "RocksDB vector keyspaces: uncompressed, compressed (like the other keyspaces) or "
-                 "blob-files")
+                 "RocksDB vector keyspaces: uncompressed (in the LSM tree), blob-files "
+                 "(uncompressed, in blob files) or compressed (like the other keyspaces)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"uncompressed", "compressed", "blob-files"}));
+      ->check(CLI::IsMember({"uncompressed", "blob-files", "compressed"}));
   app.add_option("--data-dir", cfg.data_dir,
                  "Directory for the store (default: a fresh temporary directory, removed after)");
   app.add_flag("--keep", cfg.keep, "Keep the temporary store directory");

@@ -37,9 +37,9 @@ struct config {
   size_t ef_search = 0;
   /// store_options::max_fresh of the store.
   size_t max_fresh = store_options{}.max_fresh;
-  /// How a RocksDB store keeps its vector keyspaces: "uncompressed" (the default),
-  /// "compressed" (like every other keyspace: the settings before 2026-12-02) or "blob-files"
-  /// (uncompressed, in blob files). docs/STORAGE.md, "Vector keyspaces".
+  /// How a RocksDB store keeps its vector keyspaces: "uncompressed" (the default: in the LSM
+  /// tree), "blob-files" (uncompressed, in blob files) or "compressed" (like every other
+  /// keyspace: the settings before 2026-12-02). docs/STORAGE.md, "Vector keyspaces".
   std::string vector_storage = "uncompressed";
   /// store_options::max_inflight_writes of the store (0: its default). Writers beyond it are
   /// pushed back: actor writers get ec::overloaded, facade callers wait.

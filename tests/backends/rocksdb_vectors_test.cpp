@@ -6,6 +6,7 @@
 
 #include "backend_test_helpers.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -43,6 +44,17 @@ size_t files_ending_in(const std::string& dir, const std::string& suffix) {
       ++n;
   }
   return n;
+}
+
+uint64_t bytes_of_files_ending_in(const std::string& dir, const std::string& suffix) {
+  uint64_t bytes = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator{dir}) {
+    auto name = entry.path().filename().string();
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      bytes += entry.file_size();
+  }
+  return bytes;
 }
 
 std::unique_ptr<backend> open_vector_store(const backend_options& opts) {
@@ -111,6 +123,87 @@ BOOST_AUTO_TEST_CASE(vectors_live_in_blob_files_and_survive_reopen_and_checkpoin
   BOOST_CHECK_EQUAL(db->get(1, "late")->value_or("-"), vector_value(500));
 }
 
+BOOST_AUTO_TEST_CASE(compact_gives_back_the_space_of_replaced_vectors_in_blob_files) {
+  // 200 vectors in four blob files, then every even one replaced,
+  // twice: each old file is half garbage, so no compaction drops it whole, and with a handful of
+  // blob files the default age cutoff (0.05) relocates nothing. compact() relocates the live
+  // blobs of every blob file, so the garbage goes and the blob files shrink to one vector a key.
+  temp_dir dir;
+  auto opts = vector_store_options(dir.sub("store"), true);
+  opts.vector_blob_gc_age_cutoff = backend_options{}.vector_blob_gc_age_cutoff;
+  auto db = open_vector_store(opts);
+  auto round = [&](int offset, int step) {
+    for (int batch_no = 0; batch_no < 4; ++batch_no) {
+      write_batch batch;
+      for (int i = batch_no * 50; i < batch_no * 50 + 50; i += step)
+        batch.put(1, "id" + std::to_string(i), vector_value(i + offset));
+      BOOST_REQUIRE(db->write(batch, {}));
+      BOOST_REQUIRE(db->flush());
+    }
+  };
+  round(0, 1);
+  round(1000, 2);
+  round(2000, 2);
+  const uint64_t one_vector_a_key = 200u * 4096u;
+  auto before = bytes_of_files_ending_in(dir.sub("store"), ".blob");
+  BOOST_CHECK_GE(before, one_vector_a_key + one_vector_a_key / 2);
+  BOOST_REQUIRE(db->compact());
+  auto after = bytes_of_files_ending_in(dir.sub("store"), ".blob");
+  BOOST_CHECK_GE(after, one_vector_a_key);
+  BOOST_CHECK_LT(after, one_vector_a_key + one_vector_a_key / 4);
+  for (int i : {0, 77, 198, 199})
+    BOOST_CHECK_EQUAL(db->get(1, "id" + std::to_string(i))->value_or("-"),
+                      vector_value(i + (i % 2 == 0 ? 2000 : 0)));
+  BOOST_CHECK_EQUAL(db->stats()->keyspaces[1].keys, 200u);
+}
+
+BOOST_AUTO_TEST_CASE(blob_garbage_collection_options_reach_rocksdb) {
+  // RocksDB records the options of every column family in the store's OPTIONS file: the vector
+  // keyspace has blob files with the default cutoff, a cutoff of 0 turns garbage collection off.
+  auto options_of = [](const std::string& path, const std::string& name) {
+    // RocksDB keeps the last two OPTIONS-<number> files: the newest one is in effect.
+    std::filesystem::path newest;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator{path}) {
+      auto file = entry.path().filename().string();
+      if (file.rfind("OPTIONS-", 0) != 0) continue;
+      if (newest.empty() ||
+          std::stoull(file.substr(8)) > std::stoull(newest.filename().string().substr(8)))
+        newest = entry.path();
+    }
+    std::vector<std::string> found;
+    if (!newest.empty()) {
+      std::ifstream in{newest};
+      for (std::string line; std::getline(in, line);)
+        if (line.find(name + "=") != std::string::npos)
+          found.push_back(line.substr(line.find_first_not_of(' ')));
+    }
+    BOOST_CHECK(!newest.empty());
+    return found;
+  };
+  temp_dir dir;
+  BOOST_CHECK_EQUAL(backend_options{}.vector_blob_gc_age_cutoff, 0.05);
+  {
+    auto opts = vector_store_options(dir.sub("default"), true);
+    opts.vector_blob_gc_age_cutoff = backend_options{}.vector_blob_gc_age_cutoff;
+    open_vector_store(opts).reset();
+    // records, vec.E1 and RocksDB's own default column family, in some order.
+    auto enabled = options_of(opts.path, "enable_blob_garbage_collection");
+    auto cutoff = options_of(opts.path, "blob_garbage_collection_age_cutoff");
+    BOOST_CHECK_EQUAL(
+        std::count(enabled.begin(), enabled.end(), "enable_blob_garbage_collection=true"), 1);
+    BOOST_CHECK_EQUAL(
+        std::count(cutoff.begin(), cutoff.end(), "blob_garbage_collection_age_cutoff=0.050000"), 1);
+  }
+  auto opts = vector_store_options(dir.sub("off"), true);
+  opts.vector_blob_gc_age_cutoff = 0;
+  open_vector_store(opts).reset();
+  auto enabled = options_of(opts.path, "enable_blob_garbage_collection");
+  BOOST_CHECK_EQUAL(
+      std::count(enabled.begin(), enabled.end(), "enable_blob_garbage_collection=true"), 0);
+  auto blob_files = options_of(opts.path, "enable_blob_files");
+  BOOST_CHECK_EQUAL(std::count(blob_files.begin(), blob_files.end(), "enable_blob_files=true"), 1);
+}
+
 BOOST_AUTO_TEST_CASE(without_blob_files_no_blob_file_is_written) {
   temp_dir dir;
   auto db = open_vector_store(vector_store_options(dir.sub("store"), false));
@@ -130,7 +223,7 @@ BOOST_AUTO_TEST_CASE(without_blob_files_no_blob_file_is_written) {
 BOOST_AUTO_TEST_CASE(vector_keyspaces_are_stored_uncompressed_and_others_compressed) {
   // The same 200 values, all zero bytes (as compressible as data gets), once into a vector
   // keyspace and once into an ordinary one, each in a store of its own with compression on: the
-  // vector keyspace's table files hold every byte, the other's a small fraction.
+  // vector keyspace's table and blob files hold every byte, the other's a small fraction.
   temp_dir dir;
   auto table_bytes = [&](const std::string& keyspace) {
     backend_options opts;
@@ -145,7 +238,8 @@ BOOST_AUTO_TEST_CASE(vector_keyspaces_are_stored_uncompressed_and_others_compres
     BOOST_REQUIRE(db->flush());
     uint64_t bytes = 0;
     for (const auto& entry : std::filesystem::recursive_directory_iterator{opts.path})
-      if (entry.path().extension() == ".sst") bytes += entry.file_size();
+      if (entry.path().extension() == ".sst" || entry.path().extension() == ".blob")
+        bytes += entry.file_size();
     return bytes;
   };
   BOOST_CHECK_GE(table_bytes("vec.E1"), 200u * 4096u);

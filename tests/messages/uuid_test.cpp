@@ -3,7 +3,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <set>
+#include <thread>
+#include <vector>
 
 using namespace telos;
 
@@ -18,6 +21,43 @@ BOOST_AUTO_TEST_CASE(random_ids_are_version4_and_distinct) {
     seen.insert(id);
   }
   BOOST_CHECK_EQUAL(seen.size(), 10000u);
+}
+
+BOOST_AUTO_TEST_CASE(time_ordered_ids_are_version7_ascending_and_carry_the_time) {
+  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  // More ids than one millisecond's counter holds, so the counter's overflow is crossed too.
+  std::vector<uuid> ids;
+  for (int i = 0; i < 20000; ++i)
+    ids.push_back(uuid::time_ordered());
+  auto after = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    BOOST_CHECK_EQUAL(ids[i].bytes[6] >> 4, 7);
+    BOOST_CHECK_EQUAL(ids[i].bytes[8] >> 6, 2);
+    if (i > 0) BOOST_CHECK(ids[i - 1] < ids[i]);
+  }
+  auto millis = [](const uuid& id) {
+    int64_t ms = 0;
+    for (size_t i = 0; i < 6; ++i)
+      ms = (ms << 8) | id.bytes[i];
+    return ms;
+  };
+  BOOST_CHECK_GE(millis(ids.front()), before);
+  // A counter overflow may run up to a few milliseconds ahead of the clock, never further.
+  BOOST_CHECK_LE(millis(ids.back()), after + 20000 / 4096 + 1);
+  // Another thread's ids are distinct from these.
+  std::vector<uuid> other;
+  std::thread t{[&] {
+    for (int i = 0; i < 1000; ++i)
+      other.push_back(uuid::time_ordered());
+  }};
+  t.join();
+  std::set<uuid> seen(ids.begin(), ids.end());
+  seen.insert(other.begin(), other.end());
+  BOOST_CHECK_EQUAL(seen.size(), ids.size() + other.size());
 }
 
 BOOST_AUTO_TEST_CASE(text_round_trips_and_accepts_upper_case) {
