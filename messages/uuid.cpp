@@ -17,10 +17,6 @@ int hex_value(char c) {
   return -1;
 }
 
-} // namespace
-
-namespace {
-
 std::mt19937_64& thread_generator() {
   thread_local std::mt19937_64 gen{[] {
     std::random_device rd;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <vector>
 
 using namespace telos;
 using namespace telos::storage;
@@ -35,26 +37,41 @@ std::string vector_value(int i) {
   return v;
 }
 
-size_t files_ending_in(const std::string& dir, const std::string& suffix) {
-  size_t n = 0;
+/// The sizes of the files under `dir` whose names end in `suffix`.
+std::vector<uint64_t> files_ending_in(const std::string& dir, const std::string& suffix) {
+  std::vector<uint64_t> sizes;
   for (const auto& entry : std::filesystem::recursive_directory_iterator{dir}) {
     auto name = entry.path().filename().string();
     if (name.size() >= suffix.size() &&
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      ++n;
+      sizes.push_back(entry.file_size());
   }
-  return n;
+  return sizes;
 }
 
 uint64_t bytes_of_files_ending_in(const std::string& dir, const std::string& suffix) {
-  uint64_t bytes = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator{dir}) {
-    auto name = entry.path().filename().string();
-    if (name.size() >= suffix.size() &&
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      bytes += entry.file_size();
+  auto sizes = files_ending_in(dir, suffix);
+  return std::accumulate(sizes.begin(), sizes.end(), uint64_t{0});
+}
+
+/// The lines `name=value` (leading blanks dropped) of the OPTIONS file RocksDB wrote last in the
+/// store at `path`: it keeps the last two OPTIONS-<number> files, the newest is in effect.
+std::vector<std::string> rocksdb_options(const std::string& path, const std::string& name) {
+  std::filesystem::path newest;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator{path}) {
+    auto file = entry.path().filename().string();
+    if (file.rfind("OPTIONS-", 0) != 0) continue;
+    if (newest.empty() ||
+        std::stoull(file.substr(8)) > std::stoull(newest.filename().string().substr(8)))
+      newest = entry.path();
   }
-  return bytes;
+  BOOST_CHECK(!newest.empty());
+  std::vector<std::string> found;
+  std::ifstream in{newest};
+  for (std::string line; std::getline(in, line);)
+    if (line.find(name + "=") != std::string::npos)
+      found.push_back(line.substr(line.find_first_not_of(' ')));
+  return found;
 }
 
 std::unique_ptr<backend> open_vector_store(const backend_options& opts) {
@@ -102,7 +119,7 @@ BOOST_AUTO_TEST_CASE(vectors_live_in_blob_files_and_survive_reopen_and_checkpoin
     BOOST_REQUIRE(cheap);
     BOOST_CHECK_EQUAL(cheap->user, written.user);
     BOOST_CHECK_EQUAL(cheap->flush, written.flush);
-    BOOST_CHECK_GT(files_ending_in(dir.sub("store"), ".blob"), 0u);
+    BOOST_CHECK_GT(files_ending_in(dir.sub("store"), ".blob").size(), 0u);
     BOOST_REQUIRE(db->checkpoint(dir.sub("copy")));
   }
   for (const auto& path : {dir.sub("store"), dir.sub("copy")}) {
@@ -160,26 +177,6 @@ BOOST_AUTO_TEST_CASE(compact_gives_back_the_space_of_replaced_vectors_in_blob_fi
 BOOST_AUTO_TEST_CASE(blob_garbage_collection_options_reach_rocksdb) {
   // RocksDB records the options of every column family in the store's OPTIONS file: the vector
   // keyspace has blob files with the default cutoff, a cutoff of 0 turns garbage collection off.
-  auto options_of = [](const std::string& path, const std::string& name) {
-    // RocksDB keeps the last two OPTIONS-<number> files: the newest one is in effect.
-    std::filesystem::path newest;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator{path}) {
-      auto file = entry.path().filename().string();
-      if (file.rfind("OPTIONS-", 0) != 0) continue;
-      if (newest.empty() ||
-          std::stoull(file.substr(8)) > std::stoull(newest.filename().string().substr(8)))
-        newest = entry.path();
-    }
-    std::vector<std::string> found;
-    if (!newest.empty()) {
-      std::ifstream in{newest};
-      for (std::string line; std::getline(in, line);)
-        if (line.find(name + "=") != std::string::npos)
-          found.push_back(line.substr(line.find_first_not_of(' ')));
-    }
-    BOOST_CHECK(!newest.empty());
-    return found;
-  };
   temp_dir dir;
   BOOST_CHECK_EQUAL(backend_options{}.vector_blob_gc_age_cutoff, 0.05);
   {
@@ -187,8 +184,8 @@ BOOST_AUTO_TEST_CASE(blob_garbage_collection_options_reach_rocksdb) {
     opts.vector_blob_gc_age_cutoff = backend_options{}.vector_blob_gc_age_cutoff;
     open_vector_store(opts).reset();
     // records, vec.E1 and RocksDB's own default column family, in some order.
-    auto enabled = options_of(opts.path, "enable_blob_garbage_collection");
-    auto cutoff = options_of(opts.path, "blob_garbage_collection_age_cutoff");
+    auto enabled = rocksdb_options(opts.path, "enable_blob_garbage_collection");
+    auto cutoff = rocksdb_options(opts.path, "blob_garbage_collection_age_cutoff");
     BOOST_CHECK_EQUAL(
         std::count(enabled.begin(), enabled.end(), "enable_blob_garbage_collection=true"), 1);
     BOOST_CHECK_EQUAL(
@@ -197,10 +194,10 @@ BOOST_AUTO_TEST_CASE(blob_garbage_collection_options_reach_rocksdb) {
   auto opts = vector_store_options(dir.sub("off"), true);
   opts.vector_blob_gc_age_cutoff = 0;
   open_vector_store(opts).reset();
-  auto enabled = options_of(opts.path, "enable_blob_garbage_collection");
+  auto enabled = rocksdb_options(opts.path, "enable_blob_garbage_collection");
   BOOST_CHECK_EQUAL(
       std::count(enabled.begin(), enabled.end(), "enable_blob_garbage_collection=true"), 0);
-  auto blob_files = options_of(opts.path, "enable_blob_files");
+  auto blob_files = rocksdb_options(opts.path, "enable_blob_files");
   BOOST_CHECK_EQUAL(std::count(blob_files.begin(), blob_files.end(), "enable_blob_files=true"), 1);
 }
 
@@ -216,7 +213,7 @@ BOOST_AUTO_TEST_CASE(without_blob_files_no_blob_file_is_written) {
   BOOST_REQUIRE(stats);
   BOOST_CHECK_EQUAL(stats->written.blob, 0u);
   BOOST_CHECK_GT(stats->written.flush, 50u * 4096u);
-  BOOST_CHECK_EQUAL(files_ending_in(dir.sub("store"), ".blob"), 0u);
+  BOOST_CHECK_EQUAL(files_ending_in(dir.sub("store"), ".blob").size(), 0u);
   BOOST_CHECK_EQUAL(db->get(1, "id9")->value_or("-"), vector_value(9));
 }
 
@@ -236,11 +233,8 @@ BOOST_AUTO_TEST_CASE(vector_keyspaces_are_stored_uncompressed_and_others_compres
       batch.put(0, "id" + std::to_string(i), std::string(4096, '\0'));
     BOOST_REQUIRE(db->write(batch, {}));
     BOOST_REQUIRE(db->flush());
-    uint64_t bytes = 0;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator{opts.path})
-      if (entry.path().extension() == ".sst" || entry.path().extension() == ".blob")
-        bytes += entry.file_size();
-    return bytes;
+    return bytes_of_files_ending_in(opts.path, ".sst") +
+           bytes_of_files_ending_in(opts.path, ".blob");
   };
   BOOST_CHECK_GE(table_bytes("vec.E1"), 200u * 4096u);
   BOOST_CHECK_LT(table_bytes("records"), 200u * 4096u / 10);
@@ -305,15 +299,9 @@ BOOST_AUTO_TEST_CASE(the_write_ahead_log_bound_reaches_rocksdb) {
   opts.max_wal_mb = 3;
   auto db = open_vector_store(opts);
   BOOST_CHECK(db->put(0, "k", "v"));
-  std::string found;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator{opts.path}) {
-    if (entry.path().filename().string().rfind("OPTIONS-", 0) != 0) continue;
-    std::ifstream in{entry.path()};
-    for (std::string line; std::getline(in, line);)
-      if (line.find("max_total_wal_size=") != std::string::npos) found = line;
-  }
+  auto found = rocksdb_options(opts.path, "max_total_wal_size");
   BOOST_REQUIRE(!found.empty());
-  BOOST_CHECK_EQUAL(found.substr(found.find_first_not_of(' ')), "max_total_wal_size=3145728");
+  BOOST_CHECK_EQUAL(found.back(), "max_total_wal_size=3145728");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
