@@ -267,6 +267,36 @@ BOOST_AUTO_TEST_CASE(a_refused_or_very_large_batch_leaves_nothing_behind_for_the
   }
 }
 
+// RocksDB stages a commit's operations by keyspace and key, not in the batch's order: operations
+// on one key must still take effect in the batch's order (the last one wins), whatever keys of
+// other keyspaces come between them.
+BOOST_AUTO_TEST_CASE(operations_on_one_key_take_effect_in_the_batch_order) {
+  store_set set;
+  for (auto& db : set.stores) {
+    BOOST_TEST_CONTEXT(to_string(db->kind())) {
+      write_batch batch;
+      batch.put(2, "z", "other keyspace first");
+      batch.put(0, "k", "first");
+      batch.put(1, "k", "beta's k");
+      batch.put(0, "a", "1");
+      batch.del(0, "k");
+      batch.put(0, "gone", "put, then removed");
+      batch.put(0, "k", "last");
+      batch.put(2, "b", "2");
+      batch.del(0, "gone");
+      batch.del(0, "a");
+      batch.put(0, "a", "again");
+      BOOST_CHECK_EQUAL(code(db->write(batch)), "none");
+      BOOST_CHECK_EQUAL(db->get(0, "k")->value_or("-"), "last");
+      BOOST_CHECK_EQUAL(db->get(0, "a")->value_or("-"), "again");
+      BOOST_CHECK(!db->get(0, "gone")->has_value());
+      BOOST_CHECK_EQUAL(db->get(1, "k")->value_or("-"), "beta's k");
+      BOOST_CHECK_EQUAL(db->get(2, "z")->value_or("-"), "other keyspace first");
+      BOOST_CHECK_EQUAL(drain(db->scan(0, key_range::all())), "1:a=5;1:k=4;status none");
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(invalid_keyspace_lists_are_refused_by_every_kind) {
   temp_dir dir;
   for (auto kind : {backend_kind::memory, backend_kind::rocksdb, backend_kind::lmdb}) {
