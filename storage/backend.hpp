@@ -47,7 +47,17 @@ struct backend_options {
 
   // RocksDB
   size_t block_cache_mb = 256;
+  /// RocksDB keeps at most this many files open (its table cache holds max_open_files - 10 table
+  /// readers, each with its table's index and filter blocks).
   int max_open_files = 1024;
+  /// At open, the store opens every table file's reader (open_table_files()) beside loading its
+  /// indexes, instead of at the first read that needs the file. RocksDB itself opens only the
+  /// first 16 table files at open, and each later first read of a file reads its index block
+  /// (~0.5 MB for 64 MB of 1024-d vectors) before the value: right after a reopen of a million
+  /// teleo13 memories, with the page cache dropped, that put E1's p99 at 74-94 ms against
+  /// 9-11 ms with every file opened ahead, for an open 0.8 s longer (docs/BENCHMARKS.md, "Table
+  /// files opened at open").
+  bool open_table_files = true;
   /// LZ4 for all levels but the bottommost, which gets ZSTD.
   bool compression = true;
   /// Bloom filters (10 bits/key) on every keyspace's point reads.
@@ -206,6 +216,12 @@ public:
   virtual expected<void> flush() = 0;
   /// Reclaims space (full compaction); data is unchanged.
   virtual expected<void> compact() = 0;
+  /// Opens the readers of the store's table files now rather than at the first read of each
+  /// (RocksDB: one point read of each live file's smallest key, deepest levels first, at most as
+  /// many files as the table cache holds; each opened reader holds its file's index and filter
+  /// blocks). Returns the files read. Data and answers are unchanged. LMDB and memory have no
+  /// such files: 0.
+  virtual expected<size_t> open_table_files() { return size_t{0}; }
   /// Writes a consistent copy that opens as a store of the same kind; `dir` must not exist
   /// (ec::already_exists). The memory backend has no persistence: ec::invalid_argument.
   virtual expected<void> checkpoint(const std::string& dir) = 0;

@@ -31,6 +31,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include <sys/time.h>
 
@@ -40,6 +41,9 @@ namespace {
 
 constexpr const char* meta_cf_name = "__meta";
 constexpr const char* rocksdb_format_version_key = "format_version";
+/// Of max_open_files, the files RocksDB keeps for other than table readers (its
+/// kNumNonTableCacheFiles): the table cache holds max_open_files - this many readers.
+constexpr int non_table_files = 10;
 
 /// The one mapping from RocksDB statuses to Telos errors; `what` names the operation, keyspace
 /// and key.
@@ -519,6 +523,38 @@ public:
     auto status = st_->raw->Flush(fo, st_->db->handles);
     if (!status.ok()) return status_error(status, "flush of store " + st_->path + " failed");
     return {};
+  }
+
+  expected<size_t> open_table_files() override {
+    checked_call call{checks()};
+    if (!call) return call.error();
+    std::vector<rocksdb::LiveFileMetaData> files;
+    st_->raw->GetLiveFilesMetaData(&files);
+    // The deepest levels hold most of the data; past the table cache's capacity a file opened
+    // now would only push out one opened before it.
+    std::stable_sort(files.begin(), files.end(),
+                     [](const auto& a, const auto& b) { return a.level > b.level; });
+    if (st_->options.max_open_files > 0)
+      files.resize(std::min(files.size(), static_cast<size_t>(std::max(
+                                              0, st_->options.max_open_files - non_table_files))));
+    std::unordered_map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+    for (auto* handle : st_->db->handles)
+      by_name.emplace(handle->GetName(), handle);
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false; // the value read on the way is not worth a place in the block cache
+    rocksdb::PinnableSlice value;
+    size_t read = 0;
+    for (const auto& f : files) {
+      auto it = by_name.find(f.column_family_name);
+      if (it == by_name.end()) continue;
+      value.Reset();
+      auto status = st_->raw->Get(ro, it->second, f.smallestkey, &value);
+      if (!status.ok() && !status.IsNotFound())
+        return status_error(status, "cannot open table file " + f.name + " of store " + st_->path +
+                                        " (keyspace '" + f.column_family_name + "')");
+      ++read;
+    }
+    return read;
   }
 
   expected<void> compact() override {

@@ -143,6 +143,12 @@ struct options {
   /// at 1M better with a small cache: there the default 256 MB hold under 1% of the vector
   /// keyspaces, here they would hold the candidates an earlier search of the same query read.
   size_t block_cache_mb = storage::backend_options{}.block_cache_mb;
+  /// backend_options::max_open_files of the store (-1: RocksDB opens every table file, its index
+  /// and filter, at open; otherwise it opens 16 per keyspace then and the rest at their first
+  /// read).
+  int max_open_files = storage::backend_options{}.max_open_files;
+  /// backend_options::open_table_files of the store.
+  bool open_table_files = storage::backend_options{}.open_table_files;
   /// store_options::read_part_keys.
   size_t read_part_keys = store_options{}.read_part_keys;
   /// --search-only: the page cache each timed search starts from, searched in turn: "warm" (the
@@ -355,6 +361,8 @@ store_options store_at(const options& o) {
   if (o.map_snapshots.front() == "off") so.index_options.snapshot_map_bytes = SIZE_MAX;
   so.read_part_keys = o.read_part_keys;
   so.backend_options.block_cache_mb = o.block_cache_mb;
+  so.backend_options.max_open_files = o.max_open_files;
+  so.backend_options.open_table_files = o.open_table_files;
   so.backend_options.vector_blob_files = o.vector_blob_files;
   so.backend_options.vector_blob_gc_age_cutoff = o.blob_gc_age_cutoff;
   so.checkpoint_every = o.checkpoint_every;
@@ -543,6 +551,10 @@ pid_t spawn_child(const options& o, size_t first, size_t count, uint32_t seed,
                                    o.vector_blob_files ? "true" : "false",
                                    "--blob-gc-age-cutoff",
                                    std::to_string(o.blob_gc_age_cutoff),
+                                   "--max-open-files",
+                                   std::to_string(o.max_open_files),
+                                   "--open-table-files",
+                                   o.open_table_files ? "true" : "false",
                                    "--ids",
                                    o.ids,
                                    "--checkpoint-every",
@@ -1141,6 +1153,8 @@ json run_search_only(const options& o) {
               run["file_pages_resident_after_open_bytes"] = file_after;
               run["read_part_keys"] = o.read_part_keys;
               run["block_cache_mb"] = o.block_cache_mb;
+              run["max_open_files"] = o.max_open_files;
+              run["open_table_files"] = o.open_table_files;
               run["load_average"] = load_average();
               run["round"] = round;
               double lowest = 1;
@@ -1303,6 +1317,8 @@ json run_parent(const options& o) {
   out["read_threads"] = o.read_threads.front();
   out["read_part_keys"] = o.read_part_keys;
   out["block_cache_mb"] = o.block_cache_mb;
+  out["max_open_files"] = o.max_open_files;
+  out["open_table_files"] = o.open_table_files;
   out["checkpoint"] = {{"every", o.checkpoint_every}, {"fraction", o.checkpoint_fraction}};
 
   // 1. Ingest in a child, every acknowledgement logged.
@@ -1646,6 +1662,15 @@ registrar scale_command{command{
       sub.add_option("--block-cache-mb", o->block_cache_mb,
                      "backend_options::block_cache_mb of the store (RocksDB's block cache)")
           ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+      sub.add_option("--max-open-files", o->max_open_files,
+                     "backend_options::max_open_files of the store (-1: every table file opened "
+                     "at open; else 16 per keyspace then, the others at their first read)")
+          ->check(CLI::Range(-1, 1 << 20))
+          ->capture_default_str();
+      sub.add_option("--open-table-files", o->open_table_files,
+                     "backend_options::open_table_files: open every table file's reader while the "
+                     "store opens (true/false)")
           ->capture_default_str();
       sub.add_option("--page-cache", o->page_cache,
                      "--search-only: warm (the store's files read once before the run), cold "

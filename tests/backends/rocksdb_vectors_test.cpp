@@ -74,6 +74,19 @@ std::vector<std::string> rocksdb_options(const std::string& path, const std::str
   return found;
 }
 
+/// Files under `dir` ending in `suffix` that this process holds open (its /proc/self/fd links).
+size_t open_files_ending_in(const std::string& dir, const std::string& suffix) {
+  auto root = std::filesystem::canonical(dir).string();
+  size_t open = 0;
+  for (const auto& entry : std::filesystem::directory_iterator{"/proc/self/fd"}) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (ec || target.rfind(root, 0) != 0 || target.size() < suffix.size()) continue;
+    if (target.compare(target.size() - suffix.size(), suffix.size(), suffix) == 0) ++open;
+  }
+  return open;
+}
+
 std::unique_ptr<backend> open_vector_store(const backend_options& opts) {
   auto db = make_backend(backend_kind::rocksdb, opts);
   BOOST_REQUIRE_MESSAGE(db, "open failed: " << (db ? "" : describe(db.error())));
@@ -288,6 +301,61 @@ BOOST_AUTO_TEST_CASE(the_info_log_is_rotated_once_it_passes_16_mib) {
   // The store works as before.
   BOOST_CHECK(db->put(0, "k", "v"));
   BOOST_CHECK_EQUAL(db->get(0, "k")->value_or("-"), "v");
+}
+
+// RocksDB opens a few table files at open and each other one at the first read that needs it
+// (reading its index and filter blocks first); open_table_files() opens them all at once, as the
+// store's open does beside loading its indexes. What is read is unchanged.
+BOOST_AUTO_TEST_CASE(open_table_files_opens_every_table_file_ahead_of_the_reads) {
+  temp_dir dir;
+  auto opts = vector_store_options(dir.path(), false);
+  {
+    auto db = open_vector_store(opts);
+    // Three flushes of disjoint keys: three table files of vec.E1 on level 0 (a fourth would
+    // start a compaction of level 0, which opens every file it merges).
+    for (int file = 0; file < 3; ++file) {
+      write_batch batch;
+      for (int i = 0; i < 8; ++i)
+        batch.put(1, "v" + std::to_string(file * 100 + i), vector_value(file * 100 + i));
+      BOOST_REQUIRE(db->write(batch));
+      BOOST_REQUIRE(db->flush());
+    }
+    BOOST_REQUIRE(db->close());
+  }
+  // max_open_files 20 (RocksDB's least): a table cache of 10 readers, of which RocksDB fills a
+  // quarter (2) at open.
+  opts.max_open_files = 20;
+  auto db = open_vector_store(opts);
+  auto tables = files_ending_in(dir.path(), ".sst").size();
+  BOOST_TEST_MESSAGE(tables << " table files");
+  BOOST_REQUIRE_GT(tables, 2u);
+  BOOST_REQUIRE_LE(tables, 10u);
+  BOOST_CHECK_LT(open_files_ending_in(dir.path(), ".sst"), tables);
+  auto opened = db->open_table_files();
+  BOOST_REQUIRE_MESSAGE(opened, (opened ? "" : describe(opened.error())));
+  BOOST_CHECK_EQUAL(*opened, tables);
+  BOOST_CHECK_EQUAL(open_files_ending_in(dir.path(), ".sst"), tables);
+  for (int file = 0; file < 3; ++file)
+    BOOST_CHECK(db->get(1, "v" + std::to_string(file * 100 + 7))->value_or("") ==
+                vector_value(file * 100 + 7));
+  BOOST_REQUIRE(db->close());
+  BOOST_CHECK_EQUAL(code(db->open_table_files()), "closed");
+}
+
+// The other kinds have no table files: nothing to open.
+BOOST_AUTO_TEST_CASE(lmdb_and_memory_have_no_table_files_to_open) {
+  temp_dir dir;
+  for (auto kind : {backend_kind::lmdb, backend_kind::memory}) {
+    backend_options opts;
+    opts.path = dir.path() + "/" + to_string(kind);
+    opts.keyspaces = {"records"};
+    auto db = make_backend(kind, opts);
+    BOOST_REQUIRE(db);
+    BOOST_REQUIRE((*db)->put(0, "k", "v"));
+    auto opened = (*db)->open_table_files();
+    BOOST_REQUIRE(opened);
+    BOOST_CHECK_EQUAL(*opened, 0u);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_write_ahead_log_bound_reaches_rocksdb) {
