@@ -528,15 +528,16 @@ public:
   expected<size_t> open_table_files() override {
     checked_call call{checks()};
     if (!call) return call.error();
+    // With max_open_files -1 RocksDB opened every table file at open already.
+    if (st_->options.max_open_files < 0) return size_t{0};
     std::vector<rocksdb::LiveFileMetaData> files;
     st_->raw->GetLiveFilesMetaData(&files);
     // The deepest levels hold most of the data; past the table cache's capacity a file opened
     // now would only push out one opened before it.
     std::stable_sort(files.begin(), files.end(),
                      [](const auto& a, const auto& b) { return a.level > b.level; });
-    if (st_->options.max_open_files > 0)
-      files.resize(std::min(files.size(), static_cast<size_t>(std::max(
-                                              0, st_->options.max_open_files - non_table_files))));
+    files.resize(std::min(files.size(), static_cast<size_t>(std::max(
+                                            0, st_->options.max_open_files - non_table_files))));
     std::unordered_map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
     for (auto* handle : st_->db->handles)
       by_name.emplace(handle->GetName(), handle);

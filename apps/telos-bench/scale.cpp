@@ -144,8 +144,7 @@ struct options {
   /// keyspaces, here they would hold the candidates an earlier search of the same query read.
   size_t block_cache_mb = storage::backend_options{}.block_cache_mb;
   /// backend_options::max_open_files of the store (-1: RocksDB opens every table file, its index
-  /// and filter, at open; otherwise it opens 16 per keyspace then and the rest at their first
-  /// read).
+  /// and filter, at open; otherwise it opens at most 16 then and the rest at their first read).
   int max_open_files = storage::backend_options{}.max_open_files;
   /// backend_options::open_table_files of the store.
   bool open_table_files = storage::backend_options{}.open_table_files;
@@ -1665,7 +1664,7 @@ registrar scale_command{command{
           ->capture_default_str();
       sub.add_option("--max-open-files", o->max_open_files,
                      "backend_options::max_open_files of the store (-1: every table file opened "
-                     "at open; else 16 per keyspace then, the others at their first read)")
+                     "at open; else at most 16 then, the others at their first read)")
           ->check(CLI::Range(-1, 1 << 20))
           ->capture_default_str();
       sub.add_option("--open-table-files", o->open_table_files,
