@@ -71,7 +71,8 @@ using steady = std::chrono::steady_clock;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr double ingest_ratio_target = 0.7;
+/// Issue 18's goal for the write path below the indexes' thresholds (issue 3 asked for 0.70).
+constexpr double ingest_ratio_target = 0.8;
 constexpr double search_ratio_target = 0.8;
 constexpr double engine_recall_target = 0.95;
 

@@ -5,6 +5,9 @@
 # re-scored from a reader (fresh-clone CI of 21c4454, 2026-12-03, 2-core development machine:
 # maxsim_candidates 311 s in all). Split, in that clone under ASan+UBSan with ctest -j2: the 24
 # entries 3 min 16 s, slowest index.maxsim_candidates.with_a_reader_… 56 s, so 300 s is over 5x.
+# Since the distance kernels compile at -O2 in the sanitizer trees (CMakeLists.txt), on the same
+# machine under ASan+UBSan: the 25 index entries 94 s with ctest -j2, slowest 18 s (were 70 s in
+# the fresh-clone CI of 53a2165).
 set(index_sources ${srcs})
 list(FILTER index_sources EXCLUDE REGEX "maxsim_candidates_test\\.cpp$")
 telos_add_suite_tests(index_suites index ${target} ${index_sources})
