@@ -153,20 +153,21 @@ expected<std::shared_ptr<record_catalog>> load_catalog(const opened_shard& s,
   if (!total) return std::move(total.error());
   auto per_namespace = load_namespace_counts(*s.backend, s.layout);
   if (!per_namespace) return std::move(per_namespace.error());
-  std::vector<record_fact> facts;
   auto it = s.backend->scan(s.layout.records(), storage::key_range::all());
   if (!it) return std::move(it.error());
+  auto catalog = std::make_shared<record_catalog>();
+  // Room for the memories the counter names (bounded: a damaged counter costs no huge table).
+  catalog->start_load(static_cast<size_t>(std::min<uint64_t>(*total, uint64_t{1} << 24)));
   for (auto& i = *it; i->valid(); i->next()) {
     auto m = storage::decode_record(i->value(), i->key());
     if (!m) {
       problems.push_back(shard_name(s.id) + ": " + describe(m.error()));
       continue;
     }
-    facts.push_back(make_fact(*m));
+    catalog->add_loaded(*m);
   }
   if (auto err = (*it)->status()) return err;
-  auto catalog = std::make_shared<record_catalog>();
-  catalog->reset(std::move(facts), *total, std::move(*per_namespace));
+  catalog->finish_load(*total, std::move(*per_namespace));
   return catalog;
 }
 

@@ -123,6 +123,28 @@ void record_catalog::reset(std::vector<record_fact> facts, uint64_t total,
   per_namespace_ = std::move(per_namespace);
 }
 
+void record_catalog::start_load(size_t expected) {
+  std::unique_lock guard{mutex_};
+  entries_.clear();
+  entries_.reserve(expected);
+}
+
+void record_catalog::add_loaded(const memory& m) {
+  std::vector<uint64_t> hashes;
+  hashes.reserve(m.attributes.size());
+  for (const auto& [key, value] : m.attributes)
+    hashes.push_back(attribute_hash(key, value));
+  std::sort(hashes.begin(), hashes.end());
+  std::unique_lock guard{mutex_};
+  entries_[m.id] = entry{intern(m.ns), m.created_at, std::move(hashes)};
+}
+
+void record_catalog::finish_load(uint64_t total, std::map<std::string, uint64_t> per_namespace) {
+  std::unique_lock guard{mutex_};
+  total_ = total;
+  per_namespace_ = std::move(per_namespace);
+}
+
 void record_catalog::apply(const std::vector<fact_change>& changes) {
   std::unique_lock guard{mutex_};
   for (const auto& [id, fact] : changes) {
