@@ -541,8 +541,7 @@ private:
     probe(gen_[current_], q, candidates);
     // While memories move to retrained centroids, both generations hold some.
     if (moving_) probe(gen_[current_ ^ 1], q, candidates);
-    std::sort(candidates.begin(), candidates.end());
-    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    sort_unique_slots(candidates, documents_.size());
     if (allow != nullptr)
       candidates.erase(
           std::remove_if(candidates.begin(), candidates.end(),
@@ -567,6 +566,28 @@ private:
       }
     }
     return best.take();
+  }
+
+  /// Sorts `slots` (each below `universe`) and drops repeats in linear time: marks them in a
+  /// bitmap of this thread's (kept between searches, cleared as it is read back) and reads the
+  /// marks back in order. A memory is in the list of every distinct centroid of its tokens, so
+  /// the probed lists repeat many; at 1M memories sorting them was a sixth of an E12 search.
+  static void sort_unique_slots(std::vector<uint32_t>& slots, size_t universe) {
+    thread_local std::vector<uint64_t> marks;
+    if (slots.empty()) return;
+    if (marks.size() < (universe + 63) / 64) marks.resize((universe + 63) / 64);
+    size_t low = marks.size(), high = 0;
+    for (auto slot : slots) {
+      marks[slot >> 6] |= uint64_t{1} << (slot & 63);
+      low = std::min<size_t>(low, slot >> 6);
+      high = std::max<size_t>(high, slot >> 6);
+    }
+    slots.clear();
+    for (size_t w = low; w <= high; ++w) {
+      for (uint64_t m = marks[w]; m != 0; m &= m - 1)
+        slots.push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(m))));
+      marks[w] = 0;
+    }
   }
 
   /// Appends the memories of the lists of `g` that the query probes: each query token's
