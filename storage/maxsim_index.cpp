@@ -371,7 +371,8 @@ private:
   /// A query's int8 codes, for the int8 MaxSim of candidates.
   struct query_codes {
     query_codes(const std::vector<float>& q, size_t dim)
-        : codes(q.size()), scales(dim == 0 ? 0 : q.size() / dim), best(scales.size()) {
+        : codes(q.size()), scales(dim == 0 ? 0 : q.size() / dim), best(scales.size()),
+          dots(scales.size()) {
       for (size_t i = 0; i < scales.size(); ++i)
         scales[i] = kernels::quantize_int8(q.data() + i * dim, dim, codes.data() + i * dim);
     }
@@ -379,6 +380,7 @@ private:
     std::vector<float> scales;
     /// Scratch: one entry per query token.
     std::vector<float> best;
+    std::vector<int32_t> dots;
   };
 
   /// Grows every array a memory of `tokens` token rows is appended to (as their appends would),
@@ -623,13 +625,15 @@ private:
     const size_t query_tokens = qc.scales.size();
     auto& best = qc.best;
     std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
-    // Memory tokens outside, query tokens inside: the query's codes stay in L1.
+    // Memory tokens outside, query tokens inside (one kernel call for all of them): the query's
+    // codes stay in L1.
+    auto& dots = qc.dots;
     for (size_t t = 0; t < doc.tokens; ++t) {
       const int8_t* row = int8_rows_.data() + (doc.first + t) * dim_;
       const float scale = int8_scales_[doc.first + t];
+      kernels::dot_int8_rows(qc.codes.data(), query_tokens, row, dim_, dots.data());
       for (size_t i = 0; i < query_tokens; ++i)
-        best[i] = std::max(best[i], scale * static_cast<float>(kernels::dot_int8(
-                                                qc.codes.data() + i * dim_, row, dim_)));
+        best[i] = std::max(best[i], scale * static_cast<float>(dots[i]));
     }
     float total = 0;
     for (size_t i = 0; i < query_tokens; ++i)

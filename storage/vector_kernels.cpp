@@ -121,6 +121,12 @@ dot_int8_vnni(const int8_t* a, const int8_t* b, size_t n) {
   return _mm512_cvtsi512_si32(acc) + dot_int8_tail(a, b, i, n);
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
+dot_int8_rows_vnni(const int8_t* rows, size_t count, const int8_t* b, size_t n, int32_t* out) {
+  for (size_t r = 0; r < count; ++r)
+    out[r] = dot_int8_vnni(rows + r * n, b, n);
+}
+
 /// 16 codes per step: sign-extended to int16, vpmaddwd, added into int32 lanes.
 __attribute__((target("avx2"))) int32_t dot_int8_avx2(const int8_t* a, const int8_t* b, size_t n) {
   __m256i acc = _mm256_setzero_si256();
@@ -140,6 +146,20 @@ int32_t dot_int8_portable(const int8_t* a, const int8_t* b, size_t n) {
   return dot_int8_tail(a, b, 0, n);
 }
 
+__attribute__((target("avx2"))) void dot_int8_rows_avx2(const int8_t* rows, size_t count,
+                                                        const int8_t* b, size_t n, int32_t* out) {
+  for (size_t r = 0; r < count; ++r)
+    out[r] = dot_int8_avx2(rows + r * n, b, n);
+}
+
+void dot_int8_rows_portable(const int8_t* rows, size_t count, const int8_t* b, size_t n,
+                            int32_t* out) {
+  for (size_t r = 0; r < count; ++r)
+    out[r] = dot_int8_tail(rows + r * n, b, 0, n);
+}
+
+using dot_int8_rows_fn = void (*)(const int8_t*, size_t, const int8_t*, size_t, int32_t*);
+
 /// The best int8 kernel this CPU runs; integer sums are exact, so all return the same.
 dot_int8_fn pick_dot_int8() {
   __builtin_cpu_init();
@@ -151,6 +171,16 @@ dot_int8_fn pick_dot_int8() {
 }
 
 const dot_int8_fn dot_int8_best = pick_dot_int8();
+
+/// The rows kernel of the same instruction set as dot_int8_best (inlined there: one call per
+/// query instead of one per row).
+dot_int8_rows_fn pick_dot_int8_rows() {
+  if (dot_int8_best == &dot_int8_vnni) return &dot_int8_rows_vnni;
+  if (dot_int8_best == &dot_int8_avx2) return &dot_int8_rows_avx2;
+  return &dot_int8_rows_portable;
+}
+
+const dot_int8_rows_fn dot_int8_rows_best = pick_dot_int8_rows();
 
 } // namespace
 
@@ -194,6 +224,10 @@ float quantize_int8(const float* x, size_t n, int8_t* out) {
 
 int32_t dot_int8(const int8_t* a, const int8_t* b, size_t n) {
   return dot_int8_best(a, b, n);
+}
+
+void dot_int8_rows(const int8_t* rows, size_t count, const int8_t* b, size_t n, int32_t* out) {
+  dot_int8_rows_best(rows, count, b, n, out);
 }
 
 void binarize(const float* x, size_t n, uint64_t* out) {
