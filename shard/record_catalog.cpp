@@ -17,16 +17,22 @@ uint64_t attribute_hash(std::string_view key, std::string_view value) {
   return XXH3_64bits(joined.data(), joined.size());
 }
 
-record_fact make_fact(const memory& m) {
-  record_fact fact;
-  fact.id = m.id;
-  fact.ns = m.ns;
-  fact.created_at = m.created_at;
-  fact.attribute_hashes.reserve(m.attributes.size());
+namespace {
+
+/// attribute_hash of every attribute of `m`, sorted (a fact's attribute_hashes).
+std::vector<uint64_t> sorted_attribute_hashes(const memory& m) {
+  std::vector<uint64_t> hashes;
+  hashes.reserve(m.attributes.size());
   for (const auto& [key, value] : m.attributes)
-    fact.attribute_hashes.push_back(attribute_hash(key, value));
-  std::sort(fact.attribute_hashes.begin(), fact.attribute_hashes.end());
-  return fact;
+    hashes.push_back(attribute_hash(key, value));
+  std::sort(hashes.begin(), hashes.end());
+  return hashes;
+}
+
+} // namespace
+
+record_fact make_fact(const memory& m) {
+  return record_fact{m.id, m.ns, m.created_at, sorted_attribute_hashes(m)};
 }
 
 // -- admission ------------------------------------------------------------------------------------
@@ -130,11 +136,7 @@ void record_catalog::start_load(size_t expected) {
 }
 
 void record_catalog::add_loaded(const memory& m) {
-  std::vector<uint64_t> hashes;
-  hashes.reserve(m.attributes.size());
-  for (const auto& [key, value] : m.attributes)
-    hashes.push_back(attribute_hash(key, value));
-  std::sort(hashes.begin(), hashes.end());
+  auto hashes = sorted_attribute_hashes(m);
   std::unique_lock guard{mutex_};
   entries_[m.id] = entry{intern(m.ns), m.created_at, std::move(hashes)};
 }
