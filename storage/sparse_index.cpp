@@ -159,6 +159,45 @@ struct sparse_snapshot_meta {
   }
 };
 
+/// One thread's accumulators for sparse searches: a sum and a mark per slot, all zero between
+/// searches, and the slots a search touched. A search used to allocate and zero both arrays, 5 MB
+/// at a million documents: 0.3 ms of zeroing per search, and ~19 ms when the allocator maps and
+/// unmaps blocks that large each time (glibc with any malloc tunable set: the mmap threshold then
+/// stays at 128 KiB; docs/BENCHMARKS.md, "Sparse searches without a per-search allocation").
+/// Shared by every sparse index the thread searches (one at a time), sized to the largest.
+struct search_scratch {
+  std::vector<float> sums;
+  /// One bit per slot: 128 KB at a million slots, which the cache keeps while the sums are read.
+  std::vector<uint64_t> marks;
+  std::vector<uint32_t> touched;
+
+  bool marked(uint32_t slot) const { return (marks[slot >> 6] >> (slot & 63)) & 1u; }
+  void mark(uint32_t slot) { marks[slot >> 6] |= uint64_t{1} << (slot & 63); }
+
+  /// Zeroes what the last search touched (also when it threw), so the arrays are all zero again.
+  struct lease {
+    search_scratch& s;
+    explicit lease(search_scratch& owner) : s(owner) {}
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    ~lease() {
+      for (auto slot : s.touched) {
+        s.sums[slot] = 0.0f;
+        s.marks[slot >> 6] = 0;
+      }
+      s.touched.clear();
+    }
+  };
+  static lease of_this_thread(size_t slots) {
+    thread_local search_scratch scratch;
+    if (scratch.sums.size() < slots) {
+      scratch.sums.resize(slots, 0.0f);
+      scratch.marks.resize((slots + 63) / 64, 0);
+    }
+    return lease{scratch};
+  }
+};
+
 class sparse_index final : public vector_index {
 public:
   sparse_index(const embedder& spec, const index_options&) : spec_(spec) { starts_.push_back(0); }
@@ -188,22 +227,18 @@ public:
   std::vector<hit> search(const embedding& query, size_t k,
                           const id_predicate* allow) const override {
     if (k == 0 || slot_of_.empty() || query.indices.size() != query.values.size()) return {};
-    std::vector<float> sums(slot_ids_.size(), 0.0f);
-    std::vector<uint8_t> touched_mark(slot_ids_.size(), 0);
-    std::vector<uint32_t> touched;
-    for (size_t i = 0; i < query.indices.size(); ++i) {
-      const float weight = query.values[i];
-      postings_.find(query.indices[i]).for_each([&](const posting& p) {
-        if (!alive_[p.slot]) return;
-        if (!touched_mark[p.slot]) {
-          touched_mark[p.slot] = 1;
-          touched.push_back(p.slot);
-        }
-        sums[p.slot] += weight * p.weight;
-      });
-    }
+    // The sums live in this thread's scratch, sized to the slots and all zero between searches:
+    // only the touched slots are summed, read and zeroed again, so a search costs its postings,
+    // not the index's size.
+    auto held = search_scratch::of_this_thread(slot_ids_.size());
+    auto& scratch = held.s;
+    if (dead_ == 0)
+      accumulate<false>(query, scratch);
+    else
+      accumulate<true>(query, scratch);
+    auto& sums = scratch.sums;
     kernels::top_k best{k};
-    for (auto slot : touched) {
+    for (auto slot : scratch.touched) {
       if (!best.admits(sums[slot])) continue;
       const uuid& id = slot_ids_[slot];
       if (allow != nullptr && !(*allow)(id)) continue;
@@ -276,6 +311,24 @@ public:
   }
 
 private:
+  /// Adds every posting of the query's terms into the scratch's sums (in term order, the order
+  /// exact_score sums in), listing each slot the first time it is met. With no dead slots the
+  /// alive flags are not read.
+  template <bool some_dead>
+  void accumulate(const embedding& query, search_scratch& scratch) const {
+    for (size_t i = 0; i < query.indices.size(); ++i) {
+      const float weight = query.values[i];
+      postings_.find(query.indices[i]).for_each([&](const posting& p) {
+        if (some_dead && !alive_[p.slot]) return;
+        if (!scratch.marked(p.slot)) {
+          scratch.touched.push_back(p.slot); // first: if it throws, the slot is neither marked
+          scratch.mark(p.slot);              // nor summed
+        }
+        scratch.sums[p.slot] += weight * p.weight;
+      });
+    }
+  }
+
   size_t live() const { return slot_ids_.size() - dead_; }
 
   /// Appends a document of `n` terms (copied from outside the flat arrays) in a new slot.

@@ -902,7 +902,8 @@ json search_phase(const options& o, const profile& prof, store& db,
       {"fused_13",
        {{"p50", percentile_of(fused_ms, 0.5)},
         {"p99", percentile_of(fused_ms, 0.99)},
-        {"reads_per_search", per_search(fused_reads)}}},
+        {"reads_per_search", per_search(fused_reads)},
+        {"each_ms", fused_ms}}},
       {"per_embedder", per_embedder}};
   out["page_cache"] = cold ? "cold" : "warm";
   return out;

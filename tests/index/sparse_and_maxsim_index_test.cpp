@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 
 using namespace index_test;
 using telos::storage::id_predicate;
@@ -178,6 +179,23 @@ BOOST_AUTO_TEST_CASE(terms_of_a_vocabulary_of_millions_are_searched_exactly_too)
     BOOST_REQUIRE(!truth.empty());
     for (size_t k : {1, 10, 100})
       check_exact_top_k(f.index->search(q, k), truth, k);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(searches_of_indexes_of_different_sizes_on_one_thread_stay_exact) {
+  // A thread's searches share one scratch of sums, sized to the largest index it searched and
+  // zeroed again after each search, also when a filter throws halfway through one.
+  sparse_fixture large{1500, 22};
+  sparse_fixture small{40, 23};
+  for (int query = 0; query < 20; ++query) {
+    auto q = random_sparse(large.rng, vocabulary, 4 + query);
+    check_exact_top_k(large.index->search(q, 10), large.truth(q), 10);
+    check_exact_top_k(small.index->search(q, 10), small.truth(q), 10);
+    if (query % 5 == 0) {
+      id_predicate throwing = [](const uuid&) -> bool { throw std::runtime_error{"filter"}; };
+      BOOST_CHECK_THROW(large.index->search(q, 10, &throwing), std::runtime_error);
+    }
+    check_exact_top_k(large.index->search(q, 100), large.truth(q), 100);
   }
 }
 
