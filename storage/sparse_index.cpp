@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <unordered_map>
 
 namespace telos::storage {
@@ -159,12 +161,11 @@ struct sparse_snapshot_meta {
   }
 };
 
-/// One thread's accumulators for sparse searches: a sum and a mark per slot, all zero between
+/// The accumulators of one sparse search at a time: a sum and a mark per slot, all zero between
 /// searches, and the slots a search touched. A search used to allocate and zero both arrays, 5 MB
-/// at a million documents: 0.3 ms of zeroing per search, and ~19 ms when the allocator maps and
+/// at a million documents: 0.3-0.8 ms of every search, and 24-26 ms when the allocator maps and
 /// unmaps blocks that large each time (glibc with any malloc tunable set: the mmap threshold then
 /// stays at 128 KiB; docs/BENCHMARKS.md, "Sparse searches without a per-search allocation").
-/// Shared by every sparse index the thread searches (one at a time), sized to the largest.
 struct search_scratch {
   std::vector<float> sums;
   /// One bit per slot: 128 KB at a million slots, which the cache keeps while the sums are read.
@@ -174,28 +175,75 @@ struct search_scratch {
   bool marked(uint32_t slot) const { return (marks[slot >> 6] >> (slot & 63)) & 1u; }
   void mark(uint32_t slot) { marks[slot >> 6] |= uint64_t{1} << (slot & 63); }
 
-  /// Zeroes what the last search touched (also when it threw), so the arrays are all zero again.
-  struct lease {
-    search_scratch& s;
-    explicit lease(search_scratch& owner) : s(owner) {}
+  /// Zeroes what the search touched: the arrays are all zero again.
+  void clear() noexcept {
+    for (auto slot : touched) {
+      sums[slot] = 0.0f;
+      marks[slot >> 6] = 0;
+    }
+    touched.clear();
+  }
+};
+
+/// The process's idle scratches, shared by every sparse index: a search takes one (or makes one)
+/// and gives it back, so there are as many as searches ran at once, not one per thread that ever
+/// searched. Fresh memory is what costs here: sizing a scratch for a million slots took 16-23 ms
+/// on the test VM (first touches of 4 MB), a search after that 1.2-2.2 ms.
+class scratch_pool {
+public:
+  /// A scratch with room for `slots`, given back (zeroed) when the lease ends, also when the
+  /// search threw (a filter predicate may).
+  class lease {
+  public:
+    lease(scratch_pool& pool, std::unique_ptr<search_scratch> s)
+        : pool_(pool), scratch_(std::move(s)) {}
     lease(const lease&) = delete;
     lease& operator=(const lease&) = delete;
     ~lease() {
-      for (auto slot : s.touched) {
-        s.sums[slot] = 0.0f;
-        s.marks[slot >> 6] = 0;
-      }
-      s.touched.clear();
+      scratch_->clear();
+      pool_.give(std::move(scratch_));
     }
+    search_scratch& operator*() const { return *scratch_; }
+
+  private:
+    scratch_pool& pool_;
+    std::unique_ptr<search_scratch> scratch_;
   };
-  static lease of_this_thread(size_t slots) {
-    thread_local search_scratch scratch;
-    if (scratch.sums.size() < slots) {
-      scratch.sums.resize(slots, 0.0f);
-      scratch.marks.resize((slots + 63) / 64, 0);
-    }
-    return lease{scratch};
+
+  static scratch_pool& process() {
+    static scratch_pool pool;
+    return pool;
   }
+
+  lease take(size_t slots) {
+    std::unique_ptr<search_scratch> s;
+    {
+      std::lock_guard guard{mutex_};
+      if (!idle_.empty()) {
+        s = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (!s) s = std::make_unique<search_scratch>();
+    if (s->sums.size() < slots) {
+      s->sums.resize(slots, 0.0f);
+      s->marks.resize((slots + 63) / 64, 0);
+    }
+    return lease{*this, std::move(s)};
+  }
+
+private:
+  void give(std::unique_ptr<search_scratch> s) noexcept {
+    std::lock_guard guard{mutex_};
+    try {
+      idle_.push_back(std::move(s));
+    } catch (...) {
+      // No memory to keep it: it goes (s still owns it).
+    }
+  }
+
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<search_scratch>> idle_;
 };
 
 class sparse_index final : public vector_index {
@@ -227,11 +275,11 @@ public:
   std::vector<hit> search(const embedding& query, size_t k,
                           const id_predicate* allow) const override {
     if (k == 0 || slot_of_.empty() || query.indices.size() != query.values.size()) return {};
-    // The sums live in this thread's scratch, sized to the slots and all zero between searches:
-    // only the touched slots are summed, read and zeroed again, so a search costs its postings,
-    // not the index's size.
-    auto held = search_scratch::of_this_thread(slot_ids_.size());
-    auto& scratch = held.s;
+    // The sums live in a scratch taken from the process's pool, sized to the slots and all zero
+    // between searches: only the touched slots are summed, read and zeroed again, so a search
+    // costs its postings, not the index's size.
+    auto held = scratch_pool::process().take(slot_ids_.size());
+    auto& scratch = *held;
     if (dead_ == 0)
       accumulate<false>(query, scratch);
     else

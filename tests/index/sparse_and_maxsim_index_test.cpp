@@ -183,8 +183,9 @@ BOOST_AUTO_TEST_CASE(terms_of_a_vocabulary_of_millions_are_searched_exactly_too)
 }
 
 BOOST_AUTO_TEST_CASE(searches_of_indexes_of_different_sizes_on_one_thread_stay_exact) {
-  // A thread's searches share one scratch of sums, sized to the largest index it searched and
-  // zeroed again after each search, also when a filter throws halfway through one.
+  // One search after another reuse one scratch of sums from the process's pool, sized to the
+  // largest index searched and zeroed again after each search, also when a filter throws halfway
+  // through one.
   sparse_fixture large{1500, 22};
   sparse_fixture small{40, 23};
   for (int query = 0; query < 20; ++query) {
