@@ -77,7 +77,7 @@ private:
   std::vector<std::vector<uint32_t>> pools_;
 };
 
-uuid id_of(size_t i) {
+uuid document_id(size_t i) {
   uuid id;
   auto n = static_cast<uint64_t>(i) + 1;
   for (size_t b = 0; b < 8; ++b)
@@ -103,7 +103,7 @@ int run_sparse_bench(const sparse_bench_options& o) {
     terms.insert(terms.end(), e.indices.begin(), e.indices.end());
     weights.insert(weights.end(), e.values.begin(), e.values.end());
     starts.push_back(terms.size());
-    index->upsert(id_of(i), e);
+    index->upsert(document_id(i), e);
   }
   const double build_s = seconds_since(started);
   std::vector<embedding> queries;
@@ -148,7 +148,7 @@ int run_sparse_bench(const sparse_bench_options& o) {
         float s = storage::kernels::sparse_dot(
             query.indices.data(), query.values.data(), query.indices.size(),
             terms.data() + starts[d], weights.data() + starts[d], starts[d + 1] - starts[d]);
-        if (s != 0.0f && best.admits(s)) best.push(id_of(d), s);
+        if (s != 0.0f && best.admits(s)) best.push(document_id(d), s);
       }
       auto exact = best.take();
       exact_ms += seconds_since(started) * 1000;

@@ -3,10 +3,12 @@
 
 #include "telos/storage/vector_index.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <thread>
 
 using namespace index_test;
 using telos::storage::id_predicate;
@@ -198,6 +200,37 @@ BOOST_AUTO_TEST_CASE(searches_of_indexes_of_different_sizes_on_one_thread_stay_e
     }
     check_exact_top_k(large.index->search(q, 100), large.truth(q), 100);
   }
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_searches_of_one_index_each_get_the_exact_answer) {
+  // Searches at once take separate scratches from the process's pool (and give them back zeroed):
+  // every thread's every answer equals the one a single search gave, checked against brute force.
+  sparse_fixture f{1200, 24};
+  std::vector<embedding> queries;
+  std::vector<std::vector<telos::hit>> expected;
+  for (int query = 0; query < 12; ++query) {
+    queries.push_back(random_sparse(f.rng, vocabulary, 4 + query));
+    expected.push_back(f.index->search(queries.back(), 20));
+    check_exact_top_k(expected.back(), f.truth(queries.back()), 20);
+  }
+  std::atomic<size_t> searched{0}, differed{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t round = 0; round < 25; ++round) {
+        const size_t q = (t * 5 + round) % queries.size();
+        auto got = f.index->search(queries[q], 20);
+        bool same = got.size() == expected[q].size();
+        for (size_t i = 0; same && i < got.size(); ++i)
+          same = got[i].id == expected[q][i].id && got[i].score == expected[q][i].score;
+        ++searched;
+        if (!same) ++differed;
+      }
+    });
+  for (auto& thread : threads)
+    thread.join();
+  BOOST_CHECK_EQUAL(searched.load(), 100u);
+  BOOST_CHECK_EQUAL(differed.load(), 0u);
 }
 
 BOOST_AUTO_TEST_CASE(sparse_ties_are_ordered_by_id_and_unrelated_vectors_are_not_hits) {
