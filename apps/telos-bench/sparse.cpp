@@ -1,10 +1,10 @@
 // telos-bench sparse: the sparse index (E6 and E13's inverted index) against an exact scan of the
 // same documents, in one process, one thread, on the clustered synthetic sparse data of the engine
-// and scale benchmarks (64 clusters, a pool of 256 terms each, 48 draws per document): query time
-// per k as a ratio to the scan's, the first search apart (it sizes the process's first search
-// scratch), and
-// whether every answer equals the scan's.
+// and scale benchmarks (synthetic.hpp: 64 clusters, a pool of 256 terms each, 48 draws per
+// document): query time per k as a ratio to the scan's, the first search apart (it makes the
+// process's first scratch of sums), and whether every answer equals the scan's.
 #include "bench_command.hpp"
+#include "synthetic.hpp"
 #include "timing.hpp"
 
 #include "telos/storage/vector_index.hpp"
@@ -18,7 +18,6 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,39 +43,6 @@ struct sparse_bench_options {
   std::string json_path;
 };
 
-/// Documents like synthetic::make's sparse ones: terms drawn from the cluster's pool, sorted and
-/// made distinct, weights uniform in [0.1, 1).
-class sparse_data {
-public:
-  explicit sparse_data(const sparse_bench_options& o) : o_(o), gen_(o.seed) {
-    std::uniform_int_distribution<uint32_t> any{0, o.vocabulary - 1};
-    pools_.resize(o.clusters);
-    for (auto& pool : pools_)
-      for (size_t t = 0; t < o.pool; ++t)
-        pool.push_back(any(gen_));
-  }
-
-  embedding make(size_t cluster) {
-    const auto& pool = pools_[cluster % pools_.size()];
-    std::uniform_int_distribution<size_t> pick{0, pool.size() - 1};
-    std::vector<uint32_t> terms;
-    for (size_t t = 0; t < o_.draws; ++t)
-      terms.push_back(pool[pick(gen_)]);
-    std::sort(terms.begin(), terms.end());
-    terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
-    std::uniform_real_distribution<float> weight{0.1f, 1.0f};
-    std::vector<float> weights;
-    for (size_t i = 0; i < terms.size(); ++i)
-      weights.push_back(weight(gen_));
-    return embedding::sparse(std::move(terms), std::move(weights));
-  }
-
-private:
-  const sparse_bench_options& o_;
-  std::mt19937 gen_;
-  std::vector<std::vector<uint32_t>> pools_;
-};
-
 uuid document_id(size_t i) {
   uuid id;
   auto n = static_cast<uint64_t>(i) + 1;
@@ -86,20 +52,17 @@ uuid document_id(size_t i) {
 }
 
 int run_sparse_bench(const sparse_bench_options& o) {
-  embedder spec;
-  spec.name = "E6";
-  spec.kind = embedder_kind::sparse;
-  spec.dim = o.vocabulary;
-  spec.metric = metric::dot;
-  auto index = storage::make_vector_index(spec, storage::index_options{});
-  sparse_data data{o};
+  profile one;
+  one.embedders.push_back(embedder{"E6", embedder_kind::sparse, o.vocabulary, metric::dot});
+  auto index = storage::make_vector_index(one.embedders[0], storage::index_options{});
+  synthetic data{one, o.clusters, o.seed, synthetic_sparse_shape{o.pool, o.draws}};
   // The documents in CSR form for the exact scan.
   std::vector<uint32_t> terms;
   std::vector<float> weights;
   std::vector<size_t> starts{0};
   auto started = std::chrono::steady_clock::now();
   for (size_t i = 0; i < o.n; ++i) {
-    auto e = data.make(i);
+    auto e = data.make(0, i % o.clusters);
     terms.insert(terms.end(), e.indices.begin(), e.indices.end());
     weights.insert(weights.end(), e.values.begin(), e.values.end());
     starts.push_back(terms.size());
@@ -108,7 +71,7 @@ int run_sparse_bench(const sparse_bench_options& o) {
   const double build_s = seconds_since(started);
   std::vector<embedding> queries;
   for (size_t q = 0; q < o.queries; ++q)
-    queries.push_back(data.make(q));
+    queries.push_back(data.make(0, q % o.clusters));
 
   json out;
   out["n"] = o.n;

@@ -13,12 +13,20 @@
 
 namespace telos::bench {
 
+/// The shape of synthetic sparse embeddings: each cluster's pool of terms, and the terms drawn from
+/// it per embedding (duplicates then removed).
+struct synthetic_sparse_shape {
+  size_t pool = 256;
+  size_t draws = 48;
+};
+
 /// Clustered synthetic embeddings: every memory belongs to a cluster, and each of its embeddings
 /// lies near that cluster's centre for the embedder (dense and multi tokens: centre + noise;
 /// sparse: terms drawn from the cluster's term pool).
 class synthetic {
 public:
-  synthetic(profile p, size_t clusters, uint32_t seed) : profile_(std::move(p)), gen_(seed) {
+  synthetic(profile p, size_t clusters, uint32_t seed, synthetic_sparse_shape sparse = {})
+      : profile_(std::move(p)), sparse_(sparse), gen_(seed) {
     std::normal_distribution<float> normal{0.0f, 1.0f};
     std::uniform_int_distribution<uint32_t> term;
     for (const auto& spec : profile_.embedders) {
@@ -27,7 +35,7 @@ public:
       for (size_t c = 0; c < clusters; ++c) {
         if (spec.kind == embedder_kind::sparse) {
           std::uniform_int_distribution<uint32_t> any{0, spec.dim - 1};
-          for (int t = 0; t < 256; ++t)
+          for (size_t t = 0; t < sparse_.pool; ++t)
             pools[c].push_back(any(gen_));
         } else {
           centres[c].resize(spec.dim);
@@ -60,7 +68,7 @@ public:
     case embedder_kind::sparse: {
       std::vector<uint32_t> terms;
       std::uniform_int_distribution<size_t> pick{0, pools_[embedder][cluster].size() - 1};
-      for (int t = 0; t < 48; ++t)
+      for (size_t t = 0; t < sparse_.draws; ++t)
         terms.push_back(pools_[embedder][cluster][pick(gen_)]);
       std::sort(terms.begin(), terms.end());
       terms.erase(std::unique(terms.begin(), terms.end()), terms.end());
@@ -95,6 +103,7 @@ public:
 
 private:
   profile profile_;
+  synthetic_sparse_shape sparse_;
   std::mt19937 gen_;
   std::vector<std::vector<std::vector<float>>> centres_;
   std::vector<std::vector<std::vector<uint32_t>>> pools_;
