@@ -40,14 +40,17 @@ inline constexpr size_t snapshot_section_alignment = 64;
 /// MaxSim index writes now: int8 codes of every token row, the f32 rows only of the memories it
 /// holds them for (storage/maxsim_index.cpp), and its centroids when it has them.
 /// dense_ivf (5) is a dense index of policy ivf: fresh rows, and once trained its centroids and
-/// lists; dense (1) stays the hnsw and flat policies' format.
+/// lists; dense (1) stays the hnsw and flat policies' format. sparse_postings (7) is what a sparse
+/// index writes now: its documents and its postings as built, so a load maps them instead of
+/// building the postings; sparse (2), the documents only, still loads.
 enum class snapshot_structure : uint8_t {
   dense = 1,
   sparse = 2,
   maxsim = 3,
   maxsim_centroids = 4,
   dense_ivf = 5,
-  maxsim_codes = 6
+  maxsim_codes = 6,
+  sparse_postings = 7
 };
 
 /// XXH3-64 and size of a whole file (used for the HNSW graph file beside a snapshot).

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -41,6 +42,10 @@ struct sparse_bench_options {
   size_t repeat = 5;
   uint32_t seed = 42;
   std::string json_path;
+  /// When set: the index is saved here, then loaded into a fresh index `loads` times (save and
+  /// load timed, each loaded index's answers compared with the built one's); the file is removed.
+  std::string snapshot_path;
+  size_t loads = 3;
 };
 
 uuid document_id(size_t i) {
@@ -49,6 +54,66 @@ uuid document_id(size_t i) {
   for (size_t b = 0; b < 8; ++b)
     id.bytes[15 - b] = static_cast<uint8_t>(n >> (8 * b));
   return id;
+}
+
+/// Saves `index` to o.snapshot_path and loads it o.loads times into fresh indexes: times into
+/// `out`, true when every loaded index answers every query (at the largest k) as `index` does.
+bool time_snapshot(const sparse_bench_options& o, const embedder& spec,
+                   const storage::vector_index& index, const std::vector<embedding>& queries,
+                   json& out) {
+  auto started = std::chrono::steady_clock::now();
+  if (auto saved = index.save(o.snapshot_path); !saved)
+    throw std::runtime_error{"save: " + telos::describe(saved.error())};
+  const double save_s = seconds_since(started);
+  const size_t k = *std::max_element(o.k.begin(), o.k.end());
+  std::vector<std::vector<hit>> want;
+  for (const auto& q : queries)
+    want.push_back(index.search(q, k));
+  json loads = json::array();
+  bool same = true;
+  for (size_t l = 0; l < o.loads; ++l) {
+    auto loaded = storage::make_vector_index(spec, storage::index_options{});
+    started = std::chrono::steady_clock::now();
+    if (auto done = loaded->load(o.snapshot_path); !done)
+      throw std::runtime_error{"load: " + telos::describe(done.error())};
+    const double load_s = seconds_since(started);
+    const size_t mapped = loaded->stats().mapped_bytes;
+    auto equal_answers = [&] {
+      size_t equal = 0;
+      for (size_t q = 0; q < queries.size(); ++q) {
+        auto got = loaded->search(queries[q], k);
+        bool eq = got.size() == want[q].size();
+        for (size_t i = 0; eq && i < got.size(); ++i)
+          eq = got[i].id == want[q][i].id && got[i].score == want[q][i].score;
+        equal += eq ? 1 : 0;
+      }
+      return equal;
+    };
+    const size_t equal = equal_answers();
+    // What the index actor does in the background after an open: maintain() until it has copied
+    // what the load left mapped.
+    started = std::chrono::steady_clock::now();
+    while (loaded->maintain(64) > 0) {
+    }
+    const double settle_s = seconds_since(started);
+    const size_t equal_settled = equal_answers();
+    same = same && equal == queries.size() && equal_settled == queries.size();
+    loads.push_back({{"load_s", load_s},
+                     {"mapped_bytes", mapped},
+                     {"settle_s", settle_s},
+                     {"answers_equal_to_the_built_index", equal},
+                     {"answers_equal_after_settling", equal_settled}});
+    std::printf("snapshot load %zu: %.3f s (%.1f MB left mapped, copied by maintain() in %.3f s); "
+                "%zu and %zu of %zu answers (k %zu) equal to the built index's\n",
+                l + 1, load_s, static_cast<double>(mapped) / 1e6, settle_s, equal, equal_settled,
+                queries.size(), k);
+  }
+  std::error_code ignored;
+  const auto bytes = std::filesystem::file_size(o.snapshot_path, ignored);
+  std::filesystem::remove(o.snapshot_path, ignored);
+  std::printf("snapshot save: %.3f s, %.1f MB\n", save_s, static_cast<double>(bytes) / 1e6);
+  out["snapshot"] = {{"save_s", save_s}, {"bytes", bytes}, {"loads", loads}};
+  return same;
 }
 
 int run_sparse_bench(const sparse_bench_options& o) {
@@ -137,6 +202,8 @@ int run_sparse_bench(const sparse_bench_options& o) {
   std::printf("first search (makes the scratch of sums): %.3f ms\n",
               out["first_search_ms"].get<double>());
   out["per_k"] = per_k;
+  if (!o.snapshot_path.empty())
+    all_equal = time_snapshot(o, one.embedders[0], *index, queries, out) && all_equal;
   if (!o.json_path.empty()) std::ofstream{o.json_path} << out.dump(2) << "\n";
   std::cout << out.dump(2) << "\n";
   return all_equal && !first.empty() ? 0 : 1;
@@ -177,6 +244,12 @@ const registrar sparse_command{
            ->check(CLI::Range(size_t{1}, size_t{100}));
        sub.add_option("--seed", options->seed, "Data seed")->capture_default_str();
        sub.add_option("--json", options->json_path, "Also write the results as JSON here");
+       sub.add_option("--snapshot", options->snapshot_path,
+                      "Also save the index to this file and time loads of it (answers compared "
+                      "with the built index's; the file is removed)");
+       sub.add_option("--loads", options->loads, "Loads of the snapshot to time")
+           ->capture_default_str()
+           ->check(CLI::Range(size_t{1}, size_t{100}));
        return [options] {
          try {
            return run_sparse_bench(*options);

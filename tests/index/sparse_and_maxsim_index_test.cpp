@@ -1,9 +1,12 @@
 // Sparse (inverted index, dot product) and multi-vector (MaxSim) indexes against brute force.
 #include "index_reference.hpp"
 
+#include "telos/messages/envelope.hpp"
+#include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/vector_index.hpp"
 
 #include <atomic>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -140,6 +143,84 @@ void check_same_bits(const telos::storage::vector_index& a, const telos::storage
       BOOST_CHECK_EQUAL(float_bits(*sa), float_bits(telos::storage::exact_score(spec, q, e)));
     }
   }
+}
+
+/// The meta data of a sparse snapshot of structure 2 (the documents only), as earlier versions
+/// wrote it.
+struct documents_only_meta {
+  telos::embedder spec;
+  uint64_t documents = 0;
+  uint64_t entries = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(spec, documents, entries);
+  }
+};
+
+/// Writes `documents` (in slot order) as an earlier version's sparse index saved them: structure
+/// 2, ids, term counts, then every term and every weight.
+void write_documents_only_snapshot(const std::string& path, const telos::embedder& spec,
+                                   const std::vector<std::pair<uuid, embedding>>& documents) {
+  documents_only_meta meta;
+  meta.spec = spec;
+  meta.documents = documents.size();
+  std::vector<uuid> ids;
+  std::vector<uint32_t> lengths;
+  std::vector<uint32_t> terms;
+  std::vector<float> weights;
+  for (const auto& [id, e] : documents) {
+    const size_t n = std::min(e.indices.size(), e.values.size());
+    ids.push_back(id);
+    lengths.push_back(static_cast<uint32_t>(n));
+    terms.insert(terms.end(), e.indices.begin(), e.indices.begin() + static_cast<ptrdiff_t>(n));
+    weights.insert(weights.end(), e.values.begin(), e.values.begin() + static_cast<ptrdiff_t>(n));
+    meta.entries += n;
+  }
+  telos::storage::snapshot_writer out{path, telos::storage::snapshot_structure::sparse,
+                                      telos::encode_value(meta)};
+  out.write_array(ids.data(), ids.size());
+  out.write_array(lengths.data(), lengths.size());
+  out.write_array(terms.data(), terms.size());
+  out.write_array(weights.data(), weights.size());
+  BOOST_REQUIRE(out.commit());
+}
+
+/// The meta data of a sparse snapshot of structure 7 (documents and postings).
+struct with_postings_meta {
+  telos::embedder spec;
+  uint64_t documents = 0;
+  uint64_t entries = 0;
+  uint64_t terms = 0;
+  uint64_t postings = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(spec, documents, entries, terms, postings);
+  }
+};
+
+struct file_posting {
+  uint32_t slot;
+  float weight;
+};
+
+/// Writes a structure-7 sparse snapshot with the given sections, checksummed as the index writes
+/// them (so only the index's own checks can find what is wrong in them).
+void write_postings_snapshot(const std::string& path, const with_postings_meta& meta,
+                             const std::vector<uuid>& ids, const std::vector<uint32_t>& lengths,
+                             const std::vector<uint64_t>& runs, const std::vector<uint32_t>& terms,
+                             const std::vector<float>& weights,
+                             const std::vector<file_posting>& postings) {
+  telos::storage::snapshot_writer out{path, telos::storage::snapshot_structure::sparse_postings,
+                                      telos::encode_value(meta)};
+  out.write_array(ids.data(), ids.size());
+  out.write_array(lengths.data(), lengths.size());
+  out.write_array(runs.data(), runs.size());
+  out.write_array(terms.data(), terms.size());
+  out.write_array(weights.data(), weights.size());
+  out.write_array(postings.data(), postings.size());
+  BOOST_REQUIRE(out.commit());
 }
 
 } // namespace
@@ -383,41 +464,228 @@ BOOST_AUTO_TEST_CASE(a_loaded_sparse_index_takes_writes_removals_and_compactions
   check();
 }
 
-BOOST_AUTO_TEST_CASE(a_sparse_snapshot_has_the_bytes_of_the_per_document_layout) {
-  // The hashes were taken from snapshots written by the index of dfb6eaa, which kept one
-  // embedding per slot: the flat layout that replaced it must write the same bytes.
+BOOST_AUTO_TEST_CASE(sparse_snapshots_keep_their_bytes_and_the_documents_only_format_loads) {
+  // 10126229776854465408 is the hash of the snapshot the index of dfb6eaa (one embedding per
+  // slot) wrote of these documents: written here by hand in that format (structure 2, the
+  // documents only), it still has those bytes, and it loads. Snapshots now hold the postings
+  // too (structure 7); their hashes were taken from this version's files.
   temp_dir dir;
   const uint32_t vocabulary_size = 3'000'000;
-  auto index = make_vector_index(sparse_spec(vocabulary_size), index_options{});
+  const auto spec = sparse_spec(vocabulary_size);
+  auto index = make_vector_index(spec, index_options{});
   std::mt19937 rng{77};
+  // The live documents in slot order (a replaced document moves to the end), as a save lists
+  // them.
+  std::vector<std::pair<uuid, embedding>> slots;
+  auto put = [&](const uuid& id, embedding e) {
+    index->upsert(id, e);
+    const size_t n = std::min(e.indices.size(), e.values.size());
+    e.indices.resize(n);
+    e.values.resize(n);
+    slots.erase(std::remove_if(slots.begin(), slots.end(),
+                               [&](const auto& slot) { return slot.first == id; }),
+                slots.end());
+    slots.emplace_back(id, std::move(e));
+  };
   for (uint64_t i = 0; i < 600; ++i) {
     // Every tenth document has terms beyond the direct posting array (2^20).
     auto e = fixed_sparse(rng, i % 10 == 0 ? vocabulary_size : 30522, i % 50);
     if (i % 11 == 0 && !e.values.empty()) e.values.pop_back(); // trimmed to the shorter list
-    index->upsert(id_of(i), e);
+    put(id_of(i), std::move(e));
   }
   for (uint64_t i = 0; i < 600; i += 9)
-    index->upsert(id_of(i), fixed_sparse(rng, 30522, 7));
-  for (uint64_t i = 1; i < 600; i += 4)
+    put(id_of(i), fixed_sparse(rng, 30522, 7));
+  for (uint64_t i = 1; i < 600; i += 4) {
     index->remove(id_of(i));
+    slots.erase(std::remove_if(slots.begin(), slots.end(),
+                               [&](const auto& slot) { return slot.first == id_of(i); }),
+                slots.end());
+  }
+  auto earlier = dir.file("earlier.snapshot");
+  write_documents_only_snapshot(earlier, spec, slots);
+  BOOST_CHECK_EQUAL(fnv1a_of_file(earlier), 10126229776854465408ull);
+
   auto path = dir.file("sparse.snapshot");
   BOOST_REQUIRE(index->save(path));
   const uint64_t with_dead_slots = fnv1a_of_file(path);
-  BOOST_CHECK_EQUAL(with_dead_slots, 10126229776854465408ull);
+  BOOST_CHECK_EQUAL(with_dead_slots, 191510250301157161ull);
   // Compaction keeps the live slots' order, so the snapshot does not change.
   BOOST_CHECK_EQUAL(index->maintain(100), 0u);
   BOOST_REQUIRE(index->save(path));
   BOOST_CHECK_EQUAL(fnv1a_of_file(path), with_dead_slots);
-  // Loaded and saved again: the same bytes.
-  auto copy = make_vector_index(sparse_spec(vocabulary_size), index_options{});
+  // Loaded and saved again: the same bytes; and so for the earlier format's file.
+  auto copy = make_vector_index(spec, index_options{});
   BOOST_REQUIRE(copy->load(path));
   auto second = dir.file("second.snapshot");
   BOOST_REQUIRE(copy->save(second));
   BOOST_CHECK_EQUAL(fnv1a_of_file(second), with_dead_slots);
+  auto from_earlier = make_vector_index(spec, index_options{});
+  auto loaded = from_earlier->load(earlier);
+  BOOST_REQUIRE_MESSAGE(loaded, telos::describe(loaded.error()));
+  std::map<uuid, embedding> stored{slots.begin(), slots.end()};
+  std::vector<embedding> queries;
+  for (int i = 0; i < 6; ++i)
+    queries.push_back(fixed_sparse(rng, i % 2 == 0 ? 30522 : vocabulary_size, 20 + 10 * i));
+  check_same_bits(*index, *from_earlier, queries, stored, spec);
+  BOOST_REQUIRE(from_earlier->save(second));
+  BOOST_CHECK_EQUAL(fnv1a_of_file(second), with_dead_slots);
   // An empty index too.
-  auto empty = make_vector_index(sparse_spec(vocabulary_size), index_options{});
+  auto empty = make_vector_index(spec, index_options{});
   BOOST_REQUIRE(empty->save(path));
-  BOOST_CHECK_EQUAL(fnv1a_of_file(path), 699697186418772934ull);
+  BOOST_CHECK_EQUAL(fnv1a_of_file(path), 14876807002619416726ull);
+}
+
+BOOST_AUTO_TEST_CASE(a_mapped_snapshot_answers_exactly_while_maintain_copies_it_and_after) {
+  // A load maps the snapshot's terms, weights and postings (here at any size) and maintain()
+  // copies them into the index's own memory a step at a time; a write before that has ended
+  // copies the documents at once. Every answer on the way is exact.
+  temp_dir dir;
+  const uint32_t vocabulary_size = 3'000'000;
+  const auto spec = sparse_spec(vocabulary_size);
+  sparse_fixture f{0, 53, vocabulary_size};
+  for (uint64_t i = 0; i < 3000; ++i)
+    f.put(id_of(i), random_sparse(f.rng, i % 9 == 0 ? vocabulary_size : 2000, 1 + i % 80));
+  for (uint64_t i = 0; i < 3000; i += 7)
+    f.put(id_of(i), random_sparse(f.rng, 2000, 30));
+  for (uint64_t i = 3; i < 3000; i += 5)
+    f.erase(id_of(i));
+  auto path = dir.file("sparse.snapshot");
+  BOOST_REQUIRE(f.index->save(path));
+  auto check = [&](const telos::storage::vector_index& index) {
+    BOOST_REQUIRE_EQUAL(index.size(), f.stored.size());
+    for (int query = 0; query < 8; ++query) {
+      auto q = random_sparse(f.rng, query % 3 == 0 ? vocabulary_size : 2000, 40);
+      check_exact_top_k(index.search(q, 30), f.truth(q), 30);
+    }
+    auto q = random_sparse(f.rng, 2000, 60);
+    for (const auto& [id, e] : f.stored) {
+      auto s = index.score(q, id);
+      BOOST_REQUIRE(s);
+      BOOST_CHECK_EQUAL(float_bits(*s), float_bits(telos::storage::exact_score(spec, q, e)));
+    }
+  };
+  index_options mapped;
+  mapped.snapshot_map_bytes = 0;
+  auto copy = make_vector_index(spec, mapped);
+  auto loaded = copy->load(path);
+  BOOST_REQUIRE_MESSAGE(loaded, telos::describe(loaded.error()));
+  BOOST_CHECK_GT(copy->stats().mapped_bytes, 0u);
+  check(*copy);
+  size_t steps = 0;
+  while (copy->maintain(1) > 0) {
+    ++steps;
+    check(*copy);
+  }
+  BOOST_CHECK_EQUAL(steps, 2u); // the documents, then the postings (each under a MiB here)
+  BOOST_CHECK_EQUAL(copy->stats().mapped_bytes, 0u);
+  BOOST_CHECK(copy->stats().last_error.empty());
+  // Saved again it is the same file, although the original holds dead slots and postings
+  // appended after its last build.
+  auto second = dir.file("second.snapshot");
+  BOOST_REQUIRE(copy->save(second));
+  BOOST_CHECK(file_bytes(second) == file_bytes(path));
+
+  // Read instead of mapped (snapshot_map_bytes above the file's sections): nothing to copy.
+  index_options read;
+  read.snapshot_map_bytes = SIZE_MAX;
+  auto unmapped = make_vector_index(spec, read);
+  BOOST_REQUIRE(unmapped->load(path));
+  BOOST_CHECK_EQUAL(unmapped->stats().mapped_bytes, 0u);
+  BOOST_CHECK_EQUAL(unmapped->maintain(100), 0u);
+  check(*unmapped);
+
+  // Written to and removed from while still mapped, then copied, then compacted.
+  f.index = make_vector_index(spec, mapped);
+  BOOST_REQUIRE(f.index->load(path));
+  for (uint64_t i = 0; i < 400; i += 4)
+    if (f.stored.count(id_of(i)) != 0) f.erase(id_of(i));
+  check(*f.index);
+  for (uint64_t i = 2900; i < 3300; ++i)
+    f.put(id_of(i), random_sparse(f.rng, i % 5 == 0 ? vocabulary_size : 2000, 1 + i % 40));
+  BOOST_CHECK_GT(f.index->stats().mapped_bytes, 0u); // the postings are still mapped
+  check(*f.index);
+  while (f.index->maintain(1) > 0) {
+  }
+  BOOST_CHECK_EQUAL(f.index->stats().mapped_bytes, 0u);
+  check(*f.index);
+  for (uint64_t i = 0; i < 3300; i += 2)
+    if (f.stored.count(id_of(i)) != 0) f.erase(id_of(i));
+  f.index->maintain(100); // past 30 % dead: compacts
+  check(*f.index);
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_whose_postings_disagree_with_its_documents_is_refused) {
+  // Checksummed files whose sections contradict each other: each load fails with
+  // ec::corrupt_value naming what is wrong and leaves the index empty, mapped or read.
+  temp_dir dir;
+  const auto spec = sparse_spec(8);
+  with_postings_meta meta;
+  meta.spec = spec;
+  meta.documents = 2;
+  meta.entries = 3;
+  meta.terms = 8;
+  meta.postings = 3;
+  const std::vector<uuid> ids{id_of(1), id_of(2)};
+  const std::vector<uint32_t> lengths{2, 1};
+  const std::vector<uint32_t> terms{1, 5, 5};
+  const std::vector<float> weights{0.5f, 1.0f, 2.0f};
+  // Term 1: slot 0; term 5: slots 0 and 1.
+  const std::vector<uint64_t> runs{0, 0, 1, 1, 1, 1, 3, 3, 3};
+  const std::vector<file_posting> postings{{0, 0.5f}, {0, 1.0f}, {1, 2.0f}};
+  auto path = dir.file("sparse.snapshot");
+  for (size_t map_bytes : {size_t{0}, SIZE_MAX}) {
+    index_options options;
+    options.snapshot_map_bytes = map_bytes;
+    // The consistent file loads and answers.
+    write_postings_snapshot(path, meta, ids, lengths, runs, terms, weights, postings);
+    auto index = make_vector_index(spec, options);
+    auto loaded = index->load(path);
+    BOOST_REQUIRE_MESSAGE(loaded, telos::describe(loaded.error()));
+    embedding q;
+    q.indices = {5};
+    q.values = {1.0f};
+    auto hits = index->search(q, 5);
+    BOOST_REQUIRE_EQUAL(hits.size(), 2u);
+    BOOST_CHECK(hits[0].id == id_of(2));
+    BOOST_CHECK_EQUAL(hits[0].score, 2.0f);
+    auto refused = [&](const std::string& why, const std::string& named) {
+      auto bad = make_vector_index(spec, options);
+      bad->upsert(id_of(9), q);
+      auto result = bad->load(path);
+      BOOST_REQUIRE_MESSAGE(!result, why);
+      BOOST_CHECK_MESSAGE(telos::code_of(result.error()) == telos::ec::corrupt_value, why);
+      BOOST_CHECK_MESSAGE(telos::describe(result.error()).find(named) != std::string::npos,
+                          why + ": " + telos::describe(result.error()));
+      BOOST_CHECK_EQUAL(bad->size(), 0u);
+      BOOST_CHECK(bad->search(q, 5).empty());
+    };
+    auto beyond = postings;
+    beyond[2].slot = 2;
+    write_postings_snapshot(path, meta, ids, lengths, runs, terms, weights, beyond);
+    refused("a posting beyond the documents", "beyond its documents");
+    auto unordered = postings;
+    std::swap(unordered[1], unordered[2]);
+    write_postings_snapshot(path, meta, ids, lengths, runs, terms, weights, unordered);
+    refused("postings out of slot order", "out of slot order");
+    auto moved = runs;
+    moved[2] = 0; // term 1's run is empty, term 0's holds its posting
+    write_postings_snapshot(path, meta, ids, lengths, moved, terms, weights, postings);
+    refused("a run whose length is not the documents' count", "0 postings of term 1");
+    auto backwards = runs;
+    backwards[3] = 0;
+    write_postings_snapshot(path, meta, ids, lengths, backwards, terms, weights, postings);
+    refused("a run that ends before it starts", "ends before it starts");
+    auto short_runs = runs;
+    short_runs.back() = 4;
+    write_postings_snapshot(path, meta, ids, lengths, short_runs, terms, weights, postings);
+    refused("runs that end past the postings", "do not cover");
+    auto other_terms = meta;
+    other_terms.terms = 7;
+    write_postings_snapshot(path, other_terms, ids, lengths,
+                            std::vector<uint64_t>(runs.begin(), runs.end() - 1), terms, weights,
+                            postings);
+    refused("runs for another vocabulary", "postings of 7 terms");
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
