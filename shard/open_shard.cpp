@@ -297,6 +297,44 @@ storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j
   };
 }
 
+/// What a quantised (or MaxSim) index's searches re-score their candidates with: the reads of
+/// vector_keyspace_reader, each original decoded from where the backend holds it
+/// (backend::multi_get_visit: RocksDB's pinned block, LMDB's map) into a scratch that each part of
+/// the read reuses, instead of a string and an embedding per original (two allocations and two
+/// copies of 4 KB for a 1024-d one: docs/ENGINE.md, "Searches").
+storage::originals_visitor vector_keyspace_visitor(const opened_shard& s, size_t j) {
+  std::weak_ptr<storage::backend> weak = s.backend;
+  auto keyspace = s.layout.vectors(j);
+  return
+      [weak, keyspace, pool = s.read_pool](const embedder& spec, const std::vector<uuid>& ids,
+                                           const storage::original_visit& visit) -> expected<void> {
+        auto db = weak.lock();
+        if (!db) return make_error(ec::internal, "the shard's backend is closed");
+        std::vector<std::string> keys;
+        keys.reserve(ids.size());
+        for (const auto& id : ids)
+          keys.emplace_back(id.view());
+        auto read_part = [&](const std::vector<std::string>& part, size_t first) -> expected<void> {
+          std::vector<float> scratch;
+          caf::error bad;
+          auto done = db->multi_get_visit(keyspace, part, [&](size_t i, std::string_view value) {
+            if (bad) return;
+            auto floats = storage::decode_vector_floats(spec, value, part[i], scratch);
+            if (!floats) {
+              bad = std::move(floats.error());
+              return;
+            }
+            visit(first + i, scratch.data(), *floats);
+          });
+          if (!done) return done;
+          if (bad) return bad;
+          return {};
+        };
+        if (!pool) return read_part(keys, 0);
+        return pool->visit(keys, read_part);
+      };
+}
+
 /// One index as open brought it back.
 struct loaded_index {
   std::shared_ptr<index_handle> handle;
@@ -322,6 +360,7 @@ loaded_index load_index(const opened_shard& s, const shard_open_options& opts, s
   auto handle = std::make_shared<index_handle>();
   handle->options = opts.index_options;
   handle->options.originals = vector_keyspace_reader(s, j);
+  handle->options.visit_originals = vector_keyspace_visitor(s, j);
   handle->index = storage::make_vector_index(spec, handle->options);
   if (!handle->index) {
     out.error =

@@ -30,6 +30,15 @@ expected<keyspace_id> backend::keyspace(std::string_view name) const {
   return make_error(ec::unknown_keyspace, "keyspace '" + std::string{name} + "' was not declared");
 }
 
+expected<void> backend::multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,
+                                        const value_visitor& visit) const {
+  auto values = multi_get(ks, keys);
+  if (!values) return std::move(values.error());
+  for (size_t i = 0; i < values->size(); ++i)
+    if ((*values)[i]) visit(i, *(*values)[i]);
+  return {};
+}
+
 expected<void> backend::put(keyspace_id ks, std::string_view key, std::string_view value) {
   write_batch batch;
   batch.put(ks, key, value);

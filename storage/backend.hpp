@@ -7,6 +7,7 @@
 #include "telos/messages/write_volume.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -193,6 +194,16 @@ public:
   /// One result per key, in the order given, all from one snapshot.
   virtual expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const = 0;
+  /// Receives the value of keys[i] for each present key, in key order; the view is valid only
+  /// during the call.
+  using value_visitor = std::function<void(size_t i, std::string_view value)>;
+  /// What multi_get reads (one snapshot, the same errors, counted as reads alike), handed to
+  /// `visit` where it lies instead of copied into strings: RocksDB's pinned blocks, LMDB's map.
+  /// Absent keys are not visited. For a reader that uses each value once (a quantised index's
+  /// re-score of its candidates). An exception from `visit` ends the call and propagates. The
+  /// default implementation visits multi_get's strings.
+  virtual expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,
+                                         const value_visitor& visit) const;
   virtual expected<bool> contains(keyspace_id ks, std::string_view key) const = 0;
   virtual expected<std::unique_ptr<iterator>> scan(keyspace_id ks,
                                                    const key_range& range) const = 0;

@@ -236,19 +236,69 @@ std::string encode_vector(const embedder& spec, const embedding& e) {
   return out;
 }
 
-expected<embedding> decode_vector(const embedder& spec, std::string_view value,
-                                  std::string_view key) {
+namespace {
+
+caf::error vector_error(const embedder& spec, std::string_view key, const std::string& why) {
+  return make_error(ec::corrupt_value, "vector of key '" + printable_key(key) + "' for " +
+                                           describe_spec(spec) + " " + why);
+}
+
+/// The payload of a vector block: its envelope checked, raw format of the vector schema.
+expected<std::string_view> vector_payload(const embedder& spec, std::string_view value,
+                                          std::string_view key) {
   auto env = decode_envelope(value, key);
   if (!env) return std::move(env.error());
-  auto fail = [&](const std::string& why) {
-    return make_error(ec::corrupt_value, "vector of key '" + printable_key(key) + "' for " +
-                                             describe_spec(spec) + " " + why);
-  };
   if (env->format != value_format::raw || env->schema_version != vector_schema)
-    return fail("has format " + std::to_string(static_cast<int>(env->format)) + " schema " +
-                std::to_string(env->schema_version) + ", expected raw schema " +
-                std::to_string(vector_schema));
-  auto payload = env->payload;
+    return vector_error(spec, key,
+                        "has format " + std::to_string(static_cast<int>(env->format)) + " schema " +
+                            std::to_string(env->schema_version) + ", expected raw schema " +
+                            std::to_string(vector_schema));
+  return env->payload;
+}
+
+} // namespace
+
+expected<size_t> decode_vector_floats(const embedder& spec, std::string_view value,
+                                      std::string_view key, std::vector<float>& out) {
+  auto payload = vector_payload(spec, value, key);
+  if (!payload) return std::move(payload.error());
+  size_t floats = 0;
+  const char* first = payload->data();
+  switch (spec.kind) {
+  case embedder_kind::dense:
+    floats = spec.dim;
+    if (payload->size() != floats * 4)
+      return vector_error(spec, key,
+                          "has " + std::to_string(payload->size()) + " bytes, expected " +
+                              std::to_string(floats * 4));
+    break;
+  case embedder_kind::multi: {
+    if (payload->size() < 4)
+      return vector_error(spec, key, "is shorter than its 4-byte token count");
+    auto tokens = static_cast<size_t>(read_u32(payload->data()));
+    floats = tokens * spec.dim;
+    if (tokens == 0 || payload->size() != 4 + floats * 4)
+      return vector_error(spec, key,
+                          "declares " + std::to_string(tokens) + " tokens but has " +
+                              std::to_string(payload->size()) + " bytes");
+    first += 4;
+    break;
+  }
+  case embedder_kind::sparse:
+    return make_error(ec::invalid_argument,
+                      "decode_vector_floats: " + describe_spec(spec) + " is not dense or multi");
+  }
+  if (out.size() < floats) out.resize(floats);
+  read_block(first, out.data(), floats);
+  return floats;
+}
+
+expected<embedding> decode_vector(const embedder& spec, std::string_view value,
+                                  std::string_view key) {
+  auto checked = vector_payload(spec, value, key);
+  if (!checked) return std::move(checked.error());
+  auto fail = [&](const std::string& why) { return vector_error(spec, key, why); };
+  auto payload = *checked;
   embedding result;
   switch (spec.kind) {
   case embedder_kind::dense: {

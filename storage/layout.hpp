@@ -126,6 +126,11 @@ std::string encode_vector(const embedder& spec, const embedding& e);
 /// embedder and the key.
 expected<embedding> decode_vector(const embedder& spec, std::string_view value,
                                   std::string_view key);
+/// The floats of a dense or multi-vector block (checked as decode_vector checks it) into `out`,
+/// resized to them (no allocation once it is large enough); their count. Sparse embedders are
+/// ec::invalid_argument.
+expected<size_t> decode_vector_floats(const embedder& spec, std::string_view value,
+                                      std::string_view key, std::vector<float>& out);
 
 std::string encode_counter(uint64_t x);
 expected<uint64_t> decode_counter(std::string_view value, std::string_view key);

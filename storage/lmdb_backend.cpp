@@ -629,6 +629,30 @@ public:
     return out;
   }
 
+  expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,
+                                 const value_visitor& visit) const override {
+    checked_call call{checks(), ks, keys};
+    if (!call) return call.error();
+    short_read read{*st_->env};
+    if (!read.txn()) return lmdb_error(read.rc(), "cannot read store " + st_->path);
+    // Every key first: an error changes nothing the caller sees but the error. The values stay in
+    // the map while the read transaction lives.
+    std::vector<MDB_val> found(keys.size(), MDB_val{0, nullptr});
+    std::vector<uint8_t> present(keys.size(), 0);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      auto k = val(keys[i]);
+      int rc = mdb_get(read.txn(), st_->dbis[ks], &k, &found[i]);
+      if (rc == 0)
+        present[i] = 1;
+      else if (rc != MDB_NOTFOUND)
+        return lmdb_error(rc, "multi_get of " + st_->where(ks, keys[i]) + " failed");
+    }
+    st_->counters.add_reads(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (present[i] != 0) visit(i, view(found[i]));
+    return {};
+  }
+
   expected<bool> contains(keyspace_id ks, std::string_view key) const override {
     checked_call call{checks(), ks, key};
     if (!call) return call.error();

@@ -21,13 +21,15 @@ uint64_t thread_device_bytes() {
   return static_cast<uint64_t>(usage.ru_inblock) * 512;
 }
 
-/// One read() in flight: its parts, their results and who has taken which. Shared with the
-/// queued tasks, which may run (and find their part taken) after read() returned.
+/// One visit() in flight: its parts, their results and who has taken which. Shared with the
+/// queued tasks, which may run (and find their part taken) after visit() returned.
 struct batch {
-  explicit batch(size_t parts) : keys(parts), results(parts, read_pool::values{}), taken(parts) {}
+  explicit batch(size_t parts) : keys(parts), first(parts, 0), results(parts), taken(parts) {}
 
   std::vector<read_pool::keys> keys;
-  std::vector<expected<read_pool::values>> results;
+  /// Where each part starts in the whole batch.
+  std::vector<size_t> first;
+  std::vector<expected<void>> results;
   /// Set by whoever reads the part: the caller or one pool thread, never both.
   std::vector<std::atomic<bool>> taken;
   std::mutex mutex;
@@ -38,11 +40,11 @@ struct batch {
 
   /// Reads part `i` (taken by this thread) and counts it done; returns the bytes this thread
   /// fetched from the device meanwhile.
-  /// `read` is valid here: the caller of read() waits until every part is done.
-  double run(size_t i, const read_pool::part_reader& read) {
+  /// `visit` is valid here: the caller of visit() waits until every part is done.
+  double run(size_t i, const read_pool::part_visitor& visit) {
     auto start = thread_device_bytes();
     try {
-      results[i] = read(keys[i]);
+      results[i] = visit(keys[i], first[i]);
     } catch (const std::exception& e) {
       results[i] =
           make_error(ec::internal, std::string{"a read of the read pool threw: "} + e.what());
@@ -122,20 +124,47 @@ void read_pool::record(double bytes, size_t keys) const {
 }
 
 expected<read_pool::values> read_pool::read(const keys& all, const part_reader& read) const {
+  // Each part's values go to its own places of `out`: parts never share one.
+  values out(all.size());
+  auto done = visit(all, [&](const keys& part, size_t first) -> expected<void> {
+    auto got = read(part);
+    if (!got) return std::move(got.error());
+    if (got->size() != part.size())
+      return make_error(ec::internal, "a read of " + std::to_string(part.size()) +
+                                          " keys returned " + std::to_string(got->size()) +
+                                          " values");
+    for (size_t i = 0; i < got->size(); ++i)
+      out[first + i] = std::move((*got)[i]);
+    return {};
+  });
+  if (!done) return std::move(done.error());
+  return out;
+}
+
+expected<void> read_pool::visit(const keys& all, const part_visitor& visit) const {
   size_t parts = std::min(threads_.size() + 1, all.size() / min_part_);
   if (parts > 1 && split_device_bytes_ > 0 && device_bytes_per_key() < split_device_bytes_)
     parts = 1;
   if (parts <= 1) {
-    batch one{1};
-    one.keys[0] = all;
-    record(one.run(0, read), all.size());
-    return std::move(one.results[0]);
+    // In one piece on this thread: no copy of the keys.
+    auto start = thread_device_bytes();
+    expected<void> result;
+    try {
+      result = visit(all, 0);
+    } catch (const std::exception& e) {
+      result = make_error(ec::internal, std::string{"a read of the read pool threw: "} + e.what());
+    } catch (...) {
+      result = make_error(ec::internal, "a read of the read pool threw");
+    }
+    record(static_cast<double>(thread_device_bytes() - start), all.size());
+    return result;
   }
   auto b = std::make_shared<batch>(parts);
   // Contiguous parts whose sizes differ by at most one key.
   size_t base = all.size() / parts, extra = all.size() % parts, from = 0;
   for (size_t i = 0; i < parts; ++i) {
     size_t size = base + (i < extra ? 1 : 0);
+    b->first[i] = from;
     b->keys[i].assign(all.begin() + static_cast<std::ptrdiff_t>(from),
                       all.begin() + static_cast<std::ptrdiff_t>(from + size));
     from += size;
@@ -143,32 +172,21 @@ expected<read_pool::values> read_pool::read(const keys& all, const part_reader& 
   {
     std::lock_guard<std::mutex> guard{mutex_};
     for (size_t i = 1; i < parts; ++i)
-      queue_.emplace_back([this, b, i, &read] {
-        if (b->take(i)) record(b->run(i, read), b->keys[i].size());
+      queue_.emplace_back([this, b, i, &visit] {
+        if (b->take(i)) record(b->run(i, visit), b->keys[i].size());
       });
   }
   for (size_t i = 1; i < parts; ++i)
     wake_.notify_one();
   for (size_t i = 0; i < parts; ++i)
-    if (b->take(i)) record(b->run(i, read), b->keys[i].size());
+    if (b->take(i)) record(b->run(i, visit), b->keys[i].size());
   {
     std::unique_lock<std::mutex> lock{b->mutex};
     b->finished.wait(lock, [&] { return b->done == parts; });
   }
   for (auto& result : b->results)
     if (!result) return std::move(result.error());
-  values out;
-  out.reserve(all.size());
-  for (size_t i = 0; i < parts; ++i) {
-    auto& result = *b->results[i];
-    if (result.size() != b->keys[i].size())
-      return make_error(ec::internal, "a read of " + std::to_string(b->keys[i].size()) +
-                                          " keys returned " + std::to_string(result.size()) +
-                                          " values");
-    for (auto& v : result)
-      out.push_back(std::move(v));
-  }
-  return out;
+  return {};
 }
 
 } // namespace telos::storage

@@ -31,6 +31,8 @@ public:
   /// Reads some keys: one value per key, in order, nullopt where a key is missing (what
   /// backend::multi_get returns).
   using part_reader = std::function<expected<values>(const keys&)>;
+  /// Reads some keys, `first` being the index in the whole batch of the first of them.
+  using part_visitor = std::function<expected<void>(const keys& part, size_t first)>;
 
   /// A batch of fewer than twice this many keys is read in one piece, on the caller's thread.
   static constexpr size_t default_min_part = 4;
@@ -66,6 +68,12 @@ public:
   /// of the store; a re-score needs only each original as it is (or its absence). Thread-safe: any
   /// number of callers at once.
   expected<values> read(const keys& all, const part_reader& read) const;
+
+  /// As read(), split the same way, but each part is handed to `visit` with its place in `all`
+  /// and nothing is collected: for readers that use each value where the backend holds it
+  /// (backend::multi_get_visit). Parts run at once on different threads, so `visit` must be safe
+  /// to call concurrently for different parts. The error of the first failing part in key order.
+  expected<void> visit(const keys& all, const part_visitor& visit) const;
 
 private:
   void work();

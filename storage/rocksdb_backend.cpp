@@ -475,6 +475,29 @@ public:
     return out;
   }
 
+  expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,
+                                 const value_visitor& visit) const override {
+    checked_call call{checks(), ks, keys};
+    if (!call) return call.error();
+    if (keys.empty()) return {};
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const auto& key : keys)
+      slices.emplace_back(key);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    st_->raw->MultiGet(st_->read_opts, st_->cfs[ks], keys.size(), slices.data(), values.data(),
+                       statuses.data());
+    // Every status first: an error changes nothing the caller sees but the error.
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (!statuses[i].ok() && !statuses[i].IsNotFound())
+        return status_error(statuses[i], "multi_get of " + st_->where(ks, keys[i]) + " failed");
+    st_->counters.add_reads(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (statuses[i].ok()) visit(i, std::string_view{values[i].data(), values[i].size()});
+    return {};
+  }
+
   expected<bool> contains(keyspace_id ks, std::string_view key) const override {
     checked_call call{checks(), ks, key};
     if (!call) return call.error();

@@ -43,6 +43,19 @@ using id_predicate = std::function<bool(const uuid&)>;
 using originals_reader = std::function<expected<std::vector<std::optional<embedding>>>(
     const embedder& spec, const std::vector<uuid>& ids)>;
 
+/// Receives the f32 original of ids[i] (`count` floats: dim of a dense embedder, tokens × dim of
+/// a multi-vector one) in a scratch of the reader's, which it may change and which is valid only
+/// during the call.
+using original_visit = std::function<void(size_t i, float* values, size_t count)>;
+/// Hands the stored f32 originals of `ids` of embedder `spec` to `visit`, one call per id that has
+/// one (none for the others), without an allocation per original: what originals_reader returns,
+/// decoded from where the backend holds it into a scratch reused from one original to the next.
+/// Calls for different ids may come from several threads at once (the parts of a read split over
+/// the shard's read pool). An error (after which some ids may have been visited) means the
+/// caller must not trust what it got. Called from search(), possibly from several threads at once.
+using originals_visitor = std::function<expected<void>(
+    const embedder& spec, const std::vector<uuid>& ids, const original_visit& visit)>;
+
 /// index_options::rescore_depth by default (measured: docs/BENCHMARKS.md, "Fused search at depth").
 inline constexpr size_t default_rescore_depth = 10;
 
@@ -98,6 +111,10 @@ struct index_options {
   /// Where a quantised (or MaxSim) index reads the originals it re-scores (the shard reads its
   /// vector keyspace). An embedder's index_policy overrides hnsw_m and hnsw_ef_construction.
   originals_reader originals;
+  /// The same originals without a copy each: when set, a search's re-scoring of its candidates
+  /// uses it instead of `originals` (which single reads, such as score(), keep using). Every shard
+  /// sets both; the scores are the same bits either way.
+  originals_visitor visit_originals;
 };
 
 /// The search ef of an HNSW graph of `live` vectors when index_options::hnsw_ef_search is 0:
@@ -226,5 +243,7 @@ std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const inde
 /// tokens of the best cosine similarity to any stored token). The reference every index agrees
 /// with.
 float exact_score(const embedder& spec, const embedding& query, const embedding& stored);
+/// exact_score of a dense embedder on `n` floats of each side (the same bits).
+float exact_dense_score(const embedder& spec, const float* query, const float* stored, size_t n);
 
 } // namespace telos::storage

@@ -324,20 +324,23 @@ __attribute__((target_clones("avx2", "default"))) void normalize(float* v, size_
 
 } // namespace kernels
 
+float exact_dense_score(const embedder& spec, const float* query, const float* stored, size_t n) {
+  switch (spec.metric) {
+  case metric::cosine:
+    return cosine(query, stored, n);
+  case metric::dot:
+    return kernels::dot(query, stored, n);
+  case metric::l2:
+    return -std::sqrt(kernels::squared_l2(query, stored, n));
+  }
+  return 0;
+}
+
 float exact_score(const embedder& spec, const embedding& query, const embedding& stored) {
   switch (spec.kind) {
-  case embedder_kind::dense: {
-    size_t n = std::min(query.values.size(), stored.values.size());
-    switch (spec.metric) {
-    case metric::cosine:
-      return cosine(query.values.data(), stored.values.data(), n);
-    case metric::dot:
-      return kernels::dot(query.values.data(), stored.values.data(), n);
-    case metric::l2:
-      return -std::sqrt(kernels::squared_l2(query.values.data(), stored.values.data(), n));
-    }
-    return 0;
-  }
+  case embedder_kind::dense:
+    return exact_dense_score(spec, query.values.data(), stored.values.data(),
+                             std::min(query.values.size(), stored.values.size()));
   case embedder_kind::sparse:
     return sparse_dot(query, stored);
   case embedder_kind::multi:

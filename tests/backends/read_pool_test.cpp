@@ -81,6 +81,45 @@ BOOST_AUTO_TEST_CASE(a_split_read_returns_what_one_multi_get_returns_in_key_orde
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_split_visit_sees_every_stored_value_once_at_its_place_in_the_batch) {
+  // visit() splits as read() does and hands each part its offset: a backend's visiting read of
+  // each part then sees every stored value at the place of its key in the whole batch.
+  temp_dir dir;
+  auto db = rocksdb_with(dir, 60);
+  for (size_t threads : {1, 3, 16})
+    for (size_t min_part : {1, 2, 4}) {
+      read_pool pool{threads, min_part, 0};
+      for (size_t n : {0, 1, 2, 5, 7, 30, 120}) {
+        auto keys = keys_with_gaps(n, 60);
+        auto one = db->multi_get(0, keys);
+        BOOST_REQUIRE(one);
+        std::vector<std::optional<std::string>> seen(n);
+        std::vector<uint8_t> visits(n, 0); // each place written by one part's thread only
+        auto done = pool.visit(keys, [&](const std::vector<std::string>& part, size_t first) {
+          return db->multi_get_visit(0, part, [&](size_t i, std::string_view value) {
+            seen[first + i].emplace(value);
+            ++visits[first + i];
+          });
+        });
+        BOOST_REQUIRE_MESSAGE(done, "threads " << threads << ", part " << min_part << ", n " << n);
+        BOOST_CHECK_MESSAGE(seen == *one,
+                            "threads " << threads << ", part " << min_part << ", n " << n);
+        for (size_t i = 0; i < n; ++i)
+          BOOST_CHECK_EQUAL(visits[i], (*one)[i] ? 1 : 0);
+      }
+    }
+  // A failing part fails the whole visit with its error; a throwing one becomes ec::internal.
+  read_pool pool{3, 1, 0};
+  std::vector<std::string> keys{"a", "b", "c", "d"};
+  auto failed = pool.visit(keys, [&](const std::vector<std::string>&, size_t first) {
+    if (first == 2) return expected<void>{make_error(ec::io_error, "part at 2")};
+    if (first == 3) throw std::runtime_error{"part at 3"};
+    return expected<void>{};
+  });
+  BOOST_REQUIRE(!failed);
+  BOOST_CHECK(code_of(failed.error()) == ec::io_error);
+}
+
 BOOST_AUTO_TEST_CASE(parts_are_contiguous_runs_of_at_least_min_part_keys_read_on_pool_threads) {
   read_pool pool{3, 2, 0};
   recorded_reads seen;

@@ -263,6 +263,41 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(multi_get_reports_missing_keys_in_place, Backend, 
                                                                 std::nullopt}));
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(multi_get_visit_sees_what_multi_get_returns, Backend, all_backends) {
+  // The visiting read hands over each present value where the store holds it: the same bytes as
+  // multi_get's, missing keys not visited, repeated keys each time, an empty value as one.
+  fresh_store<Backend> s;
+  fill(*s.db, alpha_ks, "k", 500);
+  put(*s.db, alpha_ks, "empty", "");
+  put(*s.db, beta_ks, "only-in-beta", "b");
+  std::vector<std::string> keys{"empty", "only-in-beta", "missing"};
+  for (uint64_t i = 700; i-- > 0;)
+    keys.push_back(numbered_key("k", i % 3 == 0 ? i / 3 : i));
+  auto expected = require_value(s.db->multi_get(alpha_ks, keys), "multi_get");
+  std::vector<std::optional<std::string>> visited(keys.size());
+  size_t visits = 0;
+  auto done = s.db->multi_get_visit(alpha_ks, keys, [&](size_t i, std::string_view value) {
+    BOOST_REQUIRE_LT(i, keys.size());
+    BOOST_CHECK_MESSAGE(!visited[i], "key " << i << " visited twice");
+    visited[i].emplace(value);
+    ++visits;
+  });
+  BOOST_REQUIRE_MESSAGE(done, error_text(done));
+  BOOST_TEST(visited == expected);
+  BOOST_TEST(visits == static_cast<size_t>(std::count_if(expected.begin(), expected.end(),
+                                                         [](const auto& v) { return v; })));
+  BOOST_TEST(visited[0] == std::optional<std::string>{""});
+  // No keys: no visit. A bad key: the error, and nothing visited.
+  auto nothing = s.db->multi_get_visit(alpha_ks, {}, [&](size_t, std::string_view) { ++visits; });
+  BOOST_CHECK_MESSAGE(nothing, error_text(nothing));
+  const std::string oversized(max_key_size + 1, 'k');
+  check_fails_with(s.db->multi_get_visit(alpha_ks, {numbered_key("k", 1), oversized},
+                                         [&](size_t, std::string_view) { ++visits; }),
+                   ec::invalid_argument, "multi_get_visit including an oversized key");
+  BOOST_TEST(visits == static_cast<size_t>(std::count_if(expected.begin(), expected.end(),
+                                                         [](const auto& v) { return v; })));
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(multi_get_of_no_keys_is_empty, Backend, all_backends) {
   fresh_store<Backend> s;
   put(*s.db, alpha_ks, "a", "1");

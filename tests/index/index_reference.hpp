@@ -342,6 +342,35 @@ inline telos::embedder policy_spec(uint32_t dim, telos::metric m, telos::quantiz
   return spec;
 }
 
+/// The bits of a float, to compare scores exactly.
+inline uint32_t float_bits_of(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+}
+
+/// An originals_visitor over `stored` (as a shard's vector keyspace serves it): each original is
+/// copied into one scratch reused from id to id, as the shard's decodes it; counts the originals
+/// it visited in `visited`; fails (ec::io_error, after visiting the first half) while `failing`.
+inline telos::storage::originals_visitor visitor_over(const std::map<uuid, embedding>& stored,
+                                                      size_t& visited, const bool& failing) {
+  return [&stored, &visited,
+          &failing](const telos::embedder&, const std::vector<uuid>& ids,
+                    const telos::storage::original_visit& visit) -> telos::expected<void> {
+    std::vector<float> scratch;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (failing && i >= ids.size() / 2)
+        return telos::make_error(telos::ec::io_error, "visitor fails (test)");
+      auto it = stored.find(ids[i]);
+      if (it == stored.end()) continue;
+      scratch.assign(it->second.values.begin(), it->second.values.end());
+      visit(i, scratch.data(), scratch.size());
+      ++visited;
+    }
+    return {};
+  };
+}
+
 /// A dense index over a map of originals its reader serves, as a shard's vector keyspace does;
 /// counts the ids it was asked for.
 struct originals_fixture {

@@ -83,7 +83,7 @@ index_options exhaustive_options() {
 
 /// How a fixture's index gets its exact scores: from the f32 rows it holds, or (as in a shard)
 /// from a reader of the originals.
-enum class rows_from { ram, reader };
+enum class rows_from { ram, reader, visitor };
 
 struct candidates_fixture {
   explicit candidates_fixture(size_t n, index_options opts = candidate_options(),
@@ -93,7 +93,9 @@ struct candidates_fixture {
   candidates_fixture(size_t n, topic_tokens tokens, index_options opts,
                      rows_from rows = rows_from::ram)
       : data(std::move(tokens)), options(opts) {
-    if (rows == rows_from::reader) options.originals = reader();
+    if (rows != rows_from::ram) options.originals = reader();
+    if (rows == rows_from::visitor)
+      options.visit_originals = visitor_over(stored, visited, failing);
     index = make_vector_index(multi_spec(dim), options);
     for (uint64_t i = 0; i < n; ++i)
       put(id_of(i), data.make(4 + i % 5));
@@ -172,6 +174,8 @@ struct candidates_fixture {
   std::unique_ptr<vector_index> index;
   std::map<uuid, embedding> stored;
   size_t fetched = 0;
+  /// Originals the visitor (rows_from::visitor) handed over.
+  size_t visited = 0;
   bool failing = false;
 };
 
@@ -507,6 +511,42 @@ BOOST_AUTO_TEST_CASE(with_a_reader_answers_equal_the_in_ram_index_and_filed_rows
   ram.settle();
   read.settle();
   check_same_answers(ram, read, 10);
+}
+
+BOOST_AUTO_TEST_CASE(with_a_visiting_reader_answers_equal_the_copying_readers) {
+  // A shard's searches re-score through visit_originals (each token matrix decoded into a reused
+  // scratch and normalised there), score() through originals: the same answers, the same bits. A
+  // failing visitor leaves the int8 estimates, as a failing reader does.
+  candidates_fixture read{3000, candidate_options(), 50, rows_from::reader};
+  candidates_fixture visit{3000, candidate_options(), 50, rows_from::visitor};
+  read.settle();
+  visit.settle();
+  BOOST_REQUIRE_EQUAL(visit.index->stats().structure, "maxsim-centroids");
+  visit.fetched = 0;
+  check_same_answers(read, visit, 10);
+  BOOST_CHECK_GT(visit.visited, 0u);
+  // Its copying reader served score() only: one original per score() call.
+  const size_t scored = visit.fetched;
+  for (int i = 0; i < 3; ++i) {
+    auto q = visit.data.make(4);
+    visit.fetched = 0;
+    auto hits = visit.index->search(q, 10);
+    BOOST_CHECK_EQUAL(visit.fetched, 0u);
+    BOOST_CHECK_EQUAL(hits.size(), 10u);
+  }
+  BOOST_TEST_MESSAGE("originals read by score(): " << scored);
+  read.failing = true;
+  visit.failing = true;
+  for (int i = 0; i < 3; ++i) {
+    auto q = read.data.make(4);
+    auto x = read.index->search(q, 10);
+    auto y = visit.index->search(q, 10);
+    BOOST_REQUIRE_EQUAL(x.size(), y.size());
+    for (size_t h = 0; h < x.size(); ++h) {
+      BOOST_CHECK(x[h].id == y[h].id);
+      BOOST_CHECK_EQUAL(x[h].score, y[h].score);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_search_deeper_than_rescore_depth_reads_one_matrix_per_rank_beyond_it) {

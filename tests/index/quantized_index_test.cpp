@@ -384,6 +384,64 @@ BOOST_AUTO_TEST_CASE(quantised_snapshots_round_trip_and_refuse_another_policy) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_visiting_reader_rescores_to_the_copying_readers_answers_bit_for_bit) {
+  // A shard's searches re-score through visit_originals (each original decoded into a reused
+  // scratch), score() through originals: the answers are the same bits as re-scoring through the
+  // copying reader alone. A visitor that fails leaves the codes' ranking, as no reader does.
+  for (auto q : {quantization::int8, quantization::binary})
+    for (auto m : {metric::cosine, metric::dot, metric::l2}) {
+      auto spec = quantised_spec(48, m, q);
+      index_options plain;
+      plain.rescore_depth = 5;
+      quantised_fixture copying{spec, plain};
+      size_t visited = 0;
+      bool failing = false;
+      std::map<uuid, embedding> served;
+      index_options with_visitor = plain;
+      with_visitor.visit_originals = visitor_over(served, visited, failing);
+      quantised_fixture visiting{spec, with_visitor};
+      auto without_reader = make_vector_index(spec, plain);
+      clustered_data data{48, 5, 23};
+      for (uint64_t i = 0; i < 600; ++i) {
+        auto v = data.next();
+        copying.put(id_of(i), v);
+        visiting.put(id_of(i), v);
+        without_reader->upsert(id_of(i), embedding::dense(v));
+        served[id_of(i)] = embedding::dense(v);
+      }
+      // One that the index holds but whose original is gone: dropped by both.
+      served.erase(id_of(7));
+      copying.stored.erase(id_of(7));
+      for (int query = 0; query < 12; ++query) {
+        auto qv = embedding::dense(data.next());
+        for (size_t k : {size_t{3}, size_t{40}}) {
+          visiting.fetched = 0;
+          auto want = copying.index->search(qv, k);
+          auto got = visiting.index->search(qv, k);
+          BOOST_CHECK_EQUAL(visiting.fetched, 0u); // the copying reader is not asked
+          BOOST_REQUIRE_EQUAL(got.size(), want.size());
+          for (size_t i = 0; i < got.size(); ++i) {
+            BOOST_CHECK(got[i].id == want[i].id);
+            BOOST_CHECK_EQUAL(float_bits_of(got[i].score), float_bits_of(want[i].score));
+            BOOST_CHECK(got[i].id != id_of(7));
+          }
+        }
+      }
+      BOOST_CHECK_GT(visited, 0u);
+      failing = true;
+      for (int query = 0; query < 4; ++query) {
+        auto qv = embedding::dense(data.next());
+        auto want = without_reader->search(qv, 10);
+        auto got = visiting.index->search(qv, 10);
+        BOOST_REQUIRE_EQUAL(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+          BOOST_CHECK(got[i].id == want[i].id);
+          BOOST_CHECK_EQUAL(float_bits_of(got[i].score), float_bits_of(want[i].score));
+        }
+      }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(without_originals_a_quantised_index_ranks_by_its_codes) {
   auto index =
       make_vector_index(quantised_spec(32, metric::cosine, quantization::int8), index_options{});
