@@ -268,10 +268,20 @@ expected<uint64_t> replay_changelog(const opened_shard& s, size_t j, storage::ve
   return ids.size();
 }
 
+/// The vector keyspace's keys of `ids`.
+std::vector<std::string> vector_keys(const std::vector<uuid>& ids) {
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& id : ids)
+    keys.emplace_back(id.view());
+  return keys;
+}
+
 /// What a quantised index re-scores its candidates with: a multi_get on the embedder's vector
 /// keyspace, split over the shard's read pool when it has one (each part a multi_get of its own,
 /// the parts read at once: docs/ENGINE.md, "Searches"). Holds the backend weakly, so an index
 /// never keeps a closed shard's backend open.
+
 storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j) {
   std::weak_ptr<storage::backend> weak = s.backend;
   auto keyspace = s.layout.vectors(j);
@@ -280,10 +290,7 @@ storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j
              const std::vector<uuid>& ids) -> expected<std::vector<std::optional<embedding>>> {
     auto db = weak.lock();
     if (!db) return make_error(ec::internal, "the shard's backend is closed");
-    std::vector<std::string> keys;
-    keys.reserve(ids.size());
-    for (const auto& id : ids)
-      keys.emplace_back(id.view());
+    auto keys = vector_keys(ids);
     auto values = read_vector_values(*db, pool, keyspace, keys);
     if (!values) return std::move(values.error());
     std::vector<std::optional<embedding>> out(ids.size());
@@ -310,10 +317,7 @@ storage::originals_visitor vector_keyspace_visitor(const opened_shard& s, size_t
                                            const storage::original_visit& visit) -> expected<void> {
         auto db = weak.lock();
         if (!db) return make_error(ec::internal, "the shard's backend is closed");
-        std::vector<std::string> keys;
-        keys.reserve(ids.size());
-        for (const auto& id : ids)
-          keys.emplace_back(id.view());
+        auto keys = vector_keys(ids);
         auto read_part = [&](const std::vector<std::string>& part, size_t first) -> expected<void> {
           std::vector<float> scratch;
           caf::error bad;

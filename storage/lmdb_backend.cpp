@@ -608,24 +608,10 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    checked_call call{checks(), ks, keys};
-    if (!call) return call.error();
-    short_read read{*st_->env};
-    if (!read.txn()) return lmdb_error(read.rc(), "cannot read store " + st_->path);
-    std::vector<std::optional<std::string>> out;
-    out.reserve(keys.size());
-    for (const auto& key : keys) {
-      auto k = val(key);
-      MDB_val v;
-      int rc = mdb_get(read.txn(), st_->dbis[ks], &k, &v);
-      if (rc == 0)
-        out.emplace_back(std::in_place, view(v));
-      else if (rc == MDB_NOTFOUND)
-        out.emplace_back();
-      else
-        return lmdb_error(rc, "multi_get of " + st_->where(ks, key) + " failed");
-    }
-    st_->counters.add_reads(keys.size());
+    std::vector<std::optional<std::string>> out(keys.size());
+    auto read = multi_get_visit(
+        ks, keys, [&out](size_t i, std::string_view value) { out[i].emplace(value); });
+    if (!read) return std::move(read.error());
     return out;
   }
 

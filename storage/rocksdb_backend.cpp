@@ -449,29 +449,10 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    checked_call call{checks(), ks, keys};
-    if (!call) return call.error();
-    if (keys.empty()) return std::vector<std::optional<std::string>>{};
-    std::vector<rocksdb::Slice> slices;
-    slices.reserve(keys.size());
-    for (const auto& key : keys)
-      slices.emplace_back(key);
-    std::vector<rocksdb::PinnableSlice> values(keys.size());
-    std::vector<rocksdb::Status> statuses(keys.size());
-    // The batched MultiGet reads every key at one sequence: one snapshot for the whole call.
-    st_->raw->MultiGet(st_->read_opts, st_->cfs[ks], keys.size(), slices.data(), values.data(),
-                       statuses.data());
-    std::vector<std::optional<std::string>> out;
-    out.reserve(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (statuses[i].ok())
-        out.emplace_back(std::in_place, values[i].data(), values[i].size());
-      else if (statuses[i].IsNotFound())
-        out.emplace_back();
-      else
-        return status_error(statuses[i], "multi_get of " + st_->where(ks, keys[i]) + " failed");
-    }
-    st_->counters.add_reads(keys.size());
+    std::vector<std::optional<std::string>> out(keys.size());
+    auto read = multi_get_visit(
+        ks, keys, [&out](size_t i, std::string_view value) { out[i].emplace(value); });
+    if (!read) return std::move(read.error());
     return out;
   }
 
@@ -486,6 +467,7 @@ public:
       slices.emplace_back(key);
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
+    // The batched MultiGet reads every key at one sequence: one snapshot for the whole call.
     st_->raw->MultiGet(st_->read_opts, st_->cfs[ks], keys.size(), slices.data(), values.data(),
                        statuses.data());
     // Every status first: an error changes nothing the caller sees but the error.
