@@ -281,7 +281,6 @@ std::vector<std::string> vector_keys(const std::vector<uuid>& ids) {
 /// keyspace, split over the shard's read pool when it has one (each part a multi_get of its own,
 /// the parts read at once: docs/ENGINE.md, "Searches"). Holds the backend weakly, so an index
 /// never keeps a closed shard's backend open.
-
 storage::originals_reader vector_keyspace_reader(const opened_shard& s, size_t j) {
   std::weak_ptr<storage::backend> weak = s.backend;
   auto keyspace = s.layout.vectors(j);

@@ -39,6 +39,15 @@ expected<void> backend::multi_get_visit(keyspace_id ks, const std::vector<std::s
   return {};
 }
 
+expected<std::vector<std::optional<std::string>>>
+backend::multi_get_by_visit(keyspace_id ks, const std::vector<std::string>& keys) const {
+  std::vector<std::optional<std::string>> out(keys.size());
+  auto read = multi_get_visit(ks, keys,
+                              [&out](size_t i, std::string_view value) { out[i].emplace(value); });
+  if (!read) return std::move(read.error());
+  return out;
+}
+
 expected<void> backend::put(keyspace_id ks, std::string_view key, std::string_view value) {
   write_batch batch;
   batch.put(ks, key, value);

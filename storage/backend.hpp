@@ -245,6 +245,11 @@ public:
   /// flight. Files and the directory lock are released once the last iterator and transaction
   /// still open on the store is gone (immediately when there are none).
   virtual expected<void> close() = 0;
+
+protected:
+  /// multi_get for a backend whose multi_get_visit reads in place: its values copied into strings.
+  expected<std::vector<std::optional<std::string>>>
+  multi_get_by_visit(keyspace_id ks, const std::vector<std::string>& keys) const;
 };
 
 /// Opens (or creates) a store. Errors: ec::not_found (missing directory, create_if_missing off),

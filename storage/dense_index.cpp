@@ -1125,24 +1125,21 @@ private:
   /// this search read the index) is dropped.
   std::vector<hit> rescore(const embedding& query, std::vector<hit> candidates, size_t k) const {
     if (opts_.visit_originals) {
-      // Each original scored where the reader decoded it (possibly on a read-pool thread: each
-      // candidate's score and flag have their own place); one that is gone stays unflagged.
+      // Each original scored where the reader decoded it; one that is gone has no score.
       std::vector<uuid> ids;
       ids.reserve(candidates.size());
       for (const auto& h : candidates)
         ids.push_back(h.id);
-      std::vector<float> scores(candidates.size(), 0.0f);
-      std::vector<uint8_t> found(candidates.size(), 0);
       const size_t n = std::min<size_t>(query.values.size(), dim_);
-      auto visited = opts_.visit_originals(spec_, ids, [&](size_t i, float* values, size_t count) {
-        if (i >= scores.size() || count != dim_) return;
-        scores[i] = exact_dense_score(spec_, query.values.data(), values, n);
-        found[i] = 1;
-      });
-      if (visited) {
+      auto scores = visited_scores(
+          opts_, spec_, ids, [&](float* values, size_t count) -> std::optional<float> {
+            if (count != dim_) return std::nullopt;
+            return exact_dense_score(spec_, query.values.data(), values, n);
+          });
+      if (scores) {
         kernels::top_k best{k};
         for (size_t i = 0; i < candidates.size(); ++i)
-          if (found[i] != 0) best.push(candidates[i].id, scores[i]);
+          if ((*scores)[i]) best.push(candidates[i].id, *(*scores)[i]);
         return best.take();
       }
       if (candidates.size() > k) candidates.resize(k);

@@ -5,9 +5,12 @@
 #include "telos/storage/id_table.hpp"
 #include "telos/storage/vector_index.hpp"
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace telos::storage {
 
@@ -28,6 +31,14 @@ std::string describe_embedder(const embedder& spec);
 /// when it is 0); above it oversample for each of the first rescore_depth ranks and one for each
 /// rank beyond, rescore_depth * oversample + (k - rescore_depth); at least 1.
 size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample);
+
+/// What a quantised or MaxSim re-score gets from index_options::visit_originals (which must be
+/// set): `score(values, count)` of each original the reader hands over, in the place of its id
+/// (the calls may run on several threads at once, each id's result its own); nullopt where an id
+/// has none or `score` gave none; no vector at all when the visit failed.
+std::optional<std::vector<std::optional<float>>>
+visited_scores(const index_options& opts, const embedder& spec, const std::vector<uuid>& ids,
+               const std::function<std::optional<float>(float* values, size_t count)>& score);
 
 /// Heap bytes of a node-based hash map: one node (value, next pointer, cached hash) per entry
 /// plus the bucket array.

@@ -23,6 +23,17 @@ size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample) {
   return rescore_depth * oversample + (k - rescore_depth);
 }
 
+std::optional<std::vector<std::optional<float>>>
+visited_scores(const index_options& opts, const embedder& spec, const std::vector<uuid>& ids,
+               const std::function<std::optional<float>(float* values, size_t count)>& score) {
+  std::vector<std::optional<float>> scores(ids.size());
+  auto visited = opts.visit_originals(spec, ids, [&](size_t i, float* values, size_t count) {
+    if (i < scores.size()) scores[i] = score(values, count);
+  });
+  if (!visited) return std::nullopt;
+  return scores;
+}
+
 std::string describe_embedder(const embedder& spec) {
   std::string out = spec.name + " (" + to_string(spec.kind) + ", dim " + std::to_string(spec.dim);
   if (spec.kind == embedder_kind::dense) out += std::string{", "} + to_string(spec.metric);

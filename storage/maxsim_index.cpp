@@ -519,22 +519,19 @@ private:
       ids.reserve(read.size());
       for (auto slot : read)
         ids.push_back(documents_[slot].id);
-      // Scored where the reader decoded each original (possibly on a read-pool thread: each
-      // candidate's score and flag have their own place), its rows normalised in the reader's
+      // Scored where the reader decoded each original, its rows normalised in the reader's
       // scratch as exact_original normalises its copy: the same bits.
-      std::vector<float> scores(read.size(), 0.0f);
-      std::vector<uint8_t> found(read.size(), 0);
-      auto visited = opts_.visit_originals(spec_, ids, [&](size_t i, float* values, size_t count) {
-        if (i >= scores.size() || count == 0 || count % dim_ != 0) return;
-        const size_t tokens = count / dim_;
-        for (size_t t = 0; t < tokens; ++t)
-          kernels::normalize(values + t * dim_, dim_);
-        scores[i] = kernels::maxsim(q.data(), q.size() / dim_, values, tokens, dim_);
-        found[i] = 1;
-      });
-      if (visited) {
+      auto scores = visited_scores(
+          opts_, spec_, ids, [&](float* values, size_t count) -> std::optional<float> {
+            if (count == 0 || count % dim_ != 0) return std::nullopt;
+            const size_t tokens = count / dim_;
+            for (size_t t = 0; t < tokens; ++t)
+              kernels::normalize(values + t * dim_, dim_);
+            return kernels::maxsim(q.data(), q.size() / dim_, values, tokens, dim_);
+          });
+      if (scores) {
         for (size_t i = 0; i < read.size(); ++i)
-          if (found[i] != 0 && best.admits(scores[i])) best.push(ids[i], scores[i]);
+          if ((*scores)[i] && best.admits(*(*scores)[i])) best.push(ids[i], *(*scores)[i]);
         return;
       }
     } else if (opts_.originals) {

@@ -449,11 +449,7 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    std::vector<std::optional<std::string>> out(keys.size());
-    auto read = multi_get_visit(
-        ks, keys, [&out](size_t i, std::string_view value) { out[i].emplace(value); });
-    if (!read) return std::move(read.error());
-    return out;
+    return multi_get_by_visit(ks, keys);
   }
 
   expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,

@@ -151,13 +151,8 @@ public:
 
   /// True while the bulk-built postings are a snapshot's mapping (install() with `lent`).
   bool lent() const { return base_at_ != nullptr && base_at_ != base_.data(); }
-  /// The bulk-built postings (every direct term's run, one after the other) and their count.
-  const posting* base() const { return base_at_; }
+  /// The bulk-built postings' count (every direct term's run, one after the other).
   size_t base_size() const { return base_starts_.empty() ? 0 : base_starts_.back(); }
-  const std::vector<uint64_t>& base_starts() const { return base_starts_; }
-  const std::vector<posting>* tail(uint32_t term) const {
-    return term < tails_.size() ? &tails_[term] : nullptr;
-  }
 
   /// Copies up to `count` more of the lent postings into memory of the table's own; once all are
   /// copied the table uses its copy (the caller may then drop the mapping). Returns the postings
