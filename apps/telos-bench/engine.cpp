@@ -292,6 +292,11 @@ struct ingest_result {
   /// comparison than throughput.
   double telos_cpu_us = 0;
   double raw_cpu_us = 0;
+  /// The glued baseline: raw RocksDB writes on one thread while a second thread feeds the same
+  /// index updates to the store's own index kinds, each batch done when both are (what a key-value
+  /// store and vector indexes glued together in one process would do at best: no hand-offs).
+  double glued_per_s = 0;
+  double glued_cpu_us = 0;
   double resident_per_memory = 0;
   double index_bytes_per_memory = 0;
   double disk_bytes_per_memory = 0;
@@ -308,10 +313,12 @@ struct ingest_result {
 /// clock: the same rows, grouped into the same batches, built by the engine's own batch builder,
 /// converted into native RocksDB batches; the indexes are the store's own kinds with the store's
 /// options, fed each group's index updates as the index actors are.
-std::vector<rocksdb::WriteBatch>
-prepare_baseline(const engine_bench_options& o, const std::vector<memory>& data,
-                 const storage::shard_layout& layout, const engine_raw_rocksdb& raw,
-                 const store_options& store_opts, ingest_result& r) {
+std::vector<rocksdb::WriteBatch> prepare_baseline(const engine_bench_options& o,
+                                                  const std::vector<memory>& data,
+                                                  const storage::shard_layout& layout,
+                                                  const engine_raw_rocksdb& raw,
+                                                  const store_options& store_opts, ingest_result& r,
+                                                  std::vector<std::vector<index_update>>& updates) {
   record_catalog catalog;
   std::vector<rocksdb::WriteBatch> natives;
   uint64_t sequence = 0;
@@ -354,6 +361,7 @@ prepare_baseline(const engine_bench_options& o, const std::vector<memory>& data,
     }
     auto t4 = thread_cpu_seconds();
     natives.push_back(converted);
+    updates.push_back(std::move(g.index_updates));
     validate_s += t1 - t0;
     build_s += t2 - t1;
     convert_s += t3 - t2;
@@ -379,7 +387,13 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   bo.vector_blob_files = o.vector_blob_files;
   auto raw = std::make_unique<engine_raw_rocksdb>(path + "-raw", layout.keyspaces(), bo);
   raw->sync = o.sync;
-  auto natives = prepare_baseline(o, data, layout, *raw, store_opts, r);
+  auto glued = std::make_unique<engine_raw_rocksdb>(path + "-glued", layout.keyspaces(), bo);
+  glued->sync = o.sync;
+  std::vector<std::vector<index_update>> updates;
+  auto natives = prepare_baseline(o, data, layout, *raw, store_opts, r, updates);
+  std::vector<std::unique_ptr<storage::vector_index>> glued_indexes;
+  for (const auto& spec : layout.profile().embedders)
+    glued_indexes.push_back(storage::make_vector_index(spec, store_opts.index_options));
   db = check(store::open(store_opts), "open");
   // The batches are cut before the clock starts (as the baseline's are built before its clock);
   // clients take them from a shared counter, so writes overlap as they would from a server.
@@ -391,7 +405,8 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   // Rounds alternate: a slice of the batches through Telos, the same slice straight to RocksDB,
   // and so on; a machine whose speed drifts during the run then slows both sides alike.
   auto rounds = std::max<size_t>(1, std::min(o.rounds, batches.size()));
-  double telos_seconds = 0, telos_cpu = 0, raw_seconds = 0, raw_cpu = 0;
+  double telos_seconds = 0, telos_cpu = 0, raw_seconds = 0, raw_cpu = 0, glued_seconds = 0,
+         glued_cpu = 0;
   std::map<std::string, thread_times> threads_before_all, threads_after_all;
   std::atomic<bool> failed{false};
   std::string failure;
@@ -435,6 +450,22 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
       raw->write(natives[i]);
     raw_seconds += seconds_since(start);
     raw_cpu += cpu_seconds() - cpu_start;
+    // Glued: the same writes to a second database while a second thread feeds the indexes.
+    start = steady::now();
+    cpu_start = cpu_seconds();
+    std::thread indexer{[&] {
+      for (auto i = first; i < last; ++i)
+        for (size_t j = 0; j < glued_indexes.size(); ++j) {
+          const auto& u = updates[i][j];
+          for (size_t e = 0; e < u.upsert_ids.size(); ++e)
+            glued_indexes[j]->upsert(u.upsert_ids[e], u.upserts[e]);
+        }
+    }};
+    for (auto i = first; i < last; ++i)
+      glued->write(natives[i]);
+    indexer.join();
+    glued_seconds += seconds_since(start);
+    glued_cpu += cpu_seconds() - cpu_start;
   }
   auto n = static_cast<double>(data.size());
   r.telos_threads = thread_shares(threads_before_all, threads_after_all, telos_seconds);
@@ -442,12 +473,18 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   r.telos_cpu_us = telos_cpu * 1e6 / n;
   r.raw_per_s = n / raw_seconds;
   r.raw_cpu_us = raw_cpu * 1e6 / n;
+  r.glued_per_s = n / glued_seconds;
+  r.glued_cpu_us = glued_cpu * 1e6 / n;
   check(db->flush(), "flush");
   // The baseline's database and batches go before the store's resident size is read; the batches
   // cut above were moved into the store and freed there. glibc keeps freed memory mapped, so hand
   // it back first: the size then grows by the store's own memory only (the benchmark's copy of the
   // data is resident at both readings).
   raw.reset();
+  glued.reset();
+  glued_indexes.clear();
+  updates.clear();
+  updates.shrink_to_fit();
   natives.clear();
   natives.shrink_to_fit();
   ::malloc_trim(0);
@@ -681,8 +718,11 @@ int run_engine_bench(const engine_bench_options& o) {
   std::cout << "ingest: telos " << in.telos_per_s << " memories/s, raw RocksDB " << in.raw_per_s
             << " memories/s, ratio " << ingest_ratio << " (target >= " << ingest_ratio_target
             << ")\n";
+  std::cout << "ingest glued (raw RocksDB and the same index updates on a second thread): "
+            << in.glued_per_s << " memories/s, telos / glued " << in.telos_per_s / in.glued_per_s
+            << "\n";
   std::cout << "ingest CPU (all threads): telos " << in.telos_cpu_us << " us/memory, raw RocksDB "
-            << in.raw_cpu_us << " us/memory\n";
+            << in.raw_cpu_us << " us/memory, glued " << in.glued_cpu_us << " us/memory\n";
   std::cout << "ingest threads (share of the wall time running / waiting for a CPU): "
             << in.telos_threads << "\n";
   std::cout << "write path steps in one thread (CPU us/memory): validate " << in.validate_us
@@ -734,8 +774,11 @@ int run_engine_bench(const engine_bench_options& o) {
     out["ingest"] = {{"telos_per_s", in.telos_per_s},
                      {"raw_rocksdb_per_s", in.raw_per_s},
                      {"ratio", ingest_ratio},
+                     {"glued_per_s", in.glued_per_s},
+                     {"ratio_to_glued", in.telos_per_s / in.glued_per_s},
                      {"telos_cpu_us_per_memory", in.telos_cpu_us},
                      {"raw_cpu_us_per_memory", in.raw_cpu_us},
+                     {"glued_cpu_us_per_memory", in.glued_cpu_us},
                      {"telos_threads", in.telos_threads},
                      {"step_cpu_us_per_memory",
                       {{"validate", in.validate_us},
@@ -771,7 +814,9 @@ int run_engine_bench(const engine_bench_options& o) {
 }
 
 registrar engine_command{command{
-    "engine", "engine end to end: ingest vs raw RocksDB, search vs hnswlib, fused latency, restart",
+    "engine",
+    "engine end to end: ingest vs raw RocksDB and vs RocksDB glued to the indexes, search vs "
+    "hnswlib, fused latency, restart",
     [](CLI::App& sub) -> std::function<int()> {
       auto o = std::make_shared<engine_bench_options>();
       sub.add_option("--dir", o->dir, "scratch directory (removed)");
@@ -779,7 +824,8 @@ registrar engine_command{command{
       sub.add_option("--batch", o->batch, "memories per put_batch");
       sub.add_option("--clients", o->clients, "client threads during ingest");
       sub.add_option("--rounds", o->rounds,
-                     "ingest alternates between Telos and raw RocksDB in this many rounds")
+                     "ingest alternates between Telos, raw RocksDB and the glued baseline (raw "
+                     "RocksDB with the index updates on a second thread) in this many rounds")
           ->check(CLI::PositiveNumber);
       sub.add_option("--shards", o->shards, "shards of the teleo13 store");
       sub.add_option("--search-n", o->search_n, "memories of the single-embedder search store");
