@@ -358,10 +358,22 @@ size_t row_floats(quantization q, size_t dim) {
   return dim;
 }
 
-/// k * oversample candidates are re-scored exactly when the policy does not say (measured on
+/// k * oversample candidates are re-scored exactly when neither the policy nor
+/// index_options::int8_oversample says: int8 codes of ivf and flat indexes 2, of hnsw graphs 3
+/// (measured at 1M, docs/BENCHMARKS.md "Two candidates per result"), binary codes 10 (measured on
 /// clustered 1024-d data and Fashion-MNIST, docs/BENCHMARKS.md "Quantised indexes").
-constexpr size_t default_oversample_int8 = 3;
+constexpr size_t default_oversample_int8_scanned = 2;
+constexpr size_t default_oversample_int8_graph = 3;
 constexpr size_t default_oversample_binary = 10;
+
+size_t oversample_of(const embedder& spec, const index_options& opts) {
+  const auto& policy = spec.index;
+  if (policy.oversample != 0) return policy.oversample;
+  if (policy.quantization == quantization::binary) return default_oversample_binary;
+  if (opts.int8_oversample != 0) return opts.int8_oversample;
+  return policy.structure == index_structure::hnsw ? default_oversample_int8_graph
+                                                   : default_oversample_int8_scanned;
+}
 
 /// default_ivf_nprobe: at least this many lists, and one in this many (measured,
 /// docs/BENCHMARKS.md "Inverted-file index").
@@ -394,9 +406,7 @@ public:
     const auto& policy = spec_.index;
     if (policy.m != 0) opts_.hnsw_m = policy.m;
     if (policy.ef_construction != 0) opts_.hnsw_ef_construction = policy.ef_construction;
-    oversample_ = policy.oversample != 0           ? policy.oversample
-                  : quant_ == quantization::binary ? default_oversample_binary
-                                                   : default_oversample_int8;
+    oversample_ = oversample_of(spec_, opts_);
     bool l2 = spec_.metric == metric::l2;
     hnswlib::DISTFUNC<float> distance = l2 ? &l2_distance : &inner_product_distance;
     if (quant_ == quantization::int8)

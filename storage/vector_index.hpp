@@ -83,6 +83,13 @@ struct index_options {
   /// MaxSim (all of them when the probed lists hold fewer); above rescore_depth one more per rank
   /// (rescored_candidates), so a fused search's depth of 100 costs 130 exact MaxSims.
   size_t maxsim_oversample = 4;
+  /// A dense int8 index whose policy does not set `oversample` re-scores k * int8_oversample
+  /// candidates (above rescore_depth, one more per rank beyond it). 0 (the default) = by the
+  /// policy's structure: 2 for ivf and flat, whose candidates are every scanned vector ranked by
+  /// code, and 3 for hnsw, where the graph's own misses come on top of the codes' (measured at
+  /// 1M: docs/BENCHMARKS.md, "Two candidates per result"). A policy's own oversample wins; binary
+  /// codes default to 10 (docs/ENGINE.md, "Quantised vectors").
+  size_t int8_oversample = 0;
   /// Centroids to train; 0 = 4 x the square root of the token count when training starts.
   size_t maxsim_centroids = 0;
   /// With the default centroid count, maintain() trains the centroids anew once the live tokens

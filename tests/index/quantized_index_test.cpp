@@ -205,6 +205,51 @@ BOOST_AUTO_TEST_CASE(a_quantised_index_rescores_k_times_oversample_candidates) {
   BOOST_CHECK(again[0].id != first[0].id);
 }
 
+BOOST_AUTO_TEST_CASE(int8_oversample_defaults_by_structure_and_a_policy_or_the_options_say) {
+  // An int8 policy that names no oversample re-scores k * 3 candidates in a graph (whose own
+  // misses come on top of the codes') and k * 2 where every scanned vector is ranked by code (ivf,
+  // flat); index_options::int8_oversample overrides both, a policy's own oversample wins over it,
+  // and binary keeps its own default of 10.
+  auto graph = quantised_spec(32, metric::cosine, quantization::int8);
+  auto flat = quantised_spec(32, metric::cosine, quantization::int8, index_structure::flat);
+  auto ivf = quantised_spec(32, metric::cosine, quantization::int8, index_structure::ivf);
+  auto named = graph;
+  named.index.oversample = 5;
+  auto binary = quantised_spec(64, metric::cosine, quantization::binary);
+  index_options four, one;
+  four.int8_oversample = 4;
+  one.int8_oversample = 1;
+  quantised_fixture graph_default{graph, index_options{}}, flat_default{flat, index_options{}},
+      ivf_default{ivf, index_options{}}, flat_four{flat, four}, graph_one{graph, one},
+      policy{named, one}, bits{binary, four};
+  std::mt19937 rng{29};
+  std::vector<quantised_fixture*> dense{&graph_default, &flat_default, &ivf_default,
+                                        &flat_four,     &graph_one,    &policy};
+  for (uint64_t i = 0; i < 200; ++i) {
+    auto v = gaussian(rng, 32);
+    for (auto* f : dense)
+      f->put(id_of(i), v);
+    bits.put(id_of(i), gaussian(rng, 64));
+  }
+  auto q = gaussian(rng, 32);
+  const std::vector<size_t> expected{12, 8, 8, 16, 4, 20};
+  for (size_t i = 0; i < dense.size(); ++i) {
+    auto& f = *dense[i];
+    f.fetched = 0;
+    auto hits = f.index->search(embedding::dense(q), 4);
+    BOOST_CHECK_EQUAL(hits.size(), 4u);
+    BOOST_CHECK_EQUAL(f.fetched, expected[i]);
+    // However many were re-scored, every reported score is the exact one.
+    for (const auto& h : hits) {
+      auto exact = reference_dense(metric::cosine, q, f.stored.at(h.id).values);
+      BOOST_CHECK_SMALL(h.score - exact, tolerance(exact));
+    }
+  }
+  bits.fetched = 0;
+  BOOST_CHECK_EQUAL(bits.index->search(embedding::dense(gaussian(rng, 64)), 4).size(), 4u);
+  BOOST_CHECK_EQUAL(bits.fetched, 40u);
+}
+
 BOOST_AUTO_TEST_CASE(a_search_deeper_than_rescore_depth_rescores_k_candidates) {
   // A fused search asks every embedder for its top 100 and fuses by rank: above rescore_depth a
   // search re-scores rescore_depth * oversample + (k - rescore_depth) originals instead of
