@@ -145,6 +145,9 @@ struct options {
   /// index_options::maxsim_oversample; with --search-only, several values are searched in turn
   /// like --rescore-depth.
   std::vector<size_t> maxsim_oversamples = {storage::index_options{}.maxsim_oversample};
+  /// store_options::worker_threads (0 = CAF's default); with --search-only, several values are
+  /// searched in turn like --rescore-depth.
+  std::vector<size_t> workers = {store_options{}.worker_threads};
   /// backend_options::block_cache_mb of the store. A cold run at 100,000 memories emulates one
   /// at 1M better with a small cache: there the default 256 MB hold under 1% of the vector
   /// keyspaces, here they would hold the candidates an earlier search of the same query read.
@@ -365,6 +368,7 @@ store_options store_at(const options& o) {
   so.index_options.ivf_nprobe = o.nprobes.front();
   so.index_options.int8_oversample = o.int8_oversamples.front();
   so.index_options.maxsim_oversample = o.maxsim_oversamples.front();
+  so.worker_threads = o.workers.front();
   if (o.map_snapshots.front() == "off") so.index_options.snapshot_map_bytes = SIZE_MAX;
   so.read_part_keys = o.read_part_keys;
   so.backend_options.block_cache_mb = o.block_cache_mb;
@@ -1127,66 +1131,70 @@ json run_search_only(const options& o) {
         for (auto nprobe : o.nprobes)
           for (auto oversample : o.int8_oversamples)
             for (auto maxsim_oversample : o.maxsim_oversamples)
-              for (const auto& cache : o.page_cache)
-                for (const auto& mapping : o.map_snapshots) {
-                  auto so = store_at(o);
-                  so.create_if_missing = false;
-                  so.index_options.rescore_depth = depth;
-                  so.read_threads = threads;
-                  so.index_options.ivf_nprobe = nprobe;
-                  so.index_options.int8_oversample = oversample;
-                  so.index_options.maxsim_oversample = maxsim_oversample;
-                  so.index_options.snapshot_map_bytes =
-                      mapping == "off" ? SIZE_MAX : storage::index_options{}.snapshot_map_bytes;
-                  // A cold run opens from an evicted page cache too.
-                  if (cache == "cold") evict_from_page_cache(o.dir + "/store");
-                  ::malloc_trim(0);
-                  const auto anon_before = status_bytes("RssAnon");
-                  const auto opening = steady::now();
-                  auto db = need(store::open(so), "open");
-                  const double open_s = seconds_since(opening);
-                  const auto anon_after = status_bytes("RssAnon");
-                  const auto file_after = status_bytes("RssFile");
-                  wait_until_settled(*db);
-                  const double settled_s = seconds_since(opening);
-                  if (cache == "warm") load_into_page_cache(o.dir + "/store");
-                  auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
-                  run["page_cache"] = cache;
-                  need(db->close(), "close");
-                  run["rescore_depth"] = depth;
-                  run["read_threads"] = threads;
-                  run["nprobe"] = nprobe;
-                  run["int8_oversample"] = oversample;
-                  run["maxsim_oversample"] = maxsim_oversample;
-                  run["map_snapshots"] = mapping;
-                  run["open_s"] = open_s;
-                  run["settled_s"] = settled_s;
-                  run["open_anonymous_bytes_per_memory"] =
-                      (static_cast<double>(anon_after) - static_cast<double>(anon_before)) /
-                      static_cast<double>(o.n);
-                  run["file_pages_resident_after_open_bytes"] = file_after;
-                  run["read_part_keys"] = o.read_part_keys;
-                  run["block_cache_mb"] = o.block_cache_mb;
-                  run["max_open_files"] = o.max_open_files;
-                  run["open_table_files"] = o.open_table_files;
-                  run["load_average"] = load_average();
-                  run["round"] = round;
-                  double lowest = 1;
-                  for (const auto& [name, r] : run["recall_at_10"].items())
-                    lowest = std::min(lowest, r.get<double>());
-                  const auto& ms = run["search_ms"];
-                  std::cerr << "scale: round " << round << " rescore_depth " << depth
-                            << ", read_threads " << threads << ", nprobe " << nprobe
-                            << ", int8 oversample " << oversample << ", MaxSim oversample "
-                            << maxsim_oversample << ", " << cache << ", mapped " << mapping
-                            << ": open " << open_s << " s, settled " << settled_s << " s, E1 p50 "
-                            << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
-                            << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
-                            << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
-                            << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
-                            << "; load " << run["load_average"].get<double>() << '\n';
-                  out["runs"].push_back(std::move(run));
-                }
+              for (auto worker_threads : o.workers)
+                for (const auto& cache : o.page_cache)
+                  for (const auto& mapping : o.map_snapshots) {
+                    auto so = store_at(o);
+                    so.create_if_missing = false;
+                    so.index_options.rescore_depth = depth;
+                    so.read_threads = threads;
+                    so.index_options.ivf_nprobe = nprobe;
+                    so.index_options.int8_oversample = oversample;
+                    so.index_options.maxsim_oversample = maxsim_oversample;
+                    so.worker_threads = worker_threads;
+                    so.index_options.snapshot_map_bytes =
+                        mapping == "off" ? SIZE_MAX : storage::index_options{}.snapshot_map_bytes;
+                    // A cold run opens from an evicted page cache too.
+                    if (cache == "cold") evict_from_page_cache(o.dir + "/store");
+                    ::malloc_trim(0);
+                    const auto anon_before = status_bytes("RssAnon");
+                    const auto opening = steady::now();
+                    auto db = need(store::open(so), "open");
+                    const double open_s = seconds_since(opening);
+                    const auto anon_after = status_bytes("RssAnon");
+                    const auto file_after = status_bytes("RssFile");
+                    wait_until_settled(*db);
+                    const double settled_s = seconds_since(opening);
+                    if (cache == "warm") load_into_page_cache(o.dir + "/store");
+                    auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
+                    run["page_cache"] = cache;
+                    need(db->close(), "close");
+                    run["rescore_depth"] = depth;
+                    run["read_threads"] = threads;
+                    run["nprobe"] = nprobe;
+                    run["int8_oversample"] = oversample;
+                    run["maxsim_oversample"] = maxsim_oversample;
+                    run["worker_threads"] = worker_threads;
+                    run["map_snapshots"] = mapping;
+                    run["open_s"] = open_s;
+                    run["settled_s"] = settled_s;
+                    run["open_anonymous_bytes_per_memory"] =
+                        (static_cast<double>(anon_after) - static_cast<double>(anon_before)) /
+                        static_cast<double>(o.n);
+                    run["file_pages_resident_after_open_bytes"] = file_after;
+                    run["read_part_keys"] = o.read_part_keys;
+                    run["block_cache_mb"] = o.block_cache_mb;
+                    run["max_open_files"] = o.max_open_files;
+                    run["open_table_files"] = o.open_table_files;
+                    run["load_average"] = load_average();
+                    run["round"] = round;
+                    double lowest = 1;
+                    for (const auto& [name, r] : run["recall_at_10"].items())
+                      lowest = std::min(lowest, r.get<double>());
+                    const auto& ms = run["search_ms"];
+                    std::cerr << "scale: round " << round << " rescore_depth " << depth
+                              << ", read_threads " << threads << ", nprobe " << nprobe
+                              << ", int8 oversample " << oversample << ", MaxSim oversample "
+                              << maxsim_oversample << ", workers " << worker_threads << ", "
+                              << cache << ", mapped " << mapping << ": open " << open_s
+                              << " s, settled " << settled_s << " s, E1 p50 "
+                              << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
+                              << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
+                              << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
+                              << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
+                              << "; load " << run["load_average"].get<double>() << '\n';
+                    out["runs"].push_back(std::move(run));
+                  }
   return out;
 }
 
@@ -1331,6 +1339,7 @@ json run_parent(const options& o) {
   out["vector_blob_files"] = o.vector_blob_files;
   out["blob_gc_age_cutoff"] = o.blob_gc_age_cutoff;
   out["read_threads"] = o.read_threads.front();
+  out["worker_threads"] = o.workers.front();
   out["read_part_keys"] = o.read_part_keys;
   out["block_cache_mb"] = o.block_cache_mb;
   out["max_open_files"] = o.max_open_files;
@@ -1681,6 +1690,11 @@ registrar scale_command{command{
                      "index_options::maxsim_oversample (a MaxSim search re-scores k x this many "
                      "candidates); with --search-only several values, searched in turn")
           ->check(CLI::Range(size_t{1}, size_t{1000}))
+          ->capture_default_str();
+      sub.add_option("--workers", o->workers,
+                     "store_options::worker_threads (scheduler threads; 0 = CAF's default, the "
+                     "cores and at least 4); with --search-only several values, searched in turn")
+          ->check(CLI::Range(size_t{0}, size_t{1024}))
           ->capture_default_str();
       sub.add_option("--read-part-keys", o->read_part_keys,
                      "store_options::read_part_keys (least keys in one part of a split read)")
