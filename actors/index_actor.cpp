@@ -184,6 +184,8 @@ void index_state::apply(const index_update& update) {
 }
 
 std::vector<hit> index_state::search(const embedding& query, uint32_t k, const filter& f) const {
+  // One list of a fused or multi-shard search: the others keep the cores busy.
+  storage::unsplit_searches here;
   return search_handle(*config.handle, *config.catalog, query, k, f);
 }
 

@@ -46,7 +46,8 @@ struct index_policy {
   /// HNSW construction breadth; 0 = index_options::hnsw_ef_construction.
   uint32_t ef_construction = 0;
   /// A quantised search re-scores k * oversample candidates; 0 = the measured default of the
-  /// quantisation (docs/ENGINE.md).
+  /// quantisation and structure (int8: 2 for ivf and flat, 3 for hnsw, or
+  /// index_options::int8_oversample; binary: 10; docs/ENGINE.md).
   uint32_t oversample = 0;
 
   friend bool operator==(const index_policy& a, const index_policy& b) {

@@ -364,6 +364,11 @@ loaded_index load_index(const opened_shard& s, const shard_open_options& opts, s
   handle->options = opts.index_options;
   handle->options.originals = vector_keyspace_reader(s, j);
   handle->options.visit_originals = vector_keyspace_visitor(s, j);
+  if (s.read_pool)
+    handle->options.run_parts = [pool = s.read_pool](size_t parts,
+                                                     const std::function<void(size_t)>& part) {
+      pool->run_parts(parts, part);
+    };
   handle->index = storage::make_vector_index(spec, handle->options);
   if (!handle->index) {
     out.error =

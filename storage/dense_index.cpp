@@ -460,17 +460,19 @@ public:
     size_t wanted =
         quant_ == quantization::none ? k : rescored_candidates(k, opts_.rescore_depth, oversample_);
     kernels::top_k best{wanted};
-    if (fresh_live() > 0)
-      scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,
-           fresh_ids_.data() + fresh_head_, allow, best);
-    if (graph_ && graph_->live() > 0) {
-      if (allow == nullptr)
-        search_graph(q, wanted, best);
-      else
-        search_graph_filtered(q, wanted, *allow, best);
+    if (allow == nullptr && scan_split(q, best)) {
+      if (graph_ && graph_->live() > 0) search_graph(q, wanted, best);
+    } else {
+      if (fresh_live() > 0) scan_fresh(q, allow, best);
+      if (graph_ && graph_->live() > 0) {
+        if (allow == nullptr)
+          search_graph(q, wanted, best);
+        else
+          search_graph_filtered(q, wanted, *allow, best);
+      }
+      if (ivf_ && ivf_->filed > 0) search_ivf(*ivf_, q, k, allow, best);
+      if (ivf_next_ && ivf_next_->filed > 0) search_ivf(*ivf_next_, q, k, allow, best);
     }
-    if (ivf_ && ivf_->filed > 0) search_ivf(*ivf_, q, k, allow, best);
-    if (ivf_next_ && ivf_next_->filed > 0) search_ivf(*ivf_next_, q, k, allow, best);
     if (quant_ == quantization::none) return best.take();
     return rescore(query, best.take(), k);
   }
@@ -874,18 +876,24 @@ private:
     where_[id] = filed_at(position, c, ivf.generation);
   }
 
+  /// The lists of an inverted file by their centroids' scores against `q`, best first as far as
+  /// the nprobe probed ones (the rest in no order).
+  std::vector<uint32_t> probe_order(const ivf_state& ivf, const float* q) const {
+    std::vector<float> scores;
+    centroid_scores(ivf, q, scores);
+    std::vector<uint32_t> order(scores.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(nprobe(ivf)),
+                      order.end(), [&](uint32_t a, uint32_t b) { return scores[a] > scores[b]; });
+    return order;
+  }
+
   /// Scans the lists of the nprobe centroids nearest to the query into `best` (by code); with a
   /// filter that leaves fewer than k hits, every other list too.
   void search_ivf(const ivf_state& ivf, const float* q, size_t k, const id_predicate* allow,
                   kernels::top_k& best) const {
-    std::vector<float> scores;
-    centroid_scores(ivf, q, scores);
-    const size_t lists = scores.size();
+    const auto order = probe_order(ivf, q);
     const size_t probes = nprobe(ivf);
-    std::vector<uint32_t> order(lists);
-    std::iota(order.begin(), order.end(), 0u);
-    std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(probes), order.end(),
-                      [&](uint32_t a, uint32_t b) { return scores[a] > scores[b]; });
     auto scan_list = [&](uint32_t c) {
       const auto& list = ivf.lists[c];
       if (!list.ids.empty())
@@ -894,8 +902,75 @@ private:
     for (size_t p = 0; p < probes; ++p)
       scan_list(order[p]);
     if (allow != nullptr && best.size() < k)
-      for (size_t p = probes; p < lists; ++p)
+      for (size_t p = probes; p < order.size(); ++p)
         scan_list(order[p]);
+  }
+
+  /// Rows a search scans: `count` rows from `rows` (row_ floats each), with their ids.
+  struct segment {
+    const float* rows;
+    const uuid* ids;
+    size_t count;
+  };
+
+  /// An unfiltered search's scans of the fresh rows and the probed lists, split into parts run by
+  /// opts_.run_parts when they hold at least split_rows rows (the scan streams its codes from
+  /// memory at about one core's memory bandwidth, so another idle core halves its time). False
+  /// when it did not apply (no runner, one part, too few rows): the caller scans as usual.
+  bool scan_split(const float* q, kernels::top_k& best) const {
+    if (!opts_.run_parts || opts_.split_rows == 0 || search_parts(opts_) < 2) return false;
+    std::vector<segment> segments;
+    size_t rows = fresh_live();
+    if (ivf_ && ivf_->filed > 0) rows += probed_rows(*ivf_, q, segments);
+    if (ivf_next_ && ivf_next_->filed > 0) rows += probed_rows(*ivf_next_, q, segments);
+    if (rows < opts_.split_rows) {
+      for (const auto& s : segments)
+        scan(q, s.rows, s.count, row_, s.ids, nullptr, best);
+      if (fresh_live() > 0) scan_fresh(q, nullptr, best);
+      return true;
+    }
+    if (fresh_live() > 0)
+      segments.push_back({fresh_vectors_.data() + fresh_head_ * row_,
+                          fresh_ids_.data() + fresh_head_, fresh_live()});
+    scan_in_parts(q, segments, rows, best);
+    return true;
+  }
+
+  /// Appends the probed lists of `ivf` to `segments`; returns their rows.
+  size_t probed_rows(const ivf_state& ivf, const float* q, std::vector<segment>& segments) const {
+    const auto order = probe_order(ivf, q);
+    size_t rows = 0;
+    for (size_t p = 0; p < nprobe(ivf); ++p) {
+      const auto& list = ivf.lists[order[p]];
+      if (list.ids.empty()) continue;
+      segments.push_back({list.rows.data(), list.ids.data(), list.ids.size()});
+      rows += list.ids.size();
+    }
+    return rows;
+  }
+
+  /// Scans `segments` (`rows` rows in all) in search_parts(opts_) parts of equal rows (part i the
+  /// rows [rows * i / parts, rows * (i + 1) / parts) counted through the segments in order), each
+  /// into a collector of its own, run by opts_.run_parts; then merges them into `best`.
+  void scan_in_parts(const float* q, const std::vector<segment>& segments, size_t rows,
+                     kernels::top_k& best) const {
+    const size_t parts = std::min(search_parts(opts_), rows);
+    std::vector<kernels::top_k> found(parts, kernels::top_k{best.capacity()});
+    opts_.run_parts(parts, [&](size_t i) {
+      const size_t from = rows * i / parts, to = rows * (i + 1) / parts;
+      size_t at = 0; // the first row of the segment, counted through all of them
+      for (const auto& s : segments) {
+        const size_t begin = std::max(from, at), end = std::min(to, at + s.count);
+        if (begin < end)
+          scan(q, s.rows + (begin - at) * row_, end - begin, row_, s.ids + (begin - at), nullptr,
+               found[i]);
+        at += s.count;
+        if (at >= to) break;
+      }
+    });
+    for (auto& f : found)
+      for (const auto& h : f.take())
+        best.push(h.id, h.score);
   }
 
   /// True once a page of list rows mapped from a snapshot could not be read back (it reads as
@@ -1201,6 +1276,11 @@ private:
         best.push(id, scores[i]);
       }
     }
+  }
+
+  void scan_fresh(const float* q, const id_predicate* allow, kernels::top_k& best) const {
+    scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,
+         fresh_ids_.data() + fresh_head_, allow, best);
   }
 
   void scan_graph(const float* q, const id_predicate* allow, kernels::top_k& best) const {

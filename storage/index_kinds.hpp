@@ -32,6 +32,14 @@ std::string describe_embedder(const embedder& spec);
 /// rank beyond, rescore_depth * oversample + (k - rescore_depth); at least 1.
 size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample);
 
+/// Parts a search splits its scan of codes into: 1 without index_options::run_parts or under an
+/// unsplit_searches, else index_options::split_parts, by default one per core (at most 8).
+size_t search_parts(const index_options& opts);
+
+/// A MaxSim search ranks its candidates by int8 MaxSim in parts (index_options::run_parts) when it
+/// has at least this many per part.
+inline constexpr size_t maxsim_split_candidates = 256;
+
 /// What a quantised or MaxSim re-score gets from index_options::visit_originals (which must be
 /// set): `score(values, count)` of each original the reader hands over, in the place of its id
 /// (the calls may run on several threads at once, each id's result its own); nullopt where an id

@@ -2,6 +2,7 @@
 #include "telos/storage/index_kinds.hpp"
 
 #include <algorithm>
+#include <thread>
 
 namespace telos::storage {
 
@@ -15,6 +16,30 @@ std::unique_ptr<vector_index> make_vector_index(const embedder& spec, const inde
     return make_maxsim_index(spec, opts);
   }
   return nullptr;
+}
+
+namespace {
+
+thread_local bool searches_unsplit = false;
+
+} // namespace
+
+unsplit_searches::unsplit_searches() : was_(searches_unsplit) {
+  searches_unsplit = true;
+}
+
+unsplit_searches::~unsplit_searches() {
+  searches_unsplit = was_;
+}
+
+bool unsplit_searches::allowed() {
+  return !searches_unsplit;
+}
+
+size_t search_parts(const index_options& opts) {
+  if (!opts.run_parts || !unsplit_searches::allowed()) return 1;
+  static const size_t cores = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  return opts.split_parts != 0 ? opts.split_parts : cores;
 }
 
 size_t rescored_candidates(size_t k, size_t rescore_depth, size_t oversample) {

@@ -487,10 +487,22 @@ private:
         rescored_candidates(k, opts_.rescore_depth, std::max<size_t>(opts_.maxsim_oversample, 1));
     if (slots.size() <= budget) return;
     if (!qc) qc.emplace(q, dim_);
-    std::vector<std::pair<float, uint32_t>> ranked;
-    ranked.reserve(slots.size());
-    for (auto slot : slots)
-      ranked.emplace_back(int8_maxsim(*qc, documents_[slot]), slot);
+    std::vector<std::pair<float, uint32_t>> ranked(slots.size());
+    auto rank = [&](query_codes& codes, size_t from, size_t to) {
+      for (size_t i = from; i < to; ++i)
+        ranked[i] = {int8_maxsim(codes, documents_[slots[i]]), slots[i]};
+    };
+    const size_t parts = std::min(search_parts(opts_), slots.size() / maxsim_split_candidates);
+    if (opts_.run_parts && parts > 1) {
+      // In parts on other threads too, each with scratch of its own: the codes are read from
+      // memory, and an idle core halves the time (docs/ENGINE.md, "Searches").
+      std::vector<query_codes> codes(parts, *qc);
+      opts_.run_parts(parts, [&](size_t i) {
+        rank(codes[i], slots.size() * i / parts, slots.size() * (i + 1) / parts);
+      });
+    } else {
+      rank(*qc, 0, slots.size());
+    }
     std::nth_element(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(budget), ranked.end(),
                      [](const auto& a, const auto& b) { return a.first > b.first; });
     slots.resize(budget);

@@ -21,46 +21,26 @@ uint64_t thread_device_bytes() {
   return static_cast<uint64_t>(usage.ru_inblock) * 512;
 }
 
-/// One visit() in flight: its parts, their results and who has taken which. Shared with the
-/// queued tasks, which may run (and find their part taken) after visit() returned.
+/// One run_parts() in flight: who has taken which part and how many are done. Shared with the
+/// queued tasks, which may run (and find their part taken) after run_parts() returned.
 struct batch {
-  explicit batch(size_t parts) : keys(parts), first(parts, 0), errors(parts), taken(parts) {}
+  explicit batch(size_t parts) : taken(parts), count(parts) {}
 
-  std::vector<read_pool::keys> keys;
-  /// Where each part starts in the whole batch.
-  std::vector<size_t> first;
-  /// Each part's error (none when it was read). Errors, not expected<void>s: expected<void> only
-  /// hands out its error by const reference, so returning it copies, and the copy would share its
-  /// context with the one left here, freed by whichever thread drops the batch last (CAF's
-  /// reference count frees on a plain load of 1, which ThreadSanitizer flags). An error is moved
-  /// out whole.
-  std::vector<caf::error> errors;
-  /// Set by whoever reads the part: the caller or one pool thread, never both.
+  /// Set by whoever runs the part: the caller or one pool thread, never both.
   std::vector<std::atomic<bool>> taken;
+  const size_t count;
   std::mutex mutex;
   std::condition_variable finished;
   size_t done = 0;
 
   bool take(size_t part) { return !taken[part].exchange(true, std::memory_order_acq_rel); }
 
-  /// Reads part `i` (taken by this thread) and counts it done; returns the bytes this thread
-  /// fetched from the device meanwhile.
-  /// `visit` is valid here: the caller of visit() waits until every part is done.
-  double run(size_t i, const read_pool::part_visitor& visit) {
-    auto start = thread_device_bytes();
-    try {
-      auto result = visit(keys[i], first[i]);
-      if (!result) errors[i] = result.error();
-    } catch (const std::exception& e) {
-      errors[i] =
-          make_error(ec::internal, std::string{"a read of the read pool threw: "} + e.what());
-    } catch (...) {
-      errors[i] = make_error(ec::internal, "a read of the read pool threw");
-    }
-    auto took = static_cast<double>(thread_device_bytes() - start);
+  /// Runs part `i` (taken by this thread) and counts it done. `part` is valid here: the caller of
+  /// run_parts() waits until every part is done.
+  void run(size_t i, const std::function<void(size_t)>& part) {
+    part(i);
     std::lock_guard<std::mutex> guard{mutex};
-    if (++done == keys.size()) finished.notify_all();
-    return took;
+    if (++done == count) finished.notify_all();
   }
 };
 
@@ -165,34 +145,57 @@ expected<void> read_pool::visit(const keys& all, const part_visitor& visit) cons
     record(static_cast<double>(thread_device_bytes() - start), all.size());
     return result;
   }
-  auto b = std::make_shared<batch>(parts);
   // Contiguous parts whose sizes differ by at most one key.
+  std::vector<keys> part_keys(parts);
+  std::vector<size_t> first(parts, 0);
   size_t base = all.size() / parts, extra = all.size() % parts, from = 0;
   for (size_t i = 0; i < parts; ++i) {
     size_t size = base + (i < extra ? 1 : 0);
-    b->first[i] = from;
-    b->keys[i].assign(all.begin() + static_cast<std::ptrdiff_t>(from),
-                      all.begin() + static_cast<std::ptrdiff_t>(from + size));
+    first[i] = from;
+    part_keys[i].assign(all.begin() + static_cast<std::ptrdiff_t>(from),
+                        all.begin() + static_cast<std::ptrdiff_t>(from + size));
     from += size;
   }
+  // Each part's error (none when it was read). Errors, not expected<void>s: expected<void> only
+  // hands out its error by const reference, so returning it copies, and the copy would share its
+  // context with the one left here, freed by whichever thread drops it last (CAF's reference
+  // count frees on a plain load of 1, which ThreadSanitizer flags). An error is moved out whole.
+  std::vector<caf::error> errors(parts);
+  run_parts(parts, [&](size_t i) {
+    auto start = thread_device_bytes();
+    try {
+      auto result = visit(part_keys[i], first[i]);
+      if (!result) errors[i] = result.error();
+    } catch (const std::exception& e) {
+      errors[i] =
+          make_error(ec::internal, std::string{"a read of the read pool threw: "} + e.what());
+    } catch (...) {
+      errors[i] = make_error(ec::internal, "a read of the read pool threw");
+    }
+    record(static_cast<double>(thread_device_bytes() - start), part_keys[i].size());
+  });
+  for (auto& error : errors)
+    if (error) return std::move(error);
+  return {};
+}
+
+void read_pool::run_parts(size_t parts, const std::function<void(size_t)>& part) const {
+  if (parts == 0) return;
+  if (parts == 1) return part(0);
+  auto b = std::make_shared<batch>(parts);
   {
     std::lock_guard<std::mutex> guard{mutex_};
     for (size_t i = 1; i < parts; ++i)
-      queue_.emplace_back([this, b, i, &visit] {
-        if (b->take(i)) record(b->run(i, visit), b->keys[i].size());
+      queue_.emplace_back([b, i, &part] {
+        if (b->take(i)) b->run(i, part);
       });
   }
   for (size_t i = 1; i < parts; ++i)
     wake_.notify_one();
   for (size_t i = 0; i < parts; ++i)
-    if (b->take(i)) record(b->run(i, visit), b->keys[i].size());
-  {
-    std::unique_lock<std::mutex> lock{b->mutex};
-    b->finished.wait(lock, [&] { return b->done == parts; });
-  }
-  for (auto& error : b->errors)
-    if (error) return std::move(error);
-  return {};
+    if (b->take(i)) b->run(i, part);
+  std::unique_lock<std::mutex> lock{b->mutex};
+  b->finished.wait(lock, [&] { return b->done == parts; });
 }
 
 } // namespace telos::storage

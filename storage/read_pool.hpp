@@ -1,4 +1,5 @@
-// A few threads that read the parts of one batch of point reads at once. A quantised index
+// A few threads that read the parts of one batch of point reads at once (and run the parts of
+// other work: run_parts). A quantised index
 // re-scores its candidates from their f32 originals in the vector keyspace; when those are not in
 // the page cache each one is a device read, and one multi_get makes them one after another
 // (RocksDB 7.8 overlaps a MultiGet's reads only with io_uring, which Debian's build lacks). Split
@@ -74,6 +75,14 @@ public:
   /// (backend::multi_get_visit). Parts run at once on different threads, so `visit` must be safe
   /// to call concurrently for different parts. The error of the first failing part in key order.
   expected<void> visit(const keys& all, const part_visitor& visit) const;
+
+  /// Runs part(0), ..., part(parts - 1) at once and returns when all have run: the caller's
+  /// thread runs part 0 itself and then every part no pool thread has started yet, so a busy pool
+  /// never makes the whole slower than running the parts one after another here. Parts run on
+  /// different threads at once, so `part` must be safe to call concurrently for different parts;
+  /// it must not throw. For CPU work too (a dense index scans its lists in parts while another
+  /// core is idle): callers split only work far larger than a hand-off (tens of microseconds).
+  void run_parts(size_t parts, const std::function<void(size_t)>& part) const;
 
 private:
   void work();

@@ -56,6 +56,31 @@ using original_visit = std::function<void(size_t i, float* values, size_t count)
 using originals_visitor = std::function<expected<void>(
     const embedder& spec, const std::vector<uuid>& ids, const original_visit& visit)>;
 
+/// Runs part(0), ..., part(parts - 1), possibly on other threads at once, and returns when all
+/// have run (the shard's read pool: read_pool::run_parts). Called from search(), possibly from
+/// several threads at once.
+using parts_runner =
+    std::function<void(size_t parts, const std::function<void(size_t part)>& part)>;
+
+/// While one lives on a thread, the searches of that thread scan on it alone: they do not split
+/// their scans into parts (index_options::run_parts). An index actor searches under one: its
+/// searches are one list of a fused or multi-shard search, whose other lists keep the cores busy
+/// already, and splitting them too made fused searches slower (docs/BENCHMARKS.md, "Scans in
+/// parts"). Scopes nest.
+class unsplit_searches {
+public:
+  unsplit_searches();
+  ~unsplit_searches();
+  unsplit_searches(const unsplit_searches&) = delete;
+  unsplit_searches& operator=(const unsplit_searches&) = delete;
+
+  /// False while an unsplit_searches lives on the calling thread.
+  static bool allowed();
+
+private:
+  bool was_;
+};
+
 /// index_options::rescore_depth by default (measured: docs/BENCHMARKS.md, "Fused search at depth").
 inline constexpr size_t default_rescore_depth = 10;
 
@@ -122,6 +147,19 @@ struct index_options {
   /// uses it instead of `originals` (which single reads, such as score(), keep using). Every shard
   /// sets both; the scores are the same bits either way.
   originals_visitor visit_originals;
+  /// When set, a dense search without a filter whose scan of codes (the fresh rows and an ivf
+  /// index's probed lists) covers at least split_rows rows scans them in split_parts parts at once,
+  /// the searching thread taking one and the read pool's threads the others, and a MaxSim search
+  /// ranks its candidates by int8 MaxSim so when it has maxsim_split_candidates (256) per part. A
+  /// scan streams its codes from memory at about one core's memory bandwidth, so an idle core
+  /// halves its time; a busy pool costs nothing, as the searching thread runs every part no pool
+  /// thread has started (docs/ENGINE.md, "Searches"). Filtered searches scan on their own thread:
+  /// a filter need not be thread-safe.
+  parts_runner run_parts;
+  /// See run_parts; 0 = never split.
+  size_t split_rows = 4096;
+  /// The parts a split search runs in; 0 = one per core (at most 8).
+  size_t split_parts = 0;
 };
 
 /// The search ef of an HNSW graph of `live` vectors when index_options::hnsw_ef_search is 0:

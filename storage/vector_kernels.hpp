@@ -96,6 +96,8 @@ public:
 
   size_t size() const { return heap_.size(); }
   bool full() const { return heap_.size() >= k_; }
+  /// The k it collects.
+  size_t capacity() const { return k_; }
 
   /// The collected hits, best first; leaves the collector empty.
   std::vector<hit> take() {

@@ -309,6 +309,22 @@ struct ingest_result {
   std::array<double, 3> index_kind_us{};
 };
 
+/// Fresh instances of the store's own index kinds, one per embedder, with the store's options.
+std::vector<std::unique_ptr<storage::vector_index>>
+make_indexes(const storage::shard_layout& layout, const store_options& store_opts) {
+  std::vector<std::unique_ptr<storage::vector_index>> indexes;
+  for (const auto& spec : layout.profile().embedders)
+    indexes.push_back(storage::make_vector_index(spec, store_opts.index_options));
+  return indexes;
+}
+
+/// Feeds an index the upserts of one group's update for it, as its index actor does (an ingest
+/// of new memories removes nothing).
+void apply_upserts(storage::vector_index& index, const index_update& u) {
+  for (size_t i = 0; i < u.upsert_ids.size(); ++i)
+    index.upsert(u.upsert_ids[i], u.upserts[i]);
+}
+
 /// The untimed preparation of the baseline, with each write-path step timed on this thread's CPU
 /// clock: the same rows, grouped into the same batches, built by the engine's own batch builder,
 /// converted into native RocksDB batches; the indexes are the store's own kinds with the store's
@@ -323,9 +339,7 @@ std::vector<rocksdb::WriteBatch> prepare_baseline(const engine_bench_options& o,
   std::vector<rocksdb::WriteBatch> natives;
   uint64_t sequence = 0;
   std::vector<std::shared_ptr<storage::row_contributor>> none;
-  std::vector<std::unique_ptr<storage::vector_index>> indexes;
-  for (const auto& spec : layout.profile().embedders)
-    indexes.push_back(storage::make_vector_index(spec, store_opts.index_options));
+  auto indexes = make_indexes(layout, store_opts);
   double validate_s = 0, build_s = 0, convert_s = 0, index_s = 0;
   std::array<double, 3> index_kind_s{}; // by embedder_kind: dense, sparse, multi
   rocksdb::WriteBatch converted;
@@ -353,9 +367,7 @@ std::vector<rocksdb::WriteBatch> prepare_baseline(const engine_bench_options& o,
     auto t3 = thread_cpu_seconds();
     for (size_t j = 0; j < indexes.size(); ++j) {
       auto tj = thread_cpu_seconds();
-      const auto& u = g.index_updates[j];
-      for (size_t i = 0; i < u.upsert_ids.size(); ++i)
-        indexes[j]->upsert(u.upsert_ids[i], u.upserts[i]);
+      apply_upserts(*indexes[j], g.index_updates[j]);
       index_kind_s[static_cast<size_t>(layout.profile().embedders[j].kind)] +=
           thread_cpu_seconds() - tj;
     }
@@ -391,9 +403,7 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
   glued->sync = o.sync;
   std::vector<std::vector<index_update>> updates;
   auto natives = prepare_baseline(o, data, layout, *raw, store_opts, r, updates);
-  std::vector<std::unique_ptr<storage::vector_index>> glued_indexes;
-  for (const auto& spec : layout.profile().embedders)
-    glued_indexes.push_back(storage::make_vector_index(spec, store_opts.index_options));
+  auto glued_indexes = make_indexes(layout, store_opts);
   db = check(store::open(store_opts), "open");
   // The batches are cut before the clock starts (as the baseline's are built before its clock);
   // clients take them from a shared counter, so writes overlap as they would from a server.
@@ -455,11 +465,8 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
     cpu_start = cpu_seconds();
     std::thread indexer{[&] {
       for (auto i = first; i < last; ++i)
-        for (size_t j = 0; j < glued_indexes.size(); ++j) {
-          const auto& u = updates[i][j];
-          for (size_t e = 0; e < u.upsert_ids.size(); ++e)
-            glued_indexes[j]->upsert(u.upsert_ids[e], u.upserts[e]);
-        }
+        for (size_t j = 0; j < glued_indexes.size(); ++j)
+          apply_upserts(*glued_indexes[j], updates[i][j]);
     }};
     for (auto i = first; i < last; ++i)
       glued->write(natives[i]);

@@ -12,6 +12,7 @@
 #include "idx_images.hpp"
 
 #include "telos/storage/index_hnswlib.hpp"
+#include "telos/storage/read_pool.hpp"
 #include "telos/storage/vector_index.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -72,6 +74,9 @@ struct index_bench_options {
   size_t ivf_lists = 0;
   /// ivf trains when it holds this many vectors (the rest is upserted and filed after); 0: all.
   size_t ivf_train_at = 0;
+  /// ivf: measure every nprobe twice per pass, with each search's scan on its own thread and split
+  /// into one part per core on a read pool (index_options::run_parts), by wall time.
+  bool split = false;
 };
 
 struct index_bench_failure : std::runtime_error {
@@ -253,6 +258,16 @@ int run_ivf(const index_bench_options& o, quantization quant, const vectors& bas
   opts.seed = o.seed;
   opts.ivf_lists = o.ivf_lists;
   opts.originals = originals_of(base, originals_read);
+  // --split: the scans split on a pool as a shard's are, or (split_now false) their parts run one
+  // after another on the searching thread, which is a scan on its own thread.
+  storage::read_pool pool{o.split ? 2u : 1u};
+  bool split_now = false;
+  if (o.split)
+    opts.run_parts = [&](size_t parts, const std::function<void(size_t)>& part) {
+      if (split_now) return pool.run_parts(parts, part);
+      for (size_t i = 0; i < parts; ++i)
+        part(i);
+    };
   embedder spec{synthetic ? "synthetic" : "fashion-mnist", embedder_kind::dense,
                 static_cast<uint32_t>(base.dim), synthetic ? metric::cosine : metric::l2};
   spec.index.structure = index_structure::ivf;
@@ -326,6 +341,25 @@ int run_ivf(const index_bench_options& o, quantization quant, const vectors& bas
     }
     double r = mean_recall(found, truth);
     double qps = static_cast<double>(queries.size()) / best;
+    if (o.split) {
+      // Wall time, the two ways in turn per pass; the best pass of each counts.
+      double whole = 1e300, in_parts = 1e300;
+      for (size_t round = 0; round < passes; ++round)
+        for (bool parts : {false, true}) {
+          split_now = parts;
+          stopwatch pass;
+          for (const auto& query : queries)
+            static_cast<void>(index->search(query, o.k));
+          (parts ? in_parts : whole) = std::min(parts ? in_parts : whole, pass.wall_seconds());
+        }
+      split_now = false;
+      const double nq = static_cast<double>(queries.size());
+      std::cout << "        split: " << std::setprecision(0) << nq / whole << " q/s on one thread, "
+                << nq / in_parts << " q/s in parts (wall; " << std::setprecision(2)
+                << whole / in_parts << " x)\n";
+      section["split"].push_back(
+          {{"nprobe", nprobe}, {"qps_one_thread", nq / whole}, {"qps_in_parts", nq / in_parts}});
+    }
     if (first_reaching == nullptr && r >= recall_target) first_reaching = &nprobe;
     std::cout << std::setw(6) << nprobe << " | " << std::setprecision(4) << std::setw(11) << r
               << " | " << std::setprecision(0) << std::setw(12) << qps << "\n";
@@ -618,6 +652,9 @@ const registrar index_registration{command{
       sub.add_option("--quantization", options->quantization,
                      "In-memory form of our index: none, int8 or binary")
           ->capture_default_str();
+      sub.add_flag("--split", options->split,
+                   "ivf: also time each nprobe by wall clock with every scan on the searching "
+                   "thread and split into parts on a two-thread pool, in turn");
       sub.add_flag("!--no-hnswlib", options->hnswlib,
                    "Measure our index alone (parameter sweeps): no hnswlib build or searches");
       sub.add_option("--index", options->structures,

@@ -148,6 +148,9 @@ struct options {
   /// store_options::worker_threads (0 = CAF's default); with --search-only, several values are
   /// searched in turn like --rescore-depth.
   std::vector<size_t> workers = {store_options{}.worker_threads};
+  /// index_options::split_parts (0 = one per core; 1 = every scan on the searching thread); with
+  /// --search-only, several values are searched in turn like --rescore-depth.
+  std::vector<size_t> split_parts = {storage::index_options{}.split_parts};
   /// backend_options::block_cache_mb of the store. A cold run at 100,000 memories emulates one
   /// at 1M better with a small cache: there the default 256 MB hold under 1% of the vector
   /// keyspaces, here they would hold the candidates an earlier search of the same query read.
@@ -354,7 +357,46 @@ private:
   size_t i_ = 0;
 };
 
-store_options store_at(const options& o) {
+/// One combination of the settings --search-only searches in turn (an ingest uses the first).
+struct search_setting {
+  size_t rescore_depth = 0;
+  size_t read_threads = 0;
+  size_t nprobe = 0;
+  size_t int8_oversample = 0;
+  size_t maxsim_oversample = 0;
+  size_t worker_threads = 0;
+  size_t split_parts = 0;
+  std::string page_cache;
+  std::string map_snapshots;
+};
+
+/// Every combination of the listed settings, in the order --search-only opens them: the last
+/// option's values vary fastest.
+std::vector<search_setting> search_settings(const options& o) {
+  std::vector<search_setting> all{search_setting{}};
+  auto times = [&all](const auto& values, auto set) {
+    std::vector<search_setting> next;
+    next.reserve(all.size() * values.size());
+    for (const auto& s : all)
+      for (const auto& v : values) {
+        next.push_back(s);
+        set(next.back(), v);
+      }
+    all = std::move(next);
+  };
+  times(o.rescore_depths, [](search_setting& s, size_t v) { s.rescore_depth = v; });
+  times(o.read_threads, [](search_setting& s, size_t v) { s.read_threads = v; });
+  times(o.nprobes, [](search_setting& s, size_t v) { s.nprobe = v; });
+  times(o.int8_oversamples, [](search_setting& s, size_t v) { s.int8_oversample = v; });
+  times(o.maxsim_oversamples, [](search_setting& s, size_t v) { s.maxsim_oversample = v; });
+  times(o.workers, [](search_setting& s, size_t v) { s.worker_threads = v; });
+  times(o.split_parts, [](search_setting& s, size_t v) { s.split_parts = v; });
+  times(o.page_cache, [](search_setting& s, const std::string& v) { s.page_cache = v; });
+  times(o.map_snapshots, [](search_setting& s, const std::string& v) { s.map_snapshots = v; });
+  return all;
+}
+
+store_options store_at(const options& o, const search_setting& setting) {
   store_options so;
   so.path = o.dir + "/store";
   so.backend = storage::backend_kind::rocksdb;
@@ -363,13 +405,14 @@ store_options store_at(const options& o) {
   so.index_options.hnsw_m = o.m;
   so.index_options.hnsw_ef_construction = o.ef_construction;
   so.index_options.hnsw_ef_search = o.ef;
-  so.index_options.rescore_depth = o.rescore_depths.front();
-  so.read_threads = o.read_threads.front();
-  so.index_options.ivf_nprobe = o.nprobes.front();
-  so.index_options.int8_oversample = o.int8_oversamples.front();
-  so.index_options.maxsim_oversample = o.maxsim_oversamples.front();
-  so.worker_threads = o.workers.front();
-  if (o.map_snapshots.front() == "off") so.index_options.snapshot_map_bytes = SIZE_MAX;
+  so.index_options.rescore_depth = setting.rescore_depth;
+  so.read_threads = setting.read_threads;
+  so.index_options.ivf_nprobe = setting.nprobe;
+  so.index_options.int8_oversample = setting.int8_oversample;
+  so.index_options.maxsim_oversample = setting.maxsim_oversample;
+  so.worker_threads = setting.worker_threads;
+  so.index_options.split_parts = setting.split_parts;
+  if (setting.map_snapshots == "off") so.index_options.snapshot_map_bytes = SIZE_MAX;
   so.read_part_keys = o.read_part_keys;
   so.backend_options.block_cache_mb = o.block_cache_mb;
   so.backend_options.max_open_files = o.max_open_files;
@@ -379,6 +422,11 @@ store_options store_at(const options& o) {
   so.checkpoint_every = o.checkpoint_every;
   so.checkpoint_fraction = o.checkpoint_fraction;
   return so;
+}
+
+/// The store an ingest writes and reopens: the first value of every setting.
+store_options store_at(const options& o) {
+  return store_at(o, search_settings(o).front());
 }
 
 // -- the child: ingest and log every acknowledgement -------------------------------------------
@@ -1125,76 +1173,64 @@ json run_search_only(const options& o) {
   out["n"] = o.n;
   out["queries"] = o.queries;
   out["runs"] = json::array();
+  const auto settings = search_settings(o);
   for (size_t round = 0; round < o.rounds; ++round)
-    for (auto depth : o.rescore_depths)
-      for (auto threads : o.read_threads)
-        for (auto nprobe : o.nprobes)
-          for (auto oversample : o.int8_oversamples)
-            for (auto maxsim_oversample : o.maxsim_oversamples)
-              for (auto worker_threads : o.workers)
-                for (const auto& cache : o.page_cache)
-                  for (const auto& mapping : o.map_snapshots) {
-                    auto so = store_at(o);
-                    so.create_if_missing = false;
-                    so.index_options.rescore_depth = depth;
-                    so.read_threads = threads;
-                    so.index_options.ivf_nprobe = nprobe;
-                    so.index_options.int8_oversample = oversample;
-                    so.index_options.maxsim_oversample = maxsim_oversample;
-                    so.worker_threads = worker_threads;
-                    so.index_options.snapshot_map_bytes =
-                        mapping == "off" ? SIZE_MAX : storage::index_options{}.snapshot_map_bytes;
-                    // A cold run opens from an evicted page cache too.
-                    if (cache == "cold") evict_from_page_cache(o.dir + "/store");
-                    ::malloc_trim(0);
-                    const auto anon_before = status_bytes("RssAnon");
-                    const auto opening = steady::now();
-                    auto db = need(store::open(so), "open");
-                    const double open_s = seconds_since(opening);
-                    const auto anon_after = status_bytes("RssAnon");
-                    const auto file_after = status_bytes("RssFile");
-                    wait_until_settled(*db);
-                    const double settled_s = seconds_since(opening);
-                    if (cache == "warm") load_into_page_cache(o.dir + "/store");
-                    auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
-                    run["page_cache"] = cache;
-                    need(db->close(), "close");
-                    run["rescore_depth"] = depth;
-                    run["read_threads"] = threads;
-                    run["nprobe"] = nprobe;
-                    run["int8_oversample"] = oversample;
-                    run["maxsim_oversample"] = maxsim_oversample;
-                    run["worker_threads"] = worker_threads;
-                    run["map_snapshots"] = mapping;
-                    run["open_s"] = open_s;
-                    run["settled_s"] = settled_s;
-                    run["open_anonymous_bytes_per_memory"] =
-                        (static_cast<double>(anon_after) - static_cast<double>(anon_before)) /
-                        static_cast<double>(o.n);
-                    run["file_pages_resident_after_open_bytes"] = file_after;
-                    run["read_part_keys"] = o.read_part_keys;
-                    run["block_cache_mb"] = o.block_cache_mb;
-                    run["max_open_files"] = o.max_open_files;
-                    run["open_table_files"] = o.open_table_files;
-                    run["load_average"] = load_average();
-                    run["round"] = round;
-                    double lowest = 1;
-                    for (const auto& [name, r] : run["recall_at_10"].items())
-                      lowest = std::min(lowest, r.get<double>());
-                    const auto& ms = run["search_ms"];
-                    std::cerr << "scale: round " << round << " rescore_depth " << depth
-                              << ", read_threads " << threads << ", nprobe " << nprobe
-                              << ", int8 oversample " << oversample << ", MaxSim oversample "
-                              << maxsim_oversample << ", workers " << worker_threads << ", "
-                              << cache << ", mapped " << mapping << ": open " << open_s
-                              << " s, settled " << settled_s << " s, E1 p50 "
-                              << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
-                              << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
-                              << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
-                              << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest
-                              << "; load " << run["load_average"].get<double>() << '\n';
-                    out["runs"].push_back(std::move(run));
-                  }
+    for (const auto& s : settings) {
+      auto so = store_at(o, s);
+      so.create_if_missing = false;
+      const auto& cache = s.page_cache;
+      // A cold run opens from an evicted page cache too.
+      if (cache == "cold") evict_from_page_cache(o.dir + "/store");
+      ::malloc_trim(0);
+      const auto anon_before = status_bytes("RssAnon");
+      const auto opening = steady::now();
+      auto db = need(store::open(so), "open");
+      const double open_s = seconds_since(opening);
+      const auto anon_after = status_bytes("RssAnon");
+      const auto file_after = status_bytes("RssFile");
+      wait_until_settled(*db);
+      const double settled_s = seconds_since(opening);
+      if (cache == "warm") load_into_page_cache(o.dir + "/store");
+      auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
+      run["page_cache"] = cache;
+      need(db->close(), "close");
+      run["rescore_depth"] = s.rescore_depth;
+      run["read_threads"] = s.read_threads;
+      run["nprobe"] = s.nprobe;
+      run["int8_oversample"] = s.int8_oversample;
+      run["maxsim_oversample"] = s.maxsim_oversample;
+      run["worker_threads"] = s.worker_threads;
+      run["split_parts"] = s.split_parts;
+      run["map_snapshots"] = s.map_snapshots;
+      run["open_s"] = open_s;
+      run["settled_s"] = settled_s;
+      run["open_anonymous_bytes_per_memory"] =
+          (static_cast<double>(anon_after) - static_cast<double>(anon_before)) /
+          static_cast<double>(o.n);
+      run["file_pages_resident_after_open_bytes"] = file_after;
+      run["read_part_keys"] = o.read_part_keys;
+      run["block_cache_mb"] = o.block_cache_mb;
+      run["max_open_files"] = o.max_open_files;
+      run["open_table_files"] = o.open_table_files;
+      run["load_average"] = load_average();
+      run["round"] = round;
+      double lowest = 1;
+      for (const auto& [name, r] : run["recall_at_10"].items())
+        lowest = std::min(lowest, r.get<double>());
+      const auto& ms = run["search_ms"];
+      std::cerr << "scale: round " << round << " rescore_depth " << s.rescore_depth
+                << ", read_threads " << s.read_threads << ", nprobe " << s.nprobe
+                << ", int8 oversample " << s.int8_oversample << ", MaxSim oversample "
+                << s.maxsim_oversample << ", workers " << s.worker_threads << ", split parts "
+                << s.split_parts << ", " << cache << ", mapped " << s.map_snapshots << ": open "
+                << open_s << " s, settled " << settled_s << " s, E1 p50 "
+                << ms["E1"]["p50"].get<double>() << " ms, fused p50 "
+                << ms["fused_13"]["p50"].get<double>() << " ms, p99 "
+                << ms["fused_13"]["p99"].get<double>() << " ms; recall@10 fused "
+                << run["recall_at_10"]["fused"].get<double>() << ", lowest " << lowest << "; load "
+                << run["load_average"].get<double>() << '\n';
+      out["runs"].push_back(std::move(run));
+    }
   return out;
 }
 
@@ -1340,6 +1376,7 @@ json run_parent(const options& o) {
   out["blob_gc_age_cutoff"] = o.blob_gc_age_cutoff;
   out["read_threads"] = o.read_threads.front();
   out["worker_threads"] = o.workers.front();
+  out["split_parts"] = o.split_parts.front();
   out["read_part_keys"] = o.read_part_keys;
   out["block_cache_mb"] = o.block_cache_mb;
   out["max_open_files"] = o.max_open_files;
@@ -1695,6 +1732,12 @@ registrar scale_command{command{
                      "store_options::worker_threads (scheduler threads; 0 = CAF's default, the "
                      "cores and at least 4); with --search-only several values, searched in turn")
           ->check(CLI::Range(size_t{0}, size_t{1024}))
+          ->capture_default_str();
+      sub.add_option("--split-parts", o->split_parts,
+                     "index_options::split_parts (parts a large ivf scan or MaxSim ranking runs "
+                     "in on the read pool; 0 = one per core, 1 = none); with --search-only several "
+                     "values, searched in turn")
+          ->check(CLI::Range(size_t{0}, size_t{64}))
           ->capture_default_str();
       sub.add_option("--read-part-keys", o->read_part_keys,
                      "store_options::read_part_keys (least keys in one part of a split read)")

@@ -275,4 +275,33 @@ BOOST_AUTO_TEST_CASE(a_caller_reads_the_parts_a_busy_pool_has_not_started) {
   BOOST_CHECK(b_reader != first_id);
 }
 
+BOOST_AUTO_TEST_CASE(run_parts_runs_every_part_once_at_once_and_returns_after_all) {
+  read_pool pool{2, 1, 0};
+  std::mutex mutex;
+  std::condition_variable all_in;
+  std::vector<size_t> ran;
+  std::vector<std::thread::id> threads;
+  // Every part waits until all three run at once: one on the caller's thread, two on the pool's.
+  // Were they run one after another, the first would wait for ever (the test would time out).
+  pool.run_parts(3, [&](size_t part) {
+    std::unique_lock<std::mutex> lock{mutex};
+    ran.push_back(part);
+    threads.push_back(std::this_thread::get_id());
+    all_in.notify_all();
+    all_in.wait(lock, [&] { return ran.size() == 3; });
+  });
+  // Returned only after every part ran (nothing may touch `ran` after this).
+  std::sort(ran.begin(), ran.end());
+  BOOST_CHECK(ran == std::vector<size_t>({0, 1, 2}));
+  std::sort(threads.begin(), threads.end());
+  BOOST_CHECK(std::unique(threads.begin(), threads.end()) == threads.end());
+  BOOST_CHECK(std::count(threads.begin(), threads.end(), std::this_thread::get_id()) == 1);
+  // One part, or none: on the caller's thread, or nothing.
+  std::vector<std::thread::id> single;
+  pool.run_parts(1, [&](size_t) { single.push_back(std::this_thread::get_id()); });
+  pool.run_parts(0, [&](size_t) { single.push_back(std::thread::id{}); });
+  BOOST_REQUIRE_EQUAL(single.size(), 1u);
+  BOOST_CHECK(single[0] == std::this_thread::get_id());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

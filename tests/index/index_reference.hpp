@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -428,6 +430,29 @@ struct originals_fixture {
   std::unique_ptr<telos::storage::vector_index> index;
   std::map<uuid, embedding> stored;
   size_t fetched = 0;
+};
+
+/// An index_options::run_parts that runs every part on a thread of its own (as a shard's read
+/// pool runs them at once) and counts the splits and the parts. Shared, so that copies of the
+/// options count into the same place.
+struct threaded_parts {
+  std::shared_ptr<std::atomic<size_t>> runs = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<std::atomic<size_t>> parts_run = std::make_shared<std::atomic<size_t>>(0);
+
+  telos::storage::parts_runner runner() const {
+    return [runs = runs, parts_run = parts_run](size_t parts,
+                                                const std::function<void(size_t)>& part) {
+      ++*runs;
+      std::vector<std::thread> threads;
+      for (size_t i = 0; i < parts; ++i)
+        threads.emplace_back([&, i] {
+          part(i);
+          ++*parts_run;
+        });
+      for (auto& t : threads)
+        t.join();
+    };
+  }
 };
 
 } // namespace index_test

@@ -184,6 +184,59 @@ BOOST_AUTO_TEST_CASE(ivf_recall_at_10_above_the_threshold_is_at_least_0_95) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_ivf_scan_split_into_parts_on_threads_answers_as_one_scan) {
+  for (auto [m, q] :
+       {std::pair{metric::cosine, quantization::int8}, std::pair{metric::l2, quantization::none}}) {
+    BOOST_TEST_CONTEXT(telos::to_string(m) << " " << telos::to_string(q)) {
+      index_options opts;
+      opts.hnsw_threshold = 500;
+      opts.ivf_nprobe = 12;
+      ivf_fixture whole{ivf_spec(48, m, q), opts};
+      // The same index scanning in parts on threads of their own (as the shard's read pool runs
+      // them) once the probed lists hold 200 rows.
+      threaded_parts counted;
+      opts.split_rows = 200;
+      opts.split_parts = 3;
+      opts.run_parts = counted.runner();
+      ivf_fixture split{ivf_spec(48, m, q), opts};
+      clustered_data data{48, 16, 5};
+      for (uint64_t i = 0; i < 4000; ++i) {
+        auto v = data.next();
+        whole.put(id_of(i), v);
+        split.put(id_of(i), v);
+      }
+      whole.drain();
+      split.drain();
+      BOOST_REQUIRE_EQUAL(split.index->stats().structure, "ivf");
+      std::vector<embedding> queries;
+      for (int i = 0; i < 30; ++i)
+        queries.push_back(embedding::dense(data.next()));
+      for (size_t k : {1, 10, 100})
+        check_same_results(k, *whole.index, *split.index, queries);
+      // Every search split (12 of 63 lists hold about 760 of the 4,000 rows), into 3 parts.
+      BOOST_CHECK_GT(counted.runs->load(), 0u);
+      BOOST_CHECK_EQUAL(counted.parts_run->load(), 3 * counted.runs->load());
+      // A filtered search scans on its own thread: the filter need not be thread-safe.
+      const auto before = counted.runs->load();
+      telos::storage::id_predicate even = [](const uuid& id) { return id.bytes[15] % 2 == 0; };
+      auto filtered = split.index->search(queries[0], 10, &even);
+      BOOST_CHECK_EQUAL(counted.runs->load(), before);
+      BOOST_CHECK_EQUAL(filtered.size(), 10u);
+      for (const auto& h : filtered)
+        BOOST_CHECK(even(h.id));
+      // Nor does a search under an unsplit_searches (an index actor's: one list of a fused
+      // search); the scope ends with its block.
+      {
+        telos::storage::unsplit_searches here;
+        BOOST_CHECK(!telos::storage::unsplit_searches::allowed());
+        check_same_results(10, *whole.index, *split.index, queries);
+        BOOST_CHECK_EQUAL(counted.runs->load(), before);
+      }
+      BOOST_CHECK(telos::storage::unsplit_searches::allowed());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(removed_and_replaced_ivf_vectors_are_never_returned) {
   index_options opts;
   opts.hnsw_threshold = 300;

@@ -513,6 +513,25 @@ BOOST_AUTO_TEST_CASE(with_a_reader_answers_equal_the_in_ram_index_and_filed_rows
   check_same_answers(ram, read, 10);
 }
 
+BOOST_AUTO_TEST_CASE(ranking_candidates_in_parts_on_threads_answers_as_on_one_thread) {
+  // A shard's read pool ranks a search's candidates by int8 MaxSim in parts when there are at
+  // least 256 per part: the same answers, the same bits, as on the searching thread alone.
+  auto opts = candidate_options();
+  candidates_fixture one{3000, opts};
+  threaded_parts counted;
+  opts.split_parts = 3;
+  opts.run_parts = counted.runner();
+  candidates_fixture split{3000, opts};
+  one.settle();
+  split.settle();
+  BOOST_REQUIRE_EQUAL(split.index->stats().structure, "maxsim-centroids");
+  check_same_answers(one, split, 10);
+  BOOST_TEST_MESSAGE("split rankings " << counted.runs->load() << ", parts "
+                                       << counted.parts_run->load());
+  BOOST_CHECK_GT(counted.runs->load(), 0u);
+  BOOST_CHECK_GE(counted.parts_run->load(), 2 * counted.runs->load());
+}
+
 BOOST_AUTO_TEST_CASE(with_a_visiting_reader_answers_equal_the_copying_readers) {
   // A shard's searches re-score through visit_originals (each token matrix decoded into a reused
   // scratch and normalised there), score() through originals: the same answers, the same bits. A
