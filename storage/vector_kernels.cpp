@@ -11,6 +11,15 @@
 #include <cstring>
 #include <immintrin.h>
 
+// Under ThreadSanitizer the clones are left out (each kernel is its portable version): a clone's
+// resolver runs while the loader relocates the program, before the TSan runtime is up, and its
+// instrumented code crashed the test executables at load.
+#if defined(__SANITIZE_THREAD__)
+#define TELOS_CLONES(...)
+#else
+#define TELOS_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#endif
+
 namespace telos::storage {
 
 namespace {
@@ -236,8 +245,8 @@ void binarize(const float* x, size_t n, uint64_t* out) {
     if (x[i] > 0) out[i / 64] |= uint64_t{1} << (i % 64);
 }
 
-__attribute__((target_clones("arch=icelake-server", "popcnt", "default"))) uint32_t
-hamming(const uint64_t* a, const uint64_t* b, size_t words) {
+TELOS_CLONES("arch=icelake-server", "popcnt", "default")
+uint32_t hamming(const uint64_t* a, const uint64_t* b, size_t words) {
   // Eight independent counts, so the icelake clone uses vpopcntq on whole registers.
   // Codes live inside hnswlib's element blocks at offsets that are not always 8-byte aligned:
   // read each word through memcpy (one unaligned load), never through a uint64_t lvalue.
@@ -261,36 +270,31 @@ hamming(const uint64_t* a, const uint64_t* b, size_t words) {
   return static_cast<uint32_t>(sum);
 }
 
-__attribute__((target_clones("avx2", "default"))) float dot(const float* a, const float* b,
-                                                            size_t n) {
+TELOS_CLONES("avx2", "default") float dot(const float* a, const float* b, size_t n) {
   return dot_inline(a, b, n);
 }
 
-__attribute__((target_clones("avx2", "default"))) float squared_l2(const float* a, const float* b,
-                                                                   size_t n) {
+TELOS_CLONES("avx2", "default") float squared_l2(const float* a, const float* b, size_t n) {
   return squared_l2_inline(a, b, n);
 }
 
-__attribute__((target_clones("avx2", "default"))) void dot_rows(const float* query,
-                                                                const float* rows, size_t count,
-                                                                size_t dim, size_t stride,
-                                                                float* out) {
+TELOS_CLONES("avx2", "default")
+void dot_rows(const float* query, const float* rows, size_t count, size_t dim, size_t stride,
+              float* out) {
   for (size_t r = 0; r < count; ++r)
     out[r] = dot_inline(query, rows + r * stride, dim);
 }
 
-__attribute__((target_clones("avx2", "default"))) void squared_l2_rows(const float* query,
-                                                                       const float* rows,
-                                                                       size_t count, size_t dim,
-                                                                       size_t stride, float* out) {
+TELOS_CLONES("avx2", "default")
+void squared_l2_rows(const float* query, const float* rows, size_t count, size_t dim, size_t stride,
+                     float* out) {
   for (size_t r = 0; r < count; ++r)
     out[r] = squared_l2_inline(query, rows + r * stride, dim);
 }
 
-__attribute__((target_clones("avx2", "default"))) float maxsim(const float* query,
-                                                               size_t query_tokens,
-                                                               const float* document,
-                                                               size_t document_tokens, size_t dim) {
+TELOS_CLONES("avx2", "default")
+float maxsim(const float* query, size_t query_tokens, const float* document, size_t document_tokens,
+             size_t dim) {
   if (query_tokens == 0 || document_tokens == 0) return 0;
   // Document tokens outside, query tokens inside: the document streams through once while the
   // (small) query stays in L1.
@@ -306,7 +310,7 @@ __attribute__((target_clones("avx2", "default"))) float maxsim(const float* quer
   return total / static_cast<float>(query_tokens);
 }
 
-__attribute__((target_clones("avx2", "default"))) void normalize(float* v, size_t n) {
+TELOS_CLONES("avx2", "default") void normalize(float* v, size_t n) {
   float norm = std::sqrt(dot_inline(v, v, n));
   if (norm == 0) return;
   float inverse = 1.0f / norm;
