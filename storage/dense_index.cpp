@@ -460,16 +460,14 @@ public:
     size_t wanted =
         quant_ == quantization::none ? k : rescored_candidates(k, opts_.rescore_depth, oversample_);
     kernels::top_k best{wanted};
-    if (allow == nullptr && scan_split(q, best)) {
+    if (allow == nullptr) {
+      scan_unfiltered(q, best);
       if (graph_ && graph_->live() > 0) search_graph(q, wanted, best);
     } else {
-      if (fresh_live() > 0) scan_fresh(q, allow, best);
-      if (graph_ && graph_->live() > 0) {
-        if (allow == nullptr)
-          search_graph(q, wanted, best);
-        else
-          search_graph_filtered(q, wanted, *allow, best);
-      }
+      if (fresh_live() > 0)
+        scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,
+             fresh_ids_.data() + fresh_head_, allow, best);
+      if (graph_ && graph_->live() > 0) search_graph_filtered(q, wanted, *allow, best);
       if (ivf_ && ivf_->filed > 0) search_ivf(*ivf_, q, k, allow, best);
       if (ivf_next_ && ivf_next_->filed > 0) search_ivf(*ivf_next_, q, k, allow, best);
     }
@@ -913,28 +911,24 @@ private:
     size_t count;
   };
 
-  /// An unfiltered search's scans of the fresh rows and the probed lists, split into parts run by
-  /// opts_.run_parts when they hold at least split_rows rows (the scan streams its codes from
-  /// memory at about one core's memory bandwidth: at 1M an idle second core made the ivf search
-  /// 1.45 x faster), else on this thread. False, having scanned nothing, when it cannot split at
-  /// all (no runner, or one part): the caller scans as usual.
-  bool scan_split(const float* q, kernels::top_k& best) const {
-    if (!opts_.run_parts || opts_.split_rows == 0 || search_parts(opts_) < 2) return false;
+  /// An unfiltered search's scans of codes: the fresh rows, then the probed lists of each inverted
+  /// file. In parts run by opts_.run_parts when they hold at least split_rows rows (the scan
+  /// streams its codes from memory at about one core's memory bandwidth: at 1M an idle second
+  /// core made the ivf search 1.45 x faster), else one after another on this thread.
+  void scan_unfiltered(const float* q, kernels::top_k& best) const {
     std::vector<segment> segments;
     size_t rows = fresh_live();
+    if (rows > 0)
+      segments.push_back(
+          {fresh_vectors_.data() + fresh_head_ * row_, fresh_ids_.data() + fresh_head_, rows});
     if (ivf_ && ivf_->filed > 0) rows += probed_rows(*ivf_, q, segments);
     if (ivf_next_ && ivf_next_->filed > 0) rows += probed_rows(*ivf_next_, q, segments);
-    if (rows < opts_.split_rows) {
-      for (const auto& s : segments)
-        scan(q, s.rows, s.count, row_, s.ids, nullptr, best);
-      if (fresh_live() > 0) scan_fresh(q, nullptr, best);
-      return true;
-    }
-    if (fresh_live() > 0)
-      segments.push_back({fresh_vectors_.data() + fresh_head_ * row_,
-                          fresh_ids_.data() + fresh_head_, fresh_live()});
-    scan_in_parts(q, segments, rows, best);
-    return true;
+    const size_t parts = opts_.run_parts && opts_.split_rows > 0 && rows >= opts_.split_rows
+                             ? std::min(search_parts(opts_), rows)
+                             : 1;
+    if (parts > 1) return scan_in_parts(q, segments, rows, parts, best);
+    for (const auto& seg : segments)
+      scan(q, seg.rows, seg.count, row_, seg.ids, nullptr, best);
   }
 
   /// Appends the probed lists of `ivf` to `segments`; returns their rows.
@@ -950,12 +944,11 @@ private:
     return rows;
   }
 
-  /// Scans `segments` (`rows` rows in all) in search_parts(opts_) parts of equal rows (part i the
-  /// rows [rows * i / parts, rows * (i + 1) / parts) counted through the segments in order), each
-  /// into a collector of its own, run by opts_.run_parts; then merges them into `best`.
+  /// Scans `segments` (`rows` rows in all) in `parts` parts of equal rows (part i the rows
+  /// [rows * i / parts, rows * (i + 1) / parts) counted through the segments in order), each into
+  /// a collector of its own, run by opts_.run_parts; then merges them into `best`.
   void scan_in_parts(const float* q, const std::vector<segment>& segments, size_t rows,
-                     kernels::top_k& best) const {
-    const size_t parts = std::min(search_parts(opts_), rows);
+                     size_t parts, kernels::top_k& best) const {
     std::vector<kernels::top_k> found(parts, kernels::top_k{best.capacity()});
     opts_.run_parts(parts, [&](size_t i) {
       const size_t from = rows * i / parts, to = rows * (i + 1) / parts;
@@ -1277,11 +1270,6 @@ private:
         best.push(id, scores[i]);
       }
     }
-  }
-
-  void scan_fresh(const float* q, const id_predicate* allow, kernels::top_k& best) const {
-    scan(q, fresh_vectors_.data() + fresh_head_ * row_, fresh_live(), row_,
-         fresh_ids_.data() + fresh_head_, allow, best);
   }
 
   void scan_graph(const float* q, const id_predicate* allow, kernels::top_k& best) const {
