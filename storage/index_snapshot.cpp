@@ -136,8 +136,31 @@ void snapshot_writer::write(const void* data, size_t size) {
     error_ = "cannot write '" + tmp_path_ + "': " + std::strerror(fault.error);
     return;
   }
-  if (std::fwrite(data, 1, size, file_) != size)
+  if (std::fwrite(data, 1, size, file_) != size) {
     error_ = "cannot write '" + tmp_path_ + "': " + errno_text();
+    return;
+  }
+  written_ += size;
+  write_back();
+}
+
+void snapshot_writer::write_back() {
+  if (written_ - started_to_ < writeback_step) return;
+  if (std::fflush(file_) != 0) {
+    error_ = "cannot write '" + tmp_path_ + "': " + errno_text();
+    return;
+  }
+  // Advisory: a range the system does not write now is written by commit()'s fsync, which also
+  // reports any error of these writes.
+  const int fd = ::fileno(file_);
+  ::sync_file_range(fd, static_cast<off_t>(started_to_), static_cast<off_t>(written_ - started_to_),
+                    SYNC_FILE_RANGE_WRITE);
+  if (started_to_ > settled_to_)
+    ::sync_file_range(
+        fd, static_cast<off_t>(settled_to_), static_cast<off_t>(started_to_ - settled_to_),
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+  settled_to_ = started_to_;
+  started_to_ = written_;
 }
 
 expected<void> snapshot_writer::commit() {
