@@ -90,7 +90,7 @@ public:
   /// bytes of the file are ever waiting in the page cache. Left to the final fsync instead, a
   /// snapshot of a million-memory index (0.5-1.5 GB) went to the device in one burst, and the
   /// store's own synced writes waited behind it: every ingest pause of 0.87-1.3 s at 1M ended
-  /// in the last second of a checkpoint (docs/ENGINE.md, "Recovery").
+  /// in the last 1.5 s of a checkpoint (docs/ENGINE.md, "Recovery").
   static constexpr uint64_t writeback_step = uint64_t{8} << 20;
 
 private:
