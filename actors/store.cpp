@@ -778,6 +778,8 @@ store::recovery_summary store::recovered() const {
   for (const auto& s : impl_->shards) {
     sum.backend_seconds += s.timing.backend_seconds;
     sum.load_seconds += s.timing.load_seconds;
+    sum.catalog_seconds += s.timing.catalog_seconds;
+    sum.table_files_seconds += s.timing.table_files_seconds;
     for (const auto& r : s.recovery) {
       sum.indexes.push_back({s.id, r.embedder, r.method, r.replayed, r.snapshot_seconds,
                              r.replay_seconds, r.read_seconds, r.apply_seconds});

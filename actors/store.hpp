@@ -281,6 +281,10 @@ public:
     /// the record catalog and the indexes side by side (wall time).
     double backend_seconds = 0;
     double load_seconds = 0;
+    /// Of load_seconds: the record catalogs' scans and the backends opening their table files
+    /// (store_options' backend open_table_files), each beside the index loads.
+    double catalog_seconds = 0;
+    double table_files_seconds = 0;
     /// One line per index of every shard, in shard and profile order: how it came back and how
     /// long its loading thread spent on it (`snapshot_seconds` reading the snapshot or scanning
     /// the vector keyspace; `replay_seconds` the changelog replay, of which `read_seconds`

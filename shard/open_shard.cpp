@@ -492,17 +492,20 @@ expected<void> load_catalog_and_indexes(opened_shard& s, const shard_open_option
   std::thread table_files;
   if (opts.backend_options.open_table_files)
     table_files = std::thread{[&] {
+      const auto started = open_clock::now();
       try {
         if (auto opened = s.backend->open_table_files(); !opened)
           table_files_problem = "table files not opened ahead: " + describe(opened.error());
       } catch (const std::exception& e) {
         table_files_problem = std::string{"table files not opened ahead: "} + e.what();
       }
+      s.timing.table_files_seconds = open_seconds_since(started);
     }};
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < order.size() + 1;) {
       if (i == 0) {
+        const auto started = open_clock::now();
         try {
           catalog = load_catalog(s, catalog_problems);
         } catch (const std::bad_alloc&) {
@@ -511,6 +514,7 @@ expected<void> load_catalog_and_indexes(opened_shard& s, const shard_open_option
           catalog =
               make_error(ec::internal, std::string{"loading the record catalog: "} + e.what());
         }
+        s.timing.catalog_seconds = open_seconds_since(started);
         continue;
       }
       auto j = order[i - 1];

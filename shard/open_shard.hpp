@@ -79,6 +79,10 @@ struct shard_open_timing {
   double backend_seconds = 0;
   /// Loading the record catalog and every index side by side, wall time.
   double load_seconds = 0;
+  /// Of those: the record catalog's scan of the records (on one of the load threads), and the
+  /// backend opening its table files (on a thread of its own, waited for at the end).
+  double catalog_seconds = 0;
+  double table_files_seconds = 0;
 };
 
 struct opened_shard {

@@ -84,6 +84,11 @@ struct options {
   /// metric of the exact reference.
   std::string profile = "teleo13";
   size_t queries = 50;
+  /// The run's queries are numbers query_offset .. query_offset + queries - 1 of the query
+  /// generator's sequence: a --search-only run with another offset searches with queries the
+  /// store was never searched with, so their originals are read from the device for the first
+  /// time (docs/BENCHMARKS.md, "First reads").
+  size_t query_offset = 0;
   size_t m = 16;
   /// The libraries' M and efConstruction; the store's dense embedders take theirs from
   /// teleo13's index policy (M 16, efConstruction 100), so the defaults match it.
@@ -793,9 +798,11 @@ std::vector<std::vector<embedding>> make_queries(const options& o, const profile
   synthetic query_gen{prof, o.clusters, o.seed};
   query_gen.reseed(o.seed + 7777);
   std::vector<std::vector<embedding>> queries(o.queries);
-  for (size_t q = 0; q < o.queries; ++q)
-    for (size_t e = 0; e < prof.embedders.size(); ++e)
-      queries[q].push_back(query_gen.make(e, (q * 7) % o.clusters));
+  for (size_t q = 0; q < o.query_offset + o.queries; ++q)
+    for (size_t e = 0; e < prof.embedders.size(); ++e) {
+      auto query = query_gen.make(e, (q * 7) % o.clusters);
+      if (q >= o.query_offset) queries[q - o.query_offset].push_back(std::move(query));
+    }
   return queries;
 }
 
@@ -1137,6 +1144,7 @@ json exact_key(const options& o) {
           {"seed", o.seed},
           {"clusters", o.clusters},
           {"queries", o.queries},
+          {"query_offset", o.query_offset},
           {"profile", o.profile},
           {"ids", o.ids}};
 }
@@ -1145,6 +1153,8 @@ void save_exact(const options& o, const exact_answers& exact) {
   json j = {{"key", exact_key(o)}, {"lists", exact.to_json()}};
   std::ofstream{o.dir + "/exact.json"} << j.dump() << '\n';
 }
+
+json recovery_json(const store::recovery_summary& r);
 
 /// --search-only: recall and latency of the store a --keep run left in --dir, once for each
 /// --rescore-depth, --rounds times in turn (the store reopened for each).
@@ -1172,6 +1182,7 @@ json run_search_only(const options& o) {
   json out;
   out["n"] = o.n;
   out["queries"] = o.queries;
+  out["query_offset"] = o.query_offset;
   out["runs"] = json::array();
   const auto settings = search_settings(o);
   for (size_t round = 0; round < o.rounds; ++round)
@@ -1193,6 +1204,7 @@ json run_search_only(const options& o) {
       if (cache == "warm") load_into_page_cache(o.dir + "/store");
       auto run = search_phase(o, prof, *db, queries, exact.lists, cache == "cold");
       run["page_cache"] = cache;
+      run["recovery"] = recovery_json(db->recovered());
       need(db->close(), "close");
       run["rescore_depth"] = s.rescore_depth;
       run["read_threads"] = s.read_threads;
@@ -1297,6 +1309,8 @@ json recovery_json(const store::recovery_summary& r) {
   }
   return {{"backend_open_s", r.backend_seconds},
           {"load_s", r.load_seconds},
+          {"catalog_s", r.catalog_seconds},
+          {"table_files_s", r.table_files_seconds},
           {"snapshot_s_max", snapshot_max_s},
           {"replay_s_sum", replay_s},
           {"replay_s_max", replay_max_s},
@@ -1651,6 +1665,9 @@ registrar scale_command{command{
           ->capture_default_str();
       sub.add_option("--queries", o->queries, "queries per embedder (and fused)")
           ->check(CLI::PositiveNumber);
+      sub.add_option("--query-offset", o->query_offset,
+                     "skip this many queries of the generator's sequence (new queries for a "
+                     "--search-only run)");
       sub.add_option("--m", o->m, "HNSW M (Telos and the libraries)");
       sub.add_option("--ef-construction", o->ef_construction, "HNSW efConstruction");
       sub.add_option("--ef", o->ef,
