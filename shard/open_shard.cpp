@@ -362,6 +362,11 @@ loaded_index load_index(const opened_shard& s, const shard_open_options& opts, s
   rec.reason = std::move(reason);
   auto handle = std::make_shared<index_handle>();
   handle->options = opts.index_options;
+  // Index j of shard i retrains at its own count: (j x shards + i) / (embedders x shards) of the
+  // spread (index_options::ivf_retrain_phase), as checkpoints are phased per index.
+  const size_t embedders = s.layout.profile().embedders.size();
+  handle->options.ivf_retrain_phase = static_cast<double>(j * s.count + s.id) /
+                                      static_cast<double>(std::max<size_t>(embedders * s.count, 1));
   handle->options.originals = vector_keyspace_reader(s, j);
   handle->options.visit_originals = vector_keyspace_visitor(s, j);
   if (s.read_pool)

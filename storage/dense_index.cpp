@@ -107,6 +107,8 @@ constexpr size_t ivf_training_iterations = 8;
 /// this many times the vectors it was trained at (the list count then doubles); the rows move to
 /// the new lists in bounded maintain() steps while the old lists keep answering.
 constexpr size_t ivf_retrain_growth = 4;
+/// index_options::ivf_retrain_phase 1 retrains at (1 + this) x ivf_retrain_growth x.
+constexpr double ivf_retrain_spread = 0.25;
 
 /// Returns the whole pages inside [first, first + count) to the system (advisory; an anonymous
 /// private mapping reads zeroes there afterwards, so only for rows nobody reads again).
@@ -744,8 +746,13 @@ private:
   }
 
   bool retrain_due() const {
-    return ivf_ && !ivf_next_ && !training_out_ && opts_.ivf_lists == 0 && fresh_live() == 0 &&
-           where_.size() >= ivf_retrain_growth * std::max<size_t>(ivf_->trained_at, 1);
+    if (!ivf_ || ivf_next_ || training_out_ || opts_.ivf_lists != 0 || fresh_live() != 0)
+      return false;
+    const double phase = std::clamp(opts_.ivf_retrain_phase, 0.0, 1.0);
+    const double due = static_cast<double>(ivf_retrain_growth) *
+                       static_cast<double>(std::max<size_t>(ivf_->trained_at, 1)) *
+                       (1.0 + ivf_retrain_spread * phase);
+    return static_cast<double>(where_.size()) >= due;
   }
 
   /// Moves the last row of the first non-empty list of the old inverted file to the new one;

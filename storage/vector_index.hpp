@@ -128,6 +128,13 @@ struct index_options {
   size_t ivf_lists = 0;
   /// Lists an ivf search scans; 0 = default_ivf_nprobe(lists).
   size_t ivf_nprobe = 0;
+  /// Where between ivf_retrain_growth and 1.25 x that many times the vectors it was trained at an
+  /// ivf index with the default list count retrains, from 0 (the former, the default) to 1 (the
+  /// latter). A shard gives each of its indexes its own phase (shard/open_shard.cpp), so the dense
+  /// indexes of a store do not all retrain with the same write: each samples its rows and starts
+  /// new lists in fresh memory then, and together they held the writes back 0.5 s at 320,000
+  /// memories (docs/BENCHMARKS.md, "Retrainings spread"). Values outside [0, 1] are clamped.
+  double ivf_retrain_phase = 0;
   /// A quantised dense search (int8 or binary) re-scores exactly the best k * oversample
   /// candidates by code up to depth k = rescore_depth, and rescore_depth * oversample +
   /// (k - rescore_depth) above it (120 instead of 300 at a fused search's depth of 100): a fused

@@ -621,6 +621,43 @@ BOOST_AUTO_TEST_CASE(an_ivf_index_retrains_as_it_grows_and_answers_throughout) {
   BOOST_CHECK_GE(r, 0.95);
 }
 
+BOOST_AUTO_TEST_CASE(an_ivf_index_retrains_at_its_own_phase_between_4_and_5_times) {
+  // Trained at 400 vectors: phase 0 retrains at 4 x 400 = 1,600, phase 0.5 at 1,800, phase 1 at
+  // 2,000; a phase above 1 counts as 1. Each index gets the same vectors in the same order.
+  auto spec = ivf_spec(32, metric::cosine, quantization::int8);
+  std::vector<std::unique_ptr<ivf_fixture>> fixtures;
+  for (double phase : {0.0, 0.5, 1.0, 7.0}) {
+    index_options opts;
+    opts.hnsw_threshold = 400;
+    opts.ivf_retrain_phase = phase;
+    fixtures.push_back(std::make_unique<ivf_fixture>(spec, opts));
+  }
+  clustered_data data{32, 12, 97};
+  uint64_t next = 0;
+  // Trainings handed out by each index while it files `count` more vectors.
+  auto grow = [&](uint64_t count) {
+    for (uint64_t i = 0; i < count; ++i, ++next) {
+      auto v = data.next();
+      for (auto& f : fixtures)
+        f->put(id_of(next), v);
+    }
+    std::vector<size_t> trainings;
+    for (auto& f : fixtures)
+      trainings.push_back(drain_handing_out_trainings(*f->index));
+    return trainings;
+  };
+  BOOST_CHECK(grow(400) == (std::vector<size_t>{1, 1, 1, 1}));  // the first training
+  BOOST_CHECK(grow(1300) == (std::vector<size_t>{1, 0, 0, 0})); // 1,700 vectors
+  BOOST_CHECK(grow(150) == (std::vector<size_t>{0, 1, 0, 0}));  // 1,850
+  BOOST_CHECK(grow(100) == (std::vector<size_t>{0, 0, 0, 0}));  // 1,950
+  BOOST_CHECK(grow(100) == (std::vector<size_t>{0, 0, 1, 1}));  // 2,050
+  for (auto& f : fixtures) {
+    BOOST_CHECK_EQUAL(f->index->stats().fresh, 0u);
+    BOOST_CHECK_EQUAL(f->index->size(), 2050u);
+    BOOST_CHECK_GE(f->mean_recall([&] { return data.next(); }, 30), 0.95);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(
     a_training_handed_out_gives_the_stepped_centroids_and_the_index_serves_meanwhile) {
   // Two indexes get the same vectors in the same order: one trains in maintain() steps, the other
