@@ -19,7 +19,10 @@
 // generations meanwhile. Removal leaves the rows of the removed memory behind until a compaction
 // copies the live ones together. The per-token arrays (codes, int8 rows and scales, held f32 rows)
 // and the documents are mapped_arrays: at a million memories they are GBs, and growing one moves
-// its mapping rather than copying it under the index's lock.
+// its mapping rather than copying it under the index's lock. A load of a large snapshot
+// (index_options::snapshot_map_bytes) maps its int8 rows where the file lies instead of reading
+// them into fresh memory, and maintain() copies them into the index's own array a step at a time
+// after the open, as a dense ivf index does with its lists' rows.
 #include "telos/storage/id_map.hpp"
 #include "telos/storage/index_kinds.hpp"
 #include "telos/storage/index_snapshot.hpp"
@@ -29,6 +32,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -53,6 +57,8 @@ constexpr size_t training_rows_per_centroid = 32;
 constexpr size_t training_iterations = 8;
 /// Multiply-adds one maintain() step may spend (kmeans.hpp).
 constexpr size_t step_work = kmeans_step_work;
+/// Bytes of mapped int8 rows one unit of maintain()'s budget copies into the index's own array.
+constexpr size_t rehome_step_bytes = size_t{256} << 10;
 /// Code of a row that is not filed under a centroid (its memory is fresh).
 constexpr uint32_t no_code = std::numeric_limits<uint32_t>::max();
 /// Position in fresh_ of a memory that is not fresh.
@@ -229,6 +235,7 @@ public:
         ++done;
       }
     }
+    if (done < budget) done += rehome_rows(budget - done);
     if (dead_rows_ > 0 && dead_rows_ * 100 > rows() * maxsim_compact_dead_percent) compact_codes();
     if (dead_held_ > 0 && dead_held_ * 100 > held_rows() * maxsim_compact_dead_percent)
       compact_held();
@@ -267,18 +274,22 @@ public:
     // Above the threshold, the memories not filed under centroids yet (all of them while the
     // centroids train); they are scored exactly by every search.
     s.fresh = fresh_count();
-    s.memory_bytes = held_.capacity() * sizeof(float) + codes_.capacity() * sizeof(uint32_t) +
-                     int8_rows_.capacity() + int8_scales_.capacity() * sizeof(float) +
-                     documents_.capacity() * sizeof(document) + hash_map_bytes(slot_of_) +
-                     gen_[0].memory_bytes() + gen_[1].memory_bytes() +
-                     fresh_.capacity() * sizeof(uint32_t);
+    // The pages of int8_rows_ for rows still mapped are not touched yet.
+    s.memory_bytes =
+        held_.capacity() * sizeof(float) + codes_.capacity() * sizeof(uint32_t) +
+        int8_rows_.capacity() - mapped_bytes() + int8_scales_.capacity() * sizeof(float) +
+        documents_.capacity() * sizeof(document) + hash_map_bytes(slot_of_) +
+        gen_[0].memory_bytes() + gen_[1].memory_bytes() + fresh_.capacity() * sizeof(uint32_t);
     if (training_) s.memory_bytes += training_->memory_bytes();
     s.structure = trained() ? "maxsim-centroids" : "maxsim";
     s.centroids = centroid_count();
+    s.mapped_bytes = mapped_bytes();
+    if (mapped_rows_failed()) s.last_error = unreadable_rows;
     return s;
   }
 
   expected<void> save(const std::string& path) const override {
+    if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);
     maxsim_codes_snapshot_meta meta;
     meta.spec = spec_;
     meta.documents = documents_.size();
@@ -308,7 +319,8 @@ public:
     out.write_array(counts.data(), counts.size());
     out.write_array(flags.data(), flags.size());
     for (const auto& doc : documents_)
-      out.write_array(int8_rows_.data() + doc.first * dim_, size_t{doc.tokens} * dim_);
+      for_int8_pieces(doc.first, doc.tokens,
+                      [&](const int8_t* piece, size_t bytes) { out.write_array(piece, bytes); });
     for (const auto& doc : documents_)
       out.write_array(int8_scales_.data() + doc.first, doc.tokens);
     for (const auto& doc : documents_)
@@ -662,7 +674,7 @@ private:
     // codes stay in L1.
     auto& dots = qc.dots;
     for (size_t t = 0; t < doc.tokens; ++t) {
-      const int8_t* row = int8_rows_.data() + (doc.first + t) * dim_;
+      const int8_t* row = int8_row(doc.first + t);
       const float scale = int8_scales_[doc.first + t];
       kernels::dot_int8_rows(qc.codes.data(), query_tokens, row, dim_, dots.data());
       for (size_t i = 0; i < query_tokens; ++i)
@@ -677,7 +689,7 @@ private:
   /// Token t of `doc` in f32: its held row, or its int8 code decoded into `scratch` (dim floats).
   const float* token_row(const document& doc, size_t t, float* scratch) const {
     if (doc.held != not_held) return held_row(doc.held + t);
-    const int8_t* code = int8_rows_.data() + (doc.first + t) * dim_;
+    const int8_t* code = int8_row(doc.first + t);
     const float scale = int8_scales_[doc.first + t];
     for (size_t i = 0; i < dim_; ++i)
       scratch[i] = scale * static_cast<float>(code[i]);
@@ -826,7 +838,8 @@ private:
     for (auto& doc : documents_) {
       size_t first = packed_codes.size();
       packed_codes.append(codes_.data() + doc.first, doc.tokens);
-      packed_int8.append(int8_rows_.data() + doc.first * dim_, size_t{doc.tokens} * dim_);
+      for_int8_pieces(doc.first, doc.tokens,
+                      [&](const int8_t* piece, size_t bytes) { packed_int8.append(piece, bytes); });
       packed_scales.append(int8_scales_.data() + doc.first, doc.tokens);
       doc.first = first;
     }
@@ -834,7 +847,73 @@ private:
     int8_rows_.swap(packed_int8);
     int8_scales_.swap(packed_scales);
     dead_rows_ = 0;
+    // Every row is the index's own now.
+    drop_mapping();
   }
+
+  /// Bytes of int8 rows still read where the snapshot is mapped.
+  size_t mapped_bytes() const { return (mapped_rows_ - rehomed_) * dim_; }
+
+  /// Token row r's int8 code: where the snapshot is mapped until maintain() copied it, else in
+  /// int8_rows_.
+  const int8_t* int8_row(size_t r) const {
+    if (r >= rehomed_ && r < mapped_rows_)
+      return reinterpret_cast<const int8_t*>(int8_mapped_.data()) + r * dim_;
+    return int8_rows_.data() + r * dim_;
+  }
+
+  /// Calls f(first code byte, bytes) for each contiguous piece of the int8 codes of rows
+  /// [first, first + count): at most three, as the mapped rows lie between own ones.
+  template <class F>
+  void for_int8_pieces(size_t first, size_t count, F&& f) const {
+    const size_t end = first + count;
+    for (size_t r = first; r < end;) {
+      size_t stop = end;
+      if (r < rehomed_)
+        stop = std::min(end, rehomed_);
+      else if (r < mapped_rows_)
+        stop = std::min(end, mapped_rows_);
+      f(int8_row(r), (stop - r) * dim_);
+      r = stop;
+    }
+  }
+
+  /// Copies mapped int8 rows into int8_rows_, rehome_step_bytes per unit of `budget`, and unmaps
+  /// the snapshot once all are copied. The open is done before this starts: searches read the
+  /// mapped rows meanwhile. Afterwards the rows lie where a read would have put them (on the huge
+  /// pages mapped_array asks for), and the file is neither kept on the disk after a checkpoint
+  /// replaced it nor read back after an eviction.
+  size_t rehome_rows(size_t budget) {
+    if (int8_mapped_.empty() || dim_ == 0) return 0;
+    const size_t per_unit = std::max<size_t>(1, rehome_step_bytes / dim_);
+    const auto* mapped = reinterpret_cast<const int8_t*>(int8_mapped_.data());
+    size_t done = 0;
+    while (rehomed_ < mapped_rows_ && done < budget) {
+      const size_t n = std::min(per_unit, mapped_rows_ - rehomed_);
+      std::memcpy(int8_rows_.data() + rehomed_ * dim_, mapped + rehomed_ * dim_, n * dim_);
+      rehomed_ += n;
+      ++done;
+    }
+    if (rehomed_ == mapped_rows_) drop_mapping();
+    return done;
+  }
+
+  /// Unmaps the snapshot's int8 rows (none of which is read there any more).
+  void drop_mapping() {
+    rows_unreadable_ = rows_unreadable_ || int8_mapped_.failed();
+    int8_mapped_ = {};
+    mapped_rows_ = 0;
+    rehomed_ = 0;
+  }
+
+  /// True once a page of mapped int8 rows could not be read back (it reads as zeroes now, and
+  /// so does its copy).
+  bool mapped_rows_failed() const { return rows_unreadable_ || int8_mapped_.failed(); }
+
+  static constexpr const char* unreadable_rows =
+      "a page of int8 token rows mapped from the index snapshot could not be read back (it reads "
+      "as zeroes): searches may rank candidates worse, and no snapshot is saved; the next open "
+      "rebuilds the index from the vector keyspace if the snapshot stays unreadable";
 
   /// Copies the held f32 rows together, in document order (frees them when none is held).
   void compact_held() {
@@ -919,6 +998,10 @@ private:
     int8_rows_.shrink_to_fit();
     int8_scales_.clear();
     int8_scales_.shrink_to_fit();
+    int8_mapped_ = {};
+    mapped_rows_ = 0;
+    rehomed_ = 0;
+    rows_unreadable_ = false;
     documents_.clear();
     documents_.shrink_to_fit();
     slot_of_.clear();
@@ -932,6 +1015,21 @@ private:
     fresh_.clear();
     training_.reset();
     training_out_ = false;
+  }
+
+  /// Reads (or, at least index_options::snapshot_map_bytes of them, maps) the snapshot's int8
+  /// rows of `tokens` token rows; false when the file cannot hold them or cannot be read.
+  bool read_int8_rows(snapshot_reader& in, uint64_t tokens) {
+    if (tokens > in.remaining() / std::max<size_t>(dim_, 1)) return false;
+    const size_t bytes = static_cast<size_t>(tokens) * dim_;
+    if (bytes == 0 || bytes < opts_.snapshot_map_bytes || !in.aligned_for(1))
+      return in.read_array(int8_rows_, bytes);
+    // The own array's pages for these rows stay untouched until maintain() copies the rows.
+    int8_rows_.resize(bytes);
+    if (!in.map(int8_mapped_, bytes)) return false;
+    mapped_rows_ = static_cast<size_t>(tokens);
+    rehomed_ = 0;
+    return true;
   }
 
   expected<void> read_snapshot(const std::string& path) {
@@ -975,7 +1073,7 @@ private:
       return in.corrupt("is truncated in its " + std::to_string(meta.documents) + " documents");
     if (with_codes) {
       if (meta.tokens > in.remaining() / (dim_ + sizeof(float)) || meta.held_tokens > meta.tokens ||
-          !in.read_array(flags, meta.documents) || !in.read_array(int8_rows_, meta.tokens * dim_) ||
+          !in.read_array(flags, meta.documents) || !read_int8_rows(in, meta.tokens) ||
           !in.read_array(int8_scales_, meta.tokens) ||
           meta.held_tokens > in.remaining() / (dim_ * sizeof(float)) ||
           !in.read_array(rows, meta.held_tokens * dim_))
@@ -1079,6 +1177,14 @@ private:
   /// candidates of a search before the exact re-scoring.
   mapped_array<int8_t> int8_rows_;
   mapped_array<float> int8_scales_;
+  /// Right after the load of a large snapshot: token rows [rehomed_, mapped_rows_) have their
+  /// int8 codes where the file is mapped (int8_row()); maintain() copies them into int8_rows_,
+  /// whose pages for them stay untouched until then.
+  file_view int8_mapped_;
+  size_t mapped_rows_ = 0;
+  size_t rehomed_ = 0;
+  /// Set once a page of mapped int8 rows could not be read back.
+  bool rows_unreadable_ = false;
   /// Rows in codes_ no document refers to any more.
   size_t dead_rows_ = 0;
   /// The f32 token rows the index holds (holds()), dim floats each, of unit length (or zero).

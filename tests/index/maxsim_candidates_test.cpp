@@ -681,6 +681,81 @@ BOOST_AUTO_TEST_CASE(a_snapshot_without_f32_rows_answers_the_same) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_mapped_snapshot_answers_as_a_read_one_while_maintain_copies_its_rows) {
+  // A load maps the snapshot's int8 rows (here at any size) and maintain() copies them into the
+  // index's own array a step at a time. On the way and afterwards the index answers exactly as
+  // one that read the same file; a save while rows are mapped writes the same file; writes and a
+  // compaction while rows are mapped change nothing of that either.
+  temp_dir dir;
+  candidates_fixture f{3000, candidate_options(), 50, rows_from::reader};
+  f.settle();
+  for (uint64_t i = 3000; i < 3050; ++i)
+    f.put(id_of(i), f.data.make(5));
+  for (uint64_t i = 0; i < 3050; i += 11)
+    f.erase(id_of(i));
+  auto path = dir.file("maxsim.idx");
+  BOOST_REQUIRE(f.index->save(path));
+  auto map_options = candidate_options();
+  map_options.snapshot_map_bytes = 0;
+  auto read_options = candidate_options();
+  read_options.snapshot_map_bytes = SIZE_MAX;
+  auto open = [&](const index_options& opts) {
+    auto g = std::make_unique<candidates_fixture>(0, opts, 50, rows_from::reader);
+    g->stored = f.stored;
+    auto done = g->index->load(path);
+    BOOST_REQUIRE_MESSAGE(done, telos::describe(done.error()));
+    return g;
+  };
+  auto mapped = open(map_options);
+  auto read = open(read_options);
+  BOOST_CHECK_EQUAL(mapped->index->stats().mapped_bytes, stored_tokens(f) * dim);
+  BOOST_CHECK_EQUAL(read->index->stats().mapped_bytes, 0u);
+  BOOST_CHECK_LT(mapped->index->stats().memory_bytes, read->index->stats().memory_bytes);
+  check_same_answers(*read, *mapped, 5);
+  auto again = dir.file("again.idx");
+  BOOST_REQUIRE(mapped->index->save(again));
+  BOOST_CHECK(file_bytes(again) == file_bytes(path));
+  // The fresh memories are filed first (the same steps in both), then the rows copied.
+  size_t steps = 0, copies = 0;
+  while (mapped->index->maintain(1) > 0) {
+    const bool copied = read->index->maintain(1) == 0;
+    copies += copied ? 1 : 0;
+    if (copied || ++steps % 10 == 0) check_same_answers(*read, *mapped, 1);
+  }
+  BOOST_CHECK_EQUAL(read->index->maintain(1), 0u);
+  BOOST_CHECK_EQUAL(copies, 2u); // 18,000-odd rows of 24 bytes, 256 KiB a step
+  BOOST_CHECK_EQUAL(mapped->index->stats().mapped_bytes, 0u);
+  BOOST_CHECK(mapped->index->stats().last_error.empty());
+  check_same_answers(*read, *mapped, 5);
+  BOOST_REQUIRE(mapped->index->save(again));
+  auto third = dir.file("third.idx");
+  BOOST_REQUIRE(read->index->save(third));
+  BOOST_CHECK(file_bytes(again) == file_bytes(third));
+
+  // Written to, removed from and compacted while the rows are still mapped.
+  mapped = open(map_options);
+  read = open(read_options);
+  std::vector<embedding> added;
+  for (uint64_t i = 5000; i < 5040; ++i)
+    added.push_back(f.data.make(3 + i % 4));
+  for (auto* g : {mapped.get(), read.get()}) {
+    for (uint64_t i = 5000; i < 5040; ++i)
+      g->put(id_of(i), added[i - 5000]);
+    for (uint64_t i = 0; i < 3050; ++i) // of 5 and 8 tokens: 43 % of the rows (30-50 %)
+      if ((i % 5 == 1 || i % 5 == 4) && g->stored.count(id_of(i)) != 0) g->erase(id_of(i));
+  }
+  BOOST_CHECK_GT(mapped->index->stats().mapped_bytes, 0u);
+  check_same_answers(*read, *mapped, 3);
+  // Past 30 % dead rows the first step compacts, which copies every row.
+  mapped->index->maintain(1);
+  read->index->maintain(1);
+  BOOST_CHECK_EQUAL(mapped->index->stats().mapped_bytes, 0u);
+  check_same_answers(*read, *mapped, 3);
+  while (mapped->index->maintain(64) + read->index->maintain(64) > 0) {
+  }
+  check_same_answers(*read, *mapped, 3);
+}
+
 BOOST_AUTO_TEST_CASE(a_snapshot_with_every_f32_row_loads_and_a_reader_index_keeps_only_fresh_rows) {
   temp_dir dir;
   candidates_fixture f{1500, exhaustive_options(), 51};
