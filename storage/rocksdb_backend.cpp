@@ -781,6 +781,12 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
     if (!status.ok())
       return status_error(status, "cannot list the column families of store " + path);
   }
+  // The column families the store has come first in cf_names: they are opened, and those it
+  // lacks (all but the default one of a new store) are created afterwards in one call. Left to
+  // create_missing_column_families, RocksDB creates them one at a time, writing, fsyncing and
+  // parsing back its OPTIONS file of every column family after each: a new teleo13 store's
+  // 30-odd column families cost 1.3 million allocations (0.2 s; 2 s under ASan).
+  const size_t existing = std::max<size_t>(cf_names.size(), 1);
   auto add_name = [&](const std::string& name) {
     if (std::find(cf_names.begin(), cf_names.end(), name) == cf_names.end())
       cf_names.push_back(name);
@@ -798,6 +804,11 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& name : cf_names)
     descriptors.emplace_back(name, is_vector_keyspace(name) ? vector_opts : cf_opts);
+  // Read-only opens create nothing: every name must exist (checked above).
+  const size_t opened = opts.read_only ? descriptors.size() : existing;
+  std::vector<rocksdb::ColumnFamilyDescriptor> missing(
+      descriptors.begin() + static_cast<ptrdiff_t>(opened), descriptors.end());
+  descriptors.resize(opened);
 
   auto result = std::make_shared<rocks_db>(std::move(dir));
   result->fault_env = std::move(fault_env);
@@ -809,6 +820,14 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
           : rocksdb::DB::Open(db_opts, data, descriptors, &result->handles, &raw);
   if (!status.ok()) return status_error(status, "cannot open RocksDB store " + path);
   result->db.reset(raw);
+  if (!missing.empty()) {
+    std::vector<rocksdb::ColumnFamilyHandle*> created;
+    status = raw->CreateColumnFamilies(missing, &created);
+    // Handles of those created before a failure are destroyed with the others.
+    result->handles.insert(result->handles.end(), created.begin(), created.end());
+    if (!status.ok())
+      return status_error(status, "cannot create the column families of store " + path);
+  }
   auto handle_of = [&](const std::string& name) {
     auto it = std::find(cf_names.begin(), cf_names.end(), name);
     return result->handles[static_cast<size_t>(it - cf_names.begin())];
