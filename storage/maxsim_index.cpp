@@ -58,7 +58,7 @@ constexpr size_t training_iterations = 8;
 /// Multiply-adds one maintain() step may spend (kmeans.hpp).
 constexpr size_t step_work = kmeans_step_work;
 /// Bytes of mapped int8 rows one unit of maintain()'s budget copies into the index's own array.
-constexpr size_t rehome_step_bytes = size_t{256} << 10;
+constexpr size_t maxsim_rehome_step_bytes = size_t{256} << 10;
 /// Code of a row that is not filed under a centroid (its memory is fresh).
 constexpr uint32_t no_code = std::numeric_limits<uint32_t>::max();
 /// Position in fresh_ of a memory that is not fresh.
@@ -878,14 +878,14 @@ private:
     }
   }
 
-  /// Copies mapped int8 rows into int8_rows_, rehome_step_bytes per unit of `budget`, and unmaps
-  /// the snapshot once all are copied. The open is done before this starts: searches read the
-  /// mapped rows meanwhile. Afterwards the rows lie where a read would have put them (on the huge
-  /// pages mapped_array asks for), and the file is neither kept on the disk after a checkpoint
+  /// Copies mapped int8 rows into int8_rows_, maxsim_rehome_step_bytes per unit of `budget`, and
+  /// unmaps the snapshot once all are copied. The open is done before this starts: searches read
+  /// the mapped rows meanwhile. Afterwards the rows lie where a read would have put them (on the
+  /// huge pages mapped_array asks for), and the file is neither kept on the disk after a checkpoint
   /// replaced it nor read back after an eviction.
   size_t rehome_rows(size_t budget) {
     if (int8_mapped_.empty() || dim_ == 0) return 0;
-    const size_t per_unit = std::max<size_t>(1, rehome_step_bytes / dim_);
+    const size_t per_unit = std::max<size_t>(1, maxsim_rehome_step_bytes / dim_);
     const auto* mapped = reinterpret_cast<const int8_t*>(int8_mapped_.data());
     size_t done = 0;
     while (rehomed_ < mapped_rows_ && done < budget) {
