@@ -756,7 +756,6 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
     db_opts.env = fault_env.get();
   }
   db_opts.create_if_missing = creating;
-  db_opts.create_missing_column_families = !opts.read_only;
   if (!opts.read_only) {
     std::error_code made;
     std::filesystem::create_directories(data, made);

@@ -187,6 +187,16 @@ size_t stored_tokens(const candidates_fixture& f) {
   return tokens;
 }
 
+/// Trains and files `f`'s 3,000 memories, then adds 50 that stay fresh and removes every 11th of
+/// them all, so every part of an index's state is in a snapshot of it.
+void settle_then_add_fresh_and_remove(candidates_fixture& f) {
+  f.settle();
+  for (uint64_t i = 3000; i < 3050; ++i)
+    f.put(id_of(i), f.data.make(5));
+  for (uint64_t i = 0; i < 3050; i += 11)
+    f.erase(id_of(i));
+}
+
 /// Both indexes answer the same, hit for hit and score for score, with and without a filter, and
 /// score every stored memory the same.
 void check_same_answers(candidates_fixture& a, candidates_fixture& b, size_t queries) {
@@ -381,12 +391,7 @@ BOOST_AUTO_TEST_CASE(writes_after_training_are_found_and_removed_memories_are_no
 BOOST_AUTO_TEST_CASE(snapshot_round_trip_gives_the_same_answers) {
   temp_dir dir;
   candidates_fixture f{3000};
-  f.settle();
-  // Some memories stay fresh, some are removed, so every part of the state is in the file.
-  for (uint64_t i = 3000; i < 3050; ++i)
-    f.put(id_of(i), f.data.make(5));
-  for (uint64_t i = 0; i < 3050; i += 11)
-    f.erase(id_of(i));
+  settle_then_add_fresh_and_remove(f);
   std::vector<embedding> queries;
   for (int i = 0; i < 20; ++i)
     queries.push_back(f.data.make(4));
@@ -638,11 +643,7 @@ BOOST_AUTO_TEST_CASE(a_failing_reader_leaves_the_int8_estimates_and_a_gone_origi
 BOOST_AUTO_TEST_CASE(a_snapshot_without_f32_rows_answers_the_same) {
   temp_dir dir;
   candidates_fixture f{3000, candidate_options(), 50, rows_from::reader};
-  f.settle();
-  for (uint64_t i = 3000; i < 3050; ++i)
-    f.put(id_of(i), f.data.make(5));
-  for (uint64_t i = 0; i < 3050; i += 11)
-    f.erase(id_of(i));
+  settle_then_add_fresh_and_remove(f);
   auto path = dir.file("maxsim.idx");
   BOOST_REQUIRE(f.index->save(path));
   // int8 codes, scales and centroids of every row; f32 rows of the 50 fresh memories only.
@@ -688,11 +689,7 @@ BOOST_AUTO_TEST_CASE(a_mapped_snapshot_answers_as_a_read_one_while_maintain_copi
   // compaction while rows are mapped change nothing of that either.
   temp_dir dir;
   candidates_fixture f{3000, candidate_options(), 50, rows_from::reader};
-  f.settle();
-  for (uint64_t i = 3000; i < 3050; ++i)
-    f.put(id_of(i), f.data.make(5));
-  for (uint64_t i = 0; i < 3050; i += 11)
-    f.erase(id_of(i));
+  settle_then_add_fresh_and_remove(f);
   auto path = dir.file("maxsim.idx");
   BOOST_REQUIRE(f.index->save(path));
   auto map_options = candidate_options();
