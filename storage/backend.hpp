@@ -170,6 +170,8 @@ struct backend_stats {
   /// RocksDB, since this open (zeros elsewhere): bytes users wrote and bytes written to files for
   /// them (WAL, flushes, compactions); written.amplification() relates the two.
   write_volume written;
+  /// RocksDB: bytes its block cache holds now (0 elsewhere).
+  uint64_t block_cache_bytes = 0;
 };
 
 /// A store. Thread-safe: every member may be called concurrently from any thread. Errors are
@@ -200,8 +202,9 @@ public:
   /// What multi_get reads (one snapshot, the same errors, counted as reads alike), handed to
   /// `visit` where it lies instead of copied into strings: RocksDB's pinned blocks, LMDB's map.
   /// Absent keys are not visited. For a reader that uses each value once (a quantised index's
-  /// re-score of its candidates). An exception from `visit` ends the call and propagates. The
-  /// default implementation visits multi_get's strings.
+  /// re-score of its candidates): RocksDB reads them without filling its block cache. An
+  /// exception from `visit` ends the call and propagates. The default implementation visits
+  /// multi_get's strings.
   virtual expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,
                                          const value_visitor& visit) const;
   virtual expected<bool> contains(keyspace_id ks, std::string_view key) const = 0;

@@ -158,6 +158,8 @@ struct rocks_db {
   std::unique_ptr<rocksdb::Env> fault_env;
   /// Tickers only (no histograms or timers): the bytes behind backend_stats' write figures.
   std::shared_ptr<rocksdb::Statistics> statistics;
+  /// The block cache every column family shares (backend_stats::block_cache_bytes).
+  std::shared_ptr<rocksdb::Cache> block_cache;
   std::unique_ptr<rocksdb::DB> db;
   /// Every handle opened (declared keyspaces, __meta, and column families the store has but the
   /// caller did not declare: RocksDB insists on opening all).
@@ -460,31 +462,22 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    return multi_get_by_visit(ks, keys);
+    std::vector<std::optional<std::string>> out(keys.size());
+    auto read = read_many(ks, keys, st_->read_opts,
+                          [&out](size_t i, std::string_view value) { out[i].emplace(value); });
+    if (!read) return std::move(read.error());
+    return out;
   }
 
   expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,
                                  const value_visitor& visit) const override {
-    checked_call call{checks(), ks, keys};
-    if (!call) return call.error();
-    if (keys.empty()) return {};
-    std::vector<rocksdb::Slice> slices;
-    slices.reserve(keys.size());
-    for (const auto& key : keys)
-      slices.emplace_back(key);
-    std::vector<rocksdb::PinnableSlice> values(keys.size());
-    std::vector<rocksdb::Status> statuses(keys.size());
-    // The batched MultiGet reads every key at one sequence: one snapshot for the whole call.
-    st_->raw->MultiGet(st_->read_opts, st_->cfs[ks], keys.size(), slices.data(), values.data(),
-                       statuses.data());
-    // Every status first: an error changes nothing the caller sees but the error.
-    for (size_t i = 0; i < keys.size(); ++i)
-      if (!statuses[i].ok() && !statuses[i].IsNotFound())
-        return status_error(statuses[i], "multi_get of " + st_->where(ks, keys[i]) + " failed");
-    st_->counters.add_reads(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i)
-      if (statuses[i].ok()) visit(i, std::string_view{values[i].data(), values[i].size()});
-    return {};
+    // The values are used once (a re-score's originals, a few in a million), so their blocks stay
+    // out of the block cache: each miss there cost an allocation, an insert and an eviction (and
+    // pushed out the blocks other reads use), more than the read itself from the page cache
+    // (docs/STORAGE.md, "RocksDB backend").
+    rocksdb::ReadOptions once = st_->read_opts;
+    once.fill_cache = false;
+    return read_many(ks, keys, once, visit);
   }
 
   expected<bool> contains(keyspace_id ks, std::string_view key) const override {
@@ -627,6 +620,7 @@ public:
     st_->counters.fill(out);
     out.disk_bytes = directory_bytes(st_->path);
     out.written = volume();
+    out.block_cache_bytes = st_->db->block_cache ? st_->db->block_cache->GetUsage() : 0;
     return out;
   }
 
@@ -646,6 +640,31 @@ public:
   }
 
 private:
+  /// multi_get and multi_get_visit: one batched MultiGet (every key at one sequence: one snapshot
+  /// for the whole call), each present value visited where RocksDB pinned it.
+  expected<void> read_many(keyspace_id ks, const std::vector<std::string>& keys,
+                           const rocksdb::ReadOptions& ro, const value_visitor& visit) const {
+    checked_call call{checks(), ks, keys};
+    if (!call) return call.error();
+    if (keys.empty()) return {};
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const auto& key : keys)
+      slices.emplace_back(key);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    st_->raw->MultiGet(ro, st_->cfs[ks], keys.size(), slices.data(), values.data(),
+                       statuses.data());
+    // Every status first: an error changes nothing the caller sees but the error.
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (!statuses[i].ok() && !statuses[i].IsNotFound())
+        return status_error(statuses[i], "multi_get of " + st_->where(ks, keys[i]) + " failed");
+    st_->counters.add_reads(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (statuses[i].ok()) visit(i, std::string_view{values[i].data(), values[i].size()});
+    return {};
+  }
+
   call_checks checks() const {
     return {backend_kind::rocksdb, st_->path, st_->options.read_only, st_->names, st_->gate};
   }
@@ -812,6 +831,7 @@ expected<std::shared_ptr<rocks_db>> open_rocks_db(const backend_options& opts, s
   auto result = std::make_shared<rocks_db>(std::move(dir));
   result->fault_env = std::move(fault_env);
   result->statistics = std::move(statistics);
+  result->block_cache = table_opts.block_cache;
   rocksdb::DB* raw = nullptr;
   auto status =
       opts.read_only

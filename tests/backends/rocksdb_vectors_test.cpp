@@ -1,7 +1,8 @@
 // RocksDB's vector keyspaces ("vec." names: uncompressed, values in blob files) and its write
 // statistics: values come back from blob files after reopening and from a checkpoint, and stats()
 // accounts for the bytes users wrote and the bytes written to files for them. Also: the backend's
-// own info LOG rotates instead of growing without bound, and its write-ahead log is bounded.
+// own info LOG rotates instead of growing without bound, its write-ahead log is bounded, and values
+// read for a re-score stay out of its block cache.
 #include "telos/storage/backend.hpp"
 
 #include "backend_test_helpers.hpp"
@@ -253,6 +254,45 @@ BOOST_AUTO_TEST_CASE(vector_keyspaces_are_stored_uncompressed_and_others_compres
   BOOST_CHECK_LT(table_bytes("records"), 200u * 4096u / 10);
 }
 
+BOOST_AUTO_TEST_CASE(values_read_for_a_rescore_stay_out_of_the_block_cache) {
+  // multi_get_visit is for values used once (a re-score's originals): RocksDB reads them without
+  // putting their blocks in the block cache. multi_get of the same keys does, which shows that
+  // block_cache_bytes sees the blocks.
+  temp_dir dir;
+  auto opts = vector_store_options(dir.sub("store"), false);
+  std::vector<std::string> keys;
+  {
+    auto db = open_vector_store(opts);
+    write_batch batch;
+    for (int i = 0; i < 200; ++i) {
+      keys.push_back("id" + std::to_string(i));
+      batch.put(1, keys.back(), vector_value(i));
+    }
+    BOOST_REQUIRE(db->write(batch, {}));
+    BOOST_REQUIRE(db->flush());
+  }
+  auto db = open_vector_store(opts); // a new, empty block cache; the values are in table files
+  auto before = db->stats();
+  BOOST_REQUIRE(before);
+  size_t visited = 0;
+  size_t equal = 0;
+  BOOST_REQUIRE(db->multi_get_visit(1, keys, [&](size_t i, std::string_view value) {
+    ++visited;
+    if (value == vector_value(static_cast<int>(i))) ++equal;
+  }));
+  BOOST_CHECK_EQUAL(visited, keys.size());
+  BOOST_CHECK_EQUAL(equal, keys.size());
+  auto after_visit = db->stats();
+  BOOST_REQUIRE(after_visit);
+  BOOST_CHECK_EQUAL(after_visit->block_cache_bytes, before->block_cache_bytes);
+  auto copies = db->multi_get(1, keys);
+  BOOST_REQUIRE(copies);
+  BOOST_CHECK_EQUAL((*copies)[7].value_or("-"), vector_value(7));
+  auto after_copies = db->stats();
+  BOOST_REQUIRE(after_copies);
+  BOOST_CHECK_GE(after_copies->block_cache_bytes, before->block_cache_bytes + 200u * 4096u);
+}
+
 BOOST_AUTO_TEST_CASE(lmdb_and_memory_report_no_write_volume) {
   temp_dir dir;
   for (auto kind : {backend_kind::lmdb, backend_kind::memory}) {
@@ -266,6 +306,9 @@ BOOST_AUTO_TEST_CASE(lmdb_and_memory_report_no_write_volume) {
     BOOST_REQUIRE(written);
     BOOST_CHECK_EQUAL(written->user, 0u);
     BOOST_CHECK_EQUAL(written->amplification(), 0.0);
+    auto stats = (*db)->stats();
+    BOOST_REQUIRE(stats);
+    BOOST_CHECK_EQUAL(stats->block_cache_bytes, 0u);
     BOOST_REQUIRE((*db)->close());
     BOOST_CHECK_EQUAL(code((*db)->written()), "closed");
   }
