@@ -15,7 +15,8 @@ namespace telos::storage {
 
 namespace mapping {
 
-/// `bytes` rounded up to whole pages; 0 when that overflows (no mapping can be that large).
+/// `bytes` rounded up to whole pages (whole 2 MiB huge pages from one huge page up); 0 when that
+/// overflows (no mapping can be that large).
 size_t round_to_pages(size_t bytes) noexcept;
 /// A fresh anonymous mapping of `bytes` (whole pages) when `data` is null, else the mapping `data`
 /// of `old_bytes` grown or shrunk to `bytes` (moved by mremap where it cannot stay); null when the

@@ -245,7 +245,10 @@ constexpr size_t rehome_step_bytes = size_t{1} << 20;
 /// unmaps blocks that large each time (glibc with any malloc tunable set: the mmap threshold then
 /// stays at 128 KiB; docs/BENCHMARKS.md, "Sparse searches without a per-search allocation").
 struct search_scratch {
-  std::vector<float> sums;
+  /// A mapped_array, so that at a million slots its 4 MB lie on huge pages: in a std::vector their
+  /// first touches took 16-35 ms of the search that needed a new scratch (more sparse searches
+  /// at once than ever before), 0.3-0.6 ms on huge pages.
+  mapped_array<float> sums;
   /// One bit per slot: 128 KB at a million slots, which the cache keeps while the sums are read.
   std::vector<uint64_t> marks;
   std::vector<uint32_t> touched;
@@ -266,7 +269,7 @@ struct search_scratch {
 /// The process's idle scratches, shared by every sparse index: a search takes one (or makes one)
 /// and gives it back, so there are as many as searches ran at once, not one per thread that ever
 /// searched. Fresh memory is what costs here: sizing a scratch for a million slots took 16-23 ms
-/// on the test VM (first touches of 4 MB), a search after that 1.2-2.2 ms.
+/// on the test VM on small pages (first touches of 4 MB), a search after that 1.2-2.2 ms.
 class scratch_pool {
 public:
   /// A scratch with room for `slots`, given back (zeroed) when the lease ends, also when the

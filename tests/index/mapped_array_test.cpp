@@ -1,7 +1,8 @@
 // mapped_array: the indexes' growable arrays keep their elements through many growths (the
 // mapping moves), shrinks and moves; growth the system refuses is std::bad_alloc with the array
-// as it was. And the MaxSim index, whose token arrays are mapped_arrays, answers exactly after
-// growing them many times and the same after a snapshot round trip.
+// as it was; a fresh mapping of a huge page or more starts on a huge-page boundary. And the MaxSim
+// index, whose token arrays are mapped_arrays, answers exactly after growing them many times and
+// the same after a snapshot round trip.
 #include "index_reference.hpp"
 
 #include "telos/storage/huge_pages.hpp"
@@ -99,6 +100,29 @@ BOOST_AUTO_TEST_CASE(appends_resizes_and_room_keep_elements_and_sizes) {
   moved.shrink_to_fit();
   BOOST_CHECK_EQUAL(moved.capacity(), 0u);
   BOOST_CHECK_EQUAL(moved.data(), nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_fresh_mapping_of_a_huge_page_or_more_starts_on_a_huge_page_boundary) {
+  // The kernel backs only the aligned 2 MiB stretches of a mapping with huge pages, so a fresh
+  // mapping of at least one starts on such a boundary and holds whole huge pages (whether huge
+  // pages back it is the system's choice). Several at once, so that mmap's placement is not luck.
+  constexpr size_t huge = size_t{2} << 20;
+  std::vector<mapped_array<float>> arrays(8);
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const size_t elements = (huge + (i * 4096 + 12)) / sizeof(float); // 2 MiB and a bit more
+    arrays[i].resize(elements, static_cast<float>(i));
+    BOOST_CHECK_EQUAL(reinterpret_cast<uintptr_t>(arrays[i].data()) % huge, 0u);
+    BOOST_CHECK_EQUAL(arrays[i].capacity() * sizeof(float) % huge, 0u); // no small-page tail
+    BOOST_CHECK_EQUAL(arrays[i][0], static_cast<float>(i));
+    BOOST_CHECK_EQUAL(arrays[i][elements - 1], static_cast<float>(i));
+  }
+  // Each keeps its own elements (the excess of one mapping is not another's memory), and grows.
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    BOOST_CHECK_EQUAL(arrays[i][arrays[i].size() / 2], static_cast<float>(i));
+    arrays[i].resize(3 * huge / sizeof(float), -1.0f);
+    BOOST_CHECK_EQUAL(arrays[i][0], static_cast<float>(i));
+    BOOST_CHECK_EQUAL(arrays[i].back(), -1.0f);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(growth_the_system_refuses_is_bad_alloc_and_leaves_the_array_as_it_was) {
