@@ -21,7 +21,7 @@ constexpr size_t huge_page_bytes = size_t{2} << 20;
 
 size_t round_to_pages(size_t bytes) noexcept {
   // A huge page or more: whole huge pages, so that no tail of small pages is left (a 4,000,000-byte
-  // array took 8 ms of first touches with its last 1.8 MiB on small pages, 0.4-0.6 ms as two
+  // array took 8-17 ms of first touches with its last 1.8 MiB on small pages, 0.3-0.6 ms as two
   // huge pages on the test VM).
   const size_t page = bytes >= huge_page_bytes ? huge_page_bytes : page_bytes();
   if (bytes > static_cast<size_t>(-1) - (page - 1)) return 0;

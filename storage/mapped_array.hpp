@@ -18,9 +18,10 @@ namespace mapping {
 /// `bytes` rounded up to whole pages (whole 2 MiB huge pages from one huge page up); 0 when that
 /// overflows (no mapping can be that large).
 size_t round_to_pages(size_t bytes) noexcept;
-/// A fresh anonymous mapping of `bytes` (whole pages) when `data` is null, else the mapping `data`
-/// of `old_bytes` grown or shrunk to `bytes` (moved by mremap where it cannot stay); null when the
-/// system has no memory (or address space) to give, the old mapping then unchanged.
+/// A fresh anonymous mapping of `bytes` (whole pages; from one huge page up it starts on a
+/// huge-page boundary) when `data` is null, else the mapping `data` of `old_bytes` grown or shrunk
+/// to `bytes` (moved by mremap where it cannot stay); null when the system has no memory (or
+/// address space) to give, the old mapping then unchanged.
 void* remap(void* data, size_t old_bytes, size_t bytes) noexcept;
 /// Returns a mapping to the system (nothing for null).
 void unmap(void* data, size_t bytes) noexcept;
