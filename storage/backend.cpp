@@ -40,11 +40,11 @@ expected<void> backend::multi_get_visit(keyspace_id ks, const std::vector<std::s
 }
 
 expected<std::vector<std::optional<std::string>>>
-backend::multi_get_by_visit(keyspace_id ks, const std::vector<std::string>& keys) const {
-  std::vector<std::optional<std::string>> out(keys.size());
-  auto read = multi_get_visit(ks, keys,
-                              [&out](size_t i, std::string_view value) { out[i].emplace(value); });
-  if (!read) return std::move(read.error());
+backend::collect_visited(size_t n,
+                         const std::function<expected<void>(const value_visitor&)>& read) {
+  std::vector<std::optional<std::string>> out(n);
+  auto done = read([&out](size_t i, std::string_view value) { out[i].emplace(value); });
+  if (!done) return std::move(done.error());
   return out;
 }
 

@@ -250,9 +250,10 @@ public:
   virtual expected<void> close() = 0;
 
 protected:
-  /// multi_get for a backend whose multi_get_visit reads in place: its values copied into strings.
-  expected<std::vector<std::optional<std::string>>>
-  multi_get_by_visit(keyspace_id ks, const std::vector<std::string>& keys) const;
+  /// multi_get's answer from a read that visits values in place: `read` runs once with a visitor,
+  /// and the n values it visits are copied into strings (a key it does not visit stays empty).
+  static expected<std::vector<std::optional<std::string>>>
+  collect_visited(size_t n, const std::function<expected<void>(const value_visitor&)>& read);
 };
 
 /// Opens (or creates) a store. Errors: ec::not_found (missing directory, create_if_missing off),

@@ -608,7 +608,8 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    return multi_get_by_visit(ks, keys);
+    return collect_visited(
+        keys.size(), [&](const value_visitor& visit) { return multi_get_visit(ks, keys, visit); });
   }
 
   expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,

@@ -45,9 +45,10 @@ void* map_fresh(size_t bytes) noexcept {
   if (raw == MAP_FAILED) return raw;
   const auto start = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = (start + huge_page_bytes - 1) & ~(uintptr_t{huge_page_bytes} - 1);
-  if (aligned > start) munmap(raw, aligned - start);
-  const uintptr_t tail = start + bytes + huge_page_bytes - (aligned + bytes);
-  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+  const uintptr_t head = aligned - start; // the head and the tail together are one huge page
+  if (head > 0) munmap(raw, head);
+  if (head < huge_page_bytes)
+    munmap(reinterpret_cast<void*>(aligned + bytes), huge_page_bytes - head);
   return reinterpret_cast<void*>(aligned);
 }
 

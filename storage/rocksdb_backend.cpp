@@ -462,11 +462,9 @@ public:
 
   expected<std::vector<std::optional<std::string>>>
   multi_get(keyspace_id ks, const std::vector<std::string>& keys) const override {
-    std::vector<std::optional<std::string>> out(keys.size());
-    auto read = read_many(ks, keys, st_->read_opts,
-                          [&out](size_t i, std::string_view value) { out[i].emplace(value); });
-    if (!read) return std::move(read.error());
-    return out;
+    return collect_visited(keys.size(), [&](const value_visitor& visit) {
+      return read_many(ks, keys, st_->read_opts, visit);
+    });
   }
 
   expected<void> multi_get_visit(keyspace_id ks, const std::vector<std::string>& keys,
