@@ -3,6 +3,8 @@
 // their own; verify's index steps (check, clear, load) are shard/verify.hpp's.
 #include "telos/actors/index_actor.hpp"
 
+#include "telos/actors/trace.hpp"
+
 #include "telos/shard/index_overlay.hpp"
 #include "telos/shard/verify.hpp"
 
@@ -128,9 +130,13 @@ double trace_slow() {
   return slow;
 }
 
-/// Seconds on the steady clock (CLOCK_MONOTONIC), comparable across the process's threads.
-double steady_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+using trace::steady_seconds;
+
+/// A step of a search (TELOS_TRACE_SEARCH: trace::searches()) that began at t0.
+void trace_step(const index_actor_config& c, double t0, const char* step, size_t depth,
+                size_t hits) {
+  trace::list_line(t0, steady_seconds(), c.shard, c.handle->index->spec().name.c_str(), step, depth,
+                   hits);
 }
 
 void trace_line(const index_actor_config& c, const char* what, double took, size_t overlay) {
@@ -430,10 +436,18 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return atom::ok_v;
       },
       [=](atom::search, const embedding& query, uint32_t k, const filter& f) {
-        return self->state.search(query, k, f);
+        if (!trace::searches()) return self->state.search(query, k, f);
+        const double t0 = steady_seconds();
+        auto hits = self->state.search(query, k, f);
+        trace_step(self->state.config, t0, "list", k, hits.size());
+        return hits;
       },
       [=](atom::score, const embedding& query, const std::vector<uuid>& ids) {
-        return score_handle(*self->state.config.handle, query, ids);
+        if (!trace::searches()) return score_handle(*self->state.config.handle, query, ids);
+        const double t0 = steady_seconds();
+        auto hits = score_handle(*self->state.config.handle, query, ids);
+        trace_step(self->state.config, t0, "score", ids.size(), hits.size());
+        return hits;
       },
       // Verify's steps see the index alone: a save in progress ends first (verify is rare, and
       // the shard holds writes back meanwhile).

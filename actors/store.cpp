@@ -11,6 +11,7 @@
 #include "telos/actors/node_files.hpp"
 #include "telos/actors/participant.hpp"
 #include "telos/actors/test_hooks.hpp"
+#include "telos/actors/trace.hpp"
 #include "telos/actors/transactions.hpp"
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/shard/durable_file.hpp"
@@ -99,6 +100,19 @@ struct store::impl {
   /// Every other search is driven by the coordinator, which also fetches the records.
   template <class Request>
   expected<search_result> search(Request req) {
+    if (!trace::searches()) return search_untraced(std::move(req));
+    const double t0 = trace::steady_seconds();
+    const size_t embedders = embedder_count(req);
+    auto answer = search_untraced(std::move(req));
+    trace::search_line(t0, trace::steady_seconds(), answer ? "ok" : "failed", embedders);
+    return answer;
+  }
+
+  static size_t embedder_count(const search_request&) { return 1; }
+  static size_t embedder_count(const fused_search_request& req) { return req.queries.size(); }
+
+  template <class Request>
+  expected<search_result> search_untraced(Request req) {
     if (remote || !local || needs_records(req))
       return ask<search_result>(atom::search_v, std::move(req));
     if (closed) return closed_error();

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -463,6 +464,57 @@ BOOST_AUTO_TEST_CASE(fused_search_over_all_embedders_returns_k_sorted_stored_ids
     BOOST_CHECK(all.count(results[i]["id"].get<std::string>()) == 1);
     if (i > 0)
       BOOST_CHECK(results[i - 1]["score"].get<double>() >= results[i]["score"].get<double>());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_traced_fused_search_names_each_list_inside_the_search) {
+  // TELOS_TRACE_SEARCH (docs/ENGINE.md, "Tracing searches"): the facade writes one line per
+  // search, each index actor one per list it searched, all on the steady clock.
+  store_fixture f;
+  f.import(40);
+  write_file(f.dir / "q.json", make_memory(7000).dump());
+  auto pid =
+      start(telos_binary(), {"--data-dir", f.data, "search", "--fuse", "--query", f.dir / "q.json"},
+            f.dir / "t.out", f.dir / "t.err", {"TELOS_TRACE_SEARCH=1"});
+  BOOST_REQUIRE_EQUAL(wait_for(pid), 0);
+  BOOST_CHECK_EQUAL(json::parse(read_file(f.dir / "t.out"))["results"].size(), 10u);
+  std::istringstream err{read_file(f.dir / "t.err")};
+  std::string line;
+  std::vector<std::string> searches;
+  std::map<std::string, std::pair<double, double>> lists; // embedder -> [start, end]
+  while (std::getline(err, line)) {
+    std::istringstream in{line};
+    std::string tag, outcome, word, name, step;
+    double start = 0, end = 0;
+    in >> tag >> start >> end;
+    if (tag == "telos-search") {
+      size_t embedders = 0;
+      in >> outcome >> word >> embedders;
+      BOOST_CHECK_EQUAL(outcome, "ok");
+      BOOST_CHECK_EQUAL(embedders, 4u);
+      searches.push_back(line);
+      lists["(search)"] = {start, end};
+    } else if (tag == "telos-search-list") {
+      unsigned shard = 9;
+      size_t depth = 0;
+      in >> word >> shard >> name >> step >> word >> depth;
+      BOOST_CHECK_EQUAL(shard, 0u);
+      BOOST_CHECK_EQUAL(step, "list");
+      BOOST_CHECK_EQUAL(depth, 100u); // the fused depth
+      BOOST_CHECK_MESSAGE(lists.count(name) == 0, "two lists of " + name);
+      BOOST_CHECK_LE(start, end);
+      lists[name] = {start, end};
+    }
+  }
+  BOOST_TEST_CONTEXT(read_file(f.dir / "t.err")) {
+    BOOST_REQUIRE_EQUAL(searches.size(), 1u);
+    BOOST_REQUIRE_EQUAL(lists.size(), 5u);
+    const auto whole = lists["(search)"];
+    for (const char* e : {"E1", "E2", "E3", "E4"}) {
+      BOOST_REQUIRE_MESSAGE(lists.count(e) == 1, std::string{"no list of "} + e);
+      BOOST_CHECK_GE(lists[e].first, whole.first);
+      BOOST_CHECK_LE(lists[e].second, whole.second);
+    }
   }
 }
 
