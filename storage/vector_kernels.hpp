@@ -54,9 +54,15 @@ float quantize_int8(const float* x, size_t n, int8_t* out);
 
 /// Sum of a[i] * b[i] over int8 codes, exact (n <= 65536 keeps it inside int32).
 int32_t dot_int8(const int8_t* a, const int8_t* b, size_t n);
-/// out[i] = dot_int8(rows + i * n, b, n) for every i < count: one call for many short rows (E12's
-/// query tokens against one token of a memory), each sum as exact as dot_int8's.
-void dot_int8_rows(const int8_t* rows, size_t count, const int8_t* b, size_t n, int32_t* out);
+/// out[i] = codes[i] for i < n: int8 codes sign-extended to int16, the form dot_int8_rows takes
+/// its rows in.
+void widen_int8(const int8_t* codes, size_t n, int16_t* out);
+/// out[i] = the dot product of row i (n codes, widened by widen_int8: rows + i * n) with b, for
+/// every i < count: one call for many short rows (E12's query tokens against one token of a
+/// memory), each sum as exact as dot_int8's. The rows come widened because the same rows meet
+/// every token of every candidate: widened once per query, each row's codes go straight into the
+/// multiply-adds.
+void dot_int8_rows(const int16_t* rows, size_t count, const int8_t* b, size_t n, int32_t* out);
 
 /// 64-bit words a binary code of n dimensions takes.
 inline constexpr size_t binary_words(size_t n) {

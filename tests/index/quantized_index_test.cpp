@@ -74,21 +74,26 @@ BOOST_AUTO_TEST_CASE(int8_dot_equals_the_scalar_sum_for_every_length) {
       BOOST_CHECK_EQUAL(kernels::dot_int8(a.data(), b.data(), n), expected);
     }
   }
-  // The rows kernel gives each row's dot_int8, for short and long rows alike.
-  for (size_t n : {0, 1, 31, 32, 33, 128, 1000}) {
-    auto rows = random_codes(rng, 5 * n);
-    auto b = random_codes(rng, n);
-    std::vector<int32_t> out(5, -1);
-    kernels::dot_int8_rows(rows.data(), 5, b.data(), n, out.data());
-    for (size_t r = 0; r < 5; ++r) {
-      int64_t expected = 0;
-      for (size_t i = 0; i < n; ++i)
-        expected += int64_t{rows[r * n + i]} * int64_t{b[i]};
-      BOOST_TEST_CONTEXT("n " << n << ", row " << r) {
-        BOOST_CHECK_EQUAL(out[r], expected);
+  // The rows kernel (rows widened) gives each row's dot_int8, for short and long rows alike and
+  // for every count of rows (it takes them four, two and one at a time).
+  for (size_t n : {0, 1, 15, 16, 17, 31, 32, 33, 128, 1000})
+    for (size_t count : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+      auto rows = random_codes(rng, count * n);
+      std::vector<int16_t> wide(rows.size());
+      kernels::widen_int8(rows.data(), rows.size(), wide.data());
+      auto b = random_codes(rng, n);
+      std::vector<int32_t> out(count + 1, -1);
+      kernels::dot_int8_rows(wide.data(), count, b.data(), n, out.data());
+      BOOST_CHECK_EQUAL(out[count], -1); // nothing written past the last row
+      for (size_t r = 0; r < count; ++r) {
+        int64_t expected = 0;
+        for (size_t i = 0; i < n; ++i)
+          expected += int64_t{rows[r * n + i]} * int64_t{b[i]};
+        BOOST_TEST_CONTEXT("n " << n << ", count " << count << ", row " << r) {
+          BOOST_CHECK_EQUAL(out[r], expected);
+        }
       }
     }
-  }
   // The extreme codes at the largest dimension a profile allows stay inside int32.
   std::vector<int8_t> high(65536, 127), low(65536, -127);
   BOOST_CHECK_EQUAL(kernels::dot_int8(high.data(), low.data(), high.size()),
