@@ -11,7 +11,8 @@ double steady_seconds();
 
 /// TELOS_TRACE_SEARCH is set (to anything): every search of the facade writes a line when it is
 /// answered, and every index actor a line for each top list and score step it runs, so the time
-/// of a slow fused search can be split into its lists (docs/ENGINE.md, "Tracing"). Read once.
+/// of a slow fused search can be split into its lists (docs/ENGINE.md, "Tracing searches"). Read
+/// once.
 bool searches();
 
 /// `telos-search <start> <end> <outcome> embedders <n> took <ms> ms`: one search of the facade.

@@ -383,14 +383,14 @@ private:
   /// A query's int8 codes, for the int8 MaxSim of candidates.
   struct query_codes {
     query_codes(const std::vector<float>& q, size_t dim)
-        : codes(q.size()), wide(q.size()), scales(dim == 0 ? 0 : q.size() / dim),
-          best(scales.size()), dots(scales.size()) {
+        : wide(q.size()), scales(dim == 0 ? 0 : q.size() / dim), best(scales.size()),
+          dots(scales.size()) {
+      std::vector<int8_t> codes(q.size());
       for (size_t i = 0; i < scales.size(); ++i)
         scales[i] = kernels::quantize_int8(q.data() + i * dim, dim, codes.data() + i * dim);
       kernels::widen_int8(codes.data(), codes.size(), wide.data());
     }
-    std::vector<int8_t> codes;
-    /// codes widened to int16: the form kernels::dot_int8_rows takes them in.
+    /// The tokens' int8 codes, widened to int16: the form kernels::dot_int8_rows takes them in.
     std::vector<int16_t> wide;
     std::vector<float> scales;
     /// Scratch: one entry per query token.
