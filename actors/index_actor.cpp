@@ -132,11 +132,16 @@ double trace_slow() {
 
 using trace::steady_seconds;
 
-/// A step of a search (TELOS_TRACE_SEARCH: trace::searches()) that began at t0.
-void trace_step(const index_actor_config& c, double t0, const char* step, size_t depth,
-                size_t hits) {
+/// The hits `run` returns for a step of a search, traced when TELOS_TRACE_SEARCH asks for it
+/// (trace::searches()).
+template <class Run>
+std::vector<hit> traced_step(const index_actor_config& c, const char* step, size_t depth, Run run) {
+  if (!trace::searches()) return run();
+  const double t0 = steady_seconds();
+  auto hits = run();
   trace::list_line(t0, steady_seconds(), c.shard, c.handle->index->spec().name.c_str(), step, depth,
-                   hits);
+                   hits.size());
+  return hits;
 }
 
 void trace_line(const index_actor_config& c, const char* what, double took, size_t overlay) {
@@ -436,18 +441,12 @@ index_actor::behavior_type index_behavior(index_actor::stateful_pointer<index_st
         return atom::ok_v;
       },
       [=](atom::search, const embedding& query, uint32_t k, const filter& f) {
-        if (!trace::searches()) return self->state.search(query, k, f);
-        const double t0 = steady_seconds();
-        auto hits = self->state.search(query, k, f);
-        trace_step(self->state.config, t0, "list", k, hits.size());
-        return hits;
+        return traced_step(self->state.config, "list", k,
+                           [&] { return self->state.search(query, k, f); });
       },
       [=](atom::score, const embedding& query, const std::vector<uuid>& ids) {
-        if (!trace::searches()) return score_handle(*self->state.config.handle, query, ids);
-        const double t0 = steady_seconds();
-        auto hits = score_handle(*self->state.config.handle, query, ids);
-        trace_step(self->state.config, t0, "score", ids.size(), hits.size());
-        return hits;
+        return traced_step(self->state.config, "score", ids.size(),
+                           [&] { return score_handle(*self->state.config.handle, query, ids); });
       },
       // Verify's steps see the index alone: a save in progress ends first (verify is rare, and
       // the shard holds writes back meanwhile).

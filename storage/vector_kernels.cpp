@@ -99,7 +99,10 @@ float maxsim(const embedding& query, const embedding& stored, size_t dim) {
 
 using dot_int8_fn = int32_t (*)(const int8_t*, const int8_t*, size_t);
 
-int32_t dot_int8_tail(const int8_t* a, const int8_t* b, size_t from, size_t n) {
+/// Sum of a[i] * b[i] for i in [from, n): a kernel's last n % step codes, or a whole portable dot.
+/// `a` holds int8 codes, or (the rows kernels) int8 codes widened to int16.
+template <class Code>
+int32_t dot_int8_tail(const Code* a, const int8_t* b, size_t from, size_t n) {
   int32_t sum = 0;
   for (size_t i = from; i < n; ++i)
     sum += int32_t{a[i]} * int32_t{b[i]};
@@ -128,14 +131,6 @@ dot_int8_vnni(const int8_t* a, const int8_t* b, size_t n) {
   acc = _mm512_add_epi32(acc, _mm512_maskz_shuffle_epi32(all, acc, _MM_PERM_BADC));
   acc = _mm512_add_epi32(acc, _mm512_maskz_shuffle_epi32(all, acc, _MM_PERM_CDAB));
   return _mm512_cvtsi512_si32(acc) + dot_int8_tail(a, b, i, n);
-}
-
-/// Sum of wide[i] * b[i] for i in [from, n): a rows kernel's last n % step codes.
-int32_t dot_wide_tail(const int16_t* wide, const int8_t* b, size_t from, size_t n) {
-  int32_t sum = 0;
-  for (size_t i = from; i < n; ++i)
-    sum += int32_t{wide[i]} * int32_t{b[i]};
-  return sum;
 }
 
 /// The sums of the 16 int32 lanes of a, b, c and d, in that order, with one reduction for all
@@ -180,7 +175,7 @@ dot_wide_group_vnni(const int16_t* rows, const int8_t* b, size_t n, int32_t* out
   alignas(16) int32_t sums[4];
   _mm_store_si128(reinterpret_cast<__m128i*>(sums), sum_lanes(a0, a1, a2, a3));
   for (size_t g = 0; g < G; ++g)
-    out[g] = sums[g] + dot_wide_tail(rows + g * n, b, i, n);
+    out[g] = sums[g] + dot_int8_tail(rows + g * n, b, i, n);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void
@@ -241,7 +236,7 @@ dot_wide_group_avx2(const int16_t* rows, const int8_t* b, size_t n, int32_t* out
   _mm_store_si128(reinterpret_cast<__m128i*>(sums),
                   _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
   for (size_t g = 0; g < G; ++g)
-    out[g] = sums[g] + dot_wide_tail(rows + g * n, b, i, n);
+    out[g] = sums[g] + dot_int8_tail(rows + g * n, b, i, n);
 }
 
 __attribute__((target("avx2"))) void dot_int8_rows_avx2(const int16_t* rows, size_t count,
@@ -259,7 +254,7 @@ __attribute__((target("avx2"))) void dot_int8_rows_avx2(const int16_t* rows, siz
 void dot_int8_rows_portable(const int16_t* rows, size_t count, const int8_t* b, size_t n,
                             int32_t* out) {
   for (size_t r = 0; r < count; ++r)
-    out[r] = dot_wide_tail(rows + r * n, b, 0, n);
+    out[r] = dot_int8_tail(rows + r * n, b, 0, n);
 }
 
 using dot_int8_rows_fn = void (*)(const int16_t*, size_t, const int8_t*, size_t, int32_t*);
