@@ -52,6 +52,12 @@ inline constexpr float int8_code_max = 127.0f;
 /// codes are all 0). NaN/Inf never reach an index (validated on input).
 float quantize_int8(const float* x, size_t n, int8_t* out);
 
+/// The instruction set of the int8 kernels (quantize_int8, dot_int8, dot_int8_rows): "vnni"
+/// (AVX-512 with VNNI), "avx2" or "portable", the best this CPU runs unless the environment
+/// variable TELOS_KERNELS names a lower one when the library loads. Every set gives the same
+/// codes and sums.
+const char* int8_kernels_in_use();
+
 /// Sum of a[i] * b[i] over int8 codes, exact (n <= 65536 keeps it inside int32).
 int32_t dot_int8(const int8_t* a, const int8_t* b, size_t n);
 /// out[i] = codes[i] for i < n: int8 codes sign-extended to int16, the form dot_int8_rows takes

@@ -1,6 +1,7 @@
-// Quantised dense indexes: the int8 and binary kernels against a scalar reference, search that
-// re-scores from the f32 originals (the exact answer in flat mode, recall on a test-sized HNSW),
-// snapshots that round-trip and refuse another policy, and what the index does without originals.
+// Quantised dense indexes: the binary kernels and int8 codes against a scalar reference, search
+// that re-scores from the f32 originals (the exact answer in flat mode, recall on a test-sized
+// HNSW), snapshots that round-trip and refuse another policy, and what the index does without
+// originals.
 #include "index_reference.hpp"
 
 #include "telos/storage/vector_index.hpp"
@@ -50,55 +51,9 @@ private:
   size_t next_ = 0;
 };
 
-std::vector<int8_t> random_codes(std::mt19937& rng, size_t n) {
-  std::uniform_int_distribution<int> code{-127, 127};
-  std::vector<int8_t> out(n);
-  for (auto& c : out)
-    c = static_cast<int8_t>(code(rng));
-  return out;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(quantised_index)
-
-BOOST_AUTO_TEST_CASE(int8_dot_equals_the_scalar_sum_for_every_length) {
-  std::mt19937 rng{3};
-  for (size_t n : {0, 1, 15, 16, 17, 31, 32, 33, 100, 768, 1024, 1031, 65536}) {
-    auto a = random_codes(rng, n);
-    auto b = random_codes(rng, n);
-    int64_t expected = 0;
-    for (size_t i = 0; i < n; ++i)
-      expected += int64_t{a[i]} * int64_t{b[i]};
-    BOOST_TEST_CONTEXT("n " << n) {
-      BOOST_CHECK_EQUAL(kernels::dot_int8(a.data(), b.data(), n), expected);
-    }
-  }
-  // The rows kernel (rows widened) gives each row's dot_int8, for short and long rows alike and
-  // for every count of rows (it takes them four, two and one at a time).
-  for (size_t n : {0, 1, 15, 16, 17, 31, 32, 33, 128, 1000})
-    for (size_t count : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
-      auto rows = random_codes(rng, count * n);
-      std::vector<int16_t> wide(rows.size());
-      kernels::widen_int8(rows.data(), rows.size(), wide.data());
-      auto b = random_codes(rng, n);
-      std::vector<int32_t> out(count + 1, -1);
-      kernels::dot_int8_rows(wide.data(), count, b.data(), n, out.data());
-      BOOST_CHECK_EQUAL(out[count], -1); // nothing written past the last row
-      for (size_t r = 0; r < count; ++r) {
-        int64_t expected = 0;
-        for (size_t i = 0; i < n; ++i)
-          expected += int64_t{rows[r * n + i]} * int64_t{b[i]};
-        BOOST_TEST_CONTEXT("n " << n << ", count " << count << ", row " << r) {
-          BOOST_CHECK_EQUAL(out[r], expected);
-        }
-      }
-    }
-  // The extreme codes at the largest dimension a profile allows stay inside int32.
-  std::vector<int8_t> high(65536, 127), low(65536, -127);
-  BOOST_CHECK_EQUAL(kernels::dot_int8(high.data(), low.data(), high.size()),
-                    -int64_t{127} * 127 * 65536);
-}
 
 BOOST_AUTO_TEST_CASE(hamming_counts_differing_bits_for_every_length) {
   std::mt19937_64 rng{5};

@@ -14,3 +14,12 @@ telos_add_suite_tests(index_suites index ${target} ${index_sources})
 telos_add_case_tests(index_maxsim_cases index.maxsim_candidates ${target} maxsim_candidates
                      ${dir}/maxsim_candidates_test.cpp)
 telos_test_timeout(300 ${index_suites} ${index_maxsim_cases})
+# The int8 kernels again in the lower instruction sets (TELOS_KERNELS steps the library down when
+# it loads; the suite checks that it did where the CPU runs the set): a CPU with AVX-512 would
+# otherwise never run the AVX2 and portable kernels. Each run takes well under a second.
+foreach(set avx2 portable)
+  add_test(NAME index.int8_kernels.${set} COMMAND ${target} --log_level=message
+                                                  --run_test=int8_kernels)
+  set_tests_properties(index.int8_kernels.${set} PROPERTIES ENVIRONMENT TELOS_KERNELS=${set})
+  telos_test_timeout(300 index.int8_kernels.${set})
+endforeach()
