@@ -125,9 +125,16 @@ backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<ba
                                               backend_actor_config config) {
   self->state.config = std::move(config);
   return {
-      [=](atom::write, const write_batch& batch) -> caf::result<atom::ok> {
-        const auto& c = self->state.config;
-        return lift(c.backend->write(batch, storage::write_options{c.sync_writes}));
+      [=](atom::write, const write_batch& batch, bool after_previous) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (after_previous && st.failed_write)
+          return make_error(ec::io_error, "not written: the write before it in the same shard "
+                                          "failed: " +
+                                              describe(st.failed_write));
+        auto written =
+            st.config.backend->write(batch, storage::write_options{st.config.sync_writes});
+        st.failed_write = written ? caf::error{} : written.error();
+        return lift(std::move(written));
       },
       [=](atom::get, const std::vector<uuid>& ids,
           bool with_embeddings) -> caf::result<std::vector<memory>> {

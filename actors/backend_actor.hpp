@@ -47,6 +47,8 @@ expected<std::vector<uuid>> indexed_candidates(const storage::shard_graph& g, co
 struct backend_state {
   static inline const char* name = "backend";
   backend_actor_config config;
+  /// The error of the last write, none when it succeeded: a write sent behind it is refused.
+  caf::error failed_write;
 };
 
 backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<backend_state> self,

@@ -31,6 +31,8 @@ struct built_group {
   bool plain = false;
   /// Estimated size of its writes.
   size_t bytes = 0;
+  /// Sent to the backend behind the group in flight, whose write failed: the backend refuses it.
+  bool doomed = false;
 };
 
 namespace {
@@ -163,6 +165,7 @@ std::shared_ptr<built_group> build_group(shard_self self,
 }
 
 void write_group_out(shard_self self, std::shared_ptr<built_group> b);
+void send_group(shard_self self, std::shared_ptr<built_group> b, bool after_previous);
 
 /// Takes the queued writes of the next group: at most `max_writes`, bounded by count and bytes.
 std::shared_ptr<std::vector<queued_write>> take_writes(shard_state& st, size_t max_writes) {
@@ -184,7 +187,7 @@ void prepare_next(shard_self self) {
   auto& st = self->state;
   if (!st.writing || st.ready || st.queue.empty() || !st.exclusive.empty()) return;
   auto& writing = *st.writing;
-  if (!writing.plain) return;
+  if (!writing.plain || writing.doomed) return;
   // The candidates: the plain writes at the head of the queue whose ids are all fresh to the
   // group in flight and, where contributors or the graph need the stored record, not stored
   // (or, with the graph alone, known well enough from the catalog).
@@ -212,15 +215,20 @@ void prepare_next(shard_self self) {
         previous_from_catalog(st, m.id, previous);
   st.ready =
       build_group(self, std::move(group), needs_previous ? &previous : nullptr, st.writing.get());
+  // Sent at once: the backend takes it the moment the write in flight ends, without waiting for
+  // this actor to hear of that end (a worker may be busy with index updates meanwhile). The
+  // backend writes it only if the write before it succeeded.
+  if (st.ready) send_group(self, st.ready, true);
 }
 
-/// After a write ended: the group that was ready (if any) goes out now, or the writer is idle.
+/// After a write ended: the group sent behind it (if any) is the one in flight now, and the next
+/// one may be built behind that; or the writer is idle.
 void next_after_write(shard_self self) {
   auto& st = self->state;
   if (st.ready) {
-    auto next = std::move(st.ready);
+    st.writing = std::move(st.ready);
     st.ready = nullptr;
-    write_group_out(self, std::move(next));
+    prepare_next(self);
     return;
   }
   st.writing = nullptr;
@@ -228,11 +236,13 @@ void next_after_write(shard_self self) {
   pump(self);
 }
 
-void write_group_out(shard_self self, std::shared_ptr<built_group> b) {
+/// Sends a group's batch to the backend. `after_previous`: it goes behind the group in flight,
+/// and the backend writes it only if that one's write succeeded. Answers arrive in order of the
+/// sends, so the group a reply is for is always `st.writing`.
+void send_group(shard_self self, std::shared_ptr<built_group> b, bool after_previous) {
   auto& st = self->state;
-  st.writing = b;
   auto batch = std::move(b->g->batch);
-  self->request(st.config.backend, caf::infinite, atom::write_v, std::move(batch))
+  self->request(st.config.backend, caf::infinite, atom::write_v, std::move(batch), after_previous)
       .then(
           [self, b](atom::ok) {
             auto& st = self->state;
@@ -244,23 +254,27 @@ void write_group_out(shard_self self, std::shared_ptr<built_group> b) {
           },
           [self, b](caf::error& err) {
             auto& st = self->state;
-            if (st.config.on_write_error) st.config.on_write_error(err);
+            // A doomed group's error is the backend's refusal, naming the failure before it.
+            if (!b->doomed && st.config.on_write_error) st.config.on_write_error(err);
             if (st.config.graph) st.config.graph->settle(b->stagings, false);
             deliver(*b->writes, *b->g, err);
-            // The group built behind it counted on this one: it is not written either.
             if (st.ready) {
-              auto next = std::move(st.ready);
+              // The group sent behind this one counted on it: the backend refuses it, and its own
+              // answer ends this write.
+              st.writing = std::move(st.ready);
               st.ready = nullptr;
-              if (st.config.graph) st.config.graph->settle(next->stagings, false);
-              deliver(*next->writes, *next->g,
-                      make_error(ec::io_error, "not written: the write before it in the same "
-                                               "shard failed: " +
-                                                   describe(err)));
+              st.writing->doomed = true;
+              return;
             }
             st.writing = nullptr;
             st.committing = false;
             pump(self);
           });
+}
+
+void write_group_out(shard_self self, std::shared_ptr<built_group> b) {
+  self->state.writing = b;
+  send_group(self, std::move(b), false);
   prepare_next(self);
 }
 

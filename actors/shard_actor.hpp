@@ -73,7 +73,8 @@ struct shard_state {
   /// A group is being built or committed.
   bool committing = false;
   /// The group whose write is in flight, and the next one, built meanwhile when it cannot depend
-  /// on it (shard_actor.cpp, prepare_next); it is written as soon as the first one committed.
+  /// on it (shard_actor.cpp, prepare_next) and sent behind it at once; the backend writes it only
+  /// if the first one's write succeeded.
   std::shared_ptr<built_group> writing;
   std::shared_ptr<built_group> ready;
   /// Committed groups whose index acknowledgements are outstanding.

@@ -283,8 +283,10 @@ using maintenance_actor = caf::typed_actor<
 /// Owns one shard's backend and runs every blocking call on it; spawned detached, so disk I/O
 /// never stalls the scheduler. Answers in arrival order.
 using backend_actor = caf::typed_actor<
-    /// Commits a batch atomically (fsync when the store syncs writes).
-    caf::replies_to<atom::write, write_batch>::with<atom::ok>,
+    /// Commits a batch atomically (fsync when the store syncs writes). With the flag set, only if
+    /// the write before it succeeded: else it fails with ec::io_error naming that failure, and
+    /// nothing is written.
+    caf::replies_to<atom::write, write_batch, bool>::with<atom::ok>,
     /// Reads memories from one snapshot, with their embeddings when the flag is set; a memory with
     /// a nil id stands for an absent one.
     caf::replies_to<atom::get, std::vector<uuid>, bool>::with<std::vector<memory>>,

@@ -49,6 +49,22 @@ std::vector<memory> make_batch(memory_maker& maker, size_t n) {
   return batch;
 }
 
+/// Sends a write of one memory and, behind it, one of eight (built while the first is written),
+/// and returns the descriptions of the two errors they were answered with, in order; fails the
+/// test when either was acknowledged.
+std::vector<std::string> errors_of_two_writes(actor_fixture& f, memory_maker& maker) {
+  caf::scoped_actor self{f.sys};
+  self->send(f.actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
+  self->send(f.actors.coordinator, atom::put_v, make_batch(maker, 8));
+  f.sched.run();
+  std::vector<std::string> errors;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](std::vector<uuid>&) { BOOST_FAIL("a write was acknowledged"); },
+                  [&](caf::error& err) { errors.push_back(describe(err)); });
+  BOOST_REQUIRE_EQUAL(errors.size(), 2u);
+  return errors;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(engine_actors)
@@ -167,19 +183,38 @@ BOOST_FIXTURE_TEST_CASE(the_next_group_is_built_while_one_is_written_and_counts_
 BOOST_FIXTURE_TEST_CASE(a_failed_write_fails_the_group_built_behind_it, actor_fixture) {
   start(1, {}, {0}); // every backend write fails
   memory_maker maker{prof};
-  caf::scoped_actor self{sys};
-  self->send(actors.coordinator, atom::put_v, std::vector<memory>{maker.make()});
-  self->send(actors.coordinator, atom::put_v, make_batch(maker, 8));
-  sched.run();
-  std::vector<std::string> errors;
-  for (int i = 0; i < 2; ++i)
-    self->receive([&](std::vector<uuid>&) { BOOST_FAIL("a write was acknowledged"); },
-                  [&](caf::error& err) { errors.push_back(describe(err)); });
-  BOOST_REQUIRE_EQUAL(errors.size(), 2u);
+  auto errors = errors_of_two_writes(*this, maker);
   BOOST_CHECK(std::any_of(errors.begin(), errors.end(), [](const std::string& e) {
     return e.find("the write before it in the same shard failed") != std::string::npos;
   }));
   BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(
+    a_group_sent_behind_a_failed_write_is_not_written_though_the_disk_would_take_it,
+    actor_fixture) {
+  start(1, {}, {0});
+  auto& disk = dynamic_cast<test::failing_writes&>(*shards[0].backend);
+  disk.failures_left = 1; // only the first write fails
+  memory_maker maker{prof};
+  // w2 is built while w1 is written and sent to the backend behind it; w1 fails, and the backend
+  // refuses w2 although its disk would take it: w2 was built on top of w1's counts.
+  auto errors = errors_of_two_writes(*this, maker);
+  BOOST_CHECK_NE(errors[0].find("the disk is full"), std::string::npos);
+  BOOST_CHECK_NE(errors[1].find("not written: the write before it in the same shard failed"),
+                 std::string::npos);
+  BOOST_CHECK_EQUAL(disk.failures_left, 0u); // w2 never reached the disk
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 0u);
+  // The next write goes out on its own and is written: the shard's sequence and counts start
+  // from what is stored, not from the two failed groups.
+  auto third = make_batch(maker, 3);
+  require(call<std::vector<uuid>>(atom::put_v, third), "put after the failure");
+  BOOST_CHECK_EQUAL(require(call<uint64_t>(atom::count_v, std::string{}), "count"), 3u);
+  auto infos = require(call<std::vector<shard_info>>(atom::stats_v), "stats");
+  BOOST_REQUIRE_EQUAL(infos.size(), 1u);
+  BOOST_CHECK_EQUAL(infos[0].sequence, 1u);
+  for (const auto& index : infos[0].indexes)
+    BOOST_CHECK_EQUAL(index.vectors, 3u);
 }
 
 BOOST_FIXTURE_TEST_CASE(writes_beyond_the_limit_are_pushed_back, actor_fixture) {

@@ -271,7 +271,9 @@ public:
                                                            std::string_view p) const override {
     return inner_->scan_prefix(ks, p);
   }
-  expected<void> write(const write_batch&, storage::write_options) override {
+  expected<void> write(const write_batch& batch, storage::write_options o) override {
+    if (failures_left == 0) return inner_->write(batch, o);
+    if (failures_left != SIZE_MAX) --failures_left;
     return make_error(ec::io_error, "test: the disk is full");
   }
   expected<std::unique_ptr<storage::transaction>> begin() override { return inner_->begin(); }
@@ -281,6 +283,9 @@ public:
   expected<storage::backend_stats> stats() const override { return inner_->stats(); }
   expected<write_volume> written() const override { return inner_->written(); }
   expected<void> close() override { return inner_->close(); }
+
+  /// Writes that fail before the disk takes them again (SIZE_MAX: every one).
+  size_t failures_left = SIZE_MAX;
 
 private:
   std::shared_ptr<storage::backend> inner_;
