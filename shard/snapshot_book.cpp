@@ -78,11 +78,16 @@ snapshot_book::checkpoint(size_t j, const storage::vector_index& index, uint64_t
   if (!marker) return std::move(marker.error());
   const auto& name = layout_.profile().embedders[j].name;
   auto dir = snapshot_directory(root_, shard_);
-  // Synced: the marker must not outlive a crash that loses the commits it covers. RocksDB's WAL
-  // and LMDB's commits are ordered, so syncing this write makes every earlier commit durable too.
+  // The marker must not outlive a crash that loses the commits it covers, and must be durable
+  // before the previous snapshot goes. RocksDB's WAL and LMDB's commits are ordered, so the marker
+  // comes back after a crash only with every commit before it. A write with sync would hold the
+  // shard's writes behind it for the fsync: every checkpoint stalled the ingest for 20-40 ms
+  // (docs/BENCHMARKS.md, "Checkpoints no longer stall the writes"). Where the backend syncs beside
+  // the writes (RocksDB), the marker is written plainly and the log synced after.
+  const bool beside = backend_->syncs_beside_writes();
   write_batch batch;
   batch.put(layout_.meta(), storage::snapshot_key(name), storage::encode_snapshot_marker(*marker));
-  if (auto ok = backend_->write(batch, storage::write_options{true}); !ok) {
+  if (auto ok = backend_->write(batch, storage::write_options{!beside}); !ok) {
     remove_snapshot(dir, snapshot_prefix(name, marker->token));
     return std::move(ok.error());
   }
@@ -92,6 +97,12 @@ snapshot_book::checkpoint(size_t j, const storage::vector_index& index, uint64_t
     previous = markers_[j];
     markers_[j] = *marker;
   }
+  if (beside)
+    if (auto ok = backend_->sync_written(); !ok)
+      // The marker is written but perhaps not durable: a crash may bring back the previous one,
+      // so its snapshot stays, and so does the new one the written marker names. The next open
+      // deletes whichever the marker it finds does not name.
+      return std::move(ok.error());
   // From here on the new snapshot is in force: a crash before the old one is deleted leaves a
   // stale file, which the next open deletes.
   if (previous) remove_snapshot(dir, snapshot_prefix(name, previous->token));

@@ -228,6 +228,15 @@ public:
 
   /// Makes everything written so far durable.
   virtual expected<void> flush() = 0;
+  /// Whether sync_written() syncs beside the writes: a write that comes meanwhile is not held
+  /// back for it. A write with sync holds every write behind it until its fsync ended (20-40 ms
+  /// on a virtual disk); where this is true, a write that must be durable can be written plainly
+  /// and synced after. RocksDB: true (its log is synced beside the writes); LMDB and memory:
+  /// false, so such a write goes with sync there.
+  virtual bool syncs_beside_writes() const { return false; }
+  /// Makes every write that returned before the call durable, as if it had been written with
+  /// sync. By default flush() (LMDB: a sync of its file, which a writer may wait for).
+  virtual expected<void> sync_written() { return flush(); }
   /// Reclaims space (full compaction); data is unchanged.
   virtual expected<void> compact() = 0;
   /// Opens the readers of the store's table files now rather than at the first read of each

@@ -1,7 +1,7 @@
 // The RocksDB backend under injected disk faults (storage/fault_injection.hpp): a failed write is
 // a clean io_error that changes nothing visible, reads keep working, writes succeed again once
-// the fault is lifted (no reopen), and a simulated power cut keeps every synced write. Also the
-// own-file seam of Telos's durable files.
+// the fault is lifted (no reopen), a simulated power cut keeps every synced write and every write
+// before a sync_written(). Also the own-file seam of Telos's durable files.
 #include "telos/shard/durable_file.hpp"
 #include "telos/storage/backend.hpp"
 #include "telos/storage/fault_injection.hpp"
@@ -60,6 +60,17 @@ std::string value_of(backend& db, const std::string& key) {
 std::string read_text(const std::string& path) {
   std::ifstream in{path};
   return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+/// After a power cut and the close: drops what was never synced and reopens the store.
+std::unique_ptr<backend> reopened_after_the_cut(fault_injector& injector, const std::string& path) {
+  auto dropped = injector.drop_unsynced();
+  BOOST_REQUIRE(dropped);
+  BOOST_TEST(dropped->bytes_dropped > 0u);
+  auto opened = make_backend(backend_kind::rocksdb, fault_options(path));
+  BOOST_REQUIRE_MESSAGE(
+      opened, "reopen after the cut failed: " << (opened ? "" : describe(opened.error())));
+  return std::move(*opened);
 }
 
 const std::vector<fault_kind> write_faults = {fault_kind::no_space, fault_kind::write_error,
@@ -153,15 +164,64 @@ BOOST_AUTO_TEST_CASE(rocksdb_power_cut_keeps_synced_writes_and_drops_unsynced_on
     BOOST_TEST(code((*opened)->write(one_put("after", "3"), {true})) == "io_error");
     BOOST_TEST(static_cast<bool>((*opened)->close()));
   }
-  auto dropped = faults.injector->drop_unsynced();
-  BOOST_REQUIRE(dropped);
-  BOOST_TEST(dropped->bytes_dropped > 0u);
+  auto opened = reopened_after_the_cut(*faults.injector, dir.path());
+  BOOST_TEST(value_of(*opened, "synced") == "1");
+  BOOST_TEST(value_of(*opened, "unsynced") == "<absent>");
+  BOOST_TEST(value_of(*opened, "after") == "<absent>");
+}
+
+BOOST_AUTO_TEST_CASE(rocksdb_sync_written_makes_the_plain_writes_before_it_survive_a_power_cut) {
+  temp_dir dir;
+  installed_injector faults;
+  {
+    auto opened = make_backend(backend_kind::rocksdb, fault_options(dir.path()));
+    BOOST_REQUIRE(opened);
+    auto& db = **opened;
+    // RocksDB syncs its log beside the writes: a checkpoint's marker is written plainly, then
+    // synced this way (shard/snapshot_book.cpp).
+    BOOST_TEST(db.syncs_beside_writes());
+    BOOST_REQUIRE(db.write(one_put("first", "1"), {false}));
+    BOOST_REQUIRE(db.write(one_put("second", "2"), {false}));
+    auto synced = db.sync_written();
+    BOOST_REQUIRE_MESSAGE(synced, "sync_written: " << (synced ? "" : describe(synced.error())));
+    BOOST_REQUIRE(db.write(one_put("after", "3"), {false}));
+    faults.injector->cut_power();
+    BOOST_TEST(static_cast<bool>(db.close()));
+  }
+  auto opened = reopened_after_the_cut(*faults.injector, dir.path());
+  BOOST_TEST(value_of(*opened, "first") == "1");
+  BOOST_TEST(value_of(*opened, "second") == "2");
+  BOOST_TEST(value_of(*opened, "after") == "<absent>");
+}
+
+BOOST_AUTO_TEST_CASE(rocksdb_sync_written_under_a_sync_fault_is_an_io_error_and_reads_work) {
+  temp_dir dir;
+  installed_injector faults;
   auto opened = make_backend(backend_kind::rocksdb, fault_options(dir.path()));
-  BOOST_REQUIRE_MESSAGE(
-      opened, "reopen after the cut failed: " << (opened ? "" : describe(opened.error())));
-  BOOST_TEST(value_of(**opened, "synced") == "1");
-  BOOST_TEST(value_of(**opened, "unsynced") == "<absent>");
-  BOOST_TEST(value_of(**opened, "after") == "<absent>");
+  BOOST_REQUIRE(opened);
+  auto& db = **opened;
+  BOOST_REQUIRE(db.write(one_put("a", "1"), {false}));
+  faults.injector->arm(fault_kind::sync_error);
+  auto failed = db.sync_written();
+  BOOST_REQUIRE(!failed);
+  BOOST_TEST(code(failed) == "io_error");
+  BOOST_TEST(describe(failed.error()).find("sync of the log") != std::string::npos);
+  faults.injector->lift();
+  BOOST_TEST(value_of(db, "a") == "1");
+}
+
+BOOST_AUTO_TEST_CASE(lmdb_and_memory_write_durable_rows_with_sync_instead) {
+  temp_dir dir;
+  for (auto kind : {backend_kind::lmdb, backend_kind::memory}) {
+    backend_options opts = fault_options(dir.sub(kind == backend_kind::lmdb ? "lmdb" : "memory"));
+    auto opened = make_backend(kind, opts);
+    BOOST_REQUIRE(opened);
+    BOOST_TEST(!(*opened)->syncs_beside_writes());
+    BOOST_REQUIRE((*opened)->write(one_put("a", "1"), {false}));
+    // The default flushes: LMDB syncs its file, the memory backend has nothing to make durable.
+    BOOST_TEST(static_cast<bool>((*opened)->sync_written()));
+    BOOST_TEST(value_of(**opened, "a") == "1");
+  }
 }
 
 BOOST_DATA_TEST_CASE(own_file_write_fault_keeps_the_old_content,

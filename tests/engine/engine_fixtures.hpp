@@ -278,6 +278,8 @@ public:
   }
   expected<std::unique_ptr<storage::transaction>> begin() override { return inner_->begin(); }
   expected<void> flush() override { return inner_->flush(); }
+  bool syncs_beside_writes() const override { return inner_->syncs_beside_writes(); }
+  expected<void> sync_written() override { return inner_->sync_written(); }
   expected<void> compact() override { return inner_->compact(); }
   expected<void> checkpoint(const std::string& dir) override { return inner_->checkpoint(dir); }
   expected<storage::backend_stats> stats() const override { return inner_->stats(); }
