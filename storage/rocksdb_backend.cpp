@@ -140,8 +140,6 @@ private:
   long written_ = 0;
 };
 
-/// The open database; shared by the backend, its iterators and transactions, so the DB is closed
-/// only when the last of them is gone.
 /// fsyncs RocksDB's log files (NNNNNN.log) in `data`, then `data` itself, through descriptors of
 /// our own. RocksDB hands each write's log record to the OS before the write returns
 /// (manual_wal_flush is off), so this makes every write that returned before the call durable.
@@ -190,6 +188,8 @@ expected<void> sync_log_files(const std::string& data) {
   return {};
 }
 
+/// The open database; shared by the backend, its iterators and transactions, so the DB is closed
+/// only when the last of them is gone.
 struct rocks_db {
   explicit rocks_db(store_dir opened) : dir(std::move(opened)) {}
   rocks_db(const rocks_db&) = delete;
