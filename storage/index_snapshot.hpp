@@ -62,8 +62,11 @@ struct file_digest {
 /// Reads the whole file; ec::not_found when missing, ec::io_error when unreadable.
 expected<file_digest> digest_file(const std::string& path);
 
-/// fsyncs a file that someone else wrote (hnswlib writes through an ofstream).
+/// fsyncs a file that someone else wrote (hnswlib writes through an ofstream; RocksDB's logs,
+/// backend::sync_written). Through the own-file seam of storage/fault_injection.hpp.
 expected<void> sync_file(const std::string& path);
+/// fsyncs a directory, so the entries of the files created in it are durable.
+expected<void> sync_directory_entries(const std::string& dir);
 
 class snapshot_writer {
 public:

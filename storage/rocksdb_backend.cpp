@@ -8,7 +8,7 @@
 #include "telos/storage/backend_impls.hpp"
 #include "telos/storage/call_gate.hpp"
 #include "telos/storage/conflict_tracker.hpp"
-#include "telos/storage/fault_injection.hpp"
+#include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/rocksdb_fault_fs.hpp"
 #include "telos/storage/snapshot_transaction.hpp"
 #include "telos/storage/store_dir.hpp"
@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
@@ -35,9 +34,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include <fcntl.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 namespace telos::storage::detail {
 
@@ -141,12 +138,11 @@ private:
 };
 
 /// fsyncs RocksDB's log files (NNNNNN.log) in `data`, then `data` itself, through descriptors of
-/// our own. RocksDB hands each write's log record to the OS before the write returns
+/// our own (sync_file). RocksDB hands each write's log record to the OS before the write returns
 /// (manual_wal_flush is off), so this makes every write that returned before the call durable.
 /// Not DB::SyncWAL(): that syncs through the log's file writer, and RocksDB 7.8 built with
 /// assertions (as Debian's is) aborts the process when that writer saw a failed write of the
 /// writing thread before; a sync beside a failing write must end in an error, not an abort.
-/// Faults and power cuts of storage/fault_injection.hpp apply, as to Telos's own files.
 expected<void> sync_log_files(const std::string& data) {
   namespace fs = std::filesystem;
   std::vector<std::string> logs;
@@ -159,33 +155,15 @@ expected<void> sync_log_files(const std::string& data) {
   }
   if (ec)
     return make_error(ec::io_error, "cannot list the log files in " + data + ": " + ec.message());
-  auto injector = installed_fault_injector();
-  auto sync = [&](const std::string& path, bool directory) -> expected<bool> {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-    // Gone: RocksDB deletes a log once the writes in it are in synced table files.
-    if (fd < 0 && errno == ENOENT && !directory) return false;
-    if (fd < 0)
-      return make_error(ec::io_error, "cannot open " + path + ": " + std::strerror(errno));
-    int err = 0;
-    if (auto fault = own_file_fault(file_op::sync, path))
-      err = fault.error;
-    else if ((directory ? ::fsync(fd) : ::fdatasync(fd)) != 0)
-      err = errno;
-    ::close(fd);
-    if (err != 0)
-      return make_error(ec::io_error, "cannot sync " + path + ": " + std::strerror(err));
-    return true;
-  };
-  for (const auto& path : logs) {
-    auto synced = sync(path, false);
-    if (!synced) return std::move(synced.error());
-    if (*synced && injector) injector->note_synced(path);
-  }
+  for (const auto& path : logs)
+    if (auto synced = sync_file(path); !synced) {
+      // Gone: RocksDB deletes a log once the writes in it are in synced table files.
+      std::error_code gone;
+      if (!fs::exists(path, gone) && !gone) continue;
+      return synced;
+    }
   // A log created since the directory was last synced needs its entry on disk too.
-  auto synced = sync(data, true);
-  if (!synced) return std::move(synced.error());
-  if (injector) injector->note_dir_synced(data);
-  return {};
+  return sync_directory_entries(data);
 }
 
 /// The open database; shared by the backend, its iterators and transactions, so the DB is closed

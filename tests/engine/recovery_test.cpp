@@ -180,20 +180,22 @@ struct crash_session {
     return infos[0].indexes;
   }
 
-  void end() {
-    self->request(actors.coordinator, caf::infinite, atom::close_v)
-        .receive([](atom::ok) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
-    actors = {};
-    shards[0].backend->close();
+  /// Puts `part` through the coordinator; the test fails if it is refused.
+  void put(const std::vector<memory>& part) {
+    self->request(actors.coordinator, caf::infinite, atom::put_v, part)
+        .receive([](std::vector<uuid>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
   }
 
-  /// Ends the session after a (simulated) power cut: every file operation fails, so the close's
-  /// snapshot saves and its marker write fail too; what counts is what the disk kept.
-  void end_after_power_cut() {
+  /// After a (simulated) power cut every file operation fails, so the close's snapshot saves and
+  /// its marker write fail too: then what counts is what the disk kept, not the close's answer.
+  void end(bool after_power_cut = false) {
     self->request(actors.coordinator, caf::infinite, atom::close_v)
-        .receive([](atom::ok) {}, [](caf::error&) {});
+        .receive([](atom::ok) {},
+                 [after_power_cut](caf::error& err) {
+                   if (!after_power_cut) BOOST_FAIL(describe(err));
+                 });
     actors = {};
-    (void)shards[0].backend->close();
+    shards[0].backend->close();
   }
 
   caf::actor_system_config cfg;
@@ -632,8 +634,7 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
       std::vector<memory> part;
       for (size_t i = 0; i < batch; ++i)
         part.push_back(maker.make());
-      self->request(actors.coordinator, caf::infinite, atom::put_v, part)
-          .receive([](std::vector<uuid>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+      session.put(part);
       all.insert(all.end(), part.begin(), part.end());
       // A checkpoint is saved on a thread of its own, and changes acknowledged meanwhile count
       // toward the next one: how many saves 200 changes make would depend on how long each save
@@ -716,8 +717,7 @@ BOOST_AUTO_TEST_CASE(a_power_cut_after_checkpoints_keeps_every_write_they_cover)
       std::vector<memory> part;
       for (size_t i = 0; i < batch; ++i)
         part.push_back(maker.make());
-      session.self->request(session.actors.coordinator, caf::infinite, atom::put_v, part)
-          .receive([](std::vector<uuid>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+      session.put(part);
       all.insert(all.end(), part.begin(), part.end());
       session.settled_stats();
     }
@@ -730,7 +730,7 @@ BOOST_AUTO_TEST_CASE(a_power_cut_after_checkpoints_keeps_every_write_they_cover)
       }
     }
     injector->cut_power();
-    session.end_after_power_cut();
+    session.end(true);
   }
   require(injector->drop_unsynced(), "drop what was never synced");
   storage::install_fault_injector(nullptr);
