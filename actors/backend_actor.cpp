@@ -125,8 +125,14 @@ backend_actor::behavior_type backend_behavior(backend_actor::stateful_pointer<ba
                                               backend_actor_config config) {
   self->state.config = std::move(config);
   return {
-      [=](atom::write, const write_batch& batch, bool after_previous) -> caf::result<atom::ok> {
+      [=](atom::write, write_batch& batch, bool after_previous) -> caf::result<atom::ok> {
         auto& st = self->state;
+        // A prepared batch's sender keeps the prepared form until the answer: the operations go
+        // to it, to be freed there, not on this (the writing) thread.
+        struct retire_after {
+          write_batch& b;
+          ~retire_after() { b.retire(); }
+        } retire{batch};
         if (after_previous && st.failed_write)
           return make_error(ec::io_error, "not written: the write before it in the same shard "
                                           "failed: " +

@@ -28,6 +28,7 @@ engine_actors spawn_engine(caf::actor_system& sys, const std::vector<opened_shar
     sc.layout = s.layout;
     sc.catalog = s.catalog;
     sc.sequence = s.sequence;
+    sc.storage = s.backend;
     sc.backend = spawn_backend(sys, std::move(bc), opts.detached_backends);
     const size_t embedders = s.indexes.size();
     for (size_t j = 0; j < embedders; ++j) {

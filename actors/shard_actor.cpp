@@ -33,6 +33,9 @@ struct built_group {
   size_t bytes = 0;
   /// Sent to the backend behind the group in flight, whose write failed: the backend refuses it.
   bool doomed = false;
+  /// The batch in the backend's own form (storage::backend::prepare), kept until the write's
+  /// answer: the backend hands it the batch's operations, so both are freed here.
+  std::shared_ptr<prepared_batch> prepared;
 };
 
 namespace {
@@ -150,6 +153,10 @@ std::shared_ptr<built_group> build_group(shard_self self,
     b->bytes += estimated_bytes(r);
   b->writes = std::move(writes);
   b->g = std::make_shared<write_group>(build_write_group(ctx, requests));
+  if (st.config.storage && !b->g->batch.empty()) {
+    b->prepared = st.config.storage->prepare(b->g->batch);
+    b->g->batch.attach(b->prepared);
+  }
   if (st.config.graph) b->stagings = st.config.graph->take_group();
   b->ids = std::move(ids);
   b->plain = plain;

@@ -8,6 +8,7 @@
 
 #include "telos/messages/actor_interfaces.hpp"
 #include "telos/shard/record_catalog.hpp"
+#include "telos/storage/backend.hpp"
 #include "telos/storage/layout.hpp"
 #include "telos/storage/shard_graph.hpp"
 
@@ -31,6 +32,9 @@ struct shard_actor_config {
   /// Last committed sequence.
   uint64_t sequence = 0;
   backend_actor backend;
+  /// The backend behind `backend`, for prepare() only: each group is converted into the backend's
+  /// own form on this actor's thread, not on the writer's. May be null (converted when written).
+  std::shared_ptr<storage::backend> storage;
   /// One per embedder, in profile order.
   std::vector<index_actor> indexes;
   std::vector<std::shared_ptr<storage::row_contributor>> contributors;

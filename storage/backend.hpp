@@ -220,6 +220,15 @@ public:
   /// nothing. An empty batch is a successful no-op.
   virtual expected<void> write(const write_batch& batch, write_options opts) = 0;
   expected<void> write(const write_batch& batch) { return write(batch, write_options{}); }
+  /// The batch in this backend's own form, made on the calling thread, or null where the backend
+  /// has none. Attached to the batch (write_batch::attach), it spares write() the conversion: a
+  /// shard prepares each commit group on its own thread while the writer writes the group before.
+  /// Checks nothing (write() does); callable from any thread beside every other call. RocksDB: a
+  /// native WriteBatch, staged in key order; LMDB and memory: null.
+  virtual std::shared_ptr<prepared_batch> prepare(const write_batch& batch) const {
+    static_cast<void>(batch);
+    return nullptr;
+  }
   expected<void> put(keyspace_id ks, std::string_view key, std::string_view value);
   expected<void> del(keyspace_id ks, std::string_view key);
   virtual expected<std::unique_ptr<transaction>> begin() = 0;

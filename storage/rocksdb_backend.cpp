@@ -25,6 +25,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
@@ -251,12 +252,69 @@ struct rocks_state {
     return "key '" + printable_key(key) + "' in keyspace '" + names[ks] + "' of store " + path;
   }
 
+  /// A batch in RocksDB's form, made by backend::prepare for this store only.
+  struct prepared final : prepared_batch {
+    uint64_t instance = 0;
+    rocksdb::WriteBatch native;
+  };
+
+  /// Tells the prepared batches of this open store from any other's.
+  const uint64_t instance = next_instance();
+
+  static uint64_t next_instance() {
+    static std::atomic<uint64_t> last{0};
+    return ++last;
+  }
+
+  /// Stages `batch` into `out` by keyspace, then key (see `order`). The caller holds a gate pass
+  /// or the writer lock, and has checked the keyspace ids.
+  caf::error stage(const write_batch& batch, std::vector<uint32_t>& staged,
+                   rocksdb::WriteBatch& out) const {
+    const auto& ops = batch.ops();
+    staged.resize(ops.size());
+    for (uint32_t i = 0; i < staged.size(); ++i)
+      staged[i] = i;
+    std::stable_sort(staged.begin(), staged.end(), [&ops](uint32_t a, uint32_t b) {
+      return ops[a].ks != ops[b].ks ? ops[a].ks < ops[b].ks : ops[a].key < ops[b].key;
+    });
+    for (auto i : staged) {
+      const auto& op = ops[i];
+      auto status = op.kind == write_batch::op_kind::put
+                        ? out.Put(cfs[op.ks], slice(op.key), slice(op.value))
+                        : out.Delete(cfs[op.ks], slice(op.key));
+      if (!status.ok()) return status_error(status, "cannot stage " + where(op.ks, op.key));
+    }
+    return {};
+  }
+
+  /// backend::prepare: null when the store is closed or read-only, or the batch does not stage
+  /// (write() then reports why).
+  std::shared_ptr<prepared_batch> prepare(const write_batch& batch) {
+    if (batch.empty() || options.read_only) return nullptr;
+    for (const auto& op : batch.ops())
+      if (op.ks >= cfs.size()) return nullptr;
+    gate_pass pass{gate};
+    if (!pass) return nullptr;
+    auto p = std::make_shared<prepared>();
+    p->instance = instance;
+    // Sized at once: growing a batch of a megabyte by doubling copies it about as often again.
+    size_t bytes = 64 + batch.byte_size() + 16 * batch.size();
+    p->native = rocksdb::WriteBatch{bytes};
+    std::vector<uint32_t> staged;
+    if (stage(batch, staged, p->native)) return nullptr;
+    return p;
+  }
+
   /// Applies a checked batch; conflict-checks it first when it comes from a transaction.
   expected<void> commit_batch(const write_batch& batch, write_options opts,
                               std::optional<uint64_t> snapshot_seq) {
     // Under the writer lock: close() takes it before the column family handles go away.
     std::lock_guard<std::mutex> writer{writer_mutex};
     if (gate.closed()) return closed_error(backend_kind::rocksdb, path);
+    // A batch prepared by this store on the thread that built it goes as it is; any other is
+    // converted here, into the one batch kept for that.
+    auto* ready = dynamic_cast<prepared*>(batch.prepared());
+    if (ready && ready->instance != instance) ready = nullptr;
     native.Clear();
     // Drops the buffer of an unusually large commit once it is written (or refused).
     struct release_large {
@@ -265,26 +323,14 @@ struct rocks_state {
         if (b.GetDataSize() > keep_batch_bytes) b = rocksdb::WriteBatch{};
       }
     } release{native};
-    const auto& ops = batch.ops();
-    order.resize(ops.size());
-    for (uint32_t i = 0; i < order.size(); ++i)
-      order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&ops](uint32_t a, uint32_t b) {
-      return ops[a].ks != ops[b].ks ? ops[a].ks < ops[b].ks : ops[a].key < ops[b].key;
-    });
-    for (auto i : order) {
-      const auto& op = ops[i];
-      auto status = op.kind == write_batch::op_kind::put
-                        ? native.Put(cfs[op.ks], slice(op.key), slice(op.value))
-                        : native.Delete(cfs[op.ks], slice(op.key));
-      if (!status.ok()) return status_error(status, "cannot stage " + where(op.ks, op.key));
-    }
+    if (!ready)
+      if (auto err = stage(batch, order, native)) return err;
     if (snapshot_seq)
       if (auto found = tracker.find(*snapshot_seq, batch)) return conflict_error(names, *found);
     if (writes_stopped)
       if (auto err = resume_writes()) return err;
     bool sync = opts.sync || options.sync_by_default;
-    auto status = raw->Write(sync ? sync_write : plain_write, &native);
+    auto status = raw->Write(sync ? sync_write : plain_write, ready ? &ready->native : &native);
     if (!status.ok()) {
       // Anything but a refusal of this batch alone means the write path itself failed.
       if (!status.IsBusy() && !status.IsTryAgain() && !status.IsInvalidArgument() &&
@@ -537,6 +583,10 @@ public:
     if (auto err = checks().writing(batch)) return err;
     if (batch.empty()) return {};
     return st_->commit_batch(batch, opts, std::nullopt);
+  }
+
+  std::shared_ptr<prepared_batch> prepare(const write_batch& batch) const override {
+    return st_->prepare(batch);
   }
 
   expected<std::unique_ptr<transaction>> begin() override {

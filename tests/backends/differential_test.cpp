@@ -98,8 +98,11 @@ BOOST_AUTO_TEST_CASE(backends_agree_on_a_random_operation_sequence) {
         else
           batch.del(ks, key);
       }
-      for (auto& db : stores)
+      for (auto& db : stores) {
+        // Every other batch goes prepared, as a shard sends its commit groups (backend::prepare).
+        if (step % 2) batch.attach(db->prepare(batch));
         seen.push_back(code(db->write(batch)));
+      }
     } else if (a < 60) {
       auto ks = keyspace(rng);
       auto key = random_key(rng);
@@ -295,6 +298,97 @@ BOOST_AUTO_TEST_CASE(operations_on_one_key_take_effect_in_the_batch_order) {
       BOOST_CHECK_EQUAL(drain(db->scan(0, key_range::all())), "1:a=5;1:k=4;status none");
     }
   }
+}
+
+// A shard converts each commit group into the backend's own form on its own thread
+// (backend::prepare) and the writer writes that form. It must write exactly what the operations
+// say, in their order, and never outlive a change to them.
+BOOST_AUTO_TEST_CASE(a_prepared_batch_writes_what_its_operations_say) {
+  store_set set;
+  for (auto& db : set.stores) {
+    BOOST_TEST_CONTEXT(to_string(db->kind())) {
+      write_batch batch;
+      batch.put(2, "z", "other keyspace first");
+      batch.put(0, "k", "first");
+      batch.del(0, "k");
+      batch.put(0, "k", "last");
+      batch.put(1, "k", "beta's k");
+      auto prepared = db->prepare(batch);
+      // RocksDB has a form of its own (a native batch); memory and LMDB write the operations.
+      BOOST_CHECK_EQUAL(static_cast<bool>(prepared), db->kind() == backend_kind::rocksdb);
+      batch.attach(prepared);
+      BOOST_CHECK(batch.prepared() == prepared.get());
+      BOOST_CHECK_EQUAL(code(db->write(batch)), "none");
+      BOOST_CHECK_EQUAL(db->get(0, "k")->value_or("-"), "last");
+      BOOST_CHECK_EQUAL(db->get(1, "k")->value_or("-"), "beta's k");
+      BOOST_CHECK_EQUAL(db->get(2, "z")->value_or("-"), "other keyspace first");
+
+      // Any change drops the prepared form: the changed batch is written as it is now.
+      write_batch changed;
+      changed.put(0, "x", "1");
+      changed.attach(db->prepare(changed));
+      changed.put(0, "y", "2");
+      BOOST_CHECK(changed.prepared() == nullptr);
+      BOOST_CHECK_EQUAL(code(db->write(changed)), "none");
+      BOOST_CHECK_EQUAL(db->get(0, "x")->value_or("-"), "1");
+      BOOST_CHECK_EQUAL(db->get(0, "y")->value_or("-"), "2");
+
+      // A batch that cannot be written has no prepared form, and write() names why.
+      write_batch bad;
+      bad.put(7, "k", "v");
+      BOOST_CHECK(!db->prepare(bad));
+      BOOST_CHECK_EQUAL(code(db->write(bad)), "unknown_keyspace");
+
+      // Once written, the operations go to the prepared form, to be freed with it.
+      write_batch done;
+      done.put(0, "retired", "v");
+      done.del(1, "k");
+      auto form = std::make_shared<prepared_batch>();
+      done.attach(form);
+      done.retire();
+      BOOST_CHECK(done.empty());
+      BOOST_CHECK(done.prepared() == nullptr);
+      BOOST_CHECK_EQUAL(done.byte_size(), 0u);
+      BOOST_REQUIRE_EQUAL(form->retired.size(), 2u);
+      BOOST_CHECK_EQUAL(form->retired[0].key, "retired");
+      BOOST_CHECK_EQUAL(form->retired[1].key, "k");
+    }
+  }
+}
+
+// A prepared batch names column families of the store that made it; another store (whose column
+// families are numbered otherwise) converts the operations instead.
+BOOST_AUTO_TEST_CASE(a_batch_prepared_by_another_rocksdb_store_is_converted_not_written_as_is) {
+  temp_dir first_dir, second_dir;
+  auto open = [](const std::string& path, std::vector<std::string> keyspaces) {
+    backend_options opts;
+    opts.keyspaces = std::move(keyspaces);
+    opts.path = path;
+    opts.block_cache_mb = 8;
+    auto db = make_backend(backend_kind::rocksdb, opts);
+    BOOST_REQUIRE_MESSAGE(db, (db ? "" : describe(db.error())));
+    return std::move(*db);
+  };
+  // The second store was created with one more keyspace before "alpha": its column family ids
+  // differ from the first store's for the same keyspace list.
+  {
+    auto db = open(second_dir.path(), {"extra", "alpha", "beta"});
+    BOOST_REQUIRE(db->close());
+  }
+  auto first = open(first_dir.path(), {"alpha", "beta"});
+  auto second = open(second_dir.path(), {"alpha", "beta"});
+  write_batch batch;
+  batch.put(0, "k", "alpha's");
+  batch.put(1, "k", "beta's");
+  batch.attach(first->prepare(batch));
+  BOOST_REQUIRE(batch.prepared() != nullptr);
+  BOOST_CHECK_EQUAL(code(second->write(batch)), "none");
+  BOOST_CHECK_EQUAL(second->get(0, "k")->value_or("-"), "alpha's");
+  BOOST_CHECK_EQUAL(second->get(1, "k")->value_or("-"), "beta's");
+  BOOST_CHECK(!first->get(0, "k")->has_value());
+  // A store prepares nothing once closed.
+  BOOST_REQUIRE(first->close());
+  BOOST_CHECK(!first->prepare(batch));
 }
 
 BOOST_AUTO_TEST_CASE(invalid_keyspace_lists_are_refused_by_every_kind) {
