@@ -24,13 +24,18 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/thread_hook.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <set>
+
+#include <pthread.h>
+#include <sched.h>
 
 namespace fs = std::filesystem;
 
@@ -326,6 +331,36 @@ expected<std::optional<store_description>> store::inspect(const std::string& pat
   return std::optional<store_description>{std::move(d)};
 }
 
+namespace {
+
+/// Moves each scheduler thread to SCHED_BATCH as it starts. CAF 0.17 names its scheduler threads
+/// "caf.multiplexer" before it calls the hooks (caf/scheduler/worker.hpp); its other threads
+/// (detached actors such as the backends' writers, the clock) keep the normal policy.
+class batch_worker_hook final : public caf::thread_hook {
+public:
+  void init(caf::actor_system&) override {}
+
+  void thread_started() override {
+#if defined(__linux__) && defined(SCHED_BATCH)
+    char name[16] = {};
+    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0) return;
+    if (std::strcmp(name, "caf.multiplexer") != 0) return;
+    sched_param param{};
+    param.sched_priority = 0;
+    // Refused (a seccomp filter, say): the thread stays as it was, which only costs speed.
+    static_cast<void>(sched_setscheduler(0, SCHED_BATCH, &param));
+#endif
+  }
+
+  void thread_terminates() override {}
+};
+
+} // namespace
+
+void use_batch_workers(caf::actor_system_config& cfg) {
+  cfg.add_thread_hook<batch_worker_hook>();
+}
+
 store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 store::~store() {
@@ -342,6 +377,7 @@ expected<std::unique_ptr<store>> store::open(store_options opts) {
   if (opts.worker_threads > 0) cfg->set("scheduler.max-threads", opts.worker_threads);
   if (opts.scheduler == scheduler_policy::sharing)
     cfg->set("scheduler.policy", caf::atom("sharing"));
+  if (opts.batch_workers) use_batch_workers(*cfg);
   auto sys = std::make_unique<caf::actor_system>(*cfg);
   auto result = open(*sys, std::move(opts));
   if (!result) return result;

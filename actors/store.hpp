@@ -39,6 +39,14 @@ enum class scheduler_policy : uint8_t {
   sharing,
 };
 
+/// Makes the scheduler threads of the actor system `cfg` configures run as batch threads (Linux
+/// SCHED_BATCH; elsewhere, or where the kernel refuses, nothing changes). store::open(opts) does
+/// this for its own actor system unless store_options::batch_workers is off; an application with
+/// its own system may call it before creating the system. Not for a system that loads CAF's
+/// network layer: its thread has the name CAF gives the scheduler threads, and it would become a
+/// batch thread as well.
+void use_batch_workers(caf::actor_system_config& cfg);
+
 struct store_options {
   /// Store directory (one subdirectory per shard); ignored by the memory backend.
   std::string path = "telos-data";
@@ -78,6 +86,12 @@ struct store_options {
   size_t worker_threads = 0;
   /// The scheduling policy of that actor system (ignored by open(sys, opts) as well).
   telos::scheduler_policy scheduler = telos::scheduler_policy::stealing;
+  /// Whether that actor system's scheduler threads run as batch threads (Linux SCHED_BATCH, which
+  /// needs no privilege; use_batch_workers() below). A batch thread that wakes up does not preempt
+  /// a running thread: it runs on an idle core, or when the running thread blocks or its time
+  /// slice ends. So the actors no longer interrupt the backend's writing thread, which every
+  /// acknowledgement waits for (docs/ENGINE.md, "Scheduler"). Ignored by open(sys, opts).
+  bool batch_workers = true;
   /// Threads of the store's read pool (storage::read_pool, shared by its shards): a quantised or
   /// MaxSim index's re-score read of its candidates' f32 originals is split into parts of at least
   /// read_part_keys keys read at once, so when the vector keyspaces outgrow the page cache the

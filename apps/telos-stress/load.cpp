@@ -425,6 +425,8 @@ int run_load(const config& cfg) {
   // The workers are actors in this system, next to the store's own actors.
   caf::actor_system_config sys_cfg;
   register_telos(sys_cfg);
+  // As store::open(opts) sets up its own system (store_options::batch_workers).
+  use_batch_workers(sys_cfg);
   caf::actor_system sys{sys_cfg};
   auto opened = store::open(sys, store_options_of(cfg, dir, *prof, true));
   if (!opened) {

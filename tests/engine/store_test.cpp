@@ -7,8 +7,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
+
+#include <sched.h>
 
 using namespace telos;
 using namespace telos::test;
@@ -197,6 +201,44 @@ BOOST_AUTO_TEST_CASE(scheduler_options_shape_the_stores_own_actor_system) {
   BOOST_REQUIRE(!refused);
   BOOST_CHECK(code_of(refused.error()) == ec::invalid_argument);
   BOOST_CHECK_NE(describe(refused.error()).find("worker_threads 5000"), std::string::npos);
+}
+
+namespace {
+
+/// The policies of this process's threads named as CAF names its scheduler threads.
+std::multiset<int> scheduler_thread_policies() {
+  std::multiset<int> policies;
+  for (const auto& entry : std::filesystem::directory_iterator{"/proc/self/task"}) {
+    std::ifstream comm{entry.path() / "comm"};
+    std::string name;
+    std::getline(comm, name);
+    if (name != "caf.multiplexer") continue;
+    auto tid = static_cast<pid_t>(std::stol(entry.path().filename().string()));
+    policies.insert(sched_getscheduler(tid));
+  }
+  return policies;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(the_stores_own_scheduler_threads_are_batch_threads_unless_turned_off) {
+  for (bool batch : {true, false}) {
+    BOOST_TEST_CONTEXT("batch_workers " << batch) {
+      auto before = scheduler_thread_policies();
+      auto opts = memory_options(1);
+      // One scheduler thread: once a request was answered, it has started (and run the hook).
+      opts.worker_threads = 1;
+      opts.batch_workers = batch;
+      auto db = open_store(opts);
+      BOOST_CHECK_EQUAL(require(db->count(), "count"), 0u);
+      auto after = scheduler_thread_policies();
+      auto added = [&](int policy) {
+        return static_cast<long>(after.count(policy)) - static_cast<long>(before.count(policy));
+      };
+      BOOST_CHECK_EQUAL(added(SCHED_BATCH), batch ? 1 : 0);
+      BOOST_CHECK_EQUAL(added(SCHED_OTHER), batch ? 0 : 1);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(small_commit_groups_store_the_same_as_large_ones) {
