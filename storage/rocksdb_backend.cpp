@@ -287,12 +287,9 @@ struct rocks_state {
     return {};
   }
 
-  /// backend::prepare: null when the store is closed or read-only, or the batch does not stage
-  /// (write() then reports why).
+  /// backend::prepare of a checked batch: null when the store closed meanwhile or the batch does
+  /// not stage (write() then reports why).
   std::shared_ptr<prepared_batch> prepare(const write_batch& batch) {
-    if (batch.empty() || options.read_only) return nullptr;
-    for (const auto& op : batch.ops())
-      if (op.ks >= cfs.size()) return nullptr;
     gate_pass pass{gate};
     if (!pass) return nullptr;
     auto p = std::make_shared<prepared>();
@@ -586,6 +583,8 @@ public:
   }
 
   std::shared_ptr<prepared_batch> prepare(const write_batch& batch) const override {
+    // A batch write() would refuse gets no form: write() names what is wrong.
+    if (batch.empty() || checks().writing(batch)) return nullptr;
     return st_->prepare(batch);
   }
 

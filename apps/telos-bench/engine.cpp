@@ -397,12 +397,22 @@ std::vector<rocksdb::WriteBatch> prepare_baseline(const engine_bench_options& o,
 /// from that thread's malloc arena on both sides. Written from the benchmark's main thread, the
 /// baseline's memtables took memory the benchmark had just freed (the preparation above), pages
 /// already faulted in: 4.8 page faults per memory against 9.5 on a new thread and on Telos's
-/// writer, and its writes were faster by that much (docs/BENCHMARKS.md, "The baseline's memtable
-/// pages", session 36).
+/// writer, and its writes were faster by that much (docs/BENCHMARKS.md, "The writer only writes;
+/// the baseline's memtable pages").
 template <class F>
 void on_own_thread(F&& write) {
   std::thread t{std::forward<F>(write)};
   t.join();
+}
+
+/// Runs `work` and adds its wall time and the whole process's CPU time to the totals.
+template <class F>
+void add_timed(double& seconds, double& cpu, F&& work) {
+  auto start = steady::now();
+  auto cpu_start = cpu_seconds();
+  work();
+  seconds += seconds_since(start);
+  cpu += cpu_seconds() - cpu_start;
 }
 
 ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& data,
@@ -471,31 +481,27 @@ ingest_result ingest(const engine_bench_options& o, const std::vector<memory>& d
     }
     if (failed) throw bench_failure("put_batch: " + failure);
     auto run_raw = [&] {
-      auto raw_start = steady::now();
-      auto raw_cpu_start = cpu_seconds();
-      on_own_thread([&] {
-        for (auto i = first; i < last; ++i)
-          raw->write(natives[i]);
+      add_timed(raw_seconds, raw_cpu, [&] {
+        on_own_thread([&] {
+          for (auto i = first; i < last; ++i)
+            raw->write(natives[i]);
+        });
       });
-      raw_seconds += seconds_since(raw_start);
-      raw_cpu += cpu_seconds() - raw_cpu_start;
     };
     // Glued: the same writes to a second database while a second thread feeds the indexes.
     auto run_glued = [&] {
-      auto glued_start = steady::now();
-      auto glued_cpu_start = cpu_seconds();
-      std::thread indexer{[&] {
-        for (auto i = first; i < last; ++i)
-          for (size_t j = 0; j < glued_indexes.size(); ++j)
-            apply_upserts(*glued_indexes[j], updates[i][j]);
-      }};
-      on_own_thread([&] {
-        for (auto i = first; i < last; ++i)
-          glued->write(natives[i]);
+      add_timed(glued_seconds, glued_cpu, [&] {
+        std::thread indexer{[&] {
+          for (auto i = first; i < last; ++i)
+            for (size_t j = 0; j < glued_indexes.size(); ++j)
+              apply_upserts(*glued_indexes[j], updates[i][j]);
+        }};
+        on_own_thread([&] {
+          for (auto i = first; i < last; ++i)
+            glued->write(natives[i]);
+        });
+        indexer.join();
       });
-      indexer.join();
-      glued_seconds += seconds_since(glued_start);
-      glued_cpu += cpu_seconds() - glued_cpu_start;
     };
     // The baselines take turns to run right after Telos: a side inherits the background work
     // (memtable flushes) of the side before it, and Telos's round leaves the most.

@@ -270,6 +270,27 @@ BOOST_AUTO_TEST_CASE(a_refused_or_very_large_batch_leaves_nothing_behind_for_the
   }
 }
 
+namespace {
+
+/// Operations on the same keys interleaved with other keyspaces' (puts, deletes, a put again).
+write_batch interleaved_batch() {
+  write_batch batch;
+  batch.put(2, "z", "other keyspace first");
+  batch.put(0, "k", "first");
+  batch.put(1, "k", "beta's k");
+  batch.put(0, "a", "1");
+  batch.del(0, "k");
+  batch.put(0, "gone", "put, then removed");
+  batch.put(0, "k", "last");
+  batch.put(2, "b", "2");
+  batch.del(0, "gone");
+  batch.del(0, "a");
+  batch.put(0, "a", "again");
+  return batch;
+}
+
+} // namespace
+
 // RocksDB stages a commit's operations by keyspace and key, not in the batch's order: operations
 // on one key must still take effect in the batch's order (the last one wins), whatever keys of
 // other keyspaces come between them.
@@ -277,18 +298,7 @@ BOOST_AUTO_TEST_CASE(operations_on_one_key_take_effect_in_the_batch_order) {
   store_set set;
   for (auto& db : set.stores) {
     BOOST_TEST_CONTEXT(to_string(db->kind())) {
-      write_batch batch;
-      batch.put(2, "z", "other keyspace first");
-      batch.put(0, "k", "first");
-      batch.put(1, "k", "beta's k");
-      batch.put(0, "a", "1");
-      batch.del(0, "k");
-      batch.put(0, "gone", "put, then removed");
-      batch.put(0, "k", "last");
-      batch.put(2, "b", "2");
-      batch.del(0, "gone");
-      batch.del(0, "a");
-      batch.put(0, "a", "again");
+      auto batch = interleaved_batch();
       BOOST_CHECK_EQUAL(code(db->write(batch)), "none");
       BOOST_CHECK_EQUAL(db->get(0, "k")->value_or("-"), "last");
       BOOST_CHECK_EQUAL(db->get(0, "a")->value_or("-"), "again");
@@ -307,12 +317,7 @@ BOOST_AUTO_TEST_CASE(a_prepared_batch_writes_what_its_operations_say) {
   store_set set;
   for (auto& db : set.stores) {
     BOOST_TEST_CONTEXT(to_string(db->kind())) {
-      write_batch batch;
-      batch.put(2, "z", "other keyspace first");
-      batch.put(0, "k", "first");
-      batch.del(0, "k");
-      batch.put(0, "k", "last");
-      batch.put(1, "k", "beta's k");
+      auto batch = interleaved_batch();
       auto prepared = db->prepare(batch);
       // RocksDB has a form of its own (a native batch); memory and LMDB write the operations.
       BOOST_CHECK_EQUAL(static_cast<bool>(prepared), db->kind() == backend_kind::rocksdb);
