@@ -357,6 +357,13 @@ void index_state::finish_checkpoint() {
     // Searches on other threads see the overlay until it is in the index, never neither.
     std::unique_lock guard{handle.lock};
     std::unique_lock overlay_guard{handle.overlay_lock};
+    // A whole snapshot this save wrote and whose marker is in force now is the base of the
+    // index's next deltas (vector_index::base_kept). A delta, or a save whose marker was not
+    // written, leaves the base as it was.
+    if (config.snapshots)
+      if (auto in_force = config.snapshots->marker(config.embedder);
+          in_force && !in_force->has_delta() && in_force->sequence == job->sequence)
+        handle.index->base_kept();
     const double t0 = tracing() ? steady_seconds() : 0;
     const size_t overlay = tracing() ? handle.overlay.size() : 0;
     handle.overlay.apply_to(*handle.index);

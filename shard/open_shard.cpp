@@ -343,8 +343,9 @@ struct loaded_index {
   std::shared_ptr<index_handle> handle;
   std::optional<storage::snapshot_marker> marker;
   index_recovery recovery;
-  /// The snapshot's file prefix when it was used (kept by remove_stale_snapshots).
-  std::optional<std::string> live;
+  /// The file prefixes of the snapshot (and its delta) when it was used (kept by
+  /// remove_stale_snapshots).
+  std::vector<std::string> live;
   /// Records the rebuild could not decode (appended to opened_shard::problems in order).
   std::vector<std::string> problems;
   caf::error error;
@@ -386,7 +387,10 @@ loaded_index load_index(const opened_shard& s, const shard_open_options& opts, s
     if (marker->sequence > s.sequence) {
       rec.reason = "snapshot marker claims sequence " + std::to_string(marker->sequence) +
                    " beyond the shard's " + std::to_string(s.sequence);
-    } else if (auto ok = handle->index->load(snapshot_file(s.root, s.id, spec.name, marker->token));
+    } else if (auto ok = handle->index->load(
+                   snapshot_file(s.root, s.id, spec.name, marker->token),
+                   marker->has_delta() ? snapshot_file(s.root, s.id, spec.name, marker->delta)
+                                       : std::string{});
                !ok) {
       rec.reason = describe(ok.error());
     } else {
@@ -401,7 +405,7 @@ loaded_index load_index(const opened_shard& s, const shard_open_options& opts, s
         loaded = true;
         rec.method = "snapshot";
         rec.replayed = *replayed;
-        out.live = snapshot_prefix(spec.name, marker->token);
+        out.live = snapshot_prefixes(spec.name, *marker);
       }
     }
   }
@@ -471,6 +475,10 @@ expected<void> load_catalog_and_indexes(opened_shard& s, const shard_open_option
         std::error_code ec;
         auto bytes = fs::file_size(snapshot_file(s.root, s.id, embedders[j].name, m->token), ec);
         if (!ec) sizes[j] = bytes;
+        if (m->has_delta()) {
+          bytes = fs::file_size(snapshot_file(s.root, s.id, embedders[j].name, m->delta), ec);
+          if (!ec) sizes[j] += bytes;
+        }
       }
     } else {
       reasons[j] = describe(m.error());
@@ -553,7 +561,8 @@ expected<void> load_catalog_and_indexes(opened_shard& s, const shard_open_option
     s.problems.insert(s.problems.end(), std::make_move_iterator(l.problems.begin()),
                       std::make_move_iterator(l.problems.end()));
     if (l.error) return std::move(l.error);
-    if (l.live) live.push_back(std::move(*l.live));
+    for (auto& prefix : l.live)
+      live.push_back(std::move(prefix));
     s.indexes.push_back(std::move(l.handle));
     markers.push_back(std::move(l.marker));
     s.recovery.push_back(std::move(l.recovery));

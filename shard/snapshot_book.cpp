@@ -57,24 +57,58 @@ std::optional<storage::snapshot_marker> snapshot_book::marker(size_t embedder) c
   return embedder < markers_.size() ? markers_[embedder] : std::nullopt;
 }
 
-expected<storage::snapshot_marker> snapshot_book::save(size_t j, const storage::vector_index& index,
-                                                       uint64_t sequence) {
+expected<storage::snapshot_marker>
+snapshot_book::save(size_t j, const storage::vector_index& index, uint64_t sequence,
+                    const std::optional<storage::snapshot_marker>& in_force) {
   auto dir = snapshot_directory(root_, shard_);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return make_error(ec::io_error, "cannot create '" + dir + "': " + ec.message());
   const auto& name = layout_.profile().embedders[j].name;
-  storage::snapshot_marker marker{sequence, uuid::random()};
+  // What the index added since the snapshot in force, when it can say so: a delta over that
+  // snapshot's base (replacing its delta, if any), instead of the whole index again.
+  if (in_force && index.can_save_delta()) {
+    storage::snapshot_marker marker{sequence, in_force->token, uuid::random()};
+    if (auto ok = index.save_delta(snapshot_file(root_, shard_, name, marker.delta)); !ok)
+      return std::move(ok.error());
+    return marker;
+  }
+  storage::snapshot_marker marker{sequence, uuid::random(), uuid{}};
   // Vectors still outside the graph are saved as such; after a load they stay fresh.
   if (auto ok = index.save(snapshot_file(root_, shard_, name, marker.token)); !ok)
     return std::move(ok.error());
   return marker;
 }
 
+namespace {
+
+/// Deletes the files of `old` that `now` does not use (its base, its delta).
+void remove_replaced(const std::string& dir, const std::string& name,
+                     const storage::snapshot_marker& old, const storage::snapshot_marker& now) {
+  if (old.token != now.token) remove_snapshot(dir, snapshot_prefix(name, old.token));
+  if (old.has_delta() && old.delta != now.delta)
+    remove_snapshot(dir, snapshot_prefix(name, old.delta));
+}
+
+/// Deletes the files of a snapshot that was written but not recorded (its delta, or its base).
+void remove_unrecorded(const std::string& dir, const std::string& name,
+                       const storage::snapshot_marker& m) {
+  remove_snapshot(dir, snapshot_prefix(name, m.has_delta() ? m.delta : m.token));
+}
+
+} // namespace
+
+std::vector<std::string> snapshot_prefixes(const std::string& embedder,
+                                           const storage::snapshot_marker& m) {
+  std::vector<std::string> out{snapshot_prefix(embedder, m.token)};
+  if (m.has_delta()) out.push_back(snapshot_prefix(embedder, m.delta));
+  return out;
+}
+
 expected<std::optional<storage::snapshot_marker>>
 snapshot_book::checkpoint(size_t j, const storage::vector_index& index, uint64_t sequence) {
   if (!persistent()) return std::optional<storage::snapshot_marker>{};
-  auto marker = save(j, index, sequence);
+  auto marker = save(j, index, sequence, this->marker(j));
   if (!marker) return std::move(marker.error());
   const auto& name = layout_.profile().embedders[j].name;
   auto dir = snapshot_directory(root_, shard_);
@@ -88,9 +122,10 @@ snapshot_book::checkpoint(size_t j, const storage::vector_index& index, uint64_t
   write_batch batch;
   batch.put(layout_.meta(), storage::snapshot_key(name), storage::encode_snapshot_marker(*marker));
   if (auto ok = backend_->write(batch, storage::write_options{!beside}); !ok) {
-    remove_snapshot(dir, snapshot_prefix(name, marker->token));
+    remove_unrecorded(dir, name, *marker);
     return std::move(ok.error());
   }
+
   std::optional<storage::snapshot_marker> previous;
   {
     std::lock_guard guard{mutex_};
@@ -105,7 +140,7 @@ snapshot_book::checkpoint(size_t j, const storage::vector_index& index, uint64_t
       return std::move(ok.error());
   // From here on the new snapshot is in force: a crash before the old one is deleted leaves a
   // stale file, which the next open deletes.
-  if (previous) remove_snapshot(dir, snapshot_prefix(name, previous->token));
+  if (previous) remove_replaced(dir, name, *previous, *marker);
   std::lock_guard guard{mutex_};
   // The snapshot stands whether or not the changelog could be shortened; a failure here only
   // leaves entries the next checkpoint or close deletes.
@@ -154,7 +189,7 @@ expected<void> snapshot_book::close(const std::vector<std::shared_ptr<index_hand
       // stays, instead of every `telos count` rewriting every index.
       continue;
     const auto fresh = handle.index->stats().fresh;
-    auto marker = save(j, *handle.index, handle.applied.load());
+    auto marker = save(j, *handle.index, handle.applied.load(), next[j]);
     if (!marker) {
       if (!first_error) first_error = std::move(marker.error());
       continue; // the previous snapshot, if any, stays in force
@@ -171,11 +206,16 @@ expected<void> snapshot_book::close(const std::vector<std::shared_ptr<index_hand
     // The new files are not recorded: only the snapshots in force stay.
     next = markers_;
   } else {
+    for (size_t j = 0; j < next.size() && j < indexes.size(); ++j)
+      if (next[j] && next[j] != markers_[j] && !next[j]->has_delta())
+        indexes[j]->index->base_kept();
     markers_ = next;
   }
   std::vector<std::string> live;
   for (size_t j = 0; j < markers_.size() && j < embedders.size(); ++j)
-    if (markers_[j]) live.push_back(snapshot_prefix(embedders[j].name, markers_[j]->token));
+    if (markers_[j])
+      for (auto& prefix : snapshot_prefixes(embedders[j].name, *markers_[j]))
+        live.push_back(std::move(prefix));
   remove_stale_snapshots(dir, live);
   if (auto ok = truncate_changelog_locked(); !ok && !first_error)
     first_error = std::move(ok.error());

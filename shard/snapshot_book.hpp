@@ -26,6 +26,9 @@ std::string snapshot_file(const std::string& root, uint32_t shard, const std::st
 void remove_stale_snapshots(const std::string& dir, const std::vector<std::string>& live);
 /// "<embedder>-<token>": how the files of one snapshot begin.
 std::string snapshot_prefix(const std::string& embedder, const uuid& token);
+/// The prefixes of the files a marker names: its base's, and its delta's when it has one.
+std::vector<std::string> snapshot_prefixes(const std::string& embedder,
+                                           const storage::snapshot_marker& m);
 /// The snapshots of a shard's indexes: which file each index was last saved to (its marker in the
 /// shard's meta keyspace), saving new ones, and dropping the changelog entries that every snapshot
 /// covers. Shared by the index actors, which checkpoint their index while the shard runs (on a
@@ -57,9 +60,12 @@ public:
   expected<void> close(const std::vector<std::shared_ptr<index_handle>>& indexes);
 
 private:
-  /// Writes index j's snapshot file, complete up to `sequence`; the marker is not recorded yet.
+  /// Writes index j's snapshot file, complete up to `sequence`: a delta over the base of
+  /// `in_force` when the index can write one (vector_index::can_save_delta), else the whole
+  /// index. The marker is not recorded yet.
   expected<storage::snapshot_marker> save(size_t j, const storage::vector_index& index,
-                                          uint64_t sequence);
+                                          uint64_t sequence,
+                                          const std::optional<storage::snapshot_marker>& in_force);
   /// Deletes changelog entries up to the oldest sequence any index's snapshot covers (none while
   /// an index has no snapshot). Call with mutex_ held.
   expected<void> truncate_changelog_locked();

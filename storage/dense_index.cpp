@@ -26,6 +26,7 @@
 #include "telos/storage/index_hnswlib.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -99,6 +100,29 @@ struct ivf_snapshot_meta {
   }
 };
 
+/// What a delta snapshot (structure dense_ivf_delta) records besides its sections: fresh ids,
+/// fresh rows, the base's list lengths (checked against the base it is read with), the rows added
+/// to each list, their ids list after list, their rows list after list.
+struct ivf_delta_meta {
+  embedder spec;
+  uint64_t fresh_count = 0;
+  uint64_t lists = 0;
+  /// Rows in all lists of the base.
+  uint64_t base_filed = 0;
+  /// Rows added to the lists since the base.
+  uint64_t added = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(spec, fresh_count, lists, base_filed, added);
+  }
+};
+
+/// A delta holds at most this many rows per row of its base; beyond it the next checkpoint saves
+/// the whole index again (which then is at most twice the size the delta would have been, and
+/// bounds what a load reads in two parts).
+constexpr double delta_max_share = 1.0;
+
 /// ivf training samples at most this many fresh rows per centroid (as the MaxSim index does)...
 constexpr size_t ivf_training_rows_per_centroid = 32;
 /// ...for this many Lloyd iterations.
@@ -124,28 +148,66 @@ void release_pages(float* first, size_t count) {
 /// time it grows it moves them to a vector of its own and hands the arena's pages back, so a
 /// snapshot loads with one read and no per-list allocation, and appends cost what they did.
 /// Shrinking (swap-removal) and overwriting rows work in place, in the arena too.
+/// A list loaded from a snapshot and a delta (vector_index::save_delta) has its rows in two parts
+/// until it is changed or re-homed: the snapshot's, then the rows the delta added (borrowed from
+/// the delta's section the same way). Readers go through parts() and row(); every change first
+/// joins the parts into a vector of the list's own.
 class list_rows {
 public:
-  float* data() { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
-  const float* data() const { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
-  size_t size() const { return borrowed_ != nullptr ? size_ : owned_.size(); }
-  bool empty() const { return size() == 0; }
-  /// The rows this list borrows (null when it owns them or has none).
-  const float* borrowed() const { return borrowed_; }
-  /// Copies the borrowed rows (and the extent they were given) to `place` and borrows them
-  /// there from now on.
-  void rehome(float* place) {
-    std::memcpy(place, borrowed_, size_ * sizeof(float));
-    borrowed_ = place;
+  /// One contiguous run of rows (floats).
+  struct part {
+    const float* rows = nullptr;
+    size_t floats = 0;
+  };
+
+  /// The rows, contiguous: joins two parts first (so only for lists being changed, or known to
+  /// have one part).
+  float* data() {
+    join();
+    return head();
   }
-  /// Floats this list occupies: its part of the arena, or its own vector's capacity.
-  size_t memory_floats() const { return borrowed_ != nullptr ? extent_ : owned_.capacity(); }
+  /// The rows of a list of one part (every list but a loaded one with a delta, before it changed).
+  const float* data() const { return head(); }
+  size_t size() const { return head_size() + tail_size_; }
+  bool empty() const { return size() == 0; }
+  /// The rows in order: the first part, then the second (empty unless loaded with a delta).
+  std::array<part, 2> parts() const { return {part{head(), head_size()}, part{tail_, tail_size_}}; }
+  /// Row `i` of `row_floats` floats, in whichever part holds it.
+  const float* row(size_t i, size_t row_floats) const {
+    const size_t at = i * row_floats;
+    return at < head_size() ? head() + at : tail_ + (at - head_size());
+  }
+  /// Whether the list still borrows what a load gave it (either part).
+  bool borrows() const { return borrowed_ != nullptr || tail_ != nullptr; }
+  /// Copies the borrowed rows (both parts, one after the other) to `place` and borrows them there
+  /// from now on, as one part.
+  void rehome(float* place) {
+    const size_t head_floats = head_size();
+    if (head_floats > 0) std::memcpy(place, head(), head_floats * sizeof(float));
+    if (tail_size_ > 0) std::memcpy(place + head_floats, tail_, tail_size_ * sizeof(float));
+    const size_t total = head_floats + tail_size_;
+    owned_ = {};
+    tail_ = nullptr;
+    tail_size_ = tail_extent_ = 0;
+    borrowed_ = total == 0 ? nullptr : place;
+    size_ = extent_ = total;
+  }
+  /// Floats this list occupies: its parts of the arenas, or its own vector's capacity.
+  size_t memory_floats() const {
+    return (borrowed_ != nullptr ? extent_ : owned_.capacity()) + tail_extent_;
+  }
 
   /// Takes `count` floats at `rows` (in an arena that outlives the list) as its rows.
   void borrow(float* rows, size_t count) {
     owned_ = {};
     borrowed_ = count == 0 ? nullptr : rows;
     size_ = extent_ = count;
+  }
+  /// Takes `count` floats at `rows` (in an arena that outlives the list) as the rows after the
+  /// ones it has (a delta's).
+  void borrow_tail(float* rows, size_t count) {
+    tail_ = count == 0 ? nullptr : rows;
+    tail_size_ = tail_extent_ = count;
   }
 
   void reserve(size_t n) {
@@ -155,6 +217,7 @@ public:
   }
 
   void resize(size_t n) {
+    join();
     if (borrowed_ != nullptr && n <= size_) {
       size_ = n;
       return;
@@ -169,26 +232,40 @@ public:
   }
 
   void shrink_to_fit() {
+    join();
     if (borrowed_ != nullptr && size_ == 0) let_go();
     if (borrowed_ == nullptr) owned_.shrink_to_fit();
   }
 
 private:
-  /// Moves borrowed rows into a vector of at least `capacity` floats.
-  void own(size_t capacity) {
-    if (borrowed_ == nullptr) return;
-    std::vector<float> rows;
-    rows.reserve(std::max(capacity, size_));
-    rows.assign(borrowed_, borrowed_ + size_);
-    owned_ = std::move(rows);
-    let_go();
+  float* head() { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
+  const float* head() const { return borrowed_ != nullptr ? borrowed_ : owned_.data(); }
+  size_t head_size() const { return borrowed_ != nullptr ? size_ : owned_.size(); }
+
+  /// One part from two: the rows move into a vector of the list's own.
+  void join() {
+    if (tail_ != nullptr) own(size());
   }
 
-  /// Stops borrowing and returns the arena's whole pages this list covered.
+  /// Moves borrowed rows (both parts) into a vector of at least `capacity` floats.
+  void own(size_t capacity) {
+    if (borrowed_ == nullptr && tail_ == nullptr) return;
+    std::vector<float> rows;
+    rows.reserve(std::max(capacity, size()));
+    rows.assign(head(), head() + head_size());
+    rows.insert(rows.end(), tail_, tail_ + tail_size_);
+    let_go();
+    owned_ = std::move(rows);
+  }
+
+  /// Stops borrowing and returns the arenas' whole pages this list covered.
   void let_go() {
-    release_pages(borrowed_, extent_);
+    if (borrowed_ != nullptr) release_pages(borrowed_, extent_);
+    if (tail_ != nullptr) release_pages(tail_, tail_extent_);
     borrowed_ = nullptr;
     size_ = extent_ = 0;
+    tail_ = nullptr;
+    tail_size_ = tail_extent_ = 0;
   }
 
   std::vector<float> owned_;
@@ -196,6 +273,10 @@ private:
   size_t size_ = 0;
   /// Floats of the arena this list was given (size_ shrinks below it by removals).
   size_t extent_ = 0;
+  /// The second part (a delta's rows), borrowed; never shrinks (any change joins the parts).
+  float* tail_ = nullptr;
+  size_t tail_size_ = 0;
+  size_t tail_extent_ = 0;
 };
 
 /// One inverted list: the ids and rows (codes) filed under one centroid, swap-removed.
@@ -223,6 +304,13 @@ struct ivf_state {
   file_view mapped;
   /// The next list that maintain() re-homes from the mapping into the arena.
   size_t rehome_next = 0;
+  /// Loaded with a delta: the rows the delta added to each list, read in one piece (tail_arena)
+  /// or mapped (mapped_tail), which the lists borrow as their second parts.
+  float_buffer tail_arena;
+  file_view mapped_tail;
+  /// Where each list's rows go in the arena when maintain() re-homes them (floats from its start,
+  /// both parts one after the other); empty when the lists' rows are laid out as in the snapshot.
+  std::vector<size_t> homes;
 
   size_t memory_bytes() const {
     size_t bytes = centroids.capacity() * sizeof(float) + lists.capacity() * sizeof(ivf_list);
@@ -582,7 +670,7 @@ public:
     s.structure = graph_ ? "hnsw" : ivf_ ? "ivf" : "flat";
     s.last_error = last_error_;
     if (mapped_rows_failed()) s.last_error = unreadable_rows;
-    if (ivf_) s.mapped_bytes = ivf_->mapped.size();
+    if (ivf_) s.mapped_bytes = ivf_->mapped.size() + ivf_->mapped_tail.size();
     return s;
   }
 
@@ -626,15 +714,96 @@ public:
     return {};
   }
 
-  expected<void> load(const std::string& path) override {
+  expected<void> load(const std::string& path) override { return load(path, std::string{}); }
+
+  expected<void> load(const std::string& path, const std::string& delta) override {
     rows_unreadable_ = false;
     reset();
-    auto loaded = ivf_policy() ? read_ivf_snapshot(path) : read_snapshot(path);
+    expected<void> loaded{};
+    if (!ivf_policy()) {
+      if (delta.empty())
+        loaded = read_snapshot(path);
+      else
+        loaded = make_error(ec::format_mismatch, "index of " + spec_.name + " (policy " +
+                                                     std::string{to_string(spec_.index.structure)} +
+                                                     ") reads no deltas ('" + delta + "')");
+    } else {
+      loaded = read_ivf_snapshot(path);
+      if (loaded) base_ = current_base();
+      if (loaded && !delta.empty()) loaded = read_ivf_delta(delta);
+    }
     if (!loaded) reset();
     return loaded;
   }
 
+  bool can_save_delta() const override {
+    if (!ivf_policy() || !ivf_ || ivf_next_ || !base_ || mapped_rows_failed()) return false;
+    if (base_->changes != non_append_changes_ || base_->generation != ivf_->generation ||
+        base_->lengths.size() != ivf_->lists.size())
+      return false;
+    const auto added = static_cast<double>(ivf_->filed - base_->filed);
+    return added <= delta_max_share * static_cast<double>(base_->filed);
+  }
+
+  expected<void> save_delta(const std::string& path) const override {
+    if (!can_save_delta())
+      return make_error(ec::invalid_argument,
+                        "index of " + spec_.name + " cannot write a delta now ('" + path + "')");
+    ivf_delta_meta meta;
+    meta.spec = spec_;
+    meta.fresh_count = fresh_live();
+    meta.lists = ivf_->lists.size();
+    meta.base_filed = base_->filed;
+    meta.added = ivf_->filed - base_->filed;
+    snapshot_writer out{path, snapshot_structure::dense_ivf_delta, encode_value(meta)};
+    if (fresh_live() > 0) {
+      out.write_array(fresh_ids_.data() + fresh_head_, fresh_live());
+      out.write_array(fresh_vectors_.data() + fresh_head_ * row_, fresh_live() * row_);
+    }
+    const auto& lists = ivf_->lists;
+    out.write_array(base_->lengths.data(), base_->lengths.size());
+    std::vector<uint32_t> added(lists.size());
+    for (size_t c = 0; c < lists.size(); ++c)
+      added[c] = static_cast<uint32_t>(lists[c].ids.size() - base_->lengths[c]);
+    out.write_array(added.data(), added.size());
+    for (size_t c = 0; c < lists.size(); ++c)
+      out.write_array(lists[c].ids.data() + base_->lengths[c], added[c]);
+    for (size_t c = 0; c < lists.size(); ++c)
+      write_row_range(out, lists[c].rows, base_->lengths[c], lists[c].ids.size());
+    if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);
+    return out.commit();
+  }
+
+  void base_kept() override {
+    base_ = saved_base_;
+    saved_base_.reset();
+  }
+
 private:
+  /// What a delta is relative to: the inverted file of a snapshot, by its lists' lengths.
+  struct delta_base {
+    /// non_append_changes_ when the snapshot was taken or loaded.
+    uint64_t changes = 0;
+    uint32_t generation = 0;
+    /// Rows in each list.
+    std::vector<uint32_t> lengths;
+    /// Rows in all lists.
+    uint64_t filed = 0;
+  };
+
+  /// The base a snapshot of the index as it is now would be.
+  delta_base current_base() const {
+    delta_base b;
+    b.changes = non_append_changes_;
+    if (!ivf_) return b;
+    b.generation = ivf_->generation;
+    b.lengths.reserve(ivf_->lists.size());
+    for (const auto& list : ivf_->lists)
+      b.lengths.push_back(static_cast<uint32_t>(list.ids.size()));
+    b.filed = ivf_->filed;
+    return b;
+  }
+
   /// Where an id's vector is: a fresh row, a graph label, or (policy ivf) a row of a list.
   /// 8 bytes, as before lists existed: the list number shares a word with the flags.
   struct location {
@@ -677,7 +846,7 @@ private:
   /// The stored row of an id.
   const float* row_of(const location& loc) const {
     if (!loc.in_graph) return fresh_vectors_.data() + loc.position * row_;
-    if (ivf_) return ivf_of(loc).lists[loc.list].rows.data() + size_t{loc.position} * row_;
+    if (ivf_) return ivf_of(loc).lists[loc.list].rows.row(loc.position, row_);
     return graph_->vector(loc.position);
   }
 
@@ -693,6 +862,7 @@ private:
   /// caller to erase).
   void delete_placed(const location& loc) {
     if (!ivf_) return delete_from_graph(loc.position);
+    ++non_append_changes_;
     auto& ivf = ivf_of(loc);
     auto& list = ivf.lists[loc.list];
     size_t last = list.ids.size() - 1;
@@ -758,6 +928,7 @@ private:
   /// Moves the last row of the first non-empty list of the old inverted file to the new one;
   /// when the old one is empty, the new one replaces it.
   void move_one_row() {
+    ++non_append_changes_;
     while (ivf_move_list_ < ivf_->lists.size() && ivf_->lists[ivf_move_list_].ids.empty())
       ++ivf_move_list_;
     if (ivf_move_list_ < ivf_->lists.size()) {
@@ -791,7 +962,7 @@ private:
     if (ivf_)
       for (const auto& list : ivf_->lists)
         for (size_t i = 0; i < list.ids.size(); ++i)
-          rows.push_back(list.rows.data() + i * row_);
+          rows.push_back(list.rows.row(i, row_));
     size_t live = rows.size();
     if (live == 0 || dim_ == 0) return false;
     size_t lists = opts_.ivf_lists != 0
@@ -824,6 +995,7 @@ private:
   /// Encodes the trained centroids as rows. The first time, every vector stays fresh until
   /// maintain() files it; a retrained inverted file takes the rows of the old one step by step.
   void finish_ivf_training() {
+    ++non_append_changes_;
     auto centroids = ivf_training_->take_centroids();
     size_t lists = ivf_training_->centroid_count();
     ivf_training_.reset();
@@ -901,8 +1073,8 @@ private:
     const size_t probes = nprobe(ivf);
     auto scan_list = [&](uint32_t c) {
       const auto& list = ivf.lists[c];
-      if (!list.ids.empty())
-        scan(q, list.rows.data(), list.ids.size(), row_, list.ids.data(), allow, best);
+      for (const auto& seg : list_segments(list))
+        if (seg.count > 0) scan(q, seg.rows, seg.count, row_, seg.ids, allow, best);
     };
     for (size_t p = 0; p < probes; ++p)
       scan_list(order[p]);
@@ -917,6 +1089,32 @@ private:
     const uuid* ids;
     size_t count;
   };
+
+  /// A list's rows as segments: one per non-empty part (two for a list loaded with a delta).
+  /// A list's rows as segments, one per part (the second empty unless the list was loaded with a
+  /// delta and has not changed since).
+  std::array<segment, 2> list_segments(const ivf_list& list) const {
+    const auto parts = list.rows.parts();
+    const size_t head = parts[0].floats / row_;
+    return {segment{parts[0].rows, list.ids.data(), head},
+            segment{parts[1].rows, list.ids.data() + head, parts[1].floats / row_}};
+  }
+
+  static void write_rows(snapshot_writer& out, const list_rows& rows) {
+    for (const auto& part : rows.parts())
+      if (part.floats > 0) out.write_array(part.rows, part.floats);
+  }
+
+  /// Writes rows [from, to) of a list, whichever parts hold them.
+  void write_row_range(snapshot_writer& out, const list_rows& rows, size_t from, size_t to) const {
+    size_t first = 0; // the first row of the part
+    for (const auto& part : rows.parts()) {
+      const size_t count = part.floats / row_;
+      const size_t begin = std::max(from, first), end = std::min(to, first + count);
+      if (begin < end) out.write_array(part.rows + (begin - first) * row_, (end - begin) * row_);
+      first += count;
+    }
+  }
 
   /// An unfiltered search's scans of codes: the fresh rows, then the probed lists of each inverted
   /// file. In parts run by opts_.run_parts when they hold at least split_rows rows (the scan
@@ -943,10 +1141,11 @@ private:
     const auto order = probe_order(ivf, q);
     size_t rows = 0;
     for (size_t p = 0; p < nprobe(ivf); ++p) {
-      const auto& list = ivf.lists[order[p]];
-      if (list.ids.empty()) continue;
-      segments.push_back({list.rows.data(), list.ids.data(), list.ids.size()});
-      rows += list.ids.size();
+      for (const auto& seg : list_segments(ivf.lists[order[p]])) {
+        if (seg.count == 0) continue;
+        segments.push_back(seg);
+        rows += seg.count;
+      }
     }
     return rows;
   }
@@ -977,8 +1176,10 @@ private:
   /// True once a page of list rows mapped from a snapshot could not be read back (it reads as
   /// zeroes now, and so does its copy).
   bool mapped_rows_failed() const {
-    return rows_unreadable_ || (ivf_ && ivf_->mapped.failed()) ||
-           (ivf_next_ && ivf_next_->mapped.failed());
+    auto failed = [](const std::unique_ptr<ivf_state>& ivf) {
+      return ivf && (ivf->mapped.failed() || ivf->mapped_tail.failed());
+    };
+    return rows_unreadable_ || failed(ivf_) || failed(ivf_next_);
   }
 
   static constexpr const char* unreadable_rows =
@@ -995,12 +1196,16 @@ private:
   /// (docs/BENCHMARKS.md, "Opening a store: the lists' rows mapped") — and the file is neither
   /// kept on the disk after a checkpoint replaced it nor read back after an eviction.
   size_t rehome_mapped_rows(size_t budget) {
-    if (!ivf_ || ivf_->mapped.empty()) return 0;
+    if (!ivf_ || (ivf_->mapped.empty() && ivf_->mapped_tail.empty())) return 0;
     auto& ivf = *ivf_;
     const auto* begin = reinterpret_cast<const float*>(ivf.mapped.data());
     const auto* end = begin + ivf.mapped.size() / sizeof(float);
+    // Without a delta each list goes where the section had it; with one, both parts of each list
+    // go to its place in `homes`.
+    const size_t arena_floats =
+        ivf.homes.empty() ? static_cast<size_t>(end - begin) : ivf.homes.back();
     try {
-      if (ivf.arena.empty()) ivf.arena.resize(static_cast<size_t>(end - begin));
+      if (ivf.arena.empty()) ivf.arena.resize(arena_floats);
     } catch (const std::bad_alloc&) {
       last_error_ = "no memory to copy the mapped list rows into; they stay mapped";
       return 0;
@@ -1008,14 +1213,24 @@ private:
     size_t done = 0;
     for (; ivf.rehome_next < ivf.lists.size() && done < budget; ++ivf.rehome_next) {
       auto& list = ivf.lists[ivf.rehome_next];
-      const float* at = list.rows.borrowed();
-      if (at == nullptr || at < begin || at >= end) continue;
-      list.rows.rehome(ivf.arena.data() + (at - begin));
+      if (ivf.homes.empty()) {
+        if (!list.rows.borrows()) continue;
+        const float* at = list.rows.parts()[0].rows;
+        if (at == nullptr || at < begin || at >= end) continue;
+        list.rows.rehome(ivf.arena.data() + (at - begin));
+      } else {
+        if (!list.rows.borrows()) continue;
+        list.rows.rehome(ivf.arena.data() + ivf.homes[ivf.rehome_next]);
+      }
       done += 1 + list.ids.size() / 64;
     }
     if (ivf.rehome_next == ivf.lists.size()) {
-      rows_unreadable_ = rows_unreadable_ || ivf.mapped.failed();
+      rows_unreadable_ = rows_unreadable_ || ivf.mapped.failed() || ivf.mapped_tail.failed();
       ivf.mapped = {};
+      ivf.mapped_tail = {};
+      // No list borrows from the delta's rows any more: each was re-homed or joined.
+      if (!ivf.homes.empty()) ivf.tail_arena = {};
+      ivf.homes = {};
     }
     return done;
   }
@@ -1041,7 +1256,7 @@ private:
       out.write_array(fresh_vectors_.data() + fresh_head_ * row_, fresh_live() * row_);
     if (ivf_next_)
       for (const auto& list : ivf_next_->lists)
-        out.write_array(list.rows.data(), list.rows.size());
+        write_rows(out, list.rows);
     if (ivf_) {
       out.write_array(ivf_->centroids.data(), ivf_->centroids.size());
       std::vector<uint32_t> lengths;
@@ -1052,11 +1267,16 @@ private:
       for (const auto& list : ivf_->lists)
         out.write_array(list.ids.data(), list.ids.size());
       for (const auto& list : ivf_->lists)
-        out.write_array(list.rows.data(), list.rows.size());
+        write_rows(out, list.rows);
     }
     // Rows read back as zeroes while being written must not become the index's snapshot.
     if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);
-    return out.commit();
+    auto committed = out.commit();
+    // A snapshot taken while rows move to retrained lists saves those rows as fresh: no delta
+    // can follow it.
+    saved_base_.reset();
+    if (committed && ivf_ && !ivf_next_) saved_base_ = current_base();
+    return committed;
   }
 
   /// The part every dense snapshot begins with after its meta data: refuses a snapshot of
@@ -1144,6 +1364,98 @@ private:
     }
     ivf->trained_at = meta->trained_at;
     ivf_ = std::move(ivf);
+    return {};
+  }
+
+  /// Reads a delta (save_delta) over the snapshot read_ivf_snapshot just loaded (base_ holds its
+  /// lengths): its fresh rows replace the snapshot's, and each list gets the rows the delta added
+  /// as its second part, mapped where the snapshot's rows are mapped, else read into one arena.
+  /// A delta of another snapshot (other list count or lengths) is ec::format_mismatch.
+  expected<void> read_ivf_delta(const std::string& path) {
+    snapshot_reader in;
+    auto meta_bytes = in.open(path, snapshot_structure::dense_ivf_delta);
+    if (!meta_bytes) return meta_bytes.error();
+    auto meta = decode_value<ivf_delta_meta>(*meta_bytes, "meta");
+    if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
+    auto other_base = [&](const std::string& what) {
+      return make_error(ec::format_mismatch,
+                        "index delta '" + path + "' was written for another snapshot: " + what);
+    };
+    if (!ivf_ || meta->lists != ivf_->lists.size())
+      return other_base("it has " + std::to_string(meta->lists) + " lists, the snapshot " +
+                        std::to_string(ivf_ ? ivf_->lists.size() : 0));
+    if (meta->base_filed != ivf_->filed)
+      return other_base("its base holds " + std::to_string(meta->base_filed) +
+                        " rows in lists, the snapshot " + std::to_string(ivf_->filed));
+    // The delta's fresh rows are all the fresh rows at its time: the snapshot's go.
+    for (size_t i = fresh_head_; i < fresh_ids_.size(); ++i)
+      where_.erase(fresh_ids_[i]);
+    fresh_ids_.clear();
+    fresh_vectors_.clear();
+    fresh_head_ = 0;
+    if (auto ok = read_fresh_rows(in, path, meta->spec, meta->fresh_count); !ok) return ok;
+    auto& ivf = *ivf_;
+    const size_t lists = ivf.lists.size();
+    std::vector<uint32_t> base_lengths, added;
+    if (!in.read_array(base_lengths, lists) || !in.read_array(added, lists))
+      return in.corrupt("is truncated in its list lengths");
+    for (size_t c = 0; c < lists; ++c)
+      if (base_lengths[c] != ivf.lists[c].ids.size())
+        return other_base("list " + std::to_string(c) + " had " + std::to_string(base_lengths[c]) +
+                          " rows in its base, the snapshot " +
+                          std::to_string(ivf.lists[c].ids.size()));
+    uint64_t total = 0;
+    for (auto n : added)
+      total += n;
+    const size_t row_bytes = sizeof(uuid) + row_ * sizeof(float);
+    if (total != meta->added || total > in.remaining() / row_bytes)
+      return in.corrupt("adds " + std::to_string(total) + " rows to its lists, expected " +
+                        std::to_string(meta->added) + " (or is truncated)");
+    for (size_t c = 0; c < lists; ++c) {
+      auto& ids = ivf.lists[c].ids;
+      const size_t before = ids.size();
+      ids.resize(before + added[c]);
+      if (!in.read(ids.data() + before, size_t{added[c]} * sizeof(uuid)))
+        return in.corrupt("is truncated in the ids of list " + std::to_string(c));
+    }
+    const size_t row_floats = total * row_;
+    float* at = nullptr;
+    if (!ivf.mapped.empty() && row_floats * sizeof(float) >= opts_.snapshot_map_bytes &&
+        in.aligned_for(alignof(float))) {
+      if (!in.map(ivf.mapped_tail, row_floats * sizeof(float)))
+        return in.corrupt("is truncated in the rows of its lists");
+      at = reinterpret_cast<float*>(ivf.mapped_tail.data());
+    } else {
+      ivf.tail_arena.resize(row_floats);
+      if (row_floats > 0 && !in.read(ivf.tail_arena.data(), row_floats * sizeof(float)))
+        return in.corrupt("is truncated in the rows of its lists");
+      at = ivf.tail_arena.data();
+    }
+    for (size_t c = 0; c < lists; ++c) {
+      ivf.lists[c].rows.borrow_tail(at, size_t{added[c]} * row_);
+      at += size_t{added[c]} * row_;
+    }
+    if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
+    // Where maintain() puts each list's two parts when it copies the mapped rows.
+    if (!ivf.mapped.empty()) {
+      ivf.homes.resize(lists + 1);
+      ivf.homes[0] = 0;
+      for (size_t c = 0; c < lists; ++c)
+        ivf.homes[c + 1] = ivf.homes[c] + (size_t{base_lengths[c]} + added[c]) * row_;
+    }
+    ivf.filed += total;
+    where_.reserve(fresh_ids_.size() + ivf.filed);
+    if (auto ok = locate_fresh_rows(in); !ok) return ok;
+    for (size_t c = 0; c < lists; ++c) {
+      const auto& ids = ivf.lists[c].ids;
+      for (size_t i = base_lengths[c]; i < ids.size(); ++i)
+        if (ids[i].is_nil() ||
+            !where_
+                 .emplace(ids[i], filed_at(static_cast<uint32_t>(i), static_cast<uint32_t>(c),
+                                           ivf.generation))
+                 .second)
+          return in.corrupt("lists id " + ids[i].to_string() + " twice or as nil");
+    }
     return {};
   }
 
@@ -1516,6 +1828,9 @@ private:
     training_out_ = false;
     where_.clear();
     last_error_.clear();
+    ++non_append_changes_;
+    base_.reset();
+    saved_base_.reset();
   }
 
   expected<void> read_snapshot(const std::string& path) {
@@ -1641,6 +1956,13 @@ private:
   /// Set when rows copied out of a mapping had a page that could not be read (mapped_rows_failed
   /// stays true after the mapping is gone).
   bool rows_unreadable_ = false;
+  /// Changes to the inverted file other than appends to its lists (removals, replacements, a
+  /// retraining, a reset): a delta holds appends only, so it needs this unchanged since its base.
+  uint64_t non_append_changes_ = 0;
+  /// The snapshot in force that deltas are relative to (the last one loaded, or saved and kept);
+  /// the one the last save() wrote, until base_kept() makes it the base.
+  std::optional<delta_base> base_;
+  mutable std::optional<delta_base> saved_base_;
 };
 
 } // namespace

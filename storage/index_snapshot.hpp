@@ -42,7 +42,9 @@ inline constexpr size_t snapshot_section_alignment = 64;
 /// dense_ivf (5) is a dense index of policy ivf: fresh rows, and once trained its centroids and
 /// lists; dense (1) stays the hnsw and flat policies' format. sparse_postings (7) is what a sparse
 /// index writes now: its documents and its postings as built, so a load maps them instead of
-/// building the postings; sparse (2), the documents only, still loads.
+/// building the postings; sparse (2), the documents only, still loads. dense_ivf_delta (8) is
+/// what a dense ivf index appended to its lists since a dense_ivf snapshot (its base), and its
+/// fresh rows: read only together with that base (vector_index::save_delta).
 enum class snapshot_structure : uint8_t {
   dense = 1,
   sparse = 2,
@@ -50,7 +52,8 @@ enum class snapshot_structure : uint8_t {
   maxsim_centroids = 4,
   dense_ivf = 5,
   maxsim_codes = 6,
-  sparse_postings = 7
+  sparse_postings = 7,
+  dense_ivf_delta = 8
 };
 
 /// XXH3-64 and size of a whole file (used for the HNSW graph file beside a snapshot).

@@ -360,12 +360,48 @@ expected<changelog_entry> decode_changelog_entry(std::string_view value, std::st
   return decode_meta_value<changelog_entry>(value, key);
 }
 
+namespace {
+
+/// Schema 1 of a snapshot marker: sequence and token.
+struct marker_v1 {
+  uint64_t sequence = 0;
+  uuid token;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(sequence, token);
+  }
+};
+
+/// Schema 2: and the delta's token.
+struct marker_v2 {
+  uint64_t sequence = 0;
+  uuid token;
+  uuid delta;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(sequence, token, delta);
+  }
+};
+
+} // namespace
+
 std::string encode_snapshot_marker(const snapshot_marker& m) {
-  return encode_value(m);
+  if (!m.has_delta()) return encode_value(marker_v1{m.sequence, m.token});
+  return encode_value(marker_v2{m.sequence, m.token, m.delta}, 2);
 }
 
 expected<snapshot_marker> decode_snapshot_marker(std::string_view value, std::string_view key) {
-  return decode_meta_value<snapshot_marker>(value, key);
+  auto env = decode_envelope(value, key);
+  if (env && env->schema_version == 2) {
+    auto m = decode_value<marker_v2>(value, key, 2);
+    if (!m) return std::move(m.error());
+    return snapshot_marker{m->sequence, m->token, m->delta};
+  }
+  auto m = decode_meta_value<marker_v1>(value, key);
+  if (!m) return std::move(m.error());
+  return snapshot_marker{m->sequence, m->token, uuid{}};
 }
 
 std::string encode_profile(const telos::profile& p) {

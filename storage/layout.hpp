@@ -153,14 +153,20 @@ expected<changelog_entry> decode_changelog_entry(std::string_view value, std::st
 /// Where an embedder's index snapshot is and which sequence it is complete up to. The token names
 /// the snapshot file, so a marker can never describe a file written by another store or an older
 /// snapshot of this one.
+/// Which snapshot of an index is in force: complete up to `sequence`, in the file of `token`, and
+/// (when `delta` is not nil) the delta file of that token over it (vector_index::save_delta).
+/// Without a delta it is encoded as before deltas existed (schema 1); with one as schema 2, which
+/// a build without deltas refuses (and so rebuilds the index) rather than read the base alone.
 struct snapshot_marker {
   uint64_t sequence = 0;
   uuid token;
+  uuid delta;
 
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(sequence, token);
+  bool has_delta() const { return !delta.is_nil(); }
+  friend bool operator==(const snapshot_marker& a, const snapshot_marker& b) {
+    return a.sequence == b.sequence && a.token == b.token && a.delta == b.delta;
   }
+  friend bool operator!=(const snapshot_marker& a, const snapshot_marker& b) { return !(a == b); }
 };
 
 std::string encode_snapshot_marker(const snapshot_marker& m);

@@ -285,6 +285,35 @@ public:
   /// or corrupt (ec::corrupt_value), or foreign (ec::format_mismatch: another embedder or
   /// structure) snapshot is an error and leaves the index empty.
   virtual expected<void> load(const std::string& path) = 0;
+
+  // -- deltas: a checkpoint of what was added since the snapshot in force -------------------------
+  // A snapshot rewrites the whole index, so checkpoints taken as an index grows write it again and
+  // again (docs/ENGINE.md, "Checkpoints that write only what was added"). An index that can says
+  // so: save_delta() then writes only what it gained since its base, the last snapshot save()
+  // wrote that the owner kept (base_kept()) or the one load() read, and load(base, delta) reads
+  // both back. Only appends since the base can be a delta; anything else (a removal, a
+  // replacement, a retraining) makes the next checkpoint a whole snapshot again.
+
+  /// Whether save_delta() can write a delta now (false for index kinds without deltas).
+  virtual bool can_save_delta() const { return false; }
+  /// Writes the delta (a new file at `path`, atomic as save()); ec::invalid_argument when
+  /// can_save_delta() is false. The index must not change meanwhile, as for save().
+  virtual expected<void> save_delta(const std::string& path) const {
+    return make_error(ec::invalid_argument,
+                      "index of " + spec().name + " writes no deltas (" + path + ")");
+  }
+  /// The snapshot the last save() wrote is in force now (its marker is durable): later deltas are
+  /// relative to it. Without this call they stay relative to the previous base, whose file the
+  /// owner keeps while its marker names it.
+  virtual void base_kept() {}
+  /// Replaces the state with a snapshot and the delta written relative to it (`delta` empty: as
+  /// load(base)). A delta of another base is ec::format_mismatch; errors leave the index empty.
+  virtual expected<void> load(const std::string& base, const std::string& delta) {
+    if (!delta.empty())
+      return make_error(ec::format_mismatch,
+                        "index of " + spec().name + " reads no deltas ('" + delta + "')");
+    return load(base);
+  }
 };
 
 /// The index for one embedder.

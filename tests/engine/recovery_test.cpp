@@ -162,6 +162,7 @@ struct crash_session {
     so.backend = storage::backend_kind::rocksdb;
     so.backend_options = opts.backend_options;
     so.profile = manifest->profile;
+    so.index_options = opts.index_options;
     so.graph = true; // as store::open does
     shards.push_back(require(open_shard(so), "open_shard"));
     actors = spawn_engine(sys, shards, manifest->profile, eo);
@@ -844,6 +845,90 @@ BOOST_AUTO_TEST_CASE(a_kill_just_before_a_checkpoint_loses_nothing_and_answers_e
   auto uninterrupted = open_store(other_opts);
   require(uninterrupted->put_batch(all), "put_batch");
   BOOST_CHECK(queries.answers(*db) == queries.answers(*uninterrupted));
+}
+
+BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_from) {
+  // A store of ivf indexes closed once (whole snapshots: the bases), then a session that only
+  // adds memories and checkpoints every 40 changes: each dense index's checkpoints are deltas
+  // over its base (the marker names both, two files), the other indexes' whole snapshots. The
+  // session ends like a kill; the reopen loads bases and deltas, replays the rest, loses nothing
+  // and scores exactly. A removal then makes the next snapshot whole again.
+  temp_dir dir{"deltas"};
+  auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
+  opts.shards = 1;
+  auto prof = ivf_int8_profile();
+  opts.profile = prof;
+  opts.index_options.hnsw_threshold = 32;
+  memory_maker maker{prof, 47};
+  std::vector<memory> all;
+  {
+    auto db = open_store(opts);
+    for (int i = 0; i < 300; ++i)
+      all.push_back(maker.make());
+    require(db->put_batch(all), "put_batch");
+    require(db->close(), "close");
+  }
+  const size_t embedders = prof.embedders.size();
+  auto is_ivf = [&](size_t j) { return prof.embedders[j].index.structure == index_structure::ivf; };
+  {
+    engine_options eo;
+    eo.checkpoint_every = 40;
+    crash_session session{dir.path(), opts, eo};
+    for (int b = 0; b < 12; ++b) {
+      std::vector<memory> part;
+      for (int i = 0; i < 10; ++i)
+        part.push_back(maker.make());
+      session.put(part);
+      all.insert(all.end(), part.begin(), part.end());
+      session.settled_stats();
+    }
+    for (const auto& ix : session.settled_stats()) {
+      BOOST_TEST_CONTEXT(ix.embedder) {
+        BOOST_CHECK_GE(ix.checkpoints, 2u);
+        BOOST_CHECK(ix.checkpoint_error.empty());
+      }
+    }
+    size_t deltas = 0, files = 0;
+    for (size_t j = 0; j < embedders; ++j) {
+      auto marker = session.shards[0].snapshots->marker(j);
+      BOOST_REQUIRE(marker);
+      BOOST_TEST_CONTEXT(prof.embedders[j].name) {
+        BOOST_CHECK_EQUAL(marker->has_delta(), is_ivf(j));
+      }
+      deltas += marker->has_delta() ? 1 : 0;
+    }
+    BOOST_CHECK_GT(deltas, 0u);
+    for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(dir.path(), 0)})
+      files += entry.path().extension() == ".idx" ? 1 : 0;
+    BOOST_CHECK_EQUAL(files, embedders + deltas); // replaced deltas are gone
+    session.end();                                // like a kill
+  }
+  {
+    auto db = open_store(opts);
+    auto recovered = db->recovered();
+    BOOST_CHECK_EQUAL(recovered.from_snapshot, embedders);
+    BOOST_CHECK_EQUAL(recovered.rebuilt, 0u);
+    BOOST_CHECK_EQUAL(require(db->count(), "count"), all.size());
+    for (const auto& m : all) {
+      auto got = require(db->get(m.id), "get");
+      BOOST_REQUIRE(got);
+      BOOST_CHECK(*got == m);
+    }
+    check_dense_searches_score_exactly(*db, prof, maker, all);
+    BOOST_CHECK(require(db->verify(), "verify").consistent);
+    // A removal is no append: the close saves whole snapshots, one file per index.
+    require(db->remove(all[4].id), "remove");
+    all.erase(all.begin() + 4);
+    require(db->close(), "close");
+  }
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(dir.path(), 0)})
+    files += entry.path().extension() == ".idx" ? 1 : 0;
+  BOOST_CHECK_EQUAL(files, embedders);
+  auto db = open_store(opts);
+  BOOST_CHECK_EQUAL(db->recovered().rebuilt, 0u);
+  BOOST_CHECK_EQUAL(require(db->count(), "count"), all.size());
+  check_dense_searches_score_exactly(*db, prof, maker, all);
 }
 
 BOOST_AUTO_TEST_CASE(opening_with_another_profile_names_both) {

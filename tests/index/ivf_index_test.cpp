@@ -534,6 +534,197 @@ BOOST_AUTO_TEST_CASE(maintain_copies_mapped_rows_into_memory_of_its_own_and_lets
   check_same_results(10, *source.index, *third.index, queries);
 }
 
+BOOST_AUTO_TEST_CASE(a_delta_over_its_base_loads_as_the_whole_index_and_keeps_up_with_it) {
+  // save() writes a base; rows filed and fresh after it go into a delta (save_delta), which
+  // together with the base loads into the index that was saved, with the added rows as each
+  // list's second part. That index changes, searches, re-homes its mapped rows and writes the next
+  // (cumulative) delta over the same base as the original would. Rows mapped and read, f32 and
+  // int8.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 300;
+  for (auto [q, map_bytes] :
+       {std::pair{quantization::int8, size_t{0}}, std::pair{quantization::int8, SIZE_MAX},
+        std::pair{quantization::none, size_t{0}}}) {
+    opts.snapshot_map_bytes = map_bytes;
+    BOOST_TEST_CONTEXT("quantization " << static_cast<int>(q) << ", mapped from " << map_bytes
+                                       << " bytes") {
+      const std::string tag = std::to_string(static_cast<int>(q)) + "-" + std::to_string(map_bytes);
+      auto spec = ivf_spec(40, metric::cosine, q);
+      clustered_data data{40, 12, 211};
+      ivf_fixture original{spec, opts};
+      for (uint64_t i = 0; i < 1500; ++i)
+        original.put(id_of(i), data.next());
+      original.drain();
+      BOOST_REQUIRE_EQUAL(original.index->stats().structure, "ivf");
+      // A save the owner did not keep is no base yet.
+      auto base = dir.file("base-" + tag);
+      BOOST_REQUIRE(original.index->save(base));
+      BOOST_CHECK(!original.index->can_save_delta());
+      original.index->base_kept();
+      BOOST_CHECK(original.index->can_save_delta());
+      // Appends: filed rows, fresh rows, a fresh row overwritten, a fresh row removed.
+      for (uint64_t i = 1500; i < 2100; ++i)
+        original.put(id_of(i), data.next());
+      original.index->maintain(400);
+      original.put(id_of(2099), data.next());
+      original.drop(id_of(2098));
+      BOOST_REQUIRE_GT(original.index->stats().fresh, 0u);
+      BOOST_REQUIRE(original.index->can_save_delta());
+      auto delta = dir.file("delta-" + tag);
+      BOOST_REQUIRE(original.index->save_delta(delta));
+      BOOST_CHECK_LT(std::filesystem::file_size(delta), std::filesystem::file_size(base) / 2);
+      ivf_fixture copy{spec, opts};
+      copy.stored = original.stored;
+      auto loaded = copy.index->load(base, delta);
+      BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string{} : telos::describe(loaded.error())));
+      auto a = original.index->stats(), b = copy.index->stats();
+      BOOST_CHECK_EQUAL(a.vectors, b.vectors);
+      BOOST_CHECK_EQUAL(a.fresh, b.fresh);
+      std::vector<embedding> queries;
+      for (int i = 0; i < 25; ++i)
+        queries.push_back(embedding::dense(data.next()));
+      check_same_results(10, *original.index, *copy.index, queries);
+      for (uint64_t i = 0; i < 2100; i += 97)
+        BOOST_CHECK_EQUAL(original.index->contains(id_of(i)), copy.index->contains(id_of(i)));
+      // The loaded index's base is the snapshot it read: more appends, and its next delta over
+      // that base loads like the original's.
+      auto both = [&](auto&& change) {
+        change(original);
+        change(copy);
+        BOOST_CHECK_EQUAL(original.index->size(), copy.index->size());
+        check_same_results(10, *original.index, *copy.index, queries);
+      };
+      clustered_data more{40, 12, 223};
+      std::vector<std::vector<float>> added;
+      for (int i = 0; i < 300; ++i)
+        added.push_back(more.next());
+      both([&](ivf_fixture& f) {
+        for (uint64_t i = 0; i < added.size(); ++i)
+          f.put(id_of(3000 + i), added[i]);
+        f.index->maintain(150);
+      });
+      BOOST_REQUIRE(copy.index->can_save_delta());
+      BOOST_REQUIRE(copy.index->save_delta(delta + "-2"));
+      ivf_fixture third{spec, opts};
+      third.stored = copy.stored;
+      BOOST_REQUIRE(third.index->load(base, delta + "-2"));
+      check_same_results(10, *copy.index, *third.index, queries);
+      // maintain() copies both parts of every list into memory of the index's own: then the
+      // files can go, and the index still answers (and a removal, a swap inside the lists, works).
+      both([](ivf_fixture& f) { f.drain(); });
+      while (third.index->maintain(50) > 0) {
+      }
+      BOOST_CHECK_EQUAL(third.index->stats().mapped_bytes, 0u);
+      std::filesystem::resize_file(base, 0);
+      std::filesystem::resize_file(delta + "-2", 0);
+      third.drain();
+      check_same_results(10, *copy.index, *third.index, queries);
+      both([](ivf_fixture& f) {
+        for (uint64_t i = 0; i < 2100; i += 9)
+          if (f.stored.count(id_of(i)) == 1) f.drop(id_of(i));
+      });
+      for (uint64_t i = 0; i < 2100; i += 9)
+        if (third.stored.count(id_of(i)) == 1) third.drop(id_of(i));
+      check_same_results(10, *copy.index, *third.index, queries);
+      BOOST_CHECK_GE(third.mean_recall([&] { return data.next(); }, 20), 0.95);
+      // A removal is no append: no delta until the next base.
+      BOOST_CHECK(!original.index->can_save_delta());
+      auto refused = original.index->save_delta(delta + "-3");
+      BOOST_REQUIRE(!refused);
+      BOOST_CHECK(refused.error() == ec::invalid_argument);
+      BOOST_CHECK(!std::filesystem::exists(delta + "-3"));
+      BOOST_REQUIRE(original.index->save(base + "-2"));
+      original.index->base_kept();
+      BOOST_CHECK(original.index->can_save_delta());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_delta_is_refused_over_another_base_torn_or_by_other_policies) {
+  // A delta names the base it was written over by its lists' lengths: read over another
+  // snapshot it is ec::format_mismatch, torn it is ec::corrupt_value, and either way the index is
+  // left empty. An index that writes no deltas (flat, hnsw) says so. A delta would hold more rows
+  // than its base: the next checkpoint is a whole snapshot instead.
+  temp_dir dir;
+  index_options opts;
+  opts.hnsw_threshold = 200;
+  auto spec = ivf_spec(32, metric::dot, quantization::int8);
+  clustered_data data{32, 8, 227};
+  ivf_fixture source{spec, opts};
+  for (uint64_t i = 0; i < 800; ++i)
+    source.put(id_of(i), data.next());
+  source.drain();
+  auto base = dir.file("base");
+  BOOST_REQUIRE(source.index->save(base));
+  source.index->base_kept();
+  // Another base: the same index after a few more rows were filed.
+  for (uint64_t i = 800; i < 900; ++i)
+    source.put(id_of(i), data.next());
+  source.drain();
+  auto other = dir.file("other");
+  BOOST_REQUIRE(source.index->save(other));
+  auto delta = dir.file("delta");
+  BOOST_REQUIRE(source.index->save_delta(delta)); // over `base`: the other save was not kept
+  ivf_fixture target{spec, opts};
+  target.stored = source.stored;
+  BOOST_REQUIRE(target.index->load(base, delta));
+  BOOST_CHECK_EQUAL(target.index->size(), 900u);
+  auto wrong = target.index->load(other, delta);
+  BOOST_REQUIRE(!wrong);
+  BOOST_CHECK(wrong.error() == ec::format_mismatch);
+  BOOST_TEST_MESSAGE(telos::describe(wrong.error()));
+  BOOST_CHECK_EQUAL(target.index->size(), 0u);
+  // A delta is no snapshot, and a snapshot no delta.
+  BOOST_CHECK(!target.index->load(delta));
+  BOOST_CHECK(!target.index->load(base, base));
+  BOOST_CHECK_EQUAL(target.index->size(), 0u);
+  std::string good;
+  {
+    std::ifstream in{delta, std::ios::binary};
+    good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  for (size_t from_end : {size_t{9}, size_t{200}, good.size() / 2}) {
+    {
+      std::ofstream out{delta, std::ios::binary | std::ios::trunc};
+      out.write(good.data(), static_cast<std::streamsize>(good.size() - from_end));
+    }
+    BOOST_TEST_CONTEXT("cut " << from_end << " bytes before the end") {
+      auto torn = target.index->load(base, delta);
+      BOOST_REQUIRE(!torn);
+      BOOST_CHECK(torn.error() == ec::corrupt_value);
+      BOOST_CHECK_EQUAL(target.index->size(), 0u);
+    }
+  }
+  for (auto structure : {index_structure::flat, index_structure::hnsw}) {
+    ivf_fixture plain{ivf_spec(32, metric::dot, quantization::int8, structure), opts};
+    for (uint64_t i = 0; i < 300; ++i)
+      plain.put(id_of(i), data.next());
+    plain.drain();
+    BOOST_REQUIRE(plain.index->save(dir.file("plain")));
+    plain.index->base_kept();
+    BOOST_CHECK(!plain.index->can_save_delta());
+    BOOST_CHECK(!plain.index->save_delta(dir.file("plain-delta")));
+    auto refused = plain.index->load(dir.file("plain"), delta);
+    BOOST_REQUIRE(!refused);
+    BOOST_CHECK(refused.error() == ec::format_mismatch);
+  }
+  // More rows added than the base holds: a whole snapshot writes less over the next checkpoints.
+  auto fixed = opts;
+  fixed.ivf_lists = 16; // never retrains: only the size rule refuses the delta
+  ivf_fixture small{spec, fixed};
+  for (uint64_t i = 0; i < 400; ++i)
+    small.put(id_of(i), data.next());
+  small.drain();
+  BOOST_REQUIRE(small.index->save(dir.file("small")));
+  small.index->base_kept();
+  BOOST_CHECK(small.index->can_save_delta());
+  for (uint64_t i = 400; i < 900; ++i)
+    small.put(id_of(i), data.next());
+  small.drain();
+  BOOST_CHECK(!small.index->can_save_delta());
+}
+
 BOOST_AUTO_TEST_CASE(a_version_1_snapshot_without_padding_still_loads) {
   // Version 2 pads the meta data to 64 bytes so mapped floats are aligned; a file written before
   // (version 1, sections right after the meta data) must load to the same answers, mapped when
