@@ -121,7 +121,8 @@ struct store_options {
   /// checkpoint_every / 20 and checkpoint_every. A checkpoint rewrites the whole index, so this
   /// trades write amplification against replay after a crash: 1 (the default) and a 250,000 cap
   /// measured 2.89 and a 35 s worst restart at 1M teleo13 memories, 0.25 and 100,000 3.93 and
-  /// 31.5 s (docs/ENGINE.md, "Recovery"; docs/BENCHMARKS.md).
+  /// 31.5 s; with deltas (a dense ivf index that only grew writes what it added) 2.76 at the
+  /// defaults (docs/ENGINE.md, "Recovery"; docs/BENCHMARKS.md).
   double checkpoint_fraction = 1.0;
   /// Backpressure: while an index holds more than this many vectors outside its ANN graph (they
   /// are searched exactly, so searches slow down as they pile up), each write it applies is
