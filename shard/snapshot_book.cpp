@@ -125,7 +125,6 @@ snapshot_book::checkpoint(size_t j, const storage::vector_index& index, uint64_t
     remove_unrecorded(dir, name, *marker);
     return std::move(ok.error());
   }
-
   std::optional<storage::snapshot_marker> previous;
   {
     std::lock_guard guard{mutex_};

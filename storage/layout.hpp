@@ -150,13 +150,12 @@ struct changelog_entry {
 std::string encode_changelog_entry(const changelog_entry& e);
 expected<changelog_entry> decode_changelog_entry(std::string_view value, std::string_view key);
 
-/// Where an embedder's index snapshot is and which sequence it is complete up to. The token names
-/// the snapshot file, so a marker can never describe a file written by another store or an older
-/// snapshot of this one.
-/// Which snapshot of an index is in force: complete up to `sequence`, in the file of `token`, and
-/// (when `delta` is not nil) the delta file of that token over it (vector_index::save_delta).
-/// Without a delta it is encoded as before deltas existed (schema 1); with one as schema 2, which
-/// a build without deltas refuses (and so rebuilds the index) rather than read the base alone.
+/// Where an embedder's index snapshot is and which sequence it is complete up to: the file of
+/// `token`, and (when `delta` is not nil) the delta file of that token over it
+/// (vector_index::save_delta). The tokens name the files, so a marker can never describe a file
+/// written by another store or an older snapshot of this one. Without a delta a marker is encoded
+/// as before deltas existed (schema 1); with one as schema 2, which a build without deltas refuses
+/// (and so rebuilds the index) rather than read the base alone.
 struct snapshot_marker {
   uint64_t sequence = 0;
   uuid token;

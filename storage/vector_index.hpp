@@ -302,8 +302,8 @@ public:
     return make_error(ec::invalid_argument,
                       "index of " + spec().name + " writes no deltas (" + path + ")");
   }
-  /// The snapshot the last save() wrote is in force now (its marker is durable): later deltas are
-  /// relative to it. Without this call they stay relative to the previous base, whose file the
+  /// The snapshot the last save() wrote is in force now (its marker was written): later deltas
+  /// are relative to it. Without this call they stay relative to the previous base, whose file the
   /// owner keeps while its marker names it.
   virtual void base_kept() {}
   /// Replaces the state with a snapshot and the delta written relative to it (`delta` empty: as
