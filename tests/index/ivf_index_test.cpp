@@ -684,11 +684,12 @@ BOOST_AUTO_TEST_CASE(a_delta_is_refused_over_another_base_torn_or_by_other_polic
     std::ifstream in{delta, std::ios::binary};
     good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
+  auto write_delta = [&](const std::string& bytes) {
+    std::ofstream out{delta, std::ios::binary | std::ios::trunc};
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  };
   for (size_t from_end : {size_t{9}, size_t{200}, good.size() / 2}) {
-    {
-      std::ofstream out{delta, std::ios::binary | std::ios::trunc};
-      out.write(good.data(), static_cast<std::streamsize>(good.size() - from_end));
-    }
+    write_delta(good.substr(0, good.size() - from_end));
     BOOST_TEST_CONTEXT("cut " << from_end << " bytes before the end") {
       auto torn = target.index->load(base, delta);
       BOOST_REQUIRE(!torn);
@@ -696,6 +697,22 @@ BOOST_AUTO_TEST_CASE(a_delta_is_refused_over_another_base_torn_or_by_other_polic
       BOOST_CHECK_EQUAL(target.index->size(), 0u);
     }
   }
+  // A flipped byte anywhere (header, meta, lengths, ids, rows, checksum) is refused, never a
+  // crash or a wrong index.
+  for (size_t at = 0; at < good.size(); at += std::max<size_t>(1, good.size() / 97)) {
+    auto flipped = good;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x20);
+    write_delta(flipped);
+    BOOST_TEST_CONTEXT("byte " << at << " of " << good.size() << " flipped") {
+      auto bad = target.index->load(base, delta);
+      BOOST_REQUIRE(!bad);
+      BOOST_CHECK(bad.error() == ec::corrupt_value || bad.error() == ec::format_mismatch);
+      BOOST_CHECK_EQUAL(target.index->size(), 0u);
+    }
+  }
+  write_delta(good);
+  BOOST_REQUIRE(target.index->load(base, delta));
+  BOOST_CHECK_EQUAL(target.index->size(), 900u);
   for (auto structure : {index_structure::flat, index_structure::hnsw}) {
     ivf_fixture plain{ivf_spec(32, metric::dot, quantization::int8, structure), opts};
     for (uint64_t i = 0; i < 300; ++i)
