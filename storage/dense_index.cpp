@@ -160,14 +160,12 @@ public:
     size_t floats = 0;
   };
 
-  /// The rows, contiguous: joins two parts first (so only for lists being changed, or known to
-  /// have one part).
+  /// The rows, contiguous: joins two parts first (so only for lists being changed; readers use
+  /// parts() and row()).
   float* data() {
     join();
     return head();
   }
-  /// The rows of a list of one part (every list but a loaded one with a delta, before it changed).
-  const float* data() const { return head(); }
   size_t size() const { return head_size() + tail_size_; }
   bool empty() const { return size() == 0; }
   /// The rows in order: the first part, then the second (empty unless loaded with a delta).
@@ -1100,11 +1098,6 @@ private:
             segment{parts[1].rows, list.ids.data() + head, parts[1].floats / row_}};
   }
 
-  static void write_rows(snapshot_writer& out, const list_rows& rows) {
-    for (const auto& part : rows.parts())
-      if (part.floats > 0) out.write_array(part.rows, part.floats);
-  }
-
   /// Writes rows [from, to) of a list, whichever parts hold them.
   void write_row_range(snapshot_writer& out, const list_rows& rows, size_t from, size_t to) const {
     size_t first = 0; // the first row of the part
@@ -1256,7 +1249,7 @@ private:
       out.write_array(fresh_vectors_.data() + fresh_head_ * row_, fresh_live() * row_);
     if (ivf_next_)
       for (const auto& list : ivf_next_->lists)
-        write_rows(out, list.rows);
+        write_row_range(out, list.rows, 0, list.ids.size());
     if (ivf_) {
       out.write_array(ivf_->centroids.data(), ivf_->centroids.size());
       std::vector<uint32_t> lengths;
@@ -1267,7 +1260,7 @@ private:
       for (const auto& list : ivf_->lists)
         out.write_array(list.ids.data(), list.ids.size());
       for (const auto& list : ivf_->lists)
-        write_rows(out, list.rows);
+        write_row_range(out, list.rows, 0, list.ids.size());
     }
     // Rows read back as zeroes while being written must not become the index's snapshot.
     if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);

@@ -108,6 +108,14 @@ void restart_gives_identical_answers(storage::backend_kind kind) {
   }
 }
 
+/// Index snapshot files (and deltas) in shard 0's snapshot directory of the store at `root`.
+size_t snapshot_files(const std::string& root) {
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(root, 0)})
+    files += entry.path().extension() == ".idx" ? 1 : 0;
+  return files;
+}
+
 /// mixed_profile() with every dense embedder on policy ivf with int8 codes.
 profile ivf_int8_profile() {
   auto prof = mixed_profile();
@@ -669,10 +677,7 @@ BOOST_AUTO_TEST_CASE(checkpoints_while_running_bound_what_a_crash_replays) {
     BOOST_CHECK_GT(require(storage::decode_changelog_key(it->key()), "key"), oldest);
     it.reset();
     // One snapshot file per index (and the dense graphs beside theirs): replaced ones are gone.
-    size_t files = 0;
-    for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(dir.path(), 0)})
-      files += entry.path().extension() == ".idx" ? 1 : 0;
-    BOOST_CHECK_EQUAL(files, embedders);
+    BOOST_CHECK_EQUAL(snapshot_files(dir.path()), embedders);
     session.end();
   }
   auto db = open_store(opts);
@@ -888,7 +893,7 @@ BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_f
         BOOST_CHECK(ix.checkpoint_error.empty());
       }
     }
-    size_t deltas = 0, files = 0;
+    size_t deltas = 0;
     for (size_t j = 0; j < embedders; ++j) {
       auto marker = session.shards[0].snapshots->marker(j);
       BOOST_REQUIRE(marker);
@@ -898,10 +903,8 @@ BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_f
       deltas += marker->has_delta() ? 1 : 0;
     }
     BOOST_CHECK_GT(deltas, 0u);
-    for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(dir.path(), 0)})
-      files += entry.path().extension() == ".idx" ? 1 : 0;
-    BOOST_CHECK_EQUAL(files, embedders + deltas); // replaced deltas are gone
-    session.end();                                // like a kill
+    BOOST_CHECK_EQUAL(snapshot_files(dir.path()), embedders + deltas); // replaced deltas are gone
+    session.end();                                                     // like a kill
   }
   {
     auto db = open_store(opts);
@@ -921,10 +924,7 @@ BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_f
     all.erase(all.begin() + 4);
     require(db->close(), "close");
   }
-  size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator{snapshot_directory(dir.path(), 0)})
-    files += entry.path().extension() == ".idx" ? 1 : 0;
-  BOOST_CHECK_EQUAL(files, embedders);
+  BOOST_CHECK_EQUAL(snapshot_files(dir.path()), embedders);
   auto db = open_store(opts);
   BOOST_CHECK_EQUAL(db->recovered().rebuilt, 0u);
   BOOST_CHECK_EQUAL(require(db->count(), "count"), all.size());
