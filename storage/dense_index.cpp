@@ -102,7 +102,9 @@ struct ivf_snapshot_meta {
 
 /// What a delta snapshot (structure dense_ivf_delta) records besides its sections: fresh ids,
 /// fresh rows, the base's list lengths (checked against the base it is read with), the rows added
-/// to each list, their ids list after list, their rows list after list.
+/// to each list, their ids list after list, their rows list after list. A delta that removes rows
+/// of its base (structure dense_ivf_delta_removals) has two sections more after the base's
+/// lengths: the rows removed from each list, and their ids list after list.
 struct ivf_delta_meta {
   embedder spec;
   uint64_t fresh_count = 0;
@@ -118,9 +120,10 @@ struct ivf_delta_meta {
   }
 };
 
-/// A delta holds at most this many rows per row of its base; beyond it the next checkpoint saves
-/// the whole index again (which then is at most twice the size the delta would have been, and
-/// bounds what a load reads in two parts).
+/// A delta is at most this share of its base's list rows in bytes (a row added counts its id and
+/// code, a base row removed its id); beyond it the next checkpoint saves the whole index again
+/// (which then is at most twice the size the delta would have been, and bounds what a load reads
+/// in two parts).
 constexpr double delta_max_share = 1.0;
 
 /// ivf training samples at most this many fresh rows per centroid (as the MaxSim index does)...
@@ -735,12 +738,9 @@ public:
   }
 
   bool can_save_delta() const override {
-    if (!ivf_policy() || !ivf_ || ivf_next_ || !base_ || mapped_rows_failed()) return false;
-    if (base_->changes != non_append_changes_ || base_->generation != ivf_->generation ||
-        base_->lengths.size() != ivf_->lists.size())
-      return false;
-    const auto added = static_cast<double>(ivf_->filed - base_->filed);
-    return added <= delta_max_share * static_cast<double>(base_->filed);
+    if (!ivf_policy() || !ivf_ || ivf_next_ || !tracks(base_) || mapped_rows_failed()) return false;
+    return delta_bytes(added_since(*base_), base_->removed.size()) <=
+           delta_max_share * static_cast<double>(delta_bytes(base_->filed, 0));
   }
 
   expected<void> save_delta(const std::string& path) const override {
@@ -752,22 +752,41 @@ public:
     meta.fresh_count = fresh_live();
     meta.lists = ivf_->lists.size();
     meta.base_filed = base_->filed;
-    meta.added = ivf_->filed - base_->filed;
-    snapshot_writer out{path, snapshot_structure::dense_ivf_delta, encode_value(meta)};
+    meta.added = added_since(*base_);
+    const auto& removed = base_->removed;
+    // Appends only: the format builds that know no removals read too.
+    snapshot_writer out{path,
+                        removed.empty() ? snapshot_structure::dense_ivf_delta
+                                        : snapshot_structure::dense_ivf_delta_removals,
+                        encode_value(meta)};
     if (fresh_live() > 0) {
       out.write_array(fresh_ids_.data() + fresh_head_, fresh_live());
       out.write_array(fresh_vectors_.data() + fresh_head_ * row_, fresh_live() * row_);
     }
     const auto& lists = ivf_->lists;
+    const auto& kept = base_->kept;
     out.write_array(base_->lengths.data(), base_->lengths.size());
+    if (!removed.empty()) {
+      std::vector<uint32_t> counts(lists.size());
+      for (const auto& [list, id] : removed)
+        ++counts[list];
+      std::vector<uint64_t> starts(lists.size() + 1);
+      for (size_t c = 0; c < lists.size(); ++c)
+        starts[c + 1] = starts[c] + counts[c];
+      std::vector<uuid> ids(removed.size());
+      for (const auto& [list, id] : removed)
+        ids[starts[list]++] = id;
+      out.write_array(counts.data(), counts.size());
+      out.write_array(ids.data(), ids.size());
+    }
     std::vector<uint32_t> added(lists.size());
     for (size_t c = 0; c < lists.size(); ++c)
-      added[c] = static_cast<uint32_t>(lists[c].ids.size() - base_->lengths[c]);
+      added[c] = static_cast<uint32_t>(lists[c].ids.size() - kept[c]);
     out.write_array(added.data(), added.size());
     for (size_t c = 0; c < lists.size(); ++c)
-      out.write_array(lists[c].ids.data() + base_->lengths[c], added[c]);
+      out.write_array(lists[c].ids.data() + kept[c], added[c]);
     for (size_t c = 0; c < lists.size(); ++c)
-      write_row_range(out, lists[c].rows, base_->lengths[c], lists[c].ids.size());
+      write_row_range(out, lists[c].rows, kept[c], lists[c].ids.size());
     if (mapped_rows_failed()) return make_error(ec::io_error, unreadable_rows);
     return out.commit();
   }
@@ -778,7 +797,8 @@ public:
   }
 
 private:
-  /// What a delta is relative to: the inverted file of a snapshot, by its lists' lengths.
+  /// What a delta is relative to: the inverted file of a snapshot, by its lists' lengths, and
+  /// what changed in the lists since: the base's rows removed, and the rows added.
   struct delta_base {
     /// non_append_changes_ when the snapshot was taken or loaded.
     uint64_t changes = 0;
@@ -787,7 +807,32 @@ private:
     std::vector<uint32_t> lengths;
     /// Rows in all lists.
     uint64_t filed = 0;
+    /// The base's rows still in each list: they are the list's first kept[c] rows (in any order;
+    /// delete_placed keeps them in front), and the rows after them were added since.
+    std::vector<uint32_t> kept;
+    /// The base's rows removed since (list, id).
+    std::vector<std::pair<uint32_t, uuid>> removed;
   };
+
+  /// Whether `base` still describes the inverted file: no retraining, reset or row moved between
+  /// inverted files since it was taken.
+  bool tracks(const std::optional<delta_base>& base) const {
+    return base && ivf_ && base->changes == non_append_changes_ &&
+           base->generation == ivf_->generation && base->kept.size() == ivf_->lists.size();
+  }
+
+  /// Bytes of list rows a delta holds (or a base: no removals), as delta_max_share counts them.
+  size_t delta_bytes(size_t added, size_t removed) const {
+    return added * (sizeof(uuid) + row_ * sizeof(float)) + removed * sizeof(uuid);
+  }
+
+  /// Rows added to the lists since `base` (tracks(base)).
+  size_t added_since(const delta_base& base) const {
+    size_t added = 0;
+    for (size_t c = 0; c < ivf_->lists.size(); ++c)
+      added += ivf_->lists[c].ids.size() - base.kept[c];
+    return added;
+  }
 
   /// The base a snapshot of the index as it is now would be.
   delta_base current_base() const {
@@ -799,6 +844,7 @@ private:
     for (const auto& list : ivf_->lists)
       b.lengths.push_back(static_cast<uint32_t>(list.ids.size()));
     b.filed = ivf_->filed;
+    b.kept = b.lengths;
     return b;
   }
 
@@ -858,20 +904,45 @@ private:
 
   /// Takes a graph element or list row out of the index (its id's entry in where_ stays for the
   /// caller to erase).
+  /// A list row is swap-removed; the rows of a delta's base (base_, and saved_base_ until it is
+  /// kept: nested, since a save comes after the base it replaces) stay in front of the rows added
+  /// since, so the hole moves to the end of each base's part before the last row fills it, and
+  /// each base records the removal. A base that no longer describes the lists, or whose
+  /// removals outgrow what a delta may hold, is dropped.
   void delete_placed(const location& loc) {
     if (!ivf_) return delete_from_graph(loc.position);
-    ++non_append_changes_;
     auto& ivf = ivf_of(loc);
     auto& list = ivf.lists[loc.list];
-    size_t last = list.ids.size() - 1;
-    if (loc.position != last) {
-      std::copy_n(list.rows.data() + last * row_, row_, list.rows.data() + loc.position * row_);
-      list.ids[loc.position] = list.ids[last];
-      where_[list.ids[loc.position]].position = loc.position;
+    const uuid gone = list.ids[loc.position];
+    size_t hole = loc.position;
+    for (auto* base : {&base_, &saved_base_}) {
+      if (!*base) continue;
+      if (!tracks(*base) || &ivf != ivf_.get()) {
+        base->reset();
+        continue;
+      }
+      auto& kept = (*base)->kept[loc.list];
+      if (hole >= kept) continue;
+      move_list_row(list, kept - 1, hole);
+      hole = --kept;
+      (*base)->removed.emplace_back(loc.list, gone);
+      if (static_cast<double>(delta_bytes(0, (*base)->removed.size())) >
+          delta_max_share * static_cast<double>(delta_bytes((*base)->filed, 0)))
+        base->reset();
     }
+    move_list_row(list, list.ids.size() - 1, hole);
     list.ids.pop_back();
     list.rows.resize(list.rows.size() - row_);
     --ivf.filed;
+  }
+
+  /// Copies row `from` of a list over row `to` (its id too, and where_ follows).
+  void move_list_row(ivf_list& list, size_t from, size_t to) {
+    if (from == to) return;
+    float* rows = list.rows.data();
+    std::copy_n(rows + from * row_, row_, rows + to * row_);
+    list.ids[to] = list.ids[from];
+    where_[list.ids[to]].position = static_cast<uint32_t>(to);
   }
 
   /// Policy ivf: trains the centroids once the index reaches the threshold, and again (with the
@@ -1361,12 +1432,14 @@ private:
   }
 
   /// Reads a delta (save_delta) over the snapshot read_ivf_snapshot just loaded (base_ holds its
-  /// lengths): its fresh rows replace the snapshot's, and each list gets the rows the delta added
-  /// as its second part, mapped where the snapshot's rows are mapped, else read into one arena.
-  /// A delta of another snapshot (other list count or lengths) is ec::format_mismatch.
+  /// lengths): its fresh rows replace the snapshot's, the base's rows it names as removed go, and
+  /// each list gets the rows the delta added as its second part, mapped where the snapshot's rows
+  /// are mapped, else read into one arena. A delta of another snapshot (other list count or
+  /// lengths, or a removed row the snapshot's list does not hold) is ec::format_mismatch.
   expected<void> read_ivf_delta(const std::string& path) {
     snapshot_reader in;
-    auto meta_bytes = in.open(path, snapshot_structure::dense_ivf_delta);
+    auto meta_bytes = in.open(
+        path, {snapshot_structure::dense_ivf_delta, snapshot_structure::dense_ivf_delta_removals});
     if (!meta_bytes) return meta_bytes.error();
     auto meta = decode_value<ivf_delta_meta>(*meta_bytes, "meta");
     if (!meta) return in.corrupt("has unreadable meta data: " + telos::describe(meta.error()));
@@ -1390,13 +1463,29 @@ private:
     auto& ivf = *ivf_;
     const size_t lists = ivf.lists.size();
     std::vector<uint32_t> base_lengths, added;
-    if (!in.read_array(base_lengths, lists) || !in.read_array(added, lists))
-      return in.corrupt("is truncated in its list lengths");
+    if (!in.read_array(base_lengths, lists)) return in.corrupt("is truncated in its list lengths");
     for (size_t c = 0; c < lists; ++c)
       if (base_lengths[c] != ivf.lists[c].ids.size())
         return other_base("list " + std::to_string(c) + " had " + std::to_string(base_lengths[c]) +
                           " rows in its base, the snapshot " +
                           std::to_string(ivf.lists[c].ids.size()));
+    // The base's rows removed since, list after list (structure dense_ivf_delta_removals).
+    std::vector<uint32_t> removed_counts(lists, 0);
+    std::vector<uuid> removed;
+    if (in.structure() == snapshot_structure::dense_ivf_delta_removals) {
+      if (!in.read_array(removed_counts, lists))
+        return in.corrupt("is truncated in its removed rows' counts");
+      uint64_t count = 0;
+      for (size_t c = 0; c < lists; ++c) {
+        if (removed_counts[c] > base_lengths[c])
+          return in.corrupt("removes " + std::to_string(removed_counts[c]) + " rows of list " +
+                            std::to_string(c) + ", which held " + std::to_string(base_lengths[c]));
+        count += removed_counts[c];
+      }
+      if (count == 0 || !in.read_array(removed, count))
+        return in.corrupt("is truncated in its removed rows' ids (or names none)");
+    }
+    if (!in.read_array(added, lists)) return in.corrupt("is truncated in its list lengths");
     uint64_t total = 0;
     for (auto n : added)
       total += n;
@@ -1404,13 +1493,8 @@ private:
     if (total != meta->added || total > in.remaining() / row_bytes)
       return in.corrupt("adds " + std::to_string(total) + " rows to its lists, expected " +
                         std::to_string(meta->added) + " (or is truncated)");
-    for (size_t c = 0; c < lists; ++c) {
-      auto& ids = ivf.lists[c].ids;
-      const size_t before = ids.size();
-      ids.resize(before + added[c]);
-      if (!in.read(ids.data() + before, size_t{added[c]} * sizeof(uuid)))
-        return in.corrupt("is truncated in the ids of list " + std::to_string(c));
-    }
+    std::vector<uuid> added_ids;
+    if (!in.read_array(added_ids, total)) return in.corrupt("is truncated in the ids of its lists");
     const size_t row_floats = total * row_;
     float* at = nullptr;
     if (!ivf.mapped.empty() && row_floats * sizeof(float) >= opts_.snapshot_map_bytes &&
@@ -1424,24 +1508,42 @@ private:
         return in.corrupt("is truncated in the rows of its lists");
       at = ivf.tail_arena.data();
     }
+    if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
+    // The removals first (swap-removals inside the snapshot's part of each list, recorded in
+    // base_ for the next delta), then the added rows after what is left.
+    const auto* gone = removed.data();
+    for (size_t c = 0; c < lists; ++c)
+      for (const auto* end = gone + removed_counts[c]; gone != end; ++gone) {
+        auto it = where_.find(*gone);
+        if (it == where_.end() || !it->second.in_graph || it->second.list != c)
+          return other_base("it removes " + gone->to_string() + " from list " + std::to_string(c) +
+                            ", which the snapshot's list does not hold");
+        delete_placed(it->second);
+        where_.erase(it);
+      }
+    const auto* id = added_ids.data();
+    std::vector<size_t> starts(lists);
     for (size_t c = 0; c < lists; ++c) {
-      ivf.lists[c].rows.borrow_tail(at, size_t{added[c]} * row_);
+      auto& list = ivf.lists[c];
+      starts[c] = list.ids.size();
+      list.ids.insert(list.ids.end(), id, id + added[c]);
+      id += added[c];
+      list.rows.borrow_tail(at, size_t{added[c]} * row_);
       at += size_t{added[c]} * row_;
     }
-    if (!in.verify()) return in.corrupt("fails its checksum or has trailing bytes");
     // Where maintain() puts each list's two parts when it copies the mapped rows.
     if (!ivf.mapped.empty()) {
       ivf.homes.resize(lists + 1);
       ivf.homes[0] = 0;
       for (size_t c = 0; c < lists; ++c)
-        ivf.homes[c + 1] = ivf.homes[c] + (size_t{base_lengths[c]} + added[c]) * row_;
+        ivf.homes[c + 1] = ivf.homes[c] + ivf.lists[c].ids.size() * row_;
     }
     ivf.filed += total;
     where_.reserve(fresh_ids_.size() + ivf.filed);
     if (auto ok = locate_fresh_rows(in); !ok) return ok;
     for (size_t c = 0; c < lists; ++c) {
       const auto& ids = ivf.lists[c].ids;
-      for (size_t i = base_lengths[c]; i < ids.size(); ++i)
+      for (size_t i = starts[c]; i < ids.size(); ++i)
         if (ids[i].is_nil() ||
             !where_
                  .emplace(ids[i], filed_at(static_cast<uint32_t>(i), static_cast<uint32_t>(c),
@@ -1949,8 +2051,9 @@ private:
   /// Set when rows copied out of a mapping had a page that could not be read (mapped_rows_failed
   /// stays true after the mapping is gone).
   bool rows_unreadable_ = false;
-  /// Changes to the inverted file other than appends to its lists (removals, replacements, a
-  /// retraining, a reset): a delta holds appends only, so it needs this unchanged since its base.
+  /// Changes to the inverted file other than appends to and removals from its lists (a
+  /// retraining, rows moving to the retrained lists, a reset): a delta needs this unchanged since
+  /// its base.
   uint64_t non_append_changes_ = 0;
   /// The snapshot in force that deltas are relative to (the last one loaded, or saved and kept);
   /// the one the last save() wrote, until base_kept() makes it the base.

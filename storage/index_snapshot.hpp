@@ -45,6 +45,8 @@ inline constexpr size_t snapshot_section_alignment = 64;
 /// building the postings; sparse (2), the documents only, still loads. dense_ivf_delta (8) is
 /// what a dense ivf index appended to its lists since a dense_ivf snapshot (its base), and its
 /// fresh rows: read only together with that base (vector_index::save_delta).
+/// dense_ivf_delta_removals (9) is the same with the base's rows removed since (by list and id):
+/// written only when there are such, so a delta of appends stays readable by builds that know 8.
 enum class snapshot_structure : uint8_t {
   dense = 1,
   sparse = 2,
@@ -53,7 +55,8 @@ enum class snapshot_structure : uint8_t {
   dense_ivf = 5,
   maxsim_codes = 6,
   sparse_postings = 7,
-  dense_ivf_delta = 8
+  dense_ivf_delta = 8,
+  dense_ivf_delta_removals = 9
 };
 
 /// XXH3-64 and size of a whole file (used for the HNSW graph file beside a snapshot).

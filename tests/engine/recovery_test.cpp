@@ -195,6 +195,12 @@ struct crash_session {
         .receive([](std::vector<uuid>&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
   }
 
+  /// Removes `ids` through the coordinator; the test fails if it is refused.
+  void remove(const std::vector<uuid>& ids) {
+    self->request(actors.coordinator, caf::infinite, atom::remove_v, ids)
+        .receive([](flag_list&) {}, [](caf::error& err) { BOOST_FAIL(describe(err)); });
+  }
+
   /// After a (simulated) power cut every file operation fails, so the close's snapshot saves and
   /// its marker write fail too: then what counts is what the disk kept, not the close's answer.
   void end(bool after_power_cut = false) {
@@ -853,11 +859,12 @@ BOOST_AUTO_TEST_CASE(a_kill_just_before_a_checkpoint_loses_nothing_and_answers_e
 }
 
 BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_from) {
-  // A store of ivf indexes closed once (whole snapshots: the bases), then a session that only
-  // adds memories and checkpoints every 40 changes: each dense index's checkpoints are deltas
-  // over its base (the marker names both, two files), the other indexes' whole snapshots. The
-  // session ends like a kill; the reopen loads bases and deltas, replays the rest, loses nothing
-  // and scores exactly. A removal then makes the next snapshot whole again.
+  // A store of ivf indexes closed once (whole snapshots: the bases), then a session that adds,
+  // replaces and removes memories and checkpoints every 40 changes: each dense index's
+  // checkpoints are deltas over its base (the marker names both, two files; the base's rows
+  // removed or replaced are named in the delta), the other indexes' whole snapshots. The session
+  // ends like a kill; the reopen loads bases and deltas, replays the rest, loses nothing, holds
+  // nothing removed and scores exactly. Its close writes deltas over the same bases again.
   temp_dir dir{"deltas"};
   auto opts = disk_options(dir.path(), storage::backend_kind::rocksdb);
   opts.shards = 1;
@@ -883,8 +890,18 @@ BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_f
       std::vector<memory> part;
       for (int i = 0; i < 10; ++i)
         part.push_back(maker.make());
+      // A memory of the base replaced (new embeddings under its id), another removed.
+      auto replacement = maker.make();
+      replacement.id = all[static_cast<size_t>(2 * b)].id;
+      part.push_back(replacement);
       session.put(part);
+      all[static_cast<size_t>(2 * b)] = replacement;
+      part.pop_back();
       all.insert(all.end(), part.begin(), part.end());
+      const auto gone = all[static_cast<size_t>(100 + b)].id; // not replaced, not removed yet
+      session.remove({gone});
+      all.erase(
+          std::find_if(all.begin(), all.end(), [&](const memory& m) { return m.id == gone; }));
       session.settled_stats();
     }
     for (const auto& ix : session.settled_stats()) {
@@ -919,12 +936,15 @@ BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_f
     }
     check_dense_searches_score_exactly(*db, prof, maker, all);
     BOOST_CHECK(require(db->verify(), "verify").consistent);
-    // A removal is no append: the close saves whole snapshots, one file per index.
+    // Removals are in deltas too: the close writes deltas over the same bases.
     require(db->remove(all[4].id), "remove");
     all.erase(all.begin() + 4);
     require(db->close(), "close");
   }
-  BOOST_CHECK_EQUAL(snapshot_files(dir.path()), embedders);
+  size_t ivf_indexes = 0;
+  for (size_t j = 0; j < embedders; ++j)
+    ivf_indexes += is_ivf(j) ? 1 : 0;
+  BOOST_CHECK_EQUAL(snapshot_files(dir.path()), embedders + ivf_indexes);
   auto db = open_store(opts);
   BOOST_CHECK_EQUAL(db->recovered().rebuilt, 0u);
   BOOST_CHECK_EQUAL(require(db->count(), "count"), all.size());

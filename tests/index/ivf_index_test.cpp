@@ -4,6 +4,7 @@
 // one arena) change after the load as the saved index's do.
 #include "index_reference.hpp"
 
+#include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/kmeans.hpp"
 #include "telos/storage/vector_index.hpp"
 
@@ -19,6 +20,8 @@ using telos::metric;
 using telos::quantization;
 using telos::storage::index_options;
 using telos::storage::make_vector_index;
+using telos::storage::snapshot_reader;
+using telos::storage::snapshot_structure;
 using telos::storage::vector_index;
 
 namespace {
@@ -29,6 +32,42 @@ telos::embedder ivf_spec(uint32_t dim, metric m, quantization q,
 }
 
 using ivf_fixture = originals_fixture;
+
+/// Runs `body` in each variant the delta tests cover (int8 rows mapped and read, f32 rows mapped)
+/// with an ivf index of 1,500 clustered 40-d rows (seed `seed`) just saved to `base` (not yet
+/// kept) and a tag for the variant's file names.
+template <class Body>
+void for_each_delta_variant(temp_dir& dir, uint32_t seed, Body&& body) {
+  index_options opts;
+  opts.hnsw_threshold = 300;
+  for (auto [q, map_bytes] :
+       {std::pair{quantization::int8, size_t{0}}, std::pair{quantization::int8, SIZE_MAX},
+        std::pair{quantization::none, size_t{0}}}) {
+    opts.snapshot_map_bytes = map_bytes;
+    BOOST_TEST_CONTEXT("quantization " << static_cast<int>(q) << ", mapped from " << map_bytes
+                                       << " bytes") {
+      const std::string tag = std::to_string(static_cast<int>(q)) + "-" + std::to_string(map_bytes);
+      auto spec = ivf_spec(40, metric::cosine, q);
+      clustered_data data{40, 12, seed};
+      ivf_fixture original{spec, opts};
+      for (uint64_t i = 0; i < 1500; ++i)
+        original.put(id_of(i), data.next());
+      original.drain();
+      BOOST_REQUIRE_EQUAL(original.index->stats().structure, "ivf");
+      auto base = dir.file("base-" + tag);
+      BOOST_REQUIRE(original.index->save(base));
+      body(tag, opts, spec, data, original, base);
+    }
+  }
+}
+
+/// Which structure wrote a delta file.
+snapshot_structure structure_of(const std::string& path) {
+  snapshot_reader in;
+  BOOST_REQUIRE(in.open(
+      path, {snapshot_structure::dense_ivf_delta, snapshot_structure::dense_ivf_delta_removals}));
+  return in.structure();
+}
 
 /// Near copies (noise 0.1) of random Gaussian anchors: close neighbours binary codes can rank.
 std::vector<float> near_copy(std::mt19937& rng, const std::vector<std::vector<float>>& anchors,
@@ -541,104 +580,212 @@ BOOST_AUTO_TEST_CASE(a_delta_over_its_base_loads_as_the_whole_index_and_keeps_up
   // (cumulative) delta over the same base as the original would. Rows mapped and read, f32 and
   // int8.
   temp_dir dir;
-  index_options opts;
-  opts.hnsw_threshold = 300;
-  for (auto [q, map_bytes] :
-       {std::pair{quantization::int8, size_t{0}}, std::pair{quantization::int8, SIZE_MAX},
-        std::pair{quantization::none, size_t{0}}}) {
-    opts.snapshot_map_bytes = map_bytes;
-    BOOST_TEST_CONTEXT("quantization " << static_cast<int>(q) << ", mapped from " << map_bytes
-                                       << " bytes") {
-      const std::string tag = std::to_string(static_cast<int>(q)) + "-" + std::to_string(map_bytes);
-      auto spec = ivf_spec(40, metric::cosine, q);
-      clustered_data data{40, 12, 211};
-      ivf_fixture original{spec, opts};
-      for (uint64_t i = 0; i < 1500; ++i)
-        original.put(id_of(i), data.next());
-      original.drain();
-      BOOST_REQUIRE_EQUAL(original.index->stats().structure, "ivf");
-      // A save the owner did not keep is no base yet.
-      auto base = dir.file("base-" + tag);
-      BOOST_REQUIRE(original.index->save(base));
-      BOOST_CHECK(!original.index->can_save_delta());
-      original.index->base_kept();
-      BOOST_CHECK(original.index->can_save_delta());
-      // Appends: filed rows, fresh rows, a fresh row overwritten, a fresh row removed.
-      for (uint64_t i = 1500; i < 2100; ++i)
-        original.put(id_of(i), data.next());
-      original.index->maintain(400);
-      original.put(id_of(2099), data.next());
-      original.drop(id_of(2098));
-      BOOST_REQUIRE_GT(original.index->stats().fresh, 0u);
-      BOOST_REQUIRE(original.index->can_save_delta());
-      auto delta = dir.file("delta-" + tag);
-      BOOST_REQUIRE(original.index->save_delta(delta));
-      BOOST_CHECK_LT(std::filesystem::file_size(delta), std::filesystem::file_size(base) / 2);
-      ivf_fixture copy{spec, opts};
-      copy.stored = original.stored;
-      auto loaded = copy.index->load(base, delta);
-      BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string{} : telos::describe(loaded.error())));
-      auto a = original.index->stats(), b = copy.index->stats();
-      BOOST_CHECK_EQUAL(a.vectors, b.vectors);
-      BOOST_CHECK_EQUAL(a.fresh, b.fresh);
-      std::vector<embedding> queries;
-      for (int i = 0; i < 25; ++i)
-        queries.push_back(embedding::dense(data.next()));
-      check_same_results(10, *original.index, *copy.index, queries);
-      for (uint64_t i = 0; i < 2100; i += 97)
-        BOOST_CHECK_EQUAL(original.index->contains(id_of(i)), copy.index->contains(id_of(i)));
-      // The loaded index's base is the snapshot it read: more appends, and its next delta over
-      // that base loads like the original's.
-      auto both = [&](auto&& change) {
-        change(original);
-        change(copy);
-        BOOST_CHECK_EQUAL(original.index->size(), copy.index->size());
+  for_each_delta_variant(
+      dir, 211,
+      [&](const std::string& tag, const index_options& opts, const telos::embedder& spec,
+          clustered_data& data, ivf_fixture& original, const std::string& base) {
+        // A save the owner did not keep is no base yet.
+        BOOST_CHECK(!original.index->can_save_delta());
+        original.index->base_kept();
+        BOOST_CHECK(original.index->can_save_delta());
+        // Appends: filed rows, fresh rows, a fresh row overwritten, a fresh row removed.
+        for (uint64_t i = 1500; i < 2100; ++i)
+          original.put(id_of(i), data.next());
+        original.index->maintain(400);
+        original.put(id_of(2099), data.next());
+        original.drop(id_of(2098));
+        BOOST_REQUIRE_GT(original.index->stats().fresh, 0u);
+        BOOST_REQUIRE(original.index->can_save_delta());
+        auto delta = dir.file("delta-" + tag);
+        BOOST_REQUIRE(original.index->save_delta(delta));
+        BOOST_CHECK_LT(std::filesystem::file_size(delta), std::filesystem::file_size(base) / 2);
+        ivf_fixture copy{spec, opts};
+        copy.stored = original.stored;
+        auto loaded = copy.index->load(base, delta);
+        BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string{} : telos::describe(loaded.error())));
+        auto a = original.index->stats(), b = copy.index->stats();
+        BOOST_CHECK_EQUAL(a.vectors, b.vectors);
+        BOOST_CHECK_EQUAL(a.fresh, b.fresh);
+        std::vector<embedding> queries;
+        for (int i = 0; i < 25; ++i)
+          queries.push_back(embedding::dense(data.next()));
         check_same_results(10, *original.index, *copy.index, queries);
-      };
-      clustered_data more{40, 12, 223};
-      std::vector<std::vector<float>> added;
-      for (int i = 0; i < 300; ++i)
-        added.push_back(more.next());
-      both([&](ivf_fixture& f) {
-        for (uint64_t i = 0; i < added.size(); ++i)
-          f.put(id_of(3000 + i), added[i]);
-        f.index->maintain(150);
-      });
-      BOOST_REQUIRE(copy.index->can_save_delta());
-      BOOST_REQUIRE(copy.index->save_delta(delta + "-2"));
-      ivf_fixture third{spec, opts};
-      third.stored = copy.stored;
-      BOOST_REQUIRE(third.index->load(base, delta + "-2"));
-      check_same_results(10, *copy.index, *third.index, queries);
-      // maintain() copies both parts of every list into memory of the index's own: then the
-      // files can go, and the index still answers (and a removal, a swap inside the lists, works).
-      both([](ivf_fixture& f) { f.drain(); });
-      while (third.index->maintain(50) > 0) {
-      }
-      BOOST_CHECK_EQUAL(third.index->stats().mapped_bytes, 0u);
-      std::filesystem::resize_file(base, 0);
-      std::filesystem::resize_file(delta + "-2", 0);
-      third.drain();
-      check_same_results(10, *copy.index, *third.index, queries);
-      both([](ivf_fixture& f) {
+        for (uint64_t i = 0; i < 2100; i += 97)
+          BOOST_CHECK_EQUAL(original.index->contains(id_of(i)), copy.index->contains(id_of(i)));
+        // The loaded index's base is the snapshot it read: more appends, and its next delta over
+        // that base loads like the original's.
+        auto both = [&](auto&& change) {
+          change(original);
+          change(copy);
+          BOOST_CHECK_EQUAL(original.index->size(), copy.index->size());
+          check_same_results(10, *original.index, *copy.index, queries);
+        };
+        clustered_data more{40, 12, 223};
+        std::vector<std::vector<float>> added;
+        for (int i = 0; i < 300; ++i)
+          added.push_back(more.next());
+        both([&](ivf_fixture& f) {
+          for (uint64_t i = 0; i < added.size(); ++i)
+            f.put(id_of(3000 + i), added[i]);
+          f.index->maintain(150);
+        });
+        BOOST_REQUIRE(copy.index->can_save_delta());
+        BOOST_REQUIRE(copy.index->save_delta(delta + "-2"));
+        // Appends only: the format that builds before removals in deltas read.
+        BOOST_CHECK(structure_of(delta + "-2") == snapshot_structure::dense_ivf_delta);
+        ivf_fixture third{spec, opts};
+        third.stored = copy.stored;
+        BOOST_REQUIRE(third.index->load(base, delta + "-2"));
+        check_same_results(10, *copy.index, *third.index, queries);
+        // maintain() copies both parts of every list into memory of the index's own: then the
+        // files can go, and the index still answers (and a removal, a swap inside the lists,
+        // works).
+        both([](ivf_fixture& f) { f.drain(); });
+        while (third.index->maintain(50) > 0) {
+        }
+        BOOST_CHECK_EQUAL(third.index->stats().mapped_bytes, 0u);
+        std::filesystem::resize_file(base, 0);
+        std::filesystem::resize_file(delta + "-2", 0);
+        third.drain();
+        check_same_results(10, *copy.index, *third.index, queries);
+        both([](ivf_fixture& f) {
+          for (uint64_t i = 0; i < 2100; i += 9)
+            if (f.stored.count(id_of(i)) == 1) f.drop(id_of(i));
+        });
         for (uint64_t i = 0; i < 2100; i += 9)
-          if (f.stored.count(id_of(i)) == 1) f.drop(id_of(i));
+          if (third.stored.count(id_of(i)) == 1) third.drop(id_of(i));
+        check_same_results(10, *copy.index, *third.index, queries);
+        BOOST_CHECK_GE(third.mean_recall([&] { return data.next(); }, 20), 0.95);
+        // The removals just made go into the next delta, in the format that names them.
+        BOOST_REQUIRE(original.index->can_save_delta());
+        BOOST_REQUIRE(original.index->save_delta(delta + "-3"));
+        BOOST_CHECK(structure_of(delta + "-3") == snapshot_structure::dense_ivf_delta_removals);
       });
-      for (uint64_t i = 0; i < 2100; i += 9)
-        if (third.stored.count(id_of(i)) == 1) third.drop(id_of(i));
-      check_same_results(10, *copy.index, *third.index, queries);
-      BOOST_CHECK_GE(third.mean_recall([&] { return data.next(); }, 20), 0.95);
-      // A removal is no append: no delta until the next base.
-      BOOST_CHECK(!original.index->can_save_delta());
-      auto refused = original.index->save_delta(delta + "-3");
-      BOOST_REQUIRE(!refused);
-      BOOST_CHECK(refused.error() == ec::invalid_argument);
-      BOOST_CHECK(!std::filesystem::exists(delta + "-3"));
-      BOOST_REQUIRE(original.index->save(base + "-2"));
-      original.index->base_kept();
-      BOOST_CHECK(original.index->can_save_delta());
-    }
-  }
+}
+
+BOOST_AUTO_TEST_CASE(a_delta_carries_removals_and_replacements_of_its_base_rows) {
+  // Rows of the base removed or replaced since it, rows added and removed again, an id removed
+  // and added back: the delta names the base's removed rows and holds what was added, and base +
+  // delta load into the index as it is. A save not yet kept when rows go (removals then count
+  // for both the base in force and the saved one) gives deltas over either. A delta's removals
+  // are checked like the rest: a flipped byte is refused, a removal the base does not hold is
+  // another base's delta.
+  temp_dir dir;
+  for_each_delta_variant(
+      dir, 307,
+      [&](const std::string& tag, const index_options& opts, const telos::embedder& spec,
+          clustered_data& data, ivf_fixture& original, const std::string& base) {
+        original.index->base_kept();
+        std::vector<embedding> queries;
+        for (int i = 0; i < 25; ++i)
+          queries.push_back(embedding::dense(data.next()));
+        // Same index after loading `base` + `delta`: sizes, membership, answers.
+        auto same_after_load = [&](ivf_fixture& from, ivf_fixture& copy, const std::string& b,
+                                   const std::string& d) {
+          copy.stored = from.stored;
+          auto loaded = copy.index->load(b, d);
+          BOOST_REQUIRE_MESSAGE(loaded, (loaded ? std::string{} : telos::describe(loaded.error())));
+          auto x = from.index->stats(), y = copy.index->stats();
+          BOOST_CHECK_EQUAL(x.vectors, y.vectors);
+          BOOST_CHECK_EQUAL(x.fresh, y.fresh);
+          for (uint64_t i = 0; i < 2600; ++i)
+            BOOST_CHECK_EQUAL(from.index->contains(id_of(i)), copy.index->contains(id_of(i)));
+          check_same_results(10, *from.index, *copy.index, queries);
+        };
+        // Base rows removed and replaced (a replacement goes fresh, some get filed again), rows
+        // added, some of them removed again, one removed id added back.
+        for (uint64_t i = 0; i < 1500; i += 7)
+          original.drop(id_of(i));
+        for (uint64_t i = 3; i < 1500; i += 11)
+          if (original.stored.count(id_of(i)) == 1) original.put(id_of(i), data.next());
+        for (uint64_t i = 2000; i < 2400; ++i)
+          original.put(id_of(i), data.next());
+        original.index->maintain(350);
+        for (uint64_t i = 2000; i < 2400; i += 5)
+          original.drop(id_of(i));
+        original.put(id_of(14), data.next());
+        BOOST_REQUIRE_GT(original.index->stats().fresh, 0u);
+        BOOST_REQUIRE(original.index->can_save_delta());
+        auto delta = dir.file("delta-" + tag);
+        BOOST_REQUIRE(original.index->save_delta(delta));
+        BOOST_CHECK(structure_of(delta) == snapshot_structure::dense_ivf_delta_removals);
+        BOOST_CHECK_LT(std::filesystem::file_size(delta), std::filesystem::file_size(base) / 2);
+        ivf_fixture copy{spec, opts};
+        same_after_load(original, copy, base, delta);
+        // The loaded index tracks the same removals: after more changes in both, its cumulative
+        // delta over the same base loads as well.
+        auto both = [&](auto&& change) {
+          change(original);
+          change(copy);
+          check_same_results(10, *original.index, *copy.index, queries);
+        };
+        clustered_data more{40, 12, 311};
+        std::vector<std::vector<float>> added;
+        for (int i = 0; i < 200; ++i)
+          added.push_back(more.next());
+        both([&](ivf_fixture& f) {
+          for (uint64_t i = 1; i < 1500; i += 13)
+            if (f.stored.count(id_of(i)) == 1) f.drop(id_of(i));
+          for (uint64_t i = 0; i < added.size(); ++i)
+            f.put(id_of(2400 + i), added[i]);
+          f.drain();
+          for (uint64_t i = 2001; i < 2600; i += 6)
+            if (f.stored.count(id_of(i)) == 1) f.drop(id_of(i));
+        });
+        BOOST_REQUIRE(copy.index->can_save_delta());
+        BOOST_REQUIRE(copy.index->save_delta(delta + "-2"));
+        ivf_fixture third{spec, opts};
+        same_after_load(copy, third, base, delta + "-2");
+        while (third.index->maintain(50) > 0) {
+        }
+        BOOST_CHECK_EQUAL(third.index->stats().mapped_bytes, 0u);
+        check_same_results(10, *copy.index, *third.index, queries);
+        BOOST_CHECK_GE(third.mean_recall([&] { return data.next(); }, 20), 0.95);
+        // A whole save, rows removed before it is kept (of the old base's part and of the rows
+        // added after the old base), then kept: the next delta is over the new base.
+        auto base2 = base + "-2";
+        BOOST_REQUIRE(original.index->save(base2));
+        for (uint64_t i = 2; i < 2600; i += 17)
+          if (original.stored.count(id_of(i)) == 1) original.drop(id_of(i));
+        original.index->base_kept();
+        for (uint64_t i = 2600; i < 2700; ++i)
+          original.put(id_of(i), data.next());
+        original.index->maintain(60);
+        BOOST_REQUIRE(original.index->can_save_delta());
+        BOOST_REQUIRE(original.index->save_delta(delta + "-3"));
+        ivf_fixture fourth{spec, opts};
+        same_after_load(original, fourth, base2, delta + "-3");
+        // Over the first base the third delta names a removal that base holds elsewhere or not at
+        // all: another base's delta.
+        ivf_fixture wrong{spec, opts};
+        wrong.stored = original.stored;
+        auto refused = wrong.index->load(base, delta + "-3");
+        BOOST_REQUIRE(!refused);
+        BOOST_CHECK(refused.error() == ec::format_mismatch);
+        BOOST_CHECK_EQUAL(wrong.index->size(), 0u);
+        // Every byte of a delta with removals is checked before anything is applied.
+        std::string good;
+        {
+          std::ifstream in{delta, std::ios::binary};
+          good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
+        auto bad = dir.file("bad-" + tag);
+        for (size_t at = 0; at < good.size(); at += std::max<size_t>(1, good.size() / 61)) {
+          auto flipped = good;
+          flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+          {
+            std::ofstream out{bad, std::ios::binary | std::ios::trunc};
+            out.write(flipped.data(), static_cast<std::streamsize>(flipped.size()));
+          }
+          BOOST_TEST_CONTEXT("byte " << at << " of " << good.size() << " flipped") {
+            auto loaded = wrong.index->load(base, bad);
+            BOOST_REQUIRE(!loaded);
+            BOOST_CHECK(loaded.error() == ec::corrupt_value ||
+                        loaded.error() == ec::format_mismatch);
+            BOOST_CHECK_EQUAL(wrong.index->size(), 0u);
+          }
+        }
+      });
 }
 
 BOOST_AUTO_TEST_CASE(a_delta_is_refused_over_another_base_torn_or_by_other_policies) {
