@@ -169,7 +169,7 @@ struct index_state {
   void stop_training();
   /// Changes between two checkpoints: checkpoint_fraction f of the index, at least
   /// checkpoint_every / 20 and at most checkpoint_every. A checkpoint rewrites the whole index
-  /// (unless it is a delta of appends: vector_index::save_delta), so a fixed interval would cost
+  /// (unless it is a delta: vector_index::save_delta), so a fixed interval would cost
   /// writes in proportion to the index's size for every change; f keeps that to about 1 / f index
   /// rows per change (over a growing ingest the snapshots total (1 + f) / f times the final
   /// index), and a restart replays at most f of the index.

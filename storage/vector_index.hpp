@@ -288,11 +288,11 @@ public:
 
   // -- deltas: a checkpoint of what was added since the snapshot in force -------------------------
   // A snapshot rewrites the whole index, so checkpoints taken as an index grows write it again and
-  // again (docs/ENGINE.md, "Checkpoints that write only what was added"). An index that can says
+  // again (docs/ENGINE.md, "Checkpoints that write only what changed"). An index that can says
   // so: save_delta() then writes only what it gained since its base, the last snapshot save()
   // wrote that the owner kept (base_kept()) or the one load() read, and load(base, delta) reads
-  // both back. Only appends since the base can be a delta; anything else (a removal, a
-  // replacement, a retraining) makes the next checkpoint a whole snapshot again.
+  // both back. Appends, removals and replacements since the base can be a delta; a retraining
+  // (or a delta that would outgrow its base) makes the next checkpoint a whole snapshot again.
 
   /// Whether save_delta() can write a delta now (false for index kinds without deltas).
   virtual bool can_save_delta() const { return false; }
