@@ -2,10 +2,12 @@
 // code itself encodes, so the fuzzers start from well-formed inputs of every kind. Deterministic:
 // running it again rewrites the same files. Usage: fuzz_seeds CORPUS_DIR
 #include "fuzz_common.hpp"
+#include "ivf_base.hpp"
 
 #include "telos/messages/json.hpp"
 #include "telos/messages/type_ids.hpp"
 #include "telos/storage/edges.hpp"
+#include "telos/storage/index_snapshot.hpp"
 #include "telos/storage/key_codec.hpp"
 #include "telos/storage/layout.hpp"
 #include "telos/storage/vector_index.hpp"
@@ -82,7 +84,7 @@ void envelope_seeds() {
       {6, storage::encode_vector(p.embedders[1], m.embeddings["s"])},
       {7, storage::encode_vector(p.embedders[2], m.embeddings["m"])},
       {8, storage::encode_changelog_entry(changes)},
-      {9, storage::encode_snapshot_marker({42, sample_memory(4).id})},
+      {9, storage::encode_snapshot_marker({42, sample_memory(4).id, uuid{}})},
       {10, storage::encode_counter(12345)},
       {11, encode_value(storage::edge_properties{0.5, {{"why", "fuzz"}}})},
   };
@@ -91,6 +93,10 @@ void envelope_seeds() {
          with_selector(selector, fuzz::framed_of(value)));
     seed("envelope", "stored-" + std::to_string(selector), with_selector(selector | 0x80, value));
   }
+  // A marker that names a delta too (schema 2).
+  auto with_delta = storage::encode_snapshot_marker({43, sample_memory(4).id, sample_memory(5).id});
+  seed("envelope", "framed-9-delta", with_selector(9, fuzz::framed_of(with_delta)));
+  seed("envelope", "stored-9-delta", with_selector(9 | 0x80, with_delta));
 }
 
 void key_codec_seeds() {
@@ -113,7 +119,8 @@ std::string read_file(const fs::path& path) {
   return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
 }
 
-/// The framed form (index_snapshot.cpp) of a snapshot file: meta length, framed meta, sections.
+/// The framed form (index_snapshot.cpp) of a snapshot file: meta length, framed meta, sections
+/// (without the padding a version-2 file has after its meta data: the harness writes version 1).
 std::string framed_snapshot(const std::string& file) {
   constexpr size_t header = 8 + 4 + 1 + 4;
   uint32_t meta_length = 0;
@@ -123,8 +130,36 @@ std::string framed_snapshot(const std::string& file) {
   out.push_back(static_cast<char>(meta.size() & 0xFF));
   out.push_back(static_cast<char>(meta.size() >> 8));
   out += meta;
-  out.append(file, header + meta_length, file.size() - header - meta_length - 8);
+  size_t sections = header + meta_length;
+  sections +=
+      (storage::snapshot_section_alignment - sections % storage::snapshot_section_alignment) %
+      storage::snapshot_section_alignment;
+  out.append(file, sections, file.size() - sections - 8);
   return out;
+}
+
+/// Deltas over fuzz/ivf_base.hpp's base: one of appends (structure 8), then one that also
+/// removes and replaces rows of the base (9); whole and framed (selector 3, + 4 framed, + 8 for
+/// structure 9).
+void delta_seeds(const fs::path& dir) {
+  auto index = fuzz::ivf_base((dir / "base").string());
+  if (!index) return;
+  auto write = [&](const std::string& name, int selector) {
+    auto path = dir / name;
+    if (!index->save_delta(path.string())) return;
+    auto file = read_file(path);
+    seed("index_snapshot", "file-" + name, with_selector(3, file));
+    seed("index_snapshot", "framed-" + name, with_selector(selector, framed_snapshot(file)));
+  };
+  for (int n = fuzz::ivf_base_vectors; n < fuzz::ivf_base_vectors + 6; ++n)
+    index->upsert(fuzz::ivf_id(n), fuzz::ivf_vector(n));
+  index->maintain(4); // four filed, two fresh
+  write("ivf-delta-appends", 3 | 4);
+  index->remove(fuzz::ivf_id(1));
+  index->remove(fuzz::ivf_id(fuzz::ivf_base_vectors + 1));
+  index->upsert(fuzz::ivf_id(2), fuzz::ivf_vector(99));
+  index->maintain(64);
+  write("ivf-delta-removals", 3 | 4 | 8);
 }
 
 void index_snapshot_seeds() {
@@ -150,6 +185,7 @@ void index_snapshot_seeds() {
       seed("index_snapshot", "framed-" + name, with_selector(kind | 4, framed_snapshot(file)));
     }
   }
+  delta_seeds(dir);
   fs::remove_all(dir);
 }
 

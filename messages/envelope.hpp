@@ -156,6 +156,16 @@ std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(telos::value
   ar.load_binary(std::addressof(t), sizeof(t));
 }
 
+/// A bool is one byte, 0 or 1: any other byte is a damaged value (and copying it into a bool would
+/// make a bool that is neither, which is undefined behaviour to read).
+inline void CEREAL_LOAD_FUNCTION_NAME(telos::value_input_archive& ar, bool& t) {
+  uint8_t byte = 0;
+  static_assert(sizeof(bool) == sizeof(byte));
+  ar.load_binary(&byte, sizeof(byte));
+  if (byte > 1) throw cereal::Exception("a bool holds " + std::to_string(byte));
+  t = byte == 1;
+}
+
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(telos::value_output_archive& ar, const NameValuePair<T>& t) {
   ar(t.value);

@@ -1130,7 +1130,12 @@ private:
                         std::to_string(meta.tokens) + " (" + std::to_string(meta.held_tokens) +
                         ")");
     if (!with_codes) {
-      // Every row held in the file; the int8 codes derived from them.
+      // Every row held in the file; the int8 codes derived from them (of finite values only:
+      // a store takes no other, so another value is a damaged file).
+      for (size_t i = 0; i < rows.size(); ++i)
+        if (!std::isfinite(rows[i]))
+          return in.corrupt("holds a token value that is not finite (value " + std::to_string(i) +
+                            " of its rows)");
       flags.assign(meta.documents, flag_held);
       for (size_t d = 0; d < filed.size(); ++d)
         if (filed[d] != 0) flags[d] |= flag_filed;

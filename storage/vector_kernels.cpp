@@ -267,10 +267,13 @@ float largest_magnitude(const float* x, size_t from, size_t n, float largest) {
 }
 
 /// The code of one value: the product rounded as the current rounding mode says (to nearest, halves
-/// to even, by default), clamped to +-int8_code_max.
+/// to even, by default), clamped to +-int8_code_max; NaN (which std::clamp would pass on, and
+/// converting it is undefined) gives -int8_code_max. Stores take finite values only: this keeps
+/// a damaged row read from a file from being undefined behaviour.
 inline int8_t int8_code(float value, float inverse) {
-  float code = std::nearbyint(value * inverse);
-  return static_cast<int8_t>(std::clamp(code, -kernels::int8_code_max, kernels::int8_code_max));
+  const float code = std::nearbyint(value * inverse);
+  constexpr float top = kernels::int8_code_max;
+  return static_cast<int8_t>(code > top ? top : (code >= -top ? code : -top));
 }
 
 /// A zero vector's codes (all 0) and scale (0).

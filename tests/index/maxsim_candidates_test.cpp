@@ -10,6 +10,8 @@
 #include "telos/storage/vector_index.hpp"
 #include "telos/storage/vector_kernels.hpp"
 
+#include <limits>
+
 using namespace index_test;
 using telos::storage::id_predicate;
 using telos::storage::index_options;
@@ -464,6 +466,32 @@ BOOST_AUTO_TEST_CASE(a_snapshot_of_the_exact_index_loads_and_trains_anew) {
     BOOST_CHECK_EQUAL(hits.size(), 10u);
     for (const auto& h : hits)
       BOOST_CHECK_EQUAL(h.score, *f.index->score(q, h.id));
+  }
+  // A token value that is not finite (a store takes none) is a damaged file: refused, not
+  // quantised (found by fuzz_index_snapshot).
+  {
+    auto nan_path = dir.file("nan.idx");
+    {
+      exact_snapshot_meta meta;
+      meta.spec = multi_spec(dim);
+      meta.documents = 1;
+      meta.tokens = 1;
+      std::vector<uuid> ids{id_of(1)};
+      std::vector<uint32_t> counts{1};
+      std::vector<float> rows(dim, 0.5f);
+      rows[dim / 2] = std::numeric_limits<float>::quiet_NaN();
+      telos::storage::snapshot_writer out{nan_path, telos::storage::snapshot_structure::maxsim,
+                                          telos::encode_value(meta)};
+      out.write_array(ids.data(), ids.size());
+      out.write_array(counts.data(), counts.size());
+      out.write_array(rows.data(), rows.size());
+      BOOST_REQUIRE(out.commit());
+    }
+    auto bad = loaded->load(nan_path);
+    BOOST_REQUIRE(!bad);
+    BOOST_CHECK(telos::code_of(bad.error()) == telos::ec::corrupt_value);
+    BOOST_CHECK_NE(telos::describe(bad.error()).find("not finite"), std::string::npos);
+    BOOST_CHECK_EQUAL(loaded->size(), 0u);
   }
   // A snapshot of another structure is refused by name, and leaves the index empty.
   auto dense_path = dir.file("dense.idx");

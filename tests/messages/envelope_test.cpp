@@ -99,6 +99,29 @@ BOOST_AUTO_TEST_CASE(a_valid_envelope_around_a_hostile_length_does_not_allocate)
   BOOST_CHECK(describe(decoded.error()).find("exceeds value size") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_bool_that_is_neither_0_nor_1_is_a_damaged_value) {
+  // A correct envelope and checksum around a bool byte of 2 (found by fuzz_index_snapshot: a
+  // snapshot's meta data with such a byte became a bool that was neither).
+  for (uint8_t byte : {0, 1, 2, 0x46, 0xFF}) {
+    BOOST_TEST_CONTEXT("byte " << int{byte}) {
+      auto value =
+          encode_envelope(value_format::cereal_binary, 1, std::string(1, static_cast<char>(byte)));
+      auto decoded = decode_value<bool>(value, "k");
+      if (byte <= 1) {
+        BOOST_REQUIRE(decoded);
+        BOOST_CHECK_EQUAL(*decoded, byte == 1);
+      } else {
+        BOOST_REQUIRE(!decoded);
+        BOOST_CHECK(code_of(decoded.error()) == ec::corrupt_value);
+        BOOST_CHECK_NE(describe(decoded.error()).find("a bool holds " + std::to_string(byte)),
+                       std::string::npos);
+      }
+    }
+  }
+  BOOST_CHECK(*decode_value<bool>(encode_value(true), "k"));
+  BOOST_CHECK(!*decode_value<bool>(encode_value(false), "k"));
+}
+
 BOOST_AUTO_TEST_CASE(an_envelope_built_in_place_equals_one_built_around_a_payload) {
   for (size_t size : {0, 1, 7, 300, 70000}) {
     std::string payload(size, '\0');
