@@ -19,6 +19,16 @@ TELOS_UNITY=16 TELOS_TARGETS=telos_fuzz TELOS_BUILD_TYPE=RelWithDebInfo scripts/
   -DTELOS_FUZZ=ON -DTELOS_SANITIZE=address,undefined -DTELOS_BUILD_APPS=OFF -DTELOS_BUILD_TESTS=OFF
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# fuzz_seeds is built and run too (into the scratch directory, not the committed corpus), so a
+# change that breaks it, or makes it fail, is seen here rather than when the corpus is next
+# regenerated.
+cmake --build "$dir" --target fuzz_seeds -j"${TELOS_JOBS:-$(nproc)}" >&2
+if ! "$dir/bin/fuzz_seeds" "$scratch/seeds" >"$scratch/seeds.log" 2>&1; then
+  cat "$scratch/seeds.log" >&2
+  echo "fuzz: FAILED: fuzz_seeds could not write the seed corpora" >&2
+  exit 1
+fi
+echo "fuzz: fuzz_seeds wrote $(find "$scratch/seeds" -type f | wc -l) seeds" >&2
 mkdir -p "$dir/artifacts"
 failed=()
 for target in envelope key_codec index_snapshot json import_line interner caf_message; do
