@@ -907,8 +907,8 @@ private:
   /// A list row is swap-removed; the rows of a delta's base (base_, and saved_base_ until it is
   /// kept: nested, since a save comes after the base it replaces) stay in front of the rows added
   /// since, so the hole moves to the end of each base's part before the last row fills it, and
-  /// each base records the removal. A base that no longer describes the lists, or whose
-  /// removals outgrow what a delta may hold, is dropped.
+  /// each base records the removal (at most one per row of the base, so what it records stays
+  /// below the base's size). A base that no longer describes the lists is dropped.
   void delete_placed(const location& loc) {
     if (!ivf_) return delete_from_graph(loc.position);
     auto& ivf = ivf_of(loc);
@@ -926,9 +926,6 @@ private:
       move_list_row(list, kept - 1, hole);
       hole = --kept;
       (*base)->removed.emplace_back(loc.list, gone);
-      if (static_cast<double>(delta_bytes(0, (*base)->removed.size())) >
-          delta_max_share * static_cast<double>(delta_bytes((*base)->filed, 0)))
-        base->reset();
     }
     move_list_row(list, list.ids.size() - 1, hole);
     list.ids.pop_back();

@@ -898,10 +898,9 @@ BOOST_AUTO_TEST_CASE(ivf_checkpoints_write_deltas_that_a_crashed_store_reopens_f
       all[static_cast<size_t>(2 * b)] = replacement;
       part.pop_back();
       all.insert(all.end(), part.begin(), part.end());
-      const auto gone = all[static_cast<size_t>(100 + b)].id; // not replaced, not removed yet
-      session.remove({gone});
-      all.erase(
-          std::find_if(all.begin(), all.end(), [&](const memory& m) { return m.id == gone; }));
+      const auto gone = all.begin() + 100 + b; // not replaced, not removed yet
+      session.remove({gone->id});
+      all.erase(gone);
       session.settled_stats();
     }
     for (const auto& ix : session.settled_stats()) {
